@@ -1,0 +1,48 @@
+# kvd: generate, lint and co-simulate the KV-Direct processor.
+# `make demo` runs the main job on the default configuration; `make test` is
+# what CI runs. Both install what they need (tools/setup).
+
+GO      ?= go
+KVD     := bin/kvd
+PRESETS := sim paper
+TMP     := $(shell mktemp -d 2>/dev/null || echo /tmp/kvd-make)
+
+.PHONY: all setup build rtl rtl-check lint test demo clean
+
+all: build
+
+setup:
+	@tools/setup
+
+build:
+	$(GO) build -o $(KVD) ./cmd/kvd
+
+# Regenerate the committed RTL of every preset.
+rtl: build
+	@for p in $(PRESETS); do $(KVD) rtl --config $$p --out rtl/$$p || exit 1; done
+
+# Fail when `make rtl` would change the committed tree.
+rtl-check: build
+	@for p in $(PRESETS); do \
+	  $(KVD) rtl --config $$p --out $(TMP)/rtl/$$p >/dev/null || exit 1; \
+	  if ! diff -r rtl/$$p $(TMP)/rtl/$$p >/dev/null; then \
+	    echo "rtl/$$p is stale: run 'make rtl' and commit the result"; diff -r rtl/$$p $(TMP)/rtl/$$p | head -20; exit 1; \
+	  fi; \
+	done; echo "rtl/ is up to date"
+	@rm -rf $(TMP)
+
+lint: setup build
+	@for p in $(PRESETS); do echo "== rtl/$$p"; $(KVD) lint rtl/$$p || exit 1; done
+
+test: setup build
+	@unformatted=$$(gofmt -l $$(find . -name '*.go' -not -path './.git/*')); \
+	  if [ -n "$$unformatted" ]; then echo "gofmt would change:"; echo "$$unformatted"; exit 1; fi
+	$(GO) vet ./...
+	$(GO) test -count=1 -timeout 25m ./...
+	@$(MAKE) --no-print-directory rtl-check
+
+demo: setup build
+	$(KVD) demo
+
+clean:
+	rm -rf bin

@@ -1,0 +1,141 @@
+// Package design assembles every generated module of a configuration and
+// writes them as a Verilog tree: one file per module, plus a file list.
+package design
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"github.com/kvdirect/kvd/config"
+	"github.com/kvdirect/kvd/hdlgen/fifo"
+	"github.com/kvdirect/kvd/hdlgen/ir"
+	"github.com/kvdirect/kvd/hdlgen/keyhash"
+	"github.com/kvdirect/kvd/hdlgen/verilog"
+	"github.com/kvdirect/kvd/version"
+)
+
+// FileList is the name of the file list written beside the modules.
+const FileList = "kvd.f"
+
+// FIFOs are the FIFO specialisations every configuration carries: a
+// distributed-RAM one and a block-RAM one wider than 64 bits, so both memory
+// styles and multi-word ports are exercised.
+var FIFOs = [][2]int{{64, 16}, {72, 64}}
+
+// Modules builds every top-level block of cfg, in a fixed order.
+func Modules(cfg config.Config) ([]*ir.Module, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	var mods []*ir.Module
+	kh, err := keyhash.Generate(cfg)
+	if err != nil {
+		return nil, err
+	}
+	mods = append(mods, kh)
+	for _, f := range FIFOs {
+		m, err := fifo.Generate(f[0], f[1])
+		if err != nil {
+			return nil, err
+		}
+		mods = append(mods, m)
+	}
+	return mods, nil
+}
+
+// Module returns the named top-level block of cfg.
+func Module(cfg config.Config, name string) (*ir.Module, error) {
+	mods, err := Modules(cfg)
+	if err != nil {
+		return nil, err
+	}
+	var names []string
+	for _, m := range mods {
+		if m.Name == name {
+			return m, nil
+		}
+		names = append(names, m.Name)
+	}
+	return nil, fmt.Errorf("no block %q in this design (blocks: %s)", name, strings.Join(names, ", "))
+}
+
+// Header is the file header for cfg.
+func Header(cfg config.Config) verilog.Header {
+	return verilog.Header{
+		Generator:  "kvd " + version.Version,
+		ConfigName: filepath.Base(cfg.Name),
+		ConfigHash: cfg.Hash(),
+	}
+}
+
+// File is one generated file.
+type File struct {
+	Name string
+	Text []byte
+}
+
+// Files emits mods (and everything they instantiate) as files, sorted by
+// name, followed by the file list.
+func Files(cfg config.Config, mods []*ir.Module) ([]File, error) {
+	seen := map[string]bool{}
+	var files []File
+	for _, top := range mods {
+		for _, m := range top.Submodules() {
+			if seen[m.Name] {
+				continue
+			}
+			seen[m.Name] = true
+			text, err := verilog.Emit(m, Header(cfg))
+			if err != nil {
+				return nil, err
+			}
+			files = append(files, File{Name: m.Name + ".v", Text: text})
+		}
+	}
+	sort.Slice(files, func(i, j int) bool { return files[i].Name < files[j].Name })
+	var list bytes.Buffer
+	for _, f := range files {
+		list.WriteString(f.Name + "\n")
+	}
+	return append(files, File{Name: FileList, Text: list.Bytes()}), nil
+}
+
+// Write generates cfg into dir, removing Verilog files of modules that no
+// longer exist so the tree is exactly the design.
+func Write(cfg config.Config, dir string) ([]File, error) {
+	mods, err := Modules(cfg)
+	if err != nil {
+		return nil, err
+	}
+	files, err := Files(cfg, mods)
+	if err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, err
+	}
+	keep := map[string]bool{}
+	for _, f := range files {
+		keep[f.Name] = true
+		path := filepath.Join(dir, f.Name)
+		if old, err := os.ReadFile(path); err == nil && bytes.Equal(old, f.Text) {
+			continue // leave mtimes alone so make and caches see no change
+		}
+		if err := os.WriteFile(path, f.Text, 0o644); err != nil {
+			return nil, err
+		}
+	}
+	stale, _ := filepath.Glob(filepath.Join(dir, "*.v"))
+	for _, p := range stale {
+		if !keep[filepath.Base(p)] {
+			if err := os.Remove(p); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return files, nil
+}
