@@ -28,23 +28,9 @@ func Run(args []string, stdout, stderr io.Writer) int {
 			msg = "kvd: " + msg
 		}
 		fmt.Fprintln(stderr, msg)
-		var ec exitCoder
-		if asExitCoder(err, &ec) {
-			return ec.ExitCode()
-		}
 		return 1
 	}
 	return 0
-}
-
-type exitCoder interface{ ExitCode() int }
-
-func asExitCoder(err error, ec *exitCoder) bool {
-	e, ok := err.(exitCoder)
-	if ok {
-		*ec = e
-	}
-	return ok
 }
 
 func newRoot(stdout, stderr io.Writer) *cobra.Command {
@@ -63,6 +49,8 @@ configuration, lints it, and checks it cycle by cycle against Go golden models.`
 		newLintCmd(),
 		newVersionCmd(),
 		newDemoCmd(),
+		newSimCmd(),
+		newDiffCmd(),
 	)
 	return root
 }
