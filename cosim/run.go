@@ -544,11 +544,11 @@ func (r *runner) divergence(hist []*frame, f *frame, at int) *Divergence {
 
 // shimProc is the simulator process and its listening socket.
 type shimProc struct {
-	cmd    *exec.Cmd
-	ln     net.Listener
-	dir    string
-	stderr *ringBuffer
-	exited chan struct{}
+	cmd     *exec.Cmd
+	ln      net.Listener
+	dir     string
+	stderr  *ringBuffer
+	exited  chan struct{}
 	waitErr error
 }
 

@@ -104,7 +104,9 @@ func (f *simFlags) options(cmd *cobra.Command, scenario string) (testbenches.Sim
 // divergenceError makes kvd exit 1 after the report is printed.
 type divergenceError struct{ cycle uint64 }
 
-func (e divergenceError) Error() string { return fmt.Sprintf("kvd sim: divergence at cycle %d", e.cycle) }
+func (e divergenceError) Error() string {
+	return fmt.Sprintf("kvd sim: divergence at cycle %d", e.cycle)
+}
 
 func newSimCmd() *cobra.Command {
 	var f simFlags
