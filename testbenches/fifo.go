@@ -44,7 +44,8 @@ type fifoStim struct {
 	holding                   bool
 	data                      []uint64
 	sent, recv                uint64
-	queue                     [][]uint64 // words accepted, not yet delivered
+	queue                     []uint64 // ring of words accepted, not yet delivered
+	qHead, qLen               int
 	pIn, pOut                 uint32     // per-mille probabilities of this phase
 	lastOutReady              bool
 }
@@ -57,6 +58,7 @@ func newFIFOStim(m model.Model, width int, seed uint64) *fifoStim {
 		outValid: l.MustSlot("out_valid"), outReady: l.MustSlot("out_ready"), outDt: l.MustSlot("out_data"),
 	}
 	s.data = make([]uint64, s.inData.Words)
+	s.queue = make([]uint64, 1024*s.inData.Words)
 	return s
 }
 
@@ -69,23 +71,30 @@ func (s *fifoStim) Next(cycle uint64, prev, in []uint64) (bool, error) {
 	}
 	if prev != nil {
 		// What happened in the previous cycle, by the golden model's account.
+		ww := s.inData.Words
 		if s.holding && prev[s.inReady.Off] == 1 {
 			s.holding = false
-			s.queue = append(s.queue, append([]uint64(nil), s.data...))
+			if s.qLen*ww == len(s.queue) {
+				return false, fmt.Errorf("FIFO accepted %d words without delivering one: more than it can hold", s.qLen)
+			}
+			tail := (s.qHead + s.qLen) % (len(s.queue) / ww)
+			copy(s.queue[tail*ww:(tail+1)*ww], s.data)
+			s.qLen++
 			s.sent++
 		}
 		if prev[s.outValid.Off] == 1 && s.lastOutReady {
-			if len(s.queue) == 0 {
+			if s.qLen == 0 {
 				return false, fmt.Errorf("FIFO delivered a word that was never written")
 			}
-			got := prev[s.outDt.Off : s.outDt.Off+s.outDt.Words]
-			want := s.queue[0]
+			got := prev[s.outDt.Off : s.outDt.Off+ww]
+			want := s.queue[s.qHead*ww : (s.qHead+1)*ww]
 			for i := range want {
 				if got[i] != want[i] {
 					return false, fmt.Errorf("FIFO delivered %s, expected %s (word %d)", model.Hex(got, s.width), model.Hex(want, s.width), s.recv)
 				}
 			}
-			s.queue = s.queue[1:]
+			s.qHead = (s.qHead + 1) % (len(s.queue) / ww)
+			s.qLen--
 			s.recv++
 		}
 	}
@@ -112,5 +121,5 @@ func (s *fifoStim) Next(cycle uint64, prev, in []uint64) (bool, error) {
 func (s *fifoStim) Progress() uint64 { return s.sent + s.recv }
 
 func (s *fifoStim) Describe(cycle uint64) string {
-	return fmt.Sprintf("%d words written, %d delivered, %d waiting in the FIFO (scoreboard at the golden model's lead, cycle ≥ %d)", s.sent, s.recv, len(s.queue), cycle)
+	return fmt.Sprintf("%d words written, %d delivered, %d waiting in the FIFO (scoreboard at the golden model's lead, cycle ≥ %d)", s.sent, s.recv, s.qLen, cycle)
 }

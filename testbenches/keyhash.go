@@ -33,6 +33,8 @@ type keyhashStim struct {
 	keyWords                   int
 	completed                  uint64
 	log                        []keyhashEntry
+	// lengths counts the valid keys presented per in_len value.
+	lengths []uint64
 }
 
 type keyhashEntry struct {
@@ -52,6 +54,7 @@ func newKeyhashStim(cfg config.Config, m model.Model, seed uint64) *keyhashStim 
 		log: make([]keyhashEntry, keyhashLog),
 	}
 	s.keyWords = s.inKey.Words
+	s.lengths = make([]uint64, 1<<s.lenBits)
 	for i := range s.log {
 		s.log[i].key = make([]uint64, s.keyWords)
 	}
@@ -83,6 +86,7 @@ func (s *keyhashStim) Next(cycle uint64, prev, in []uint64) (bool, error) {
 	}
 	if e.valid {
 		in[s.inValid.Off] = 1
+		s.lengths[e.len]++
 	}
 	copy(in[s.inKey.Off:s.inKey.Off+s.keyWords], e.key)
 	in[s.inLen.Off] = e.len

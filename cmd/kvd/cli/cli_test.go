@@ -2,6 +2,7 @@ package cli
 
 import (
 	"bytes"
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
@@ -78,5 +79,98 @@ func TestVersion(t *testing.T) {
 	code, out, _ := run(t, "version")
 	if code != 0 || !strings.Contains(out, "kvd ") || !strings.Contains(out, "Verilator 5") {
 		t.Fatalf("version: %d %q", code, out)
+	}
+}
+
+func TestSimJSON(t *testing.T) {
+	dir := t.TempDir()
+	code, out, errs := run(t, "sim", "keyhash", "--cycles", "200000", "--seed", "3", "--json", "--run-dir", dir)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	var got map[string]any
+	if err := json.Unmarshal([]byte(out), &got); err != nil {
+		t.Fatalf("not one JSON object: %v\n%s", err, out)
+	}
+	for _, k := range []string{"scenario", "seed", "cycles", "divergences", "cycles_per_sec", "model_cached", "config_hash", "verilator", "replay"} {
+		if _, ok := got[k]; !ok {
+			t.Errorf("--json lacks %q", k)
+		}
+	}
+	if got["cycles"].(float64) != 200000 || got["divergences"].(float64) != 0 || got["seed"].(float64) != 3 {
+		t.Errorf("got %v", got)
+	}
+}
+
+func TestSimDivergenceExitsNonZeroWithReplayAndDiff(t *testing.T) {
+	dir := t.TempDir()
+	rtl := filepath.Join(dir, "rtl")
+	if code, _, errs := run(t, "rtl", "--out", rtl); code != 0 {
+		t.Fatal(errs)
+	}
+	path := filepath.Join(rtl, "kvd_fifo_w72_d64.v")
+	src, _ := os.ReadFile(path)
+	const from = "rd_ptr_next = rd_ptr_reg + 7'd1;"
+	if !strings.Contains(string(src), from) {
+		t.Fatalf("%s has no %q", path, from)
+	}
+	os.WriteFile(path, []byte(strings.Replace(string(src), from, "rd_ptr_next = rd_ptr_reg + 7'd2;", 1)), 0o644)
+	runDir := filepath.Join(dir, "run")
+	code, out, errs := run(t, "sim", "fifo_w72_d64", "--rtl", rtl, "--run-dir", runDir, "--cycles", "100000")
+	if code == 0 {
+		t.Fatalf("a broken FIFO passed:\n%s", out)
+	}
+	for _, want := range []string{"DIVERGENCE at cycle", "replay:     kvd sim fifo_w72_d64 --config sim", "--rtl " + rtl, "waveform:"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+	if !strings.Contains(errs, "kvd sim: divergence at cycle") {
+		t.Errorf("stderr: %q", errs)
+	}
+	code, out, errs = run(t, "diff", runDir)
+	if code != 0 || !strings.Contains(out, "expected (golden)") || !strings.Contains(out, "≠") {
+		t.Fatalf("diff: %d %s %s", code, out, errs)
+	}
+	code, _, errs = run(t, "diff", runDir, "--from", "5000000", "--to", "5000001")
+	if code == 0 || !strings.Contains(errs, "outside the recorded window") {
+		t.Errorf("diff outside the window: %d %q", code, errs)
+	}
+}
+
+func TestSimBadInput(t *testing.T) {
+	for _, args := range [][]string{
+		{"sim", "nosuch"},
+		{"sim"},
+		{"sim", "keyhash", "--trace-window", "9:3"},
+		{"diff", "/no/such/run"},
+	} {
+		code, _, stderr := run(t, args...)
+		if code == 0 || strings.Count(strings.TrimSpace(stderr), "\n") != 0 {
+			t.Errorf("kvd %s: exit %d, stderr %q", strings.Join(args, " "), code, stderr)
+		}
+	}
+}
+
+func TestBenchBridgeJSON(t *testing.T) {
+	code, out, errs := run(t, "bench", "bridge", "--json", "--cycles", "100000", "--repeats", "1", "--scenario", "fifo_w64_d16")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	var got struct {
+		Bench      string           `json:"bench"`
+		ConfigHash string           `json:"config_hash"`
+		Rows       []map[string]any `json:"rows"`
+	}
+	if err := json.Unmarshal([]byte(out), &got); err != nil {
+		t.Fatal(err)
+	}
+	if got.Bench != "bridge" || got.ConfigHash == "" || len(got.Rows) != 1 {
+		t.Fatalf("got %+v", got)
+	}
+	for _, k := range []string{"native_cycles_per_sec", "cosim_cycles_per_sec", "ratio"} {
+		if v, ok := got.Rows[0][k].(float64); !ok || v <= 0 {
+			t.Errorf("row %s = %v", k, got.Rows[0][k])
+		}
 	}
 }

@@ -51,6 +51,7 @@ configuration, lints it, and checks it cycle by cycle against Go golden models.`
 		newDemoCmd(),
 		newSimCmd(),
 		newDiffCmd(),
+		newBenchCmd(),
 	)
 	return root
 }

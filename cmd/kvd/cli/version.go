@@ -25,3 +25,5 @@ func newVersionCmd() *cobra.Command {
 		},
 	}
 }
+
+func verilatorVersion() string { return toolchain.VerilatorVersion() }
