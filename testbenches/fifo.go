@@ -46,7 +46,7 @@ type fifoStim struct {
 	sent, recv                uint64
 	queue                     []uint64 // ring of words accepted, not yet delivered
 	qHead, qLen               int
-	pIn, pOut                 uint32     // per-mille probabilities of this phase
+	pIn, pOut                 uint32 // per-mille probabilities of this phase
 	lastOutReady              bool
 }
 
