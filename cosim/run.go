@@ -49,6 +49,7 @@ type Describer interface{ Describe(cycle uint64) string }
 // Options configure a run.
 type Options struct {
 	Cycles      uint64        // stop after this many cycles (0: when the stimulus ends)
+	Ops         uint64        // stop once the stimulus reports this many operations done (0: off)
 	FrameCycles int           // cycles per frame (default 4096)
 	InFlight    int           // frames in flight (default 4)
 	History     int           // cycles of history kept for a report (default 32)
@@ -349,6 +350,10 @@ func (r *runner) produce(res *Result) {
 	var prev []uint64
 	var cycle uint64
 	prog, _ := r.stim.(Progresser)
+	if r.opt.Ops > 0 && prog == nil {
+		r.fail(&GoldenError{Err: errors.New("--ops: this scenario does not count operations; use --cycles")})
+		return
+	}
 	var lastProgress, progressCycle uint64
 	for {
 		var f *frame
@@ -392,6 +397,9 @@ func (r *runner) produce(res *Result) {
 			cycle++
 		}
 		res.Golden += time.Since(t1)
+		if prog != nil && r.opt.Ops > 0 && prog.Progress() >= r.opt.Ops {
+			done = true
+		}
 		if prog != nil && r.opt.HangCycles > 0 {
 			if p := prog.Progress(); p != lastProgress {
 				lastProgress, progressCycle = p, cycle

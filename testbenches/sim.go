@@ -23,6 +23,7 @@ type SimOptions struct {
 	Config     config.Config
 	Seed       uint64
 	Cycles     uint64 // 0: the scenario's default
+	Ops        uint64 // stop after this many operations (0: off)
 	RTLDir     string // co-simulate this tree instead of freshly generated RTL
 	RunDir     string // where the record goes (default runs/<scenario>-<seed>)
 	Trace      *[2]uint64
@@ -109,7 +110,7 @@ func Sim(ctx context.Context, o SimOptions) (*SimRun, error) {
 		Ports: m.Ports(), BuildSec: bin.BuildTime.Seconds(),
 	}
 	opt := cosim.Options{
-		Cycles: o.Cycles, HangCycles: o.HangCycles, Timeout: o.Timeout, TCP: o.TCP,
+		Cycles: o.Cycles, Ops: o.Ops, HangCycles: o.HangCycles, Timeout: o.Timeout, TCP: o.TCP,
 		ShimArgs: o.ShimArgs, Progress: o.Progress, RecordInputs: o.RecordInputs,
 	}
 	if trace {

@@ -230,6 +230,9 @@ func binary(op string, a, b Expr) Expr {
 	if e := firstBad(a, b); e != nil {
 		return e
 	}
+	if op != "<<" && op != ">>" && op != "&&" && op != "||" && signed(a) != signed(b) {
+		return bad("%s %s %s: one operand is signed and the other is not", a, op, b)
+	}
 	switch op {
 	case "<<", ">>":
 		// The shift amount is self-determined in Verilog; any width is exact.
@@ -327,6 +330,21 @@ type ParamRef struct{ P *Param }
 
 func (p *ParamRef) Width() int     { return 32 }
 func (p *ParamRef) String() string { return p.P.Name }
+
+// signed reports whether e is a signed signal (the only signed leaves).
+func signed(e Expr) bool {
+	switch x := e.(type) {
+	case *Signal:
+		return x.Signed
+	case *Binary:
+		return x.Op != "==" && x.Op != "!=" && x.Op != "<" && x.Op != "<=" && x.Op != ">" && x.Op != ">=" && signed(x.A)
+	case *Unary:
+		return (x.Op == "-" || x.Op == "~") && signed(x.X)
+	case *Mux:
+		return signed(x.T)
+	}
+	return false
+}
 
 func firstBad(xs ...Expr) Expr {
 	for _, x := range xs {

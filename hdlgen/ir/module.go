@@ -47,6 +47,7 @@ const (
 type Signal struct {
 	Name    string
 	W       int
+	Signed  bool // declared signed: comparisons and shifts are arithmetic
 	Kind    Kind
 	Comment string
 	port    *Port
@@ -277,6 +278,10 @@ func (m *Module) Input(group, name string, w int) *Signal { return m.port(name, 
 
 // Output declares a data output (a wire, driven by a continuous assignment).
 func (m *Module) Output(group, name string, w int) *Signal { return m.port(name, w, Out, Data, group) }
+
+// SetSigned declares s signed. Operators refuse to mix signed and unsigned
+// operands, so Verilog's silent unsigned fallback never happens.
+func (m *Module) SetSigned(s *Signal) { s.Signed = true }
 
 // SetFields records how a port's bits decode into named fields.
 func (m *Module) SetFields(s *Signal, fields ...Field) {

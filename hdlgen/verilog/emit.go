@@ -140,7 +140,11 @@ func (e *emitter) ports(m *ir.Module) {
 		if p.Dir == ir.Out {
 			dir = "output wire"
 		}
-		rows = append(rows, row{dir, rangeStr(p.Sig.W), p.Sig.Name, p.Group})
+		rng := rangeStr(p.Sig.W)
+		if p.Sig.Signed {
+			rng = strings.TrimSpace("signed " + rng)
+		}
+		rows = append(rows, row{dir, rng, p.Sig.Name, p.Group})
 	}
 	rw := 0
 	for _, r := range rows {
@@ -171,9 +175,15 @@ func (e *emitter) declarations(m *ir.Module) {
 	if len(m.Signals) == 0 && len(m.Memories) == 0 {
 		return
 	}
+	rng := func(s *ir.Signal) string {
+		if s.Signed {
+			return strings.TrimSpace("signed " + rangeStr(s.W))
+		}
+		return rangeStr(s.W)
+	}
 	rw := 0
 	for _, s := range m.Signals {
-		rw = max(rw, len(rangeStr(s.W)))
+		rw = max(rw, len(rng(s)))
 	}
 	for _, s := range m.Signals {
 		kw := "wire"
@@ -182,7 +192,7 @@ func (e *emitter) declarations(m *ir.Module) {
 		}
 		decl := kw + " " + s.Name
 		if rw > 0 {
-			decl = fmt.Sprintf("%s %-*s %s", kw, rw, rangeStr(s.W), s.Name)
+			decl = fmt.Sprintf("%s %-*s %s", kw, rw, rng(s), s.Name)
 		}
 		if s.Comment != "" {
 			e.line(0, "%s; // %s", decl, s.Comment)

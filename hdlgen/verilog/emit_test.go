@@ -1,6 +1,7 @@
 package verilog
 
 import (
+	"context"
 	"flag"
 	"os"
 	"path/filepath"
@@ -9,6 +10,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/kvdirect/kvd/hdlgen/ir"
+	"github.com/kvdirect/kvd/lint"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
@@ -23,7 +25,14 @@ func counterFSM() (*ir.Module, *ir.Module) {
 	leaf.Doc = ir.Doc{Title: "Inverter", Purpose: []string{"A leaf for the instance test."}}
 	a := leaf.Input("", "a", 4)
 	y := leaf.Output("", "y", 4)
-	leaf.Assign(y, ir.Not(a))
+	mask := leaf.Param("MASK", 1, "0 passes a through, anything else inverts it")
+	leaf.Assign(y, ir.Sel(ir.Eq(mask.Ref(), ir.C(32, 0)), a, ir.Not(a)))
+	neg := leaf.Output("", "below", 1)
+	sa := leaf.Input("", "sa", 8)
+	sb := leaf.Input("", "sb", 8)
+	leaf.SetSigned(sa)
+	leaf.SetSigned(sb)
+	leaf.Assign(neg, ir.Lt(sa, sb))
 
 	m := ir.NewModule("counter_fsm")
 	m.Doc = ir.Doc{
@@ -84,9 +93,13 @@ func counterFSM() (*ir.Module, *ir.Module) {
 			b.Set(count, ir.C(32, 0))
 		}, nil)
 	})
-	m.Instantiate("u_inv", leaf, nil, []ir.Conn{{Port: "a", Expr: rd}, {Port: "y", Expr: inv}})
+	below := m.Wire("below", 1)
+	m.Instantiate("u_inv", leaf, []ir.ParamValue{{Name: "MASK", Value: 5}}, []ir.Conn{
+		{Port: "a", Expr: rd}, {Port: "y", Expr: inv}, {Port: "below", Expr: below},
+		{Port: "sa", Expr: ir.Cat(ir.C(4, 0), wdata)}, {Port: "sb", Expr: ir.Cat(ir.Bits(count, 3, 0), wdata)},
+	})
 	m.Assign(done, ir.Eq(state, ir.C(2, fin)))
-	m.Assign(rdata, ir.Cat(ir.Sel(ir.AndR(inv), ir.Rep(2, ir.Bits(inv, 1, 0)), ir.Ones(4)), inv))
+	m.Assign(rdata, ir.Cat(ir.Sel(ir.LAnd(ir.AndR(inv), below), ir.Rep(2, ir.Bits(inv, 1, 0)), ir.Ones(4)), inv))
 	return m, leaf
 }
 
@@ -111,6 +124,32 @@ func TestGoldenText(t *testing.T) {
 		if d := cmp.Diff(string(want), string(got)); d != "" {
 			t.Errorf("%s differs from its golden file (-want +got); if intended, run go test ./hdlgen/verilog -update:\n%s", path, d)
 		}
+	}
+}
+
+// The golden files must themselves pass the three linters: they are the
+// emitter's reference output.
+func TestGoldenTextIsLintClean(t *testing.T) {
+	results, err := lint.All(context.Background(), "testdata")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range results {
+		if !r.OK() {
+			t.Errorf("%s: %v %q", r.Summary(), r.Err, r.Warnings)
+		}
+	}
+}
+
+func TestSignedMixIsRefused(t *testing.T) {
+	m := ir.NewModule("mix")
+	a := m.Input("", "a", 8)
+	b := m.Input("", "b", 8)
+	m.SetSigned(a)
+	o := m.Output("", "o", 1)
+	m.Assign(o, ir.Lt(a, b))
+	if err := m.Err(); err == nil {
+		t.Fatal("a signed/unsigned comparison was accepted")
 	}
 }
 

@@ -19,6 +19,7 @@ type simFlags struct {
 	cf         configFlags
 	seed       uint64
 	cycles     uint64
+	ops        uint64
 	rtl        string
 	trace      string
 	runDir     string
@@ -35,6 +36,7 @@ func (f *simFlags) register(cmd *cobra.Command) {
 	fl := cmd.Flags()
 	fl.Uint64Var(&f.seed, "seed", 1, "stimulus seed (every run is reproducible from its seed)")
 	fl.Uint64Var(&f.cycles, "cycles", 0, "cycles to simulate (default: the scenario's)")
+	fl.Uint64Var(&f.ops, "ops", 0, "stop once this many operations completed (with --cycles as the upper bound)")
 	fl.StringVar(&f.rtl, "rtl", "", "co-simulate this Verilog tree instead of freshly generated RTL")
 	fl.StringVar(&f.trace, "trace-window", "", "write an FST waveform of cycles A:B (replays deterministically)")
 	fl.StringVar(&f.runDir, "run-dir", "", "where to write the run record (default runs/<scenario>-<seed>)")
@@ -64,7 +66,13 @@ func (f *simFlags) replayCommand(scenario string, cycles uint64) string {
 	for _, s := range f.cf.sets {
 		parts = append(parts, "--set", s)
 	}
-	parts = append(parts, "--seed", strconv.FormatUint(f.seed, 10), "--cycles", strconv.FormatUint(cycles, 10))
+	parts = append(parts, "--seed", strconv.FormatUint(f.seed, 10))
+	if f.ops == 0 || f.cycles != 0 {
+		parts = append(parts, "--cycles", strconv.FormatUint(cycles, 10))
+	}
+	if f.ops > 0 {
+		parts = append(parts, "--ops", strconv.FormatUint(f.ops, 10))
+	}
 	if f.rtl != "" {
 		parts = append(parts, "--rtl", f.rtl)
 	}
@@ -87,15 +95,22 @@ func (f *simFlags) options(cmd *cobra.Command, scenario string) (testbenches.Sim
 	cycles := f.cycles
 	if cycles == 0 {
 		cycles = sc.DefaultCycles
+		if f.ops > 0 {
+			cycles = 1 << 62 // bounded by --ops
+		}
 	}
 	errw := cmd.ErrOrStderr()
 	start := time.Now()
 	return testbenches.SimOptions{
-		Scenario: scenario, Config: c, Seed: f.seed, Cycles: cycles, RTLDir: f.rtl, RunDir: f.runDir,
+		Scenario: scenario, Config: c, Seed: f.seed, Cycles: cycles, Ops: f.ops, RTLDir: f.rtl, RunDir: f.runDir,
 		Trace: w, NoWave: f.noWave, TCP: f.tcp, HangCycles: f.hangCycles, Timeout: f.timeout,
 		Replay: f.replayCommand(scenario, cycles), Log: errw,
 		Progress: func(n uint64) {
 			el := time.Since(start).Seconds()
+			if f.ops > 0 {
+				fmt.Fprintf(errw, "  %s: %d cycles, %.2f M cycles/s\n", scenario, n, float64(n)/el/1e6)
+				return
+			}
 			fmt.Fprintf(errw, "  %s: %d / %d cycles (%.0f%%), %.2f M cycles/s\n", scenario, n, cycles, 100*float64(n)/float64(cycles), float64(n)/el/1e6)
 		},
 	}, nil

@@ -54,12 +54,13 @@ reg  [31:0] count_reg;
 reg  [31:0] count_next;
 reg  [3:0]  rd_reg;
 wire [3:0]  inv;
+wire        below;
 
 (* ram_style = "distributed" *)
 reg [3:0] mem [0:7];
 
 assign done = state_reg == 2'd2;
-assign rdata = {&inv ? {2{inv[1:0]}} : 4'd15, inv};
+assign rdata = {(&inv && below) ? {2{inv[1:0]}} : 4'd15, inv};
 
 // state machine
 always @* begin
@@ -100,9 +101,15 @@ always @(posedge clk) begin
     end
 end
 
-leaf_inv u_inv (
-    .a (rd_reg),
-    .y (inv)
+leaf_inv #(
+    .MASK(5)
+)
+u_inv (
+    .a     (rd_reg),
+    .y     (inv),
+    .below (below),
+    .sa    ({4'd0, wdata}),
+    .sb    ({count_reg[3:0], wdata})
 );
 
 endmodule

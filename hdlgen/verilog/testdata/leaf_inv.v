@@ -11,13 +11,21 @@
  * Purpose:
  *   A leaf for the instance test.
  */
-module leaf_inv
+module leaf_inv #
 (
-    input  wire [3:0] a,
-    output wire [3:0] y
+    // 0 passes a through, anything else inverts it
+    parameter MASK = 1
+)
+(
+    input  wire [3:0]        a,
+    output wire [3:0]        y,
+    output wire              below,
+    input  wire signed [7:0] sa,
+    input  wire signed [7:0] sb
 );
 
-assign y = ~a;
+assign y = (MASK == 32'd0) ? a : ~a;
+assign below = sa < sb;
 
 endmodule
 
