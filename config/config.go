@@ -68,6 +68,7 @@ type SlabConfig struct {
 	LowWatermark   int   `json:"low_watermark"`
 	HighWatermark  int   `json:"high_watermark"`
 	DMABatch       int   `json:"dma_batch_entries"`
+	HostRing       int   `json:"host_ring_entries"`
 	DaemonPeriodNs int   `json:"daemon_period_ns"`
 }
 
@@ -147,7 +148,7 @@ func paper() Config {
 		Slab: SlabConfig{
 			Classes: []int{32, 64, 128, 256, 512}, NICStack: 2048,
 			LowWatermark: 1024, HighWatermark: 2048 - 512, DMABatch: 512,
-			DaemonPeriodNs: 1000,
+			HostRing: 4096, DaemonPeriodNs: 1000,
 		},
 		RS: RSConfig{Slots: 1024, MaxInflight: 256, Forwarding: true},
 		DMA: DMAConfig{
@@ -173,6 +174,7 @@ func sim() Config {
 	c.Slab.LowWatermark = 16
 	c.Slab.HighWatermark = 48
 	c.Slab.DMABatch = 16
+	c.Slab.HostRing = 128
 	c.RS.Slots = 256
 	c.RS.MaxInflight = 64
 	c.DMA.TagsPerLink = 16
@@ -414,6 +416,10 @@ func (c Config) Validate() error {
 		{"slab.high_watermark", c.Slab.HighWatermark, c.Slab.HighWatermark <= c.Slab.NICStack, "must be at most slab.nic_stack_entries"},
 		{"slab.dma_batch_entries", c.Slab.DMABatch, c.Slab.DMABatch >= 1 && c.Slab.DMABatch <= c.Slab.LowWatermark && c.Slab.DMABatch <= c.Slab.NICStack-c.Slab.HighWatermark,
 			"must fit below the low watermark and above the high watermark"},
+		{"slab.host_ring_entries", c.Slab.HostRing, isPow2(int64(c.Slab.HostRing)) && c.Slab.DMABatch > 0 && c.Slab.HostRing >= 2*c.Slab.DMABatch && c.Slab.HostRing%c.Slab.DMABatch == 0,
+			"must be a power of two holding at least two DMA batches"},
+		{"slab.dma_batch_entries", c.Slab.DMABatch, c.Slab.DMABatch%8 == 0, "must be a multiple of 8 (whole 32 B beats of 4 B entries)"},
+		{"memory.host_bytes", c.Memory.HostBytes, c.HeapBase() < c.Memory.HostBytes, "leaves no room for the slab heap after the index and the slab rings"},
 		{"rs.slots", c.RS.Slots, isPow2(int64(c.RS.Slots)) && c.RS.Slots >= 2, "must be a power of two, at least 2"},
 		{"rs.max_inflight", c.RS.MaxInflight, c.RS.MaxInflight >= 1 && c.RS.MaxInflight <= 4096, "must be 1..4096"},
 		{"dma.links", c.DMA.Links, c.DMA.Links >= 1 && c.DMA.Links <= 4, "must be 1..4"},
@@ -452,6 +458,28 @@ func (c Config) Validate() error {
 func (c Config) BucketBits() int {
 	b := c.Bucket
 	return b.Slots*b.SlotBytes*8 + b.Slots*b.SlabTypeBits + b.Slots*b.SlotBytes + b.PointerBits + 1
+}
+
+// Host memory map (docs/microarch.md §1.6).
+
+// IndexBytes is the size of the hash index at host address 0.
+func (c Config) IndexBytes() int64 { return c.Memory.IndexBuckets * 64 }
+
+// MaxSlabClasses is how many classes the slab control area has room for.
+const MaxSlabClasses = 8
+
+// SlabCtrlBase is the first slab control line: 128 B per class, the NIC-owned
+// 64 B line first, then the host-owned one.
+func (c Config) SlabCtrlBase() int64 { return c.IndexBytes() }
+
+// SlabRingBase is the first slab ring: per class a refill ring then a flush
+// ring, each host_ring_entries 4-byte entries.
+func (c Config) SlabRingBase() int64 { return c.SlabCtrlBase() + MaxSlabClasses*128 }
+
+// HeapBase is the start of the slab heap, aligned to 4 KiB.
+func (c Config) HeapBase() int64 {
+	end := c.SlabRingBase() + MaxSlabClasses*2*int64(c.Slab.HostRing)*4
+	return (end + 4095) &^ 4095
 }
 
 // BucketIndexBits is the width of a bucket index.
