@@ -7,7 +7,7 @@ KVD     := bin/kvd
 PRESETS := sim paper
 TMP     := $(shell mktemp -d 2>/dev/null || echo /tmp/kvd-make)
 
-.PHONY: all setup build rtl rtl-check lint test demo clean
+.PHONY: all setup build rtl rtl-check lint test demo regress clean
 
 all: build
 
@@ -43,6 +43,12 @@ test: setup build
 
 demo: setup build
 	$(KVD) demo
+
+# The whole catalogue: every scenario, 8 seeds, X-sensitivity, the paper's
+# sizes, merged coverage and JUnit in runs/regress. (make test runs the quick
+# subset through go test.)
+regress: setup build
+	$(KVD) regress --out runs/regress
 
 clean:
 	rm -rf bin

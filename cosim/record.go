@@ -40,11 +40,12 @@ type Record struct {
 	WaitRTLSec   float64 `json:"wait_rtl_sec"`
 	BuildSec     float64 `json:"build_sec"`
 
-	Divergence *Divergence `json:"divergence,omitempty"`
-	Error      string      `json:"error,omitempty"`
-	Wave       string      `json:"wave,omitempty"`
-	WaveSave   string      `json:"wave_save,omitempty"`
-	Window     []uint64    `json:"trace_window,omitempty"`
+	Points     map[string]uint64 `json:"coverage_points,omitempty"`
+	Divergence *Divergence       `json:"divergence,omitempty"`
+	Error      string            `json:"error,omitempty"`
+	Wave       string            `json:"wave,omitempty"`
+	WaveSave   string            `json:"wave_save,omitempty"`
+	Window     []uint64          `json:"trace_window,omitempty"`
 }
 
 // RecordFile is the name of the record inside a run directory.

@@ -29,8 +29,33 @@ func init() {
 				}
 				return m, newFIFOStim(m, sh.width, seed), nil
 			},
+			Points: fifoPoints,
+		})
+		register(Scenario{
+			Name:          fmt.Sprintf("fifo_w%d_d%d_fill_drain", sh.width, sh.depth),
+			Doc:           "directed: fill with the reader stalled, drain with the writer idle, then stream both ways and at half rate",
+			Top:           func(config.Config) string { return top },
+			DefaultCycles: uint64(16 * sh.depth),
+			Directed:      true,
+			New: func(cfg config.Config, seed uint64) (model.Model, cosim.Stimulus, error) {
+				m, err := fifo.New(sh.width, sh.depth)
+				if err != nil {
+					return nil, nil, err
+				}
+				s := newFIFOStim(m, sh.width, 1)
+				d := uint64(sh.depth)
+				s.schedule = []fifoPhase{{0, 1000, 0}, {2*d + 4, 0, 1000}, {4*d + 8, 1000, 1000}, {8*d + 8, 500, 500}, {12*d + 8, 1000, 300}}
+				return m, s, nil
+			},
+			Points: fifoPoints,
 		})
 	}
+}
+
+// fifoPhase sets the writer's and reader's per-mille activity from a cycle on.
+type fifoPhase struct {
+	from      uint64
+	pIn, pOut uint32
 }
 
 // fifoStim follows the AXI-Stream source rules (hold valid and data until
@@ -48,6 +73,10 @@ type fifoStim struct {
 	qHead, qLen               int
 	pIn, pOut                 uint32 // per-mille probabilities of this phase
 	lastOutReady              bool
+	fullStall, emptyWait      uint64
+	drained, both             uint64
+	wasFull                   bool
+	schedule                  []fifoPhase // directed runs: fixed phases instead of random ones
 }
 
 func newFIFOStim(m model.Model, width int, seed uint64) *fifoStim {
@@ -65,11 +94,34 @@ func newFIFOStim(m model.Model, width int, seed uint64) *fifoStim {
 var fifoPhases = [][2]uint32{{900, 900}, {950, 200}, {200, 950}, {500, 500}, {1000, 1000}, {100, 100}}
 
 func (s *fifoStim) Next(cycle uint64, prev, in []uint64) (bool, error) {
-	if cycle%4096 == 0 {
+	switch {
+	case s.schedule != nil:
+		for _, ph := range s.schedule {
+			if cycle == ph.from {
+				s.pIn, s.pOut = ph.pIn, ph.pOut
+			}
+		}
+	case cycle%4096 == 0:
 		p := fifoPhases[s.rng.IntN(len(fifoPhases))]
 		s.pIn, s.pOut = p[0], p[1]
 	}
 	if prev != nil {
+		inXfer := s.holding && prev[s.inReady.Off] == 1
+		outXfer := prev[s.outValid.Off] == 1 && s.lastOutReady
+		switch {
+		case s.holding && prev[s.inReady.Off] == 0:
+			s.fullStall++
+			s.wasFull = true
+		case prev[s.outValid.Off] == 0 && s.lastOutReady:
+			s.emptyWait++
+			if s.wasFull {
+				s.drained++
+				s.wasFull = false
+			}
+		}
+		if inXfer && outXfer {
+			s.both++
+		}
 		// What happened in the previous cycle, by the golden model's account.
 		ww := s.inData.Words
 		if s.holding && prev[s.inReady.Off] == 1 {
@@ -119,6 +171,20 @@ func (s *fifoStim) Next(cycle uint64, prev, in []uint64) (bool, error) {
 }
 
 func (s *fifoStim) Progress() uint64 { return s.sent + s.recv }
+
+// fifoPoints are the corners of docs/microarch.md §3: writer held off by a
+// full FIFO, reader waiting on an empty one, a full FIFO drained to empty,
+// and words passing both ways in one cycle.
+var fifoPoints = []string{"fifo.full_stall", "fifo.empty_wait", "fifo.full_to_empty", "fifo.pass_through"}
+
+func (s *fifoStim) Points() map[string]uint64 {
+	return map[string]uint64{
+		"fifo.full_stall":    s.fullStall,
+		"fifo.empty_wait":    s.emptyWait,
+		"fifo.full_to_empty": s.drained,
+		"fifo.pass_through":  s.both,
+	}
+}
 
 func (s *fifoStim) Describe(cycle uint64) string {
 	return fmt.Sprintf("%d words written, %d delivered, %d waiting in the FIFO (scoreboard at the golden model's lead, cycle ≥ %d)", s.sent, s.recv, s.qLen, cycle)

@@ -18,6 +18,10 @@ type Scenario struct {
 	Top           func(cfg config.Config) string // the design module it drives
 	DefaultCycles uint64
 	New           func(cfg config.Config, seed uint64) (model.Model, cosim.Stimulus, error)
+	// Points are the functional coverage points its stimulus can hit.
+	Points []string
+	// Directed marks a fixed sequence: its seed does not matter.
+	Directed bool
 }
 
 var registry = map[string]Scenario{}

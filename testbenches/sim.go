@@ -38,6 +38,12 @@ type SimOptions struct {
 	// RecordInputs, when set, receives every input record (for the bridge
 	// benchmark's native replay).
 	RecordInputs io.Writer
+	// Inputs, when set, replaces the scenario's stimulus with these input
+	// records, one per cycle (directed cases and the shrinker).
+	Inputs [][]uint64
+	// CoverageFile, when set, builds the coverage variant of the model and
+	// writes Verilator's line and user coverage there.
+	CoverageFile string
 }
 
 // SimRun is a finished run: its record and where it lives.
@@ -95,13 +101,17 @@ func Sim(ctx context.Context, o SimOptions) (*SimRun, error) {
 	defer cleanup()
 
 	trace := o.Trace != nil
-	bin, err := cache.Build(ctx, cache.Request{Top: mod, RTLDir: rtl, Trace: trace, Log: o.Log})
+	coverage := o.CoverageFile != "" && !trace
+	bin, err := cache.Build(ctx, cache.Request{Top: mod, RTLDir: rtl, Trace: trace, Coverage: coverage, Log: o.Log})
 	if err != nil {
 		return nil, err
 	}
 	m, stim, err := sc.New(o.Config, o.Seed)
 	if err != nil {
 		return nil, err
+	}
+	if o.Inputs != nil {
+		stim = &replayStim{recs: o.Inputs}
 	}
 	rec := &cosim.Record{
 		Scenario: o.Scenario, Seed: o.Seed, ConfigName: o.Config.Name, ConfigHash: o.Config.Hash(),
@@ -112,6 +122,16 @@ func Sim(ctx context.Context, o SimOptions) (*SimRun, error) {
 	opt := cosim.Options{
 		Cycles: o.Cycles, Ops: o.Ops, HangCycles: o.HangCycles, Timeout: o.Timeout, TCP: o.TCP,
 		ShimArgs: o.ShimArgs, Progress: o.Progress, RecordInputs: o.RecordInputs,
+	}
+	if coverage {
+		abs, err := filepath.Abs(o.CoverageFile)
+		if err != nil {
+			return nil, err
+		}
+		if err := os.MkdirAll(filepath.Dir(abs), 0o755); err != nil {
+			return nil, err
+		}
+		opt.ShimArgs = append(append([]string(nil), opt.ShimArgs...), "--coverage-file", abs)
 	}
 	if trace {
 		if err := os.MkdirAll(o.RunDir, 0o755); err != nil {
@@ -143,6 +163,9 @@ func Sim(ctx context.Context, o SimOptions) (*SimRun, error) {
 	if runErr != nil {
 		rec.Error = runErr.Error()
 	}
+	if p, ok := stim.(Pointer); ok {
+		rec.Points = p.Points()
+	}
 	run := &SimRun{Record: rec, Dir: o.RunDir, Binary: bin.Binary}
 	if trace && rec.Divergence != nil {
 		rec.WaveSave = filepath.Join(o.RunDir, "wave.gtkw")
@@ -170,6 +193,7 @@ func Sim(ctx context.Context, o SimOptions) (*SimRun, error) {
 		wo.Trace = &w
 		wo.Cycles = 0
 		wo.RecordInputs = nil
+		wo.CoverageFile = ""
 		traced, err := Sim(ctx, wo)
 		if err != nil {
 			return run, fmt.Errorf("replaying with tracing: %v", err)
@@ -191,4 +215,20 @@ func mismatchedPorts(d *cosim.Divergence) []string {
 		names = append(names, m.Port)
 	}
 	return names
+}
+
+// Pointer is implemented by stimuli that count functional coverage points:
+// named corners of their block (docs/microarch.md), hit when the predicted
+// (and, since the run did not diverge before, actual) behaviour reached them.
+type Pointer interface{ Points() map[string]uint64 }
+
+// replayStim feeds recorded input records, one per cycle.
+type replayStim struct{ recs [][]uint64 }
+
+func (r *replayStim) Next(cycle uint64, _, in []uint64) (bool, error) {
+	if cycle >= uint64(len(r.recs)) {
+		return false, nil
+	}
+	copy(in, r.recs[cycle])
+	return true, nil
 }

@@ -41,12 +41,17 @@ var Flags = []string{
 // TraceFlags are added for the waveform variant.
 var TraceFlags = []string{"--trace-fst", "--trace-structs", "-CFLAGS", "-DKVD_TRACE"}
 
+// CoverageFlags are added for the coverage variant: line and user coverage
+// (toggle coverage costs too much speed for what it tells).
+var CoverageFlags = []string{"--coverage-line", "--coverage-user", "-CFLAGS", "-DKVD_COVERAGE"}
+
 // Request says what to build.
 type Request struct {
-	Top    *ir.Module // the design's top: the shim and the port check come from it
-	RTLDir string     // the Verilog tree to compile (generated, or a user's --rtl)
-	Trace  bool
-	Log    io.Writer // progress lines; may be nil
+	Top      *ir.Module // the design's top: the shim and the port check come from it
+	RTLDir   string     // the Verilog tree to compile (generated, or a user's --rtl)
+	Trace    bool
+	Coverage bool
+	Log      io.Writer // progress lines; may be nil
 }
 
 // Model is a built shim.
@@ -79,7 +84,17 @@ func Key(req Request) (string, error) {
 	}
 	sort.Strings(files)
 	h := sha256.New()
-	fmt.Fprintf(h, "abi %d\nverilator %s\nflags %q\ntrace %v\ntop %s\n", version.ShimABI, toolchain.VerilatorVersion(), Flags, req.Trace, req.Top.Name)
+	fmt.Fprintf(h, "abi %d\nshim %s\nverilator %s\nflags %q\ntrace %v\ncoverage %v\ntop %s\n",
+		version.ShimABI, shim.SourceHash(), toolchain.VerilatorVersion(), Flags, req.Trace, req.Coverage, req.Top.Name)
+	if req.Coverage {
+		// Coverage models record their sources' paths; a model built from
+		// another directory would send reports to files that may be gone.
+		abs, err := filepath.Abs(req.RTLDir)
+		if err != nil {
+			return "", err
+		}
+		fmt.Fprintf(h, "sources %s\n", abs)
+	}
 	ports, _, _ := shim.Ports(req.Top)
 	for _, p := range ports {
 		fmt.Fprintf(h, "port %s %v %d\n", p.Name, p.Out, p.Width)
@@ -109,7 +124,10 @@ func Build(ctx context.Context, req Request) (*Model, error) {
 	}
 	variant := ""
 	if req.Trace {
-		variant = "-trace"
+		variant += "-trace"
+	}
+	if req.Coverage {
+		variant += "-cov"
 	}
 	models := filepath.Join(Root(), "models")
 	final := filepath.Join(models, req.Top.Name+variant+"-"+key)
@@ -156,12 +174,18 @@ func Build(ctx context.Context, req Request) (*Model, error) {
 	if req.Trace {
 		args = append(args, TraceFlags...)
 	}
+	if req.Coverage {
+		args = append(args, CoverageFlags...)
+	}
 	args = append(args, "--top-module", req.Top.Name, "-y", rtl, "--Mdir", filepath.Join(tmp, "obj"), "-o", "shim",
 		filepath.Join(rtl, req.Top.Name+".v"), cpp)
 	if req.Log != nil {
 		what := "model"
 		if req.Trace {
 			what = "tracing model"
+		}
+		if req.Coverage {
+			what = "coverage model"
 		}
 		fmt.Fprintf(req.Log, "building %s %s-%s with Verilator (once; cached in %s)\n", what, req.Top.Name, key, models)
 	}

@@ -21,7 +21,7 @@ func Run(args []string, stdout, stderr io.Writer) int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	root := newRoot(stdout, stderr)
-	root.SetArgs(args)
+	root.SetArgs(goStyleRun(args))
 	if err := root.ExecuteContext(ctx); err != nil {
 		msg := err.Error()
 		if !strings.HasPrefix(msg, "kvd") {
@@ -31,6 +31,21 @@ func Run(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	return 0
+}
+
+// goStyleRun accepts `kvd regress -run PATTERN`, as go test spells it; pflag
+// would read -run as the shorthands -r -u -n.
+func goStyleRun(args []string) []string {
+	if len(args) == 0 || args[0] != "regress" {
+		return args
+	}
+	out := append([]string(nil), args...)
+	for i, a := range out {
+		if a == "-run" || strings.HasPrefix(a, "-run=") {
+			out[i] = "-" + a
+		}
+	}
+	return out
 }
 
 func newRoot(stdout, stderr io.Writer) *cobra.Command {
@@ -52,6 +67,7 @@ configuration, lints it, and checks it cycle by cycle against Go golden models.`
 		newSimCmd(),
 		newDiffCmd(),
 		newBenchCmd(),
+		newRegressCmd(),
 	)
 	return root
 }

@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -12,6 +14,7 @@ import (
 
 	"github.com/kvdirect/kvd/cosim"
 	"github.com/kvdirect/kvd/testbenches"
+	"github.com/kvdirect/kvd/testbenches/regress"
 )
 
 // simFlags are shared by sim and the benchmarks that co-simulate.
@@ -29,6 +32,8 @@ type simFlags struct {
 	timeout    time.Duration
 	jsonOut    bool
 	list       bool
+	xseed      int
+	inputs     string
 }
 
 func (f *simFlags) register(cmd *cobra.Command) {
@@ -45,6 +50,8 @@ func (f *simFlags) register(cmd *cobra.Command) {
 	fl.Uint64Var(&f.hangCycles, "hang-cycles", 100000, "cycles without progress that count as a hang (0: off)")
 	fl.DurationVar(&f.timeout, "timeout", 60*time.Second, "simulator silence that counts as stopped answering")
 	fl.BoolVar(&f.jsonOut, "json", false, "print one JSON object instead of text")
+	fl.IntVar(&f.xseed, "xseed", 0, "randomise the model's initial state with this seed (X-sensitivity; 0: zeros)")
+	fl.StringVar(&f.inputs, "inputs", "", "replay a directed case (JSON input records) instead of the scenario's stimulus")
 }
 
 func parseWindow(s string) (*[2]uint64, error) {
@@ -72,6 +79,12 @@ func (f *simFlags) replayCommand(scenario string, cycles uint64) string {
 	}
 	if f.ops > 0 {
 		parts = append(parts, "--ops", strconv.FormatUint(f.ops, 10))
+	}
+	if f.xseed > 0 {
+		parts = append(parts, "--xseed", strconv.Itoa(f.xseed))
+	}
+	if f.inputs != "" {
+		parts = append(parts, "--inputs", f.inputs)
 	}
 	if f.rtl != "" {
 		parts = append(parts, "--rtl", f.rtl)
@@ -101,7 +114,32 @@ func (f *simFlags) options(cmd *cobra.Command, scenario string) (testbenches.Sim
 	}
 	errw := cmd.ErrOrStderr()
 	start := time.Now()
+	var shimArgs []string
+	if f.xseed > 0 {
+		shimArgs = regress.XSeedArgs(f.xseed)
+	}
+	var inputs [][]uint64
+	if f.inputs != "" {
+		abs, err := filepath.Abs(f.inputs)
+		if err != nil {
+			return testbenches.SimOptions{}, err
+		}
+		d, err := regress.LoadDirected(os.DirFS(filepath.Dir(abs)), filepath.Base(abs))
+		if err == nil {
+			inputs, err = d.Records(c)
+		}
+		if err != nil {
+			return testbenches.SimOptions{}, fmt.Errorf("--inputs %s: %v", f.inputs, err)
+		}
+		if d.Scenario != scenario {
+			return testbenches.SimOptions{}, fmt.Errorf("--inputs %s: a case for scenario %s, not %s", f.inputs, d.Scenario, scenario)
+		}
+		if f.cycles == 0 {
+			cycles = uint64(len(inputs))
+		}
+	}
 	return testbenches.SimOptions{
+		ShimArgs: shimArgs, Inputs: inputs,
 		Scenario: scenario, Config: c, Seed: f.seed, Cycles: cycles, Ops: f.ops, RTLDir: f.rtl, RunDir: f.runDir,
 		Trace: w, NoWave: f.noWave, TCP: f.tcp, HangCycles: f.hangCycles, Timeout: f.timeout,
 		Replay: f.replayCommand(scenario, cycles), Log: errw,
@@ -145,7 +183,7 @@ func newSimCmd() *cobra.Command {
 			w := cmd.OutOrStdout()
 			if f.list {
 				for _, s := range testbenches.Scenarios() {
-					fmt.Fprintf(w, "%-16s %s\n", s.Name, s.Doc)
+					fmt.Fprintf(w, "%-26s %s\n", s.Name, s.Doc)
 				}
 				return nil
 			}
