@@ -35,6 +35,7 @@ type Config struct {
 	Net     NetConfig     `json:"net"`
 	KeyHash KeyHashConfig `json:"key_hash"`
 	Vector  VectorConfig  `json:"vector"`
+	Atomic  AtomicConfig  `json:"atomic"`
 }
 
 // KeyConfig bounds the keys and values the processor accepts.
@@ -115,6 +116,43 @@ type VectorConfig struct {
 	ElementBits int `json:"element_bits"`
 }
 
+// AtomicConfig is the atomic unit and its registered λ functions
+// (docs/microarch/lambda.md).
+type AtomicConfig struct {
+	// ScalarBits is the width of old, delta, cmp, swap and the result.
+	ScalarBits int `json:"scalar_bits"`
+	// Division allows / and % in λs; off by default because each one costs a
+	// ScalarBits-stage combinational divider.
+	Division bool     `json:"division"`
+	Lambdas  []Lambda `json:"lambdas"`
+}
+
+// Lambda is one registered update function; its function id is its position
+// in AtomicConfig.Lambdas.
+type Lambda struct {
+	Name string `json:"name"`
+	Expr string `json:"expr"`
+}
+
+// UnmarshalJSON starts from an empty Lambda: encoding/json decodes list
+// elements in place, so a file that overrides the preset's list would
+// otherwise inherit a field it leaves out from the preset's λ at that index.
+func (l *Lambda) UnmarshalJSON(data []byte) error {
+	type plain Lambda
+	var p plain
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&p); err != nil {
+		return err
+	}
+	*l = Lambda(p)
+	return nil
+}
+
+// MaxLambdas bounds the λ list: every λ is built in parallel in the atomic
+// unit, so each one costs area whether or not it is used.
+const MaxLambdas = 16
+
 // presets are the named configurations; each is built by a function so that
 // callers can never share (and mutate) one copy.
 var presets = map[string]func() Config{
@@ -160,6 +198,20 @@ func paper() Config {
 		Net:     NetConfig{BytesPerCycle: 28},
 		KeyHash: KeyHashConfig{Seed: 0x6b76642d68617368}, // "kvd-hash"
 		Vector:  VectorConfig{ElementBits: 32},
+		Atomic: AtomicConfig{
+			ScalarBits: 64,
+			Lambdas: []Lambda{
+				{Name: "fetch_add", Expr: "old + delta"},
+				{Name: "cas", Expr: "old == cmp ? swap : old"},
+				{Name: "max", Expr: "max(old, delta)"},
+				{Name: "min", Expr: "min(old, delta)"},
+				{Name: "fetch_xor", Expr: "bitxor(old, delta)"},
+				{Name: "set_bit", Expr: "bitor(old, bitshl(1, delta))"},
+				// Saturating add; the bounds are written width-independently
+				// so the preset stays valid under --set atomic.scalar_bits.
+				{Name: "sat_add", Expr: "let s = old + delta; delta >= 0 ? (s < old ? bitushr(-1, 1) : s) : (s > old ? bitnot(bitushr(-1, 1)) : s)"},
+			},
+		},
 	}
 }
 
@@ -391,7 +443,9 @@ func (c Config) Validate() error {
 	slotBits := b.SlotBytes * 8
 	rules := []rule{
 		{"clock_mhz", c.ClockMHz, c.ClockMHz > 0 && c.ClockMHz <= 1000, "must be in (0, 1000]"},
-		{"key.max_key_bytes", c.Key.MaxKeyBytes, c.Key.MaxKeyBytes >= 1 && c.Key.MaxKeyBytes <= 255, "must be 1..255 (the slab header stores it in one byte)"},
+		{"key.max_key_bytes", c.Key.MaxKeyBytes, c.Key.MaxKeyBytes >= 1 && c.Key.MaxKeyBytes <= 255, "must be 1..255"},
+		{"key.max_value_bytes", c.Key.MaxValueBytes, bits.Len(uint(c.Key.MaxValueBytes))+bits.Len(uint(c.Key.MaxKeyBytes)) <= 16,
+			"key and value sizes must share the slab object's 2-byte header (docs/microarch/hashtable.md)"},
 		{"key.max_value_bytes", c.Key.MaxValueBytes, c.Key.MaxValueBytes >= 1, "must be at least 1"},
 		{"bucket.slots", b.Slots, b.Slots >= 1 && b.Slots <= 16, "must be 1..16"},
 		{"bucket.slot_bytes", b.SlotBytes, b.SlotBytes >= 2 && b.SlotBytes <= 8, "must be 2..8"},
@@ -431,6 +485,8 @@ func (c Config) Validate() error {
 		{"dram.bytes", c.DRAM.Bytes, isPow2(c.DRAM.Bytes), "must be a power of two"},
 		{"net.bytes_per_cycle", c.Net.BytesPerCycle, c.Net.BytesPerCycle >= 4 && c.Net.BytesPerCycle <= 256, "must be 4..256"},
 		{"vector.element_bits", c.Vector.ElementBits, c.Vector.ElementBits == 8 || c.Vector.ElementBits == 16 || c.Vector.ElementBits == 32 || c.Vector.ElementBits == 64, "must be 8, 16, 32 or 64"},
+		{"atomic.scalar_bits", c.Atomic.ScalarBits, c.Atomic.ScalarBits >= 1 && c.Atomic.ScalarBits <= 64, "must be 1..64 (λs are evaluated on expr's 64-bit integers)"},
+		{"atomic.lambdas", len(c.Atomic.Lambdas), len(c.Atomic.Lambdas) >= 1 && len(c.Atomic.Lambdas) <= MaxLambdas, fmt.Sprintf("must register 1..%d λ functions", MaxLambdas)},
 	}
 	for i, cl := range c.Slab.Classes {
 		key := fmt.Sprintf("slab.classes[%d]", i)
@@ -441,7 +497,22 @@ func (c Config) Validate() error {
 			rules = append(rules, rule{key, cl, false, "classes must be in increasing order"})
 		}
 	}
+	lambdaNames := map[string]int{}
+	for i, l := range c.Atomic.Lambdas {
+		key := fmt.Sprintf("atomic.lambdas[%d]", i)
+		if !isIdent(l.Name) || len(l.Name) > 32 {
+			rules = append(rules, rule{key + ".name", fmt.Sprintf("%q", l.Name), false, "must be an identifier of 1..32 letters, digits and _, not starting with a digit"})
+		}
+		if j, dup := lambdaNames[l.Name]; dup {
+			rules = append(rules, rule{key + ".name", l.Name, false, fmt.Sprintf("is already the name of atomic.lambdas[%d]", j)})
+		}
+		lambdaNames[l.Name] = i
+		if strings.TrimSpace(l.Expr) == "" {
+			rules = append(rules, rule{key + ".expr", fmt.Sprintf("%q", l.Expr), false, "must be an expression"})
+		}
+	}
 	if n := len(c.Slab.Classes); n > 0 {
+		rules = append(rules, rule{"slab.classes", c.Slab.Classes, c.Slab.Classes[n-1] >= 64, "need a class of at least 64 B (chained buckets)"})
 		largest := c.Slab.Classes[n-1]
 		rules = append(rules, rule{"key.max_value_bytes", c.Key.MaxValueBytes, 2+c.Key.MaxKeyBytes+c.Key.MaxValueBytes <= largest,
 			fmt.Sprintf("header + max key + max value must fit the largest slab (%d B)", largest)})
@@ -502,3 +573,12 @@ func (c Config) NsToCycles(ns int) int {
 }
 
 func isPow2(v int64) bool { return v > 0 && v&(v-1) == 0 }
+
+func isIdent(s string) bool {
+	for i, r := range s {
+		if !(r == '_' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || i > 0 && r >= '0' && r <= '9') {
+			return false
+		}
+	}
+	return s != ""
+}

@@ -130,7 +130,9 @@ func (s *keyhashStim) Points() map[string]uint64 {
 	}
 }
 
-const keyhashLog = 1 << 13 // cycles of keys remembered for reports
+// keyhashLog is how many cycles of keys are remembered for reports: more
+// than the bridge's lead (frames in flight × frame cycles, plus history).
+const keyhashLog = 1 << 16
 
 type keyhashStim struct {
 	rng                        *rand.Rand

@@ -14,6 +14,8 @@ import (
 	"github.com/kvdirect/kvd/hdlgen/fifo"
 	"github.com/kvdirect/kvd/hdlgen/ir"
 	"github.com/kvdirect/kvd/hdlgen/keyhash"
+	"github.com/kvdirect/kvd/hdlgen/lambda"
+	"github.com/kvdirect/kvd/hdlgen/rs"
 	"github.com/kvdirect/kvd/hdlgen/verilog"
 	"github.com/kvdirect/kvd/version"
 )
@@ -44,6 +46,16 @@ func Modules(cfg config.Config) ([]*ir.Module, error) {
 		}
 		mods = append(mods, m)
 	}
+	atomic, err := lambda.Generate(cfg)
+	if err != nil {
+		return nil, err
+	}
+	mods = append(mods, atomic)
+	station, err := rs.Generate(cfg)
+	if err != nil {
+		return nil, err
+	}
+	mods = append(mods, station)
 	return mods, nil
 }
 

@@ -48,6 +48,7 @@ type Signal struct {
 	Name    string
 	W       int
 	Signed  bool // declared signed: comparisons and shifts are arithmetic
+	Unused  bool // deliberately never read (a port some configurations do not need)
 	Kind    Kind
 	Comment string
 	port    *Port
@@ -278,6 +279,10 @@ func (m *Module) Input(group, name string, w int) *Signal { return m.port(name, 
 
 // Output declares a data output (a wire, driven by a continuous assignment).
 func (m *Module) Output(group, name string, w int) *Signal { return m.port(name, w, Out, Data, group) }
+
+// MarkUnused declares that s may legitimately go unread, e.g. an operand
+// port that no configured function uses; the emitter tells the linter so.
+func (m *Module) MarkUnused(s *Signal) { s.Unused = true }
 
 // SetSigned declares s signed. Operators refuse to mix signed and unsigned
 // operands, so Verilog's silent unsigned fallback never happens.
@@ -677,7 +682,7 @@ func (m *Module) check() []error {
 			fail("%s is driven by %s and %s", s.Name, d[0], d[1])
 		}
 		isOut := s.port != nil && s.port.Dir == Out
-		if !isOut && !reads[s] {
+		if !isOut && !reads[s] && !s.Unused {
 			fail("%s is never read", s.Name)
 		}
 	}

@@ -133,7 +133,10 @@ func (e *emitter) docComment(d ir.Doc) {
 }
 
 func (e *emitter) ports(m *ir.Module) {
-	type row struct{ dir, rng, name, group string }
+	type row struct {
+		dir, rng, name, group string
+		unused                bool
+	}
 	var rows []row
 	for _, p := range m.Ports {
 		dir := "input  wire"
@@ -144,7 +147,7 @@ func (e *emitter) ports(m *ir.Module) {
 		if p.Sig.Signed {
 			rng = strings.TrimSpace("signed " + rng)
 		}
-		rows = append(rows, row{dir, rng, p.Sig.Name, p.Group})
+		rows = append(rows, row{dir, rng, p.Sig.Name, p.Group, p.Sig.Unused})
 	}
 	rw := 0
 	for _, r := range rows {
@@ -163,10 +166,16 @@ func (e *emitter) ports(m *ir.Module) {
 		if i == len(rows)-1 {
 			sep = ""
 		}
+		if r.unused {
+			e.line(1, "/* verilator lint_off UNUSEDSIGNAL */")
+		}
 		if rw > 0 {
 			e.line(1, "%s %-*s %s%s", r.dir, rw, r.rng, r.name, sep)
 		} else {
 			e.line(1, "%s %s%s", r.dir, r.name, sep)
+		}
+		if r.unused {
+			e.line(1, "/* verilator lint_on UNUSEDSIGNAL */")
 		}
 	}
 }
@@ -194,10 +203,16 @@ func (e *emitter) declarations(m *ir.Module) {
 		if rw > 0 {
 			decl = fmt.Sprintf("%s %-*s %s", kw, rw, rng(s), s.Name)
 		}
+		if s.Unused {
+			e.line(0, "/* verilator lint_off UNUSEDSIGNAL */")
+		}
 		if s.Comment != "" {
 			e.line(0, "%s; // %s", decl, s.Comment)
 		} else {
 			e.line(0, "%s;", decl)
+		}
+		if s.Unused {
+			e.line(0, "/* verilator lint_on UNUSEDSIGNAL */")
 		}
 	}
 	if len(m.Signals) > 0 {
@@ -299,6 +314,13 @@ func (e *emitter) instance(in *ir.Instance) {
 		v := ""
 		if x, ok := byPort[p.Sig.Name]; ok && x != nil {
 			v = expr(x, false)
+		}
+		if v == "" {
+			// An output left open on purpose (IR refuses open inputs).
+			e.line(1, "/* verilator lint_off PINCONNECTEMPTY */")
+			e.line(1, ".%-*s (%s)%s", nw, p.Sig.Name, v, sep)
+			e.line(1, "/* verilator lint_on PINCONNECTEMPTY */")
+			continue
 		}
 		e.line(1, ".%-*s (%s)%s", nw, p.Sig.Name, v, sep)
 	}

@@ -26,7 +26,7 @@ func newBenchCmd() *cobra.Command {
 		Example: `  kvd bench bridge
   kvd bench bridge --json --cycles 4000000`,
 	}
-	cmd.AddCommand(newBenchBridgeCmd())
+	cmd.AddCommand(newBenchBridgeCmd(), newBenchHashtableCmd())
 	return cmd
 }
 

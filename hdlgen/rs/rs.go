@@ -1,0 +1,681 @@
+// Package rs generates kvd_rs, the reservation station of
+// docs/microarch/rs.md: per-slot chains of dependent operations, a cache of
+// the latest value of each in-flight key, and forwarding at one per clock.
+package rs
+
+import (
+	"fmt"
+	"math/bits"
+
+	"github.com/kvdirect/kvd/config"
+	"github.com/kvdirect/kvd/hdlgen/fifo"
+	"github.com/kvdirect/kvd/hdlgen/ir"
+	"github.com/kvdirect/kvd/hdlgen/lambda"
+)
+
+// Q is the capacity of each output queue (docs/microarch/rs.md §1).
+const Q = 16
+
+// FidBits is the width of req_fid (docs/microarch/rs.md §2).
+const FidBits = 4
+
+// TagBits is the width of req_tag and resp_tag.
+const TagBits = 16
+
+// Operation and status codes (docs/microarch/rs.md §1).
+const (
+	opGet, opPut, opDel, opAtomic = 0, 1, 2, 3
+	stOK, stNotFound, stError     = 0, 1, 2
+)
+
+func width(n int) int { return max(1, bits.Len(uint(n))) } // bits to hold 0..n
+
+// rec packs named fields into one vector, least significant first.
+type rec struct {
+	names []string
+	ws    []int
+	lo    map[string]int
+	w     int
+}
+
+func newRec() *rec { return &rec{lo: map[string]int{}} }
+
+func (r *rec) add(name string, w int) {
+	r.names = append(r.names, name)
+	r.ws = append(r.ws, w)
+	r.lo[name] = r.w
+	r.w += w
+}
+
+func (r *rec) has(name string) bool { _, ok := r.lo[name]; return ok }
+
+// get slices a field out of a signal holding the record.
+func (r *rec) get(s *ir.Signal, name string) ir.Expr {
+	lo, ok := r.lo[name]
+	if !ok {
+		panic("rs: no field " + name)
+	}
+	for i, n := range r.names {
+		if n == name {
+			return ir.Bits(s, lo+r.ws[i]-1, lo)
+		}
+	}
+	panic("unreachable")
+}
+
+// pack builds the record from a value per field.
+func (r *rec) pack(vals map[string]ir.Expr) ir.Expr {
+	parts := make([]ir.Expr, len(r.names))
+	for i, n := range r.names {
+		v, ok := vals[n]
+		if !ok {
+			panic("rs: no value for field " + n)
+		}
+		parts[len(r.names)-1-i] = v
+	}
+	return ir.Cat(parts...)
+}
+
+// Generate builds kvd_rs for cfg.
+func Generate(cfg config.Config) (*ir.Module, error) {
+	g := &gen{cfg: cfg}
+	return g.build()
+}
+
+type gen struct {
+	cfg                            config.Config
+	m                              *ir.Module
+	M, R, S, I, K, KL, V, idW, lnW int
+	fwd                            bool
+	uses                           [4]bool
+	op, slot                       *rec
+}
+
+// wire declares a wire driven by e.
+func (g *gen) wire(name string, e ir.Expr) *ir.Signal {
+	s := g.m.Wire(name, max(1, e.Width()))
+	g.m.Assign(s, e)
+	return s
+}
+
+func (g *gen) c(w int, v uint64) ir.Expr { return ir.C(w, v) }
+
+func (g *gen) build() (*ir.Module, error) {
+	cfg := g.cfg
+	g.M, g.R = cfg.RS.MaxInflight, cfg.RS.Slots
+	g.S = cfg.RSSlotBits()
+	g.I = bits.Len(uint(g.M + g.R - 1))
+	g.K, g.KL, g.V = cfg.Key.MaxKeyBytes, cfg.KeyLenBits(), cfg.Atomic.ScalarBits
+	g.idW = max(1, bits.Len(uint(g.M-1)))
+	g.lnW = width(g.M)
+	g.fwd = cfg.RS.Forwarding
+	uses, err := lambda.Uses(cfg)
+	if err != nil {
+		return nil, err
+	}
+	g.uses = uses
+
+	g.op = newRec()
+	g.op.add("op", 2)
+	g.op.add("fid", FidBits)
+	g.op.add("klen", g.KL)
+	g.op.add("slot", g.S)
+	g.op.add("tag", TagBits)
+	g.op.add("value", g.V)
+	g.op.add("key", 8*g.K)
+	for i, name := range lambda.Operands[1:] {
+		if uses[i+1] {
+			g.op.add(name, g.V)
+		}
+	}
+	g.slot = newRec()
+	g.slot.add("cv", 1)
+	g.slot.add("dirty", 1)
+	g.slot.add("cfound", 1)
+	g.slot.add("len", g.lnW)
+	g.slot.add("head", g.idW)
+	g.slot.add("tail", g.idW)
+	g.slot.add("cklen", g.KL)
+	g.slot.add("cval", g.V)
+	g.slot.add("ckey", 8*g.K)
+
+	m := ir.NewModule("kvd_rs")
+	g.m = m
+	fwd := "on"
+	if !g.fwd {
+		fwd = "off"
+	}
+	m.Doc = ir.Doc{
+		Title: fmt.Sprintf("Reservation station: %d slots, %d operations in flight, forwarding %s", g.R, g.M, fwd),
+		Purpose: []string{
+			"At most one operation per slot in the main pipeline; the others wait in",
+			"per-slot chains. The latest value of the completed key is cached and",
+			"dependent operations execute against it at one per clock, followed by",
+			"one write-back; docs/microarch/rs.md.",
+		},
+		Protocol: []string{
+			"req_*: valid/ready; req_ready depends on state only.",
+			"pipe_*: operations for the main pipeline, one per clock, no back-pressure;",
+			"cpl_*: their completions, in any order, no back-pressure.",
+			"resp_*: responses, one per clock, no back-pressure.",
+			"Data outputs are meaningful only while their valid is 1.",
+		},
+		Latency: []string{
+			"An operation to an idle slot reaches pipe_* the cycle after it is accepted;",
+			"a completion is processed 2 cycles after it arrives (its queue) at the",
+			"earliest and its response leaves one cycle later. Cached keys answer the",
+			"cycle after their request.",
+		},
+	}
+	return g.body()
+}
+
+func (g *gen) body() (*ir.Module, error) {
+	m := g.m
+	M, S, I, K, KL, V, idW, lnW := g.M, g.S, g.I, g.K, g.KL, g.V, g.idW, g.lnW
+	clk := m.Clock("clk")
+	rst := m.Reset("rst")
+	const reqG, pipeG, cplG, respG = "Requests", "Main pipeline: operations", "Main pipeline: completions", "Responses"
+	reqValid := m.Input(reqG, "req_valid", 1)
+	reqReady := m.Output(reqG, "req_ready", 1)
+	reqOp := m.Input(reqG, "req_op", 2)
+	reqFid := m.Input(reqG, "req_fid", FidBits)
+	reqKey := m.Input(reqG, "req_key", 8*K)
+	reqKlen := m.Input(reqG, "req_klen", KL)
+	reqSlot := m.Input(reqG, "req_slot", S)
+	reqValue := m.Input(reqG, "req_value", V)
+	var reqOps [4]*ir.Signal
+	for i, name := range lambda.Operands[1:] {
+		reqOps[i+1] = m.Input(reqG, "req_"+name, V)
+		if !g.uses[i+1] {
+			m.MarkUnused(reqOps[i+1])
+		}
+	}
+	reqTag := m.Input(reqG, "req_tag", TagBits)
+	pipeValid := m.Output(pipeG, "pipe_valid", 1)
+	pipeID := m.Output(pipeG, "pipe_id", I)
+	pipeOp := m.Output(pipeG, "pipe_op", 2)
+	pipeKey := m.Output(pipeG, "pipe_key", 8*K)
+	pipeKlen := m.Output(pipeG, "pipe_klen", KL)
+	pipeValue := m.Output(pipeG, "pipe_value", V)
+	cplValid := m.Input(cplG, "cpl_valid", 1)
+	cplID := m.Input(cplG, "cpl_id", I)
+	cplStatus := m.Input(cplG, "cpl_status", 2)
+	cplValue := m.Input(cplG, "cpl_value", V)
+	respValid := m.Output(respG, "resp_valid", 1)
+	respTag := m.Output(respG, "resp_tag", TagBits)
+	respStatus := m.Output(respG, "resp_status", 2)
+	respValue := m.Output(respG, "resp_value", V)
+
+	// ---- state ------------------------------------------------------------
+	opsMem := m.Mem("ops_mem", g.op.w, 1<<uint(idW), false)
+	nextMem := m.Mem("next_mem", idW, 1<<uint(idW), false)
+	slotMem := m.Mem("slot_mem", g.slot.w, g.R, false)
+	busy, busyNext := m.Reg("busy_reg", g.R), m.Reg("busy_next", g.R)
+	busy.Comment = "per slot: an operation of the slot is in the main pipeline"
+	walkActive, walkActiveNext := m.RegPair("walk_active", 1)
+	walkSlot, walkSlotNext := m.RegPair("walk_slot", S)
+	walkCur, walkCurNext := m.RegPair("walk_cur", idW)
+	walkPrev, walkPrevNext := m.RegPair("walk_prev", idW)
+	walkHasPrev, walkHasPrevNext := m.RegPair("walk_has_prev", 1)
+	// Free ids: ids never used yet are handed out in order by a counter, then
+	// freed ids in the order they were freed (docs/microarch/rs.md §3).
+	fresh, freshNext := m.RegPair("fresh", lnW)
+	recMem := m.Mem("recycled_mem", idW, 1<<uint(idW), false)
+	recHead, recHeadNext := m.RegPair("recycled_head", idW)
+	recTail, recTailNext := m.RegPair("recycled_tail", idW)
+	recCount, recCountNext := m.RegPair("recycled_count", lnW)
+
+	// ---- completion queue (a §3 FIFO) -----------------------------------------
+	cqW := V + 2 + I
+	cqMod, err := fifo.Generate(cqW, g.R)
+	if err != nil {
+		return nil, err
+	}
+	cqOutValid := m.Wire("cq_out_valid", 1)
+	cqOutData := m.Wire("cq_out_data", cqW)
+	cqPop := m.Wire("cq_pop", 1)
+	m.Instantiate("u_cq", cqMod, nil, []ir.Conn{
+		{Port: "clk", Expr: clk}, {Port: "rst", Expr: rst},
+		{Port: "in_valid", Expr: cplValid}, {Port: "in_ready", Expr: nil},
+		{Port: "in_data", Expr: ir.Cat(cplValue, cplStatus, cplID)},
+		{Port: "out_valid", Expr: cqOutValid}, {Port: "out_ready", Expr: cqPop},
+		{Port: "out_data", Expr: cqOutData},
+	})
+	cqID := g.wire("cq_id", ir.Bits(cqOutData, I-1, 0))
+	cqStatus := g.wire("cq_status", ir.Bits(cqOutData, I+1, I))
+	cqValue := g.wire("cq_value", ir.Bits(cqOutData, cqW-1, I+2))
+
+	// ---- completion side: WALK or COMPLETE (§5 A) -------------------------------
+	doWalk := g.wire("do_walk", walkActive)
+	doCpl := g.wire("do_cpl", ir.LAnd(ir.LNot(walkActive), cqOutValid))
+	m.Assign(cqPop, doCpl)
+	cplWB := g.wire("cpl_wb", ir.Ge(cqID, g.c(I, uint64(M))))
+	// (id - M) mod R, computed on the low S bits only.
+	cplWBSlot := g.wire("cpl_wb_slot", ir.Sub(ir.Bits(cqID, S-1, 0), g.c(S, uint64(M)%uint64(g.R))))
+	cplOpID := g.wire("cpl_op_id", ir.Bits(cqID, idW-1, 0))
+	opAAddr := g.wire("op_a_addr", ir.Sel(doWalk, walkCur, cplOpID))
+	opA := g.wire("op_a", opsMem.Read(opAAddr))
+	opA.Comment = "the walked operation, or the completed one"
+	cSlot := g.wire("c_slot", ir.Sel(doWalk, walkSlot, ir.Sel(cplWB, cplWBSlot, g.op.get(opA, "slot"))))
+	se := g.wire("c_slot_old", slotMem.Read(cSlot))
+	sget := func(name string) ir.Expr { return g.slot.get(se, name) }
+	nextZ := g.wire("next_z", nextMem.Read(walkCur))
+
+	// Exec inputs: a walk runs against the slot's cache, an atomic completion
+	// against the value its GET read.
+	cplOK := g.wire("cpl_ok", ir.Eq(cqStatus, g.c(2, stOK)))
+	cplErr := g.wire("cpl_err", ir.Eq(cqStatus, g.c(2, stError)))
+	cplVal := g.wire("cpl_val", ir.Sel(cplOK, cqValue, g.c(V, 0)))
+	cfIn := g.wire("c_cfound_in", ir.Sel(doWalk, sget("cfound"), cplOK))
+	cvIn := g.wire("c_cval_in", ir.Sel(doWalk, sget("cval"), cplVal))
+	cx := g.exec("c", opA, cfIn, cvIn)
+
+	match := g.wire("walk_match", ir.AndAll(
+		ir.C(1, b2u(g.fwd)),
+		ir.Eq(g.op.get(opA, "key"), sget("ckey")),
+		ir.Eq(g.op.get(opA, "klen"), sget("cklen")),
+	))
+	wLast := g.wire("walk_last", ir.Eq(walkCur, sget("tail")))
+	opAIsPut := g.wire("op_a_put", ir.Eq(g.op.get(opA, "op"), g.c(2, opPut)))
+	opAIsDel := g.wire("op_a_del", ir.Eq(g.op.get(opA, "op"), g.c(2, opDel)))
+
+	// The slot record after the first half of the completion side (before END).
+	s1 := m.Reg("c_slot_mid", g.slot.w)
+	s1.Comment = "slot record after WALK or COMPLETE, before END"
+	c1Resp := m.Reg("c_resp_valid", 1)
+	c1RespData := m.Reg("c_resp_data", TagBits+2+V)
+	c1Free := m.Reg("c_free_valid", 1)
+	c1FreeID := m.Reg("c_free_id", idW)
+	c1NextWE := m.Reg("c_next_we", 1)
+	c1End := m.Reg("c_end", 1)
+
+	respPack := func(tag, st, val ir.Expr) ir.Expr { return ir.Cat(val, st, tag) }
+	m.Comb("completion side, first half: WALK step or COMPLETE (rs.md §5 A)", func(b *ir.Block) {
+		b.Set(s1, se)
+		b.Set(c1Resp, ir.C(1, 0))
+		b.Set(c1RespData, respPack(g.op.get(opA, "tag"), cx.status, cx.value))
+		b.Set(c1Free, ir.C(1, 0))
+		b.Set(c1FreeID, opAAddr)
+		b.Set(c1NextWE, ir.C(1, 0))
+		b.Set(c1End, ir.C(1, 0))
+		b.If(doWalk, func(b *ir.Block) {
+			b.If(match, func(b *ir.Block) {
+				b.Set(c1Resp, ir.C(1, 1))
+				b.Set(ir.Bits(s1, g.slot.lo["cfound"], g.slot.lo["cfound"]), cx.found)
+				b.Set(g.field(s1, "cval"), cx.val)
+				b.Set(g.field(s1, "dirty"), ir.Or(sget("dirty"), cx.dirty))
+				b.Set(g.field(s1, "len"), ir.Sub(sget("len"), g.c(lnW, 1)))
+				b.If(ir.LNot(walkHasPrev), func(b *ir.Block) {
+					b.Set(g.field(s1, "head"), nextZ)
+				}, func(b *ir.Block) {
+					b.Set(c1NextWE, ir.C(1, 1))
+				})
+				b.If(wLast, func(b *ir.Block) {
+					b.Set(g.field(s1, "tail"), walkPrev)
+				}, nil)
+				b.Set(c1Free, ir.C(1, 1))
+			}, nil)
+			b.If(wLast, func(b *ir.Block) {
+				b.Set(c1End, ir.C(1, 1))
+			}, nil)
+		}, func(b *ir.Block) {
+			b.If(doCpl, func(b *ir.Block) {
+				b.If(cplWB, func(b *ir.Block) {
+					b.If(cplErr, func(b *ir.Block) {
+						b.Set(g.field(s1, "dirty"), ir.C(1, 1))
+					}, nil)
+				}, func(b *ir.Block) {
+					b.Set(c1Resp, ir.C(1, 1))
+					b.Set(c1Free, ir.C(1, 1))
+					b.If(cplErr, func(b *ir.Block) {
+						b.Set(c1RespData, respPack(g.op.get(opA, "tag"), g.c(2, stError), g.c(V, 0)))
+						b.Set(g.field(s1, "cv"), ir.C(1, 0))
+					}, func(b *ir.Block) {
+						b.Set(g.field(s1, "cv"), ir.C(1, b2u(g.fwd)))
+						b.Set(g.field(s1, "ckey"), g.op.get(opA, "key"))
+						b.Set(g.field(s1, "cklen"), g.op.get(opA, "klen"))
+						b.If(opAIsPut, func(b *ir.Block) {
+							b.Set(g.field(s1, "cfound"), ir.C(1, 1))
+							b.Set(g.field(s1, "cval"), g.op.get(opA, "value"))
+							b.Set(c1RespData, respPack(g.op.get(opA, "tag"), g.c(2, stOK), g.c(V, 0)))
+						}, func(b *ir.Block) {
+							b.If(opAIsDel, func(b *ir.Block) {
+								b.Set(g.field(s1, "cfound"), ir.C(1, 0))
+								b.Set(g.field(s1, "cval"), g.c(V, 0))
+								b.Set(c1RespData, respPack(g.op.get(opA, "tag"), cqStatus, g.c(V, 0)))
+							}, func(b *ir.Block) {
+								// GET, or an ATOMIC whose GET came back: exec.
+								b.Set(g.field(s1, "cfound"), cx.found)
+								b.Set(g.field(s1, "cval"), cx.val)
+								b.Set(g.field(s1, "dirty"), ir.Or(sget("dirty"), cx.dirty))
+							})
+						})
+					})
+				})
+			}, nil)
+		})
+	})
+	// ---- completion side, second half: walk start or END(s) ---------------------
+	mid := func(name string) ir.Expr { return g.slot.get(s1, name) }
+	walkStart := g.wire("walk_start", ir.AndAll(doCpl, ir.C(1, b2u(g.fwd)), mid("cv"), ir.Ne(mid("len"), g.c(lnW, 0))))
+	endNow := g.wire("end_now", ir.LOr(c1End, ir.LAnd(doCpl, ir.LNot(walkStart))))
+	endHead := g.wire("end_head", mid("head"))
+	opB := g.wire("op_b", opsMem.Read(endHead))
+	opB.Comment = "the chain head END sends to the pipeline"
+	m.MarkUnused(opB) // read whole; END needs only op, key, klen and value
+	nextH := g.wire("next_h", nextMem.Read(endHead))
+	endDirty := g.wire("end_dirty", mid("dirty"))
+	endQueued := g.wire("end_queued", ir.Ne(mid("len"), g.c(lnW, 0)))
+	s2 := m.Reg("c_slot_new", g.slot.w)
+	s2.Comment = "slot record the completion side writes back"
+	cBusy := m.Reg("c_busy_new", 1)
+	cPush := m.Reg("c_pq_push", 1)
+	pqW := V + KL + 8*K + 2 + I
+	cPushData := m.Reg("c_pq_data", pqW)
+	pqPack := func(id, op, key, klen, val ir.Expr) ir.Expr { return ir.Cat(val, klen, key, op, id) }
+	wbID := g.wire("wb_id", ir.Add(g.c(I, uint64(M)), ir.Zext(cSlot, I)))
+	headOp := g.wire("head_op", g.pipeOp(g.op.get(opB, "op")))
+	headVal := g.wire("head_value", ir.Sel(ir.Eq(g.op.get(opB, "op"), g.c(2, opPut)), g.op.get(opB, "value"), g.c(V, 0)))
+	m.Comb("completion side, second half: END (rs.md §5)", func(b *ir.Block) {
+		b.Set(s2, s1)
+		b.Set(cBusy, ir.C(1, 1))
+		b.Set(cPush, ir.C(1, 0))
+		b.Set(cPushData, pqPack(wbID, ir.Sel(mid("cfound"), g.c(2, opPut), g.c(2, opDel)), mid("ckey"), mid("cklen"),
+			ir.Sel(mid("cfound"), mid("cval"), g.c(V, 0))))
+		b.If(endNow, func(b *ir.Block) {
+			b.If(endDirty, func(b *ir.Block) {
+				b.Set(cPush, ir.C(1, 1))
+				b.Set(g.field(s2, "dirty"), ir.C(1, 0))
+			}, func(b *ir.Block) {
+				b.If(endQueued, func(b *ir.Block) {
+					b.Set(cPush, ir.C(1, 1))
+					b.Set(cPushData, pqPack(ir.Zext(endHead, I), headOp, g.op.get(opB, "key"), g.op.get(opB, "klen"), headVal))
+					b.Set(g.field(s2, "head"), nextH)
+					b.Set(g.field(s2, "len"), ir.Sub(mid("len"), g.c(lnW, 1)))
+					b.Set(g.field(s2, "cv"), ir.C(1, 0))
+				}, func(b *ir.Block) {
+					b.Set(cBusy, ir.C(1, 0))
+					b.Set(g.field(s2, "cv"), ir.C(1, 0))
+				})
+			})
+		}, nil)
+	})
+	m.Comb("walk registers", func(b *ir.Block) {
+		b.Set(walkActiveNext, walkActive)
+		b.Set(walkSlotNext, walkSlot)
+		b.Set(walkCurNext, walkCur)
+		b.Set(walkPrevNext, walkPrev)
+		b.Set(walkHasPrevNext, walkHasPrev)
+		b.If(doWalk, func(b *ir.Block) {
+			b.If(c1End, func(b *ir.Block) {
+				b.Set(walkActiveNext, ir.C(1, 0))
+			}, func(b *ir.Block) {
+				b.Set(walkCurNext, nextZ)
+				b.If(ir.LNot(match), func(b *ir.Block) {
+					b.Set(walkPrevNext, walkCur)
+					b.Set(walkHasPrevNext, ir.C(1, 1))
+				}, nil)
+			})
+		}, func(b *ir.Block) {
+			b.If(walkStart, func(b *ir.Block) {
+				b.Set(walkActiveNext, ir.C(1, 1))
+				b.Set(walkSlotNext, cSlot)
+				b.Set(walkCurNext, mid("head"))
+				b.Set(walkHasPrevNext, ir.C(1, 0))
+			}, nil)
+		})
+	})
+	cAct := g.wire("c_act", ir.LOr(doWalk, doCpl))
+
+	// ---- arrival side (§5 B) ------------------------------------------------------
+	pqCount, rqCount := m.Reg("pq_count_reg", 5), m.Reg("rq_count_reg", 5)
+	freeAvail := g.wire("free_avail", ir.LOr(ir.Lt(fresh, g.c(lnW, uint64(M))), ir.Ne(recCount, g.c(lnW, 0))))
+	m.Assign(reqReady, ir.AndAll(ir.LNot(walkActive), freeAvail,
+		ir.Le(pqCount, g.c(5, Q-2)), ir.Le(rqCount, g.c(5, Q-2))))
+	aFire := g.wire("a_fire", ir.LAnd(reqValid, reqReady))
+	same := g.wire("a_same_slot", ir.LAnd(cAct, ir.Eq(cSlot, reqSlot)))
+	seA := g.wire("a_slot_old", ir.Sel(same, s2, slotMem.Read(reqSlot)))
+	aget := func(name string) ir.Expr { return g.slot.get(seA, name) }
+	busyA := g.wire("a_busy", ir.Sel(same, cBusy, ir.BitAt(busy, reqSlot)))
+	en := make([]ir.Expr, K)
+	for i := 0; i < K; i++ {
+		en[K-1-i] = ir.Rep(8, ir.Gt(reqKlen, g.c(KL, uint64(i))))
+	}
+	keyA := g.wire("a_key", ir.And(reqKey, ir.Cat(en...)))
+	keyA.Comment = "bytes past req_klen cleared"
+	aVals := map[string]ir.Expr{"op": reqOp, "fid": reqFid, "klen": reqKlen, "slot": reqSlot, "tag": reqTag, "value": reqValue, "key": keyA}
+	for i, name := range lambda.Operands[1:] {
+		if g.uses[i+1] {
+			aVals[name] = reqOps[i+1]
+		}
+	}
+	aRec := g.wire("a_op", g.op.pack(aVals))
+	ax := g.exec("a", aRec, aget("cfound"), aget("cval"))
+	aLocal := g.wire("a_local", ir.AndAll(ir.C(1, b2u(g.fwd)), busyA, aget("cv"), ir.Eq(aget("len"), g.c(lnW, 0)),
+		ir.Eq(keyA, aget("ckey")), ir.Eq(reqKlen, aget("cklen"))))
+	aIssue := g.wire("a_issue", ir.LAnd(ir.LNot(aLocal), ir.LNot(busyA)))
+	aChain := g.wire("a_chain", ir.LAnd(ir.LNot(aLocal), busyA))
+	aAlloc := g.wire("a_alloc", ir.LAnd(aFire, ir.LNot(aLocal)))
+	fromFresh := g.wire("alloc_fresh", ir.Lt(fresh, g.c(lnW, uint64(M))))
+	allocID := g.wire("alloc_id", ir.Sel(fromFresh, ir.Bits(fresh, idW-1, 0), recMem.Read(recHead)))
+	s3 := m.Reg("a_slot_new", g.slot.w)
+	m.Comb("arrival side: the slot record after the request", func(b *ir.Block) {
+		b.Set(s3, seA)
+		b.If(aLocal, func(b *ir.Block) {
+			b.Set(g.field(s3, "cfound"), ax.found)
+			b.Set(g.field(s3, "cval"), ax.val)
+			b.Set(g.field(s3, "dirty"), ir.Or(aget("dirty"), ax.dirty))
+		}, func(b *ir.Block) {
+			b.If(aIssue, func(b *ir.Block) {
+				b.Set(g.field(s3, "cv"), ir.C(1, 0))
+				b.Set(g.field(s3, "dirty"), ir.C(1, 0))
+				b.Set(g.field(s3, "len"), g.c(lnW, 0))
+			}, func(b *ir.Block) {
+				b.Set(g.field(s3, "len"), ir.Add(aget("len"), g.c(lnW, 1)))
+				b.Set(g.field(s3, "tail"), allocID)
+				b.If(ir.Eq(aget("len"), g.c(lnW, 0)), func(b *ir.Block) {
+					b.Set(g.field(s3, "head"), allocID)
+				}, nil)
+			})
+		})
+	})
+	aPush := g.wire("a_pq_push", ir.LAnd(aFire, aIssue))
+	aPushData := g.wire("a_pq_data", pqPack(ir.Zext(allocID, I), g.pipeOp(reqOp), keyA, reqKlen,
+		ir.Sel(ir.Eq(reqOp, g.c(2, opPut)), reqValue, g.c(V, 0))))
+	aResp := g.wire("a_resp_valid", ir.LAnd(aFire, aLocal))
+	aRespData := g.wire("a_resp_data", respPack(reqTag, ax.status, ax.value))
+	aNextWE := g.wire("a_next_we", ir.AndAll(aFire, aChain, ir.Ne(aget("len"), g.c(lnW, 0))))
+
+	// ---- free ids ---------------------------------------------------------------
+	popRec := g.wire("free_pop_recycled", ir.LAnd(aAlloc, ir.LNot(fromFresh)))
+	m.Comb("free ids", func(b *ir.Block) {
+		b.Set(freshNext, fresh)
+		b.Set(recHeadNext, recHead)
+		b.Set(recTailNext, recTail)
+		b.Set(recCountNext, recCount)
+		b.If(ir.LAnd(aAlloc, fromFresh), func(b *ir.Block) {
+			b.Set(freshNext, ir.Add(fresh, g.c(lnW, 1)))
+		}, nil)
+		b.If(popRec, func(b *ir.Block) {
+			b.Set(recHeadNext, ir.Add(recHead, g.c(idW, 1)))
+		}, nil)
+		b.If(c1Free, func(b *ir.Block) {
+			b.Set(recTailNext, ir.Add(recTail, g.c(idW, 1)))
+		}, nil)
+		b.If(ir.LAnd(c1Free, ir.LNot(popRec)), func(b *ir.Block) {
+			b.Set(recCountNext, ir.Add(recCount, g.c(lnW, 1)))
+		}, func(b *ir.Block) {
+			b.If(ir.LAnd(popRec, ir.LNot(c1Free)), func(b *ir.Block) {
+				b.Set(recCountNext, ir.Sub(recCount, g.c(lnW, 1)))
+			}, nil)
+		})
+	})
+
+	// ---- output queues (§5 C) ------------------------------------------------------
+	pqValid, pqData := g.outQueue("pq", pqW, clk, rst, cPush, cPushData, aPush, aPushData, pqCount)
+	rqValid, rqData := g.outQueue("rq", TagBits+2+V, clk, rst, c1Resp, c1RespData, aResp, aRespData, rqCount)
+	m.Assign(pipeValid, pqValid)
+	m.Assign(pipeID, ir.Bits(pqData, I-1, 0))
+	m.Assign(pipeOp, ir.Bits(pqData, I+1, I))
+	m.Assign(pipeKey, ir.Bits(pqData, I+1+8*K, I+2))
+	m.Assign(pipeKlen, ir.Bits(pqData, I+1+8*K+KL, I+2+8*K))
+	m.Assign(pipeValue, ir.Bits(pqData, pqW-1, pqW-V))
+	m.Assign(respValid, rqValid)
+	m.Assign(respTag, ir.Bits(rqData, TagBits-1, 0))
+	m.Assign(respStatus, ir.Bits(rqData, TagBits+1, TagBits))
+	m.Assign(respValue, ir.Bits(rqData, TagBits+1+V, TagBits+2))
+
+	// ---- registers and memories ------------------------------------------------------
+	m.Comb("busy bits", func(b *ir.Block) {
+		b.Set(busyNext, busy)
+		b.If(cAct, func(b *ir.Block) {
+			b.Set(ir.BitAt(busyNext, cSlot), cBusy)
+		}, nil)
+		b.If(aPush, func(b *ir.Block) {
+			b.Set(ir.BitAt(busyNext, reqSlot), ir.C(1, 1))
+		}, nil)
+	})
+	m.Seq(clk, "state: the completion side's slot write first, the arrival side's last (it saw the first)", func(b *ir.Block) {
+		b.Set(busy, busyNext)
+		b.Set(walkActive, walkActiveNext)
+		b.Set(walkSlot, walkSlotNext)
+		b.Set(walkCur, walkCurNext)
+		b.Set(walkPrev, walkPrevNext)
+		b.Set(walkHasPrev, walkHasPrevNext)
+		b.Set(fresh, freshNext)
+		b.Set(recHead, recHeadNext)
+		b.Set(recTail, recTailNext)
+		b.Set(recCount, recCountNext)
+		b.If(cAct, func(b *ir.Block) {
+			b.Write(slotMem, cSlot, s2)
+		}, nil)
+		b.If(aFire, func(b *ir.Block) {
+			b.Write(slotMem, reqSlot, s3)
+		}, nil)
+		b.If(c1NextWE, func(b *ir.Block) {
+			b.Write(nextMem, walkPrev, nextZ)
+		}, nil)
+		b.If(aNextWE, func(b *ir.Block) {
+			b.Write(nextMem, aget("tail"), allocID)
+		}, nil)
+		b.If(aAlloc, func(b *ir.Block) {
+			b.Write(opsMem, allocID, aRec)
+		}, nil)
+		b.If(c1Free, func(b *ir.Block) {
+			b.Write(recMem, recTail, c1FreeID)
+		}, nil)
+		b.If(rst, func(b *ir.Block) {
+			b.Set(busy, g.c(g.R, 0))
+			b.Set(walkActive, ir.C(1, 0))
+			b.Set(fresh, g.c(lnW, 0))
+			b.Set(recHead, g.c(idW, 0))
+			b.Set(recTail, g.c(idW, 0))
+			b.Set(recCount, g.c(lnW, 0))
+		}, nil)
+	})
+	return m, m.Err()
+}
+
+// pipeOp is the operation the pipeline sees: atomics go as GETs.
+func (g *gen) pipeOp(op ir.Expr) ir.Expr {
+	return ir.Sel(ir.Eq(op, ir.C(2, opAtomic)), ir.C(2, opGet), op)
+}
+
+// outQueue is a Q-entry queue taking up to two pushes a cycle (the
+// completion side's first) and presenting its head every cycle it is
+// non-empty, popping it unconditionally (rs.md §5 C).
+func (g *gen) outQueue(name string, w int, clk, rst *ir.Signal, p0 ir.Expr, d0 ir.Expr, p1, d1 ir.Expr, count *ir.Signal) (valid, data *ir.Signal) {
+	m := g.m
+	mem := m.Mem(name+"_mem", w, Q, false)
+	wr, wrNext := m.RegPair(name+"_wr", 4)
+	rd, rdNext := m.RegPair(name+"_rd", 4)
+	countNext := m.Reg(name+"_count_next", 5)
+	valid = g.wire(name+"_valid", ir.Ne(count, ir.C(5, 0)))
+	data = g.wire(name+"_head", mem.Read(rd))
+	wr1 := g.wire(name+"_wr1", ir.Add(wr, ir.Zext(p0, 4)))
+	m.Comb(name+" pointers", func(b *ir.Block) {
+		b.Set(wrNext, ir.Add(wr1, ir.Zext(p1, 4)))
+		b.Set(rdNext, ir.Add(rd, ir.Zext(valid, 4)))
+		b.Set(countNext, ir.Sub(ir.Add(ir.Add(count, ir.Zext(p0, 5)), ir.Zext(p1, 5)), ir.Zext(valid, 5)))
+	})
+	m.Seq(clk, name+" queue", func(b *ir.Block) {
+		b.Set(wr, wrNext)
+		b.Set(rd, rdNext)
+		b.Set(count, countNext)
+		b.If(p0, func(b *ir.Block) { b.Write(mem, wr, d0) }, nil)
+		b.If(p1, func(b *ir.Block) { b.Write(mem, wr1, d1) }, nil)
+		b.If(rst, func(b *ir.Block) {
+			b.Set(wr, ir.C(4, 0))
+			b.Set(rd, ir.C(4, 0))
+			b.Set(count, ir.C(5, 0))
+		}, nil)
+	})
+	return valid, data
+}
+
+// field is a constant slice of a record register, for assignments.
+func (g *gen) field(s *ir.Signal, name string) ir.Expr {
+	r := g.slot
+	for i, n := range r.names {
+		if n == name {
+			return ir.Bits(s, r.lo[name]+r.ws[i]-1, r.lo[name])
+		}
+	}
+	panic("rs: no slot field " + name)
+}
+
+// execResult is the outcome of exec (rs.md §4).
+type execResult struct {
+	status, value ir.Expr // the response
+	found, val    ir.Expr // the cache after
+	dirty         ir.Expr // 1 when the operation changed the cache
+}
+
+// exec builds rs.md §4 for the operation record op against a cache
+// (cfound, cval), with its own λ instance named by prefix.
+func (g *gen) exec(prefix string, op *ir.Signal, cfound, cval ir.Expr) execResult {
+	V := g.V
+	old := g.wire(prefix+"_old", ir.Sel(cfound, cval, ir.C(V, 0)))
+	var ops [4]ir.Expr
+	ops[0] = old
+	for i, name := range lambda.Operands[1:] {
+		if g.uses[i+1] {
+			ops[i+1] = g.op.get(op, name)
+		} else {
+			ops[i+1] = ir.C(V, 0)
+		}
+	}
+	fidW := g.wire(prefix+"_fid", g.op.get(op, "fid"))
+	lv, lf, err := lambda.Build(g.m, g.cfg, prefix+"_fn", fidW, ops)
+	if err != nil {
+		panic(err) // Uses succeeded with the same configuration
+	}
+	lval := g.wire(prefix+"_lambda", lv)
+	lfault := g.wire(prefix+"_fault", lf)
+	code := g.op.get(op, "op")
+	isGet := ir.Eq(code, ir.C(2, opGet))
+	isPut := ir.Eq(code, ir.C(2, opPut))
+	isDel := ir.Eq(code, ir.C(2, opDel))
+	foundSt := ir.Sel(cfound, ir.C(2, stOK), ir.C(2, stNotFound))
+	r := execResult{
+		status: g.wire(prefix+"_status", ir.Sel(ir.LOr(isGet, isDel), foundSt,
+			ir.Sel(isPut, ir.C(2, stOK), ir.Sel(lfault, ir.C(2, stError), foundSt)))),
+		value: g.wire(prefix+"_value", ir.Sel(isGet, old,
+			ir.Sel(ir.LOr(isPut, isDel), ir.C(V, 0), ir.Sel(lfault, ir.C(V, 0), old)))),
+		found: g.wire(prefix+"_found", ir.Sel(isGet, cfound,
+			ir.Sel(isPut, ir.C(1, 1), ir.Sel(isDel, ir.C(1, 0), ir.Sel(lfault, cfound, ir.C(1, 1)))))),
+		val: g.wire(prefix+"_val", ir.Sel(isGet, cval,
+			ir.Sel(isPut, g.op.get(op, "value"), ir.Sel(isDel, ir.C(V, 0), ir.Sel(lfault, cval, lval))))),
+		dirty: g.wire(prefix+"_dirty", ir.Sel(isGet, ir.C(1, 0),
+			ir.Sel(ir.LOr(isPut, isDel), ir.C(1, 1), ir.LNot(lfault)))),
+	}
+	return r
+}
+
+func b2u(b bool) uint64 {
+	if b {
+		return 1
+	}
+	return 0
+}
