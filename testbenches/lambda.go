@@ -56,6 +56,7 @@ type lambdaStim struct {
 	// perFid counts compared results per function id; the last entry
 	// counts unknown ids together.
 	perFid  []uint64
+	names   []string // the registered λs, by function id
 	faults  uint64
 	eqCmp   uint64 // requests with cmp == old
 	extreme uint64 // requests with an operand at the minimum, the maximum or -1
@@ -81,6 +82,7 @@ func newLambdaStim(cfg config.Config, m *lambda.Model, seed, target uint64) *lam
 		outValid: l.MustSlot("out_valid"), outFault: l.MustSlot("out_fault"),
 		target: target, log: make([]lambdaEntry, lambdaLog),
 		perFid: make([]uint64, len(cfg.Atomic.Lambdas)+1),
+		names:  lambdaNames(cfg),
 		// 0, 1, 2, -1, -2, the minimum and the maximum and their neighbours.
 		edges: []uint64{0, 1, 2, mask, mask - 1, minV, minV + 1, minV - 1, minV - 2},
 	}
@@ -217,10 +219,24 @@ func (s *lambdaStim) Points() map[string]uint64 {
 	for _, c := range s.perFid[:s.n] {
 		least = min(least, c)
 	}
-	return map[string]uint64{
+	pts := map[string]uint64{
 		"lambda.every_fid":       least,
 		"lambda.fault":           s.faults,
 		"lambda.cmp_equal":       s.eqCmp,
 		"lambda.extreme_operand": s.extreme,
 	}
+	// One point per registered λ, named after it: the regression's report
+	// then says which functions a run exercised.
+	for i, name := range s.names {
+		pts["lambda.fn."+name] = s.perFid[i]
+	}
+	return pts
+}
+
+func lambdaNames(cfg config.Config) []string {
+	names := make([]string, len(cfg.Atomic.Lambdas))
+	for i, l := range cfg.Atomic.Lambdas {
+		names[i] = l.Name
+	}
+	return names
 }

@@ -19,6 +19,7 @@ import (
 
 	"github.com/kvdirect/kvd/config"
 	"github.com/kvdirect/kvd/golden/fifo"
+	"github.com/kvdirect/kvd/golden/lambda"
 	"github.com/kvdirect/kvd/golden/model"
 )
 
@@ -48,16 +49,33 @@ const (
 
 // Evaluator applies λ function fid to V-bit operands. The result is masked
 // to V bits by the station. fid is always < N when the station calls it.
+// fault means the λ's evaluation fails for these operands
+// (docs/microarch/lambda.md): the station answers ERROR and changes nothing
+// (docs/microarch/rs.md §4). err means the evaluator itself broke.
 type Evaluator interface {
-	Eval(fid int, old, delta, cmp, swap uint64) uint64
+	Eval(fid int, old, delta, cmp, swap uint64) (value uint64, fault bool, err error)
 }
 
-// FuncEvaluator adapts a function to Evaluator.
+// FuncEvaluator adapts a function that never faults to Evaluator.
 type FuncEvaluator func(fid int, old, delta, cmp, swap uint64) uint64
 
 // Eval implements Evaluator.
-func (f FuncEvaluator) Eval(fid int, old, delta, cmp, swap uint64) uint64 {
-	return f(fid, old, delta, cmp, swap)
+func (f FuncEvaluator) Eval(fid int, old, delta, cmp, swap uint64) (uint64, bool, error) {
+	return f(fid, old, delta, cmp, swap), false, nil
+}
+
+// Lambdas evaluates the configured λs with golden/lambda (expr itself).
+type Lambdas struct{ E *lambda.Evaluator }
+
+// NewLambdas builds the evaluator of cfg's registered λs.
+func NewLambdas(cfg config.Config) (Lambdas, error) {
+	e, err := lambda.NewEvaluator(cfg)
+	return Lambdas{E: e}, err
+}
+
+// Eval implements Evaluator.
+func (l Lambdas) Eval(fid int, old, delta, cmp, swap uint64) (uint64, bool, error) {
+	return l.E.Eval(uint64(fid), old, delta, cmp, swap)
 }
 
 // Params are the sizes of rs.md §1 for one configuration.
@@ -604,7 +622,15 @@ func (m *Model) exec(s int32, op, fid uint8, value, delta, cmp, swap uint64) (st
 		if sl.cfound {
 			st, old = StatusOK, sl.cval
 		}
-		sl.cval = m.eval.Eval(int(fid), old, delta, cmp, swap) & m.maskV
+		nv, fault, err := m.eval.Eval(int(fid), old, delta, cmp, swap)
+		if err != nil {
+			m.fail("λ %d on old=%#x delta=%#x cmp=%#x swap=%#x: %v", fid, old, delta, cmp, swap, err)
+			return StatusError, 0
+		}
+		if fault {
+			return StatusError, 0
+		}
+		sl.cval = nv & m.maskV
 		sl.cfound, sl.dirty = true, true
 		return st, old
 	}
@@ -718,7 +744,7 @@ func (m *Model) walkStep() {
 		} else {
 			st.ops[st.walkPrv].next = nz
 		}
-		if false {
+		if z == sl.tail {
 			sl.tail = st.walkPrv
 		}
 		sl.n--

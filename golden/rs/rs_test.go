@@ -334,7 +334,10 @@ func (h *harness) drive(n int, gen func() *req, accept func(*req)) {
 	}
 	if cur != nil {
 		// A valid request must stay until it is accepted.
-		for !h.step(cur) {
+		for i := 0; !h.step(cur); i++ {
+			if i > 100000 {
+				h.t.Fatalf("request never accepted:\n%s", h.m.DescribeState())
+			}
 		}
 		if accept != nil {
 			accept(cur)
@@ -870,6 +873,9 @@ func TestHotKeyNoForwarding(t *testing.T) {
 	rate := float64(nresp) / float64(cycles)
 	t.Logf("no forwarding, latency %d: %d ops in %d cycles = %.4f ops/cycle (1/%d)", L, nresp, cycles, rate, 2*(L+3))
 	// The chain fills every id, so req_ready falls on free-id exhaustion.
+	if len(h.notRdy) < cycles/2 {
+		t.Fatalf("req_ready = 0 in only %d cycles", len(h.notRdy))
+	}
 	if h.m.st.freeN != h.p.M {
 		t.Fatalf("ids not all free after drain")
 	}
