@@ -14,17 +14,17 @@ import (
 
 // smokeStim: a few hot keys, random ops, a pipeline with random latency.
 type smokeStim struct {
-	rng   *rand.Rand
-	l     *model.Layout
-	keys  [][]byte
-	slots []uint64
-	hold  bool
-	req   map[string]uint64
-	store map[string]uint64
-	ops   map[uint64]pipeOp
-	sched []sched
-	q     []sched
-	pend  int
+	rng                       *rand.Rand
+	l                         *model.Layout
+	keys                      [][]byte
+	slots                     []uint64
+	hold                      bool
+	req                       map[string]uint64
+	store                     map[string]uint64
+	ops                       map[uint64]pipeOp
+	sched                     []sched
+	q                         []sched
+	pend                      int
 	resps, issues, errs, cpls int
 }
 
@@ -34,8 +34,8 @@ type pipeOp struct {
 	value uint64
 }
 type sched struct {
-	at             uint64
-	id, st, value  uint64
+	at            uint64
+	id, st, value uint64
 }
 
 func (s *smokeStim) get(v []uint64, name string) uint64 {
