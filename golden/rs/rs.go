@@ -817,7 +817,9 @@ func (m *Model) complete(id, status, value uint64) {
 		m.release(int32(id))
 	}
 	sl := &st.slots[s]
-	if m.p.FWD && sl.cv && sl.n > 0 {
+	// A write-back's completion never walks (rs.md §5 A.2): walking it
+	// could starve an operation queued ahead of the cached key's newcomers.
+	if id < M && m.p.FWD && sl.cv && sl.n > 0 {
 		st.walkActive, st.walkSlot, st.walkCur, st.walkPrv = true, s, sl.head, -1
 	} else {
 		m.end(s)

@@ -358,7 +358,8 @@ func (g *gen) body() (*ir.Module, error) {
 	})
 	// ---- completion side, second half: walk start or END(s) ---------------------
 	mid := func(name string) ir.Expr { return g.slot.get(s1, name) }
-	walkStart := g.wire("walk_start", ir.AndAll(doCpl, ir.C(1, b2u(g.fwd)), mid("cv"), ir.Ne(mid("len"), g.c(lnW, 0))))
+	// A write-back's completion never walks (rs.md §5 A.2).
+	walkStart := g.wire("walk_start", ir.AndAll(doCpl, ir.LNot(cplWB), ir.C(1, b2u(g.fwd)), mid("cv"), ir.Ne(mid("len"), g.c(lnW, 0))))
 	endNow := g.wire("end_now", ir.LOr(c1End, ir.LAnd(doCpl, ir.LNot(walkStart))))
 	endHead := g.wire("end_head", mid("head"))
 	opB := g.wire("op_b", opsMem.Read(endHead))

@@ -278,7 +278,7 @@ assign walk_match = (1'b1 & (op_a[357:102] == c_slot_old[353:98])) & (op_a[11:6]
 assign walk_last = walk_cur_reg == c_slot_old[27:20];
 assign op_a_put = op_a[1:0] == 2'd1;
 assign op_a_del = op_a[1:0] == 2'd2;
-assign walk_start = ((do_cpl & 1'b1) & c_slot_mid[0]) & (c_slot_mid[11:3] != 9'd0);
+assign walk_start = (((do_cpl & !cpl_wb) & 1'b1) & c_slot_mid[0]) & (c_slot_mid[11:3] != 9'd0);
 assign end_now = c_end || (do_cpl && !walk_start);
 assign end_head = c_slot_mid[19:12];
 assign op_b = ops_mem[end_head];

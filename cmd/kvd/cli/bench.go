@@ -27,6 +27,7 @@ func newBenchCmd() *cobra.Command {
   kvd bench bridge --json --cycles 4000000`,
 	}
 	cmd.AddCommand(newBenchBridgeCmd(), newBenchHashtableCmd())
+	cmd.AddCommand(newBenchOOOCmd())
 	return cmd
 }
 
