@@ -7,7 +7,7 @@ KVD     := bin/kvd
 PRESETS := sim paper
 TMP     := $(shell mktemp -d 2>/dev/null || echo /tmp/kvd-make)
 
-.PHONY: all setup build rtl rtl-check lint test demo regress clean
+.PHONY: all setup build rtl rtl-check lint test demo regress synth clean
 
 all: build
 
@@ -49,6 +49,11 @@ demo: setup build
 # subset through go test.)
 regress: setup build
 	$(KVD) regress --out runs/regress
+
+# The synthesis gate over every block of the sim preset; rewrites
+# docs/synthesis.md (issue 10's gate, ahead of the full handoff bundle).
+synth: setup build
+	$(KVD) synth --doc docs/synthesis.md
 
 clean:
 	rm -rf bin

@@ -218,10 +218,16 @@ func (e *emitter) declarations(m *ir.Module) {
 	if len(m.Signals) > 0 {
 		e.blank()
 	}
+	writers := memoryWriters(m)
 	for _, mem := range m.Memories {
-		if mem.Block {
+		switch {
+		case writers[mem] > 1:
+			// Two write ports fit neither block nor LUT RAM; saying so keeps
+			// vendor tools from trying.
+			e.line(0, "(* ram_style = \"registers\" *)")
+		case mem.Block:
 			e.line(0, "(* ram_style = \"block\" *)")
-		} else {
+		default:
 			e.line(0, "(* ram_style = \"distributed\" *)")
 		}
 		e.line(0, "reg %s %s [0:%d];", rangeStr(mem.Width), mem.Name, mem.Depth-1)
@@ -378,4 +384,31 @@ func constant(w int, v *big.Int) string {
 		return fmt.Sprintf("%d'd%s", w, v.Text(10))
 	}
 	return fmt.Sprintf("%d'h%s", w, v.Text(16))
+}
+
+// memoryWriters counts the write statements of each memory: each is a
+// write port.
+func memoryWriters(m *ir.Module) map[*ir.Memory]int {
+	n := map[*ir.Memory]int{}
+	var walk func([]ir.Stmt)
+	walk = func(ss []ir.Stmt) {
+		for _, s := range ss {
+			switch st := s.(type) {
+			case *ir.MemWrite:
+				n[st.Mem]++
+			case *ir.If:
+				walk(st.Then)
+				walk(st.Else)
+			case *ir.Case:
+				for _, it := range st.Items {
+					walk(it.Body)
+				}
+				walk(st.Default)
+			}
+		}
+	}
+	for _, b := range m.Blocks {
+		walk(b.Body)
+	}
+	return n
 }

@@ -222,19 +222,19 @@ wire [3:0]   rq_wr1;
 (* ram_style = "distributed" *)
 reg [418:0] ops_mem [0:63];
 
-(* ram_style = "distributed" *)
+(* ram_style = "registers" *)
 reg [5:0] next_mem [0:63];
 
-(* ram_style = "distributed" *)
+(* ram_style = "registers" *)
 reg [218:0] slot_mem [0:255];
 
 (* ram_style = "distributed" *)
 reg [5:0] recycled_mem [0:63];
 
-(* ram_style = "distributed" *)
+(* ram_style = "registers" *)
 reg [207:0] pq_mem [0:15];
 
-(* ram_style = "distributed" *)
+(* ram_style = "registers" *)
 reg [81:0] rq_mem [0:15];
 
 assign cq_id = cq_out_data[8:0];

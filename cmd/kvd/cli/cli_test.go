@@ -174,3 +174,26 @@ func TestBenchBridgeJSON(t *testing.T) {
 		}
 	}
 }
+
+func TestSynthJSONAndBadBlock(t *testing.T) {
+	code, out, errs := run(t, "synth", "--block", "kvd_fifo_w64_d16", "--json")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	var got struct {
+		ConfigHash string           `json:"config_hash"`
+		Rows       []map[string]any `json:"rows"`
+	}
+	if err := json.Unmarshal([]byte(out), &got); err != nil || len(got.Rows) != 1 || got.ConfigHash == "" {
+		t.Fatalf("%v: %s", err, out)
+	}
+	for _, k := range []string{"block", "luts", "ffs", "brams", "dsps", "lut_levels"} {
+		if _, ok := got.Rows[0][k]; !ok {
+			t.Errorf("row lacks %q", k)
+		}
+	}
+	code, _, errs = run(t, "synth", "--block", "kvd_nope")
+	if code == 0 || !strings.Contains(errs, `no block "kvd_nope"`) {
+		t.Errorf("unknown block: %d %q", code, errs)
+	}
+}

@@ -68,6 +68,7 @@ configuration, lints it, and checks it cycle by cycle against Go golden models.`
 		newDiffCmd(),
 		newBenchCmd(),
 		newRegressCmd(),
+		newSynthCmd(),
 	)
 	return root
 }
