@@ -690,13 +690,14 @@ func (st *rsStation) reset() {
 	st.pqHead, st.pqLen, st.rqHead, st.rqLen = 0, 0, 0, 0
 }
 
-func (st *rsStation) ready() bool {
-	return !st.walkActive && st.freeLen >= 1 && st.pqLen <= rsQ-2 && st.rqLen <= rsQ-2
+func (st *rsStation) ready(reqSlot int) bool {
+	return st.freeLen >= 1 && st.pqLen <= rsQ-2 && st.rqLen <= rsQ-2 &&
+		!(st.walkActive && st.walkSlot == reqSlot)
 }
 
 // step fills out with the outputs of this cycle and advances over the edge.
 func (st *rsStation) step(in *rsIn, out *rsOut) error {
-	ready := st.ready()
+	ready := st.ready(int(in.req.slot))
 	out.reqReady = ready
 	out.pipeValid = st.pqLen > 0
 	if out.pipeValid {

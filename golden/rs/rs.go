@@ -391,10 +391,12 @@ func b2u(b bool) uint64 {
 	return 0
 }
 
-// ready is req_ready: state at the start of the cycle only (§5).
-func (m *Model) ready() bool {
+// ready is req_ready (§5): state at the start of the cycle, and whether the
+// request's slot is being walked.
+func (m *Model) ready(reqSlot int32) bool {
 	st := &m.st
-	return !st.walkActive && st.freeN >= 1 && st.pqN <= QueueCap-2 && st.rqN <= QueueCap-2
+	return st.freeN >= 1 && st.pqN <= QueueCap-2 && st.rqN <= QueueCap-2 &&
+		!(st.walkActive && st.walkSlot == reqSlot)
 }
 
 // Step implements model.Model (§1.1). It allocates nothing unless it
@@ -404,7 +406,7 @@ func (m *Model) Step(in, out []uint64) error {
 	kw := m.kw
 
 	// ---- Outputs of this cycle, from the state at its start.
-	ready := m.ready()
+	ready := m.ready(int32(in[m.iReqSlot] & m.maskS))
 	out[m.oReqReady] = b2u(ready)
 	if st.pqN > 0 {
 		e := &st.pq[st.pqHead]
@@ -917,7 +919,7 @@ func (m *Model) DescribeState() string {
 	} else {
 		b.WriteString("; no walk")
 	}
-	fmt.Fprintf(&b, "; req_ready %d", b2u(m.ready()))
+	fmt.Fprintf(&b, "; req_ready %d (for a slot not being walked)", b2u(m.ready(-1)))
 	// A few busy slots in detail.
 	shown := 0
 	for s := range st.slots {

@@ -154,7 +154,8 @@ func (g *gen) build() (*ir.Module, error) {
 			"one write-back; docs/microarch/rs.md.",
 		},
 		Protocol: []string{
-			"req_*: valid/ready; req_ready depends on state only.",
+			"req_*: valid/ready; req_ready depends on state and on req_slot (a",
+			"request for the slot being walked waits for the walk to end).",
 			"pipe_*: operations for the main pipeline, one per clock, no back-pressure;",
 			"cpl_*: their completions, in any order, no back-pressure.",
 			"resp_*: responses, one per clock, no back-pressure.",
@@ -218,6 +219,7 @@ func (g *gen) body() (*ir.Module, error) {
 	walkCur, walkCurNext := m.RegPair("walk_cur", idW)
 	walkPrev, walkPrevNext := m.RegPair("walk_prev", idW)
 	walkHasPrev, walkHasPrevNext := m.RegPair("walk_has_prev", 1)
+
 	// Free ids: ids never used yet are handed out in order by a counter, then
 	// freed ids in the order they were freed (docs/microarch/rs.md §3).
 	fresh, freshNext := m.RegPair("fresh", lnW)
@@ -432,8 +434,10 @@ func (g *gen) body() (*ir.Module, error) {
 	// ---- arrival side (§5 B) ------------------------------------------------------
 	pqCount, rqCount := m.Reg("pq_count_reg", 5), m.Reg("rq_count_reg", 5)
 	freeAvail := g.wire("free_avail", ir.LOr(ir.Lt(fresh, g.c(lnW, uint64(M))), ir.Ne(recCount, g.c(lnW, 0))))
-	m.Assign(reqReady, ir.AndAll(ir.LNot(walkActive), freeAvail,
-		ir.Le(pqCount, g.c(5, Q-2)), ir.Le(rqCount, g.c(5, Q-2))))
+	// Requests for the slot being walked wait (rs.md §5): an exception to
+	// microarch.md §1.3, so req_ready reads req_slot.
+	m.Assign(reqReady, ir.AndAll(freeAvail, ir.Le(pqCount, g.c(5, Q-2)), ir.Le(rqCount, g.c(5, Q-2)),
+		ir.LNot(ir.LAnd(walkActive, ir.Eq(reqSlot, walkSlot)))))
 	aFire := g.wire("a_fire", ir.LAnd(reqValid, reqReady))
 	same := g.wire("a_same_slot", ir.LAnd(cAct, ir.Eq(cSlot, reqSlot)))
 	seA := g.wire("a_slot_old", ir.Sel(same, s2, slotMem.Read(reqSlot)))

@@ -15,7 +15,8 @@
  *   one write-back; docs/microarch/rs.md.
  *
  * Interface:
- *   req_*: valid/ready; req_ready depends on state only.
+ *   req_*: valid/ready; req_ready depends on state and on req_slot (a
+ *   request for the slot being walked waits for the walk to end).
  *   pipe_*: operations for the main pipeline, one per clock, no back-pressure;
  *   cpl_*: their completions, in any order, no back-pressure.
  *   resp_*: responses, one per clock, no back-pressure.
@@ -290,7 +291,7 @@ assign head_op = (op_b[1:0] == 2'd3) ? 2'd0 : op_b[1:0];
 assign head_value = (op_b[1:0] == 2'd1) ? op_b[101:38] : 64'd0;
 assign c_act = do_walk || do_cpl;
 assign free_avail = (fresh_reg < 9'd256) || (recycled_count_reg != 9'd0);
-assign req_ready = ((!walk_active_reg & free_avail) & (pq_count_reg <= 5'd14)) & (rq_count_reg <= 5'd14);
+assign req_ready = ((free_avail & (pq_count_reg <= 5'd14)) & (rq_count_reg <= 5'd14)) & !(walk_active_reg && (req_slot == walk_slot_reg));
 assign a_fire = req_valid && req_ready;
 assign a_same_slot = c_act && (c_slot == req_slot);
 assign a_slot_old = a_same_slot ? c_slot_new : slot_mem[req_slot];
