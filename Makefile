@@ -51,9 +51,11 @@ regress: setup build
 	$(KVD) regress --out runs/regress
 
 # The synthesis gate over every block of the sim preset; rewrites
-# docs/synthesis.md (issue 10's gate, ahead of the full handoff bundle).
+# docs/synthesis.md (issue 10's gate, ahead of the full handoff bundle). The
+# Xilinx mapping is left out until the station's slot table moves to block
+# RAM: as flip-flops it keeps synth_xilinx busy for over a quarter of an hour.
 synth: setup build
-	$(KVD) synth --doc docs/synthesis.md
+	$(KVD) synth --no-vendor --doc docs/synthesis.md
 
 clean:
 	rm -rf bin
