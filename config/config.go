@@ -462,6 +462,8 @@ func (c Config) Validate() error {
 		{"memory.host_bytes", c.Memory.HostBytes, isPow2(c.Memory.HostBytes) && c.Memory.HostBytes >= 1<<16, "must be a power of two, at least 64 KiB"},
 		{"memory.host_bytes", c.Memory.HostBytes, c.Memory.HostBytes/int64(c.Memory.PointerUnit) <= 1<<uint(b.PointerBits),
 			fmt.Sprintf("bucket.pointer_bits=%d in %d B units address only %d bytes", b.PointerBits, c.Memory.PointerUnit, int64(c.Memory.PointerUnit)<<uint(min(b.PointerBits, 40)))},
+		{"memory.host_bytes", c.Memory.HostBytes, c.Memory.PointerUnit > 0 && c.Memory.HostBytes/int64(c.Memory.PointerUnit) <= 1<<32,
+			"slab ring entries are 4 bytes: at most 2^32 pointer units (docs/microarch/slab.md)"},
 		{"memory.index_buckets", c.Memory.IndexBuckets, isPow2(c.Memory.IndexBuckets) && c.Memory.IndexBuckets >= 2, "must be a power of two, at least 2 (the bucket index is a hash's low bits)"},
 		{"memory.index_buckets", c.Memory.IndexBuckets, c.Memory.IndexBuckets*64 < c.Memory.HostBytes, "index must leave room for slabs in memory.host_bytes"},
 		{"slab.classes", c.Slab.Classes, len(c.Slab.Classes) >= 1 && len(c.Slab.Classes) <= 8, "must list 1..8 classes"},

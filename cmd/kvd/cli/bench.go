@@ -28,6 +28,7 @@ func newBenchCmd() *cobra.Command {
 	}
 	cmd.AddCommand(newBenchBridgeCmd(), newBenchHashtableCmd())
 	cmd.AddCommand(newBenchOOOCmd())
+	cmd.AddCommand(newBenchSlabCmd())
 	return cmd
 }
 
