@@ -29,6 +29,7 @@ func newBenchCmd() *cobra.Command {
 	cmd.AddCommand(newBenchBridgeCmd(), newBenchHashtableCmd())
 	cmd.AddCommand(newBenchOOOCmd())
 	cmd.AddCommand(newBenchSlabCmd())
+	cmd.AddCommand(newBenchMemoryCmd())
 	return cmd
 }
 

@@ -1,0 +1,808 @@
+package memsys
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"strings"
+	"testing"
+
+	"github.com/kvdirect/kvd/config"
+	"github.com/kvdirect/kvd/golden/dram"
+	"github.com/kvdirect/kvd/golden/model"
+	"github.com/kvdirect/kvd/golden/pcie"
+)
+
+func preset(t testing.TB, name string) config.Config {
+	t.Helper()
+	c, err := config.Preset(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// testRegion is each client's share of host memory in the random tests:
+// 2048 lines, twice the small cache below, and all clients' regions alias
+// onto the same cache slots, so that hazards between clients happen.
+const testRegion = 128 << 10
+
+// smallParams keeps the sim preset's links and tags but a 1024-line cache,
+// so that lines conflict in the cache and a flush sweeps quickly.
+// Two of the three clients swap in, so that different clients' lines
+// contend for the same slots (evictions of dirty lines).
+func smallParams(cfg config.Config, l float64) Params {
+	p := DefaultParams(cfg)
+	p.Clients[2].SwapIn = true
+	p.SlotBits = 10
+	p.Threshold = ThresholdOf(l)
+	return p
+}
+
+type bp struct{ client, link, dram float64 }
+
+func newDriver(t testing.TB, cfg config.Config, p Params, seed uint64, back bp) *Driver {
+	t.Helper()
+	hc := HostConfigFrom(cfg, p, seed)
+	for l := range hc.Link {
+		hc.Link[l].NotReady = back.link
+	}
+	hc.DRAM.NotReady = back.dram
+	d, err := NewDriver(p, hc, nil, seed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for c := range d.ReadyProb {
+		d.ReadyProb[c] = 1 - back.client
+	}
+	// Host memory starts with data, so that a read of a stale copy shows.
+	rng := rand.New(rand.NewPCG(seed, 99))
+	buf := make([]byte, testRegion*len(p.Clients))
+	for i := range buf {
+		buf[i] = byte(rng.Uint32())
+	}
+	d.Host.Write(0, buf)
+	d.Shadow.Write(0, buf)
+	return d
+}
+
+// randomGen: each client offers a request with probability rate per cycle,
+// inside its own region: reads and writes, 1 to 16 beats, aligned 64 B
+// lines and objects as the hash table issues, and unaligned ones.
+func randomGen(rate, writeFrac float64) Gen {
+	return func(c int, rng *rand.Rand) (Op, bool) {
+		if rng.Float64() >= rate {
+			return Op{}, false
+		}
+		var beats int
+		var off uint64
+		switch k := rng.IntN(10); {
+		case k < 4: // a bucket
+			beats, off = 2, uint64(rng.IntN(testRegion/64))*64
+		case k < 6: // an object, naturally aligned
+			size := 32 << rng.IntN(5)
+			beats, off = size/32, uint64(rng.IntN(testRegion/size))*uint64(size)
+		default: // anything
+			beats = 1 + rng.IntN(16)
+			off = uint64(rng.IntN(testRegion/32-beats)) * 32
+		}
+		return Op{Write: rng.Float64() < writeFrac, Addr: uint64(c)*testRegion + off, Beats: beats}, true
+	}
+}
+
+func TestPorts(t *testing.T) {
+	for _, name := range []string{"sim", "paper"} {
+		cfg := preset(t, name)
+		p := DefaultParams(cfg)
+		m, err := New(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ports := m.Ports()
+		if want := 13*3 + 13*cfg.DMA.Links + 9 + 3; len(ports) != want {
+			t.Fatalf("%s: %d ports, want %d", name, len(ports), want)
+		}
+		lay := model.MustLayout(ports)
+		w := func(n string) int { return lay.Ports[lay.MustSlot(n).Port].Width }
+		a := int(cfg.Memory.HostBytes)
+		aBits := 0
+		for a > 1 {
+			a >>= 1
+			aBits++
+		}
+		if w("c1_mem_rd_addr") != aBits || w("c2_mem_wr_data") != 256 || w("l1_req_tag") != p.TagWidth() || w("dram_req_data") != 512 {
+			t.Errorf("%s: widths %d %d %d %d", name, w("c1_mem_rd_addr"), w("c2_mem_wr_data"), w("l1_req_tag"), w("dram_req_data"))
+		}
+		if name == "paper" && (w("dram_req_meta") != 6 || w("dram_req_addr") != 26 || w("l0_req_tag") != 6) {
+			t.Errorf("paper: meta %d addr %d tag %d, want 6 26 6", w("dram_req_meta"), w("dram_req_addr"), w("l0_req_tag"))
+		}
+		if name == "sim" && (w("dram_req_meta") != 4 || w("dram_req_addr") != 16 || w("l0_req_tag") != 4) {
+			t.Errorf("sim: meta %d addr %d tag %d, want 4 16 4", w("dram_req_meta"), w("dram_req_addr"), w("l0_req_tag"))
+		}
+		for _, p := range ports {
+			if p.Dir == model.Out && p.Width > 1 && p.QualifiedBy == "" {
+				t.Errorf("%s: %s is not qualified", name, p.Name)
+			}
+		}
+	}
+}
+
+// Every client's reads come back to it, in order, with the right data
+// (each beat checked against the client's own view of memory), under
+// random back-pressure on every port, with and without the cache; after a
+// flush host memory equals the reference.
+func TestRandomTraffic(t *testing.T) {
+	cfg := preset(t, "sim")
+	for _, tc := range []struct {
+		l          float64
+		rate, wr   float64
+		back       bp
+		seed       uint64
+		cycles     uint64
+		fullLoaded bool
+	}{
+		{l: 0, rate: 0.5, wr: 0.4, back: bp{0.3, 0.2, 0.1}, seed: 1, cycles: 150000},
+		{l: 0.5, rate: 0.5, wr: 0.4, back: bp{0.3, 0.2, 0.2}, seed: 2, cycles: 150000},
+		{l: 1, rate: 0.5, wr: 0.4, back: bp{0.3, 0.2, 0.2}, seed: 3, cycles: 150000},
+		{l: 0.5, rate: 1, wr: 0.3, back: bp{}, seed: 4, cycles: 150000, fullLoaded: true},
+		{l: 0.75, rate: 1, wr: 0.6, back: bp{0.5, 0.5, 0.5}, seed: 5, cycles: 150000, fullLoaded: true},
+		{l: 0.25, rate: 0.2, wr: 0.5, back: bp{0.1, 0, 0}, seed: 6, cycles: 150000},
+	} {
+		t.Run(fmt.Sprintf("l=%g,rate=%g,seed=%d", tc.l, tc.rate, tc.seed), func(t *testing.T) {
+			p := smallParams(cfg, tc.l)
+			d := newDriver(t, cfg, p, tc.seed, tc.back)
+			d.Gen = randomGen(tc.rate, tc.wr)
+			maxTags := 0
+			d.Observe = func(d *Driver) error {
+				for _, k := range d.Links {
+					maxTags = max(maxTags, k.Outstanding())
+				}
+				return nil
+			}
+			if err := d.Run(tc.cycles); err != nil {
+				t.Fatal(err)
+			}
+			if err := d.Flush(1 << 20); err != nil {
+				t.Fatal(err)
+			}
+			if diff := d.Host.Diff(d.Shadow, 5); diff != nil {
+				t.Fatalf("after the flush host memory differs from the reference: %v", diff)
+			}
+			st := d.M.Stats()
+			for c := range p.Clients {
+				if d.Done(c) == 0 || d.Outstanding(c) != 0 {
+					t.Errorf("client %d: %d reads done, %d outstanding", c, d.Done(c), d.Outstanding(c))
+				}
+				if st.ClientErrBeats[c] != 0 {
+					t.Errorf("client %d: %d error beats with no fault injected", c, st.ClientErrBeats[c])
+				}
+			}
+			for l := range d.Links {
+				if st.MaxTagsInUse[l] > p.Tags {
+					t.Errorf("link %d: %d tags in use, pool %d", l, st.MaxTagsInUse[l], p.Tags)
+				}
+			}
+			if maxTags > p.Tags {
+				t.Errorf("a link saw %d reads outstanding, pool %d", maxTags, p.Tags)
+			}
+			if tc.fullLoaded && st.MaxTagsInUse[0] != p.Tags {
+				t.Errorf("full load never used every tag of link 0 (%d of %d)", st.MaxTagsInUse[0], p.Tags)
+			}
+			if tc.l > 0 && (st.ReadHits == 0 || st.WriteHits == 0 || st.Installs == 0 || tc.l >= 0.5 && st.Evictions == 0) {
+				t.Errorf("the cache path was not exercised: %+v", st)
+			}
+			t.Logf("reads %v, lookups %d, hits %d/%d, writes hit/around %d/%d, evictions %d, hazard stalls %d",
+				st.ClientDone, st.Lookups, st.ReadHits, st.ReadHits+st.ReadMisses, st.WriteHits, st.WriteArounds, st.Evictions, st.HazardStalls)
+		})
+	}
+}
+
+// The link port carries one request at a time: the beats of a write burst
+// are consecutive transfers with the same address and length, and the
+// valid/ready rules hold (a request, once valid, stays unchanged until it
+// is taken).
+func TestBurstsNeverInterleave(t *testing.T) {
+	cfg := preset(t, "sim")
+	p := smallParams(cfg, 0.5)
+	d := newDriver(t, cfg, p, 7, bp{0.2, 0.5, 0.2})
+	d.Gen = randomGen(0.8, 0.6)
+	type linkSt struct {
+		held   pcie.Req // the request on the port while not taken
+		holds  bool
+		inBurs bool
+		burst  pcie.Req
+		k      int
+	}
+	ls := make([]linkSt, p.Links)
+	bursts := 0
+	d.Observe = func(d *Driver) error {
+		for l := range ls {
+			s := &ls[l]
+			r, ready := d.LinkReq(l)
+			if s.holds && (!r.Valid || r != s.held) {
+				return fmt.Errorf("link %d: request %+v changed to %+v before it was taken", l, s.held, r)
+			}
+			s.holds = r.Valid && !ready
+			s.held = r
+			if !r.Valid || !ready {
+				continue
+			}
+			if s.inBurs {
+				if !r.Write || r.Addr != s.burst.Addr || r.Beats != s.burst.Beats {
+					return fmt.Errorf("link %d: %+v inside the burst %+v (beat %d)", l, r, s.burst, s.k)
+				}
+			} else if r.Write {
+				s.inBurs, s.burst, s.k = true, r, 0
+			}
+			if r.Write {
+				s.k++
+				if r.Last != (s.k == r.Beats) {
+					return fmt.Errorf("link %d: last=%v on beat %d of %d", l, r.Last, s.k, r.Beats)
+				}
+				if r.Last {
+					s.inBurs = false
+					if r.Beats > 1 {
+						bursts++
+					}
+				}
+			}
+		}
+		return nil
+	}
+	if err := d.Run(30000); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Drain(1 << 20); err != nil {
+		t.Fatal(err)
+	}
+	if bursts < 1000 {
+		t.Errorf("only %d multi-beat write bursts", bursts)
+	}
+}
+
+// An error completion marks exactly the beats of the request it belongs
+// to: with 64 B reads and nothing cacheable, one failed TLP is one client
+// request, both of whose beats carry mem_rdata_err; every other beat has
+// its data.
+func TestErrorCompletion(t *testing.T) {
+	cfg := preset(t, "sim")
+	p := smallParams(cfg, 0)
+	d := newDriver(t, cfg, p, 8, bp{0.2, 0.1, 0})
+	d.Gen = func(c int, rng *rand.Rand) (Op, bool) {
+		return Op{Addr: uint64(c)*testRegion + uint64(rng.IntN(testRegion/64))*64, Beats: 2}, rng.IntN(3) == 0
+	}
+	d.Links[0].FailRead(5)
+	d.Links[0].FailRead(300)
+	d.Links[1].FailRead(17)
+	if err := d.Run(20000); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Drain(1 << 20); err != nil {
+		t.Fatal(err)
+	}
+	var want []uint64
+	for _, k := range d.Links {
+		for _, f := range k.Failed {
+			for b := 0; b < f.Beats; b++ {
+				want = append(want, f.Addr+uint64(32*b))
+			}
+		}
+	}
+	if len(want) != 6 || len(d.Errs) != 6 {
+		t.Fatalf("%d failed beats on the links, %d error beats delivered: %+v", len(want), len(d.Errs), d.Errs)
+	}
+	got := map[uint64]int{}
+	for _, e := range d.Errs {
+		got[e.Addr]++
+	}
+	for _, a := range want {
+		if got[a] != 1 {
+			t.Errorf("beat %#x of a failed read delivered with err %d times", a, got[a])
+		}
+	}
+	st := d.M.Stats()
+	if st.LinkErrors[0] != 2 || st.LinkErrors[1] != 1 {
+		t.Errorf("error completions %v", st.LinkErrors)
+	}
+}
+
+// Error completions through the cache path and on long reads: only the
+// failed TLP's beats err, a failed swap-in installs nothing, and the data
+// and the final memory are still right.
+func TestErrorCompletionCached(t *testing.T) {
+	cfg := preset(t, "sim")
+	p := smallParams(cfg, 0.5)
+	d := newDriver(t, cfg, p, 9, bp{0.2, 0.1, 0.1})
+	d.Gen = randomGen(0.5, 0.3)
+	for _, k := range d.Links {
+		k.SetErrorRate(0.01)
+	}
+	if err := d.Run(40000); err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range d.Links {
+		k.SetErrorRate(0)
+	}
+	if err := d.Flush(1 << 20); err != nil {
+		t.Fatal(err)
+	}
+	if diff := d.Host.Diff(d.Shadow, 5); diff != nil {
+		t.Fatalf("host memory differs from the reference: %v", diff)
+	}
+	// Every error beat lies inside a failed TLP of its line's link.
+	failed := map[uint64]bool{}
+	n := 0
+	for _, k := range d.Links {
+		n += len(k.Failed)
+		for _, f := range k.Failed {
+			for b := 0; b < f.Beats; b++ {
+				failed[f.Addr+uint64(32*b)] = true
+			}
+		}
+	}
+	if n < 20 || len(d.Errs) == 0 {
+		t.Fatalf("%d failed TLPs, %d error beats", n, len(d.Errs))
+	}
+	for _, e := range d.Errs {
+		if !failed[e.Addr] {
+			t.Errorf("error beat at %#x for client %d is not in a failed TLP", e.Addr, e.Client)
+		}
+	}
+}
+
+// A link that stops for a long time: its reads time out with error beats,
+// everything on the other link completes meanwhile, late completions are
+// dropped, and once the link is back nothing hangs and the tags are all
+// free again.
+func TestStallTimesOut(t *testing.T) {
+	cfg := preset(t, "sim")
+	p := smallParams(cfg, 0)
+	p.TimeoutCycles = 3000
+	d := newDriver(t, cfg, p, 10, bp{})
+	d.Gen = func(c int, rng *rand.Rand) (Op, bool) {
+		return Op{Addr: uint64(c)*testRegion + uint64(rng.IntN(testRegion/64))*64, Beats: 2}, rng.IntN(4) == 0
+	}
+	const from, stall = 2000, 12000
+	d.Links[0].Stall(from, stall)
+	if err := d.Run(from + 200); err != nil {
+		t.Fatal(err)
+	}
+	l1 := d.Links[1].Stats().Completions
+	if err := d.Run(stall / 2); err != nil {
+		t.Fatal(err)
+	}
+	if got := d.Links[1].Stats().Completions - l1; got < 50 {
+		t.Errorf("link 1 completed only %d reads while link 0 stalled", got)
+	}
+	if err := d.Run(stall); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Drain(1 << 20); err != nil {
+		t.Fatal(err)
+	}
+	st := d.M.Stats()
+	if st.LinkTimeouts[0] == 0 || st.LinkTimeouts[1] != 0 {
+		t.Errorf("timeouts %v, want some on link 0 only", st.LinkTimeouts)
+	}
+	if int(st.LinkTimeouts[0])*2 != len(d.Errs) {
+		t.Errorf("%d timeouts but %d error beats", st.LinkTimeouts[0], len(d.Errs))
+	}
+	h := d.M.Hashes()
+	for _, e := range d.Errs {
+		if h.Link(e.Addr>>BlockBits) != 0 {
+			t.Errorf("error beat at %#x, which is on link 1", e.Addr)
+		}
+	}
+	t.Logf("link 0: %d reads timed out (%d error beats); link 1: %d completions during the stall; all drained by cycle %d",
+		st.LinkTimeouts[0], len(d.Errs), d.Links[1].Stats().Completions-l1, d.Cycle)
+	for l := range d.M.st.lk {
+		if f := d.M.st.lk[l].tagsFree; f != p.Tags {
+			t.Errorf("link %d: %d tags free after the drain, want %d", l, f, p.Tags)
+		}
+	}
+}
+
+// A stall shorter than the timeout only delays.
+func TestStallWithoutTimeout(t *testing.T) {
+	cfg := preset(t, "sim")
+	p := smallParams(cfg, 0.5)
+	d := newDriver(t, cfg, p, 11, bp{0.2, 0, 0})
+	d.Gen = randomGen(0.5, 0.3)
+	d.Links[1].Stall(1000, 5000)
+	if err := d.Run(10000); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Flush(1 << 20); err != nil {
+		t.Fatal(err)
+	}
+	if len(d.Errs) != 0 {
+		t.Errorf("%d error beats", len(d.Errs))
+	}
+	if diff := d.Host.Diff(d.Shadow, 5); diff != nil {
+		t.Fatal(diff)
+	}
+}
+
+// A write to a cached line stays in DRAM (write-back) and reaches host
+// memory only when the line is evicted or flushed.
+func TestFlushWritesBackDirtyLines(t *testing.T) {
+	cfg := preset(t, "sim")
+	p := smallParams(cfg, 1)
+	p.Clients = []Client{{Name: "bucket", High: true, SwapIn: true}}
+	d := newDriver(t, cfg, p, 12, bp{})
+	ops := []Op{{Addr: 0x1000, Beats: 2}, {Write: true, Addr: 0x1000, Beats: 2}, {Addr: 0x1000, Beats: 2}}
+	d.Gen = func(int, *rand.Rand) (Op, bool) {
+		if len(ops) == 0 {
+			return Op{}, false
+		}
+		o := ops[0]
+		ops = ops[1:]
+		return o, true
+	}
+	if err := d.Run(2000); err != nil {
+		t.Fatal(err)
+	}
+	st := d.M.Stats()
+	if st.Installs != 1 || st.WriteHits != 1 || st.ReadHits != 1 {
+		t.Fatalf("installs %d write hits %d read hits %d, want 1 1 1", st.Installs, st.WriteHits, st.ReadHits)
+	}
+	if d.Host.Diff(d.Shadow, 1) == nil {
+		t.Fatal("the write reached host memory before the flush")
+	}
+	if err := d.Flush(1 << 16); err != nil {
+		t.Fatal(err)
+	}
+	if diff := d.Host.Diff(d.Shadow, 5); diff != nil {
+		t.Fatal(diff)
+	}
+	if st := d.M.Stats(); st.FlushWritebacks != 1 {
+		t.Errorf("%d flush write-backs, want 1", st.FlushWritebacks)
+	}
+	slot := uint64(0x1000/64) & uint64(p.Lines()-1)
+	if l := d.DRAM.Peek(slot); l.Meta&3 != 1 {
+		t.Errorf("after the flush the line's metadata is %#x, want valid and clean", l.Meta)
+	}
+}
+
+// The timelines of memory.md §7, cycle by cycle, with a link whose round
+// trip is exactly 100 cycles.
+func TestTimelines(t *testing.T) {
+	cfg := preset(t, "sim")
+	for _, tc := range []struct {
+		name      string
+		l         float64
+		ops       []Op
+		wantFirst uint64 // cycle of the first read beat on c0_mem_rdata
+		wantLink  uint64 // cycle of the first transfer on a link port
+	}{
+		{"read, not cacheable", 0, []Op{{Addr: 0x2000, Beats: 2}}, 105, 3},
+		{"read, cached hit", 1, []Op{{Addr: 0x2000, Beats: 2}}, 42, 0},
+		{"write, not cacheable", 0, []Op{{Write: true, Addr: 0x2000, Beats: 2}}, 0, 4},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := smallParams(cfg, tc.l)
+			p.Clients = []Client{{Name: "bucket", High: true, SwapIn: true}}
+			hc := HostConfigFrom(cfg, p, 1)
+			for l := range hc.Link {
+				hc.Link[l].Latency = []float64{100, 100}
+				hc.Link[l].LatencyP = []float64{0, 1}
+			}
+			d, err := NewDriver(p, hc, nil, 1)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tc.l == 1 {
+				line := tc.ops[0].Addr / 64
+				d.DRAM.Poke(line&uint64(p.Lines()-1), dram.Line{Meta: 1 | line>>uint(p.SlotBits)<<2})
+			}
+			ops := tc.ops
+			d.Gen = func(int, *rand.Rand) (Op, bool) {
+				if len(ops) == 0 {
+					return Op{}, false
+				}
+				o := ops[0]
+				ops = ops[1:]
+				return o, true
+			}
+			var first, link uint64
+			seenLink := false
+			d.Observe = func(d *Driver) error {
+				o := d.Out()
+				if first == 0 && o[d.M.co[0].rdataValid] != 0 {
+					first = d.Cycle
+				}
+				for l := range d.Links {
+					if r, ready := d.LinkReq(l); r.Valid && ready && !seenLink {
+						link, seenLink = d.Cycle, true
+					}
+				}
+				return nil
+			}
+			if err := d.Run(300); err != nil {
+				t.Fatal(err)
+			}
+			if first != tc.wantFirst || tc.wantLink != 0 && link != tc.wantLink || tc.wantLink == 0 && seenLink {
+				t.Errorf("first read beat at cycle %d (want %d), first link transfer at %d (seen %v, want %d)", first, tc.wantFirst, link, seenLink, tc.wantLink)
+			}
+		})
+	}
+}
+
+// Snapshot and Restore: the model replays the same inputs to the same
+// outputs, twice, and a fresh model restored from the snapshot does too.
+func TestSnapshotRestore(t *testing.T) {
+	cfg := preset(t, "sim")
+	p := smallParams(cfg, 0.5)
+	d := newDriver(t, cfg, p, 13, bp{0.3, 0.2, 0.2})
+	d.Gen = randomGen(0.6, 0.4)
+	if err := d.Run(3000); err != nil {
+		t.Fatal(err)
+	}
+	snap := d.M.Snapshot()
+	var ins, outs [][]uint64
+	d.Observe = func(d *Driver) error {
+		ins = append(ins, append([]uint64(nil), d.In()...))
+		outs = append(outs, append([]uint64(nil), d.Out()...))
+		return nil
+	}
+	if err := d.Run(3000); err != nil {
+		t.Fatal(err)
+	}
+	replay := func(m *Model, what string) {
+		out := make([]uint64, len(outs[0]))
+		for c := range ins {
+			if err := m.Step(ins[c], out); err != nil {
+				t.Fatalf("%s, cycle %d: %v", what, c, err)
+			}
+			for w := range out {
+				if out[w] != outs[c][w] {
+					t.Fatalf("%s, cycle %d after restore: output word %d = %#x, first run %#x", what, c, w, out[w], outs[c][w])
+				}
+			}
+		}
+	}
+	for round := 0; round < 2; round++ {
+		d.M.Restore(snap)
+		replay(d.M, fmt.Sprintf("round %d", round))
+	}
+	m2, err := New(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m2.Restore(snap)
+	replay(m2, "fresh model")
+}
+
+// Step allocates nothing, and every output keeps to its width.
+func TestStepAllocatesNothing(t *testing.T) {
+	cfg := preset(t, "sim")
+	p := smallParams(cfg, 0.5)
+	d := newDriver(t, cfg, p, 14, bp{0.3, 0.2, 0.2})
+	d.Gen = randomGen(0.8, 0.4)
+	if err := d.Run(2000); err != nil {
+		t.Fatal(err)
+	}
+	snap := d.M.Snapshot()
+	var ins [][]uint64
+	lay := model.MustLayout(d.M.Ports())
+	d.Observe = func(d *Driver) error {
+		ins = append(ins, append([]uint64(nil), d.In()...))
+		for _, s := range lay.Out {
+			for w := 0; w < s.Words; w++ {
+				width := min(64, s.Width-64*w)
+				if d.Out()[s.Off+w]&^model.Mask(width) != 0 {
+					return fmt.Errorf("port %s word %d = %#x wider than %d bits", lay.Ports[s.Port].Name, w, d.Out()[s.Off+w], s.Width)
+				}
+			}
+		}
+		return nil
+	}
+	if err := d.Run(2001); err != nil {
+		t.Fatal(err)
+	}
+	d.M.Restore(snap)
+	out := make([]uint64, lay.OutWords)
+	i := 0
+	allocs := testing.AllocsPerRun(2000, func() {
+		if err := d.M.Step(ins[i], out); err != nil {
+			t.Fatal(err)
+		}
+		i++
+	})
+	if allocs != 0 {
+		t.Errorf("Step allocates %.2f times per call", allocs)
+	}
+}
+
+// Stimulus the link or the DRAM can never produce is refused with an
+// error naming it.
+func TestBadStimulus(t *testing.T) {
+	cfg := preset(t, "sim")
+	p := smallParams(cfg, 0)
+	for _, tc := range []struct {
+		set  func(in []uint64, m *Model)
+		want string
+	}{
+		{func(in []uint64, m *Model) { in[m.lo[0].cplValid] = 1; in[m.lo[0].cplTag] = 3 }, "not outstanding"},
+		{func(in []uint64, m *Model) { in[m.dRspValid] = 1 }, "no lookup outstanding"},
+		{func(in []uint64, m *Model) { in[m.co[0].rdValid] = 1; in[m.co[0].rdBeats] = 0 }, "1..16 beats"},
+		{func(in []uint64, m *Model) {
+			in[m.co[1].rdValid] = 1
+			in[m.co[1].rdBeats] = 2
+			in[m.co[1].rdAddr] = 0x10
+		}, "aligned"},
+		{func(in []uint64, m *Model) { in[m.co[2].wrValid] = 1; in[m.co[2].wrAddr] = 0x08 }, "aligned"},
+	} {
+		m, err := New(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		lay := model.MustLayout(m.Ports())
+		in, out := make([]uint64, lay.InWords), make([]uint64, lay.OutWords)
+		tc.set(in, m)
+		if err := m.Step(in, out); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("got %v, want an error about %q", err, tc.want)
+		}
+	}
+}
+
+// h_D selects the configured fraction of lines, exactly ⌊l·2^TG'⌋ or
+// ⌈l·2^TG'⌉ of the lines that share a slot; h_L spreads blocks evenly.
+func TestHashes(t *testing.T) {
+	for _, name := range []string{"sim", "paper"} {
+		cfg := preset(t, name)
+		for _, l := range []float64{0, 0.25, 0.3, 0.5, 0.75, 1} {
+			cfg.DRAM.CacheFraction = l
+			p := DefaultParams(cfg)
+			h := NewHashes(&p)
+			tg := p.CacheTagBits()
+			exact := l * float64(int(1)<<tg)
+			lo, hi := int(exact), int(exact+0.999999)
+			rng := rand.New(rand.NewPCG(1, 2))
+			total := 0
+			for i := 0; i < 2000; i++ {
+				slot := rng.Uint64N(uint64(p.Lines()))
+				k := 0
+				for tag := uint64(0); tag < 1<<tg; tag++ {
+					if h.Cacheable(tag<<uint(p.SlotBits) | slot) {
+						k++
+					}
+				}
+				if k < lo || k > hi {
+					t.Fatalf("%s l=%g: slot %#x has %d cacheable lines of %d, want %d..%d", name, l, slot, k, 1<<tg, lo, hi)
+				}
+				total += k
+			}
+			if f := float64(total) / float64(2000*(int(1)<<tg)); f < l-0.03 || f > l+0.03 {
+				t.Errorf("%s l=%g: fraction %.3f", name, l, f)
+			}
+		}
+		p := DefaultParams(cfg)
+		h := NewHashes(&p)
+		count := make([]int, p.Links)
+		rng := rand.New(rand.NewPCG(3, 4))
+		for i := 0; i < 100000; i++ {
+			count[h.Link(rng.Uint64N(1<<uint(p.AddrBits-BlockBits)))]++
+		}
+		for l, n := range count {
+			if f := float64(n) / 100000; f < 0.48 || f > 0.52 {
+				t.Errorf("%s: link %d gets %.3f of the blocks", name, l, f)
+			}
+		}
+	}
+}
+
+// The bench's figures: each link within 5 % of its bound, the paper's
+// long-tail gain from load dispatch.
+func TestBenchFigures(t *testing.T) {
+	if testing.Short() {
+		t.Skip("bench figures take a few seconds")
+	}
+	cfg := preset(t, "paper")
+	for _, s := range []string{"memory.index_buckets=1048576", "memory.host_bytes=268435456", "dram.bytes=16777216"} {
+		if err := cfg.Set(s); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rows, err := MeasureLinks(cfg, BenchSpec{Cycles: 60000, Warmup: 15000, Seed: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range rows {
+		if r.OfBound < 0.95 || r.OfBound > 1.01 {
+			t.Errorf("link %d %s: %.4f per cycle, %.3f of the bound %.4f", r.Link, r.Kind, r.RequestsPerCycle, r.OfBound, r.BoundPerCycle)
+		}
+	}
+	base, err := MeasureDispatch(cfg, 0, 0.99, BenchSpec{Cycles: 40000, Warmup: 10000, Seed: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	half, err := MeasureDispatch(cfg, 0.5, 0.99, BenchSpec{Cycles: 40000, Warmup: 10000, Seed: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if base.Mops < 110 || base.Mops > 135 || half.Mops < 170 {
+		t.Errorf("long tail: %.1f Mops at l=0, %.1f at l=0.5 (paper 120, 180)", base.Mops, half.Mops)
+	}
+}
+
+// Reads of a hot line from several swap-in ports do not starve writes to
+// it, nor do writes starve the reads, nor do they stop a flush (memory.md
+// §4.4, the fairness rule).
+func TestHotLineNoStarvation(t *testing.T) {
+	cfg := preset(t, "sim")
+	p := smallParams(cfg, 1)
+	c := Client{Name: "bucket", High: true, SwapIn: true}
+	p.Clients = []Client{c, c, c, c}
+	d := newDriver(t, cfg, p, 15, bp{})
+	d.Check = false // ports share the line: there is no order between them to check
+	const hot = 0x4000
+	d.Gen = func(c int, rng *rand.Rand) (Op, bool) {
+		return Op{Write: c == 3, Addr: hot, Beats: 2}, true
+	}
+	if err := d.Run(20000); err != nil {
+		t.Fatal(err)
+	}
+	st := d.M.Stats()
+	if st.ClientWriteBeats[3] < 200 {
+		t.Errorf("the writer got %d beats accepted in 20000 cycles while three ports read the line", st.ClientWriteBeats[3])
+	}
+	for c := 0; c < 3; c++ {
+		if d.Done(c) < 100 {
+			t.Errorf("reader %d completed %d reads in 20000 cycles while port 3 wrote the line", c, d.Done(c))
+		}
+	}
+	d.flushOn = true
+	for i := 0; ; i++ {
+		if i == 100000 {
+			t.Fatalf("no flush_done within 100000 cycles of hot-line traffic: %s", d.M.DescribeState())
+		}
+		if err := d.Step(); err != nil {
+			t.Fatal(err)
+		}
+		if d.M.st.fstate == fDrain {
+			break
+		}
+	}
+	t.Logf("writes %d beats, reads %d %d %d", st.ClientWriteBeats[3], d.Done(0), d.Done(1), d.Done(2))
+}
+
+// Other generator parameters: one link, three links, one client, eight
+// clients, tiny queues, a one-line cache.
+func TestOtherShapes(t *testing.T) {
+	cfg := preset(t, "sim")
+	for _, tc := range []struct {
+		name string
+		mod  func(p *Params)
+	}{
+		{"1 link, 4 tags", func(p *Params) { p.Links, p.Tags = 1, 4 }},
+		{"3 links, 1 tag", func(p *Params) { p.Links, p.Tags = 3, 1 }},
+		{"1 client", func(p *Params) { p.Clients = p.Clients[1:2] }},
+		{"8 clients", func(p *Params) {
+			p.Clients = append(p.Clients, p.Clients...)
+			p.Clients = append(p.Clients, p.Clients[:2]...)
+		}},
+		{"small queues", func(p *Params) { p.QDepth, p.RQDepth, p.LQDepth, p.PTEntries, p.RBBeats = 2, 1, 1, 1, 32 }},
+		{"one-line cache", func(p *Params) { p.SlotBits = 0 }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := smallParams(cfg, 0.5)
+			tc.mod(&p)
+			d := newDriver(t, cfg, p, 16, bp{0.3, 0.3, 0.3})
+			d.Gen = randomGen(0.5, 0.4)
+			if err := d.Run(30000); err != nil {
+				t.Fatal(err)
+			}
+			if err := d.Flush(1 << 20); err != nil {
+				t.Fatal(err)
+			}
+			if diff := d.Host.Diff(d.Shadow, 5); diff != nil {
+				t.Fatal(diff)
+			}
+			for c := range p.Clients {
+				if d.Done(c) == 0 {
+					t.Errorf("client %d completed no read", c)
+				}
+			}
+		})
+	}
+}
