@@ -69,6 +69,7 @@ configuration, lints it, and checks it cycle by cycle against Go golden models.`
 		newBenchCmd(),
 		newRegressCmd(),
 		newSynthCmd(),
+		newHandoffCmd(),
 	)
 	return root
 }
