@@ -21,12 +21,16 @@ import (
 
 // Result is one block's row.
 type Result struct {
-	Block     string   `json:"block"`
-	LUTs      int      `json:"luts"`
-	FFs       int      `json:"ffs"`
-	BRAMs     int      `json:"brams"`
-	DSPs      int      `json:"dsps"`
-	LUTLevels int      `json:"lut_levels"`
+	Block     string `json:"block"`
+	LUTs      int    `json:"luts"`
+	FFs       int    `json:"ffs"`
+	BRAMs     int    `json:"brams"`
+	DSPs      int    `json:"dsps"`
+	LUTLevels int    `json:"lut_levels"`
+	// ICE40MHz is nextpnr-ice40's post-route Fmax on an HX8K (0: not run,
+	// or the block does not fit the device); ICE40Note says which.
+	ICE40MHz  float64  `json:"ice40_fmax_mhz,omitempty"`
+	ICE40Note string   `json:"ice40_note,omitempty"`
 	Problems  []string `json:"problems,omitempty"`
 	Seconds   float64  `json:"seconds"`
 }
@@ -44,6 +48,11 @@ type Options struct {
 	// WantBRAM makes a block without block RAM fail the gate: its
 	// generator asked for block RAM (needs Vendor).
 	WantBRAM bool
+	// ICE40 places and routes the block on an iCE40 HX8K with nextpnr for
+	// a real Fmax (blocks too big for it are noted, not failed).
+	ICE40 bool
+	// ClockMHz is the target the iCE40 run reports against.
+	ClockMHz float64
 }
 
 // Blocks lists the top-level modules of a tree: modules no other file of
@@ -167,6 +176,9 @@ func Block(ctx context.Context, dir, top string, o Options) (Result, error) {
 			}
 		}
 	}
+	if o.ICE40 {
+		r.ICE40MHz, r.ICE40Note = ice40(ctx, o, read, top, work)
+	}
 	if o.WantBRAM && o.Vendor && r.BRAMs == 0 {
 		r.Problems = append(r.Problems, "memories meant for block RAM were not inferred as block RAM")
 	}
@@ -185,6 +197,32 @@ func uniq(xs []string) []string {
 		}
 	}
 	return out
+}
+
+var fmaxRE = regexp.MustCompile(`Max frequency for clock '[^']*': ([0-9.]+) MHz`)
+
+// ice40 maps the block to an iCE40 and routes it. The vendor RAM styles the
+// generators ask for mean nothing on an iCE40, so they are dropped first.
+func ice40(ctx context.Context, o Options, read, top, work string) (float64, string) {
+	js := filepath.Join(work, "ice40.json")
+	if _, err := yosys(ctx, o.Timeout, read+"; setattr -unset ram_style m:*; synth_ice40 -top "+top+" -json "+js); err != nil {
+		return 0, "synth_ice40 failed"
+	}
+	clock := o.ClockMHz
+	if clock <= 0 {
+		clock = 180
+	}
+	ctx, cancel := context.WithTimeout(ctx, o.Timeout)
+	defer cancel()
+	out, _ := exec.CommandContext(ctx, "nextpnr-ice40", "--hx8k", "--package", "ct256", "--json", js,
+		"--freq", strconv.FormatFloat(clock, 'f', 1, 64), "--timing-allow-fail", "--seed", "1").CombinedOutput()
+	m := fmaxRE.FindAllSubmatch(out, -1)
+	if len(m) == 0 {
+		return 0, "does not fit an iCE40 HX8K"
+	}
+	// The last report is the one after routing.
+	f, _ := strconv.ParseFloat(string(m[len(m)-1][1]), 64)
+	return f, ""
 }
 
 func yosys(ctx context.Context, timeout time.Duration, script string) (string, error) {
@@ -223,7 +261,7 @@ func tail(s string) string {
 // Table renders results as the Markdown table docs/synthesis.md carries.
 func Table(rs []Result, maxLevels int) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "| block | LUTs | FFs | BRAM (18 Kb) | DSPs | LUT levels | checks |\n|---|---|---|---|---|---|---|\n")
+	fmt.Fprintf(&b, "| block | LUTs | FFs | BRAM (18 Kb) | DSPs | LUT levels | iCE40 Fmax | checks |\n|---|---|---|---|---|---|---|---|\n")
 	for _, r := range rs {
 		check := "ok"
 		if !r.OK() {
@@ -233,7 +271,14 @@ func Table(rs []Result, maxLevels int) string {
 		if r.LUTLevels > maxLevels {
 			lv += " (over " + strconv.Itoa(maxLevels) + ")"
 		}
-		fmt.Fprintf(&b, "| %s | %d | %d | %d | %d | %s | %s |\n", r.Block, r.LUTs, r.FFs, r.BRAMs, r.DSPs, lv, check)
+		fmax := "-"
+		switch {
+		case r.ICE40MHz > 0:
+			fmax = fmt.Sprintf("%.1f MHz", r.ICE40MHz)
+		case r.ICE40Note != "":
+			fmax = r.ICE40Note
+		}
+		fmt.Fprintf(&b, "| %s | %d | %d | %d | %d | %s | %s | %s |\n", r.Block, r.LUTs, r.FFs, r.BRAMs, r.DSPs, lv, fmax, check)
 	}
 	return b.String()
 }

@@ -18,12 +18,12 @@ func TestSmallBlocks(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, b := range []string{"kvd_keyhash", "kvd_fifo_w72_d64"} {
-		r, err := Block(context.Background(), dir, b, Options{Vendor: true})
+		r, err := Block(context.Background(), dir, b, Options{Vendor: true, ICE40: true})
 		if err != nil {
 			t.Fatal(err)
 		}
 		t.Logf("%+v", r)
-		if !r.OK() || r.LUTs == 0 || r.FFs == 0 || r.LUTLevels == 0 {
+		if !r.OK() || r.LUTs == 0 || r.FFs == 0 || r.LUTLevels == 0 || (r.ICE40MHz == 0 && r.ICE40Note == "") {
 			t.Errorf("%s: %+v", b, r)
 		}
 		// The key-hash unit is built to 3 levels a stage (docs/microarch.md

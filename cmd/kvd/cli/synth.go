@@ -19,7 +19,7 @@ const MaxLUTLevels = 6
 func newSynthCmd() *cobra.Command {
 	var cf configFlags
 	var blocks []string
-	var jsonOut, noVendor bool
+	var jsonOut, noVendor, ice40 bool
 	var doc string
 	cmd := &cobra.Command{
 		Use:   "synth",
@@ -77,7 +77,7 @@ inferred as one.`,
 			failed := 0
 			for _, n := range names {
 				fmt.Fprintf(cmd.ErrOrStderr(), "  synthesising %s …\n", n)
-				r, err := synth.Block(cmd.Context(), dir, n, synth.Options{Vendor: !noVendor, WantBRAM: wantBRAM[n]})
+				r, err := synth.Block(cmd.Context(), dir, n, synth.Options{Vendor: !noVendor, WantBRAM: wantBRAM[n], ICE40: ice40, ClockMHz: c.ClockMHz})
 				if err != nil {
 					return err
 				}
@@ -119,6 +119,7 @@ inferred as one.`,
 	cmd.Flags().StringSliceVar(&blocks, "block", nil, "only these blocks (default: every block)")
 	cmd.Flags().BoolVar(&jsonOut, "json", false, "print one JSON object with a row per block")
 	cmd.Flags().BoolVar(&noVendor, "no-vendor", false, "skip the Xilinx mapping (no BRAM/DSP counts; faster)")
+	cmd.Flags().BoolVar(&ice40, "ice40", false, "also place and route each block on an iCE40 HX8K with nextpnr for a post-route Fmax")
 	cmd.Flags().StringVar(&doc, "doc", "", "also write the table as Markdown to this file (e.g. docs/synthesis.md)")
 	return cmd
 }
