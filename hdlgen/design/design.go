@@ -16,6 +16,7 @@ import (
 	"github.com/kvdirect/kvd/hdlgen/keyhash"
 	"github.com/kvdirect/kvd/hdlgen/lambda"
 	"github.com/kvdirect/kvd/hdlgen/rs"
+	"github.com/kvdirect/kvd/hdlgen/slab"
 	"github.com/kvdirect/kvd/hdlgen/verilog"
 	"github.com/kvdirect/kvd/version"
 )
@@ -56,6 +57,11 @@ func Modules(cfg config.Config) ([]*ir.Module, error) {
 		return nil, err
 	}
 	mods = append(mods, station)
+	alloc, err := slab.Generate(cfg)
+	if err != nil {
+		return nil, err
+	}
+	mods = append(mods, alloc)
 	return mods, nil
 }
 
