@@ -220,9 +220,14 @@ func (e *emitter) declarations(m *ir.Module) {
 	}
 	writers := memoryWriters(m)
 	for _, mem := range m.Memories {
+		w := writers[mem]
 		switch {
-		case writers[mem] > 1:
-			// Two write ports fit neither block nor LUT RAM; saying so keeps
+		case w.tdp() && mem.Block:
+			// One write in each of two clocked blocks: the true dual-port
+			// pattern FPGA tools map to one block RAM.
+			e.line(0, "(* ram_style = \"block\" *)")
+		case w.statements > 1:
+			// Two writes in one block fit no RAM primitive; saying so keeps
 			// vendor tools from trying.
 			e.line(0, "(* ram_style = \"registers\" *)")
 		case mem.Block:
@@ -386,29 +391,53 @@ func constant(w int, v *big.Int) string {
 	return fmt.Sprintf("%d'h%s", w, v.Text(16))
 }
 
-// memoryWriters counts the write statements of each memory: each is a
-// write port.
-func memoryWriters(m *ir.Module) map[*ir.Memory]int {
-	n := map[*ir.Memory]int{}
-	var walk func([]ir.Stmt)
-	walk = func(ss []ir.Stmt) {
+// memWrites describes how a memory is written: each write statement is a
+// write port, and the clocked blocks holding them tell whether the ports are
+// separate (true dual-port) or share one block.
+type memWrites struct {
+	statements int
+	perBlock   map[int]int
+}
+
+func (w memWrites) tdp() bool {
+	if len(w.perBlock) != 2 {
+		return false
+	}
+	for _, n := range w.perBlock {
+		if n != 1 {
+			return false
+		}
+	}
+	return true
+}
+
+func memoryWriters(m *ir.Module) map[*ir.Memory]memWrites {
+	n := map[*ir.Memory]memWrites{}
+	var walk func(int, []ir.Stmt)
+	walk = func(blk int, ss []ir.Stmt) {
 		for _, s := range ss {
 			switch st := s.(type) {
 			case *ir.MemWrite:
-				n[st.Mem]++
+				w := n[st.Mem]
+				if w.perBlock == nil {
+					w.perBlock = map[int]int{}
+				}
+				w.statements++
+				w.perBlock[blk]++
+				n[st.Mem] = w
 			case *ir.If:
-				walk(st.Then)
-				walk(st.Else)
+				walk(blk, st.Then)
+				walk(blk, st.Else)
 			case *ir.Case:
 				for _, it := range st.Items {
-					walk(it.Body)
+					walk(blk, it.Body)
 				}
-				walk(st.Default)
+				walk(blk, st.Default)
 			}
 		}
 	}
-	for _, b := range m.Blocks {
-		walk(b.Body)
+	for i, b := range m.Blocks {
+		walk(i, b.Body)
 	}
 	return n
 }
