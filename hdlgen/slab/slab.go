@@ -628,7 +628,7 @@ func (g *gen) build() (*ir.Module, error) {
 	m.Assign(wrData, ir.Sel(inFlWr, wbeat, nline))
 
 	// ---- registers and the stack banks ------------------------------------------------
-	m.Seq(clk, "registers, stack banks (port A: request stage, port B: engine)", func(b *ir.Block) {
+	m.Seq(clk, "registers", func(b *ir.Block) {
 		for _, k := range cls {
 			b.Set(k.lo, k.loN)
 			b.Set(k.hi, k.hiN)
@@ -646,26 +646,11 @@ func (g *gen) build() (*ir.Module, error) {
 			b.Set(p[0], p[1])
 		}
 		b.If(pop, func(b *ir.Block) {
-			for bk := 0; bk < Lanes; bk++ {
-				b.Set(rdA[bk], banks[bk].Read(bankAddr(xcls, popRow)))
-			}
 			b.Set(rsel, popBank)
 		}, nil)
 		b.If(evRead, func(b *ir.Block) {
-			for bk := 0; bk < Lanes; bk++ {
-				b.Set(rdB[bk], banks[bk].Read(bankAddr(ec, flRow[bk])))
-			}
 			b.Set(frot, fbaseLo)
 		}, nil)
-		for bk := 0; bk < Lanes; bk++ {
-			bk := bk
-			b.If(ir.LAnd(push, ir.Eq(pushBank, ir.C(3, uint64(bk)))), func(b *ir.Block) {
-				b.Write(banks[bk], bankAddr(xcls, pushRow), xptr)
-			}, nil)
-			b.If(rfWe[bk], func(b *ir.Block) {
-				b.Write(banks[bk], bankAddr(ec, rfRow[bk]), rfData[bk])
-			}, nil)
-		}
 		b.If(rst, func(b *ir.Block) {
 			for _, k := range cls {
 				for _, s := range []*ir.Signal{k.lo, k.hi, k.rfCons, k.flProd, k.rfProdC, k.flConsC, k.oom, k.wait, k.err} {
@@ -677,6 +662,33 @@ func (g *gen) build() (*ir.Module, error) {
 			}
 		}, nil)
 	})
+	// Each bank is a true dual-port block RAM: port A serves the request
+	// stage (a request pops or pushes, never both), port B the sync engine
+	// (it refills or flushes, never both), each port in its own clocked
+	// block with one address — the pattern FPGA tools infer.
+	for bk := 0; bk < Lanes; bk++ {
+		bk := bk
+		addrA := m.Wire(fmt.Sprintf("bank%d_addr_a", bk), banks[bk].AddrWidth())
+		m.Assign(addrA, ir.Sel(pop, bankAddr(xcls, popRow), bankAddr(xcls, pushRow)))
+		addrB := m.Wire(fmt.Sprintf("bank%d_addr_b", bk), banks[bk].AddrWidth())
+		m.Assign(addrB, ir.Sel(rfWe[bk], bankAddr(ec, rfRow[bk]), bankAddr(ec, flRow[bk])))
+		m.Seq(clk, fmt.Sprintf("stack bank %d, port A (request stage)", bk), func(b *ir.Block) {
+			b.If(ir.LAnd(push, ir.Eq(pushBank, ir.C(3, uint64(bk)))), func(b *ir.Block) {
+				b.Write(banks[bk], addrA, xptr)
+			}, nil)
+			b.If(pop, func(b *ir.Block) {
+				b.Set(rdA[bk], banks[bk].Read(addrA))
+			}, nil)
+		})
+		m.Seq(clk, fmt.Sprintf("stack bank %d, port B (sync engine)", bk), func(b *ir.Block) {
+			b.If(rfWe[bk], func(b *ir.Block) {
+				b.Write(banks[bk], addrB, rfData[bk])
+			}, nil)
+			b.If(evRead, func(b *ir.Block) {
+				b.Set(rdB[bk], banks[bk].Read(addrB))
+			}, nil)
+		})
+	}
 	return m, m.Err()
 }
 
