@@ -414,29 +414,45 @@ wire [2:0]   wb_sel7;
 wire [30:0]  wbeat7;
 wire [255:0] wbeat;
 wire [255:0] nic_line;
+wire [10:0]  bank0_addr_a;
+wire [10:0]  bank0_addr_b;
+wire [10:0]  bank1_addr_a;
+wire [10:0]  bank1_addr_b;
+wire [10:0]  bank2_addr_a;
+wire [10:0]  bank2_addr_b;
+wire [10:0]  bank3_addr_a;
+wire [10:0]  bank3_addr_b;
+wire [10:0]  bank4_addr_a;
+wire [10:0]  bank4_addr_b;
+wire [10:0]  bank5_addr_a;
+wire [10:0]  bank5_addr_b;
+wire [10:0]  bank6_addr_a;
+wire [10:0]  bank6_addr_b;
+wire [10:0]  bank7_addr_a;
+wire [10:0]  bank7_addr_b;
 
-(* ram_style = "registers" *)
+(* ram_style = "block" *)
 reg [30:0] stack_bank0 [0:1279];
 
-(* ram_style = "registers" *)
+(* ram_style = "block" *)
 reg [30:0] stack_bank1 [0:1279];
 
-(* ram_style = "registers" *)
+(* ram_style = "block" *)
 reg [30:0] stack_bank2 [0:1279];
 
-(* ram_style = "registers" *)
+(* ram_style = "block" *)
 reg [30:0] stack_bank3 [0:1279];
 
-(* ram_style = "registers" *)
+(* ram_style = "block" *)
 reg [30:0] stack_bank4 [0:1279];
 
-(* ram_style = "registers" *)
+(* ram_style = "block" *)
 reg [30:0] stack_bank5 [0:1279];
 
-(* ram_style = "registers" *)
+(* ram_style = "block" *)
 reg [30:0] stack_bank6 [0:1279];
 
-(* ram_style = "registers" *)
+(* ram_style = "block" *)
 reg [30:0] stack_bank7 [0:1279];
 
 assign c0_cnt = c0_hi_reg - c0_lo_reg;
@@ -639,6 +655,22 @@ assign wbeat7 = (wb_sel7 == 3'd0) ? rdb0_reg : ((wb_sel7 == 3'd1) ? rdb1_reg : (
 assign wbeat = {{1'b0, wbeat7}, {1'b0, wbeat6}, {1'b0, wbeat5}, {1'b0, wbeat4}, {1'b0, wbeat3}, {1'b0, wbeat2}, {1'b0, wbeat1}, {1'b0, wbeat0}};
 assign nic_line = {160'd0, ec_err, ec_fl_prod, ec_rf_cons};
 assign mem_wr_data = st_fl_wr ? wbeat : nic_line;
+assign bank0_addr_a = x_pop ? {x_class, pop_row} : {x_class, push_row};
+assign bank0_addr_b = rf_we0 ? {ec_reg, rf_row0} : {ec_reg, fl_row0};
+assign bank1_addr_a = x_pop ? {x_class, pop_row} : {x_class, push_row};
+assign bank1_addr_b = rf_we1 ? {ec_reg, rf_row1} : {ec_reg, fl_row1};
+assign bank2_addr_a = x_pop ? {x_class, pop_row} : {x_class, push_row};
+assign bank2_addr_b = rf_we2 ? {ec_reg, rf_row2} : {ec_reg, fl_row2};
+assign bank3_addr_a = x_pop ? {x_class, pop_row} : {x_class, push_row};
+assign bank3_addr_b = rf_we3 ? {ec_reg, rf_row3} : {ec_reg, fl_row3};
+assign bank4_addr_a = x_pop ? {x_class, pop_row} : {x_class, push_row};
+assign bank4_addr_b = rf_we4 ? {ec_reg, rf_row4} : {ec_reg, fl_row4};
+assign bank5_addr_a = x_pop ? {x_class, pop_row} : {x_class, push_row};
+assign bank5_addr_b = rf_we5 ? {ec_reg, rf_row5} : {ec_reg, fl_row5};
+assign bank6_addr_a = x_pop ? {x_class, pop_row} : {x_class, push_row};
+assign bank6_addr_b = rf_we6 ? {ec_reg, rf_row6} : {ec_reg, fl_row6};
+assign bank7_addr_a = x_pop ? {x_class, pop_row} : {x_class, push_row};
+assign bank7_addr_b = rf_we7 ? {ec_reg, rf_row7} : {ec_reg, fl_row7};
 
 // request stage: pend and response registers
 always @* begin
@@ -998,7 +1030,7 @@ always @* begin
     end
 end
 
-// registers, stack banks (port A: request stage, port B: engine)
+// registers
 always @(posedge clk) begin
     c0_lo_reg <= c0_lo_next;
     c0_hi_reg <= c0_hi_next;
@@ -1060,74 +1092,10 @@ always @(posedge clk) begin
     fj_reg <= fj_next;
     rr_reg <= rr_next;
     if (x_pop) begin
-        rda0_reg <= stack_bank0[{x_class, pop_row}];
-        rda1_reg <= stack_bank1[{x_class, pop_row}];
-        rda2_reg <= stack_bank2[{x_class, pop_row}];
-        rda3_reg <= stack_bank3[{x_class, pop_row}];
-        rda4_reg <= stack_bank4[{x_class, pop_row}];
-        rda5_reg <= stack_bank5[{x_class, pop_row}];
-        rda6_reg <= stack_bank6[{x_class, pop_row}];
-        rda7_reg <= stack_bank7[{x_class, pop_row}];
         rsel_reg <= pop_bank;
     end
     if (ev_read_beat) begin
-        rdb0_reg <= stack_bank0[{ec_reg, fl_row0}];
-        rdb1_reg <= stack_bank1[{ec_reg, fl_row1}];
-        rdb2_reg <= stack_bank2[{ec_reg, fl_row2}];
-        rdb3_reg <= stack_bank3[{ec_reg, fl_row3}];
-        rdb4_reg <= stack_bank4[{ec_reg, fl_row4}];
-        rdb5_reg <= stack_bank5[{ec_reg, fl_row5}];
-        rdb6_reg <= stack_bank6[{ec_reg, fl_row6}];
-        rdb7_reg <= stack_bank7[{ec_reg, fl_row7}];
         frot_reg <= fl_base_bank;
-    end
-    if (x_push && (push_bank == 3'd0)) begin
-        stack_bank0[{x_class, push_row}] <= x_ptr;
-    end
-    if (rf_we0) begin
-        stack_bank0[{ec_reg, rf_row0}] <= rf_data0;
-    end
-    if (x_push && (push_bank == 3'd1)) begin
-        stack_bank1[{x_class, push_row}] <= x_ptr;
-    end
-    if (rf_we1) begin
-        stack_bank1[{ec_reg, rf_row1}] <= rf_data1;
-    end
-    if (x_push && (push_bank == 3'd2)) begin
-        stack_bank2[{x_class, push_row}] <= x_ptr;
-    end
-    if (rf_we2) begin
-        stack_bank2[{ec_reg, rf_row2}] <= rf_data2;
-    end
-    if (x_push && (push_bank == 3'd3)) begin
-        stack_bank3[{x_class, push_row}] <= x_ptr;
-    end
-    if (rf_we3) begin
-        stack_bank3[{ec_reg, rf_row3}] <= rf_data3;
-    end
-    if (x_push && (push_bank == 3'd4)) begin
-        stack_bank4[{x_class, push_row}] <= x_ptr;
-    end
-    if (rf_we4) begin
-        stack_bank4[{ec_reg, rf_row4}] <= rf_data4;
-    end
-    if (x_push && (push_bank == 3'd5)) begin
-        stack_bank5[{x_class, push_row}] <= x_ptr;
-    end
-    if (rf_we5) begin
-        stack_bank5[{ec_reg, rf_row5}] <= rf_data5;
-    end
-    if (x_push && (push_bank == 3'd6)) begin
-        stack_bank6[{x_class, push_row}] <= x_ptr;
-    end
-    if (rf_we6) begin
-        stack_bank6[{ec_reg, rf_row6}] <= rf_data6;
-    end
-    if (x_push && (push_bank == 3'd7)) begin
-        stack_bank7[{x_class, push_row}] <= x_ptr;
-    end
-    if (rf_we7) begin
-        stack_bank7[{ec_reg, rf_row7}] <= rf_data7;
     end
     if (rst) begin
         c0_lo_reg <= 12'd0;
@@ -1189,6 +1157,166 @@ always @(posedge clk) begin
         bt_left_reg <= 7'd0;
         fj_reg <= 7'd0;
         rr_reg <= 3'd0;
+    end
+end
+
+// stack bank 0, port A (request stage)
+always @(posedge clk) begin
+    if (x_push && (push_bank == 3'd0)) begin
+        stack_bank0[bank0_addr_a] <= x_ptr;
+    end
+    if (x_pop) begin
+        rda0_reg <= stack_bank0[bank0_addr_a];
+    end
+end
+
+// stack bank 0, port B (sync engine)
+always @(posedge clk) begin
+    if (rf_we0) begin
+        stack_bank0[bank0_addr_b] <= rf_data0;
+    end
+    if (ev_read_beat) begin
+        rdb0_reg <= stack_bank0[bank0_addr_b];
+    end
+end
+
+// stack bank 1, port A (request stage)
+always @(posedge clk) begin
+    if (x_push && (push_bank == 3'd1)) begin
+        stack_bank1[bank1_addr_a] <= x_ptr;
+    end
+    if (x_pop) begin
+        rda1_reg <= stack_bank1[bank1_addr_a];
+    end
+end
+
+// stack bank 1, port B (sync engine)
+always @(posedge clk) begin
+    if (rf_we1) begin
+        stack_bank1[bank1_addr_b] <= rf_data1;
+    end
+    if (ev_read_beat) begin
+        rdb1_reg <= stack_bank1[bank1_addr_b];
+    end
+end
+
+// stack bank 2, port A (request stage)
+always @(posedge clk) begin
+    if (x_push && (push_bank == 3'd2)) begin
+        stack_bank2[bank2_addr_a] <= x_ptr;
+    end
+    if (x_pop) begin
+        rda2_reg <= stack_bank2[bank2_addr_a];
+    end
+end
+
+// stack bank 2, port B (sync engine)
+always @(posedge clk) begin
+    if (rf_we2) begin
+        stack_bank2[bank2_addr_b] <= rf_data2;
+    end
+    if (ev_read_beat) begin
+        rdb2_reg <= stack_bank2[bank2_addr_b];
+    end
+end
+
+// stack bank 3, port A (request stage)
+always @(posedge clk) begin
+    if (x_push && (push_bank == 3'd3)) begin
+        stack_bank3[bank3_addr_a] <= x_ptr;
+    end
+    if (x_pop) begin
+        rda3_reg <= stack_bank3[bank3_addr_a];
+    end
+end
+
+// stack bank 3, port B (sync engine)
+always @(posedge clk) begin
+    if (rf_we3) begin
+        stack_bank3[bank3_addr_b] <= rf_data3;
+    end
+    if (ev_read_beat) begin
+        rdb3_reg <= stack_bank3[bank3_addr_b];
+    end
+end
+
+// stack bank 4, port A (request stage)
+always @(posedge clk) begin
+    if (x_push && (push_bank == 3'd4)) begin
+        stack_bank4[bank4_addr_a] <= x_ptr;
+    end
+    if (x_pop) begin
+        rda4_reg <= stack_bank4[bank4_addr_a];
+    end
+end
+
+// stack bank 4, port B (sync engine)
+always @(posedge clk) begin
+    if (rf_we4) begin
+        stack_bank4[bank4_addr_b] <= rf_data4;
+    end
+    if (ev_read_beat) begin
+        rdb4_reg <= stack_bank4[bank4_addr_b];
+    end
+end
+
+// stack bank 5, port A (request stage)
+always @(posedge clk) begin
+    if (x_push && (push_bank == 3'd5)) begin
+        stack_bank5[bank5_addr_a] <= x_ptr;
+    end
+    if (x_pop) begin
+        rda5_reg <= stack_bank5[bank5_addr_a];
+    end
+end
+
+// stack bank 5, port B (sync engine)
+always @(posedge clk) begin
+    if (rf_we5) begin
+        stack_bank5[bank5_addr_b] <= rf_data5;
+    end
+    if (ev_read_beat) begin
+        rdb5_reg <= stack_bank5[bank5_addr_b];
+    end
+end
+
+// stack bank 6, port A (request stage)
+always @(posedge clk) begin
+    if (x_push && (push_bank == 3'd6)) begin
+        stack_bank6[bank6_addr_a] <= x_ptr;
+    end
+    if (x_pop) begin
+        rda6_reg <= stack_bank6[bank6_addr_a];
+    end
+end
+
+// stack bank 6, port B (sync engine)
+always @(posedge clk) begin
+    if (rf_we6) begin
+        stack_bank6[bank6_addr_b] <= rf_data6;
+    end
+    if (ev_read_beat) begin
+        rdb6_reg <= stack_bank6[bank6_addr_b];
+    end
+end
+
+// stack bank 7, port A (request stage)
+always @(posedge clk) begin
+    if (x_push && (push_bank == 3'd7)) begin
+        stack_bank7[bank7_addr_a] <= x_ptr;
+    end
+    if (x_pop) begin
+        rda7_reg <= stack_bank7[bank7_addr_a];
+    end
+end
+
+// stack bank 7, port B (sync engine)
+always @(posedge clk) begin
+    if (rf_we7) begin
+        stack_bank7[bank7_addr_b] <= rf_data7;
+    end
+    if (ev_read_beat) begin
+        rdb7_reg <= stack_bank7[bank7_addr_b];
     end
 end
 
