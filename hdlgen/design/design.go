@@ -15,6 +15,7 @@ import (
 	"github.com/kvdirect/kvd/hdlgen/ir"
 	"github.com/kvdirect/kvd/hdlgen/keyhash"
 	"github.com/kvdirect/kvd/hdlgen/lambda"
+	"github.com/kvdirect/kvd/hdlgen/memsys"
 	"github.com/kvdirect/kvd/hdlgen/rs"
 	"github.com/kvdirect/kvd/hdlgen/slab"
 	"github.com/kvdirect/kvd/hdlgen/verilog"
@@ -62,6 +63,11 @@ func Modules(cfg config.Config) ([]*ir.Module, error) {
 		return nil, err
 	}
 	mods = append(mods, alloc)
+	mem, err := memsys.Generate(cfg)
+	if err != nil {
+		return nil, err
+	}
+	mods = append(mods, mem)
 	return mods, nil
 }
 
