@@ -74,7 +74,7 @@ throughput table) joins as its blocks land.`,
 					verdict = "FAIL"
 					failed++
 				}
-				fmt.Fprintf(w, "     %-14s %s  %9d cycles  %d divergences  %6.2f M cycles/s  (%.1f s)\n",
+				fmt.Fprintf(w, "     %-24s %s  %9d cycles  %d divergences  %6.2f M cycles/s  (%.1f s)\n",
 					sc.Name, verdict, r.Cycles, r.Divergences, r.CyclesPerSec/1e6, time.Since(start).Seconds())
 				if r.Divergence != nil {
 					r.WriteReport(w, 4)
@@ -83,7 +83,7 @@ throughput table) joins as its blocks land.`,
 			if failed > 0 {
 				return fmt.Errorf("demo: %d scenarios diverged", failed)
 			}
-			fmt.Fprintln(w, "4. next: the hash-table engine, slab allocator, reservation station and memory system, then the full processor under YCSB-B")
+			fmt.Fprintln(w, "4. next: the hash-table engine's RTL and vector operations, then the full processor under YCSB-B (docs/microarch/)")
 			return nil
 		},
 	}
