@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -16,6 +17,7 @@ import (
 	"github.com/kvdirect/kvd/golden/fifo"
 	"github.com/kvdirect/kvd/golden/keyhash"
 	"github.com/kvdirect/kvd/golden/model"
+	"github.com/kvdirect/kvd/hdlgen/design"
 )
 
 func preset(t *testing.T, name string) config.Config {
@@ -356,4 +358,47 @@ func TestEditedPortWidthIsRefused(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "port out_tag is output 17 bits, the design's is output 16 bits") {
 		t.Fatalf("got %v", err)
 	}
+}
+
+// portsMatchGolden checks, for both presets, that the generator's data
+// ports are the golden model's (name, direction, width, order) before any
+// simulator is built: a mismatch is a document disagreement, not a bug to
+// find by divergence.
+func portsMatchGolden(t *testing.T, top string, golden func(config.Config) []model.Port) {
+	t.Helper()
+	for _, p := range []string{"sim", "paper"} {
+		c := preset(t, p)
+		mod, err := design.Module(c, top)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := golden(c)
+		got := mod.DataPorts()
+		if len(got) != len(want) {
+			t.Fatalf("%s: %d data ports, golden has %d", p, len(got), len(want))
+		}
+		for i, w := range want {
+			g := got[i].Sig
+			if g.Name != w.Name || g.W != w.Width || (got[i].Dir == 0) != (w.Dir == 0) {
+				t.Errorf("%s: port %d is %s[%d], golden %s[%d]", p, i, g.Name, g.W, w.Name, w.Width)
+			}
+		}
+	}
+}
+
+// requestBudget is a long co-simulation's request count: env overrides it,
+// -short takes a twentieth.
+func requestBudget(t *testing.T, env string, def uint64) uint64 {
+	t.Helper()
+	if v := os.Getenv(env); v != "" {
+		n, err := strconv.ParseUint(v, 10, 64)
+		if err != nil {
+			t.Fatalf("%s=%q: %v", env, v, err)
+		}
+		return n
+	}
+	if testing.Short() {
+		return def / 20
+	}
+	return def
 }

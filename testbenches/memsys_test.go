@@ -2,49 +2,17 @@ package testbenches
 
 import (
 	"context"
-	"os"
-	"strconv"
 	"testing"
 
+	"github.com/kvdirect/kvd/config"
 	"github.com/kvdirect/kvd/cosim"
 	"github.com/kvdirect/kvd/golden/memsys"
-	"github.com/kvdirect/kvd/hdlgen/design"
+	"github.com/kvdirect/kvd/golden/model"
 )
 
 // The generated kvd_memsys and golden/memsys's model announce the same ports.
 func TestMemsysPortsMatchGolden(t *testing.T) {
-	for _, p := range []string{"sim", "paper"} {
-		c := preset(t, p)
-		mod, err := design.Module(c, "kvd_memsys")
-		if err != nil {
-			t.Fatal(err)
-		}
-		want := memsys.Ports(memsys.DefaultParams(c))
-		got := mod.DataPorts()
-		if len(got) != len(want) {
-			t.Fatalf("%s: %d data ports, golden has %d", p, len(got), len(want))
-		}
-		for i, w := range want {
-			g := got[i].Sig
-			if g.Name != w.Name || g.W != w.Width || (got[i].Dir == 0) != (w.Dir == 0) {
-				t.Errorf("%s: port %d is %s[%d], golden %s[%d]", p, i, g.Name, g.W, w.Name, w.Width)
-			}
-		}
-	}
-}
-
-func memsysRequests(t *testing.T, def uint64) uint64 {
-	if v := os.Getenv("KVD_MEMSYS_REQUESTS"); v != "" {
-		n, err := strconv.ParseUint(v, 10, 64)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return n
-	}
-	if testing.Short() {
-		return def / 20
-	}
-	return def
+	portsMatchGolden(t, "kvd_memsys", func(c config.Config) []model.Port { return memsys.Ports(memsys.DefaultParams(c)) })
 }
 
 // All clients at full load: the RTL matches the golden model every cycle,
@@ -53,7 +21,7 @@ func memsysRequests(t *testing.T, def uint64) uint64 {
 func TestMemsysCosimRandom(t *testing.T) {
 	c := preset(t, "sim")
 	bin := buildModel(t, c, "kvd_memsys", nil)
-	stim, err := newMemsysStim(c, 11, memsysRequests(t, 400_000), false)
+	stim, err := newMemsysStim(c, 11, requestBudget(t, "KVD_MEMSYS_REQUESTS", 400_000), false)
 	if err != nil {
 		t.Fatal(err)
 	}

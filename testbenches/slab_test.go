@@ -2,51 +2,15 @@ package testbenches
 
 import (
 	"context"
-	"os"
-	"strconv"
 	"testing"
 
 	"github.com/kvdirect/kvd/cosim"
 	"github.com/kvdirect/kvd/golden/slab"
-	"github.com/kvdirect/kvd/hdlgen/design"
 )
 
 // The generated kvd_slab and golden/slab's model announce the same ports.
 func TestSlabPortsMatchGolden(t *testing.T) {
-	for _, p := range []string{"sim", "paper"} {
-		c := preset(t, p)
-		mod, err := design.Module(c, "kvd_slab")
-		if err != nil {
-			t.Fatal(err)
-		}
-		want := slab.Ports(c)
-		got := mod.DataPorts()
-		if len(got) != len(want) {
-			t.Fatalf("%s: %d data ports, golden has %d", p, len(got), len(want))
-		}
-		for i, w := range want {
-			g := got[i].Sig
-			if g.Name != w.Name || g.W != w.Width || (got[i].Dir == 0) != (w.Dir == 0) {
-				t.Errorf("%s: port %d is %s[%d], golden %s[%d]", p, i, g.Name, g.W, w.Name, w.Width)
-			}
-		}
-	}
-}
-
-// slabRequests is the request budget of the long co-simulation; the
-// environment variable KVD_SLAB_REQUESTS overrides it.
-func slabRequests(t *testing.T, def uint64) uint64 {
-	if v := os.Getenv("KVD_SLAB_REQUESTS"); v != "" {
-		n, err := strconv.ParseUint(v, 10, 64)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return n
-	}
-	if testing.Short() {
-		return def / 20
-	}
-	return def
+	portsMatchGolden(t, "kvd_slab", slab.Ports)
 }
 
 // Random allocs and frees with a shifting class mix, exhaustion and
@@ -55,7 +19,7 @@ func slabRequests(t *testing.T, def uint64) uint64 {
 func TestSlabCosimRandom(t *testing.T) {
 	c := preset(t, "sim")
 	bin := buildModel(t, c, "kvd_slab", nil)
-	budget := slabRequests(t, 30_000_000)
+	budget := requestBudget(t, "KVD_SLAB_REQUESTS", 30_000_000)
 	stim, err := newSlabStim(c, 11, slabRandom, budget)
 	if err != nil {
 		t.Fatal(err)
