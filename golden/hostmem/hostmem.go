@@ -90,6 +90,29 @@ func (m *Memory) PutU64(addr int64, v uint64) {
 	m.Write(addr, b[:])
 }
 
+// BeatBytes is one beat of the host-memory port (docs/microarch.md §1.7).
+const BeatBytes = 32
+
+// ReadBeat reads the 32-byte beat at addr as the port carries it: four
+// little-endian words, byte i of the beat at bits [8i+7:8i].
+func (m *Memory) ReadBeat(addr int64) (d [4]uint64) {
+	var b [BeatBytes]byte
+	m.Read(addr, b[:])
+	for w := range d {
+		d[w] = binary.LittleEndian.Uint64(b[8*w:])
+	}
+	return d
+}
+
+// WriteBeat writes a beat laid out as ReadBeat returns it.
+func (m *Memory) WriteBeat(addr int64, d [4]uint64) {
+	var b [BeatBytes]byte
+	for w := range d {
+		binary.LittleEndian.PutUint64(b[8*w:], d[w])
+	}
+	m.Write(addr, b[:])
+}
+
 // Clone is a deep copy (for snapshots and reference comparisons).
 func (m *Memory) Clone() *Memory {
 	c := New(m.size)

@@ -208,9 +208,7 @@ func (d *Driver) Step() error {
 	for c := range d.cl {
 		k, co := &d.cl[c], &m.co[c]
 		if k.wrOn && d.out[co.wrReady] != 0 {
-			var b [BeatBytes]byte
-			putBeat(b[:], d.in[co.wrData:co.wrData+4])
-			d.Shadow.Write(int64(k.wr.Addr)+int64(BeatBytes*k.wrK), b[:])
+			d.Shadow.WriteBeat(int64(k.wr.Addr)+int64(BeatBytes*k.wrK), [4]uint64(d.in[co.wrData:co.wrData+4]))
 			k.wrK++
 			k.wrHas = false
 			if k.wrK == k.wr.Beats {
@@ -226,9 +224,7 @@ func (d *Driver) Step() error {
 				e.addr = k.rd.Addr + uint64(BeatBytes*i)
 				e.last = i == k.rd.Beats-1
 				if d.Check {
-					var b [BeatBytes]byte
-					d.Shadow.Read(int64(e.addr), b[:])
-					e.data = getBeat(b[:])
+					e.data = d.Shadow.ReadBeat(int64(e.addr))
 				}
 				k.eN++
 			}
@@ -371,24 +367,4 @@ func (d *Driver) Flush(limit uint64) error {
 			return nil
 		}
 	}
-}
-
-func putBeat(b []byte, d []uint64) {
-	for w := 0; w < 4; w++ {
-		v := d[w]
-		for i := 0; i < 8; i++ {
-			b[8*w+i] = byte(v >> (8 * i))
-		}
-	}
-}
-
-func getBeat(b []byte) (d [4]uint64) {
-	for w := 0; w < 4; w++ {
-		var v uint64
-		for i := 0; i < 8; i++ {
-			v |= uint64(b[8*w+i]) << (8 * i)
-		}
-		d[w] = v
-	}
-	return d
 }

@@ -341,20 +341,16 @@ func (k *Link) Tick(in Req) error {
 		}
 		if e.isWrite {
 			w := &k.writes[e.widx]
-			var buf [MaxBeats * BeatBytes]byte
 			for b := 0; b < w.beats; b++ {
-				putBeat(buf[b*BeatBytes:], &w.data[b])
+				k.mem.WriteBeat(int64(w.addr)+int64(b*BeatBytes), w.data[b])
 			}
-			k.mem.Write(int64(w.addr), buf[:w.beats*BeatBytes])
 			k.wHead = (k.wHead + 1) % len(k.writes)
 			k.wN--
 		} else {
 			r := &k.reads[e.tag]
 			if !r.err {
-				var buf [MaxBeats * BeatBytes]byte
-				k.mem.Read(int64(r.addr), buf[:r.beats*BeatBytes])
 				for b := 0; b < r.beats; b++ {
-					r.data[b] = getBeat(buf[b*BeatBytes:])
+					r.data[b] = k.mem.ReadBeat(int64(r.addr) + int64(b*BeatBytes))
 				}
 			}
 			r.sampled = true
@@ -492,24 +488,4 @@ func (k *Link) accept(t uint64, in Req) error {
 	k.stats.WriteBeats += uint64(k.burstBeats)
 	k.pushEvent(hostEvent{isWrite: true, widx: wi, at: arr + uint64(k.cfg.WriteLatency) - 1})
 	return nil
-}
-
-func putBeat(b []byte, d *[4]uint64) {
-	for w := 0; w < 4; w++ {
-		v := d[w]
-		for i := 0; i < 8; i++ {
-			b[8*w+i] = byte(v >> (8 * i))
-		}
-	}
-}
-
-func getBeat(b []byte) (d [4]uint64) {
-	for w := 0; w < 4; w++ {
-		var v uint64
-		for i := 0; i < 8; i++ {
-			v |= uint64(b[8*w+i]) << (8 * i)
-		}
-		d[w] = v
-	}
-	return d
 }
