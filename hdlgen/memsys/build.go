@@ -63,15 +63,15 @@ func (g *gen) build() (*ir.Module, error) {
 	}
 	clk := m.Clock("clk")
 	rst := m.Reset("rst")
-	g.lr = newLayout("lreq").add("write", 1).add("addr", A).add("beats", 5).add("data", LineBits).
+	g.lr = g.newLayout("lreq").add("write", 1).add("addr", A).add("beats", 5).add("data", LineBits).
 		add("flush", 1).add("client", g.CW).add("rbpos", g.RBW).add("skip", 1).add("n", 5).
 		add("install", 1).add("pt", g.PW).add("line", A-6)
-	tm := newLayout("tagrec").add("flush", 1).add("client", g.CW).add("rbpos", g.RBW).add("skip", 1).add("n", 5).
+	tm := g.newLayout("tagrec").add("flush", 1).add("client", g.CW).add("rbpos", g.RBW).add("skip", 1).add("n", 5).
 		add("install", 1).add("pt", g.PW).add("line", A-6)
-	g.co = newLayout("cop").add("kind", 2).add("client", g.CW).add("line", A-6).add("o", 1).add("n", 2).
+	g.co = g.newLayout("cop").add("kind", 2).add("client", g.CW).add("line", A-6).add("o", 1).add("n", 2).
 		add("rbpos", g.RBW).add("data", LineBits).add("pt", g.PW)
-	g.iq = newLayout("iq").add("wr", 1).add("addr", A).add("beats", 5).add("rbpos", g.RBW).add("data", BeatBits)
-	dw := newLayout("dwr").add("slot", g.SBW).add("data", LineBits).add("meta", g.MW).add("pt", g.PW)
+	g.iq = g.newLayout("iq").add("wr", 1).add("addr", A).add("beats", 5).add("rbpos", g.RBW).add("data", BeatBits)
+	dw := g.newLayout("dwr").add("slot", g.SBW).add("data", LineBits).add("meta", g.MW).add("pt", g.PW)
 	lr, co, iqL := g.lr, g.co, g.iq
 
 	// ---- ports --------------------------------------------------------------------
@@ -137,26 +137,26 @@ func (g *gen) build() (*ir.Module, error) {
 		if L == 1 {
 			return k(2, 0)
 		}
-		h := g.wire(name+"_hl", h3(block, g.rowsL, 8))
+		h := g.wire(name+"_hl", g.h3(block, g.rowsL, 8))
 		prod := ir.Mul(ir.Zext(h, 11), k(11, uint64(L)))
-		return g.wire(name+"_link", bitsOf(prod, 9, 8))
+		return g.wire(name+"_link", g.bitsOf(prod, 9, 8))
 	}
 	tgc := min(g.TG, 16)
 	// hD(x) for line x (A-6 bits).
 	hD := func(name string, x ir.Expr) ir.Expr {
-		x = sigOf(x)
+		x = g.sigOf(x)
 		var parts []ir.Expr
 		if A-6 > g.SB+tgc {
-			parts = append(parts, bitsOf(x, A-7, g.SB+tgc))
+			parts = append(parts, g.bitsOf(x, A-7, g.SB+tgc))
 		}
-		parts = append(parts, k(tgc, 0), bitsOf(x, g.SB-1, 0))
+		parts = append(parts, k(tgc, 0), g.bitsOf(x, g.SB-1, 0))
 		cleared := ir.Cat(parts...)
-		base := h3(cleared, g.rowsD, 16)
+		base := g.h3(cleared, g.rowsD, 16)
 		tagBits := make([]ir.Expr, 16) // msb first
 		for j := 15; j >= 0; j-- {
 			i := 15 - j // result bit j comes from tag bit i
 			if i < tgc {
-				tagBits[15-j] = bitOf(x, g.SB+i)
+				tagBits[15-j] = g.bitOf(x, g.SB+i)
 			} else {
 				tagBits[15-j] = k(1, 0)
 			}
@@ -178,7 +178,7 @@ func (g *gen) build() (*ir.Module, error) {
 		}
 		return v
 	}
-	lk := func(e ir.Expr) ir.Expr { return fit(e, 2) }
+	lk := func(e ir.Expr) ir.Expr { return g.fit(e, 2) }
 
 	// ---- state --------------------------------------------------------------------
 	for c, s := range cs {
@@ -280,7 +280,7 @@ func (g *gen) build() (*ir.Module, error) {
 		for b := range vals {
 			vals[b] = s.brd[b]
 		}
-		m.Assign(s.rdata, ir.Sel(s.oe, k(BeatBits, 0), pick(s.osel, vals)))
+		m.Assign(s.rdata, ir.Sel(s.oe, k(BeatBits, 0), g.pick(s.osel, vals)))
 	}
 	for _, s := range ls {
 		wr := lr.get(s.osReq, "write")
@@ -291,7 +291,7 @@ func (g *gen) build() (*ir.Module, error) {
 		m.Assign(s.reqBeats, ir.Sel(s.osB, beats, k(5, 0)))
 		m.Assign(s.reqTag, ir.Sel(ir.LAnd(s.osB, ir.Eq(wr, k(1, 0))), s.osTag, k(TW, 0)))
 		data := lr.get(s.osReq, "data")
-		beat := ir.Sel(ir.Eq(s.osK, k(1, 1)), bitsOf(data, 511, 256), bitsOf(data, 255, 0))
+		beat := ir.Sel(ir.Eq(s.osK, k(1, 1)), g.bitsOf(data, 511, 256), g.bitsOf(data, 255, 0))
 		m.Assign(s.reqData, ir.Sel(ir.LAnd(s.osB, ir.Eq(wr, k(1, 1))), beat, k(BeatBits, 0)))
 		lastW := ir.Eq(ir.Zext(s.osK, 5), ir.Sub(beats, k(5, 1)))
 		m.Assign(s.reqLast, ir.LAnd(s.osB, ir.LOr(ir.Eq(wr, k(1, 0)), lastW)))
@@ -355,11 +355,11 @@ func (g *gen) build() (*ir.Module, error) {
 				b.Set(s.oeN, ir.BitAt(s.e, s.head))
 				lv := make([]ir.Expr, p.RB)
 				for i := range lv {
-					lv[i] = bitsOf(s.lvt, g.LW*i+g.LW-1, g.LW*i)
+					lv[i] = g.bitsOf(s.lvt, g.LW*i+g.LW-1, g.LW*i)
 				}
-				b.Set(s.oselN, pick(s.head, lv))
+				b.Set(s.oselN, g.pick(s.head, lv))
 				for i := 0; i < p.RB; i++ {
-					b.If(ir.Eq(s.head, k(g.RBW, uint64(i))), func(b *ir.Block) { b.Set(bitOf(s.vN, i), k(1, 0)) }, nil)
+					b.If(ir.Eq(s.head, k(g.RBW, uint64(i))), func(b *ir.Block) { b.Set(g.bitOf(s.vN, i), k(1, 0)) }, nil)
 				}
 				b.Set(s.headN, ir.Add(s.head, k(g.RBW, 1)))
 				b.Set(s.usedN, ir.Sub(s.usedN, k(g.RBW+1, 1)))
@@ -387,8 +387,8 @@ func (g *gen) build() (*ir.Module, error) {
 					d := ir.Sub(k(g.RBW, uint64(i)), from)
 					in := ir.Lt(ir.Zext(d, max(g.RBW, 5)+1), ir.Zext(count, max(g.RBW, 5)+1))
 					b.If(in, func(b *ir.Block) {
-						b.Set(bitOf(s.vN, i), k(1, 1))
-						b.Set(bitOf(s.eN, i), c1(errv))
+						b.Set(g.bitOf(s.vN, i), k(1, 1))
+						b.Set(g.bitOf(s.eN, i), c1(errv))
 					}, nil)
 				}
 			}, nil)
@@ -402,9 +402,9 @@ func (g *gen) build() (*ir.Module, error) {
 				b.Set(s.bdata[bk], data)
 				for i := 0; i < p.RB; i++ {
 					b.If(ir.Eq(pos, k(g.RBW, uint64(i))), func(b *ir.Block) {
-						b.Set(bitOf(s.vN, i), k(1, 1))
-						b.Set(bitOf(s.eN, i), k(1, 0))
-						b.Set(bitsOf(s.lvtN, g.LW*i+g.LW-1, g.LW*i), k(g.LW, uint64(bk)))
+						b.Set(g.bitOf(s.vN, i), k(1, 1))
+						b.Set(g.bitOf(s.eN, i), k(1, 0))
+						b.Set(g.bitsOf(s.lvtN, g.LW*i+g.LW-1, g.LW*i), k(g.LW, uint64(bk)))
 					}, nil)
 				}
 			}, nil)
@@ -414,7 +414,7 @@ func (g *gen) build() (*ir.Module, error) {
 		for i := 0; i < K; i++ {
 			b.If(ir.Eq(pt, k(g.PW, uint64(i))), func(b *ir.Block) {
 				b.Set(ptBN[i], k(1, 0))
-				b.If(bitOf(ptF[i], 2), func(b *ir.Block) { b.Set(fcountN, ir.Sub(fcountN, k(fcount.W, 1))) }, nil)
+				b.If(g.bitOf(ptF[i], 2), func(b *ir.Block) { b.Set(fcountN, ir.Sub(fcountN, k(fcount.W, 1))) }, nil)
 			}, nil)
 		}
 	}
@@ -452,7 +452,7 @@ func (g *gen) build() (*ir.Module, error) {
 		a := g.arbiter(x+"arb", elig, high)
 		s.arb = a
 		win := a.win
-		wreq := g.wire(x+"win_req", pick(win, heads))
+		wreq := g.wire(x+"win_req", g.pick(win, heads))
 		s := s
 		g.step(func(b *ir.Block) {
 			b.If(a.grant, func(b *ir.Block) {
@@ -506,7 +506,7 @@ func (g *gen) build() (*ir.Module, error) {
 	wvec := g.wire("dw_elig", ir.Cat(wpv...))
 	anyW := g.wire("dw_any", ir.OrR(wvec))
 	wwin := g.wire("dw_win", g.rr("dw_rr", wvec, wlast, L+1))
-	whead := g.wire("dw_head", pick(wwin, wheads))
+	whead := g.wire("dw_head", g.pick(wwin, wheads))
 	// lookups
 	ptFree := make([]ir.Expr, K)
 	for i := range ptFree {
@@ -518,7 +518,7 @@ func (g *gen) build() (*ir.Module, error) {
 		lowPT = ir.Sel(ptFree[i], k(g.PW, uint64(i)), lowPT)
 	}
 	ptLow := g.wire("pt_low", lowPT)
-	slotOf := func(line ir.Expr) ir.Expr { return bitsOf(line, g.SB-1, 0) }
+	slotOf := func(line ir.Expr) ir.Expr { return g.bitsOf(line, g.SB-1, 0) }
 	// requester ops: kind, slot
 	type creq struct{ valid, kind, slot, isW ir.Expr }
 	rqs := make([]creq, N+1)
@@ -529,11 +529,11 @@ func (g *gen) build() (*ir.Module, error) {
 		rqs[c].isW = g.wire(fmt.Sprintf("c%d_cq_isw", c), ir.LAnd(cs[c].cq.nonEmpty, ir.Eq(kind, k(2, opW))))
 	}
 	sweep := g.wire("sweep", ir.Eq(fst, k(2, fsSweep)))
-	rqs[N] = creq{sweep, k(2, opF), g.wire("fs_slot", bitsOf(fs, g.SB-1, 0)), sweep}
+	rqs[N] = creq{sweep, k(2, opF), g.wire("fs_slot", g.bitsOf(fs, g.SB-1, 0)), sweep}
 	busyWith := func(name string, slot ir.Expr, flag int) ir.Expr {
 		terms := make([]ir.Expr, K)
 		for i := 0; i < K; i++ {
-			terms[i] = ir.AndAll(ptB[i], ir.Eq(ptS[i], slot), bitOf(ptF[i], flag))
+			terms[i] = ir.AndAll(ptB[i], ir.Eq(ptS[i], slot), g.bitOf(ptF[i], flag))
 		}
 		return g.wire(name, ir.OrAll(terms...))
 	}
@@ -566,8 +566,8 @@ func (g *gen) build() (*ir.Module, error) {
 	for c := 0; c < N; c++ {
 		cheads[c] = cs[c].cq.head
 	}
-	cheads[N] = co.pack(map[string]ir.Expr{"kind": k(2, opF), "line": fit(rqs[N].slot, A-6)})
-	cwin := g.wire("ce_win_op", pick(ca.win, cheads))
+	cheads[N] = co.pack(map[string]ir.Expr{"kind": k(2, opF), "line": g.fit(rqs[N].slot, A-6)})
+	cwin := g.wire("ce_win_op", g.pick(ca.win, cheads))
 	cwinSlot := g.wire("ce_win_slot", slotOf(co.get(cwin, "line")))
 	cwinKind := g.wire("ce_win_kind", co.get(cwin, "kind"))
 	g.step(func(b *ir.Block) {
@@ -612,7 +612,7 @@ func (g *gen) build() (*ir.Module, error) {
 				}, nil)
 			}
 			b.Set(lq.push0, k(1, 1))
-			b.Set(lq.data0, ir.Cat(ptLow, bitsOf(cwin, co.W-g.PW-1, 0)))
+			b.Set(lq.data0, ir.Cat(ptLow, g.bitsOf(cwin, co.W-g.PW-1, 0)))
 			b.Set(drBN, k(1, 1))
 			b.Set(drWN, k(1, 0))
 			b.Set(drAN, cwinSlot)
@@ -625,15 +625,15 @@ func (g *gen) build() (*ir.Module, error) {
 	{
 		op := lq.head
 		rsp := rspq.head
-		D := g.wire("rs_d", bitsOf(rsp, LineBits-1, 0))
-		meta := g.wire("rs_meta", bitsOf(rsp, LineBits+g.MW-1, LineBits))
-		mValid := bitOf(meta, 0)
-		mDirty := bitOf(meta, 1)
-		rtag := g.wire("rs_rtag", bitsOf(meta, g.MW-1, 2))
+		D := g.wire("rs_d", g.bitsOf(rsp, LineBits-1, 0))
+		meta := g.wire("rs_meta", g.bitsOf(rsp, LineBits+g.MW-1, LineBits))
+		mValid := g.bitOf(meta, 0)
+		mDirty := g.bitOf(meta, 1)
+		rtag := g.wire("rs_rtag", g.bitsOf(meta, g.MW-1, 2))
 		kind := g.wire("rs_kind", co.get(op, "kind"))
 		line := g.wire("rs_line", co.get(op, "line"))
-		slot := g.wire("rs_slot", bitsOf(line, g.SB-1, 0))
-		ltag := g.wire("rs_tag", bitsOf(line, A-7, g.SB))
+		slot := g.wire("rs_slot", g.bitsOf(line, g.SB-1, 0))
+		ltag := g.wire("rs_tag", g.bitsOf(line, A-7, g.SB))
 		o := g.wire("rs_o", co.get(op, "o"))
 		n := g.wire("rs_n", co.get(op, "n"))
 		cl := co.get(op, "client")
@@ -643,8 +643,8 @@ func (g *gen) build() (*ir.Module, error) {
 		hit := g.wire("rs_hit", ir.LAnd(mValid, ir.Eq(rtag, ltag)))
 		dirty := g.wire("rs_dirty", ir.LAnd(mValid, mDirty))
 		old := g.wire("rs_old", ir.Cat(rtag, slot))
-		linkLine := lk(linkOf("rs_line", bitsOf(line, A-7, 3)))
-		linkOld := lk(linkOf("rs_old", bitsOf(old, A-7, 3)))
+		linkLine := lk(linkOf("rs_line", g.bitsOf(line, A-7, 3)))
+		linkOld := lk(linkOf("rs_old", g.bitsOf(old, A-7, 3)))
 		isR := ir.Eq(kind, k(2, opR))
 		isS := ir.Eq(kind, k(2, opS))
 		isW := ir.Eq(kind, k(2, opW))
@@ -664,13 +664,13 @@ func (g *gen) build() (*ir.Module, error) {
 		}
 		roomTerms = append(roomTerms, ir.LOr(ir.LNot(pushDW), dwq.room(1)))
 		resolve := g.wire("rs_go", ir.AndAll(append([]ir.Expr{rspq.nonEmpty}, roomTerms...)...))
-		beatOf := func(i ir.Expr) ir.Expr { return ir.Sel(ir.Eq(i, k(1, 1)), bitsOf(D, 511, 256), bitsOf(D, 255, 0)) }
+		beatOf := func(i ir.Expr) ir.Expr { return ir.Sel(ir.Eq(i, k(1, 1)), g.bitsOf(D, 511, 256), g.bitsOf(D, 255, 0)) }
 		// merged line for a W hit: beats o..o+n-1 from the op
-		ob0 := bitsOf(odata, 255, 0)
-		ob1 := bitsOf(odata, 511, 256)
+		ob0 := g.bitsOf(odata, 255, 0)
+		ob1 := g.bitsOf(odata, 511, 256)
 		w0 := ir.LAnd(ir.Eq(o, k(1, 0)), ir.Ne(n, k(2, 0)))
 		w1 := ir.LOr(ir.Eq(o, k(1, 1)), ir.Eq(n, k(2, 2)))
-		merged := g.wire("rs_merged", ir.Cat(ir.Sel(w1, ob1, bitsOf(D, 511, 256)), ir.Sel(w0, ob0, bitsOf(D, 255, 0))))
+		merged := g.wire("rs_merged", ir.Cat(ir.Sel(w1, ob1, g.bitsOf(D, 511, 256)), ir.Sel(w0, ob0, g.bitsOf(D, 255, 0))))
 		// write-around data in request order
 		waData := g.wire("rs_wa_data", ir.Sel(ir.Eq(o, k(1, 1)), ir.Cat(k(256, 0), ob1), odata))
 		addrLine := g.wire("rs_addr_line", ir.Cat(line, k(6, 0)))
@@ -695,7 +695,7 @@ func (g *gen) build() (*ir.Module, error) {
 				b.If(ir.LAnd(hit, ir.LOr(isR, isS)), func(b *ir.Block) {
 					rbWrite(b, cl, rbpos, L, beatOf(o))
 					b.If(ir.Eq(n, k(2, 2)), func(b *ir.Block) {
-						rbWrite(b, cl, ir.Add(rbpos, k(g.RBW, 1)), L+1, bitsOf(D, 511, 256))
+						rbWrite(b, cl, ir.Add(rbpos, k(g.RBW, 1)), L+1, g.bitsOf(D, 511, 256))
 					}, nil)
 				}, nil)
 				for l, s := range ls {
@@ -746,12 +746,12 @@ func (g *gen) build() (*ir.Module, error) {
 			for i := range v {
 				e[i] = v[i]
 			}
-			return pick(sel, e)
+			return g.pick(sel, e)
 		}
-		crec := g.wire(x+"cpl_rec", pick(s.cplTag, recs))
+		crec := g.wire(x+"cpl_rec", g.pick(s.cplTag, recs))
 		ctout := g.wire(x+"cpl_tout", tsel(s.tout, s.cplTag))
 		cbc := g.wire(x+"cpl_bc", tsel(s.bc, s.cplTag))
-		srec := g.wire(x+"scan_rec", pick(s.sp, recs))
+		srec := g.wire(x+"scan_rec", g.pick(s.sp, recs))
 		sbc := g.wire(x+"scan_bc", tsel(s.bc, s.sp))
 		age := ir.Sub(cycle, tsel(s.issued, s.sp))
 		scanHit := g.wire(x+"scan_timeout", ir.AndAll(tsel(s.busy, s.sp), tsel(s.sent, s.sp), ir.LNot(tsel(s.tout, s.sp)),
@@ -767,7 +767,7 @@ func (g *gen) build() (*ir.Module, error) {
 					off = ir.Sel(ir.Gt(from, skip), ir.Sub(from, skip), k(5, 0))
 				}
 				cnt := ir.Sel(ir.Gt(nn, off), ir.Sub(nn, off), k(5, 0))
-				start := ir.Add(tm.get(rec, "rbpos"), fit(off, g.RBW))
+				start := ir.Add(tm.get(rec, "rbpos"), g.fit(off, g.RBW))
 				rbMark(b, tm.get(rec, "client"), start, cnt, true)
 				b.If(ir.Eq(tm.get(rec, "install"), k(1, 1)), func(b *ir.Block) {
 					ptRelease(b, tm.get(rec, "pt"))
@@ -799,7 +799,7 @@ func (g *gen) build() (*ir.Module, error) {
 						isFl := ir.Eq(tm.get(crec, "flush"), k(1, 1))
 						inRange := ir.AndAll(ir.LNot(isFl), ir.Le(skip, cbc), ir.Lt(cbc, ir.Add(skip, nn)))
 						b.If(inRange, func(b *ir.Block) {
-							pos := ir.Add(tm.get(crec, "rbpos"), fit(ir.Sub(cbc, skip), g.RBW))
+							pos := ir.Add(tm.get(crec, "rbpos"), g.fit(ir.Sub(cbc, skip), g.RBW))
 							rbWrite(b, tm.get(crec, "client"), pos, l, s.cplData)
 						}, nil)
 						isInst := ir.Eq(tm.get(crec, "install"), k(1, 1))
@@ -811,8 +811,8 @@ func (g *gen) build() (*ir.Module, error) {
 							b.If(isInst, func(b *ir.Block) {
 								ln := tm.get(crec, "line")
 								b.Set(s.iwq.push0, k(1, 1))
-								b.Set(s.iwq.data0, dw.pack(map[string]ir.Expr{"slot": bitsOf(ln, g.SB-1, 0),
-									"data": ir.Cat(s.cplData, s.ia), "meta": ir.Cat(bitsOf(ln, A-7, g.SB), k(2, 1)),
+								b.Set(s.iwq.data0, dw.pack(map[string]ir.Expr{"slot": g.bitsOf(ln, g.SB-1, 0),
+									"data": ir.Cat(s.cplData, s.ia), "meta": ir.Cat(g.bitsOf(ln, A-7, g.SB), k(2, 1)),
 									"pt": tm.get(crec, "pt")}))
 							}, nil)
 							b.If(isFl, func(b *ir.Block) { b.Set(frcN, ir.Add(frcN, k(frc.W, 1))) }, nil)
@@ -839,21 +839,21 @@ func (g *gen) build() (*ir.Module, error) {
 		haddr := iqL.get(h, "addr")
 		beats := iqL.get(h, "beats")
 		a := g.wire(x+"sp_a", ir.Sel(isWr, haddr, ir.Add(haddr, ir.Cat(k(A-10, 0), s.sd, k(5, 0)))))
-		ln := g.wire(x+"sp_line", bitsOf(a, A-1, 6))
-		o := g.wire(x+"sp_o", bitOf(a, 5))
-		blk := bitsOf(a, A-1, 9)
+		ln := g.wire(x+"sp_line", g.bitsOf(a, A-1, 6))
+		o := g.wire(x+"sp_o", g.bitOf(a, 5))
+		blk := g.bitsOf(a, A-1, 9)
 		link := lk(linkOf(x+"sp", blk))
-		base := hD(x+"sp_base", ir.Cat(bitsOf(a, A-1, 9), k(3, 0)))
+		base := hD(x+"sp_base", ir.Cat(g.bitsOf(a, A-1, 9), k(3, 0)))
 		cacheJ := make([]*ir.Signal, 8)
 		for j := 0; j < 8; j++ {
 			cacheJ[j] = g.wire(fmt.Sprintf("%ssp_cache%d", x, j), cacheable(ir.Xor(base, k(16, xorJ(j)))))
 		}
-		j0 := bitsOf(a, 8, 6)
+		j0 := g.bitsOf(a, 8, 6)
 		cj := make([]ir.Expr, 8)
 		for j := range cj {
 			cj[j] = cacheJ[j]
 		}
-		headCache := g.wire(x+"sp_cacheable", pick(j0, cj))
+		headCache := g.wire(x+"sp_cacheable", g.pick(j0, cj))
 		// non-cacheable lines after j0 in the block (run extension), 0..7
 		kv := make([]ir.Expr, 8)
 		for j := 0; j < 8; j++ {
@@ -865,13 +865,13 @@ func (g *gen) build() (*ir.Module, error) {
 			}
 			kv[j] = sum
 		}
-		kRun := g.wire(x+"sp_krun", pick(j0, kv))
+		kRun := g.wire(x+"sp_krun", g.pick(j0, kv))
 		rem := g.wire(x+"sp_rem", ir.Sub(beats, s.sd))
 		first := ir.Sub(k(5, 2), ir.Zext(o, 5))
 		nCache := g.wire(x+"sp_ncache", ir.Sel(ir.Lt(rem, first), rem, first))
 		runMax := ir.Add(ir.Zext(first, 6), ir.Cat(kRun, k(1, 0)))
-		nRun := g.wire(x+"sp_nrun", ir.Sel(ir.Lt(ir.Zext(rem, 6), runMax), rem, fit(runMax, 5)))
-		rbp := g.wire(x+"sp_rbpos", ir.Add(iqL.get(h, "rbpos"), fit(s.sd, g.RBW)))
+		nRun := g.wire(x+"sp_nrun", ir.Sel(ir.Lt(ir.Zext(rem, 6), runMax), rem, g.fit(runMax, 5)))
+		rbp := g.wire(x+"sp_rbpos", ir.Add(iqL.get(h, "rbpos"), g.fit(s.sd, g.RBW)))
 		kindR := uint64(opR)
 		if p.Clients[c].SwapIn {
 			kindR = opS
@@ -890,7 +890,7 @@ func (g *gen) build() (*ir.Module, error) {
 		n := g.wire(x+"sp_n", ir.Sel(isWr, ir.Zext(wn, 5), ir.Sel(headCache, nCache, nRun)))
 		cop := g.wire(x+"sp_cop", co.pack(map[string]ir.Expr{
 			"kind": ir.Sel(isWr, k(2, opW), k(2, kindR)), "client": k(g.CW, uint64(c)), "line": ln, "o": o,
-			"n": fit(n, 2), "rbpos": rbp, "data": wOpData}))
+			"n": g.fit(n, 2), "rbpos": rbp, "data": wOpData}))
 		lreq := g.wire(x+"sp_lreq", lr.pack(map[string]ir.Expr{
 			"write": isWr, "addr": a, "beats": n, "data": ir.Sel(isWr, wLinkData, k(LineBits, 0)),
 			"client": k(g.CW, uint64(c)), "rbpos": rbp, "n": ir.Sel(isWr, k(5, 0), n)}))
@@ -899,7 +899,7 @@ func (g *gen) build() (*ir.Module, error) {
 		for l := range roomsL {
 			roomsL[l] = s.rq[l].room(1)
 		}
-		room := g.wire(x+"sp_room", ir.Sel(headCache, roomC, pick(link, roomsL)))
+		room := g.wire(x+"sp_room", ir.Sel(headCache, roomC, g.pick(link, roomsL)))
 		act := g.wire(x+"sp_act", ir.AndAll(s.iq.nonEmpty, ir.LNot(ir.LAnd(isWr, hold)), room))
 		s := s
 		g.step(func(b *ir.Block) {
@@ -954,17 +954,17 @@ func (g *gen) build() (*ir.Module, error) {
 				}, nil)
 			})
 			b.If(racc, func(b *ir.Block) {
-				endp := ir.Add(s.tail, fit(ir.Sub(s.rdBeats, k(5, 1)), g.RBW))
+				endp := ir.Add(s.tail, g.fit(ir.Sub(s.rdBeats, k(5, 1)), g.RBW))
 				for i := 0; i < p.RB; i++ {
 					d := ir.Sub(k(g.RBW, uint64(i)), s.tail)
 					in := ir.Lt(ir.Zext(d, max(g.RBW, 5)+1), ir.Zext(s.rdBeats, max(g.RBW, 5)+1))
 					b.If(in, func(b *ir.Block) {
-						b.Set(bitOf(s.vN, i), k(1, 0))
-						b.Set(bitOf(s.eN, i), k(1, 0))
-						b.Set(bitOf(s.lastN, i), ir.Eq(endp, k(g.RBW, uint64(i))))
+						b.Set(g.bitOf(s.vN, i), k(1, 0))
+						b.Set(g.bitOf(s.eN, i), k(1, 0))
+						b.Set(g.bitOf(s.lastN, i), ir.Eq(endp, k(g.RBW, uint64(i))))
 					}, nil)
 				}
-				b.Set(s.tailN, ir.Add(s.tail, fit(s.rdBeats, g.RBW)))
+				b.Set(s.tailN, ir.Add(s.tail, g.fit(s.rdBeats, g.RBW)))
 				b.Set(s.usedN, ir.Add(s.usedN, ir.Zext(s.rdBeats, g.RBW+1)))
 			}, nil)
 		})

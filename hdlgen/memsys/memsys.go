@@ -11,7 +11,6 @@ import (
 	"fmt"
 	"math"
 	"math/bits"
-	"sync"
 
 	"github.com/kvdirect/kvd/config"
 	"github.com/kvdirect/kvd/hdlgen/ir"
@@ -76,12 +75,6 @@ const (
 	fsWait  = 3
 )
 
-// curGen is the generator being built (generation is serialised by genMu).
-var (
-	curGen *gen
-	genMu  sync.Mutex
-)
-
 type regPair struct {
 	r, n  *ir.Signal
 	reset bool
@@ -139,10 +132,6 @@ func GenerateWith(cfg config.Config, p Params) (*ir.Module, error) {
 	}
 	g.rowsD = rows(cfg.KeyHash.Seed, 3, g.A-6, 16)
 	g.rowsL = rows(cfg.KeyHash.Seed, 4, g.A-9, 8)
-	genMu.Lock()
-	defer genMu.Unlock()
-	curGen = g
-	defer func() { curGen = nil }()
 	return g.build()
 }
 
@@ -178,6 +167,7 @@ func (g *gen) seq(f func(b *ir.Block))  { g.seqs = append(g.seqs, f) }
 // and up to two pops per cycle, and combinational reads of its first two
 // entries.
 type queue struct {
+	g            *gen
 	name         string
 	depth, aw    int
 	mem          *ir.Memory
@@ -193,15 +183,15 @@ type queue struct {
 }
 
 func (g *gen) queue(name string, w, depth, pushes int, second bool) *queue {
-	q := &queue{name: name, depth: depth, aw: clog2(depth), pushes: pushes}
+	q := &queue{g: g, name: name, depth: depth, aw: clog2(depth), pushes: pushes}
 	q.mem = g.m.Mem(name+"_mem", w, depth, false)
 	q.rp, q.rpN = g.state(name+"_rp", q.aw+1, true, 0)
 	q.wp, q.wpN = g.state(name+"_wp", q.aw+1, true, 0)
 	q.cnt = g.wire(name+"_cnt", ir.Sub(q.wp, q.rp))
 	q.nonEmpty = g.wire(name+"_ne", ir.Ne(q.cnt, k(q.aw+1, 0)))
-	q.head = g.wire(name+"_head", q.mem.Read(bitsOf(q.rp, q.aw-1, 0)))
+	q.head = g.wire(name+"_head", q.mem.Read(g.bitsOf(q.rp, q.aw-1, 0)))
 	if second {
-		q.second = g.wire(name+"_second", q.mem.Read(bitsOf(ir.Add(q.rp, k(q.aw+1, 1)), q.aw-1, 0)))
+		q.second = g.wire(name+"_second", q.mem.Read(g.bitsOf(ir.Add(q.rp, k(q.aw+1, 1)), q.aw-1, 0)))
 	}
 	q.push0 = g.ev(name+"_push0", 1)
 	q.data0 = g.ev(name+"_data0", w)
@@ -211,10 +201,10 @@ func (g *gen) queue(name string, w, depth, pushes int, second bool) *queue {
 	}
 	q.pop = g.ev(name+"_pop", 2)
 	g.seq(func(b *ir.Block) {
-		b.If(q.push0, func(b *ir.Block) { b.Write(q.mem, bitsOf(q.wp, q.aw-1, 0), q.data0) }, nil)
+		b.If(q.push0, func(b *ir.Block) { b.Write(q.mem, g.bitsOf(q.wp, q.aw-1, 0), q.data0) }, nil)
 		if pushes > 1 {
 			b.If(q.push1, func(b *ir.Block) {
-				b.Write(q.mem, bitsOf(ir.Add(q.wp, k(q.aw+1, 1)), q.aw-1, 0), q.data1)
+				b.Write(q.mem, g.bitsOf(ir.Add(q.wp, k(q.aw+1, 1)), q.aw-1, 0), q.data1)
 			}, nil)
 		}
 	})
@@ -233,7 +223,7 @@ func (q *queue) finish(b *ir.Block) {
 		np = ir.Add(np, ir.Zext(q.push1, q.aw+1))
 	}
 	b.Set(q.wpN, ir.Add(q.wp, np))
-	b.Set(q.rpN, ir.Add(q.rp, fit(q.pop, q.aw+1)))
+	b.Set(q.rpN, ir.Add(q.rp, q.g.fit(q.pop, q.aw+1)))
 }
 
 // arb is a two-level round-robin arbiter (memory.md §2.5).
@@ -259,7 +249,7 @@ func (g *gen) rr(name string, e ir.Expr, last ir.Expr, R int) ir.Expr {
 	for i := R; i >= 1; i-- {
 		s := ir.Add(ir.Zext(last, rw+1), k(rw+1, uint64(i)))
 		cand := ir.Sel(ir.Ge(s, k(rw+1, uint64(R))), ir.Sub(s, k(rw+1, uint64(R))), s)
-		cw := g.wire(fmt.Sprintf("%s_c%d", name, i), bitsOf(cand, rw-1, 0))
+		cw := g.wire(fmt.Sprintf("%s_c%d", name, i), g.bitsOf(cand, rw-1, 0))
 		var bit ir.Expr
 		if R == 1 {
 			bit = e

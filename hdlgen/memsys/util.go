@@ -23,34 +23,31 @@ func c1(v bool) ir.Expr {
 }
 
 // fit zero-extends or truncates x to w bits.
-func fit(x ir.Expr, w int) ir.Expr {
+func (g *gen) fit(x ir.Expr, w int) ir.Expr {
 	switch {
 	case x.Width() == w:
 		return x
 	case x.Width() < w:
 		return ir.Zext(x, w)
 	}
-	return bitsOf(x, w-1, 0)
+	return g.bitsOf(x, w-1, 0)
 }
 
 // sigOf returns x as a signal, declaring a wire for an expression.
-func sigOf(x ir.Expr) ir.Expr {
+func (g *gen) sigOf(x ir.Expr) ir.Expr {
 	switch x.(type) {
 	case *ir.Signal, *ir.Const:
 		return x
 	}
-	if curGen == nil {
-		return x
-	}
-	curGen.tmp++
-	return curGen.wire(fmt.Sprintf("tmp%d", curGen.tmp), x)
+	g.tmp++
+	return g.wire(fmt.Sprintf("tmp%d", g.tmp), x)
 }
 
-func bitsOf(x ir.Expr, hi, lo int) ir.Expr { return ir.Bits(sigOf(x), hi, lo) }
-func bitOf(x ir.Expr, i int) ir.Expr       { return ir.Bit(sigOf(x), i) }
+func (g *gen) bitsOf(x ir.Expr, hi, lo int) ir.Expr { return ir.Bits(g.sigOf(x), hi, lo) }
+func (g *gen) bitOf(x ir.Expr, i int) ir.Expr       { return ir.Bit(g.sigOf(x), i) }
 
 // pick selects vals[sel] by a balanced mux tree; out-of-range selects the last.
-func pick(sel ir.Expr, vals []ir.Expr) ir.Expr {
+func (g *gen) pick(sel ir.Expr, vals []ir.Expr) ir.Expr {
 	if len(vals) == 1 {
 		return vals[0]
 	}
@@ -63,7 +60,7 @@ func pick(sel ir.Expr, vals []ir.Expr) ir.Expr {
 		if base+half >= len(vals) {
 			return rec(bit-1, base, n)
 		}
-		return ir.Sel(bitOf(sel, bit), rec(bit-1, base+half, n-half), rec(bit-1, base, half))
+		return ir.Sel(g.bitOf(sel, bit), rec(bit-1, base+half, n-half), rec(bit-1, base, half))
 	}
 	w := sel.Width()
 	return rec(w-1, 0, 1<<uint(w))
@@ -92,13 +89,13 @@ func rows(seed uint64, f, n, w int) []uint64 {
 
 // h3 is the XOR of rows[i] over the set bits i of x (len(rows) = x's width),
 // as an expression of w bits.
-func h3(x ir.Expr, rws []uint64, w int) ir.Expr {
+func (g *gen) h3(x ir.Expr, rws []uint64, w int) ir.Expr {
 	parts := make([]ir.Expr, w)
 	for j := 0; j < w; j++ {
 		var terms []ir.Expr
 		for i, r := range rws {
 			if r>>uint(j)&1 != 0 {
-				terms = append(terms, bitOf(x, i))
+				terms = append(terms, g.bitOf(x, i))
 			}
 		}
 		if len(terms) == 0 {
@@ -112,6 +109,7 @@ func h3(x ir.Expr, rws []uint64, w int) ir.Expr {
 
 // layout packs named fields into a vector, the first field lowest.
 type layout struct {
+	g     *gen // slices of an expression need wires in its module
 	name  string
 	order []string
 	lo    map[string]int
@@ -119,8 +117,8 @@ type layout struct {
 	W     int
 }
 
-func newLayout(name string) *layout {
-	return &layout{name: name, lo: map[string]int{}, w: map[string]int{}}
+func (g *gen) newLayout(name string) *layout {
+	return &layout{g: g, name: name, lo: map[string]int{}, w: map[string]int{}}
 }
 
 func (l *layout) add(name string, w int) *layout {
@@ -136,7 +134,7 @@ func (l *layout) get(e ir.Expr, name string) ir.Expr {
 	if !ok {
 		panic(fmt.Sprintf("layout %s: no field %s", l.name, name))
 	}
-	return bitsOf(e, l.lo[name]+w-1, l.lo[name])
+	return l.g.bitsOf(e, l.lo[name]+w-1, l.lo[name])
 }
 
 func (l *layout) pack(vals map[string]ir.Expr) ir.Expr {
