@@ -33,21 +33,19 @@ func width(n int) int { return max(1, bits.Len(uint(n))) } // bits to hold 0..n
 // rec packs named fields into one vector, least significant first.
 type rec struct {
 	names []string
-	ws    []int
 	lo    map[string]int
+	fw    map[string]int
 	w     int
 }
 
-func newRec() *rec { return &rec{lo: map[string]int{}} }
+func newRec() *rec { return &rec{lo: map[string]int{}, fw: map[string]int{}} }
 
 func (r *rec) add(name string, w int) {
 	r.names = append(r.names, name)
-	r.ws = append(r.ws, w)
 	r.lo[name] = r.w
+	r.fw[name] = w
 	r.w += w
 }
-
-func (r *rec) has(name string) bool { _, ok := r.lo[name]; return ok }
 
 // get slices a field out of a signal holding the record.
 func (r *rec) get(s *ir.Signal, name string) ir.Expr {
@@ -55,12 +53,7 @@ func (r *rec) get(s *ir.Signal, name string) ir.Expr {
 	if !ok {
 		panic("rs: no field " + name)
 	}
-	for i, n := range r.names {
-		if n == name {
-			return ir.Bits(s, lo+r.ws[i]-1, lo)
-		}
-	}
-	panic("unreachable")
+	return ir.Bits(s, lo+r.fw[name]-1, lo)
 }
 
 // pack builds the record from a value per field.
@@ -304,7 +297,7 @@ func (g *gen) body() (*ir.Module, error) {
 		b.If(doWalk, func(b *ir.Block) {
 			b.If(match, func(b *ir.Block) {
 				b.Set(c1Resp, ir.C(1, 1))
-				b.Set(ir.Bits(s1, g.slot.lo["cfound"], g.slot.lo["cfound"]), cx.found)
+				b.Set(g.field(s1, "cfound"), cx.found)
 				b.Set(g.field(s1, "cval"), cx.val)
 				b.Set(g.field(s1, "dirty"), ir.Or(sget("dirty"), cx.dirty))
 				b.Set(g.field(s1, "len"), ir.Sub(sget("len"), g.c(lnW, 1)))
@@ -620,15 +613,7 @@ func (g *gen) outQueue(name string, w int, clk, rst *ir.Signal, p0 ir.Expr, d0 i
 }
 
 // field is a constant slice of a record register, for assignments.
-func (g *gen) field(s *ir.Signal, name string) ir.Expr {
-	r := g.slot
-	for i, n := range r.names {
-		if n == name {
-			return ir.Bits(s, r.lo[name]+r.ws[i]-1, r.lo[name])
-		}
-	}
-	panic("rs: no slot field " + name)
-}
+func (g *gen) field(s *ir.Signal, name string) ir.Expr { return g.slot.get(s, name) }
 
 // execResult is the outcome of exec (rs.md §4).
 type execResult struct {
