@@ -30,6 +30,7 @@ type Config struct {
 	Memory  MemoryConfig  `json:"memory"`
 	Slab    SlabConfig    `json:"slab"`
 	RS      RSConfig      `json:"rs"`
+	Engine  EngineConfig  `json:"engine"`
 	DMA     DMAConfig     `json:"dma"`
 	DRAM    DRAMConfig    `json:"dram"`
 	Net     NetConfig     `json:"net"`
@@ -78,6 +79,12 @@ type RSConfig struct {
 	Slots       int  `json:"slots"`
 	MaxInflight int  `json:"max_inflight"`
 	Forwarding  bool `json:"forwarding"`
+}
+
+// EngineConfig is the timed hash-table engine (docs/microarch/engine.md).
+type EngineConfig struct {
+	// Contexts is how many operations the engine keeps in flight.
+	Contexts int `json:"contexts"`
 }
 
 // DMAConfig describes the PCIe links (reference §5).
@@ -188,7 +195,8 @@ func paper() Config {
 			LowWatermark: 1024, HighWatermark: 2048 - 512, DMABatch: 512,
 			HostRing: 4096, DaemonPeriodNs: 1000,
 		},
-		RS: RSConfig{Slots: 1024, MaxInflight: 256, Forwarding: true},
+		RS:     RSConfig{Slots: 1024, MaxInflight: 256, Forwarding: true},
+		Engine: EngineConfig{Contexts: 16},
 		DMA: DMAConfig{
 			Links: 2, TagsPerLink: 64, DataBytes: 32, TLPOverhead: 26,
 			LatencyMinNs: 750, LatencyP50Ns: 960, LatencyP99Ns: 1220, LatencyMaxNs: 1350,
@@ -229,6 +237,7 @@ func sim() Config {
 	c.Slab.HostRing = 128
 	c.RS.Slots = 256
 	c.RS.MaxInflight = 64
+	c.Engine.Contexts = 8
 	c.DMA.TagsPerLink = 16
 	c.DRAM.Bytes = 4 << 20
 	c.Net.BytesPerCycle = 16
@@ -478,6 +487,7 @@ func (c Config) Validate() error {
 		{"memory.host_bytes", c.Memory.HostBytes, c.HeapBase() < c.Memory.HostBytes, "leaves no room for the slab heap after the index and the slab rings"},
 		{"rs.slots", c.RS.Slots, isPow2(int64(c.RS.Slots)) && c.RS.Slots >= 2, "must be a power of two, at least 2"},
 		{"rs.max_inflight", c.RS.MaxInflight, c.RS.MaxInflight >= 1 && c.RS.MaxInflight <= 4096, "must be 1..4096"},
+		{"engine.contexts", c.Engine.Contexts, c.Engine.Contexts >= 2 && c.Engine.Contexts <= 64, "must be 2..64"},
 		{"dma.links", c.DMA.Links, c.DMA.Links >= 1 && c.DMA.Links <= 4, "must be 1..4"},
 		{"dma.tags_per_link", c.DMA.TagsPerLink, isPow2(int64(c.DMA.TagsPerLink)), "must be a power of two"},
 		{"dma.data_bytes", c.DMA.DataBytes, isPow2(int64(c.DMA.DataBytes)) && c.DMA.DataBytes <= 64, "must be a power of two, at most 64"},
