@@ -130,18 +130,21 @@ func DecodeResponse(pkt []byte) (Response, error) {
 // maxBytes (§6: a record never splits; a packet holds at least one), in the
 // order the hardware encoder sends them.
 func SplitResponse(seq uint32, trailing bool, results []Result, maxBytes int) []Response {
-	out := []Response{{Seq: seq, Trailing: trailing}}
+	out := []Response{{Seq: seq}}
 	size := ResponseHeaderBytes
 	for i := range results {
 		cur := &out[len(out)-1]
 		n := recordBytes(&results[i])
 		if len(cur.Results) > 0 && size+n > maxBytes {
-			out = append(out, Response{Seq: seq, Trailing: trailing, First: i})
+			out = append(out, Response{Seq: seq, First: i})
 			cur, size = &out[len(out)-1], ResponseHeaderBytes
 		}
 		cur.Results = append(cur.Results, results[i])
 		size += n
 	}
+	// Only the last packet says TRAILING: the encoder learns it when the
+	// decoder has delimited the request's last operation (§6).
+	out[len(out)-1].Trailing = trailing
 	return out
 }
 

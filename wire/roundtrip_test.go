@@ -117,7 +117,8 @@ func TestResponseRoundTrip(t *testing.T) {
 		maxBytes := []int{ResponseHeaderBytes + 3, 200, DefaultMaxResponseBytes, MaxPacketBytes}[rng.IntN(4)]
 		seq, trailing := rng.Uint32(), rng.IntN(2) == 0
 		var got []Result
-		for i, r := range SplitResponse(seq, trailing, results, maxBytes) {
+		split := SplitResponse(seq, trailing, results, maxBytes)
+		for i, r := range split {
 			pkt, err := EncodeResponse(r)
 			if err != nil {
 				t.Fatal(err)
@@ -129,7 +130,7 @@ func TestResponseRoundTrip(t *testing.T) {
 			if err != nil {
 				t.Fatalf("trial %d: %v", trial, err)
 			}
-			if back.Seq != seq || back.Trailing != trailing || back.First != len(got) || back.Err != NoPacketError {
+			if back.Seq != seq || back.Trailing != (trailing && i == len(split)-1) || back.First != len(got) || back.Err != NoPacketError {
 				t.Fatalf("trial %d packet %d: header %+v, want seq %d trailing %v first %d", trial, i, back, seq, trailing, len(got))
 			}
 			got = append(got, back.Results...)
