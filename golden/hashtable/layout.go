@@ -403,3 +403,22 @@ func (l *Layout) Addr(ptr uint64) int64 { return int64(ptr) * l.PointerUnit }
 
 // Ptr is the slab pointer of a byte address.
 func (l *Layout) Ptr(addr int64) uint64 { return uint64(addr / l.PointerUnit) }
+
+// Exported forms of the bucket edits the PUT and DELETE algorithms make, for
+// the timed engine's golden model (golden/htengine), which performs the same
+// steps one read at a time. Each is exactly the unexported helper.
+
+// RegionEnd is the last slot of the inline KV starting at slot j (§2.3): j
+// and the inline-cont slots right after it.
+func (l *Layout) RegionEnd(b *Bucket, j int) int { return l.regionEnd(b, j) }
+
+// PlaceInline writes an inline KV into the empty slots j.. of b (§2.3).
+func (l *Layout) PlaceInline(b *Bucket, j int, key, value []byte) { l.placeInline(b, j, key, value) }
+
+// PlaceOutOfLine writes an out-of-line slot: pointer | sec << P, type class.
+func (l *Layout) PlaceOutOfLine(b *Bucket, j int, ptr, sec uint64, class int) {
+	l.placeOutOfLine(b, j, ptr, sec, class)
+}
+
+// ClearSlots returns slots j..j+n-1 of b to the canonical empty form.
+func (l *Layout) ClearSlots(b *Bucket, j, n int) { l.clearSlots(b, j, n) }
