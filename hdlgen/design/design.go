@@ -12,6 +12,7 @@ import (
 
 	"github.com/kvdirect/kvd/config"
 	"github.com/kvdirect/kvd/hdlgen/fifo"
+	"github.com/kvdirect/kvd/hdlgen/htengine"
 	"github.com/kvdirect/kvd/hdlgen/ir"
 	"github.com/kvdirect/kvd/hdlgen/keyhash"
 	"github.com/kvdirect/kvd/hdlgen/lambda"
@@ -68,6 +69,11 @@ func Modules(cfg config.Config) ([]*ir.Module, error) {
 		return nil, err
 	}
 	mods = append(mods, mem)
+	ht, err := htengine.Generate(cfg)
+	if err != nil {
+		return nil, err
+	}
+	mods = append(mods, ht)
 	return mods, nil
 }
 
