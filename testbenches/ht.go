@@ -1,0 +1,607 @@
+package testbenches
+
+import (
+	"bytes"
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"strings"
+
+	"github.com/kvdirect/kvd/config"
+	"github.com/kvdirect/kvd/cosim"
+	"github.com/kvdirect/kvd/golden/hashtable"
+	"github.com/kvdirect/kvd/golden/hostmem"
+	"github.com/kvdirect/kvd/golden/htengine"
+	"github.com/kvdirect/kvd/golden/keyhash"
+	"github.com/kvdirect/kvd/golden/memsys"
+	"github.com/kvdirect/kvd/golden/model"
+)
+
+// The hash-table engine scenarios (docs/microarch/engine.md). The stimulus is
+// the engine's whole environment: a client presenting GET/PUT/DELETE (and
+// requests the engine must refuse), host memory behind the §1.7 port with
+// random latency, gaps and back-pressure and rare error beats, and an
+// allocator (golden/hashtable's SimpleAllocator) behind the slab port that
+// answers one to four cycles late and sometimes refuses. The golden model is
+// stepped by the bridge; the stimulus sees its predicted outputs one cycle
+// later (prev) and reacts to them, as the real environment would react to
+// the RTL's.
+//
+// Every response is checked against a map applied in response order: the
+// engine serialises operations per index bucket, and operations on different
+// buckets touch disjoint chains, so applying each response's operation when
+// it arrives must reproduce the per-key arrival order. After each epoch the
+// stimulus drains the engine and runs the table checker (hashtable.md §7)
+// over host memory, the map and the allocator.
+
+func init() {
+	register(Scenario{
+		Name: "ht",
+		Doc: "hash-table engine: mixed GET/PUT/DELETE on a preloaded table, uniform and Zipf 0.99 keys of every length, inline and " +
+			"out-of-line values, keys crowded into a few buckets (chains of 4+ buckets), refused requests, random memory latency and " +
+			"back-pressure, rare read errors, allocator delays and refusals; drained and checked every epoch",
+		Top:           func(config.Config) string { return "kvd_ht" },
+		DefaultCycles: 3_000_000,
+		New: func(cfg config.Config, seed uint64) (model.Model, cosim.Stimulus, error) {
+			s, err := newHTStim(cfg, seed, 0)
+			if err != nil {
+				return nil, nil, err
+			}
+			return s.m, s, nil
+		},
+		Points: htPoints,
+	})
+}
+
+var htPoints = []string{
+	"ht.get_hit", "ht.get_miss", "ht.put", "ht.delete_hit", "ht.delete_miss",
+	"ht.refused_empty_key", "ht.refused_key_too_long", "ht.refused_value_too_long", "ht.refused_bad_op",
+	"ht.no_memory", "ht.mem_error", "ht.contexts_full", "ht.chain_4", "ht.checked",
+}
+
+const (
+	htEpochOps   = 200_000 // responses between drains and checks
+	htPhaseOps   = 50_000  // responses per key-distribution phase
+	htLog        = 1 << 12
+	htHotBuckets = 4  // index buckets the crowded keys share
+	htHotKeys    = 48 // keys per crowded bucket
+	htColdKeys   = 6000
+)
+
+// Engine statuses (engine.md §1).
+const (
+	htOK = iota
+	htNotFound
+	htEmptyKey
+	htKeyTooLong
+	htValueTooLong
+	htNoMemory
+	htMemError
+	htBadOp
+)
+
+var htStatusName = [...]string{"OK", "NOT_FOUND", "EMPTY_KEY", "KEY_TOO_LONG", "VALUE_TOO_LONG", "NO_MEMORY", "MEM_ERROR", "BAD_OP"}
+
+type htReq struct {
+	op       int
+	tag      uint16
+	key      []byte // as presented (klen may exceed K for a refused one)
+	klen     int
+	value    []byte
+	vlen     int
+	accepted uint64
+	// counts of refusals and error beats when it was accepted: NO_MEMORY
+	// and MEM_ERROR are legal answers only if one happened since.
+	refusals, errBeats uint64
+}
+
+type htRead struct {
+	start uint64 // first cycle its data may appear
+	beats [][4]uint64
+}
+
+type htStim struct {
+	cfg   config.Config
+	m     *htengine.Model
+	lay   *model.Layout
+	rng   *rand.Rand
+	mem   *hostmem.Memory
+	alloc *hashtable.SimpleAllocator
+	hash  *keyhash.Hasher
+	k, v  int
+
+	// the client
+	ref         map[string][]byte
+	hot, cold   [][]byte
+	pre         [][]byte
+	zipf        *memsys.Zipf
+	cur         *htReq // presented, not yet accepted
+	outstanding map[uint16]*htReq
+	nextTag     uint16
+	responses   uint64
+	budget      uint64 // responses, then drain, check and end (0: never)
+	epochStart  uint64
+	draining    bool
+	drainFrom   uint64
+	done        bool
+
+	// host memory
+	reads   []htRead
+	beat    int
+	errRate float64
+
+	// allocator
+	alPending bool
+	alAt      uint64
+	alClass   int
+	refuseTil uint64
+	refusals  uint64
+
+	last   []uint64 // inputs driven in the previous cycle
+	points map[string]uint64
+	log    []string
+}
+
+func newHTStim(cfg config.Config, seed, budget uint64) (*htStim, error) {
+	m, err := htengine.New(cfg)
+	if err != nil {
+		return nil, err
+	}
+	mem := hostmem.New(cfg.Memory.HostBytes)
+	alloc, err := hashtable.NewSimpleAllocator(cfg, 0)
+	if err != nil {
+		return nil, err
+	}
+	s := &htStim{
+		cfg: cfg, m: m, lay: model.MustLayout(m.Ports()),
+		rng: rand.New(rand.NewPCG(seed, 0x68742d7374696d21)),
+		mem: mem, alloc: alloc, hash: keyhash.NewHasher(cfg),
+		k: cfg.Key.MaxKeyBytes, v: cfg.Key.MaxValueBytes,
+		outstanding: map[uint16]*htReq{},
+		budget:      budget,
+		errRate:     1.0 / 30_000,
+		points:      map[string]uint64{},
+		log:         make([]string, htLog),
+	}
+	s.last = make([]uint64, s.lay.InWords)
+	// A backdoor preload of small inline KVs (about three per index bucket)
+	// so that walks meet occupied buckets from the first request.
+	tb, err := hashtable.New(cfg, mem, alloc)
+	if err != nil {
+		return nil, err
+	}
+	s.pre, err = hashtable.Preload(tb, hashtable.PreloadSpec{KeyBytes: min(8, s.k), ValueBytes: 2, Utilization: 0.03, Seed: seed})
+	if err != nil {
+		return nil, err
+	}
+	s.ref = tb.Ref()
+	s.cold = make([][]byte, htColdKeys)
+	for i := range s.cold {
+		s.cold[i] = s.randKey(1 + s.rng.IntN(s.k))
+	}
+	// Crowded keys: rejection-sampled into a few index buckets, so that
+	// their chains grow to several buckets.
+	targets := map[uint64]int{}
+	for len(targets) < htHotBuckets {
+		b, _, _ := s.hash.Bytes(s.randKey(s.k))
+		targets[b] = 0
+	}
+	for len(s.hot) < htHotBuckets*htHotKeys {
+		key := s.randKey(3 + s.rng.IntN(s.k-2))
+		b, _, _ := s.hash.Bytes(key)
+		if n, ok := targets[b]; ok && n < htHotKeys {
+			targets[b] = n + 1
+			s.hot = append(s.hot, key)
+		}
+	}
+	s.zipf = memsys.NewZipf(uint64(len(s.cold)), 0.99)
+	return s, nil
+}
+
+func (s *htStim) randKey(n int) []byte {
+	b := make([]byte, n)
+	for i := range b {
+		b[i] = byte(s.rng.Uint32())
+	}
+	return b
+}
+
+// port access on the bridge's word vectors
+
+func (s *htStim) set(in []uint64, name string, v uint64) {
+	sl := s.lay.MustSlot(name)
+	in[sl.Off] = v & model.Mask(min(64, sl.Width))
+}
+
+func (s *htStim) setBytes(in []uint64, name string, b []byte) {
+	sl := s.lay.MustSlot(name)
+	clear(in[sl.Off : sl.Off+sl.Words])
+	for i, x := range b {
+		in[sl.Off+i/8] |= uint64(x) << (8 * uint(i%8))
+	}
+}
+
+func (s *htStim) get(w []uint64, name string) uint64 {
+	sl := s.lay.MustSlot(name)
+	return model.Get(w[sl.Off:sl.Off+sl.Words], 0, min(64, sl.Width))
+}
+
+func (s *htStim) getBytes(w []uint64, name string, n int) []byte {
+	sl := s.lay.MustSlot(name)
+	b := make([]byte, n)
+	for i := range b {
+		b[i] = byte(w[sl.Off+i/8] >> (8 * uint(i%8)))
+	}
+	return b
+}
+
+func (s *htStim) Next(cycle uint64, prev, in []uint64) (bool, error) {
+	if s.done {
+		return false, nil
+	}
+	if prev != nil {
+		if err := s.observe(cycle-1, s.last, prev); err != nil {
+			return false, err
+		}
+	}
+	if s.draining {
+		if len(s.outstanding) == 0 && s.cur == nil && len(s.reads) == 0 && !s.alPending {
+			if err := s.check(cycle); err != nil {
+				return false, err
+			}
+			s.draining = false
+			s.epochStart = s.responses
+			if s.budget > 0 && s.responses >= s.budget {
+				s.done = true
+				return false, nil
+			}
+		} else if cycle-s.drainFrom > 200_000 {
+			return false, fmt.Errorf("ht: %d operations still outstanding %d cycles after the drain began", len(s.outstanding), cycle-s.drainFrom)
+		}
+	} else if s.responses-s.epochStart >= htEpochOps || (s.budget > 0 && s.responses >= s.budget) {
+		s.draining, s.drainFrom = true, cycle
+	}
+	clear(in)
+	s.drive(cycle, in)
+	copy(s.last, in)
+	return true, nil
+}
+
+// drive sets the inputs of cycle c from the environment's state.
+func (s *htStim) drive(c uint64, in []uint64) {
+	// client
+	if s.cur == nil && !s.draining && s.rng.IntN(8) != 0 {
+		s.cur = s.newReq()
+	}
+	if r := s.cur; r != nil {
+		s.set(in, "req_valid", 1)
+		s.set(in, "req_op", uint64(r.op))
+		s.set(in, "req_tag", uint64(r.tag))
+		s.setBytes(in, "req_key", r.key[:min(len(r.key), s.k)])
+		s.set(in, "req_klen", uint64(r.klen))
+		s.set(in, "req_vlen", uint64(r.vlen))
+		s.setBytes(in, "req_value", r.value[:min(len(r.value), s.v)])
+		n := min(len(r.key), s.k)
+		b, sec, _ := s.hash.Bytes(r.key[:n])
+		s.set(in, "req_bucket", b)
+		s.set(in, "req_sec", sec)
+	}
+	// host memory: random back-pressure; read data in order, after the
+	// read's latency, with gaps
+	s.set(in, "mem_rd_ready", htB2u(s.rng.IntN(10) != 0))
+	s.set(in, "mem_wr_ready", htB2u(s.rng.IntN(8) != 0))
+	if len(s.reads) > 0 && s.reads[0].start <= c && s.rng.IntN(7) != 0 {
+		r := &s.reads[0]
+		s.set(in, "mem_rdata_valid", 1)
+		sl := s.lay.MustSlot("mem_rdata")
+		copy(in[sl.Off:sl.Off+4], r.beats[s.beat][:])
+		s.set(in, "mem_rdata_last", htB2u(s.beat == len(r.beats)-1))
+		if s.rng.Float64() < s.errRate {
+			s.set(in, "mem_rdata_err", 1)
+		}
+	}
+	// allocator: answers 1..4 cycles after it took an alloc, not ready
+	// while one waits (as kvd_slab), otherwise mostly ready
+	if s.alPending && c >= s.alAt {
+		s.set(in, "al_rsp_valid", 1)
+		if c < s.refuseTil {
+			s.refusals++
+		} else if ptr, ok := s.alloc.Alloc(s.alClass); ok {
+			s.set(in, "al_rsp_ok", 1)
+			s.set(in, "al_rsp_ptr", ptr)
+		} else {
+			s.refusals++
+		}
+		s.alPending = false
+	} else if !s.alPending {
+		s.set(in, "al_ready", htB2u(s.rng.IntN(10) != 0))
+	}
+	// now and then the allocator refuses everything for a while
+	if c%400_000 == 200_000 {
+		s.refuseTil = c + 3_000
+	}
+}
+
+func htB2u(b bool) uint64 {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// newReq draws the next request: a key (crowded, preloaded, or Zipf/uniform
+// over the cold pool by phase), an operation and a value.
+func (s *htStim) newReq() *htReq {
+	r := &htReq{tag: s.nextTag, refusals: s.refusals}
+	s.nextTag++
+	for s.outstanding[s.nextTag] != nil {
+		s.nextTag++
+	}
+	switch x := s.rng.IntN(100); {
+	case x < 15:
+		r.key = s.hot[s.rng.IntN(len(s.hot))]
+	case x < 25:
+		r.key = s.pre[s.rng.IntN(len(s.pre))]
+	case (s.responses/htPhaseOps)%2 == 1:
+		r.key = s.cold[s.zipf.Rank(s.rng)]
+	default:
+		r.key = s.cold[s.rng.IntN(len(s.cold))]
+	}
+	r.klen = len(r.key)
+	switch x := s.rng.IntN(1000); {
+	case x < 440:
+		r.op = 0
+	case x < 840:
+		r.op = 1
+	case x < 990:
+		r.op = 2
+	case x < 993:
+		r.op = s.rng.IntN(3)
+		r.klen = 0
+	case x < 996:
+		r.op = s.rng.IntN(3)
+		r.klen = s.k + 1 + s.rng.IntN(int(model.Mask(s.lay.Ports[s.lay.MustSlot("req_klen").Port].Width))-s.k)
+		r.key = s.randKey(r.klen)
+	case x < 998:
+		r.op = 1
+		r.vlen = s.v + 1 + s.rng.IntN(int(model.Mask(s.lay.Ports[s.lay.MustSlot("req_vlen").Port].Width))-s.v)
+		r.value = s.randKey(r.vlen)
+		return r
+	default:
+		r.op = 3
+	}
+	if r.op == 1 {
+		switch x := s.rng.IntN(100); {
+		case x < 50:
+			r.vlen = s.rng.IntN(max(1, 50-r.klen) + 1)
+		case x < 85:
+			r.vlen = 30 + s.rng.IntN(200)
+		default:
+			r.vlen = 200 + s.rng.IntN(s.v-200+1)
+		}
+		r.vlen = min(r.vlen, s.v)
+		r.value = s.randKey(r.vlen)
+	}
+	return r
+}
+
+// observe accounts for cycle c: inputs in, the golden model's outputs out.
+func (s *htStim) observe(c uint64, in, out []uint64) error {
+	var ev []string
+	if s.get(in, "req_valid") == 1 {
+		if s.get(out, "req_ready") == 1 {
+			r := s.cur
+			r.accepted, r.errBeats = c, s.points["ht.mem_error_beats"]
+			s.outstanding[r.tag] = r
+			s.cur = nil
+			ev = append(ev, fmt.Sprintf("accept tag %d %s klen %d vlen %d", r.tag, htOpName(r.op), r.klen, r.vlen))
+		} else {
+			s.points["ht.contexts_full"]++
+		}
+	}
+	if s.get(out, "rsp_valid") == 1 {
+		if err := s.response(c, out); err != nil {
+			return fmt.Errorf("cycle %d: %v", c, err)
+		}
+		ev = append(ev, fmt.Sprintf("response tag %d %s", s.get(out, "rsp_tag"), htStatusName[s.get(out, "rsp_status")]))
+	}
+	if s.get(out, "mem_rd_valid") == 1 && s.get(in, "mem_rd_ready") == 1 {
+		addr, beats := int64(s.get(out, "mem_rd_addr")), int(s.get(out, "mem_rd_beats"))
+		if beats < 1 || beats > 16 || addr%32 != 0 || addr+int64(32*beats) > s.mem.Size() {
+			return fmt.Errorf("cycle %d: read of %d beats at %#x is outside the §1.7 port's rules or host memory", c, beats, addr)
+		}
+		rd := htRead{start: c + 1 + uint64(s.latency())}
+		for b := range beats {
+			rd.beats = append(rd.beats, s.mem.ReadBeat(addr+int64(32*b)))
+		}
+		s.reads = append(s.reads, rd)
+		ev = append(ev, fmt.Sprintf("read %#x x%d", addr, beats))
+	}
+	if s.get(in, "mem_rdata_valid") == 1 {
+		if s.get(out, "mem_rdata_ready") != 1 {
+			return fmt.Errorf("cycle %d: mem_rdata_ready is 0 (engine.md §2: always 1)", c)
+		}
+		if s.get(in, "mem_rdata_err") == 1 {
+			s.points["ht.mem_error_beats"]++
+		}
+		s.beat++
+		if s.beat == len(s.reads[0].beats) {
+			s.reads, s.beat = s.reads[1:], 0
+		}
+	}
+	if s.get(out, "mem_wr_valid") == 1 && s.get(in, "mem_wr_ready") == 1 {
+		addr := int64(s.get(out, "mem_wr_addr"))
+		if addr%32 != 0 || addr+32 > s.mem.Size() {
+			return fmt.Errorf("cycle %d: write beat at %#x is outside the §1.7 port's rules or host memory", c, addr)
+		}
+		sl := s.lay.MustSlot("mem_wr_data")
+		s.mem.WriteBeat(addr, [4]uint64(out[sl.Off:sl.Off+4]))
+		ev = append(ev, fmt.Sprintf("write %#x", addr))
+	}
+	if s.get(out, "al_valid") == 1 && s.get(in, "al_ready") == 1 {
+		class := int(s.get(out, "al_class"))
+		if class >= len(s.cfg.Slab.Classes) {
+			return fmt.Errorf("cycle %d: slab request for class %d, there are %d", c, class, len(s.cfg.Slab.Classes))
+		}
+		if s.get(out, "al_op") == 0 {
+			s.alPending, s.alClass = true, class
+			s.alAt = c + 1
+			if s.rng.IntN(5) == 0 {
+				s.alAt += uint64(1 + s.rng.IntN(3))
+			}
+			ev = append(ev, fmt.Sprintf("alloc class %d", class))
+		} else {
+			ptr := s.get(out, "al_ptr")
+			if err := s.free(ptr, class); err != nil {
+				return fmt.Errorf("cycle %d: %v", c, err)
+			}
+			ev = append(ev, fmt.Sprintf("free %#x class %d", ptr, class))
+		}
+	}
+	s.log[c%htLog] = strings.Join(ev, "; ")
+	return nil
+}
+
+func (s *htStim) latency() int {
+	if s.rng.IntN(50) == 0 {
+		return 20 + s.rng.IntN(40)
+	}
+	return s.rng.IntN(8)
+}
+
+func (s *htStim) free(ptr uint64, class int) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("the engine freed an object the allocator does not have: %v", p)
+		}
+	}()
+	s.alloc.Free(ptr, class)
+	return nil
+}
+
+func htOpName(op int) string {
+	return [...]string{"GET", "PUT", "DELETE", "op3"}[op]
+}
+
+// response checks one response against the map and applies its operation.
+func (s *htStim) response(c uint64, out []uint64) error {
+	tag := uint16(s.get(out, "rsp_tag"))
+	r, ok := s.outstanding[tag]
+	if !ok {
+		return fmt.Errorf("response with tag %d, which is not outstanding (answered twice or never asked)", tag)
+	}
+	delete(s.outstanding, tag)
+	s.responses++
+	st := int(s.get(out, "rsp_status"))
+	vlen := int(s.get(out, "rsp_vlen"))
+	val := s.getBytes(out, "rsp_value", s.v)
+	want, wantVal := s.expect(r)
+	name := func(x int) string {
+		if x < len(htStatusName) {
+			return htStatusName[x]
+		}
+		return fmt.Sprint(x)
+	}
+	switch {
+	case st == htNoMemory && r.op == 1 && want == htOK && s.refusals > r.refusals:
+		s.points["ht.no_memory"]++
+		return nil // legal: the allocator refused since it was accepted; nothing changes
+	case st == htMemError && want <= htNotFound && s.points["ht.mem_error_beats"] > r.errBeats:
+		s.points["ht.mem_error"]++
+		return nil // legal: an error beat arrived since it was accepted; nothing changes
+	case st != want:
+		return fmt.Errorf("tag %d %s of key %x (klen %d, vlen %d, accepted at cycle %d): status %s, the reference says %s",
+			tag, htOpName(r.op), r.key, r.klen, r.vlen, r.accepted, name(st), name(want))
+	}
+	if r.op == 0 && st == htOK {
+		if vlen != len(wantVal) || !bytes.Equal(val[:min(vlen, len(val))], wantVal) {
+			return fmt.Errorf("tag %d GET of key %x: value of %d bytes %x, the reference has %d bytes %x", tag, r.key, vlen, val[:min(vlen, len(val))], len(wantVal), wantVal)
+		}
+	} else if vlen != 0 {
+		return fmt.Errorf("tag %d %s: rsp_vlen %d, want 0", tag, htOpName(r.op), vlen)
+	}
+	if slices.ContainsFunc(val[min(vlen, len(val)):], func(b byte) bool { return b != 0 }) {
+		return fmt.Errorf("tag %d: rsp_value has non-zero bytes past rsp_vlen %d", tag, vlen)
+	}
+	switch {
+	case st >= htEmptyKey:
+		s.points["ht.refused_"+strings.ToLower(htStatusName[st])]++
+	case r.op == 0 && st == htOK:
+		s.points["ht.get_hit"]++
+	case r.op == 0:
+		s.points["ht.get_miss"]++
+	case r.op == 1:
+		s.points["ht.put"]++
+		s.ref[string(r.key)] = slices.Clone(r.value)
+	case st == htOK:
+		s.points["ht.delete_hit"]++
+		delete(s.ref, string(r.key))
+	default:
+		s.points["ht.delete_miss"]++
+	}
+	return nil
+}
+
+// expect is the sequential reference: the status and value of r applied to
+// the map now.
+func (s *htStim) expect(r *htReq) (int, []byte) {
+	switch {
+	case r.op == 3:
+		return htBadOp, nil
+	case r.klen == 0:
+		return htEmptyKey, nil
+	case r.klen > s.k:
+		return htKeyTooLong, nil
+	case r.op == 1 && r.vlen > s.v:
+		return htValueTooLong, nil
+	}
+	v, ok := s.ref[string(r.key)]
+	switch {
+	case r.op == 1:
+		return htOK, nil
+	case !ok:
+		return htNotFound, nil
+	case r.op == 0:
+		return htOK, v
+	default:
+		return htOK, nil
+	}
+}
+
+// check runs the table checker on the drained engine's memory.
+func (s *htStim) check(c uint64) error {
+	st, err := hashtable.Check(s.cfg, s.mem, s.ref, s.alloc)
+	if err != nil {
+		return fmt.Errorf("ht: table check after %d responses (cycle %d): %v", s.responses, c, err)
+	}
+	s.points["ht.checked"]++
+	if st.MaxChain >= 4 {
+		s.points["ht.chain_4"]++
+	}
+	s.points["ht.max_chain"] = uint64(max(int(s.points["ht.max_chain"]), st.MaxChain))
+	return nil
+}
+
+func (s *htStim) Progress() uint64 { return s.responses }
+
+// Requests is the number of responses checked.
+func (s *htStim) Requests() uint64 { return s.responses }
+
+func (s *htStim) Points() map[string]uint64 {
+	out := map[string]uint64{}
+	for _, p := range htPoints {
+		out[p] = s.points[p]
+	}
+	return out
+}
+
+func (s *htStim) Describe(cycle uint64) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%d operations outstanding, %d responses checked; recent events:", len(s.outstanding), s.responses)
+	for c := cycle - min(cycle, 8); c <= cycle; c++ {
+		if e := s.log[c%htLog]; e != "" {
+			fmt.Fprintf(&b, "\n  cycle %d: %s", c, e)
+		}
+	}
+	return b.String()
+}

@@ -1,0 +1,54 @@
+package testbenches
+
+import (
+	"context"
+	"testing"
+
+	"github.com/kvdirect/kvd/config"
+	"github.com/kvdirect/kvd/cosim"
+	"github.com/kvdirect/kvd/golden/htengine"
+	"github.com/kvdirect/kvd/golden/model"
+)
+
+// The generated kvd_ht and golden/htengine's model announce the same ports.
+func TestHTPortsMatchGolden(t *testing.T) {
+	portsMatchGolden(t, "kvd_ht", func(c config.Config) []model.Port {
+		m, err := htengine.New(c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return m.Ports()
+	})
+}
+
+// The hash-table engine issue's acceptance: a million mixed operations with
+// 0 divergences, every response equal to the sequential reference, and the
+// table checker clean after every epoch.
+func TestHTCosim(t *testing.T) {
+	c := preset(t, "sim")
+	bin := buildModel(t, c, "kvd_ht", nil)
+	stim, err := newHTStim(c, 5, requestBudget(t, "KVD_HT_OPS", 1_000_000))
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := cosim.Run(context.Background(), bin, stim.m, stim, cosim.Options{HangCycles: 500_000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Divergence != nil {
+		t.Fatalf("divergence at cycle %d: %+v\n%s", res.Divergence.Cycle, res.Divergence.Mismatches, res.Divergence.InFlight)
+	}
+	if !stim.done {
+		t.Fatalf("the stimulus did not finish: %d responses", stim.responses)
+	}
+	pts := stim.Points()
+	t.Logf("%d operations, %d cycles (%.3f ops/cycle), 0 divergences, %.2f M cycles/s, %.1f s; longest chain %d; coverage %v",
+		stim.responses, res.Cycles, float64(stim.responses)/float64(res.Cycles), res.CyclesPerSec/1e6, res.Wall.Seconds(),
+		stim.points["ht.max_chain"], pts)
+	for _, p := range htPoints {
+		if pts[p] == 0 {
+			t.Errorf("coverage point %s not hit", p)
+		}
+	}
+	noLeftovers(t, bin)
+}
