@@ -19,6 +19,7 @@ import (
 	"github.com/kvdirect/kvd/hdlgen/memsys"
 	"github.com/kvdirect/kvd/hdlgen/rs"
 	"github.com/kvdirect/kvd/hdlgen/slab"
+	"github.com/kvdirect/kvd/hdlgen/vector"
 	"github.com/kvdirect/kvd/hdlgen/verilog"
 	"github.com/kvdirect/kvd/version"
 )
@@ -54,6 +55,11 @@ func Modules(cfg config.Config) ([]*ir.Module, error) {
 		return nil, err
 	}
 	mods = append(mods, atomic)
+	vec, err := vector.Generate(cfg)
+	if err != nil {
+		return nil, err
+	}
+	mods = append(mods, vec)
 	station, err := rs.Generate(cfg)
 	if err != nil {
 		return nil, err

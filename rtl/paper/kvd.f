@@ -7,3 +7,4 @@ kvd_keyhash.v
 kvd_memsys.v
 kvd_rs.v
 kvd_slab.v
+kvd_vec.v
