@@ -74,11 +74,11 @@ func vecFnPoints(c config.Config) []string {
 }
 
 // The generated kvd_vec matches the golden model, expr at the element width,
-// on operations of every kind. make test runs 200 k (about 50 s; every point
+// on operations of every kind. make test runs 100 k (about 25 s; every point
 // is hit well before); KVD_VECTOR_OPS=1000000 is the million-operation run
 // vector.md §5 reports (50.7 M cycles, about 4 minutes).
 func TestVectorCosim(t *testing.T) {
-	runVector(t, preset(t, "sim"), 42, requestBudget(t, "KVD_VECTOR_OPS", 200_000))
+	runVector(t, preset(t, "sim"), 42, requestBudget(t, "KVD_VECTOR_OPS", 100_000))
 }
 
 // The other element widths: 8 bits (478 elements, every operation wraps at
