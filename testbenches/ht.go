@@ -83,13 +83,14 @@ const (
 var htStatusName = [...]string{"OK", "NOT_FOUND", "EMPTY_KEY", "KEY_TOO_LONG", "VALUE_TOO_LONG", "NO_MEMORY", "MEM_ERROR", "BAD_OP"}
 
 type htReq struct {
-	op       int
-	tag      uint16
-	key      []byte // as presented (klen may exceed K for a refused one)
-	klen     int
-	value    []byte
-	vlen     int
-	accepted uint64
+	op          int
+	tag         uint16
+	key         []byte // as presented (klen may exceed K for a refused one)
+	klen        int
+	value       []byte
+	vlen        int
+	bucket, sec uint64 // the key-hash unit's outputs for the presented key bytes
+	accepted    uint64
 	// counts of refusals and error beats when it was accepted: NO_MEMORY
 	// and MEM_ERROR are legal answers only if one happened since.
 	refusals, errBeats uint64
@@ -103,7 +104,7 @@ type htRead struct {
 type htStim struct {
 	cfg   config.Config
 	m     *htengine.Model
-	lay   *model.Layout
+	p     htPorts
 	rng   *rand.Rand
 	mem   *hostmem.Memory
 	alloc *hashtable.SimpleAllocator
@@ -153,7 +154,7 @@ func newHTStim(cfg config.Config, seed, budget uint64) (*htStim, error) {
 		return nil, err
 	}
 	s := &htStim{
-		cfg: cfg, m: m, lay: model.MustLayout(m.Ports()),
+		cfg: cfg, m: m, p: newHTPorts(model.MustLayout(m.Ports())),
 		rng: rand.New(rand.NewPCG(seed, 0x68742d7374696d21)),
 		mem: mem, alloc: alloc, hash: keyhash.NewHasher(cfg),
 		k: cfg.Key.MaxKeyBytes, v: cfg.Key.MaxValueBytes,
@@ -163,7 +164,7 @@ func newHTStim(cfg config.Config, seed, budget uint64) (*htStim, error) {
 		points:      map[string]uint64{},
 		log:         make([]string, htLog),
 	}
-	s.last = make([]uint64, s.lay.InWords)
+	s.last = make([]uint64, model.MustLayout(m.Ports()).InWords)
 	// A backdoor preload of small inline KVs (about three per index bucket)
 	// so that walks meet occupied buckets from the first request.
 	tb, err := hashtable.New(cfg, mem, alloc)
@@ -206,28 +207,41 @@ func (s *htStim) randKey(n int) []byte {
 	return b
 }
 
-// port access on the bridge's word vectors
-
-func (s *htStim) set(in []uint64, name string, v uint64) {
-	sl := s.lay.MustSlot(name)
-	in[sl.Off] = v & model.Mask(min(64, sl.Width))
+// htPorts are the engine's port slots, resolved once: the stimulus reads
+// and writes a few dozen ports every cycle.
+type htPorts struct {
+	reqValid, reqReady, reqOp, reqTag, reqKey, reqKlen, reqVlen, reqValue, reqBucket, reqSec model.Slot
+	rspValid, rspTag, rspStatus, rspVlen, rspValue                                           model.Slot
+	alValid, alReady, alOp, alClass, alPtr, alRspValid, alRspOK, alRspPtr                    model.Slot
+	rdValid, rdReady, rdAddr, rdBeats                                                        model.Slot
+	rdataValid, rdataReady, rdata, rdataLast, rdataErr                                       model.Slot
+	wrValid, wrReady, wrAddr, wrData                                                         model.Slot
 }
 
-func (s *htStim) setBytes(in []uint64, name string, b []byte) {
-	sl := s.lay.MustSlot(name)
-	clear(in[sl.Off : sl.Off+sl.Words])
-	for i, x := range b {
-		in[sl.Off+i/8] |= uint64(x) << (8 * uint(i%8))
+func newHTPorts(l *model.Layout) htPorts {
+	m := l.MustSlot
+	return htPorts{
+		reqValid: m("req_valid"), reqReady: m("req_ready"), reqOp: m("req_op"), reqTag: m("req_tag"), reqKey: m("req_key"),
+		reqKlen: m("req_klen"), reqVlen: m("req_vlen"), reqValue: m("req_value"), reqBucket: m("req_bucket"), reqSec: m("req_sec"),
+		rspValid: m("rsp_valid"), rspTag: m("rsp_tag"), rspStatus: m("rsp_status"), rspVlen: m("rsp_vlen"), rspValue: m("rsp_value"),
+		alValid: m("al_valid"), alReady: m("al_ready"), alOp: m("al_op"), alClass: m("al_class"), alPtr: m("al_ptr"),
+		alRspValid: m("al_rsp_valid"), alRspOK: m("al_rsp_ok"), alRspPtr: m("al_rsp_ptr"),
+		rdValid: m("mem_rd_valid"), rdReady: m("mem_rd_ready"), rdAddr: m("mem_rd_addr"), rdBeats: m("mem_rd_beats"),
+		rdataValid: m("mem_rdata_valid"), rdataReady: m("mem_rdata_ready"), rdata: m("mem_rdata"),
+		rdataLast: m("mem_rdata_last"), rdataErr: m("mem_rdata_err"),
+		wrValid: m("mem_wr_valid"), wrReady: m("mem_wr_ready"), wrAddr: m("mem_wr_addr"), wrData: m("mem_wr_data"),
 	}
 }
 
-func (s *htStim) get(w []uint64, name string) uint64 {
-	sl := s.lay.MustSlot(name)
+func htSet(in []uint64, sl model.Slot, v uint64) { in[sl.Off] = v & model.Mask(min(64, sl.Width)) }
+
+func htGet(w []uint64, sl model.Slot) uint64 {
 	return model.Get(w[sl.Off:sl.Off+sl.Words], 0, min(64, sl.Width))
 }
 
-func (s *htStim) getBytes(w []uint64, name string, n int) []byte {
-	sl := s.lay.MustSlot(name)
+func htSetBytes(in []uint64, sl model.Slot, b []byte) { packWords(in[sl.Off:sl.Off+sl.Words], b) }
+
+func htGetBytes(w []uint64, sl model.Slot, n int) []byte {
 	b := make([]byte, n)
 	for i := range b {
 		b[i] = byte(w[sl.Off+i/8] >> (8 * uint(i%8)))
@@ -274,59 +288,49 @@ func (s *htStim) drive(c uint64, in []uint64) {
 		s.cur = s.newReq()
 	}
 	if r := s.cur; r != nil {
-		s.set(in, "req_valid", 1)
-		s.set(in, "req_op", uint64(r.op))
-		s.set(in, "req_tag", uint64(r.tag))
-		s.setBytes(in, "req_key", r.key[:min(len(r.key), s.k)])
-		s.set(in, "req_klen", uint64(r.klen))
-		s.set(in, "req_vlen", uint64(r.vlen))
-		s.setBytes(in, "req_value", r.value[:min(len(r.value), s.v)])
-		n := min(len(r.key), s.k)
-		b, sec, _ := s.hash.Bytes(r.key[:n])
-		s.set(in, "req_bucket", b)
-		s.set(in, "req_sec", sec)
+		htSet(in, s.p.reqValid, 1)
+		htSet(in, s.p.reqOp, uint64(r.op))
+		htSet(in, s.p.reqTag, uint64(r.tag))
+		htSetBytes(in, s.p.reqKey, r.key[:min(len(r.key), s.k)])
+		htSet(in, s.p.reqKlen, uint64(r.klen))
+		htSet(in, s.p.reqVlen, uint64(r.vlen))
+		htSetBytes(in, s.p.reqValue, r.value[:min(len(r.value), s.v)])
+		htSet(in, s.p.reqBucket, r.bucket)
+		htSet(in, s.p.reqSec, r.sec)
 	}
 	// host memory: random back-pressure; read data in order, after the
 	// read's latency, with gaps
-	s.set(in, "mem_rd_ready", htB2u(s.rng.IntN(10) != 0))
-	s.set(in, "mem_wr_ready", htB2u(s.rng.IntN(8) != 0))
+	htSet(in, s.p.rdReady, b2u(s.rng.IntN(10) != 0))
+	htSet(in, s.p.wrReady, b2u(s.rng.IntN(8) != 0))
 	if len(s.reads) > 0 && s.reads[0].start <= c && s.rng.IntN(7) != 0 {
 		r := &s.reads[0]
-		s.set(in, "mem_rdata_valid", 1)
-		sl := s.lay.MustSlot("mem_rdata")
-		copy(in[sl.Off:sl.Off+4], r.beats[s.beat][:])
-		s.set(in, "mem_rdata_last", htB2u(s.beat == len(r.beats)-1))
+		htSet(in, s.p.rdataValid, 1)
+		copy(in[s.p.rdata.Off:s.p.rdata.Off+4], r.beats[s.beat][:])
+		htSet(in, s.p.rdataLast, b2u(s.beat == len(r.beats)-1))
 		if s.rng.Float64() < s.errRate {
-			s.set(in, "mem_rdata_err", 1)
+			htSet(in, s.p.rdataErr, 1)
 		}
 	}
 	// allocator: answers 1..4 cycles after it took an alloc, not ready
 	// while one waits (as kvd_slab), otherwise mostly ready
 	if s.alPending && c >= s.alAt {
-		s.set(in, "al_rsp_valid", 1)
+		htSet(in, s.p.alRspValid, 1)
 		if c < s.refuseTil {
 			s.refusals++
 		} else if ptr, ok := s.alloc.Alloc(s.alClass); ok {
-			s.set(in, "al_rsp_ok", 1)
-			s.set(in, "al_rsp_ptr", ptr)
+			htSet(in, s.p.alRspOK, 1)
+			htSet(in, s.p.alRspPtr, ptr)
 		} else {
 			s.refusals++
 		}
 		s.alPending = false
 	} else if !s.alPending {
-		s.set(in, "al_ready", htB2u(s.rng.IntN(10) != 0))
+		htSet(in, s.p.alReady, b2u(s.rng.IntN(10) != 0))
 	}
 	// now and then the allocator refuses everything for a while
 	if c%400_000 == 200_000 {
 		s.refuseTil = c + 3_000
 	}
-}
-
-func htB2u(b bool) uint64 {
-	if b {
-		return 1
-	}
-	return 0
 }
 
 // newReq draws the next request: a key (crowded, preloaded, or Zipf/uniform
@@ -360,13 +364,13 @@ func (s *htStim) newReq() *htReq {
 		r.klen = 0
 	case x < 996:
 		r.op = s.rng.IntN(3)
-		r.klen = s.k + 1 + s.rng.IntN(int(model.Mask(s.lay.Ports[s.lay.MustSlot("req_klen").Port].Width))-s.k)
+		r.klen = s.k + 1 + s.rng.IntN(int(model.Mask(s.p.reqKlen.Width))-s.k)
 		r.key = s.randKey(r.klen)
 	case x < 998:
 		r.op = 1
-		r.vlen = s.v + 1 + s.rng.IntN(int(model.Mask(s.lay.Ports[s.lay.MustSlot("req_vlen").Port].Width))-s.v)
+		r.vlen = s.v + 1 + s.rng.IntN(int(model.Mask(s.p.reqVlen.Width))-s.v)
 		r.value = s.randKey(r.vlen)
-		return r
+		return s.hashed(r)
 	default:
 		r.op = 3
 	}
@@ -382,14 +386,21 @@ func (s *htStim) newReq() *htReq {
 		r.vlen = min(r.vlen, s.v)
 		r.value = s.randKey(r.vlen)
 	}
+	return s.hashed(r)
+}
+
+// hashed fills in the bucket and secondary hash of the key bytes the port
+// carries (at most K; a refused key's hash is never used).
+func (s *htStim) hashed(r *htReq) *htReq {
+	r.bucket, r.sec, _ = s.hash.Bytes(r.key[:min(len(r.key), s.k)])
 	return r
 }
 
 // observe accounts for cycle c: inputs in, the golden model's outputs out.
 func (s *htStim) observe(c uint64, in, out []uint64) error {
 	var ev []string
-	if s.get(in, "req_valid") == 1 {
-		if s.get(out, "req_ready") == 1 {
+	if htGet(in, s.p.reqValid) == 1 {
+		if htGet(out, s.p.reqReady) == 1 {
 			r := s.cur
 			r.accepted, r.errBeats = c, s.points["ht.mem_error_beats"]
 			s.outstanding[r.tag] = r
@@ -399,14 +410,14 @@ func (s *htStim) observe(c uint64, in, out []uint64) error {
 			s.points["ht.contexts_full"]++
 		}
 	}
-	if s.get(out, "rsp_valid") == 1 {
+	if htGet(out, s.p.rspValid) == 1 {
 		if err := s.response(c, out); err != nil {
 			return fmt.Errorf("cycle %d: %v", c, err)
 		}
-		ev = append(ev, fmt.Sprintf("response tag %d %s", s.get(out, "rsp_tag"), htStatusName[s.get(out, "rsp_status")]))
+		ev = append(ev, fmt.Sprintf("response tag %d %s", htGet(out, s.p.rspTag), htStatusName[htGet(out, s.p.rspStatus)]))
 	}
-	if s.get(out, "mem_rd_valid") == 1 && s.get(in, "mem_rd_ready") == 1 {
-		addr, beats := int64(s.get(out, "mem_rd_addr")), int(s.get(out, "mem_rd_beats"))
+	if htGet(out, s.p.rdValid) == 1 && htGet(in, s.p.rdReady) == 1 {
+		addr, beats := int64(htGet(out, s.p.rdAddr)), int(htGet(out, s.p.rdBeats))
 		if beats < 1 || beats > 16 || addr%32 != 0 || addr+int64(32*beats) > s.mem.Size() {
 			return fmt.Errorf("cycle %d: read of %d beats at %#x is outside the §1.7 port's rules or host memory", c, beats, addr)
 		}
@@ -417,11 +428,11 @@ func (s *htStim) observe(c uint64, in, out []uint64) error {
 		s.reads = append(s.reads, rd)
 		ev = append(ev, fmt.Sprintf("read %#x x%d", addr, beats))
 	}
-	if s.get(in, "mem_rdata_valid") == 1 {
-		if s.get(out, "mem_rdata_ready") != 1 {
+	if htGet(in, s.p.rdataValid) == 1 {
+		if htGet(out, s.p.rdataReady) != 1 {
 			return fmt.Errorf("cycle %d: mem_rdata_ready is 0 (engine.md §2: always 1)", c)
 		}
-		if s.get(in, "mem_rdata_err") == 1 {
+		if htGet(in, s.p.rdataErr) == 1 {
 			s.points["ht.mem_error_beats"]++
 		}
 		s.beat++
@@ -429,21 +440,20 @@ func (s *htStim) observe(c uint64, in, out []uint64) error {
 			s.reads, s.beat = s.reads[1:], 0
 		}
 	}
-	if s.get(out, "mem_wr_valid") == 1 && s.get(in, "mem_wr_ready") == 1 {
-		addr := int64(s.get(out, "mem_wr_addr"))
+	if htGet(out, s.p.wrValid) == 1 && htGet(in, s.p.wrReady) == 1 {
+		addr := int64(htGet(out, s.p.wrAddr))
 		if addr%32 != 0 || addr+32 > s.mem.Size() {
 			return fmt.Errorf("cycle %d: write beat at %#x is outside the §1.7 port's rules or host memory", c, addr)
 		}
-		sl := s.lay.MustSlot("mem_wr_data")
-		s.mem.WriteBeat(addr, [4]uint64(out[sl.Off:sl.Off+4]))
+		s.mem.WriteBeat(addr, [4]uint64(out[s.p.wrData.Off:s.p.wrData.Off+4]))
 		ev = append(ev, fmt.Sprintf("write %#x", addr))
 	}
-	if s.get(out, "al_valid") == 1 && s.get(in, "al_ready") == 1 {
-		class := int(s.get(out, "al_class"))
+	if htGet(out, s.p.alValid) == 1 && htGet(in, s.p.alReady) == 1 {
+		class := int(htGet(out, s.p.alClass))
 		if class >= len(s.cfg.Slab.Classes) {
 			return fmt.Errorf("cycle %d: slab request for class %d, there are %d", c, class, len(s.cfg.Slab.Classes))
 		}
-		if s.get(out, "al_op") == 0 {
+		if htGet(out, s.p.alOp) == 0 {
 			s.alPending, s.alClass = true, class
 			s.alAt = c + 1
 			if s.rng.IntN(5) == 0 {
@@ -451,7 +461,7 @@ func (s *htStim) observe(c uint64, in, out []uint64) error {
 			}
 			ev = append(ev, fmt.Sprintf("alloc class %d", class))
 		} else {
-			ptr := s.get(out, "al_ptr")
+			ptr := htGet(out, s.p.alPtr)
 			if err := s.free(ptr, class); err != nil {
 				return fmt.Errorf("cycle %d: %v", c, err)
 			}
@@ -485,16 +495,16 @@ func htOpName(op int) string {
 
 // response checks one response against the map and applies its operation.
 func (s *htStim) response(c uint64, out []uint64) error {
-	tag := uint16(s.get(out, "rsp_tag"))
+	tag := uint16(htGet(out, s.p.rspTag))
 	r, ok := s.outstanding[tag]
 	if !ok {
 		return fmt.Errorf("response with tag %d, which is not outstanding (answered twice or never asked)", tag)
 	}
 	delete(s.outstanding, tag)
 	s.responses++
-	st := int(s.get(out, "rsp_status"))
-	vlen := int(s.get(out, "rsp_vlen"))
-	val := s.getBytes(out, "rsp_value", s.v)
+	st := int(htGet(out, s.p.rspStatus))
+	vlen := int(htGet(out, s.p.rspVlen))
+	val := htGetBytes(out, s.p.rspValue, s.v)
 	want, wantVal := s.expect(r)
 	name := func(x int) string {
 		if x < len(htStatusName) {

@@ -91,13 +91,6 @@ func (m *rsStub) Step(in, out []uint64) error {
 	return nil
 }
 
-func b2u(b bool) uint64 {
-	if b {
-		return 1
-	}
-	return 0
-}
-
 // rsDrive runs a stimulus against a model without RTL, as cosim.Run's
 // producer does: the inputs of a cycle from the outputs of the one before.
 func rsDrive(m model.Model, stim cosim.Stimulus, cycles uint64) (uint64, error) {

@@ -55,3 +55,11 @@ func Lookup(name string) (Scenario, error) {
 	}
 	return s, nil
 }
+
+// b2u is a 1-bit port value.
+func b2u(b bool) uint64 {
+	if b {
+		return 1
+	}
+	return 0
+}
