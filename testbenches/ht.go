@@ -60,7 +60,8 @@ var htPoints = []string{
 }
 
 const (
-	htEpochOps   = 200_000 // responses between drains and checks
+	htEpochOps   = 200_000 // responses between drains and checks, at most
+	htFirstEpoch = 4_000   // the first epoch; each next one is twice as long
 	htPhaseOps   = 50_000  // responses per key-distribution phase
 	htLog        = 1 << 12
 	htHotBuckets = 4  // index buckets the crowded keys share
@@ -171,7 +172,11 @@ func newHTStim(cfg config.Config, seed, budget uint64) (*htStim, error) {
 	if err != nil {
 		return nil, err
 	}
-	s.pre, err = hashtable.Preload(tb, hashtable.PreloadSpec{KeyBytes: min(8, s.k), ValueBytes: 2, Utilization: 0.03, Seed: seed})
+	// 3 % of the sim preset's 16 MiB; a larger table gets the same number of
+	// KVs, not the same fraction (3 % of the paper's 64 GiB is ~2e8 KVs and
+	// more memory than the machine has).
+	util := 0.03 * min(1, float64(16<<20)/float64(tb.TableBytes()))
+	s.pre, err = hashtable.Preload(tb, hashtable.PreloadSpec{KeyBytes: min(8, s.k), ValueBytes: 2, Utilization: util, Seed: seed})
 	if err != nil {
 		return nil, err
 	}
@@ -180,23 +185,75 @@ func newHTStim(cfg config.Config, seed, budget uint64) (*htStim, error) {
 	for i := range s.cold {
 		s.cold[i] = s.randKey(1 + s.rng.IntN(s.k))
 	}
-	// Crowded keys: rejection-sampled into a few index buckets, so that
-	// their chains grow to several buckets.
-	targets := map[uint64]int{}
-	for len(targets) < htHotBuckets {
-		b, _, _ := s.hash.Bytes(s.randKey(s.k))
-		targets[b] = 0
+	// Crowded keys: solved into a few index buckets, so that their chains
+	// grow to several buckets.
+	var targets [htHotBuckets]uint64
+	for i := range targets {
+		targets[i], _, _ = s.hash.Bytes(s.randKey(s.k))
 	}
 	for len(s.hot) < htHotBuckets*htHotKeys {
-		key := s.randKey(3 + s.rng.IntN(s.k-2))
-		b, _, _ := s.hash.Bytes(key)
-		if n, ok := targets[b]; ok && n < htHotKeys {
-			targets[b] = n + 1
+		if key := s.crowdKey(3+s.rng.IntN(s.k-2), targets[len(s.hot)%htHotBuckets]); key != nil {
 			s.hot = append(s.hot, key)
 		}
 	}
 	s.zipf = memsys.NewZipf(uint64(len(s.cold)), 0.99)
 	return s, nil
+}
+
+// crowdKey returns a random key of n bytes whose bucket index is target, or
+// nil when its last bytes cannot reach every index. Rejection sampling would
+// take ~2^B hashes per key (2^28 for paper); instead, H3 being linear over
+// GF(2) (docs/microarch.md §2), the index of a key of fixed length is
+// index(prefix with a zero tail) XOR a linear map of the tail, and the tail
+// is solved for by Gaussian elimination.
+func (s *htStim) crowdKey(n int, target uint64) []byte {
+	m := min(n, (s.cfg.BucketIndexBits()+7)/8+2) // tail bytes
+	zero := make([]byte, n)
+	z, _, _ := s.hash.Bytes(zero)
+	// basis[p] is an image with leading bit p, and the tail bits making it.
+	var basis [64]struct {
+		img, tail uint64
+		ok        bool
+	}
+	for j := 0; j < 8*m; j++ {
+		zero[n-m+j/8] ^= 1 << (j % 8)
+		img, _, _ := s.hash.Bytes(zero)
+		zero[n-m+j/8] ^= 1 << (j % 8)
+		img ^= z
+		tail := uint64(1) << j
+		for p := 63; p >= 0 && img != 0; p-- {
+			if img>>p&1 == 0 {
+				continue
+			}
+			if !basis[p].ok {
+				basis[p].img, basis[p].tail, basis[p].ok = img, tail, true
+				break
+			}
+			img ^= basis[p].img
+			tail ^= basis[p].tail
+		}
+	}
+	key := s.randKey(n)
+	clear(key[n-m:])
+	base, _, _ := s.hash.Bytes(key)
+	need, tail := base^target, uint64(0)
+	for p := 63; p >= 0; p-- {
+		if need>>p&1 == 0 {
+			continue
+		}
+		if !basis[p].ok {
+			return nil
+		}
+		need ^= basis[p].img
+		tail ^= basis[p].tail
+	}
+	for j := 0; j < m; j++ {
+		key[n-m+j] = byte(tail >> (8 * j))
+	}
+	if b, _, _ := s.hash.Bytes(key); b != target {
+		panic(fmt.Sprintf("ht stimulus: solved key hashes to bucket %d, not %d (is H3 still linear?)", b, target))
+	}
+	return key
 }
 
 func (s *htStim) randKey(n int) []byte {
@@ -272,7 +329,7 @@ func (s *htStim) Next(cycle uint64, prev, in []uint64) (bool, error) {
 		} else if cycle-s.drainFrom > 200_000 {
 			return false, fmt.Errorf("ht: %d operations still outstanding %d cycles after the drain began", len(s.outstanding), cycle-s.drainFrom)
 		}
-	} else if s.responses-s.epochStart >= htEpochOps || (s.budget > 0 && s.responses >= s.budget) {
+	} else if s.responses-s.epochStart >= min(uint64(htEpochOps), htFirstEpoch<<min(s.points["ht.checked"], 8)) || (s.budget > 0 && s.responses >= s.budget) {
 		s.draining, s.drainFrom = true, cycle
 	}
 	clear(in)
@@ -328,7 +385,7 @@ func (s *htStim) drive(c uint64, in []uint64) {
 		htSet(in, s.p.alReady, b2u(s.rng.IntN(10) != 0))
 	}
 	// now and then the allocator refuses everything for a while
-	if c%400_000 == 200_000 {
+	if c%400_000 == 60_000 {
 		s.refuseTil = c + 3_000
 	}
 }

@@ -22,6 +22,14 @@ func New(size int64) *Memory {
 	return &Memory{size: size, pages: map[int64]*[1 << pageBits]byte{}}
 }
 
+// PageBytes is the granularity of Written.
+const PageBytes = 1 << pageBits
+
+// Written reports whether any byte of the PageBytes-aligned page holding
+// addr was ever written. An unwritten page reads as zero, which lets a
+// checker skip the untouched bulk of a large memory without reading it.
+func (m *Memory) Written(addr int64) bool { return m.pages[addr>>pageBits] != nil }
+
 // Size is the memory's size in bytes.
 func (m *Memory) Size() int64 { return m.size }
 
