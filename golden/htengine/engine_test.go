@@ -34,13 +34,25 @@ func TestPortsFollowTheDocument(t *testing.T) {
 		preset string
 		K, KL  int
 		BI, AW int
-	}{{"sim", 16, 5, 14, 24}, {"paper", 32, 6, 28, 36}} {
+		E, F   int
+		set    func(*config.Config)
+	}{
+		{"sim", 16, 5, 14, 24, 32, 3, nil},
+		{"paper", 32, 6, 28, 36, 32, 3, nil},
+		// E follows vector.element_bits, F the number of λs (lambda.md §2.4).
+		{"sim", 16, 5, 14, 24, 64, 1, func(c *config.Config) { c.Vector.ElementBits = 64; c.Atomic.Lambdas = c.Atomic.Lambdas[:2] }},
+		{"sim", 16, 5, 14, 24, 8, 2, func(c *config.Config) { c.Vector.ElementBits = 8; c.Atomic.Lambdas = c.Atomic.Lambdas[:4] }},
+	} {
 		cfg, _ := config.Preset(tc.preset)
+		if tc.set != nil {
+			tc.set(&cfg)
+		}
 		want := []pw{
-			{"req_valid", I, 1, ""}, {"req_ready", O, 1, ""}, {"req_op", I, 2, ""}, {"req_tag", I, 16, ""},
+			{"req_valid", I, 1, ""}, {"req_ready", O, 1, ""}, {"req_op", I, 3, ""}, {"req_tag", I, 16, ""},
 			{"req_key", I, 8 * tc.K, ""}, {"req_klen", I, tc.KL, ""}, {"req_vlen", I, 9, ""}, {"req_value", I, 8 * 478, ""},
 			{"req_bucket", I, tc.BI, ""}, {"req_sec", I, 9, ""},
-			{"rsp_valid", O, 1, ""}, {"rsp_tag", O, 16, "rsp_valid"}, {"rsp_status", O, 3, "rsp_valid"},
+			{"req_fid", I, tc.F, ""}, {"req_delta", I, tc.E, ""}, {"req_cmp", I, tc.E, ""}, {"req_swap", I, tc.E, ""},
+			{"rsp_valid", O, 1, ""}, {"rsp_tag", O, 16, "rsp_valid"}, {"rsp_status", O, 4, "rsp_valid"},
 			{"rsp_vlen", O, 9, "rsp_valid"}, {"rsp_value", O, 8 * 478, "rsp_valid"},
 			{"al_valid", O, 1, ""}, {"al_ready", I, 1, ""}, {"al_op", O, 1, "al_valid"}, {"al_class", O, 3, "al_valid"},
 			{"al_ptr", O, 31, "al_valid"}, {"al_rsp_valid", I, 1, ""}, {"al_rsp_ok", I, 1, ""}, {"al_rsp_ptr", I, 31, ""},
@@ -194,8 +206,11 @@ func (e *env) randomValue(klen int) []byte {
 	return v
 }
 
-// randomRequest: GET, PUT, DELETE of keys, and 5 % refused requests of
-// every kind.
+// validOps are the operation codes the engine executes (all but 3).
+var validOps = []int{OpGet, OpPut, OpDelete, OpUpdateS2V, OpUpdateV2V, OpReduce, OpFilter}
+
+// randomRequest: GET, PUT, DELETE of keys, opt.vecP vector operations
+// (randomVector), and 5 % refused requests of every kind.
 func (e *env) randomRequest(keys [][]byte) *request {
 	rng := e.rng
 	key := keys[rng.IntN(len(keys))]
@@ -203,20 +218,20 @@ func (e *env) randomRequest(keys [][]byte) *request {
 		var r *request
 		switch rng.IntN(4) {
 		case 0:
-			r = e.newRequest(rng.IntN(3), nil, nil)
+			r = e.newRequest(validOps[rng.IntN(len(validOps))], nil, nil)
 			r.refuse = StatusEmptyKey
 		case 1:
 			if e.p.K+1 > 1<<e.p.KL-1 {
 				return e.randomRequest(keys)
 			}
-			r = e.newRequest(rng.IntN(3), key, nil)
+			r = e.newRequest(validOps[rng.IntN(len(validOps))], key, nil)
 			r.klen = e.between(e.p.K+1, 1<<e.p.KL-1)
 			r.refuse = StatusKeyTooLong
 		case 2:
 			if e.p.V+1 > 1<<e.p.VL-1 {
 				return e.randomRequest(keys)
 			}
-			r = e.newRequest(OpPut, key, nil)
+			r = e.newRequest([]int{OpPut, OpUpdateV2V}[rng.IntN(2)], key, nil)
 			r.vlen = e.between(e.p.V+1, 1<<e.p.VL-1)
 			r.refuse = StatusValueTooLong
 		default:
@@ -228,6 +243,9 @@ func (e *env) randomRequest(keys [][]byte) *request {
 		r.sec = rng.Uint64N(1 << e.p.H)
 		return r
 	}
+	if e.chance(e.opt.vecP) {
+		return e.randomVector(key)
+	}
 	switch p := rng.IntN(100); {
 	case p < 35:
 		return e.newRequest(OpGet, key, nil)
@@ -236,6 +254,53 @@ func (e *env) randomRequest(keys [][]byte) *request {
 	default:
 		return e.newRequest(OpDelete, key, nil)
 	}
+}
+
+// randomScalar is an E-bit operand: small, small negative, a shift amount
+// around E, or any pattern.
+func (e *env) randomScalar() uint64 {
+	E := e.p.E
+	switch e.rng.IntN(6) {
+	case 0, 1:
+		return e.rng.Uint64N(40)
+	case 2:
+		return -(1 + e.rng.Uint64N(40)) & model.Mask(E)
+	case 3:
+		return uint64(E-2) + e.rng.Uint64N(4)
+	}
+	return e.rng.Uint64() & model.Mask(E)
+}
+
+// randomVector is a vector operation on key: every fid (N..2^F−1 unknown,
+// 1 in 16), scalars that make set_bit fail now and then, V2V's Δ shorter
+// than, as long as or longer than typical values, some elements
+// negative.
+func (e *env) randomVector(key []byte) *request {
+	rng := e.rng
+	op := OpUpdateS2V + rng.IntN(4)
+	var dvec []byte
+	if op == OpUpdateV2V {
+		dvec = make([]byte, []int{0, rng.IntN(16), rng.IntN(64), rng.IntN(e.p.V + 1)}[rng.IntN(4)])
+		for i := 0; i < len(dvec); i += e.p.EB {
+			var d uint64
+			if rng.IntN(8) == 0 {
+				d = e.randomScalar()
+			} else {
+				d = rng.Uint64N(64)
+			}
+			for k := 0; k < e.p.EB && i+k < len(dvec); k++ {
+				dvec[i+k] = byte(d >> (8 * k))
+			}
+		}
+	}
+	r := e.newRequest(op, key, dvec)
+	if rng.IntN(16) == 0 && e.p.N < 1<<e.p.F {
+		r.fid = uint64(e.between(e.p.N, 1<<e.p.F-1))
+	} else {
+		r.fid = rng.Uint64N(uint64(e.p.N))
+	}
+	r.delta, r.cmp, r.swap = e.randomScalar(), e.randomScalar(), e.randomScalar()
+	return r
 }
 
 func runRandom(t *testing.T, cfg config.Config, opt envOpts, seed uint64, keys [][]byte, ops int) *env {
@@ -247,9 +312,10 @@ func runRandom(t *testing.T, cfg config.Config, opt envOpts, seed uint64, keys [
 	e.runUntilDone(400 * ops)
 	e.finish()
 	s := e.m.Stats()
-	t.Logf("%d ops in %d cycles: latency mean %.1f max %d; reads %d+%d writes %d+%d allocs %d frees %d; blocked %d; deepest position %d; MEM_ERROR %d NO_MEMORY %d",
+	t.Logf("%d ops in %d cycles: latency mean %.1f max %d; reads %d+%d writes %d+%d allocs %d frees %d; blocked %d; deepest position %d; MEM_ERROR %d NO_MEMORY %d; vector unit %d ops (%d checked), %d faults, %d written back",
 		ops, s.Cycles, float64(s.LatencySum)/float64(s.Responses), s.LatencyMax, s.BucketReads, s.ObjectReads,
-		s.BucketWrites, s.ObjectWrites, s.AllocsOK, s.Frees, s.Blocked, s.MaxChainPos, e.memErrors, e.noMems)
+		s.BucketWrites, s.ObjectWrites, s.AllocsOK, s.Frees, s.Blocked, s.MaxChainPos, e.memErrors, e.noMems,
+		s.VecOps, e.vecChecked, s.VecFaults, s.VecWriteBacks)
 	return e
 }
 
@@ -632,6 +698,8 @@ func TestSnapshotRestore(t *testing.T) {
 	for i := 0; i < 700; i++ {
 		e.step()
 	}
+	// Snapshot with an operation in the vector unit, its result to come.
+	e.stepUntil(func() bool { return e.m.st.vcBusy && e.m.st.vcWait >= 2 }, 5000, "a busy vector unit")
 	snap := e.m.Snapshot()
 	var ins, outs [][]uint64
 	for i := 0; i < 400; i++ {

@@ -11,7 +11,9 @@ import (
 	"github.com/kvdirect/kvd/golden/hashtable"
 	"github.com/kvdirect/kvd/golden/hostmem"
 	"github.com/kvdirect/kvd/golden/keyhash"
+	"github.com/kvdirect/kvd/golden/lambda"
 	"github.com/kvdirect/kvd/golden/model"
+	"github.com/kvdirect/kvd/golden/vector"
 )
 
 // envOpts shape the closed-loop environment of the tests: a host memory
@@ -24,11 +26,12 @@ type envOpts struct {
 	errP                      float64 // probability a read carries one error beat
 	noMemP                    float64 // probability an alloc is answered "no memory"
 	reqP                      float64 // per-cycle probability a waiting request is presented
+	vecP                      float64 // randomRequest: share of vector operations (engine.md §6.7)
 }
 
 func defaultOpts() envOpts {
 	return envOpts{rdReady: 0.7, wrReady: 0.7, alReady: 0.7, latMin: 1, latMax: 6,
-		alDelayMin: 1, alDelayMax: 1, reqP: 0.8}
+		alDelayMin: 1, alDelayMax: 1, reqP: 0.8, vecP: 0.15}
 }
 
 // request is one request as the port carries it (garbage beyond the
@@ -39,8 +42,11 @@ type request struct {
 	klen, vlen  int
 	key, value  []byte // K and V bytes as on the port
 	bucket, sec uint64
-	refuse      uint8 // expected refusal status; 0: a valid operation
-	accepted    uint64
+	// Vector operations' operands (E bits each; driven for every request,
+	// ignored but for vector operations).
+	fid, delta, cmp, swap uint64
+	refuse                uint8 // expected refusal status; 0: a valid operation
+	accepted              uint64
 }
 
 func (r *request) Key() []byte   { return r.key[:r.klen] }
@@ -116,6 +122,14 @@ type env struct {
 	refReads, refWrites                 int
 	refAllocs, refFrees                 int
 	coverage                            map[string]int
+
+	// The vector reference: golden/vector's Exec on the reference table's
+	// value; vecChecked counts the vector operations that reached kvd_vec
+	// (OK or LAMBDA_FAULT) and were checked.
+	ev         *lambda.Evaluator
+	vecChecked int
+
+	rspValues map[uint16][]byte // every response's value (rsp_vlen bytes), by tag
 }
 
 func newEnv(t *testing.T, cfg config.Config, opt envOpts, seed uint64) *env {
@@ -128,10 +142,13 @@ func newEnv(t *testing.T, cfg config.Config, opt envOpts, seed uint64) *env {
 	e := &env{t: t, cfg: cfg, m: m, p: m.Params(), o: m.o, lay: lay,
 		rng: rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)), opt: opt, hash: keyhash.NewHasher(cfg),
 		in: make([]uint64, lay.InWords), out: make([]uint64, lay.OutWords),
-		pending: map[uint16]*request{}, perBucket: map[uint64][]uint16{}, coverage: map[string]int{},
+		pending: map[uint16]*request{}, perBucket: map[uint64][]uint16{}, coverage: map[string]int{}, rspValues: map[uint16][]byte{},
 		opReads: map[uint16]int{}, opAl: map[uint16][]event{}, opWrites: map[uint16][]int64{}, oldChain: map[uint16]map[int64]int{}}
 	e.mem = hostmem.New(cfg.Memory.HostBytes)
 	if e.alloc, err = hashtable.NewSimpleAllocator(cfg, 0); err != nil {
+		t.Fatal(err)
+	}
+	if e.ev, err = vector.NewEvaluator(cfg); err != nil {
 		t.Fatal(err)
 	}
 	refAlloc, _ := hashtable.NewSimpleAllocator(cfg, 0)
@@ -164,9 +181,12 @@ func (e *env) newRequest(op int, key, value []byte) *request {
 	}
 	copy(r.key, key)
 	copy(r.value, value)
-	if op != OpPut {
+	if op != OpPut && op != OpUpdateV2V {
 		r.vlen = e.rng.IntN(1 << e.p.VL) // ignored
 	}
+	// Ignored for GET, PUT, DELETE: garbage.
+	r.fid = e.rng.Uint64N(1 << e.p.F)
+	r.delta, r.cmp, r.swap = e.rng.Uint64()&model.Mask(e.p.E), e.rng.Uint64()&model.Mask(e.p.E), e.rng.Uint64()&model.Mask(e.p.E)
 	if len(key) >= 1 && len(key) <= e.p.K {
 		r.bucket, r.sec, _ = e.hash.Bytes(key)
 	}
@@ -208,6 +228,10 @@ func (e *env) step() {
 		putBytes(in[o.iReqValue:o.iReqValue+o.valueWords], r.value)
 		in[o.iReqBucket] = r.bucket
 		in[o.iReqSec] = r.sec
+		in[o.iReqFid] = r.fid
+		in[o.iReqDelta] = r.delta
+		in[o.iReqCmp] = r.cmp
+		in[o.iReqSwap] = r.swap
 	}
 
 	// Allocator.
@@ -411,6 +435,7 @@ func (e *env) response() {
 		value[i] = byteOf(out[o.oRspValue:o.oRspValue+o.valueWords], i)
 	}
 	e.responses = append(e.responses, event{e.cycle, uint64(tag), uint64(status)})
+	e.rspValues[tag] = slices.Clone(value[:min(vlen, len(value))])
 	r, ok := e.pending[tag]
 	if !ok {
 		t.Fatalf("cycle %d: response for tag %d, which is not outstanding", e.cycle, tag)
@@ -422,7 +447,7 @@ func (e *env) response() {
 	delete(e.opReads, tag)
 	delete(e.opWrites, tag)
 	delete(e.oldChain, tag)
-	opName := [...]string{"GET", "PUT", "DELETE", "op3"}[r.op]
+	opName := opNames[r.op]
 	e.coverage[fmt.Sprintf("%s status %d", opName, status)]++
 	fail := func(format string, args ...any) {
 		t.Helper()
@@ -462,6 +487,10 @@ func (e *env) response() {
 		}
 		e.noMems++
 		wantValue(nil)
+		return
+	}
+	if isVector(uint8(r.op)) {
+		e.vectorResponse(r, status, vlen, value, reads, writes, al, fail)
 		return
 	}
 	var res hashtable.Result
@@ -627,5 +656,149 @@ func (e *env) checkWriteOrder(r *request, old map[int64]int, writes []int64, fai
 		}
 	}
 	e.orderChecked++
-	e.coverage[fmt.Sprintf("%s writes %v", [...]string{"GET", "PUT", "DELETE"}[r.op], shape)]++
+	e.coverage[fmt.Sprintf("%s writes %v", opNames[r.op], shape)]++
+}
+
+var opNames = [...]string{"GET", "PUT", "DELETE", "op3", "UPDATE_S2V", "UPDATE_V2V", "REDUCE", "FILTER"}
+
+// vectorResponse checks a vector operation's response against the
+// sequential reference (engine.md §6.7): GET's reads, then golden/vector's
+// Exec on the reference value; an update that did not fail writes once, in
+// place, and the reference takes the new value in place too.
+func (e *env) vectorResponse(r *request, status uint8, vlen int, value []byte, reads int, writes []int64, al []event,
+	fail func(string, ...any)) {
+	t := e.t
+	t.Helper()
+	res := e.ref.Get(r.Key())
+	e.refReads += res.Reads
+	if reads != res.Reads {
+		fail("%d reads, want GET's %d", reads, res.Reads)
+	}
+	if len(al) != 0 {
+		fail("slab requests %v: a vector operation allocates and frees nothing", al)
+	}
+	wantValue := func(want []byte) {
+		t.Helper()
+		if vlen != len(want) || !bytes.Equal(value[:vlen], want) || bytes.Count(value[vlen:], []byte{0}) != len(value)-vlen {
+			fail("value %d B %x, want %d B %x", vlen, value[:min(vlen, len(value))], len(want), want)
+		}
+	}
+	if res.Status != hashtable.OK {
+		if status != StatusNotFound {
+			fail("status %d, want NOT_FOUND", status)
+		}
+		if len(writes) != 0 {
+			fail("not found, but wrote %#x", writes)
+		}
+		wantValue(nil)
+		return
+	}
+	vr := e.vectorRequest(r, res.Value)
+	want, err := vector.Exec(e.ev, vr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.vecChecked++
+	f := e.m.l.FormOf(r.klen, len(res.Value))
+	form := "inline"
+	if !f.Inline {
+		form = "out-of-line"
+	}
+	e.coverage[fmt.Sprintf("%s %s", opNames[r.op], form)]++
+	if want.Fault {
+		if status != StatusLambdaFault {
+			fail("status %d, want LAMBDA_FAULT (%s)", status, vector.Describe(e.ev, vr, want))
+		}
+		e.coverage[fmt.Sprintf("%s fault at %d", opNames[r.op], min(want.FaultAt, 1))]++
+		if len(writes) != 0 {
+			fail("λ fault, but wrote %#x", writes)
+		}
+		wantValue(nil)
+		return
+	}
+	if status != StatusOK {
+		fail("status %d, want OK (%s)", status, vector.Describe(e.ev, vr, want))
+	}
+	wantValue(want.Resp)
+	if r.op == OpReduce || r.op == OpFilter {
+		if len(writes) != 0 {
+			fail("%s wrote %#x", opNames[r.op], writes)
+		}
+		return
+	}
+	if len(writes) != 1 {
+		fail("%d writes %#x, want one write in place", len(writes), writes)
+	}
+	e.refWrites++
+	// The write landed in place: the bucket of the chain holding the KV, or
+	// its object; memory there now holds the new value.
+	a := writes[0]
+	if f.Inline {
+		var raw [hashtable.BucketBytes]byte
+		e.mem.Read(a, raw[:])
+		B := e.m.l.Decode(&raw)
+		j, ok := e.m.l.MatchInline(&B, r.Key())
+		if _, inChain := e.chain(r.bucket)[a]; !inChain || !ok {
+			fail("inline update wrote %#x, not the chain's bucket holding the key", a)
+		}
+		if _, v, _, _ := e.m.l.InlineKV(&B, j); !bytes.Equal(v, want.New) {
+			fail("bucket at %#x holds %x, want %x", a, v, want.New)
+		}
+	} else {
+		obj := make([]byte, e.m.l.Classes[f.Class])
+		e.mem.Read(a, obj)
+		k, v, ok := e.m.l.ParseObject(obj)
+		if !ok || !bytes.Equal(k, r.Key()) || !bytes.Equal(v, want.New) {
+			fail("object at %#x holds key %q value %x, want %q %x", a, k, v, r.Key(), want.New)
+		}
+	}
+	e.refUpdateInPlace(r.Key(), want.New)
+}
+
+// vectorRequest is what the engine presents to kvd_vec for r on the stored
+// value v (engine.md §8A).
+func (e *env) vectorRequest(r *request, v []byte) vector.Request {
+	vr := vector.Request{Op: vector.Op(r.op - OpUpdateS2V), Fid: r.fid, Value: v, Delta: r.delta, Cmp: r.cmp, Swap: r.swap}
+	if r.op == OpUpdateV2V {
+		vr.Dvec = r.Value()
+	}
+	return vr
+}
+
+// refUpdateInPlace gives key the value nv (of the same length) in the
+// reference table as engine.md §6.7 does: in place. Put updates the
+// oracle map and, for an out-of-line KV, rewrites its object in place; an
+// inline KV it may move within its bucket, so that bucket is then
+// rewritten with only the value bytes replaced, which keeps the reference
+// layout (and so every later operation's accesses) the engine's.
+func (e *env) refUpdateInPlace(key, nv []byte) {
+	t := e.t
+	l, mem := e.ref.Layout(), e.ref.Memory()
+	b, _, _ := e.hash.Bytes(key)
+	addr, fixAddr := int64(b)*hashtable.BucketBytes, int64(-1)
+	var fix [hashtable.BucketBytes]byte
+	for pos := 0; pos < 100000; pos++ {
+		var raw [hashtable.BucketBytes]byte
+		mem.Read(addr, raw[:])
+		B := l.Decode(&raw)
+		if j, ok := l.MatchInline(&B, key); ok {
+			_, v, _, _ := l.InlineKV(&B, j)
+			if len(v) != len(nv) {
+				t.Fatalf("reference update of %q: %d B stored, %d B new", key, len(v), len(nv))
+			}
+			copy(v, nv)
+			fix, fixAddr = l.Encode(&B), addr
+			break
+		}
+		if !B.Valid {
+			break
+		}
+		addr = l.Addr(B.Next)
+	}
+	if r := e.ref.Put(key, nv); r.Status != hashtable.OK || r.Allocs != 0 || r.Frees != 0 {
+		t.Fatalf("reference update of %q: %+v", key, r)
+	}
+	if fixAddr >= 0 {
+		mem.Write(fixAddr, fix[:])
+	}
 }

@@ -8,7 +8,9 @@ import (
 
 	"github.com/kvdirect/kvd/config"
 	"github.com/kvdirect/kvd/golden/hashtable"
+	"github.com/kvdirect/kvd/golden/lambda"
 	"github.com/kvdirect/kvd/golden/model"
+	"github.com/kvdirect/kvd/golden/vector"
 )
 
 // Context phases (engine.md §3).
@@ -20,6 +22,8 @@ const (
 	phExec
 	phAlloc
 	phAWait
+	phVec
+	phVWait
 	phWrite
 	phWBusy
 	phFreeing
@@ -27,7 +31,7 @@ const (
 	phResp
 )
 
-var phName = [...]string{"FREE", "BLOCKED", "READ", "RWAIT", "EXEC", "ALLOC", "AWAIT", "WRITE", "WBUSY", "FREEING", "FWAIT", "RESP"}
+var phName = [...]string{"FREE", "BLOCKED", "READ", "RWAIT", "EXEC", "ALLOC", "AWAIT", "VEC", "VWAIT", "WRITE", "WBUSY", "FREEING", "FWAIT", "RESP"}
 
 // maxC bounds engine.contexts (config.Validate: 2..64).
 const maxC = 64
@@ -36,11 +40,18 @@ const maxC = 64
 type Stats struct {
 	Cycles   uint64
 	Accepted uint64
-	Ops      [4]uint64 // accepted requests per req_op (3: reserved, refused)
+	Ops      [8]uint64 // accepted requests per req_op (3: refused)
 	Blocked  uint64    // valid requests that waited behind an operation on their bucket
 
 	Responses uint64
-	Status    [8]uint64 // responses per rsp_status
+	Status    [16]uint64 // responses per rsp_status
+
+	// The vector unit (engine.md §8A): operations loaded into kvd_vec, their
+	// elements (the unit's busy cycles are VecOps + VecElements), the ones
+	// that faulted, the updates written back, and the cycles a context was
+	// VEC while the unit was busy.
+	VecOps, VecElements, VecFaults, VecWriteBacks uint64
+	VecStalls                                     uint64
 
 	// Memory accesses as hashtable.md §5 counts them: one per bucket or
 	// whole-object read request taken, one per bucket or object write whose
@@ -133,6 +144,15 @@ type ctx struct {
 	nFrees int
 	fi     int
 
+	// A vector operation (engine.md §4, §6.4): the scalar operands, and
+	// where the KV was found (inline: cur, its value at byte vOff of the
+	// slot area; out-of-line: the object at vPtr). Its stored value is in
+	// the value register rvalue/rvlen until the vector unit answers.
+	fid, delta, cmp, swap uint64
+	vInline               bool
+	vOff                  int
+	vPtr                  uint64
+
 	// The answer.
 	status uint8
 	rvlen  int
@@ -165,6 +185,17 @@ type state struct {
 	wrI      int
 	wrBeat   int
 
+	// The vector unit (engine.md §8A): kvd_vec holds context vcCtx's
+	// operation while vcBusy (in_ready = !vcBusy); vcWait counts the element
+	// cycles still to go, and the result is out (out_valid) in the busy cycle
+	// where it is 0 (vector.md §4). vcRes is that result, computed when the
+	// operation was loaded.
+	vcBusy bool
+	vcCtx  int
+	vcWait int
+	vcRR   int
+	vcRes  vector.Result
+
 	cycle uint64
 	stats Stats
 }
@@ -175,6 +206,8 @@ func (s *state) clone() state {
 	for i := range s.c {
 		n.c[i] = s.c[i].clone()
 	}
+	n.vcRes.New = append([]byte(nil), s.vcRes.New...)
+	n.vcRes.Resp = append([]byte(nil), s.vcRes.Resp...)
 	return n
 }
 
@@ -200,6 +233,7 @@ type Model struct {
 
 	addrMask uint64
 	ptrMask  uint64
+	ev       *lambda.Evaluator // the λs at the element width (kvd_vec's)
 
 	st  state
 	nph []uint8 // scratch: the phases at the edge
@@ -217,7 +251,11 @@ func New(cfg config.Config) (*Model, error) {
 	if err != nil {
 		return nil, fmt.Errorf("htengine: %v", err)
 	}
-	m := &Model{p: p, l: l, ports: ports, o: offsetsOf(lay),
+	ev, err := vector.NewEvaluator(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("htengine: %v", err)
+	}
+	m := &Model{p: p, l: l, ports: ports, o: offsetsOf(lay), ev: ev,
 		addrMask: model.Mask(p.AW), ptrMask: model.Mask(p.P), nph: make([]uint8, p.C)}
 	m.st.c = make([]ctx, p.C)
 	for i := range m.st.c {
@@ -240,9 +278,10 @@ func (m *Model) Layout() *hashtable.Layout { return m.l }
 // Ports implements model.Model; the caller gets its own copy.
 func (m *Model) Ports() []model.Port { return append([]model.Port(nil), m.ports...) }
 
-// Reset implements model.Model: every context FREE, every unit idle, the
-// round-robin pointers 0, the return queue empty. Data registers are
-// cleared too, though nothing observes them before they are written.
+// Reset implements model.Model: every context FREE, every unit (the vector
+// unit too) idle, the round-robin pointers 0, the return queue empty. Data
+// registers are cleared too, though nothing observes them before they are
+// written.
 func (m *Model) Reset() {
 	c := m.st.c
 	for i := range c {
@@ -286,7 +325,7 @@ func (m *Model) Idle() bool {
 			return false
 		}
 	}
-	return !st.rdValid && st.rqLen == 0 && !st.slValid && !st.slWait && !st.wrActive
+	return !st.rdValid && st.rqLen == 0 && !st.slValid && !st.slWait && !st.wrActive && !st.vcBusy
 }
 
 // InFlight is the number of contexts that are not FREE.
@@ -350,7 +389,8 @@ func byteOf(words []uint64, i int) byte { return byte(words[i/8] >> (8 * uint(i%
 // Step implements model.Model (docs/microarch.md §1.1): the outputs of the
 // cycle from the state at its start, then every unit's decision on that
 // state, applied at the edge. It allocates only when an operation's plan is
-// completed, or when it returns an error.
+// completed, when the vector unit takes an operation, or when it returns an
+// error.
 func (m *Model) Step(in, out []uint64) error {
 	st := &m.st
 	o := &m.o
@@ -541,6 +581,11 @@ func (m *Model) Step(in, out []uint64) error {
 		st.slValid = false
 	}
 
+	// ---- §8A The vector unit.
+	if err := m.vectorUnit(); err != nil {
+		return err
+	}
+
 	// ---- §8 The write unit.
 	finished := false
 	if st.wrActive && wrReady {
@@ -598,12 +643,16 @@ func (m *Model) accept(in []uint64, x, retiring int) {
 	o := &m.o
 	p := &m.p
 	c := &st.c[x]
-	c.op = uint8(in[o.iReqOp] & 3)
+	c.op = uint8(in[o.iReqOp] & model.Mask(OpBits))
 	c.tag = uint16(in[o.iReqTag])
 	c.klen = int(in[o.iReqKlen] & model.Mask(p.KL))
 	c.vlen = int(in[o.iReqVlen] & model.Mask(p.VL))
 	c.bucket = in[o.iReqBucket] & model.Mask(p.BI)
 	c.sec = in[o.iReqSec] & model.Mask(p.H)
+	c.fid = in[o.iReqFid] & model.Mask(p.F)
+	c.delta = in[o.iReqDelta] & model.Mask(p.E)
+	c.cmp = in[o.iReqCmp] & model.Mask(p.E)
+	c.swap = in[o.iReqSwap] & model.Mask(p.E)
 	c.accepted = st.cycle
 	key := in[o.iReqKey : o.iReqKey+o.keyWords]
 	for i := range c.key {
@@ -636,7 +685,7 @@ func (m *Model) accept(in []uint64, x, retiring int) {
 		refuse = StatusEmptyKey
 	case c.klen > p.K:
 		refuse = StatusKeyTooLong
-	case c.op == OpPut && c.vlen > p.V:
+	case (c.op == OpPut || c.op == OpUpdateV2V) && c.vlen > p.V:
 		refuse = StatusValueTooLong
 	}
 	if refuse != 0 {
@@ -788,6 +837,7 @@ func (m *Model) foundInline(x, j int) {
 			break
 		}
 	}
+	c.vOff = k + 1
 	m.found(x, j, true, e-j+1, 0, 0, b.Data[k+1:last+1])
 }
 
@@ -802,6 +852,14 @@ func (m *Model) found(x, j int, inline bool, slots, class int, ptr uint64, value
 		clear(c.rvalue)
 		c.rvlen = copy(c.rvalue, value)
 		m.nph[x] = phResp
+
+	case OpUpdateS2V, OpUpdateV2V, OpReduce, OpFilter:
+		// The value register takes the value as GET would answer it; the
+		// context keeps where the KV is (cur, vOff; or the object).
+		clear(c.rvalue)
+		c.rvlen = copy(c.rvalue, value)
+		c.vInline, c.vPtr = inline, ptr
+		m.nph[x] = phVec
 
 	case OpDelete:
 		B := c.cur.b
@@ -854,6 +912,83 @@ func (m *Model) found(x, j int, inline bool, slots, class int, ptr uint64, value
 			m.planned(x)
 		}
 	}
+}
+
+// vectorUnit is engine.md §8A for one cycle: the result of the operation
+// kvd_vec holds, or the load of the RR winner among the VEC contexts
+// (in_ready = 1 iff the unit is idle, so never both in one cycle).
+func (m *Model) vectorUnit() error {
+	st := &m.st
+	switch {
+	case st.vcBusy && st.vcWait == 0: // out_valid: the result cycle
+		st.vcBusy = false
+		m.vecResult(st.vcCtx)
+		if m.rrWinner(st.vcRR, phVec, phVec) >= 0 {
+			st.stats.VecStalls++
+		}
+	case st.vcBusy:
+		st.vcWait--
+		if m.rrWinner(st.vcRR, phVec, phVec) >= 0 {
+			st.stats.VecStalls++
+		}
+	default:
+		w := m.rrWinner(st.vcRR, phVec, phVec)
+		if w < 0 {
+			return nil
+		}
+		c := &st.c[w]
+		r := vector.Request{Op: vector.Op(c.op - OpUpdateS2V), Fid: c.fid, Value: c.rvalue[:c.rvlen],
+			Delta: c.delta, Cmp: c.cmp, Swap: c.swap}
+		if c.op == OpUpdateV2V {
+			r.Dvec = c.value[:min(c.vlen, m.p.V)] // in_dlen, in_dvec: req_vlen, req_value
+		}
+		res, err := vector.Exec(m.ev, r)
+		if err != nil {
+			return m.fail("vector unit, context %d: %v", w, err)
+		}
+		st.vcRes = res
+		st.vcBusy, st.vcCtx, st.vcWait = true, w, res.N
+		st.vcRR = (w + 1) % m.p.C
+		m.nph[w] = phVWait
+		st.stats.VecOps++
+		st.stats.VecElements += uint64(res.N)
+	}
+	return nil
+}
+
+// vecResult is §6.7: context x takes kvd_vec's result.
+func (m *Model) vecResult(x int) {
+	l := m.l
+	st := &m.st
+	c := &st.c[x]
+	res := &st.vcRes
+	if res.Fault {
+		st.stats.VecFaults++
+		m.respond(x, StatusLambdaFault)
+		return
+	}
+	vl := c.rvlen
+	c.status = StatusOK
+	clear(c.rvalue)
+	c.rvlen = copy(c.rvalue, res.Resp)
+	if c.op == OpReduce || c.op == OpFilter {
+		m.nph[x] = phResp
+		return
+	}
+	// An update: one write in place of out_new's first vl bytes; no
+	// allocation, no free.
+	c.writes = c.writes[:0]
+	c.nFrees, c.fi = 0, 0
+	if c.vInline {
+		B := c.cur.b
+		copy(B.Data[c.vOff:c.vOff+vl], res.New[:vl])
+		c.writes = append(c.writes, m.bucketWrite(c.cur.addr, &B))
+	} else {
+		c.writes = append(c.writes, wrItem{addr: l.Addr(c.vPtr),
+			data: l.ObjectImage(c.key[:c.klen], res.New[:vl]), object: true})
+	}
+	st.stats.VecWriteBacks++
+	m.nph[x] = phWrite
 }
 
 // notFound is §6.5.
@@ -1000,6 +1135,9 @@ func (m *Model) DescribeState() string {
 		fmt.Fprintf(&b, " [%d %s", x, phName[c.phase])
 		if c.phase != phFree {
 			fmt.Fprintf(&b, " op %d tag %d bucket %d pos %d", c.op, c.tag, c.bucket, c.pos)
+			if (c.phase == phVec || c.phase == phVWait) && isVector(c.op) {
+				fmt.Fprintf(&b, " fid %d vl %d", c.fid, c.rvlen)
+			}
 			if c.hasSucc {
 				fmt.Fprintf(&b, " succ %d", c.succ)
 			}
@@ -1008,6 +1146,11 @@ func (m *Model) DescribeState() string {
 	}
 	fmt.Fprintf(&b, "; read unit %v ctx %d, RQ %d, slab %v ctx %d wait %v, write %v ctx %d",
 		st.rdValid, st.rdCtx, st.rqLen, st.slValid, st.slCtx, st.slWait, st.wrActive, st.wrCtx)
+	if st.vcBusy {
+		fmt.Fprintf(&b, ", vector unit busy ctx %d (%d elements, result in %d cycles)", st.vcCtx, st.vcRes.N, st.vcWait)
+	} else {
+		b.WriteString(", vector unit idle")
+	}
 	return b.String()
 }
 

@@ -1,13 +1,18 @@
 // Package htengine is the golden model of the timed hash-table engine,
 // kvd_ht (docs/microarch/engine.md for the timing, docs/microarch/hashtable.md
 // for what each operation reads, writes, allocates, frees and answers, with
-// the conventions of docs/microarch.md §1), written from those documents
-// only.
+// the conventions of docs/microarch.md §1, and docs/microarch/vector.md for
+// the vector unit the engine holds), written from those documents only.
 //
 // C contexts each hold one operation from acceptance to its response; they
 // compete for one read unit (with its return queue), one execute unit, one
-// slab unit, one write unit and one response unit. Operations on the same
-// index bucket run one at a time, in arrival order.
+// slab unit, one vector unit (kvd_vec, engine.md §8A), one write unit and
+// one response unit. Operations on the same index bucket run one at a time,
+// in arrival order.
+//
+// The vector unit's values are golden/vector's Exec (vector.md §3, the λs
+// evaluated by expr at the element width); its timing as the engine sees it
+// (engine.md §8A, vector.md §4) is modelled here.
 package htengine
 
 import (
@@ -17,18 +22,26 @@ import (
 	"github.com/kvdirect/kvd/config"
 	"github.com/kvdirect/kvd/golden/hashtable"
 	"github.com/kvdirect/kvd/golden/model"
+	"github.com/kvdirect/kvd/golden/vector"
 )
 
 // Module is the name of the block this model describes.
 const Module = "kvd_ht"
 
-// Operation codes (req_op, engine.md §1).
+// Operation codes (req_op, engine.md §1: the wire opcodes).
 const (
-	OpGet    = 0
-	OpPut    = 1
-	OpDelete = 2
-	OpBad    = 3 // reserved: refused with BAD_OP
+	OpGet       = 0
+	OpPut       = 1
+	OpDelete    = 2
+	OpBad       = 3 // UPDATE_S2S, the reservation station's: refused with BAD_OP
+	OpUpdateS2V = 4 // vector operations (4–7, engine.md §6.7): in_op = req_op − 4
+	OpUpdateV2V = 5
+	OpReduce    = 6
+	OpFilter    = 7
 )
+
+// isVector reports whether op is a vector operation (engine.md §1).
+func isVector(op uint8) bool { return op >= OpUpdateS2V }
 
 // Status codes (rsp_status, engine.md §1; 0..5 are hashtable.md §4.5's).
 const (
@@ -40,6 +53,7 @@ const (
 	StatusNoMemory     = 5
 	StatusMemError     = 6
 	StatusBadOp        = 7
+	StatusLambdaFault  = 8
 )
 
 // Slab request operations (al_op).
@@ -51,8 +65,8 @@ const (
 // Fixed widths (engine.md §2, docs/microarch.md §1.7).
 const (
 	TagBits    = 16
-	OpBits     = 2
-	StatusBits = 3
+	OpBits     = 3
+	StatusBits = 4
 	ClassBits  = 3
 	BeatsBits  = 5
 	BeatBytes  = 32
@@ -73,6 +87,10 @@ type Params struct {
 	AW int // host address width
 	NC int // slab classes
 	BC int // the bucket class
+	E  int // vector element bits
+	EB int // vector element bytes
+	F  int // λ function-id width
+	N  int // registered λs
 }
 
 // ParamsOf derives the sizes from cfg and refuses what hashtable.md §2.5
@@ -84,6 +102,14 @@ func ParamsOf(cfg config.Config) (Params, *hashtable.Layout, error) {
 	}
 	p := paramsOf(cfg)
 	p.BC = l.BucketClass
+	if p.V < vector.ReduceBytes {
+		// vector.md §1: the unit the engine builds answers 8-byte REDUCEs.
+		return p, nil, fmt.Errorf("htengine: key.max_value_bytes = %d: the engine's vector unit needs at least %d (vector.md §1)",
+			p.V, vector.ReduceBytes)
+	}
+	if p.E != 8 && p.E != 16 && p.E != 32 && p.E != 64 {
+		return p, nil, fmt.Errorf("htengine: vector.element_bits = %d: must be 8, 16, 32 or 64", p.E)
+	}
 	for i, c := range cfg.Slab.Classes {
 		if c < BeatBytes || c > 16*BeatBytes {
 			return p, nil, fmt.Errorf("htengine: slab.classes[%d] = %d: an object is read in one request of 1..16 beats of %d B (engine.md §1, hashtable.md §3.5)",
@@ -100,6 +126,8 @@ func paramsOf(cfg config.Config) Params {
 		BI: cfg.BucketIndexBits(), H: cfg.Bucket.SecHashBits, P: cfg.Bucket.PointerBits,
 		AW: bits.Len64(uint64(cfg.Memory.HostBytes)) - 1, NC: len(cfg.Slab.Classes),
 	}
+	vp := vector.ParamsOf(cfg)
+	p.E, p.EB, p.F, p.N = vp.E, vp.EB, vp.F, vp.N
 	for _, c := range cfg.Slab.Classes {
 		p.OB = max(p.OB, c)
 	}
@@ -124,6 +152,10 @@ func Ports(cfg config.Config) []model.Port {
 		in("req_value", 8*p.V),
 		in("req_bucket", p.BI),
 		in("req_sec", p.H),
+		in("req_fid", p.F),
+		in("req_delta", p.E),
+		in("req_cmp", p.E),
+		in("req_swap", p.E),
 		out("rsp_valid", 1, ""),
 		out("rsp_tag", TagBits, "rsp_valid"),
 		out("rsp_status", StatusBits, "rsp_valid"),
@@ -157,6 +189,7 @@ func Ports(cfg config.Config) []model.Port {
 // vectors.
 type portOffsets struct {
 	iReqValid, iReqOp, iReqTag, iReqKey, iReqKlen, iReqVlen, iReqValue, iReqBucket, iReqSec int
+	iReqFid, iReqDelta, iReqCmp, iReqSwap                                                   int
 	iAlReady, iAlRspValid, iAlRspOK, iAlRspPtr                                              int
 	iRdReady, iRdataValid, iRdata, iRdataLast, iRdataErr, iWrReady                          int
 	oReqReady, oRspValid, oRspTag, oRspStatus, oRspVlen, oRspValue                          int
@@ -172,6 +205,7 @@ func offsetsOf(lay *model.Layout) portOffsets {
 		iReqValid: off("req_valid"), iReqOp: off("req_op"), iReqTag: off("req_tag"), iReqKey: off("req_key"),
 		iReqKlen: off("req_klen"), iReqVlen: off("req_vlen"), iReqValue: off("req_value"),
 		iReqBucket: off("req_bucket"), iReqSec: off("req_sec"),
+		iReqFid: off("req_fid"), iReqDelta: off("req_delta"), iReqCmp: off("req_cmp"), iReqSwap: off("req_swap"),
 		iAlReady: off("al_ready"), iAlRspValid: off("al_rsp_valid"), iAlRspOK: off("al_rsp_ok"), iAlRspPtr: off("al_rsp_ptr"),
 		iRdReady: off("mem_rd_ready"), iRdataValid: off("mem_rdata_valid"), iRdata: off("mem_rdata"),
 		iRdataLast: off("mem_rdata_last"), iRdataErr: off("mem_rdata_err"), iWrReady: off("mem_wr_ready"),
