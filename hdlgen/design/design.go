@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/kvdirect/kvd/config"
+	"github.com/kvdirect/kvd/hdlgen/decoder"
 	"github.com/kvdirect/kvd/hdlgen/fifo"
 	"github.com/kvdirect/kvd/hdlgen/htengine"
 	"github.com/kvdirect/kvd/hdlgen/ir"
@@ -80,6 +81,11 @@ func Modules(cfg config.Config) ([]*ir.Module, error) {
 		return nil, err
 	}
 	mods = append(mods, ht)
+	dec, err := decoder.Generate(cfg)
+	if err != nil {
+		return nil, err
+	}
+	mods = append(mods, dec)
 	return mods, nil
 }
 
