@@ -3,7 +3,9 @@ package htengine
 import (
 	"fmt"
 
+	"github.com/kvdirect/kvd/config"
 	"github.com/kvdirect/kvd/hdlgen/ir"
+	"github.com/kvdirect/kvd/hdlgen/vector"
 )
 
 // Write stages of a plan, in the order they are written (engine.md §6.6).
@@ -29,11 +31,14 @@ const (
 	exResp  = 1
 	exWrite = 2
 	exAlloc = 3
+	exVec   = 4
+	exBits  = 3
 )
 
 type gen struct {
-	z Sizes
-	m *ir.Module
+	z   Sizes
+	cfg config.Config
+	m   *ir.Module
 
 	// bucket layout (hashtable.md §2.1)
 	TB, MB, NB, CB int
@@ -46,21 +51,24 @@ type gen struct {
 
 	// ports
 	reqValid, reqReady, reqOp, reqTag, reqKey, reqKlen, reqVlen, reqValue, reqBucket, reqSec *ir.Signal
+	reqFid, reqDelta, reqCmp, reqSwap                                                        *ir.Signal
 	rspValid, rspTag, rspStatus, rspVlen, rspValue                                           *ir.Signal
 	alValid, alReady, alOp, alClass, alPtr, alRspValid, alRspOK, alRspPtr                    *ir.Signal
 	rdValid, rdReady, rdAddr, rdBeats, rdataValid, rdataReady, rdata, rdataLast, rdataErr    *ir.Signal
 	wrValid, wrReady, wrAddr, wrData                                                         *ir.Signal
 
 	// records of per-context memories
-	dataR, infoR, walkR, bktR, planR, rspR, rqR *rec
+	dataR, infoR, walkR, bktR, planR, rspR, rqR, vresR *rec
 
 	// per-context memories
 	dataMem, infoMem, walkMem, curMem, auxMem, planMem, rspMem, stMem, succMem, optrMem, bptrMem *ir.Memory
+	vresMem                                                                                      *ir.Memory
 	bucketRegs                                                                                   []*ir.Signal
 
 	// per-context flag vectors (C bits each): register and next value
 	vecs                                                []*vecReg
 	phFree, phRead, phAlloc, phFreeing, phWrite, phResp *vecReg
+	phVec                                               *vecReg
 	lock, hasSucc, errV                                 *vecReg
 	paObj, paBkt, hold, frBkt, frOld, frNew             *vecReg
 	plObj, plNew, plAux, plCur                          *vecReg
@@ -71,6 +79,7 @@ type gen struct {
 	rq   returnQueue
 	ex   execUnit
 	sl   slabUnit
+	vc   vecUnit
 	wr   writeUnit
 	rsp  respUnit
 	rbuf *ir.Signal
@@ -121,6 +130,9 @@ func (g *gen) build() (*ir.Module, error) {
 	g.returnQueue()
 	g.execUnit()
 	g.slabUnit()
+	if err := g.vecUnit(); err != nil {
+		return nil, err
+	}
 	g.writeUnit()
 	g.responseUnit()
 	g.contextState()
@@ -135,20 +147,32 @@ func (g *gen) doc() ir.Doc {
 			z.C, z.S, z.K, z.V),
 		Purpose: []string{
 			"GET, PUT and DELETE of docs/microarch/hashtable.md section 4 on the bucket",
-			"chains in host memory, with the timing of docs/microarch/engine.md: up to C",
-			"operations in flight, one per context, ordered per index bucket by successor",
-			"links; the contexts share a read unit (registered request, return queue RQ),",
-			"one execute unit, a slab unit (one alloc outstanding, frees posted), a write",
+			"chains in host memory, and the vector operations UPDATE_S2V, UPDATE_V2V,",
+			"REDUCE and FILTER (engine.md 6.7), with the timing of docs/microarch/engine.md:",
+			"up to C operations in flight, one per context, ordered per index bucket by",
+			"successor links; the contexts share a read unit (registered request, return",
+			"queue RQ), one execute unit, a slab unit (one alloc outstanding, frees posted),",
+			"a vector unit (one kvd_vec instance, u_vec: one operation at a time), a write",
 			"unit (one plan at a time, beat by beat) and a response unit. Each shared unit",
 			"picks among the contexts that want it round robin from its rr pointer.",
+			"A vector operation walks as GET; found, the KV's value goes through kvd_vec;",
+			"REDUCE and FILTER then answer its out_resp, an update answers the stored value",
+			"and first writes out_new in place (the bucket, or the object at its pointer).",
 			"Per-context records live in memories (distributed RAM, or registers where",
 			"two units write them); the phase of each context is one-hot across C-bit",
-			"vectors (FREE, READ, ALLOC, FREEING, WRITE, RESP; EXEC is exec_valid_reg).",
+			"vectors (FREE, READ, ALLOC, FREEING, VEC, WRITE, RESP; EXEC is exec_valid_reg,",
+			"VWAIT is the context vc_ctx_reg while kvd_vec holds its operation).",
 		},
 		Protocol: []string{
-			"req_*: valid/ready; req_ready = some context is FREE (state only).",
+			"req_*: valid/ready; req_ready = some context is FREE (state only). req_op is",
+			"the wire opcode: 0 GET, 1 PUT, 2 DELETE, 3 refused (BAD_OP), 4 UPDATE_S2V,",
+			"5 UPDATE_V2V, 6 REDUCE, 7 FILTER; req_fid, req_delta, req_cmp and req_swap",
+			"are the vector operations' lambda id and scalars, req_vlen/req_value also",
+			"UPDATE_V2V's operand vector.",
 			"rsp_*: one response per cycle, no back-pressure; rsp_tag, rsp_status,",
-			"rsp_vlen and rsp_value are meaningful only while rsp_valid is 1.",
+			"rsp_vlen and rsp_value are meaningful only while rsp_valid is 1. rsp_status:",
+			"0 OK, 1 NOT_FOUND, 2 EMPTY_KEY, 3 KEY_TOO_LONG, 4 VALUE_TOO_LONG, 5 NO_MEMORY,",
+			"6 MEM_ERROR, 7 BAD_OP, 8 LAMBDA_FAULT; a value with GET and vector OK only.",
 			"al_*: kvd_slab's request port (valid/ready) and its alloc answers.",
 			"mem_*: the host-memory port of docs/microarch.md section 1.7; mem_rdata_ready",
 			"is always 1; read beats are counted, mem_rdata_last is not used.",
@@ -159,6 +183,9 @@ func (g *gen) doc() ir.Doc {
 			"Accepted in cycle t: READ from t+1, mem_rd_valid from t+2 at the earliest.",
 			"Execute acts the cycle after the last read beat; a GET hitting inline in its",
 			"index bucket answers at t+6 with memory answering at once (engine.md 10).",
+			"A vector operation found there on a value of n elements is loaded into an",
+			"idle kvd_vec at t+6, has its result at t+7+n, and answers at t+8+n (REDUCE,",
+			"FILTER, a fault) or, after its two-beat write, at t+11+n (an update).",
 			"Reads are one per context at a time; the read port carries one request per",
 			"cycle and two beats per bucket.",
 		},
@@ -180,6 +207,10 @@ func (g *gen) ports() {
 	g.reqValue = m.Input(reqG, "req_value", 8*z.V)
 	g.reqBucket = m.Input(reqG, "req_bucket", z.BI)
 	g.reqSec = m.Input(reqG, "req_sec", z.H)
+	g.reqFid = m.Input(reqG, "req_fid", z.F)
+	g.reqDelta = m.Input(reqG, "req_delta", z.E)
+	g.reqCmp = m.Input(reqG, "req_cmp", z.E)
+	g.reqSwap = m.Input(reqG, "req_swap", z.E)
 	g.rspValid = m.Output(rspG, "rsp_valid", 1)
 	g.rspTag = m.Output(rspG, "rsp_tag", TagBits)
 	g.rspStatus = m.Output(rspG, "rsp_status", StatusBits)
@@ -215,15 +246,20 @@ func (g *gen) state() {
 	C := z.C
 	// The request as accepted, with the form of a PUT's new copy.
 	g.dataR = newRec().add("key", 8*z.K).add("klen", z.KL).add("vlen", z.VL).add("value", 8*z.V).
-		add("sec", z.H).add("op", OpBits).add("ool", 1).add("cnew", ClassBits).add("need", z.S)
+		add("sec", z.H).add("op", OpBits).add("ool", 1).add("cnew", ClassBits).add("need", z.S).
+		add("fid", z.F).add("delta", z.E).add("cmp", z.E).add("swap", z.E)
 	g.infoR = newRec().add("tag", TagBits).add("op", OpBits).add("cnew", ClassBits)
 	// The walk: the next read and the search state.
 	g.walkR = newRec().add("line", g.LW).add("beats", BeatsBits).add("obj", 1).add("place", 1).
 		add("rposnz", 1).add("curnz", 1).add("fitv", 1).add("fslot", g.SW).add("cand", z.S)
 	g.bktR = newRec().add("img", LineBits).add("line", g.LW)
 	g.planR = newRec().add("same", 1).add("tgt", 2).add("tslot", g.SW).add("link", 1).
-		add("oldptr", z.P).add("oldcls", z.T)
+		add("oldptr", z.P).add("oldcls", z.T).add("upd", 1)
 	g.rspR = newRec().add("value", 8*z.V).add("vlen", z.VL)
+	// The vector unit's result (engine.md §6.7): an update's new value (its
+	// response, out_resp, is the stored value itself, vector.md §3, which the
+	// value register rsp_mem already holds), or REDUCE's and FILTER's response.
+	g.vresR = newRec().add("value", 8*z.V).add("vlen", z.VL)
 
 	g.dataMem = m.Mem("req_data_mem", g.dataR.W, C, false)
 	g.infoMem = m.Mem("req_info_mem", g.infoR.W, C, false)
@@ -232,6 +268,7 @@ func (g *gen) state() {
 	g.auxMem = m.Mem("aux_mem", g.bktR.W, C, false)
 	g.planMem = m.Mem("plan_mem", g.planR.W, C, false)
 	g.rspMem = m.Mem("rsp_mem", g.rspR.W, C, false)
+	g.vresMem = m.Mem("vres_mem", g.vresR.W, C, false)
 	g.stMem = m.Mem("status_mem", StatusBits, C, false)
 	g.succMem = m.Mem("succ_mem", z.CW, C, false)
 	g.optrMem = m.Mem("obj_ptr_mem", z.P, C, false)
@@ -248,6 +285,7 @@ func (g *gen) state() {
 	g.phRead = g.vector("ph_read", "phase READ: wants the read unit", true, k(C, 0))
 	g.phAlloc = g.vector("ph_alloc", "phase ALLOC: wants the slab unit for an alloc", true, k(C, 0))
 	g.phFreeing = g.vector("ph_freeing", "phase FREEING: wants the slab unit for a free", true, k(C, 0))
+	g.phVec = g.vector("ph_vec", "phase VEC: wants the vector unit", true, k(C, 0))
 	g.phWrite = g.vector("ph_write", "phase WRITE: wants the write unit", true, k(C, 0))
 	g.phResp = g.vector("ph_resp", "phase RESP: wants the response unit", true, k(C, 0))
 	g.lock = g.vector("lock", "holds its index bucket", true, k(C, 0))
@@ -300,7 +338,8 @@ func (g *gen) acceptUnit() {
 	st := ir.Sel(ir.Eq(op, k(OpBits, OpBad)), k(StatusBits, StBadOp),
 		ir.Sel(ir.Eq(g.reqKlen, k(z.KL, 0)), k(StatusBits, StEmptyKey),
 			ir.Sel(over(g.reqKlen, z.KL, z.K), k(StatusBits, StKeyTooLong),
-				ir.Sel(ir.LAnd(ir.Eq(op, k(OpBits, OpPut)), over(g.reqVlen, z.VL, z.V)), k(StatusBits, StValueTooLong),
+				ir.Sel(ir.LAnd(ir.LOr(ir.Eq(op, k(OpBits, OpPut)), ir.Eq(op, k(OpBits, OpUpdateV2V))), over(g.reqVlen, z.VL, z.V)),
+					k(StatusBits, StValueTooLong),
 					k(StatusBits, StOK)))))
 	a.status = g.wire("acc_status", st)
 	a.status.Comment = "the checks of engine.md 4, in order"
@@ -569,7 +608,7 @@ type execUnit struct {
 	phase, status                     *ir.Signal
 	nextObj, nextBkt, toPlace         *ir.Signal
 	unlink, same, plNew, plAux, plCur *ir.Signal
-	plObj, tgt, tslot, link           *ir.Signal
+	plObj, tgt, tslot, link, upd      *ir.Signal
 	found, fool, record, placeMode    *ir.Signal
 	walkW, curW, auxW, planW, rspW    ir.Expr
 }
@@ -591,6 +630,8 @@ func (g *gen) execUnit() {
 	op := g.wire("ex_op", D("op"))
 	isDel := g.wire("ex_del", ir.Eq(op, k(OpBits, OpDelete)))
 	isPut := g.wire("ex_put", ir.Eq(op, k(OpBits, OpPut)))
+	isVec := g.wire("ex_vec", ir.Bit(op, 2))
+	isVec.Comment = "a vector operation (opcodes 4-7, engine.md 6.7)"
 	klen := g.wire("ex_klen", D("klen"))
 	key := g.wire("ex_key", D("key"))
 	ool := g.wire("ex_ool", D("ool"))
@@ -647,8 +688,8 @@ func (g *gen) execUnit() {
 		region[s] = g.wire(fmt.Sprintf("ex_region%d", s), r)
 	}
 	regionV := g.wire("ex_region", vec(z.S, func(s int) ir.Expr { return region[s] }))
-	rmask := g.wire("ex_rmask", ir.Sel(e.found, ir.Sel(isB, regionV, cjOH), k(z.S, 0)))
-	rmask.Comment = "the old copy's slots, returned to the empty form"
+	rmask := g.wire("ex_rmask", ir.Sel(ir.LAnd(e.found, ir.LNot(isVec)), ir.Sel(isB, regionV, cjOH), k(z.S, 0)))
+	rmask.Comment = "the old copy's slots, returned to the empty form (a vector operation keeps cur whole)"
 	rimg := g.part("ex_removed", ir.And(cur, ir.Not(g.slotMask(rmask))))
 	freeR := g.wire("ex_free_after", ir.Or(bv.free, rmask))
 	allEmpty := g.wire("ex_all_empty", ir.AndR(freeR))
@@ -702,8 +743,8 @@ func (g *gen) execUnit() {
 	val := g.wire("ex_value", ir.And(ir.Bits(shifted, 8*z.V-1, 0), lowMask(8*z.V, bytes8(vl))))
 
 	// Decision (engine.md §6.1–§6.6).
-	e.phase = m.Reg("ex_phase", 2)
-	e.phase.Comment = "where the EXEC context goes: 0 READ, 1 RESP, 2 WRITE, 3 ALLOC"
+	e.phase = m.Reg("ex_phase", exBits)
+	e.phase.Comment = "where the EXEC context goes: 0 READ, 1 RESP, 2 WRITE, 3 ALLOC, 4 VEC"
 	e.status = m.Reg("ex_status", StatusBits)
 	e.nextObj = m.Reg("ex_next_obj", 1)
 	e.nextBkt = m.Reg("ex_next_bkt", 1)
@@ -716,7 +757,9 @@ func (g *gen) execUnit() {
 	e.tgt = m.Reg("ex_tgt", 2)
 	e.tslot = m.Reg("ex_tslot", g.SW)
 	e.link = m.Reg("ex_link", 1)
-	ph := func(b *ir.Block, v int) { b.Set(e.phase, k(2, uint64(v))) }
+	e.upd = m.Reg("ex_upd", 1)
+	e.upd.Comment = "a vector operation: its plan is an update's one write in place (engine.md 6.7)"
+	ph := func(b *ir.Block, v int) { b.Set(e.phase, k(exBits, uint64(v))) }
 	// plan: a PUT's target is known (§6.6).
 	plan := func(b *ir.Block, tgt int, slot ir.Expr) {
 		b.Set(e.tgt, k(2, uint64(tgt)))
@@ -728,7 +771,7 @@ func (g *gen) execUnit() {
 			b.Set(e.plCur, one1)
 			ph(b, exAlloc)
 		} else {
-			b.Set(e.phase, ir.Sel(ool, k(2, exAlloc), k(2, exWrite)))
+			b.Set(e.phase, ir.Sel(ool, k(exBits, exAlloc), k(exBits, exWrite)))
 		}
 	}
 	readNextBucket := func(b *ir.Block) {
@@ -738,7 +781,7 @@ func (g *gen) execUnit() {
 	m.Comb("execute unit: one step of hashtable.md 4 for the EXEC context (engine.md 6)", func(b *ir.Block) {
 		ph(b, exResp)
 		b.Set(e.status, k(StatusBits, StOK))
-		for _, s := range []*ir.Signal{e.nextObj, e.nextBkt, e.toPlace, e.unlink, e.same, e.plObj, e.plNew, e.plAux, e.plCur, e.link} {
+		for _, s := range []*ir.Signal{e.nextObj, e.nextBkt, e.toPlace, e.unlink, e.same, e.plObj, e.plNew, e.plAux, e.plCur, e.link, e.upd} {
 			b.Set(s, zero1)
 		}
 		b.Set(e.tgt, k(2, tgtNone))
@@ -789,7 +832,18 @@ func (g *gen) execUnit() {
 									})
 								})
 							})
-						}, nil)
+						}, func(b *ir.Block) {
+							b.If(isVec, func(b *ir.Block) {
+								b.Note("6.4, 6.7: the value register holds the KV's value; the plan is")
+								b.Note("the in-place write should the vector unit update it")
+								ph(b, exVec)
+								b.Set(e.upd, one1)
+								b.Set(e.same, e.fool)
+								b.Set(e.plObj, e.fool)
+								b.Set(e.plCur, ir.LNot(e.fool))
+								b.Set(e.tslot, hitIdx)
+							}, nil)
+						})
 					})
 				}, func(b *ir.Block) {
 					b.If(ir.OrR(mcand), func(b *ir.Block) {
@@ -840,7 +894,7 @@ func (g *gen) execUnit() {
 	e.auxW = ir.Sel(isDel, ir.Cat(prevl, ir.Sel(e.unlink, prevMod, prev)),
 		ir.Sel(e.toPlace, curOut, ir.Sel(e.record, ir.Cat(curl, cur), e.auxm)))
 	e.planW = g.planR.pack(map[string]ir.Expr{
-		"same": e.same, "tgt": e.tgt, "tslot": e.tslot, "link": e.link,
+		"same": e.same, "tgt": e.tgt, "tslot": e.tslot, "link": e.link, "upd": e.upd,
 		"oldptr": ir.Sel(e.found, fptr, g.planR.get(e.plan, "oldptr")),
 		"oldcls": ir.Sel(e.found, fcls, g.planR.get(e.plan, "oldcls")),
 	})
@@ -948,6 +1002,79 @@ func (g *gen) slabUnit() {
 	})
 }
 
+// ---- the vector unit (engine.md §8A) ------------------------------------------------------------
+
+type vecUnit struct {
+	ctx, ctxN, rr, rrN, upd, updN, vlen, vlenN   *ir.Signal
+	inReady, outValid, outFault, outNew, outRlen *ir.Signal
+	outResp, load, w, toWrite                    *ir.Signal
+}
+
+// vecUnit instantiates kvd_vec (hdlgen/vector, vector.md) and loads it with
+// the round-robin winner among the VEC contexts whenever it is idle.
+func (g *gen) vecUnit() error {
+	z, m, v := g.z, g.m, &g.vc
+	sub, err := vector.Generate(g.cfg)
+	if err != nil {
+		return err
+	}
+	v.ctx, v.ctxN = m.RegPair("vc_ctx", z.CW)
+	v.ctx.Comment = "the context whose operation kvd_vec holds (VWAIT)"
+	v.rr, v.rrN = m.RegPair("vc_rr", z.CW)
+	v.upd, v.updN = m.RegPair("vc_upd", 1)
+	v.upd.Comment = "the operation kvd_vec holds is an UPDATE_* (its result goes to WRITE)"
+	v.vlen, v.vlenN = m.RegPair("vc_vlen", z.VL)
+	v.vlen.Comment = "its stored value's length: the update's write keeps it"
+	v.inReady = m.Wire("vc_in_ready", 1)
+	v.outValid = m.Wire("vc_out_valid", 1)
+	v.outFault = m.Wire("vc_out_fault", 1)
+	v.outNew = m.Wire("vc_out_new", 8*z.V)
+	v.outRlen = m.Wire("vc_out_rlen", z.VL)
+	v.outResp = m.Wire("vc_out_resp", 8*z.V)
+	any, _, w := g.rrPick("vc_pick", g.phVec.r, v.rr)
+	v.w = w
+	v.load = g.wire("vc_load", ir.LAnd(v.inReady, any))
+	v.load.Comment = "kvd_vec is idle and some context is VEC: the winner is presented and taken"
+	data := g.part("vc_req", g.dataMem.Read(w))
+	val := g.part("vc_val", g.rspMem.Read(w))
+	val.Comment = "the winner's value register: the KV's value as GET would answer it"
+	D := func(n string) ir.Expr { return g.dataR.get(data, n) }
+	op := g.wire("vc_op", ir.Bits(D("op"), vector.OpBits-1, 0))
+	op.Comment = "req_op - 4: kvd_vec's operation code"
+	vl := g.wire("vc_in_vlen", g.rspR.get(val, "vlen"))
+	m.Instantiate("u_vec", sub, nil, []ir.Conn{
+		{Port: "clk", Expr: g.clk}, {Port: "rst", Expr: g.rst},
+		{Port: "in_valid", Expr: v.load}, {Port: "in_ready", Expr: v.inReady},
+		{Port: "in_op", Expr: op}, {Port: "in_fid", Expr: D("fid")},
+		{Port: "in_vlen", Expr: vl}, {Port: "in_value", Expr: g.rspR.get(val, "value")},
+		{Port: "in_delta", Expr: D("delta")}, {Port: "in_cmp", Expr: D("cmp")}, {Port: "in_swap", Expr: D("swap")},
+		{Port: "in_dlen", Expr: D("vlen")}, {Port: "in_dvec", Expr: D("value")},
+		{Port: "out_valid", Expr: v.outValid}, {Port: "out_fault", Expr: v.outFault},
+		{Port: "out_new", Expr: v.outNew}, {Port: "out_rlen", Expr: v.outRlen}, {Port: "out_resp", Expr: v.outResp},
+	})
+	v.toWrite = g.wire("vc_to_write", ir.AndAll(v.outValid, ir.LNot(v.outFault), v.upd))
+	v.toWrite.Comment = "an update's result: its context goes to WRITE (otherwise to RESP)"
+	m.Comb("vector unit: result, load (engine.md 8A)", func(b *ir.Block) {
+		b.Set(v.ctxN, v.ctx)
+		b.Set(v.rrN, v.rr)
+		b.Set(v.updN, v.upd)
+		b.Set(v.vlenN, v.vlen)
+		b.If(v.load, func(b *ir.Block) {
+			b.Set(v.ctxN, w)
+			b.Set(v.rrN, g.after(w))
+			b.Set(v.updN, ir.LNot(ir.Bit(op, 1)))
+			b.Set(v.vlenN, vl)
+		}, nil)
+	})
+	m.Seq(g.clk, "vector unit registers", func(b *ir.Block) {
+		for _, p := range [][2]*ir.Signal{{v.ctx, v.ctxN}, {v.rr, v.rrN}, {v.upd, v.updN}, {v.vlen, v.vlenN}} {
+			b.Set(p[0], p[1])
+		}
+		b.If(g.rst, func(b *ir.Block) { b.Set(v.rr, k(z.CW, 0)) }, nil)
+	})
+	return nil
+}
+
 // ---- the write unit (engine.md §8) ------------------------------------------------------------
 
 type writeUnit struct {
@@ -975,10 +1102,13 @@ func (g *gen) writeUnit() {
 	D := func(n string) ir.Expr { return g.dataR.get(data, n) }
 	Pl := func(n string) ir.Expr { return g.planR.get(plan, n) }
 	isSt := func(st int) ir.Expr { return ir.Eq(u.stage, k(stBits, uint64(st))) }
+	upd := g.wire("wr_upd", Pl("upd"))
+	upd.Comment = "a vector update: the KV's value bytes, in place (engine.md 6.7)"
+	vres := g.part("wr_vres", g.vresMem.Read(x))
 	klen := g.wire("wr_klen", D("klen"))
-	vlen := g.wire("wr_vlen", D("vlen"))
+	vlen := g.wire("wr_vlen", ir.Sel(upd, g.vresR.get(vres, "vlen"), D("vlen")))
 	key := g.wire("wr_key", D("key"))
-	value := g.part("wr_value", D("value"))
+	value := g.part("wr_value", ir.Sel(upd, g.vresR.get(vres, "value"), D("value")))
 	uw := bitsFor(z.OB) + 1
 	kv := g.part("wr_kv_bytes", ir.Add(ir.Zext(klen, uw), ir.Zext(vlen, uw)))
 
@@ -1084,7 +1214,14 @@ func (g *gen) writeUnit() {
 	} else {
 		linked = ir.Cat(one1, bptr, ir.Bits(img1, g.NB-1, 0))
 	}
-	img := g.wire("wr_img", ir.Sel(lnk, linked, img1))
+	// An update: the KV's value bytes (slot-area bytes sbj+kl .. sbj+kl+vl-1)
+	// from the new value, every other byte of cur as read (engine.md 6.7).
+	vbeg := g.wire("wr_val_begin", ir.Add(sbj, ir.Zext(klen, pw)))
+	vend := g.wire("wr_val_end", ir.Add(sbj, ir.Zext(kv, pw)))
+	vmask := g.wire("wr_val_mask", ir.And(lowMask(8*z.A, bytes8(vend)), ir.Shl(ir.Ones(8*z.A), bytes8(vbeg))))
+	vmask.Comment = "an update's value bytes in the slot area"
+	updImg := g.wire("wr_img_update", ir.Or(ir.And(base, ir.Not(ir.Zext(vmask, LineBits))), ir.Zext(ir.And(area, vmask), LineBits)))
+	img := g.wire("wr_img", ir.Sel(upd, updImg, ir.Sel(lnk, linked, img1)))
 	bktBeat := ir.Sel(ir.Bit(u.beat, 0), ir.Bits(img, LineBits-1, BeatBits), ir.Bits(img, BeatBits-1, 0))
 
 	objLine := g.ptrLine(g.part("wr_obj_at", ir.Sel(Pl("same"), Pl("oldptr"), optr)))
@@ -1124,12 +1261,17 @@ func (g *gen) responseUnit() {
 	st := g.wire("rsp_st", g.stMem.Read(r.w))
 	data := g.part("rsp_data", g.rspMem.Read(r.w))
 	r.succ = g.wire("rsp_succ", g.succMem.Read(r.w))
-	withValue := g.wire("rsp_with_value", ir.LAnd(ir.Eq(g.infoR.get(info, "op"), k(OpBits, OpGet)), ir.Eq(st, k(StatusBits, StOK))))
+	vres := g.part("rsp_vres", g.vresMem.Read(r.w))
+	op := g.wire("rsp_op", g.infoR.get(info, "op"))
+	withValue := g.wire("rsp_with_value", ir.LAnd(ir.LOr(ir.Eq(op, k(OpBits, OpGet)), ir.Bit(op, 2)), ir.Eq(st, k(StatusBits, StOK))))
+	withValue.Comment = "GET or a vector operation, OK: the response carries a value"
+	fromVec := g.wire("rsp_from_vec", ir.LAnd(ir.Bit(op, 2), ir.Bit(op, 1)))
+	fromVec.Comment = "REDUCE, FILTER: the value is kvd_vec's out_resp (an update answers the stored value, rsp_mem)"
 	m.Assign(g.rspValid, r.any)
 	m.Assign(g.rspTag, g.infoR.get(info, "tag"))
 	m.Assign(g.rspStatus, st)
-	m.Assign(g.rspVlen, ir.Sel(withValue, g.rspR.get(data, "vlen"), k(z.VL, 0)))
-	m.Assign(g.rspValue, ir.Sel(withValue, g.rspR.get(data, "value"), k(8*z.V, 0)))
+	m.Assign(g.rspVlen, ir.Sel(withValue, ir.Sel(fromVec, g.vresR.get(vres, "vlen"), g.rspR.get(data, "vlen")), k(z.VL, 0)))
+	m.Assign(g.rspValue, ir.Sel(withValue, ir.Sel(fromVec, g.vresR.get(vres, "value"), g.rspR.get(data, "value")), k(8*z.V, 0)))
 	m.Comb("response unit (engine.md 9)", func(b *ir.Block) {
 		b.Set(r.rrN, r.rr)
 		b.If(r.any, func(b *ir.Block) { b.Set(r.rrN, g.after(r.w)) }, nil)
@@ -1144,9 +1286,9 @@ func (g *gen) responseUnit() {
 
 func (g *gen) contextState() {
 	m := g.m
-	a, e, s, u, r := &g.acc, &g.ex, &g.sl, &g.wr, &g.rsp
+	a, e, s, u, r, v := &g.acc, &g.ex, &g.sl, &g.wr, &g.rsp, &g.vc
 	x := g.rq.execX
-	exTo := func(p int) ir.Expr { return ir.Eq(e.phase, k(2, uint64(p))) }
+	exTo := func(p int) ir.Expr { return ir.Eq(e.phase, k(exBits, uint64(p))) }
 	m.Comb("context phases and flags (engine.md 3): each unit moves the contexts it owns", func(b *ir.Block) {
 		for _, v := range g.vecs {
 			b.Set(v.n, v.r)
@@ -1173,11 +1315,12 @@ func (g *gen) contextState() {
 			g.errV.set(b, g.rq.h, one1)
 		}, nil)
 		b.If(g.rq.execV, func(b *ir.Block) {
-			b.Note("6: EXEC -> READ, RESP, WRITE or ALLOC")
+			b.Note("6: EXEC -> READ, RESP, WRITE, ALLOC or VEC")
 			b.If(exTo(exRead), func(b *ir.Block) { g.phRead.set(b, x, one1) }, nil)
 			b.If(exTo(exResp), func(b *ir.Block) { g.phResp.set(b, x, one1) }, nil)
 			b.If(exTo(exWrite), func(b *ir.Block) { g.phWrite.set(b, x, one1) }, nil)
 			b.If(exTo(exAlloc), func(b *ir.Block) { g.phAlloc.set(b, x, one1) }, nil)
+			b.If(exTo(exVec), func(b *ir.Block) { g.phVec.set(b, x, one1) }, nil)
 			g.paObj.set(b, x, ir.LAnd(e.plObj, ir.LNot(e.same)))
 			g.paBkt.set(b, x, e.plNew)
 			g.hold.set(b, x, zero1)
@@ -1243,6 +1386,18 @@ func (g *gen) contextState() {
 				})
 			})
 		}, nil)
+		b.If(v.outValid, func(b *ir.Block) {
+			b.Note("8A result: VWAIT -> WRITE (an update) or RESP")
+			b.If(v.toWrite, func(b *ir.Block) {
+				g.phWrite.set(b, v.ctx, one1)
+			}, func(b *ir.Block) {
+				g.phResp.set(b, v.ctx, one1)
+			})
+		}, nil)
+		b.If(v.load, func(b *ir.Block) {
+			b.Note("8A load: VEC -> VWAIT")
+			g.phVec.set(b, v.w, zero1)
+		}, nil)
 		b.If(u.fin, func(b *ir.Block) {
 			b.Note("8: the plan's last beat: WBUSY -> FREEING or RESP")
 			b.If(ir.LOr(g.frBkt.at(u.ctx), g.frOld.at(u.ctx)), func(b *ir.Block) {
@@ -1291,11 +1446,13 @@ func (g *gen) storage() {
 		"line": a.firstLine, "beats": k(BeatsBits, 2), "obj": zero1, "place": zero1, "rposnz": zero1,
 		"curnz": zero1, "fitv": zero1, "fslot": k(g.SW, 0), "cand": k(z.S, 0),
 	})
-	m.Seq(g.clk, "per-context storage: acceptance, execute unit, slab answers", func(b *ir.Block) {
+	v := &g.vc
+	m.Seq(g.clk, "per-context storage: acceptance, execute unit, slab answers, vector results", func(b *ir.Block) {
 		b.If(a.fire, func(b *ir.Block) {
 			b.Write(g.dataMem, a.x, g.dataR.pack(map[string]ir.Expr{
 				"key": a.key, "klen": g.reqKlen, "vlen": g.reqVlen, "value": a.value, "sec": g.reqSec,
 				"op": g.reqOp, "ool": a.ool, "cnew": a.cnew, "need": a.need,
+				"fid": g.reqFid, "delta": g.reqDelta, "cmp": g.reqCmp, "swap": g.reqSwap,
 			}))
 			b.Write(g.infoMem, a.x, g.infoR.pack(map[string]ir.Expr{"tag": g.reqTag, "op": g.reqOp, "cnew": a.cnew}))
 			b.Write(g.stMem, a.x, a.status)
@@ -1327,6 +1484,14 @@ func (g *gen) storage() {
 			}, func(b *ir.Block) {
 				b.Write(g.stMem, g.sl.wctx, k(StatusBits, StNoMemory))
 			})
+		}, nil)
+		b.If(v.outValid, func(b *ir.Block) {
+			b.Write(g.vresMem, v.ctx, g.vresR.pack(map[string]ir.Expr{
+				"value": ir.Sel(v.upd, v.outNew, v.outResp), "vlen": ir.Sel(v.upd, v.vlen, v.outRlen),
+			}))
+			b.If(v.outFault, func(b *ir.Block) {
+				b.Write(g.stMem, v.ctx, k(StatusBits, StLambdaFault))
+			}, nil)
 		}, nil)
 	})
 }

@@ -1,9 +1,11 @@
 // Package htengine generates kvd_ht, the timed hash-table engine of
 // docs/microarch/engine.md: C contexts that each carry one GET, PUT or
-// DELETE of docs/microarch/hashtable.md §4 from acceptance to its response,
-// and the shared units they compete for — the read unit with its return
-// queue, one execute unit, the slab unit, the write unit and the response
-// unit — each arbitrating among the contexts round robin.
+// DELETE of docs/microarch/hashtable.md §4, or one vector operation
+// (engine.md §6.7), from acceptance to its response, and the shared units
+// they compete for — the read unit with its return queue, one execute unit,
+// the slab unit, the vector unit (one kvd_vec instance, hdlgen/vector), the
+// write unit and the response unit — each arbitrating among the contexts
+// round robin.
 package htengine
 
 import (
@@ -13,6 +15,7 @@ import (
 
 	"github.com/kvdirect/kvd/config"
 	"github.com/kvdirect/kvd/hdlgen/ir"
+	"github.com/kvdirect/kvd/hdlgen/vector"
 )
 
 // Name is the module name.
@@ -21,20 +24,26 @@ const Name = "kvd_ht"
 // Fixed widths of engine.md §2.
 const (
 	TagBits    = 16
-	OpBits     = 2
-	StatusBits = 3
+	OpBits     = 3
+	StatusBits = 4
 	ClassBits  = 3
 	BeatsBits  = 5
 	BeatBits   = 256
 	LineBits   = 512 // a bucket
 )
 
-// Operation codes (engine.md §1).
+// Operation codes (engine.md §1): the wire opcodes. 3 (UPDATE_S2S) is the
+// reservation station's and refused here; 4–7 are the vector operations,
+// kvd_vec's in_op plus 4.
 const (
-	OpGet    = 0
-	OpPut    = 1
-	OpDelete = 2
-	OpBad    = 3
+	OpGet       = 0
+	OpPut       = 1
+	OpDelete    = 2
+	OpBad       = 3
+	OpUpdateS2V = 4
+	OpUpdateV2V = 5
+	OpReduce    = 6
+	OpFilter    = 7
 )
 
 // Status codes (engine.md §1, hashtable.md §4.5).
@@ -47,6 +56,7 @@ const (
 	StNoMemory     = 5
 	StMemError     = 6
 	StBadOp        = 7
+	StLambdaFault  = 8
 )
 
 // Sizes are the names of engine.md §1 for one configuration.
@@ -63,6 +73,7 @@ type Sizes struct {
 	Threshold int // bucket.inline_threshold
 	PUL       int // log2 memory.pointer_unit: a pointer counts units of 2^PUL bytes
 	Classes   []int
+	E, F      int // vector element bits, λ function-id width (vector.md §1)
 }
 
 func bitsFor(n int) int { return max(1, bits.Len(uint(n))) }   // bits to hold 0..n
@@ -74,6 +85,10 @@ func SizesOf(cfg config.Config) (Sizes, error) {
 	if err := cfg.Validate(); err != nil {
 		return Sizes{}, err
 	}
+	vz, err := vector.SizesOf(cfg)
+	if err != nil {
+		return Sizes{}, err
+	}
 	b := cfg.Bucket
 	z := Sizes{
 		C: cfg.Engine.Contexts, K: cfg.Key.MaxKeyBytes, V: cfg.Key.MaxValueBytes,
@@ -82,6 +97,7 @@ func SizesOf(cfg config.Config) (Sizes, error) {
 		NC: len(cfg.Slab.Classes), Threshold: b.InlineThreshold,
 		PUL:     bits.Len(uint(cfg.Memory.PointerUnit)) - 1,
 		Classes: append([]int(nil), cfg.Slab.Classes...),
+		E:       vz.E, F: vz.F,
 	}
 	z.CW = idxBits(z.C)
 	z.KL = cfg.KeyLenBits()
@@ -120,8 +136,10 @@ type Port struct {
 	W    int
 }
 
-// Ports lists the data ports of kvd_ht for cfg in engine.md §2's order
-// (clk and rst come first in the module).
+// Ports lists the data ports of kvd_ht for cfg in engine.md §2's order,
+// except that the vector operands req_fid, req_delta, req_cmp and req_swap
+// follow req_sec, after every port the engine had before them (clk and rst
+// come first in the module).
 func Ports(cfg config.Config) ([]Port, error) {
 	z, err := SizesOf(cfg)
 	if err != nil {
@@ -131,6 +149,7 @@ func Ports(cfg config.Config) ([]Port, error) {
 		{"req_valid", false, 1}, {"req_ready", true, 1}, {"req_op", false, OpBits}, {"req_tag", false, TagBits},
 		{"req_key", false, 8 * z.K}, {"req_klen", false, z.KL}, {"req_vlen", false, z.VL}, {"req_value", false, 8 * z.V},
 		{"req_bucket", false, z.BI}, {"req_sec", false, z.H},
+		{"req_fid", false, z.F}, {"req_delta", false, z.E}, {"req_cmp", false, z.E}, {"req_swap", false, z.E},
 		{"rsp_valid", true, 1}, {"rsp_tag", true, TagBits}, {"rsp_status", true, StatusBits}, {"rsp_vlen", true, z.VL},
 		{"rsp_value", true, 8 * z.V},
 		{"al_valid", true, 1}, {"al_ready", false, 1}, {"al_op", true, 1}, {"al_class", true, ClassBits}, {"al_ptr", true, z.P},
@@ -148,7 +167,7 @@ func Generate(cfg config.Config) (*ir.Module, error) {
 	if err != nil {
 		return nil, err
 	}
-	g := &gen{z: z}
+	g := &gen{z: z, cfg: cfg}
 	return g.build()
 }
 

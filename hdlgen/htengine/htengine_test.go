@@ -42,6 +42,25 @@ func emit(t *testing.T, c config.Config) []byte {
 	return text
 }
 
+// emitAll writes kvd_ht and every module it instantiates (kvd_vec) into dir:
+// the file set the engine builds from.
+func emitAll(t *testing.T, c config.Config, dir string) {
+	t.Helper()
+	m, err := Generate(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, sub := range m.Submodules() {
+		text, err := verilog.Emit(sub, verilog.Header{Generator: "test", ConfigName: c.Name, ConfigHash: c.Hash()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, sub.Name+".v"), text, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
 // engine.md §2's table, with the widths of §1 written out for both presets.
 func TestPortsFollowEngineDoc(t *testing.T) {
 	type row struct {
@@ -52,19 +71,20 @@ func TestPortsFollowEngineDoc(t *testing.T) {
 	for _, tc := range []struct {
 		preset                 string
 		K, KL, V, VL, BI, H, P int
-		AW                     int
+		AW, E, F               int
 	}{
-		{"sim", 16, 5, 478, 9, 14, 9, 31, 24},
-		{"paper", 32, 6, 478, 9, 28, 9, 31, 36},
+		{"sim", 16, 5, 478, 9, 14, 9, 31, 24, 32, 3},
+		{"paper", 32, 6, 478, 9, 28, 9, 31, 36, 32, 3},
 	} {
 		t.Run(tc.preset, func(t *testing.T) {
 			in, out := ir.In, ir.Out
 			want := []row{
 				{"clk", in, 1}, {"rst", in, 1},
-				{"req_valid", in, 1}, {"req_ready", out, 1}, {"req_op", in, 2}, {"req_tag", in, 16},
+				{"req_valid", in, 1}, {"req_ready", out, 1}, {"req_op", in, 3}, {"req_tag", in, 16},
 				{"req_key", in, 8 * tc.K}, {"req_klen", in, tc.KL}, {"req_vlen", in, tc.VL}, {"req_value", in, 8 * tc.V},
 				{"req_bucket", in, tc.BI}, {"req_sec", in, tc.H},
-				{"rsp_valid", out, 1}, {"rsp_tag", out, 16}, {"rsp_status", out, 3}, {"rsp_vlen", out, tc.VL},
+				{"req_fid", in, tc.F}, {"req_delta", in, tc.E}, {"req_cmp", in, tc.E}, {"req_swap", in, tc.E},
+				{"rsp_valid", out, 1}, {"rsp_tag", out, 16}, {"rsp_status", out, 4}, {"rsp_vlen", out, tc.VL},
 				{"rsp_value", out, 8 * tc.V},
 				{"al_valid", out, 1}, {"al_ready", in, 1}, {"al_op", out, 1}, {"al_class", out, 3}, {"al_ptr", out, tc.P},
 				{"al_rsp_valid", in, 1}, {"al_rsp_ok", in, 1}, {"al_rsp_ptr", in, tc.P},
@@ -105,6 +125,10 @@ func TestPortsFollowEngineDoc(t *testing.T) {
 			z, _ := SizesOf(c)
 			if z.C != c.Engine.Contexts || z.OB != 512 || z.BC != 1 || z.NC != 5 || z.S != 10 || z.SB != 5 || z.T != 3 {
 				t.Errorf("sizes %+v", z)
+			}
+			// kvd_vec is inside, not beside: its ports are not the engine's (engine.md 8A).
+			if len(m.Instances) != 1 || m.Instances[0].Mod.Name != "kvd_vec" {
+				t.Errorf("instances %v, want one kvd_vec", m.Instances)
 			}
 		})
 	}
@@ -172,6 +196,13 @@ func TestLintClean(t *testing.T) {
 		}(),
 		"noinline": preset(t, "sim", "bucket.inline_threshold=0"),
 		"classes":  preset(t, "sim", "slab.classes=[64,256,512]", "key.max_value_bytes=400"),
+		"e16":      preset(t, "sim", "vector.element_bits=16"),
+		"e64":      preset(t, "sim", "vector.element_bits=64"),
+		"lambda1": func() config.Config {
+			c := preset(t, "sim")
+			c.Atomic.Lambdas = c.Atomic.Lambdas[:1] // F = 1, every fid known
+			return c
+		}(),
 	}
 	for name, c := range cases {
 		c := c
@@ -180,9 +211,7 @@ func TestLintClean(t *testing.T) {
 				t.Fatal(err)
 			}
 			dir := t.TempDir()
-			if err := os.WriteFile(filepath.Join(dir, Name+".v"), emit(t, c), 0o644); err != nil {
-				t.Fatal(err)
-			}
+			emitAll(t, c, dir)
 			results, err := lint.All(context.Background(), dir)
 			if err != nil {
 				t.Fatal(err)

@@ -30,6 +30,8 @@ type op struct {
 	op, tag, klen, vlen, bucket, sec int
 	key, value                       []byte
 	gap                              int // cycles after the previous acceptance
+	fid                              int // vector operations: the λ
+	delta, cmp, swap                 uint64
 }
 
 type result struct {
@@ -37,8 +39,16 @@ type result struct {
 	value  []byte
 }
 
+// write is one beat the engine wrote, by the context that wrote it.
+type write struct {
+	cyc, word, ctx int
+	data           []byte
+}
+
 type simOut struct {
 	accept, respond map[int]int // tag -> cycle
+	ctx             map[int]int // tag -> the context that took it
+	writes          []write     // every beat written, in order
 	got             map[int]result
 	mem             map[int][]byte // 32 B word index -> bytes (non-zero index words)
 	live            int
@@ -73,10 +83,13 @@ func sizes(t *testing.T, c config.Config) (config.Config, Sizes) {
 	return c, z
 }
 
-func (z Sizes) opBits() int { return 2 + 16 + z.KL + z.VL + z.BI + z.H + 8*z.K + 8*z.V }
+func (z Sizes) opBits() int {
+	return OpBits + 16 + z.KL + z.VL + z.BI + z.H + z.F + 3*z.E + 8*z.K + 8*z.V
+}
 
 // pack lays out an operation as the testbench reads it (least significant
-// field first: op, tag, klen, vlen, bucket, sec, key, value).
+// field first: op, tag, klen, vlen, bucket, sec, fid, delta, cmp, swap, key,
+// value).
 func (z Sizes) pack(o op) string {
 	v := new(big.Int)
 	pos := 0
@@ -92,12 +105,22 @@ func (z Sizes) pack(o op) string {
 		}
 		return x
 	}
-	put(big.NewInt(int64(o.op)), 2)
+	u := func(x uint64, w int) *big.Int {
+		if w < 64 {
+			x &= 1<<uint(w) - 1
+		}
+		return new(big.Int).SetUint64(x)
+	}
+	put(big.NewInt(int64(o.op)), OpBits)
 	put(big.NewInt(int64(o.tag)), 16)
 	put(big.NewInt(int64(o.klen)), z.KL)
 	put(big.NewInt(int64(o.vlen)), z.VL)
 	put(big.NewInt(int64(o.bucket)), z.BI)
 	put(big.NewInt(int64(o.sec)), z.H)
+	put(u(uint64(o.fid), z.F), z.F)
+	put(u(o.delta, z.E), z.E)
+	put(u(o.cmp, z.E), z.E)
+	put(u(o.swap, z.E), z.E)
 	put(le(o.key, z.K), 8*z.K)
 	put(le(o.value, z.V), 8*z.V)
 	digits := (z.opBits() + 3) / 4
@@ -120,7 +143,7 @@ func testbench(z Sizes, cfg config.Config, nops int) string {
 `+"`"+`timescale 1ns / 1ps
 `+"`"+`default_nettype none
 module tb;
-localparam K = %d, KL = %d, V = %d, VL = %d, BI = %d, H = %d, P = %d, AW = %d;
+localparam K = %d, KL = %d, V = %d, VL = %d, BI = %d, H = %d, P = %d, AW = %d, F = %d, E = %d;
 localparam NOPS = %d, OPW = %d, WORDS = %d, NCL = %d, NUNITS = %d;
 localparam HEAP = %d, HEAPEND = %d, TIMEOUT = %d, PU = %d;
 
@@ -134,10 +157,10 @@ reg [OPW-1:0] ops [0:NOPS-1];
 reg [15:0] gaps [0:NOPS-1];
 reg [255:0] mem [0:WORDS-1];
 
-reg req_valid = 1'b0; wire req_ready; reg [1:0] req_op = 0; reg [15:0] req_tag = 0; reg [8*K-1:0] req_key = 0;
+reg req_valid = 1'b0; wire req_ready; reg [2:0] req_op = 0; reg [15:0] req_tag = 0; reg [8*K-1:0] req_key = 0;
 reg [KL-1:0] req_klen = 0; reg [VL-1:0] req_vlen = 0; reg [8*V-1:0] req_value = 0; reg [BI-1:0] req_bucket = 0;
-reg [H-1:0] req_sec = 0;
-wire rsp_valid; wire [15:0] rsp_tag; wire [2:0] rsp_status; wire [VL-1:0] rsp_vlen; wire [8*V-1:0] rsp_value;
+reg [H-1:0] req_sec = 0; reg [F-1:0] req_fid = 0; reg [E-1:0] req_delta = 0, req_cmp = 0, req_swap = 0;
+wire rsp_valid; wire [15:0] rsp_tag; wire [3:0] rsp_status; wire [VL-1:0] rsp_vlen; wire [8*V-1:0] rsp_value;
 wire al_valid; reg al_ready = 1'b0; wire al_op; wire [2:0] al_class; wire [P-1:0] al_ptr;
 reg al_rsp_valid = 1'b0; reg al_rsp_ok = 1'b0; reg [P-1:0] al_rsp_ptr = 0;
 wire mem_rd_valid; reg mem_rd_ready = 1'b0; wire [AW-1:0] mem_rd_addr; wire [4:0] mem_rd_beats;
@@ -148,6 +171,7 @@ kvd_ht dut (
     .clk(clk), .rst(rst),
     .req_valid(req_valid), .req_ready(req_ready), .req_op(req_op), .req_tag(req_tag), .req_key(req_key),
     .req_klen(req_klen), .req_vlen(req_vlen), .req_value(req_value), .req_bucket(req_bucket), .req_sec(req_sec),
+    .req_fid(req_fid), .req_delta(req_delta), .req_cmp(req_cmp), .req_swap(req_swap),
     .rsp_valid(rsp_valid), .rsp_tag(rsp_tag), .rsp_status(rsp_status), .rsp_vlen(rsp_vlen), .rsp_value(rsp_value),
     .al_valid(al_valid), .al_ready(al_ready), .al_op(al_op), .al_class(al_class), .al_ptr(al_ptr),
     .al_rsp_valid(al_rsp_valid), .al_rsp_ok(al_rsp_ok), .al_rsp_ptr(al_rsp_ptr),
@@ -186,13 +210,13 @@ always @(posedge clk) if (!rst) cyc <= cyc + 1;
 always @(posedge clk) begin
     if (!rst) begin
         if (req_valid && req_ready) begin
-            $fwrite(fd, "A %%0d %%0d\n", cyc, req_tag);
+            $fwrite(fd, "A %%0d %%0d %%0d\n", cyc, req_tag, dut.acc_ctx);
             ip = ip + 1;
             last_acc = cyc;
             req_valid <= 1'b0;
         end
         if ((!req_valid || req_ready) && ip < NOPS && cyc + 1 >= last_acc + gaps[ip] && (fast || ($random(seed) & 3) != 0)) begin
-            {req_value, req_key, req_sec, req_bucket, req_vlen, req_klen, req_tag, req_op} <= ops[ip];
+            {req_value, req_key, req_swap, req_cmp, req_delta, req_fid, req_sec, req_bucket, req_vlen, req_klen, req_tag, req_op} <= ops[ip];
             req_valid <= 1'b1;
         end
     end
@@ -216,7 +240,7 @@ always @(posedge clk) begin
         if (mem_wr_valid && mem_wr_ready) begin
             if (mem_wr_addr[4:0] != 0 || mem_wr_addr >= WORDS * 32) $fwrite(fd, "E write address %%h\n", mem_wr_addr);
             else mem[mem_wr_addr / 32] = mem_wr_data;
-            if (trace) $fwrite(fd, "W %%0d %%0d %%h\n", cyc, mem_wr_addr / 32, mem_wr_data);
+            $fwrite(fd, "W %%0d %%0d %%0d %%h\n", cyc, mem_wr_addr / 32, dut.wr_ctx_reg, mem_wr_data);
         end
         if (mem_rd_valid && mem_rd_ready) begin
             if (mem_rd_addr[4:0] != 0 || mem_rd_beats == 0 || mem_rd_beats > 16) $fwrite(fd, "E read request %%h %%0d\n", mem_rd_addr, mem_rd_beats);
@@ -342,6 +366,7 @@ always @* begin
 end
 integer cv_block = 0, cv_collide = 0, cv_place = 0, cv_place_run = 0, cv_place_new = 0, cv_unlink = 0, cv_same = 0;
 integer cv_fit_found = 0, cv_newb = 0, cv_nomem_held = 0, cv_memerr = 0, cv_ool_hit = 0, cv_inline_hit = 0, cv_excl = 0;
+integer cv_vec_inline = 0, cv_vec_ool = 0, cv_vec_wait = 0, cv_vec_fault = 0, cv_vec_write = 0;
 always @(posedge clk) begin
     if (!rst) begin
         if (dut.acc_fire && dut.acc_ok && dut.acc_link) cv_block = cv_block + 1;
@@ -359,9 +384,14 @@ always @(posedge clk) begin
             if (dut.ex_pl_new) cv_newb = cv_newb + 1;
             if (dut.ex_found && !dut.ex_bucket) cv_ool_hit = cv_ool_hit + 1;
             if (dut.ex_found && dut.ex_bucket) cv_inline_hit = cv_inline_hit + 1;
+            if (dut.ex_found && dut.ex_vec && dut.ex_bucket) cv_vec_inline = cv_vec_inline + 1;
+            if (dut.ex_found && dut.ex_vec && !dut.ex_bucket) cv_vec_ool = cv_vec_ool + 1;
         end
         if (dut.exec_valid_reg && dut.err_reg[dut.exec_ctx_reg]) cv_memerr = cv_memerr + 1;
         if (al_rsp_valid && !al_rsp_ok && dut.hold_reg[dut.sl_wctx_reg]) cv_nomem_held = cv_nomem_held + 1;
+        if (dut.ph_vec_reg != 0 && !dut.vc_in_ready) cv_vec_wait = cv_vec_wait + 1;
+        if (dut.vc_out_valid && dut.vc_out_fault) cv_vec_fault = cv_vec_fault + 1;
+        if (dut.vc_to_write) cv_vec_write = cv_vec_write + 1;
     end
 end
 
@@ -374,6 +404,7 @@ always @(posedge clk) begin
         $fwrite(fd, "L %%0d\n", nlive);
         $fwrite(fd, "C block %%0d\nC collide %%0d\nC place %%0d\nC place_run %%0d\nC place_new %%0d\nC unlink %%0d\n", cv_block, cv_collide, cv_place, cv_place_run, cv_place_new, cv_unlink);
         $fwrite(fd, "C same %%0d\nC fit_found %%0d\nC new_bucket %%0d\nC nomem_held %%0d\nC memerr %%0d\nC ool_hit %%0d\nC inline_hit %%0d\nC exclude %%0d\n", cv_same, cv_fit_found, cv_newb, cv_nomem_held, cv_memerr, cv_ool_hit, cv_inline_hit, cv_excl);
+        $fwrite(fd, "C vec_inline %%0d\nC vec_ool %%0d\nC vec_wait %%0d\nC vec_fault %%0d\nC vec_write %%0d\n", cv_vec_inline, cv_vec_ool, cv_vec_wait, cv_vec_fault, cv_vec_write);
         for (i = 0; i < WORDS; i = i + 1)
             if (mem[i] != 256'd0) $fwrite(fd, "M %%0d %%h\n", i, mem[i]);
         $fclose(fd);
@@ -381,7 +412,7 @@ always @(posedge clk) begin
     end
 end
 endmodule
-`, z.K, z.KL, z.V, z.VL, z.BI, z.H, z.P, z.AW, nops, z.opBits(), words, z.NC, (heapEnd-cfg.HeapBase())/32,
+`, z.K, z.KL, z.V, z.VL, z.BI, z.H, z.P, z.AW, z.F, z.E, nops, z.opBits(), words, z.NC, (heapEnd-cfg.HeapBase())/32,
 		cfg.HeapBase(), heapEnd, tbTimeout, cfg.Memory.PointerUnit, strings.Join(classes, "\n"), strings.Join(retBucket, "\n"))
 }
 
@@ -390,10 +421,6 @@ func runSim(t *testing.T, cfg config.Config, ops []op, args ...string) simOut {
 	t.Helper()
 	_, z := sizes(t, cfg)
 	m, err := Generate(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	rtl, err := verilog.Emit(m, verilog.Header{Generator: "test", ConfigName: "sim", ConfigHash: "0"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -408,8 +435,16 @@ func runSim(t *testing.T, cfg config.Config, ops []op, args ...string) simOut {
 		fmt.Fprintf(&gapsHex, "%04x\n", o.gap)
 	}
 	files := map[string][]byte{
-		"kvd_ht.v": rtl, "tb.v": []byte(testbench(z, cfg, len(ops))),
-		"ops.hex": opsHex.Bytes(), "gaps.hex": gapsHex.Bytes(),
+		"tb.v": []byte(testbench(z, cfg, len(ops))), "ops.hex": opsHex.Bytes(), "gaps.hex": gapsHex.Bytes(),
+	}
+	srcs := []string{"tb.v"}
+	for _, sub := range m.Submodules() { // kvd_vec, then kvd_ht
+		rtl, err := verilog.Emit(sub, verilog.Header{Generator: "test", ConfigName: "sim", ConfigHash: "0"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		files[sub.Name+".v"] = rtl
+		srcs = append(srcs, sub.Name+".v")
 	}
 	for name, data := range files {
 		if err := os.WriteFile(filepath.Join(dir, name), data, 0o644); err != nil {
@@ -418,7 +453,7 @@ func runSim(t *testing.T, cfg config.Config, ops []op, args ...string) simOut {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
 	defer cancel()
-	build := exec.CommandContext(ctx, "iverilog", "-g2005", "-o", "sim.vvp", "tb.v", "kvd_ht.v")
+	build := exec.CommandContext(ctx, "iverilog", append([]string{"-g2005", "-o", "sim.vvp"}, srcs...)...)
 	build.Dir = dir
 	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("iverilog: %v\n%s", err, out)
@@ -433,7 +468,7 @@ func runSim(t *testing.T, cfg config.Config, ops []op, args ...string) simOut {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	res := simOut{accept: map[int]int{}, respond: map[int]int{}, got: map[int]result{}, mem: map[int][]byte{}, live: -1, cover: map[string]int{}}
+	res := simOut{accept: map[int]int{}, respond: map[int]int{}, ctx: map[int]int{}, got: map[int]result{}, mem: map[int][]byte{}, live: -1, cover: map[string]int{}}
 	sc := bufio.NewScanner(f)
 	sc.Buffer(make([]byte, 1<<20), 1<<20)
 	for sc.Scan() {
@@ -449,6 +484,9 @@ func runSim(t *testing.T, cfg config.Config, ops []op, args ...string) simOut {
 		switch fs[0] {
 		case "A":
 			res.accept[num(2)] = num(1)
+			res.ctx[num(2)] = num(3)
+		case "W":
+			res.writes = append(res.writes, write{cyc: num(1), word: num(2), ctx: num(3), data: leBytes(fs[4], 32)})
 		case "R":
 			tag := num(2)
 			if _, dup := res.got[tag]; dup {
@@ -529,7 +567,7 @@ func (o *oracle) apply(x op) result {
 		return result{status: StEmptyKey}
 	case x.klen > z.K:
 		return result{status: StKeyTooLong}
-	case x.op == OpPut && x.vlen > z.V:
+	case (x.op == OpPut || x.op == OpUpdateV2V) && x.vlen > z.V:
 		return result{status: StValueTooLong}
 	case x.bucket == o.poison:
 		return result{status: StMemError}
@@ -549,6 +587,18 @@ func (o *oracle) apply(x op) result {
 		delete(o.kv, key)
 		o.perBucket[x.bucket]--
 		return result{status: StOK}
+	case OpUpdateS2V, OpUpdateV2V, OpReduce, OpFilter:
+		if !found {
+			return result{status: StNotFound}
+		}
+		v := vecOp(z, x, old)
+		switch {
+		case v.fault:
+			return result{status: StLambdaFault}
+		case x.op == OpUpdateS2V || x.op == OpUpdateV2V:
+			o.kv[key] = v.newv
+		}
+		return result{status: StOK, value: v.resp}
 	}
 	if o.failClass != nil {
 		if o.failClass[o.class(x.klen+x.vlen)] || (!found && o.perBucket[x.bucket] == z.S) {
@@ -571,7 +621,15 @@ func check(t *testing.T, z Sizes, ops []op, res simOut, poison int, failClass ma
 	bad := 0
 	printed := false
 	for _, x := range ops {
+		var old []byte
+		if x.klen <= len(x.key) {
+			old = o.kv[string(x.key[:x.klen])]
+		}
 		want := o.apply(x)
+		if msg := checkWrites(z, res, x, want, old, o); msg != "" {
+			t.Errorf("tag %d (op %d, key %q): %s", x.tag, x.op, x.key[:min(x.klen, len(x.key))], msg)
+			bad++
+		}
 		got, ok := res.got[x.tag]
 		if !ok {
 			t.Errorf("tag %d (op %d): no response", x.tag, x.op)
@@ -624,7 +682,7 @@ func TestSmokeRandom(t *testing.T) {
 		cfg  config.Config
 		seed int64
 	}{
-		{"sim", preset(t, "sim"), 7},
+		{"sim", preset(t, "sim"), 1}, // a seed whose mix reaches every coverage point below
 		{"sim_seed21", preset(t, "sim"), 21},
 		{"c5", preset(t, "sim", "engine.contexts=5"), 3},
 		{"k255", preset(t, "sim", "key.max_value_bytes=255", "key.max_key_bytes=255"), 4},
@@ -642,6 +700,7 @@ func TestSmokeRandom(t *testing.T) {
 
 func smokeRandom(t *testing.T, cfg config.Config, seed int64, cover bool) {
 	_, z := sizes(t, cfg)
+	usesPresetLambdas(t, cfg)
 	r := rand.New(rand.NewSource(seed))
 	const poison = 13
 	var keys []keyDef
@@ -679,6 +738,22 @@ func smokeRandom(t *testing.T, cfg config.Config, seed int64, cover bool) {
 	for i := 0; i < 900; i++ {
 		kd := keys[r.Intn(len(keys))]
 		o := op{klen: len(kd.key), key: kd.key, bucket: kd.bucket, sec: kd.sec}
+		o.fid = r.Intn(min(len(presetLambdas)+1, 1<<uint(z.F))) // the last one is no λ
+		o.delta, o.cmp, o.swap = r.Uint64(), r.Uint64()&3, r.Uint64()
+		if r.Intn(2) == 0 {
+			o.delta = uint64(r.Intn(z.E + 8)) // shift amounts for set_bit
+		}
+		if r.Intn(4) == 0 {
+			o.op = OpUpdateS2V + r.Intn(4)
+			if o.op == OpUpdateV2V {
+				o.vlen = min(vlen(), z.V)
+				o.value = randBytes(r, o.vlen)
+			} else {
+				o.vlen = r.Intn(1 << z.VL) // ignored
+			}
+			add(o)
+			continue
+		}
 		switch p := r.Intn(20); {
 		case p < 9:
 			o.op = OpPut
@@ -694,17 +769,17 @@ func smokeRandom(t *testing.T, cfg config.Config, seed int64, cover bool) {
 			case 0:
 				o.op = OpBad
 			case 1:
-				o.op = r.Intn(3)
+				o.op = r.Intn(8)
 				o.klen = 0
 			case 2:
-				o.op = r.Intn(3)
+				o.op = r.Intn(8)
 				if room := (1 << z.KL) - z.K - 1; room > 0 {
 					o.klen = z.K + 1 + r.Intn(room)
 				} else {
 					o.klen = 0
 				}
 			default:
-				o.op = OpPut
+				o.op = []int{OpPut, OpUpdateV2V}[r.Intn(2)]
 				if room := (1 << z.VL) - z.V - 1; room > 0 {
 					o.vlen = z.V + 1 + r.Intn(room)
 				} else {
@@ -727,7 +802,8 @@ func smokeRandom(t *testing.T, cfg config.Config, seed int64, cover bool) {
 			t.Errorf("index word %d (bucket %d) is not empty after every key was deleted: %x", w, w/2, data)
 		}
 	}
-	for _, c := range []string{"block", "collide", "place", "place_run", "place_new", "unlink", "same", "new_bucket", "memerr", "ool_hit", "inline_hit", "exclude"} {
+	for _, c := range []string{"block", "collide", "place", "place_run", "place_new", "unlink", "same", "new_bucket", "memerr", "ool_hit", "inline_hit", "exclude",
+		"vec_inline", "vec_ool", "vec_wait", "vec_fault", "vec_write"} {
 		if cover && res.cover[c] == 0 {
 			t.Errorf("never exercised: %s (%v)", c, res.cover)
 		}

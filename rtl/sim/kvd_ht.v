@@ -10,20 +10,32 @@
  *
  * Purpose:
  *   GET, PUT and DELETE of docs/microarch/hashtable.md section 4 on the bucket
- *   chains in host memory, with the timing of docs/microarch/engine.md: up to C
- *   operations in flight, one per context, ordered per index bucket by successor
- *   links; the contexts share a read unit (registered request, return queue RQ),
- *   one execute unit, a slab unit (one alloc outstanding, frees posted), a write
+ *   chains in host memory, and the vector operations UPDATE_S2V, UPDATE_V2V,
+ *   REDUCE and FILTER (engine.md 6.7), with the timing of docs/microarch/engine.md:
+ *   up to C operations in flight, one per context, ordered per index bucket by
+ *   successor links; the contexts share a read unit (registered request, return
+ *   queue RQ), one execute unit, a slab unit (one alloc outstanding, frees posted),
+ *   a vector unit (one kvd_vec instance, u_vec: one operation at a time), a write
  *   unit (one plan at a time, beat by beat) and a response unit. Each shared unit
  *   picks among the contexts that want it round robin from its rr pointer.
+ *   A vector operation walks as GET; found, the KV's value goes through kvd_vec;
+ *   REDUCE and FILTER then answer its out_resp, an update answers the stored value
+ *   and first writes out_new in place (the bucket, or the object at its pointer).
  *   Per-context records live in memories (distributed RAM, or registers where
  *   two units write them); the phase of each context is one-hot across C-bit
- *   vectors (FREE, READ, ALLOC, FREEING, WRITE, RESP; EXEC is exec_valid_reg).
+ *   vectors (FREE, READ, ALLOC, FREEING, VEC, WRITE, RESP; EXEC is exec_valid_reg,
+ *   VWAIT is the context vc_ctx_reg while kvd_vec holds its operation).
  *
  * Interface:
- *   req_*: valid/ready; req_ready = some context is FREE (state only).
+ *   req_*: valid/ready; req_ready = some context is FREE (state only). req_op is
+ *   the wire opcode: 0 GET, 1 PUT, 2 DELETE, 3 refused (BAD_OP), 4 UPDATE_S2V,
+ *   5 UPDATE_V2V, 6 REDUCE, 7 FILTER; req_fid, req_delta, req_cmp and req_swap
+ *   are the vector operations' lambda id and scalars, req_vlen/req_value also
+ *   UPDATE_V2V's operand vector.
  *   rsp_*: one response per cycle, no back-pressure; rsp_tag, rsp_status,
- *   rsp_vlen and rsp_value are meaningful only while rsp_valid is 1.
+ *   rsp_vlen and rsp_value are meaningful only while rsp_valid is 1. rsp_status:
+ *   0 OK, 1 NOT_FOUND, 2 EMPTY_KEY, 3 KEY_TOO_LONG, 4 VALUE_TOO_LONG, 5 NO_MEMORY,
+ *   6 MEM_ERROR, 7 BAD_OP, 8 LAMBDA_FAULT; a value with GET and vector OK only.
  *   al_*: kvd_slab's request port (valid/ready) and its alloc answers.
  *   mem_*: the host-memory port of docs/microarch.md section 1.7; mem_rdata_ready
  *   is always 1; read beats are counted, mem_rdata_last is not used.
@@ -34,6 +46,9 @@
  *   Accepted in cycle t: READ from t+1, mem_rd_valid from t+2 at the earliest.
  *   Execute acts the cycle after the last read beat; a GET hitting inline in its
  *   index bucket answers at t+6 with memory answering at once (engine.md 10).
+ *   A vector operation found there on a value of n elements is loaded into an
+ *   idle kvd_vec at t+6, has its result at t+7+n, and answers at t+8+n (REDUCE,
+ *   FILTER, a fault) or, after its two-beat write, at t+11+n (an update).
  *   Reads are one per context at a time; the read port carries one request per
  *   cycle and two beats per bucket.
  */
@@ -47,7 +62,7 @@ module kvd_ht
      */
     input  wire          req_valid,
     output wire          req_ready,
-    input  wire [1:0]    req_op,
+    input  wire [2:0]    req_op,
     input  wire [15:0]   req_tag,
     input  wire [127:0]  req_key,
     input  wire [4:0]    req_klen,
@@ -55,13 +70,17 @@ module kvd_ht
     input  wire [3823:0] req_value,
     input  wire [13:0]   req_bucket,
     input  wire [8:0]    req_sec,
+    input  wire [2:0]    req_fid,
+    input  wire [31:0]   req_delta,
+    input  wire [31:0]   req_cmp,
+    input  wire [31:0]   req_swap,
 
     /*
      * Responses
      */
     output wire          rsp_valid,
     output wire [15:0]   rsp_tag,
-    output wire [2:0]    rsp_status,
+    output wire [3:0]    rsp_status,
     output wire [8:0]    rsp_vlen,
     output wire [3823:0] rsp_value,
 
@@ -121,6 +140,8 @@ reg  [7:0]    ph_alloc_reg; // phase ALLOC: wants the slab unit for an alloc
 reg  [7:0]    ph_alloc_next;
 reg  [7:0]    ph_freeing_reg; // phase FREEING: wants the slab unit for a free
 reg  [7:0]    ph_freeing_next;
+reg  [7:0]    ph_vec_reg; // phase VEC: wants the vector unit
+reg  [7:0]    ph_vec_next;
 reg  [7:0]    ph_write_reg; // phase WRITE: wants the write unit
 reg  [7:0]    ph_write_next;
 reg  [7:0]    ph_resp_reg; // phase RESP: wants the response unit
@@ -157,7 +178,7 @@ reg  [4095:0] rbuf_reg; // the read buffer: beat b of the read completing at byt
 wire          acc_fire;
 wire [7:0]    acc_oh; // the lowest-numbered FREE context
 wire [2:0]    acc_ctx;
-wire [2:0]    acc_status; // the checks of engine.md 4, in order
+wire [3:0]    acc_status; // the checks of engine.md 4, in order
 wire          acc_ok;
 wire [127:0]  acc_key; // key bytes at i >= req_klen cleared
 wire [3823:0] acc_value;
@@ -214,7 +235,7 @@ wire          rdata_last_beat;
 wire [42:0]   ex_walk;
 /* verilator lint_on UNUSEDSIGNAL */
 /* verilator lint_off UNUSEDSIGNAL */
-wire [3990:0] ex_req;
+wire [4090:0] ex_req;
 /* verilator lint_on UNUSEDSIGNAL */
 /* verilator lint_off UNUSEDSIGNAL */
 wire [530:0]  ex_curm;
@@ -223,13 +244,14 @@ wire [530:0]  ex_curm;
 wire [530:0]  ex_auxm;
 /* verilator lint_on UNUSEDSIGNAL */
 /* verilator lint_off UNUSEDSIGNAL */
-wire [41:0]   ex_plan;
+wire [42:0]   ex_plan;
 /* verilator lint_on UNUSEDSIGNAL */
 wire          ex_bucket; // the read just completed is a bucket (else an object)
 wire          ex_place;
-wire [1:0]    ex_op;
+wire [2:0]    ex_op;
 wire          ex_del;
 wire          ex_put;
+wire          ex_vec; // a vector operation (opcodes 4-7, engine.md 6.7)
 wire [4:0]    ex_klen;
 wire [127:0]  ex_key;
 wire          ex_ool;
@@ -297,7 +319,7 @@ wire          ex_region7;
 wire          ex_region8;
 wire          ex_region9;
 wire [9:0]    ex_region;
-wire [9:0]    ex_rmask; // the old copy's slots, returned to the empty form
+wire [9:0]    ex_rmask; // the old copy's slots, returned to the empty form (a vector operation keeps cur whole)
 /* verilator lint_off UNUSEDSIGNAL */
 wire [511:0]  ex_removed;
 /* verilator lint_on UNUSEDSIGNAL */
@@ -344,8 +366,8 @@ wire [8:0]    ex_vlen;
 wire [4095:0] ex_val_shift;
 /* verilator lint_on UNUSEDSIGNAL */
 wire [3823:0] ex_value;
-reg  [1:0]    ex_phase; // where the EXEC context goes: 0 READ, 1 RESP, 2 WRITE, 3 ALLOC
-reg  [2:0]    ex_status;
+reg  [2:0]    ex_phase; // where the EXEC context goes: 0 READ, 1 RESP, 2 WRITE, 3 ALLOC, 4 VEC
+reg  [3:0]    ex_status;
 reg           ex_next_obj;
 reg           ex_next_bkt;
 reg           ex_to_place;
@@ -357,6 +379,7 @@ reg           ex_pl_cur;
 reg  [1:0]    ex_tgt;
 reg  [3:0]    ex_tslot;
 reg           ex_link;
+reg           ex_upd; // a vector operation: its plan is an update's one write in place (engine.md 6.7)
 /* verilator lint_off UNUSEDSIGNAL */
 wire [530:0]  ex_cur_out;
 /* verilator lint_on UNUSEDSIGNAL */
@@ -396,18 +419,47 @@ wire          sl_load_fr_bkt;
 wire          sl_load_fr_old;
 wire          sl_more_frees; // sl_ctx has frees left after the one in sl_*
 /* verilator lint_off UNUSEDSIGNAL */
-wire [20:0]   sl_info;
+wire [21:0]   sl_info;
 /* verilator lint_on UNUSEDSIGNAL */
 /* verilator lint_off UNUSEDSIGNAL */
 wire [530:0]  sl_curm;
 /* verilator lint_on UNUSEDSIGNAL */
 /* verilator lint_off UNUSEDSIGNAL */
-wire [41:0]   sl_plan;
+wire [42:0]   sl_plan;
 /* verilator lint_on UNUSEDSIGNAL */
 wire [30:0]   sl_obj_ptr;
 /* verilator lint_off UNUSEDSIGNAL */
 wire [18:0]   sl_cur_line;
 /* verilator lint_on UNUSEDSIGNAL */
+reg  [2:0]    vc_ctx_reg; // the context whose operation kvd_vec holds (VWAIT)
+reg  [2:0]    vc_ctx_next;
+reg  [2:0]    vc_rr_reg;
+reg  [2:0]    vc_rr_next;
+reg           vc_upd_reg; // the operation kvd_vec holds is an UPDATE_* (its result goes to WRITE)
+reg           vc_upd_next;
+reg  [8:0]    vc_vlen_reg; // its stored value's length: the update's write keeps it
+reg  [8:0]    vc_vlen_next;
+wire          vc_in_ready;
+wire          vc_out_valid;
+wire          vc_out_fault;
+wire [3823:0] vc_out_new;
+wire [8:0]    vc_out_rlen;
+wire [3823:0] vc_out_resp;
+wire [7:0]    vc_pick_hi;
+wire [7:0]    vc_pick_sel;
+wire [7:0]    vc_pick_oh;
+wire [2:0]    vc_pick_idx;
+wire          vc_pick_any;
+wire          vc_load; // kvd_vec is idle and some context is VEC: the winner is presented and taken
+/* verilator lint_off UNUSEDSIGNAL */
+wire [4090:0] vc_req;
+/* verilator lint_on UNUSEDSIGNAL */
+/* verilator lint_off UNUSEDSIGNAL */
+wire [3832:0] vc_val; // the winner's value register: the KV's value as GET would answer it
+/* verilator lint_on UNUSEDSIGNAL */
+wire [1:0]    vc_op; // req_op - 4: kvd_vec's operation code
+wire [8:0]    vc_in_vlen;
+wire          vc_to_write; // an update's result: its context goes to WRITE (otherwise to RESP)
 reg           wr_active_reg;
 reg           wr_active_next;
 reg  [2:0]    wr_ctx_reg;
@@ -420,10 +472,10 @@ reg  [2:0]    wr_rr_reg;
 reg  [2:0]    wr_rr_next;
 wire [3:0]    wr_flags; // the plan's writes, by stage
 /* verilator lint_off UNUSEDSIGNAL */
-wire [3990:0] wr_req;
+wire [4090:0] wr_req;
 /* verilator lint_on UNUSEDSIGNAL */
 /* verilator lint_off UNUSEDSIGNAL */
-wire [41:0]   wr_plan;
+wire [42:0]   wr_plan;
 /* verilator lint_on UNUSEDSIGNAL */
 /* verilator lint_off UNUSEDSIGNAL */
 wire [530:0]  wr_curm;
@@ -433,6 +485,10 @@ wire [530:0]  wr_auxm;
 /* verilator lint_on UNUSEDSIGNAL */
 wire [30:0]   wr_obj_ptr;
 wire [30:0]   wr_bkt_ptr;
+wire          wr_upd; // a vector update: the KV's value bytes, in place (engine.md 6.7)
+/* verilator lint_off UNUSEDSIGNAL */
+wire [3832:0] wr_vres;
+/* verilator lint_on UNUSEDSIGNAL */
 wire [4:0]    wr_klen;
 wire [8:0]    wr_vlen;
 wire [127:0]  wr_key;
@@ -496,25 +552,34 @@ wire [511:0]  wr_copy;
 /* verilator lint_off UNUSEDSIGNAL */
 wire [511:0]  wr_img_placed;
 /* verilator lint_on UNUSEDSIGNAL */
+wire [10:0]   wr_val_begin;
+wire [10:0]   wr_val_end;
+wire [399:0]  wr_val_mask; // an update's value bytes in the slot area
+wire [511:0]  wr_img_update;
 wire [511:0]  wr_img;
 /* verilator lint_off UNUSEDSIGNAL */
 wire [30:0]   wr_obj_at;
 /* verilator lint_on UNUSEDSIGNAL */
 /* verilator lint_off UNUSEDSIGNAL */
-wire [20:0]   rsp_info;
+wire [21:0]   rsp_info;
 /* verilator lint_on UNUSEDSIGNAL */
-wire [2:0]    rsp_st;
+wire [3:0]    rsp_st;
 /* verilator lint_off UNUSEDSIGNAL */
 wire [3832:0] rsp_data;
 /* verilator lint_on UNUSEDSIGNAL */
 wire [2:0]    rsp_succ;
-wire          rsp_with_value;
+/* verilator lint_off UNUSEDSIGNAL */
+wire [3832:0] rsp_vres;
+/* verilator lint_on UNUSEDSIGNAL */
+wire [2:0]    rsp_op;
+wire          rsp_with_value; // GET or a vector operation, OK: the response carries a value
+wire          rsp_from_vec; // REDUCE, FILTER: the value is kvd_vec's out_resp (an update answers the stored value, rsp_mem)
 
 (* ram_style = "distributed" *)
-reg [3990:0] req_data_mem [0:7];
+reg [4090:0] req_data_mem [0:7];
 
 (* ram_style = "distributed" *)
-reg [20:0] req_info_mem [0:7];
+reg [21:0] req_info_mem [0:7];
 
 (* ram_style = "registers" *)
 reg [42:0] walk_mem [0:7];
@@ -526,13 +591,16 @@ reg [530:0] cur_mem [0:7];
 reg [530:0] aux_mem [0:7];
 
 (* ram_style = "distributed" *)
-reg [41:0] plan_mem [0:7];
+reg [42:0] plan_mem [0:7];
 
 (* ram_style = "distributed" *)
 reg [3832:0] rsp_mem [0:7];
 
+(* ram_style = "distributed" *)
+reg [3832:0] vres_mem [0:7];
+
 (* ram_style = "registers" *)
-reg [2:0] status_mem [0:7];
+reg [3:0] status_mem [0:7];
 
 (* ram_style = "distributed" *)
 reg [2:0] succ_mem [0:7];
@@ -550,8 +618,8 @@ assign req_ready = |ph_free_reg;
 assign acc_fire = req_valid && req_ready;
 assign acc_oh = ph_free_reg & (~ph_free_reg + 8'd1);
 assign acc_ctx = {|(acc_oh & 8'd240), |(acc_oh & 8'd204), |(acc_oh & 8'd170)};
-assign acc_status = (req_op == 2'd3) ? 3'd7 : ((req_klen == 5'd0) ? 3'd2 : ((req_klen > 5'd16) ? 3'd3 : (((req_op == 2'd1) && (req_vlen > 9'd478)) ? 3'd4 : 3'd0)));
-assign acc_ok = acc_status == 3'd0;
+assign acc_status = (req_op == 3'd3) ? 4'd7 : ((req_klen == 5'd0) ? 4'd2 : ((req_klen > 5'd16) ? 4'd3 : ((((req_op == 3'd1) || (req_op == 3'd5)) && (req_vlen > 9'd478)) ? 4'd4 : 4'd0)));
+assign acc_ok = acc_status == 4'd0;
 assign acc_key = req_key & ~(128'hffffffffffffffffffffffffffffffff << {req_klen, 3'd0});
 assign acc_value = req_value & ~(3824'hffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff << {req_vlen, 3'd0});
 assign acc_kv_bytes = {6'd0, req_klen} + {2'd0, req_vlen};
@@ -588,14 +656,15 @@ assign ex_auxm = aux_mem[exec_ctx_reg];
 assign ex_plan = plan_mem[exec_ctx_reg];
 assign ex_bucket = ex_walk[24] == 1'b0;
 assign ex_place = ex_walk[25];
-assign ex_op = ex_req[3976:3975];
-assign ex_del = ex_op == 2'd2;
-assign ex_put = ex_op == 2'd1;
+assign ex_op = ex_req[3977:3975];
+assign ex_del = ex_op == 3'd2;
+assign ex_put = ex_op == 3'd1;
+assign ex_vec = ex_op[2];
 assign ex_klen = ex_req[132:128];
 assign ex_key = ex_req[127:0];
-assign ex_ool = ex_req[3977];
-assign ex_cnew = ex_req[3980:3978];
-assign ex_need = ex_req[3990:3981];
+assign ex_ool = ex_req[3978];
+assign ex_cnew = ex_req[3981:3979];
+assign ex_need = ex_req[3991:3982];
 assign ex_cands_left = ex_walk[42:33];
 assign ex_fitv = ex_walk[28];
 assign ex_fslot = ex_walk[32:29];
@@ -652,7 +721,7 @@ assign ex_region7 = ex_hit_oh[7] || (ex_region6 && ex_cont[7]);
 assign ex_region8 = ex_hit_oh[8] || (ex_region7 && ex_cont[8]);
 assign ex_region9 = ex_hit_oh[9] || (ex_region8 && ex_cont[9]);
 assign ex_region = {ex_region9, ex_region8, ex_region7, ex_region6, ex_region5, ex_region4, ex_region3, ex_region2, ex_region1, ex_region0};
-assign ex_rmask = ex_found ? (ex_bucket ? ex_region : ex_cj_oh) : 10'd0;
+assign ex_rmask = (ex_found && !ex_vec) ? (ex_bucket ? ex_region : ex_cj_oh) : 10'd0;
 assign ex_removed = ex_cur & ~{32'd0, {{5{ex_rmask[9]}}, {5{ex_rmask[8]}}, {5{ex_rmask[7]}}, {5{ex_rmask[6]}}, {5{ex_rmask[5]}}, {5{ex_rmask[4]}}, {5{ex_rmask[3]}}, {5{ex_rmask[2]}}, {5{ex_rmask[1]}}, {5{ex_rmask[0]}}}, {{3{ex_rmask[9]}}, {3{ex_rmask[8]}}, {3{ex_rmask[7]}}, {3{ex_rmask[6]}}, {3{ex_rmask[5]}}, {3{ex_rmask[4]}}, {3{ex_rmask[3]}}, {3{ex_rmask[2]}}, {3{ex_rmask[1]}}, {3{ex_rmask[0]}}}, {{40{ex_rmask[9]}}, {40{ex_rmask[8]}}, {40{ex_rmask[7]}}, {40{ex_rmask[6]}}, {40{ex_rmask[5]}}, {40{ex_rmask[4]}}, {40{ex_rmask[3]}}, {40{ex_rmask[2]}}, {40{ex_rmask[1]}}, {40{ex_rmask[0]}}}};
 assign ex_free_after = ex_free | ex_rmask;
 assign ex_all_empty = &ex_free_after;
@@ -709,6 +778,17 @@ assign al_valid = sl_valid_reg;
 assign al_op = sl_op_reg;
 assign al_class = sl_class_reg;
 assign al_ptr = sl_ptr_reg;
+assign vc_pick_hi = ph_vec_reg & (8'd255 << vc_rr_reg);
+assign vc_pick_sel = |vc_pick_hi ? vc_pick_hi : ph_vec_reg;
+assign vc_pick_oh = vc_pick_sel & (~vc_pick_sel + 8'd1);
+assign vc_pick_idx = {|(vc_pick_oh & 8'd240), |(vc_pick_oh & 8'd204), |(vc_pick_oh & 8'd170)};
+assign vc_pick_any = |ph_vec_reg;
+assign vc_load = vc_in_ready && vc_pick_any;
+assign vc_req = req_data_mem[vc_pick_idx];
+assign vc_val = rsp_mem[vc_pick_idx];
+assign vc_op = vc_req[3976:3975];
+assign vc_in_vlen = vc_val[3832:3824];
+assign vc_to_write = (vc_out_valid & !vc_out_fault) & vc_upd_reg;
 assign wr_flags = {pl_cur_reg[wr_ctx_reg], pl_aux_reg[wr_ctx_reg], pl_new_reg[wr_ctx_reg], pl_obj_reg[wr_ctx_reg]};
 assign wr_req = req_data_mem[wr_ctx_reg];
 assign wr_plan = plan_mem[wr_ctx_reg];
@@ -716,10 +796,12 @@ assign wr_curm = cur_mem[wr_ctx_reg];
 assign wr_auxm = aux_mem[wr_ctx_reg];
 assign wr_obj_ptr = obj_ptr_mem[wr_ctx_reg];
 assign wr_bkt_ptr = bkt_ptr_mem[wr_ctx_reg];
+assign wr_upd = wr_plan[42];
+assign wr_vres = vres_mem[wr_ctx_reg];
 assign wr_klen = wr_req[132:128];
-assign wr_vlen = wr_req[141:133];
+assign wr_vlen = wr_upd ? wr_vres[3832:3824] : wr_req[141:133];
 assign wr_key = wr_req[127:0];
-assign wr_value = wr_req[3965:142];
+assign wr_value = wr_upd ? wr_vres[3823:0] : wr_req[3965:142];
 assign wr_kv_bytes = {6'd0, wr_klen} + {2'd0, wr_vlen};
 assign wr_xfer = wr_active_reg && mem_wr_ready;
 assign wr_obj_last = (wr_kv_bytes + 11'd1) >> 3'd5;
@@ -748,10 +830,10 @@ assign wr_base = (wr_stage_reg == 2'd2) ? wr_auxm[511:0] : ((wr_stage_reg == 2'd
 assign wr_place = ((wr_stage_reg == 2'd1) | ((wr_stage_reg == 2'd2) && (wr_plan[2:1] == 2'd1))) | ((wr_stage_reg == 2'd3) && (wr_plan[2:1] == 2'd0));
 assign wr_link = (wr_stage_reg == 2'd3) && wr_plan[7];
 assign wr_slot = (wr_stage_reg == 2'd1) ? 4'd0 : wr_plan[6:3];
-assign wr_run = wr_req[3990:3981] << wr_slot;
+assign wr_run = wr_req[3991:3982] << wr_slot;
 assign wr_start_oh = 10'd1 << wr_slot;
 assign wr_run_mask = wr_place ? wr_run : 10'd0;
-assign wr_ool = wr_req[3977];
+assign wr_ool = wr_req[3978];
 assign wr_ool_slot = {wr_req[3974:3966], wr_obj_ptr};
 assign wr_inline_kv = {272'd0, wr_key} | (wr_value[399:0] << {wr_klen, 3'd0});
 assign wr_slot_byte = {7'd0, wr_slot} * 11'd5;
@@ -759,9 +841,13 @@ assign wr_inline_area = wr_inline_kv << {wr_slot_byte, 3'd0};
 assign wr_kmark = (wr_slot_byte + {6'd0, wr_klen}) - 11'd1;
 assign wr_emark = (wr_slot_byte + wr_kv_bytes) - 11'd1;
 assign wr_marks = (50'd1 << wr_kmark) | (50'd1 << wr_emark);
-assign wr_copy = {32'd0, wr_ool ? 50'd0 : wr_marks, wr_ool ? {{3{wr_start_oh[9]}} & wr_req[3980:3978], {3{wr_start_oh[8]}} & wr_req[3980:3978], {3{wr_start_oh[7]}} & wr_req[3980:3978], {3{wr_start_oh[6]}} & wr_req[3980:3978], {3{wr_start_oh[5]}} & wr_req[3980:3978], {3{wr_start_oh[4]}} & wr_req[3980:3978], {3{wr_start_oh[3]}} & wr_req[3980:3978], {3{wr_start_oh[2]}} & wr_req[3980:3978], {3{wr_start_oh[1]}} & wr_req[3980:3978], {3{wr_start_oh[0]}} & wr_req[3980:3978]} : {wr_start_oh[9] ? 3'd7 : (wr_run[9] ? 3'd6 : 3'd0), wr_start_oh[8] ? 3'd7 : (wr_run[8] ? 3'd6 : 3'd0), wr_start_oh[7] ? 3'd7 : (wr_run[7] ? 3'd6 : 3'd0), wr_start_oh[6] ? 3'd7 : (wr_run[6] ? 3'd6 : 3'd0), wr_start_oh[5] ? 3'd7 : (wr_run[5] ? 3'd6 : 3'd0), wr_start_oh[4] ? 3'd7 : (wr_run[4] ? 3'd6 : 3'd0), wr_start_oh[3] ? 3'd7 : (wr_run[3] ? 3'd6 : 3'd0), wr_start_oh[2] ? 3'd7 : (wr_run[2] ? 3'd6 : 3'd0), wr_start_oh[1] ? 3'd7 : (wr_run[1] ? 3'd6 : 3'd0), wr_start_oh[0] ? 3'd7 : (wr_run[0] ? 3'd6 : 3'd0)}, wr_ool ? {{40{wr_start_oh[9]}} & wr_ool_slot, {40{wr_start_oh[8]}} & wr_ool_slot, {40{wr_start_oh[7]}} & wr_ool_slot, {40{wr_start_oh[6]}} & wr_ool_slot, {40{wr_start_oh[5]}} & wr_ool_slot, {40{wr_start_oh[4]}} & wr_ool_slot, {40{wr_start_oh[3]}} & wr_ool_slot, {40{wr_start_oh[2]}} & wr_ool_slot, {40{wr_start_oh[1]}} & wr_ool_slot, {40{wr_start_oh[0]}} & wr_ool_slot} : wr_inline_area};
+assign wr_copy = {32'd0, wr_ool ? 50'd0 : wr_marks, wr_ool ? {{3{wr_start_oh[9]}} & wr_req[3981:3979], {3{wr_start_oh[8]}} & wr_req[3981:3979], {3{wr_start_oh[7]}} & wr_req[3981:3979], {3{wr_start_oh[6]}} & wr_req[3981:3979], {3{wr_start_oh[5]}} & wr_req[3981:3979], {3{wr_start_oh[4]}} & wr_req[3981:3979], {3{wr_start_oh[3]}} & wr_req[3981:3979], {3{wr_start_oh[2]}} & wr_req[3981:3979], {3{wr_start_oh[1]}} & wr_req[3981:3979], {3{wr_start_oh[0]}} & wr_req[3981:3979]} : {wr_start_oh[9] ? 3'd7 : (wr_run[9] ? 3'd6 : 3'd0), wr_start_oh[8] ? 3'd7 : (wr_run[8] ? 3'd6 : 3'd0), wr_start_oh[7] ? 3'd7 : (wr_run[7] ? 3'd6 : 3'd0), wr_start_oh[6] ? 3'd7 : (wr_run[6] ? 3'd6 : 3'd0), wr_start_oh[5] ? 3'd7 : (wr_run[5] ? 3'd6 : 3'd0), wr_start_oh[4] ? 3'd7 : (wr_run[4] ? 3'd6 : 3'd0), wr_start_oh[3] ? 3'd7 : (wr_run[3] ? 3'd6 : 3'd0), wr_start_oh[2] ? 3'd7 : (wr_run[2] ? 3'd6 : 3'd0), wr_start_oh[1] ? 3'd7 : (wr_run[1] ? 3'd6 : 3'd0), wr_start_oh[0] ? 3'd7 : (wr_run[0] ? 3'd6 : 3'd0)}, wr_ool ? {{40{wr_start_oh[9]}} & wr_ool_slot, {40{wr_start_oh[8]}} & wr_ool_slot, {40{wr_start_oh[7]}} & wr_ool_slot, {40{wr_start_oh[6]}} & wr_ool_slot, {40{wr_start_oh[5]}} & wr_ool_slot, {40{wr_start_oh[4]}} & wr_ool_slot, {40{wr_start_oh[3]}} & wr_ool_slot, {40{wr_start_oh[2]}} & wr_ool_slot, {40{wr_start_oh[1]}} & wr_ool_slot, {40{wr_start_oh[0]}} & wr_ool_slot} : wr_inline_area};
 assign wr_img_placed = (wr_base & ~{32'd0, {{5{wr_run_mask[9]}}, {5{wr_run_mask[8]}}, {5{wr_run_mask[7]}}, {5{wr_run_mask[6]}}, {5{wr_run_mask[5]}}, {5{wr_run_mask[4]}}, {5{wr_run_mask[3]}}, {5{wr_run_mask[2]}}, {5{wr_run_mask[1]}}, {5{wr_run_mask[0]}}}, {{3{wr_run_mask[9]}}, {3{wr_run_mask[8]}}, {3{wr_run_mask[7]}}, {3{wr_run_mask[6]}}, {3{wr_run_mask[5]}}, {3{wr_run_mask[4]}}, {3{wr_run_mask[3]}}, {3{wr_run_mask[2]}}, {3{wr_run_mask[1]}}, {3{wr_run_mask[0]}}}, {{40{wr_run_mask[9]}}, {40{wr_run_mask[8]}}, {40{wr_run_mask[7]}}, {40{wr_run_mask[6]}}, {40{wr_run_mask[5]}}, {40{wr_run_mask[4]}}, {40{wr_run_mask[3]}}, {40{wr_run_mask[2]}}, {40{wr_run_mask[1]}}, {40{wr_run_mask[0]}}}}) | (wr_place ? wr_copy : 512'd0);
-assign wr_img = wr_link ? {1'b1, wr_bkt_ptr, wr_img_placed[479:0]} : wr_img_placed;
+assign wr_val_begin = wr_slot_byte + {6'd0, wr_klen};
+assign wr_val_end = wr_slot_byte + wr_kv_bytes;
+assign wr_val_mask = ~(400'hffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff << {wr_val_end, 3'd0}) & (400'hffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff << {wr_val_begin, 3'd0});
+assign wr_img_update = (wr_base & ~{112'd0, wr_val_mask}) | {112'd0, wr_inline_area & wr_val_mask};
+assign wr_img = wr_upd ? wr_img_update : (wr_link ? {1'b1, wr_bkt_ptr, wr_img_placed[479:0]} : wr_img_placed);
 assign wr_obj_at = wr_plan[0] ? wr_plan[38:8] : wr_obj_ptr;
 assign mem_wr_valid = wr_active_reg;
 assign mem_wr_addr = {((wr_stage_reg == 2'd0) ? wr_obj_at[18:0] : ((wr_stage_reg == 2'd1) ? wr_bkt_ptr[18:0] : ((wr_stage_reg == 2'd2) ? wr_auxm[530:512] : wr_curm[530:512]))) + {15'd0, wr_beat_reg}, 5'd0};
@@ -770,12 +856,15 @@ assign rsp_info = req_info_mem[rsp_pick_idx];
 assign rsp_st = status_mem[rsp_pick_idx];
 assign rsp_data = rsp_mem[rsp_pick_idx];
 assign rsp_succ = succ_mem[rsp_pick_idx];
-assign rsp_with_value = (rsp_info[17:16] == 2'd0) && (rsp_st == 3'd0);
+assign rsp_vres = vres_mem[rsp_pick_idx];
+assign rsp_op = rsp_info[18:16];
+assign rsp_with_value = ((rsp_op == 3'd0) || rsp_op[2]) && (rsp_st == 4'd0);
+assign rsp_from_vec = rsp_op[2] && rsp_op[1];
 assign rsp_valid = rsp_pick_any;
 assign rsp_tag = rsp_info[15:0];
 assign rsp_status = rsp_st;
-assign rsp_vlen = rsp_with_value ? rsp_data[3832:3824] : 9'd0;
-assign rsp_value = rsp_with_value ? rsp_data[3823:0] : 3824'd0;
+assign rsp_vlen = rsp_with_value ? (rsp_from_vec ? rsp_vres[3832:3824] : rsp_data[3832:3824]) : 9'd0;
+assign rsp_value = rsp_with_value ? (rsp_from_vec ? rsp_vres[3823:0] : rsp_data[3823:0]) : 3824'd0;
 
 // read unit (engine.md 5.1)
 always @* begin
@@ -898,8 +987,8 @@ end
 
 // execute unit: one step of hashtable.md 4 for the EXEC context (engine.md 6)
 always @* begin
-    ex_phase = 2'd1;
-    ex_status = 3'd0;
+    ex_phase = 3'd1;
+    ex_status = 4'd0;
     ex_next_obj = 1'b0;
     ex_next_bkt = 1'b0;
     ex_to_place = 1'b0;
@@ -910,10 +999,11 @@ always @* begin
     ex_pl_aux = 1'b0;
     ex_pl_cur = 1'b0;
     ex_link = 1'b0;
+    ex_upd = 1'b0;
     ex_tgt = 2'd3;
     ex_tslot = ex_run_slot;
     if (err_reg[exec_ctx_reg]) begin
-        ex_status = 3'd6;
+        ex_status = 4'd6;
     end else if (ex_place) begin
         // 6.3: PUT walking past the found bucket for a run
         ex_pl_aux = 1'b1;
@@ -922,9 +1012,9 @@ always @* begin
             ex_tgt = 2'd0;
             ex_tslot = ex_run_slot;
             ex_pl_obj = ex_ool;
-            ex_phase = ex_ool ? 2'd3 : 2'd2;
+            ex_phase = ex_ool ? 3'd3 : 3'd2;
         end else if (ex_chain) begin
-            ex_phase = 2'd0;
+            ex_phase = 3'd0;
             ex_next_bkt = 1'b1;
         end else begin
             ex_tgt = 2'd2;
@@ -933,18 +1023,18 @@ always @* begin
             ex_pl_new = 1'b1;
             ex_link = 1'b1;
             ex_pl_cur = 1'b1;
-            ex_phase = 2'd3;
+            ex_phase = 3'd3;
         end
     end else if (ex_found) begin
         // 6.4: found
         if (ex_del) begin
-            ex_phase = 2'd2;
+            ex_phase = 3'd2;
             ex_unlink = ex_unlink_ok;
             ex_pl_aux = ex_unlink_ok;
             ex_pl_cur = !ex_unlink_ok;
         end else if (ex_put) begin
             if (ex_same_class) begin
-                ex_phase = 2'd2;
+                ex_phase = 3'd2;
                 ex_same = 1'b1;
                 ex_pl_obj = 1'b1;
             end else begin
@@ -953,15 +1043,15 @@ always @* begin
                     ex_tgt = 2'd0;
                     ex_tslot = ex_run_slot;
                     ex_pl_obj = ex_ool;
-                    ex_phase = ex_ool ? 2'd3 : 2'd2;
+                    ex_phase = ex_ool ? 3'd3 : 3'd2;
                 end else if (ex_fitv) begin
                     ex_pl_aux = 1'b1;
                     ex_tgt = 2'd1;
                     ex_tslot = ex_fslot;
                     ex_pl_obj = ex_ool;
-                    ex_phase = ex_ool ? 2'd3 : 2'd2;
+                    ex_phase = ex_ool ? 3'd3 : 3'd2;
                 end else if (ex_chain) begin
-                    ex_phase = 2'd0;
+                    ex_phase = 3'd0;
                     ex_next_bkt = 1'b1;
                     ex_to_place = 1'b1;
                 end else begin
@@ -971,15 +1061,24 @@ always @* begin
                     ex_pl_new = 1'b1;
                     ex_link = 1'b1;
                     ex_pl_cur = 1'b1;
-                    ex_phase = 2'd3;
+                    ex_phase = 3'd3;
                 end
             end
+        end else if (ex_vec) begin
+            // 6.4, 6.7: the value register holds the KV's value; the plan is
+            // the in-place write should the vector unit update it
+            ex_phase = 3'd4;
+            ex_upd = 1'b1;
+            ex_same = ex_found_ool;
+            ex_pl_obj = ex_found_ool;
+            ex_pl_cur = !ex_found_ool;
+            ex_tslot = ex_hit_slot;
         end
     end else if (|ex_next_cand) begin
-        ex_phase = 2'd0;
+        ex_phase = 3'd0;
         ex_next_obj = 1'b1;
     end else if (ex_chain) begin
-        ex_phase = 2'd0;
+        ex_phase = 3'd0;
         ex_next_bkt = 1'b1;
     end else begin
         // 6.5: not found
@@ -989,7 +1088,7 @@ always @* begin
                 ex_tgt = 2'd1;
                 ex_tslot = ex_fitv ? ex_fslot : ex_run_slot;
                 ex_pl_obj = ex_ool;
-                ex_phase = ex_ool ? 2'd3 : 2'd2;
+                ex_phase = ex_ool ? 3'd3 : 3'd2;
             end else begin
                 ex_tgt = 2'd2;
                 ex_tslot = 4'd0;
@@ -997,10 +1096,10 @@ always @* begin
                 ex_pl_new = 1'b1;
                 ex_link = 1'b1;
                 ex_pl_cur = 1'b1;
-                ex_phase = 2'd3;
+                ex_phase = 3'd3;
             end
         end else begin
-            ex_status = 3'd1;
+            ex_status = 4'd1;
         end
     end
 end
@@ -1033,11 +1132,11 @@ always @* begin
             if (sl_load_alloc) begin
                 sl_op_next = 1'b0;
                 sl_obj_next = sl_load_obj;
-                sl_class_next = sl_load_obj ? sl_info[20:18] : 3'd1;
+                sl_class_next = sl_load_obj ? sl_info[21:19] : 3'd1;
                 sl_ptr_next = 31'd0;
             end else begin
                 sl_op_next = 1'b1;
-                sl_class_next = sl_load_fr_bkt ? 3'd1 : (sl_load_fr_old ? sl_plan[41:39] : sl_info[20:18]);
+                sl_class_next = sl_load_fr_bkt ? 3'd1 : (sl_load_fr_old ? sl_plan[41:39] : sl_info[21:19]);
                 sl_ptr_next = sl_load_fr_bkt ? {12'd0, sl_cur_line} : (sl_load_fr_old ? sl_plan[38:8] : sl_obj_ptr);
             end
         end else begin
@@ -1064,6 +1163,31 @@ always @(posedge clk) begin
         sl_valid_reg <= 1'b0;
         sl_wait_reg <= 1'b0;
         sl_rr_reg <= 3'd0;
+    end
+end
+
+// vector unit: result, load (engine.md 8A)
+always @* begin
+    vc_ctx_next = vc_ctx_reg;
+    vc_rr_next = vc_rr_reg;
+    vc_upd_next = vc_upd_reg;
+    vc_vlen_next = vc_vlen_reg;
+    if (vc_load) begin
+        vc_ctx_next = vc_pick_idx;
+        vc_rr_next = (vc_pick_idx == 3'd7) ? 3'd0 : (vc_pick_idx + 3'd1);
+        vc_upd_next = !vc_op[1];
+        vc_vlen_next = vc_in_vlen;
+    end
+end
+
+// vector unit registers
+always @(posedge clk) begin
+    vc_ctx_reg <= vc_ctx_next;
+    vc_rr_reg <= vc_rr_next;
+    vc_upd_reg <= vc_upd_next;
+    vc_vlen_reg <= vc_vlen_next;
+    if (rst) begin
+        vc_rr_reg <= 3'd0;
     end
 end
 
@@ -1132,6 +1256,7 @@ always @* begin
     ph_read_next = ph_read_reg;
     ph_alloc_next = ph_alloc_reg;
     ph_freeing_next = ph_freeing_reg;
+    ph_vec_next = ph_vec_reg;
     ph_write_next = ph_write_reg;
     ph_resp_next = ph_resp_reg;
     lock_next = lock_reg;
@@ -1169,18 +1294,21 @@ always @* begin
         err_next[rq_head_ctx] = 1'b1;
     end
     if (exec_valid_reg) begin
-        // 6: EXEC -> READ, RESP, WRITE or ALLOC
-        if (ex_phase == 2'd0) begin
+        // 6: EXEC -> READ, RESP, WRITE, ALLOC or VEC
+        if (ex_phase == 3'd0) begin
             ph_read_next[exec_ctx_reg] = 1'b1;
         end
-        if (ex_phase == 2'd1) begin
+        if (ex_phase == 3'd1) begin
             ph_resp_next[exec_ctx_reg] = 1'b1;
         end
-        if (ex_phase == 2'd2) begin
+        if (ex_phase == 3'd2) begin
             ph_write_next[exec_ctx_reg] = 1'b1;
         end
-        if (ex_phase == 2'd3) begin
+        if (ex_phase == 3'd3) begin
             ph_alloc_next[exec_ctx_reg] = 1'b1;
+        end
+        if (ex_phase == 3'd4) begin
+            ph_vec_next[exec_ctx_reg] = 1'b1;
         end
         pa_obj_next[exec_ctx_reg] = ex_pl_obj && !ex_same;
         pa_bkt_next[exec_ctx_reg] = ex_pl_new;
@@ -1246,6 +1374,18 @@ always @* begin
             end
         end
     end
+    if (vc_out_valid) begin
+        // 8A result: VWAIT -> WRITE (an update) or RESP
+        if (vc_to_write) begin
+            ph_write_next[vc_ctx_reg] = 1'b1;
+        end else begin
+            ph_resp_next[vc_ctx_reg] = 1'b1;
+        end
+    end
+    if (vc_load) begin
+        // 8A load: VEC -> VWAIT
+        ph_vec_next[vc_pick_idx] = 1'b0;
+    end
     if (wr_finish) begin
         // 8: the plan's last beat: WBUSY -> FREEING or RESP
         if (fr_bkt_reg[wr_ctx_reg] || fr_old_reg[wr_ctx_reg]) begin
@@ -1277,6 +1417,7 @@ always @(posedge clk) begin
     ph_read_reg <= ph_read_next;
     ph_alloc_reg <= ph_alloc_next;
     ph_freeing_reg <= ph_freeing_next;
+    ph_vec_reg <= ph_vec_next;
     ph_write_reg <= ph_write_next;
     ph_resp_reg <= ph_resp_next;
     lock_reg <= lock_next;
@@ -1297,6 +1438,7 @@ always @(posedge clk) begin
         ph_read_reg <= 8'd0;
         ph_alloc_reg <= 8'd0;
         ph_freeing_reg <= 8'd0;
+        ph_vec_reg <= 8'd0;
         ph_write_reg <= 8'd0;
         ph_resp_reg <= 8'd0;
         lock_reg <= 8'd0;
@@ -1305,10 +1447,10 @@ always @(posedge clk) begin
     end
 end
 
-// per-context storage: acceptance, execute unit, slab answers
+// per-context storage: acceptance, execute unit, slab answers, vector results
 always @(posedge clk) begin
     if (acc_fire) begin
-        req_data_mem[acc_ctx] <= {acc_need, acc_class, acc_ool, req_op, req_sec, acc_value, req_vlen, req_klen, acc_key};
+        req_data_mem[acc_ctx] <= {req_swap, req_cmp, req_delta, req_fid, acc_need, acc_class, acc_ool, req_op, req_sec, acc_value, req_vlen, req_klen, acc_key};
         req_info_mem[acc_ctx] <= {acc_class, req_op, req_tag};
         status_mem[acc_ctx] <= acc_status;
         walk_mem[acc_ctx] <= {10'd0, 4'd0, 1'b0, 1'b0, 1'b0, 1'b0, 1'b0, 5'd2, {4'd0, {req_bucket, 1'b0}}};
@@ -1344,7 +1486,7 @@ always @(posedge clk) begin
         walk_mem[exec_ctx_reg] <= {ex_next_cand, ex_record_fit ? ex_run_slot : ex_fslot, ex_fitv || ex_record_fit, ex_cur_chained, ex_walk[26] || ex_next_bkt, ex_place || ex_to_place, ex_next_obj, ex_next_obj ? ((ex_nc_type == 3'd0) ? 5'd1 : ((ex_nc_type == 3'd1) ? 5'd2 : ((ex_nc_type == 3'd2) ? 5'd4 : ((ex_nc_type == 3'd3) ? 5'd8 : 5'd16)))) : 5'd2, ex_next_obj ? ex_nc_ptr[18:0] : ex_next_ptr[18:0]};
         cur_mem[exec_ctx_reg] <= ex_cur_out;
         aux_mem[exec_ctx_reg] <= ex_del ? {ex_prev_line, ex_unlink ? {ex_chain, ex_next_ptr, ex_prev[479:0]} : ex_prev} : (ex_to_place ? ex_cur_out : (ex_record_fit ? {ex_cur_line, ex_cur} : ex_auxm));
-        plan_mem[exec_ctx_reg] <= {ex_found ? ex_found_cls : ex_plan[41:39], ex_found ? ex_found_ptr : ex_plan[38:8], ex_link, ex_tslot, ex_tgt, ex_same};
+        plan_mem[exec_ctx_reg] <= {ex_upd, ex_found ? ex_found_cls : ex_plan[41:39], ex_found ? ex_found_ptr : ex_plan[38:8], ex_link, ex_tslot, ex_tgt, ex_same};
         status_mem[exec_ctx_reg] <= ex_status;
         rsp_mem[exec_ctx_reg] <= {ex_vlen, ex_value};
     end
@@ -1356,10 +1498,37 @@ always @(posedge clk) begin
                 bkt_ptr_mem[sl_wctx_reg] <= al_rsp_ptr;
             end
         end else begin
-            status_mem[sl_wctx_reg] <= 3'd5;
+            status_mem[sl_wctx_reg] <= 4'd5;
+        end
+    end
+    if (vc_out_valid) begin
+        vres_mem[vc_ctx_reg] <= {vc_upd_reg ? vc_vlen_reg : vc_out_rlen, vc_upd_reg ? vc_out_new : vc_out_resp};
+        if (vc_out_fault) begin
+            status_mem[vc_ctx_reg] <= 4'd8;
         end
     end
 end
+
+kvd_vec u_vec (
+    .clk       (clk),
+    .rst       (rst),
+    .in_valid  (vc_load),
+    .in_ready  (vc_in_ready),
+    .in_op     (vc_op),
+    .in_fid    (vc_req[3994:3992]),
+    .in_vlen   (vc_in_vlen),
+    .in_value  (vc_val[3823:0]),
+    .in_delta  (vc_req[4026:3995]),
+    .in_cmp    (vc_req[4058:4027]),
+    .in_swap   (vc_req[4090:4059]),
+    .in_dlen   (vc_req[141:133]),
+    .in_dvec   (vc_req[3965:142]),
+    .out_valid (vc_out_valid),
+    .out_fault (vc_out_fault),
+    .out_new   (vc_out_new),
+    .out_rlen  (vc_out_rlen),
+    .out_resp  (vc_out_resp)
+);
 
 endmodule
 
