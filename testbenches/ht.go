@@ -13,8 +13,10 @@ import (
 	"github.com/kvdirect/kvd/golden/hostmem"
 	"github.com/kvdirect/kvd/golden/htengine"
 	"github.com/kvdirect/kvd/golden/keyhash"
+	"github.com/kvdirect/kvd/golden/lambda"
 	"github.com/kvdirect/kvd/golden/memsys"
 	"github.com/kvdirect/kvd/golden/model"
+	"github.com/kvdirect/kvd/golden/vector"
 )
 
 // The hash-table engine scenarios (docs/microarch/engine.md). The stimulus is
@@ -38,7 +40,7 @@ func init() {
 	register(Scenario{
 		Name: "ht",
 		Doc: "hash-table engine: mixed GET/PUT/DELETE on a preloaded table, uniform and Zipf 0.99 keys of every length, inline and " +
-			"out-of-line values, keys crowded into a few buckets (chains of 4+ buckets), refused requests, random memory latency and " +
+			"out-of-line values, vector operations (UPDATE_S2V/V2V, REDUCE, FILTER; λ faults) checked against golden/vector, keys crowded into a few buckets (chains of 4+ buckets), refused requests, random memory latency and " +
 			"back-pressure, rare read errors, allocator delays and refusals; drained and checked every epoch",
 		Top:           func(config.Config) string { return "kvd_ht" },
 		DefaultCycles: 3_000_000,
@@ -57,6 +59,7 @@ var htPoints = []string{
 	"ht.get_hit", "ht.get_miss", "ht.put", "ht.delete_hit", "ht.delete_miss",
 	"ht.refused_empty_key", "ht.refused_key_too_long", "ht.refused_value_too_long", "ht.refused_bad_op",
 	"ht.no_memory", "ht.mem_error", "ht.contexts_full", "ht.chain_4", "ht.checked",
+	"ht.vec_update", "ht.vec_reduce", "ht.vec_filter", "ht.vec_fault", "ht.vec_miss",
 }
 
 const (
@@ -79,9 +82,22 @@ const (
 	htNoMemory
 	htMemError
 	htBadOp
+	htLambdaFault
 )
 
-var htStatusName = [...]string{"OK", "NOT_FOUND", "EMPTY_KEY", "KEY_TOO_LONG", "VALUE_TOO_LONG", "NO_MEMORY", "MEM_ERROR", "BAD_OP"}
+var htStatusName = [...]string{"OK", "NOT_FOUND", "EMPTY_KEY", "KEY_TOO_LONG", "VALUE_TOO_LONG", "NO_MEMORY", "MEM_ERROR", "BAD_OP", "LAMBDA_FAULT"}
+
+// Engine operations (engine.md §1: the wire opcodes).
+const (
+	htOpGet    = 0
+	htOpPut    = 1
+	htOpDelete = 2
+	htOpS2S    = 3 // the station's; the engine refuses it (BAD_OP)
+	htOpS2V    = 4
+	htOpV2V    = 5
+	htOpReduce = 6
+	htOpFilter = 7
+)
 
 type htReq struct {
 	op          int
@@ -91,7 +107,9 @@ type htReq struct {
 	value       []byte
 	vlen        int
 	bucket, sec uint64 // the key-hash unit's outputs for the presented key bytes
-	accepted    uint64
+	// vector operations: λ id and scalar operands (value/vlen carry V2V's Δ)
+	fid, delta, cmp, swap uint64
+	accepted              uint64
 	// counts of refusals and error beats when it was accepted: NO_MEMORY
 	// and MEM_ERROR are legal answers only if one happened since.
 	refusals, errBeats uint64
@@ -111,6 +129,8 @@ type htStim struct {
 	alloc *hashtable.SimpleAllocator
 	hash  *keyhash.Hasher
 	k, v  int
+	ev    *lambda.Evaluator // the λs at the element width, for vector ops
+	vp    vector.Params
 
 	// the client
 	ref         map[string][]byte
@@ -154,10 +174,14 @@ func newHTStim(cfg config.Config, seed, budget uint64) (*htStim, error) {
 	if err != nil {
 		return nil, err
 	}
+	ev, err := vector.NewEvaluator(cfg)
+	if err != nil {
+		return nil, err
+	}
 	s := &htStim{
 		cfg: cfg, m: m, p: newHTPorts(model.MustLayout(m.Ports())),
 		rng: rand.New(rand.NewPCG(seed, 0x68742d7374696d21)),
-		mem: mem, alloc: alloc, hash: keyhash.NewHasher(cfg),
+		mem: mem, alloc: alloc, hash: keyhash.NewHasher(cfg), ev: ev, vp: vector.ParamsOf(cfg),
 		k: cfg.Key.MaxKeyBytes, v: cfg.Key.MaxValueBytes,
 		outstanding: map[uint16]*htReq{},
 		budget:      budget,
@@ -268,6 +292,7 @@ func (s *htStim) randKey(n int) []byte {
 // and writes a few dozen ports every cycle.
 type htPorts struct {
 	reqValid, reqReady, reqOp, reqTag, reqKey, reqKlen, reqVlen, reqValue, reqBucket, reqSec model.Slot
+	reqFid, reqDelta, reqCmp, reqSwap                                                        model.Slot
 	rspValid, rspTag, rspStatus, rspVlen, rspValue                                           model.Slot
 	alValid, alReady, alOp, alClass, alPtr, alRspValid, alRspOK, alRspPtr                    model.Slot
 	rdValid, rdReady, rdAddr, rdBeats                                                        model.Slot
@@ -280,6 +305,7 @@ func newHTPorts(l *model.Layout) htPorts {
 	return htPorts{
 		reqValid: m("req_valid"), reqReady: m("req_ready"), reqOp: m("req_op"), reqTag: m("req_tag"), reqKey: m("req_key"),
 		reqKlen: m("req_klen"), reqVlen: m("req_vlen"), reqValue: m("req_value"), reqBucket: m("req_bucket"), reqSec: m("req_sec"),
+		reqFid: m("req_fid"), reqDelta: m("req_delta"), reqCmp: m("req_cmp"), reqSwap: m("req_swap"),
 		rspValid: m("rsp_valid"), rspTag: m("rsp_tag"), rspStatus: m("rsp_status"), rspVlen: m("rsp_vlen"), rspValue: m("rsp_value"),
 		alValid: m("al_valid"), alReady: m("al_ready"), alOp: m("al_op"), alClass: m("al_class"), alPtr: m("al_ptr"),
 		alRspValid: m("al_rsp_valid"), alRspOK: m("al_rsp_ok"), alRspPtr: m("al_rsp_ptr"),
@@ -354,6 +380,10 @@ func (s *htStim) drive(c uint64, in []uint64) {
 		htSetBytes(in, s.p.reqValue, r.value[:min(len(r.value), s.v)])
 		htSet(in, s.p.reqBucket, r.bucket)
 		htSet(in, s.p.reqSec, r.sec)
+		htSet(in, s.p.reqFid, r.fid)
+		htSet(in, s.p.reqDelta, r.delta)
+		htSet(in, s.p.reqCmp, r.cmp)
+		htSet(in, s.p.reqSwap, r.swap)
 	}
 	// host memory: random back-pressure; read data in order, after the
 	// read's latency, with gaps
@@ -424,14 +454,21 @@ func (s *htStim) newReq() *htReq {
 		r.klen = s.k + 1 + s.rng.IntN(int(model.Mask(s.p.reqKlen.Width))-s.k)
 		r.key = s.randKey(r.klen)
 	case x < 998:
-		r.op = 1
+		r.op = []int{htOpPut, htOpV2V}[s.rng.IntN(2)]
 		r.vlen = s.v + 1 + s.rng.IntN(int(model.Mask(s.p.reqVlen.Width))-s.v)
 		r.value = s.randKey(r.vlen)
 		return s.hashed(r)
 	default:
-		r.op = 3
+		r.op = htOpS2S
 	}
-	if r.op == 1 {
+	// vector operations on the same keys (their values are whatever the
+	// PUTs stored: inline and out-of-line, any length)
+	if r.op != htOpS2S && r.klen > 0 && r.klen <= s.k && s.rng.IntN(100) < 15 {
+		r.op = htOpS2V + s.rng.IntN(4)
+		s.vecOperands(r)
+		return s.hashed(r)
+	}
+	if r.op == htOpPut {
 		switch x := s.rng.IntN(100); {
 		case x < 50:
 			r.vlen = s.rng.IntN(max(1, 50-r.klen) + 1)
@@ -444,6 +481,35 @@ func (s *htStim) newReq() *htReq {
 		r.value = s.randKey(r.vlen)
 	}
 	return s.hashed(r)
+}
+
+// vecOperands draws a vector operation's λ id (now and then one past the
+// last: LAMBDA_FAULT), its scalars (edge values a quarter of the time) and,
+// for UPDATE_V2V, a Δ vector shorter than, as long as or longer than most
+// stored values.
+func (s *htStim) vecOperands(r *htReq) {
+	r.fid = uint64(s.rng.IntN(s.vp.N))
+	if unknown := 1<<s.vp.F - s.vp.N; unknown > 0 && s.rng.IntN(40) == 0 {
+		r.fid = uint64(s.vp.N + s.rng.IntN(unknown))
+	}
+	scalar := func() uint64 {
+		m := model.Mask(s.vp.E)
+		switch s.rng.IntN(8) {
+		case 0:
+			return []uint64{0, 1, 2, m, m >> 1, m>>1 + 1}[s.rng.IntN(6)]
+		case 1:
+			return uint64(s.rng.IntN(4))
+		}
+		return s.rng.Uint64() & m
+	}
+	r.delta, r.cmp, r.swap = scalar(), scalar(), scalar()
+	if r.op == htOpV2V {
+		r.vlen = s.vp.EB * (1 + s.rng.IntN(s.vp.NE))
+		if s.rng.IntN(4) == 0 {
+			r.vlen = s.rng.IntN(s.v + 1) // not a whole number of elements
+		}
+		r.value = s.randKey(r.vlen)
+	}
 }
 
 // hashed fills in the bucket and secondary hash of the key bytes the port
@@ -547,7 +613,7 @@ func (s *htStim) free(ptr uint64, class int) (err error) {
 }
 
 func htOpName(op int) string {
-	return [...]string{"GET", "PUT", "DELETE", "op3"}[op]
+	return [...]string{"GET", "PUT", "DELETE", "UPDATE_S2S", "UPDATE_S2V", "UPDATE_V2V", "REDUCE", "FILTER"}[op]
 }
 
 // response checks one response against the map and applies its operation.
@@ -573,16 +639,16 @@ func (s *htStim) response(c uint64, out []uint64) error {
 	case st == htNoMemory && r.op == 1 && want == htOK && s.refusals > r.refusals:
 		s.points["ht.no_memory"]++
 		return nil // legal: the allocator refused since it was accepted; nothing changes
-	case st == htMemError && want <= htNotFound && s.points["ht.mem_error_beats"] > r.errBeats:
+	case st == htMemError && (want <= htNotFound || want == htLambdaFault) && s.points["ht.mem_error_beats"] > r.errBeats:
 		s.points["ht.mem_error"]++
 		return nil // legal: an error beat arrived since it was accepted; nothing changes
 	case st != want:
 		return fmt.Errorf("tag %d %s of key %x (klen %d, vlen %d, accepted at cycle %d): status %s, the reference says %s",
 			tag, htOpName(r.op), r.key, r.klen, r.vlen, r.accepted, name(st), name(want))
 	}
-	if r.op == 0 && st == htOK {
+	if (r.op == htOpGet || r.op >= htOpS2V) && st == htOK {
 		if vlen != len(wantVal) || !bytes.Equal(val[:min(vlen, len(val))], wantVal) {
-			return fmt.Errorf("tag %d GET of key %x: value of %d bytes %x, the reference has %d bytes %x", tag, r.key, vlen, val[:min(vlen, len(val))], len(wantVal), wantVal)
+			return fmt.Errorf("tag %d %s of key %x: value of %d bytes %x, the reference has %d bytes %x", tag, htOpName(r.op), r.key, vlen, val[:min(vlen, len(val))], len(wantVal), wantVal)
 		}
 	} else if vlen != 0 {
 		return fmt.Errorf("tag %d %s: rsp_vlen %d, want 0", tag, htOpName(r.op), vlen)
@@ -591,8 +657,19 @@ func (s *htStim) response(c uint64, out []uint64) error {
 		return fmt.Errorf("tag %d: rsp_value has non-zero bytes past rsp_vlen %d", tag, vlen)
 	}
 	switch {
+	case st == htLambdaFault:
+		s.points["ht.vec_fault"]++
 	case st >= htEmptyKey:
 		s.points["ht.refused_"+strings.ToLower(htStatusName[st])]++
+	case r.op >= htOpS2V && st == htNotFound:
+		s.points["ht.vec_miss"]++
+	case r.op == htOpS2V || r.op == htOpV2V:
+		s.points["ht.vec_update"]++
+		s.ref[string(r.key)] = s.vecExec(r, s.ref[string(r.key)]).New
+	case r.op == htOpReduce:
+		s.points["ht.vec_reduce"]++
+	case r.op == htOpFilter:
+		s.points["ht.vec_filter"]++
 	case r.op == 0 && st == htOK:
 		s.points["ht.get_hit"]++
 	case r.op == 0:
@@ -613,26 +690,42 @@ func (s *htStim) response(c uint64, out []uint64) error {
 // the map now.
 func (s *htStim) expect(r *htReq) (int, []byte) {
 	switch {
-	case r.op == 3:
+	case r.op == htOpS2S:
 		return htBadOp, nil
 	case r.klen == 0:
 		return htEmptyKey, nil
 	case r.klen > s.k:
 		return htKeyTooLong, nil
-	case r.op == 1 && r.vlen > s.v:
+	case (r.op == htOpPut || r.op == htOpV2V) && r.vlen > s.v:
 		return htValueTooLong, nil
 	}
 	v, ok := s.ref[string(r.key)]
 	switch {
-	case r.op == 1:
+	case r.op == htOpPut:
 		return htOK, nil
 	case !ok:
 		return htNotFound, nil
-	case r.op == 0:
+	case r.op == htOpGet:
 		return htOK, v
+	case r.op >= htOpS2V:
+		res := s.vecExec(r, v)
+		if res.Fault {
+			return htLambdaFault, nil
+		}
+		return htOK, res.Resp
 	default:
 		return htOK, nil
 	}
+}
+
+// vecExec is vector.md §3 on the stored value v.
+func (s *htStim) vecExec(r *htReq, v []byte) vector.Result {
+	res, err := vector.Exec(s.ev, vector.Request{Op: vector.Op(r.op - htOpS2V), Fid: r.fid, Value: v,
+		Delta: r.delta, Cmp: r.cmp, Swap: r.swap, Dvec: r.value[:min(len(r.value), r.vlen)]})
+	if err != nil {
+		panic(fmt.Sprintf("ht stimulus: vector reference: %v", err))
+	}
+	return res
 }
 
 // check runs the table checker on the drained engine's memory.
