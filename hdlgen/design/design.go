@@ -12,6 +12,7 @@ import (
 
 	"github.com/kvdirect/kvd/config"
 	"github.com/kvdirect/kvd/hdlgen/decoder"
+	"github.com/kvdirect/kvd/hdlgen/encoder"
 	"github.com/kvdirect/kvd/hdlgen/fifo"
 	"github.com/kvdirect/kvd/hdlgen/htengine"
 	"github.com/kvdirect/kvd/hdlgen/ir"
@@ -86,6 +87,11 @@ func Modules(cfg config.Config) ([]*ir.Module, error) {
 		return nil, err
 	}
 	mods = append(mods, dec)
+	enc, err := encoder.Generate(cfg)
+	if err != nil {
+		return nil, err
+	}
+	mods = append(mods, enc)
 	return mods, nil
 }
 
