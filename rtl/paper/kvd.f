@@ -1,4 +1,6 @@
 kvd_atomic.v
+kvd_dec.v
+kvd_enc.v
 kvd_fifo_w64_d16.v
 kvd_fifo_w72_d64.v
 kvd_fifo_w77_d1024.v
