@@ -23,11 +23,6 @@ type info struct {
 	drec
 	n     int // record number, in decoder order
 	entry int // entry index (the record number mod M: tail counts accepts)
-	// recv is e_received expected for an issued record: an entry's
-	// received is written only when it takes a record answered at once
-	// (§4.4), so an issued record shows the last such record's (0 at
-	// start, as the model's data registers).
-	recv int
 	// The completion, for an issued record.
 	completed            bool
 	cStatus, cVlen       int
@@ -75,7 +70,6 @@ type loop struct {
 	issueQ     []*info // accepted issued records not yet taken by the pipeline
 	pending    []pend  // taken by the pipeline, not completed
 	eNext      int     // next record number expected on e_*
-	lastRecv   []int   // per entry: received of its last answered-at-once record
 	nIssued    int
 	nTaken     int
 	held       []uint64 // e_* outputs of a cycle with e_valid && !e_ready
@@ -94,7 +88,6 @@ func newLoop(t testing.TB, cfg config.Config, seed uint64) *loop {
 	l := &loop{
 		t: t, b: b, r: rand.New(rand.NewPCG(seed, 0x726f62)), p: p, vary: true,
 		kw: model.Words(8 * p.K), vw: model.Words(8 * p.V),
-		lastRecv: make([]int, p.M),
 	}
 	l.zeroK, l.zeroV = make([]uint64, l.kw), make([]uint64, l.vw)
 	l.newKnobs()
@@ -264,10 +257,8 @@ func (l *loop) step() {
 		l.cur = nil
 		c.entry = l.accepted % p.M
 		if c.issued() {
-			c.recv = l.lastRecv[c.entry]
 			l.issueQ = append(l.issueQ, c)
 		} else {
-			l.lastRecv[c.entry] = c.received
 			l.refused++
 		}
 		l.kindsSeen[c.kind]++
@@ -344,7 +335,7 @@ func (l *loop) checkE(c *info) error {
 		if !c.completed || c.completeAt+2 > l.cycle {
 			return fmt.Errorf("released before its completion had time (completed %v in %d)", c.completed, c.completeAt)
 		}
-		status, vlen, recv = c.cStatus, c.cVlen, c.recv
+		status, vlen = c.cStatus, c.cVlen // received: every record's own (§4.4)
 		value = slices.Clone(c.cValue)
 		clear(value[(vlen+7)/8:])
 		if vlen%8 != 0 {

@@ -343,6 +343,7 @@ func (m *Model) Step(in, out []uint64) error {
 		e.seq = uint32(in[m.dSeq])
 		e.last = in[m.dLast]&1 != 0
 		e.trailing = in[m.dTrailing]&1 != 0
+		e.received = int(in[m.dReceived] & model.Mask(ReceivedBits))
 		status := int(in[m.dStatus] & model.Mask(DStatusBits))
 		if e.kind == KindOp && status == 0 {
 			s.done[s.tail] = false
@@ -360,7 +361,6 @@ func (m *Model) Step(in, out []uint64) error {
 		} else {
 			s.done[s.tail] = true
 			e.status = status
-			e.received = int(in[m.dReceived] & model.Mask(ReceivedBits))
 			e.vlen = 0
 			clear(m.value(s.tail))
 		}
