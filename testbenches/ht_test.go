@@ -21,13 +21,16 @@ func TestHTPortsMatchGolden(t *testing.T) {
 	})
 }
 
-// The hash-table engine issue's acceptance: a million mixed operations with
-// 0 divergences, every response equal to the sequential reference, and the
-// table checker clean after every epoch.
+// The hash-table engine issue's acceptance: mixed operations (vector ones
+// included) with 0 divergences, every response equal to the sequential
+// reference, and the table checker clean after every epoch. make test runs
+// 300 k operations (about 30 s, every point hit, six epoch checks);
+// KVD_HT_OPS=1000000 is the million-operation run engine.md §12 reports
+// (13.3 M cycles, about 100 s since the vector unit).
 func TestHTCosim(t *testing.T) {
 	c := preset(t, "sim")
 	bin := buildModel(t, c, "kvd_ht", nil)
-	stim, err := newHTStim(c, 5, requestBudget(t, "KVD_HT_OPS", 1_000_000))
+	stim, err := newHTStim(c, 5, requestBudget(t, "KVD_HT_OPS", 300_000))
 	if err != nil {
 		t.Fatal(err)
 	}
