@@ -19,6 +19,7 @@ import (
 	"github.com/kvdirect/kvd/hdlgen/keyhash"
 	"github.com/kvdirect/kvd/hdlgen/lambda"
 	"github.com/kvdirect/kvd/hdlgen/memsys"
+	"github.com/kvdirect/kvd/hdlgen/rob"
 	"github.com/kvdirect/kvd/hdlgen/rs"
 	"github.com/kvdirect/kvd/hdlgen/slab"
 	"github.com/kvdirect/kvd/hdlgen/vector"
@@ -92,6 +93,11 @@ func Modules(cfg config.Config) ([]*ir.Module, error) {
 		return nil, err
 	}
 	mods = append(mods, enc)
+	buf, err := rob.Generate(cfg)
+	if err != nil {
+		return nil, err
+	}
+	mods = append(mods, buf)
 	return mods, nil
 }
 
