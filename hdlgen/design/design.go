@@ -14,6 +14,7 @@ import (
 	"github.com/kvdirect/kvd/hdlgen/decoder"
 	"github.com/kvdirect/kvd/hdlgen/encoder"
 	"github.com/kvdirect/kvd/hdlgen/fifo"
+	"github.com/kvdirect/kvd/hdlgen/front"
 	"github.com/kvdirect/kvd/hdlgen/htengine"
 	"github.com/kvdirect/kvd/hdlgen/ir"
 	"github.com/kvdirect/kvd/hdlgen/keyhash"
@@ -98,6 +99,11 @@ func Modules(cfg config.Config) ([]*ir.Module, error) {
 		return nil, err
 	}
 	mods = append(mods, buf)
+	fe, err := front.Generate(cfg)
+	if err != nil {
+		return nil, err
+	}
+	mods = append(mods, fe)
 	return mods, nil
 }
 
