@@ -4,9 +4,11 @@ kvd_enc.v
 kvd_fifo_w64_d16.v
 kvd_fifo_w72_d64.v
 kvd_fifo_w75_d256.v
+kvd_front.v
 kvd_ht.v
 kvd_keyhash.v
 kvd_memsys.v
+kvd_rob.v
 kvd_rs.v
 kvd_slab.v
 kvd_vec.v
