@@ -83,7 +83,7 @@ throughput table) joins as its blocks land.`,
 			if failed > 0 {
 				return fmt.Errorf("demo: %d scenarios diverged", failed)
 			}
-			fmt.Fprintln(w, "4. next: the packet decoder and encoder, then the full processor under YCSB-B (docs/microarch/processor.md)")
+			fmt.Fprintln(w, "4. next: the full processor (the station, engine, allocator and memory system behind kvd_front) under YCSB-B (docs/microarch/processor.md)")
 			return nil
 		},
 	}
