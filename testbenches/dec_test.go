@@ -1,13 +1,10 @@
 package testbenches
 
 import (
-	"context"
 	"testing"
 
 	"github.com/kvdirect/kvd/config"
-	"github.com/kvdirect/kvd/cosim"
 	"github.com/kvdirect/kvd/golden/decoder"
-	"github.com/kvdirect/kvd/golden/model"
 )
 
 // The generated kvd_dec and golden/decoder's model announce the same ports.
@@ -16,10 +13,9 @@ func TestDecoderPortsMatchGolden(t *testing.T) {
 }
 
 // runDec co-simulates kvd_dec for c until records have been taken and
-// checked, and checks that every coverage point was hit.
+// checked against wire.DecodeRequest, with every coverage point hit.
 func runDec(t *testing.T, c config.Config, seed, records uint64) {
 	t.Helper()
-	bin := buildModel(t, c, "kvd_dec", nil)
 	m, err := decoder.New(c)
 	if err != nil {
 		t.Fatal(err)
@@ -28,26 +24,12 @@ func runDec(t *testing.T, c config.Config, seed, records uint64) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	res, err := cosim.Run(context.Background(), bin, m, stim, cosim.Options{HangCycles: 100_000})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if res.Divergence != nil {
-		t.Fatalf("divergence at cycle %d: %+v\n%s", res.Divergence.Cycle, res.Divergence.Mismatches, res.Divergence.InFlight)
-	}
+	res := cosimCovered(t, c, "kvd_dec", m, stim, decPoints)
 	if stim.taken < records {
 		t.Fatalf("%d records checked against wire.DecodeRequest, want %d", stim.taken, records)
 	}
-	pts := stim.Points()
-	for _, p := range decPoints {
-		if pts[p] == 0 {
-			t.Errorf("coverage point %s not hit", p)
-		}
-	}
 	t.Logf("%s: %d frames, %d records checked against wire.DecodeRequest, %d cycles, 0 divergences, %.2f M cycles/s, %.1f s",
 		c.Name, stim.nframes, stim.taken, res.Cycles, res.CyclesPerSec/1e6, res.Wall.Seconds())
-	t.Logf("coverage %v", pts)
-	noLeftovers(t, bin)
 }
 
 // Good and malformed frames, mixed, through the generated decoder: every
@@ -77,26 +59,7 @@ func TestDecStimulusAgreesWithGolden(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		l := model.MustLayout(m.Ports())
-		in, out := make([]uint64, l.InWords), make([]uint64, l.OutWords)
-		var prev []uint64
-		m.Reset()
-		for cyc := uint64(0); cyc < 300_000; cyc++ {
-			clear(in)
-			if _, err := stim.Next(cyc, prev, in); err != nil {
-				t.Fatalf("%s: %v", name, err)
-			}
-			if err := m.Step(in, out); err != nil {
-				t.Fatalf("%s: golden model at cycle %d: %v", name, cyc, err)
-			}
-			prev = out
-		}
-		pts := stim.Points()
-		for _, p := range decPoints {
-			if pts[p] == 0 {
-				t.Errorf("%s: coverage point %s not hit in 300 k cycles", name, p)
-			}
-		}
-		t.Logf("%s: %d frames, %d records checked; %v", name, stim.nframes, stim.taken, pts)
+		driveGolden(t, m, stim, 300_000, decPoints)
+		t.Logf("%s: %d frames, %d records checked; %v", name, stim.nframes, stim.taken, stim.Points())
 	}
 }

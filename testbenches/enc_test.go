@@ -1,13 +1,10 @@
 package testbenches
 
 import (
-	"context"
 	"testing"
 
 	"github.com/kvdirect/kvd/config"
-	"github.com/kvdirect/kvd/cosim"
 	"github.com/kvdirect/kvd/golden/encoder"
-	"github.com/kvdirect/kvd/golden/model"
 )
 
 // The generated kvd_enc and golden/encoder's model announce the same ports.
@@ -16,10 +13,9 @@ func TestEncoderPortsMatchGolden(t *testing.T) {
 }
 
 // runEnc co-simulates kvd_enc for c until packets have been received and
-// checked, and checks that every coverage point was hit.
+// checked byte for byte, with every coverage point hit.
 func runEnc(t *testing.T, c config.Config, seed, packets uint64) {
 	t.Helper()
-	bin := buildModel(t, c, "kvd_enc", nil)
 	m, err := encoder.New(c)
 	if err != nil {
 		t.Fatal(err)
@@ -28,26 +24,12 @@ func runEnc(t *testing.T, c config.Config, seed, packets uint64) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	res, err := cosim.Run(context.Background(), bin, m, stim, cosim.Options{HangCycles: 100_000})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if res.Divergence != nil {
-		t.Fatalf("divergence at cycle %d: %+v\n%s", res.Divergence.Cycle, res.Divergence.Mismatches, res.Divergence.InFlight)
-	}
+	res := cosimCovered(t, c, "kvd_enc", m, stim, encPoints)
 	if stim.packets < packets {
 		t.Fatalf("%d packets checked against wire.SplitResponse/EncodeResponse, want %d", stim.packets, packets)
 	}
-	pts := stim.Points()
-	for _, p := range encPoints {
-		if pts[p] == 0 {
-			t.Errorf("coverage point %s not hit", p)
-		}
-	}
 	t.Logf("%s: %d requests, %d packets checked byte for byte, %d cycles, 0 divergences, %.2f M cycles/s, %.1f s",
 		c.Name, stim.nreq, stim.packets, res.Cycles, res.CyclesPerSec/1e6, res.Wall.Seconds())
-	t.Logf("coverage %v", pts)
-	noLeftovers(t, bin)
 }
 
 // Requests of every shape through the generated encoder: every packet is
@@ -70,26 +52,7 @@ func TestEncStimulusAgreesWithGolden(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		l := model.MustLayout(m.Ports())
-		in, out := make([]uint64, l.InWords), make([]uint64, l.OutWords)
-		var prev []uint64
-		m.Reset()
-		for cyc := uint64(0); cyc < 400_000; cyc++ {
-			clear(in)
-			if _, err := stim.Next(cyc, prev, in); err != nil {
-				t.Fatalf("%s: %v", name, err)
-			}
-			if err := m.Step(in, out); err != nil {
-				t.Fatalf("%s: golden model at cycle %d: %v", name, cyc, err)
-			}
-			prev = out
-		}
-		pts := stim.Points()
-		for _, p := range encPoints {
-			if pts[p] == 0 {
-				t.Errorf("%s: coverage point %s not hit in 400 k cycles", name, p)
-			}
-		}
-		t.Logf("%s: %d requests, %d packets checked; %v", name, stim.nreq, stim.packets, pts)
+		driveGolden(t, m, stim, 400_000, encPoints)
+		t.Logf("%s: %d requests, %d packets checked; %v", name, stim.nreq, stim.packets, stim.Points())
 	}
 }

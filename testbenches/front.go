@@ -186,31 +186,32 @@ func (s *frontStim) Next(cycle uint64, prev, in []uint64) (bool, error) {
 		s.put(in, "iss_ready", 1)
 	}
 	// one completion per cycle, any of those due: out of order
-	var due []int
-	for i, o := range s.inflight {
-		if o.due <= cycle {
-			due = append(due, i)
+	if s.rng.IntN(5) != 0 {
+		if i := pickDue(len(s.inflight), func(j int) bool { return s.inflight[j].due <= cycle }, s.rng); i >= 0 {
+			s.complete(i, in)
 		}
-	}
-	if len(due) > 0 && s.rng.IntN(5) != 0 {
-		i := due[s.rng.IntN(len(due))]
-		o := s.inflight[i]
-		if i > 0 {
-			s.pts["front.out_of_order"]++
-		}
-		s.inflight = append(s.inflight[:i], s.inflight[i+1:]...)
-		s.put(in, "cpl_valid", 1)
-		s.put(in, "cpl_tag", o.tag)
-		s.put(in, "cpl_status", uint64(o.res.Status))
-		s.put(in, "cpl_vlen", uint64(len(o.res.Value)))
-		sl := s.p["cpl_value"]
-		packWords(in[sl.Off:sl.Off+sl.Words], o.res.Value)
 	}
 	if s.rng.IntN(5) != 0 {
 		s.put(in, "tx_ready", 1)
 	}
 	copy(s.lastIn, in)
 	return true, nil
+}
+
+// complete drives the completion of the i-th operation in the pipeline
+// stand-in and forgets it.
+func (s *frontStim) complete(i int, in []uint64) {
+	o := s.inflight[i]
+	if i > 0 {
+		s.pts["front.out_of_order"]++
+	}
+	s.inflight = append(s.inflight[:i], s.inflight[i+1:]...)
+	s.put(in, "cpl_valid", 1)
+	s.put(in, "cpl_tag", o.tag)
+	s.put(in, "cpl_status", uint64(o.res.Status))
+	s.put(in, "cpl_vlen", uint64(len(o.res.Value)))
+	sl := s.p["cpl_value"]
+	packWords(in[sl.Off:sl.Off+sl.Words], o.res.Value)
 }
 
 func (s *frontStim) observe(c uint64, out []uint64) error {

@@ -154,6 +154,30 @@ func (s *robStim) request() {
 	}
 }
 
+// pickDue picks uniformly one of the n entries for which due holds, or
+// returns -1: two passes and no allocation, since it runs every cycle.
+func pickDue(n int, due func(int) bool, rng *rand.Rand) int {
+	k := 0
+	for j := range n {
+		if due(j) {
+			k++
+		}
+	}
+	if k == 0 {
+		return -1
+	}
+	k = rng.IntN(k)
+	for j := range n {
+		if due(j) {
+			if k == 0 {
+				return j
+			}
+			k--
+		}
+	}
+	return -1
+}
+
 func (s *robStim) put(in []uint64, name string, v uint64) {
 	sl := s.p[name]
 	in[sl.Off] = v & model.Mask(min(64, sl.Width))
@@ -210,14 +234,7 @@ func (s *robStim) Next(cycle uint64, prev, in []uint64) (bool, error) {
 	}
 	s.cpl = nil
 	if len(s.inflight) > 0 && s.rng.IntN(4) != 0 {
-		var due []int
-		for i, r := range s.inflight {
-			if r.due <= cycle {
-				due = append(due, i)
-			}
-		}
-		if len(due) > 0 {
-			i := due[s.rng.IntN(len(due))]
+		if i := pickDue(len(s.inflight), func(j int) bool { return s.inflight[j].due <= cycle }, s.rng); i >= 0 {
 			r := s.inflight[i]
 			if i > 0 {
 				s.pts["rob.out_of_order"]++

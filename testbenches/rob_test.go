@@ -1,12 +1,9 @@
 package testbenches
 
 import (
-	"context"
 	"testing"
 
 	"github.com/kvdirect/kvd/config"
-	"github.com/kvdirect/kvd/cosim"
-	"github.com/kvdirect/kvd/golden/model"
 	"github.com/kvdirect/kvd/golden/rob"
 )
 
@@ -16,10 +13,9 @@ func TestROBPortsMatchGolden(t *testing.T) {
 }
 
 // runROB co-simulates kvd_rob for c until records have been released and
-// checked, and checks that every coverage point was hit.
+// checked, with every coverage point hit.
 func runROB(t *testing.T, c config.Config, seed, records uint64) {
 	t.Helper()
-	bin := buildModel(t, c, "kvd_rob", nil)
 	m, err := rob.New(c)
 	if err != nil {
 		t.Fatal(err)
@@ -28,26 +24,12 @@ func runROB(t *testing.T, c config.Config, seed, records uint64) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	res, err := cosim.Run(context.Background(), bin, m, stim, cosim.Options{HangCycles: 100_000})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if res.Divergence != nil {
-		t.Fatalf("divergence at cycle %d: %+v\n%s", res.Divergence.Cycle, res.Divergence.Mismatches, res.Divergence.InFlight)
-	}
+	res := cosimCovered(t, c, "kvd_rob", m, stim, robPoints)
 	if stim.released < records {
 		t.Fatalf("%d records released and checked, want %d", stim.released, records)
 	}
-	pts := stim.Points()
-	for _, p := range robPoints {
-		if pts[p] == 0 {
-			t.Errorf("coverage point %s not hit", p)
-		}
-	}
 	t.Logf("%s (M = %d): %d requests, %d records released in order and checked, %d cycles, 0 divergences, %.2f M cycles/s, %.1f s",
 		c.Name, c.RS.MaxInflight, stim.nreq, stim.released, res.Cycles, res.CyclesPerSec/1e6, res.Wall.Seconds())
-	t.Logf("coverage %v", pts)
-	noLeftovers(t, bin)
 }
 
 // Out-of-order completions released in the decoder's order. make test runs
@@ -81,25 +63,6 @@ func TestROBStimulusAgreesWithGolden(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	l := model.MustLayout(m.Ports())
-	in, out := make([]uint64, l.InWords), make([]uint64, l.OutWords)
-	var prev []uint64
-	m.Reset()
-	for cyc := uint64(0); cyc < 200_000; cyc++ {
-		clear(in)
-		if _, err := stim.Next(cyc, prev, in); err != nil {
-			t.Fatal(err)
-		}
-		if err := m.Step(in, out); err != nil {
-			t.Fatalf("golden model at cycle %d: %v", cyc, err)
-		}
-		prev = out
-	}
-	pts := stim.Points()
-	for _, p := range robPoints {
-		if pts[p] == 0 {
-			t.Errorf("coverage point %s not hit in 200 k cycles", p)
-		}
-	}
-	t.Logf("%d records released and checked; %v", stim.released, pts)
+	driveGolden(t, m, stim, 200_000, robPoints)
+	t.Logf("%d records released and checked; %v", stim.released, stim.Points())
 }
