@@ -15,7 +15,7 @@ const Latency = 2
 const TagBits = 16
 
 // FidBits is the width of in_fid for n registered λs (§4).
-func FidBits(n int) int { return max(1, bits.Len(uint(n-1))) }
+func FidBits(n int) int { return max(1, bits.Len(uint(n))) }
 
 // stage is one result in flight. Only valid is a control register (§1.1).
 type stage struct {

@@ -17,9 +17,10 @@ const TagBits = 16
 // Latency is the number of cycles from a request to its result.
 const Latency = 2
 
-// FidBits is the width of a function id for n registered λs (at least 1).
+// FidBits is the width of a function id for n registered λs: it holds n
+// itself, so that "unknown" fits even when n is a power of two (lambda.md §2.4).
 func FidBits(n int) int {
-	return max(1, bits.Len(uint(n-1)))
+	return max(1, bits.Len(uint(n)))
 }
 
 // Generate builds kvd_atomic for cfg, or refuses a λ outside the subset.

@@ -152,8 +152,8 @@ func TestLambdaSubsetIsLintClean(t *testing.T) {
 	}
 }
 
-// Only the operands some λ names become ports; an id for every λ, and one
-// more bit when none is left over for "unknown".
+// Only the operands some λ names become ports; the id holds every λ and
+// "unknown" (= n, lambda.md §2.4).
 func TestLambdaPortsFollowTheFunctions(t *testing.T) {
 	m, err := Generate(withLambdas(64, false, "old + 1", "bitnot(old)"))
 	if err != nil {
@@ -164,11 +164,11 @@ func TestLambdaPortsFollowTheFunctions(t *testing.T) {
 		names = append(names, fmt.Sprintf("%s:%d", p.Sig.Name, p.Sig.W))
 	}
 	got := strings.Join(names, " ")
-	want := "in_valid:1 in_fid:1 in_old:64 in_tag:16 out_valid:1 out_new:64 out_old:64 out_fault:1 out_tag:16"
+	want := "in_valid:1 in_fid:2 in_old:64 in_tag:16 out_valid:1 out_new:64 out_old:64 out_fault:1 out_tag:16"
 	if got != want {
 		t.Errorf("ports %s, want %s", got, want)
 	}
-	for n, bits := range map[int]int{1: 1, 2: 1, 3: 2, 4: 2, 5: 3, 16: 4} {
+	for n, bits := range map[int]int{1: 1, 2: 2, 3: 2, 4: 3, 5: 3, 7: 3, 8: 4, 16: 5} {
 		if FidBits(n) != bits {
 			t.Errorf("FidBits(%d) = %d, want %d", n, FidBits(n), bits)
 		}
