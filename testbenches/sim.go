@@ -12,6 +12,7 @@ import (
 	"github.com/kvdirect/kvd/cosim"
 	"github.com/kvdirect/kvd/cosim/cache"
 	"github.com/kvdirect/kvd/cosim/toolchain"
+	"github.com/kvdirect/kvd/golden/model"
 	"github.com/kvdirect/kvd/hdlgen/design"
 	"github.com/kvdirect/kvd/hdlgen/ir"
 	"github.com/kvdirect/kvd/version"
@@ -44,6 +45,10 @@ type SimOptions struct {
 	// CoverageFile, when set, builds the coverage variant of the model and
 	// writes Verilator's line and user coverage there.
 	CoverageFile string
+	// Make, when set, builds the model and stimulus instead of the
+	// scenario's New (a bench or the demo running one scenario with its own
+	// parameters).
+	Make func(cfg config.Config, seed uint64) (model.Model, cosim.Stimulus, error)
 }
 
 // SimRun is a finished run: its record and where it lives.
@@ -106,7 +111,11 @@ func Sim(ctx context.Context, o SimOptions) (*SimRun, error) {
 	if err != nil {
 		return nil, err
 	}
-	m, stim, err := sc.New(o.Config, o.Seed)
+	mk := sc.New
+	if o.Make != nil {
+		mk = o.Make
+	}
+	m, stim, err := mk(o.Config, o.Seed)
 	if err != nil {
 		return nil, err
 	}

@@ -48,9 +48,19 @@ type SimpleAllocator struct {
 // NewSimpleAllocator manages heapBytes from cfg.HeapBase() (0: up to the end
 // of host memory).
 func NewSimpleAllocator(cfg config.Config, heapBytes int64) (*SimpleAllocator, error) {
-	base := cfg.HeapBase()
+	return NewSimpleAllocatorAt(cfg, cfg.HeapBase(), heapBytes)
+}
+
+// NewSimpleAllocatorAt manages heapBytes from base, inside the slab heap (0:
+// up to the end of host memory). A processor testbench preloads its table
+// from the top of the heap this way while the host slab daemon owns the
+// rest.
+func NewSimpleAllocatorAt(cfg config.Config, base, heapBytes int64) (*SimpleAllocator, error) {
 	if heapBytes == 0 {
 		heapBytes = cfg.Memory.HostBytes - base
+	}
+	if base < cfg.HeapBase() || base%4096 != 0 {
+		return nil, fmt.Errorf("slab heap start %#x: must be 4 KiB aligned and at or above the heap base %#x", base, cfg.HeapBase())
 	}
 	if heapBytes < 0 || base+heapBytes > cfg.Memory.HostBytes {
 		return nil, fmt.Errorf("slab heap of %d B from %#x does not fit memory.host_bytes = %d", heapBytes, base, cfg.Memory.HostBytes)
