@@ -40,8 +40,8 @@ func TestPortsFollowTheDocument(t *testing.T) {
 		{"sim", 16, 5, 14, 24, 32, 3, nil},
 		{"paper", 32, 6, 28, 36, 32, 3, nil},
 		// E follows vector.element_bits, F the number of λs (lambda.md §2.4).
-		{"sim", 16, 5, 14, 24, 64, 1, func(c *config.Config) { c.Vector.ElementBits = 64; c.Atomic.Lambdas = c.Atomic.Lambdas[:2] }},
-		{"sim", 16, 5, 14, 24, 8, 2, func(c *config.Config) { c.Vector.ElementBits = 8; c.Atomic.Lambdas = c.Atomic.Lambdas[:4] }},
+		{"sim", 16, 5, 14, 24, 64, 2, func(c *config.Config) { c.Vector.ElementBits = 64; c.Atomic.Lambdas = c.Atomic.Lambdas[:2] }},
+		{"sim", 16, 5, 14, 24, 8, 3, func(c *config.Config) { c.Vector.ElementBits = 8; c.Atomic.Lambdas = c.Atomic.Lambdas[:4] }},
 	} {
 		cfg, _ := config.Preset(tc.preset)
 		if tc.set != nil {

@@ -84,6 +84,7 @@ type env struct {
 	hash *keyhash.Hasher
 
 	in, out []uint64
+	pre     []uint64 // Outputs before Step: must equal Step's outputs
 	cycle   uint64
 
 	mem   *hostmem.Memory
@@ -141,7 +142,7 @@ func newEnv(t *testing.T, cfg config.Config, opt envOpts, seed uint64) *env {
 	lay := model.MustLayout(m.Ports())
 	e := &env{t: t, cfg: cfg, m: m, p: m.Params(), o: m.o, lay: lay,
 		rng: rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)), opt: opt, hash: keyhash.NewHasher(cfg),
-		in: make([]uint64, lay.InWords), out: make([]uint64, lay.OutWords),
+		in: make([]uint64, lay.InWords), out: make([]uint64, lay.OutWords), pre: make([]uint64, lay.OutWords),
 		pending: map[uint16]*request{}, perBucket: map[uint64][]uint16{}, coverage: map[string]int{}, rspValues: map[uint16][]byte{},
 		opReads: map[uint16]int{}, opAl: map[uint16][]event{}, opWrites: map[uint16][]int64{}, oldChain: map[uint16]map[int64]int{}}
 	e.mem = hostmem.New(cfg.Memory.HostBytes)
@@ -274,10 +275,17 @@ func (e *env) step() {
 		wrTag, wrFirst = st.c[st.wrCtx].tag, st.wrBeat == 0
 	}
 
+	for i := range e.pre {
+		e.pre[i] = 0xdeadbeefdeadbeef // Outputs must write every word
+	}
+	e.m.Outputs(e.pre)
 	if err := e.m.Step(in, e.out); err != nil {
 		t.Fatalf("%v\n%s", err, e.m.DescribeState())
 	}
 	out := e.out
+	if !slices.Equal(e.pre, out) {
+		t.Fatalf("cycle %d: Outputs gave %x before the step, Step %x", e.cycle, e.pre, out)
+	}
 	e.checkOutputs()
 
 	// Request taken?

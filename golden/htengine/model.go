@@ -397,43 +397,7 @@ func (m *Model) Step(in, out []uint64) error {
 	p := &m.p
 
 	// ---- Outputs.
-	clear(out[:o.outWords])
-	free := -1
-	for x := range st.c {
-		if st.c[x].phase == phFree {
-			free = x
-			break
-		}
-	}
-	out[o.oReqReady] = b2u(free >= 0)
-	rspW := m.rrWinner(st.rrRsp, phResp, phResp)
-	if rspW >= 0 {
-		c := &st.c[rspW]
-		out[o.oRspValid] = 1
-		out[o.oRspTag] = uint64(c.tag)
-		out[o.oRspStatus] = uint64(c.status)
-		out[o.oRspVlen] = uint64(c.rvlen)
-		putBytes(out[o.oRspValue:o.oRspValue+o.valueWords], c.rvalue)
-	}
-	if st.slValid {
-		out[o.oAlValid] = 1
-		out[o.oAlOp] = uint64(st.slOp)
-		out[o.oAlClass] = uint64(st.slClass)
-		out[o.oAlPtr] = st.slPtr & m.ptrMask
-	}
-	if st.rdValid {
-		c := &st.c[st.rdCtx]
-		out[o.oRdValid] = 1
-		out[o.oRdAddr] = uint64(c.raddr) & m.addrMask
-		out[o.oRdBeats] = uint64(c.rbeats)
-	}
-	out[o.oRdataReady] = 1
-	if st.wrActive {
-		w := &st.c[st.wrCtx].writes[st.wrI]
-		out[o.oWrValid] = 1
-		out[o.oWrAddr] = uint64(w.addr+int64(BeatBytes*st.wrBeat)) & m.addrMask
-		putBytes(out[o.oWrData:o.oWrData+4], w.data[BeatBytes*st.wrBeat:BeatBytes*(st.wrBeat+1)])
-	}
+	free, rspW := m.outputs(out)
 
 	// ---- Inputs, and the environment's promises (engine.md §2).
 	reqXfer := in[o.iReqValid]&1 != 0 && free >= 0
@@ -627,6 +591,58 @@ func (m *Model) Step(in, out []uint64) error {
 	}
 	st.cycle++
 	return nil
+}
+
+// Outputs writes the outputs of the cycle — what Step writes — from the
+// state alone, without advancing it: every output of kvd_ht depends on the
+// state only (engine.md §2). A composition (golden/top) reads them before
+// it knows the engine's inputs.
+func (m *Model) Outputs(out []uint64) { m.outputs(out) }
+
+// outputs writes the outputs of the cycle from the state at its start and
+// returns the context a request would be accepted into (-1: none, so
+// req_ready = 0) and the response unit's winner (-1: none).
+func (m *Model) outputs(out []uint64) (free, rspW int) {
+	st := &m.st
+	o := &m.o
+	clear(out[:o.outWords])
+	free = -1
+	for x := range st.c {
+		if st.c[x].phase == phFree {
+			free = x
+			break
+		}
+	}
+	out[o.oReqReady] = b2u(free >= 0)
+	rspW = m.rrWinner(st.rrRsp, phResp, phResp)
+	if rspW >= 0 {
+		c := &st.c[rspW]
+		out[o.oRspValid] = 1
+		out[o.oRspTag] = uint64(c.tag)
+		out[o.oRspStatus] = uint64(c.status)
+		out[o.oRspVlen] = uint64(c.rvlen)
+		putBytes(out[o.oRspValue:o.oRspValue+o.valueWords], c.rvalue)
+	}
+	if st.slValid {
+		out[o.oAlValid] = 1
+		out[o.oAlOp] = uint64(st.slOp)
+		out[o.oAlClass] = uint64(st.slClass)
+		out[o.oAlPtr] = st.slPtr & m.ptrMask
+	}
+	if st.rdValid {
+		c := &st.c[st.rdCtx]
+		out[o.oRdValid] = 1
+		out[o.oRdAddr] = uint64(c.raddr) & m.addrMask
+		out[o.oRdBeats] = uint64(c.rbeats)
+	}
+	out[o.oRdataReady] = 1
+	if st.wrActive {
+		w := &st.c[st.wrCtx].writes[st.wrI]
+		out[o.oWrValid] = 1
+		out[o.oWrAddr] = uint64(w.addr+int64(BeatBytes*st.wrBeat)) & m.addrMask
+		putBytes(out[o.oWrData:o.oWrData+4], w.data[BeatBytes*st.wrBeat:BeatBytes*(st.wrBeat+1)])
+	}
+	return free, rspW
 }
 
 // putBeat stores a 256-bit beat (four little-endian words) as 32 bytes.

@@ -2,6 +2,7 @@ package keyhash
 
 import (
 	"fmt"
+	"strings"
 
 	"github.com/kvdirect/kvd/config"
 	"github.com/kvdirect/kvd/golden/model"
@@ -118,6 +119,26 @@ func (m *Model) Step(in, out []uint64) error {
 		m.st.head = 0
 	}
 	return nil
+}
+
+// DescribeState lists the keys in the pipeline, oldest first (their
+// tags), for divergence and hang reports.
+func (m *Model) DescribeState() string {
+	var b strings.Builder
+	b.WriteString("pipeline [")
+	for i := range Latency {
+		s := &m.st.pipe[(m.st.head+i)%Latency]
+		if i > 0 {
+			b.WriteByte(' ')
+		}
+		if s.valid {
+			fmt.Fprintf(&b, "tag %d", s.tag)
+		} else {
+			b.WriteByte('-')
+		}
+	}
+	b.WriteByte(']')
+	return b.String()
 }
 
 // Snapshot implements model.Model; the value is an independent copy.

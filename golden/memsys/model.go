@@ -579,6 +579,12 @@ func (m *Model) drive(out []uint64) {
 	out[m.fDone] = b2u(st.done)
 }
 
+// Outputs writes the outputs of the cycle — what Step writes — from the
+// state alone, without advancing it (every output depends on the state
+// only, memory.md §2). A composition (golden/top) reads them before it
+// knows the block's inputs.
+func (m *Model) Outputs(out []uint64) { m.drive(out) }
+
 // quiet is memory.md §4.6's condition for the flush reads: nothing of a
 // write can still be inside the block.
 func (m *Model) quiet() bool {

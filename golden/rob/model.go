@@ -433,6 +433,10 @@ func (r rec) String() string {
 		kindNames[r.kind&3], r.seq, b2u(r.last), b2u(r.trailing), r.status, r.received, r.vlen)
 }
 
+// Occupancy is the number of entries in use (§3's count): records taken
+// from the decoder and not yet sent to the encoder.
+func (m *Model) Occupancy() int { return m.s.count }
+
 // DescribeState describes the registers of §3, for divergence reports:
 // the pointers, the done bits of the occupied entries (oldest first), the
 // issue queue and the output register.
