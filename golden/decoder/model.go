@@ -263,13 +263,15 @@ func (m *Model) rxReadyNow() bool {
 	return !s.gotl && len(s.win) <= m.P.WB-m.P.B
 }
 
-// Step implements model.Model (microarch.md §1.1): the outputs of this
-// cycle from the state at its start, then the edge of §4.
-func (m *Model) Step(in, out []uint64) error {
-	s := &m.s
-	p := m.P
+// Outputs writes the outputs of the cycle — what Step writes — from the
+// state alone, without advancing it (every output depends on the state
+// only, §2). A composition reads them before it knows the inputs.
+func (m *Model) Outputs(out []uint64) { m.outputs(out) }
 
-	// Outputs (§4.1, §4.2): rx_ready from the state, d_* the register.
+// outputs writes the outputs of the cycle (§4.1, §4.2) and returns
+// rx_ready.
+func (m *Model) outputs(out []uint64) bool {
+	s := &m.s
 	rxReady := m.rxReadyNow()
 	out[m.rxReady] = b2u(rxReady)
 	out[m.dValid] = b2u(s.dValid)
@@ -287,6 +289,17 @@ func (m *Model) Step(in, out []uint64) error {
 	copy(out[m.dKey:m.dKey+m.keyWords], d.key)
 	out[m.dVlen] = uint64(d.vlen)
 	copy(out[m.dValue:m.dValue+m.valueWords], d.value)
+	return rxReady
+}
+
+// Step implements model.Model (microarch.md §1.1): the outputs of this
+// cycle from the state at its start, then the edge of §4.
+func (m *Model) Step(in, out []uint64) error {
+	s := &m.s
+	p := m.P
+
+	// Outputs (§4.1, §4.2): rx_ready from the state, d_* the register.
+	rxReady := m.outputs(out)
 
 	// The edge. Everything below decides on the state at the start of the
 	// cycle; stStart and infrStart keep what the step may change.

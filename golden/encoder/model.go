@@ -241,24 +241,27 @@ func (m *Model) action() int {
 	return actPlace
 }
 
-// Step implements model.Model (microarch.md §1.1): the outputs of this
-// cycle from the state at its start, then the edge of §4.
-func (m *Model) Step(in, out []uint64) error {
+// Outputs writes the outputs of the cycle — what Step writes — from the
+// state alone, without advancing it (every output depends on the state
+// only, §2). A composition reads them before it knows the inputs.
+func (m *Model) Outputs(out []uint64) { m.outputs(out) }
+
+// outputs writes the outputs of the cycle: e_ready (§4.3) from the
+// placer's decision, the beat (§4.1). It returns that decision, e_ready,
+// tx_valid and tx_last.
+func (m *Model) outputs(out []uint64) (act int, eReady, txValid, txLast bool) {
 	s := &m.s
 	p := m.P
-
-	// Outputs. e_ready (§4.3) from the placer's decision; the beat (§4.1).
-	act := m.action()
+	act = m.action()
 	placed := act == actError || act == actEmpty || act == actPlace
-	eReady := !s.hValid || placed
+	eReady = !s.hValid || placed
 	out[m.eReady] = b2u(eReady)
-	txValid := s.full[s.snd]
+	txValid = s.full[s.snd]
 	out[m.txValid] = b2u(txValid)
 	data := out[m.txData : m.txData+m.dataWords]
 	keep := out[m.txKeep : m.txKeep+m.keepWords]
 	clear(data)
 	clear(keep)
-	txLast := false
 	if txValid {
 		lo := p.B * s.sbeat
 		n := min(p.B, s.plen[s.snd]-lo)
@@ -272,6 +275,17 @@ func (m *Model) Step(in, out []uint64) error {
 	}
 	// Not compared when tx_valid is 0 (qualified); written as zeros.
 	out[m.txLast] = b2u(txLast)
+	return act, eReady, txValid, txLast
+}
+
+// Step implements model.Model (microarch.md §1.1): the outputs of this
+// cycle from the state at its start, then the edge of §4.
+func (m *Model) Step(in, out []uint64) error {
+	s := &m.s
+
+	// Outputs. e_ready (§4.3) from the placer's decision; the beat (§4.1).
+	act, eReady, txValid, txLast := m.outputs(out)
+	placed := act == actError || act == actEmpty || act == actPlace
 
 	// The edge. Refuse stimulus outside the contract before changing
 	// anything.

@@ -15,9 +15,11 @@
 // §2, §4.1–§4.2; rob.md §2, §4.3–§4.4; encoder.md §2, §4.1, §4.3), so in
 // each cycle the model
 //
-//  1. probes the decoder and the encoder: Snapshot, Step with all inputs
-//     zero, keep the outputs, Restore. All-zero inputs carry no transfer,
-//     so a probe never trips a sub-model's environment checks;
+//  1. probes the decoder and the encoder: their Outputs methods, which
+//     write the outputs of the cycle from the state without stepping (a
+//     model without one would be probed by Snapshot, Step with all inputs
+//     zero, keep the outputs, Restore: all-zero inputs carry no transfer,
+//     so a probe never trips a sub-model's environment checks);
 //  2. steps the buffer with its real inputs: d_* from the decoder's probe,
 //     e_ready from the encoder's probe, iss_ready and cpl_* from outside;
 //  3. steps the decoder (rx_* from outside, d_ready from the buffer) and
@@ -283,9 +285,15 @@ func (m *Model) gather(i int, in []uint64, outs [nBlocks][]uint64) {
 }
 
 // probeOutputs fills block i's probe vector with its outputs of this
-// cycle, leaving its state as it was.
+// cycle, leaving its state as it was: the block's Outputs method when it
+// has one (the decoder and the encoder do), else Snapshot, Step with all
+// inputs zero, Restore.
 func (m *Model) probeOutputs(i int) error {
 	b := &m.b[i]
+	if o, ok := b.m.(interface{ Outputs(out []uint64) }); ok {
+		o.Outputs(b.probe)
+		return nil
+	}
 	snap := b.m.Snapshot()
 	err := b.m.Step(b.zero, b.probe)
 	b.m.Restore(snap)
