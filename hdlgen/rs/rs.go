@@ -1,6 +1,7 @@
 // Package rs generates kvd_rs, the reservation station of
-// docs/microarch/rs.md: per-slot chains of dependent operations, a cache of
-// the latest value of each in-flight key, and forwarding at one per clock.
+// docs/microarch/rs.md (v2): per-slot chains of dependent operations, a
+// cache of the latest short value of each in-flight key, and forwarding at
+// one per clock.
 package rs
 
 import (
@@ -16,19 +17,46 @@ import (
 // Q is the capacity of each output queue (docs/microarch/rs.md §1).
 const Q = 16
 
-// FidBits is the width of req_fid (docs/microarch/rs.md §2).
-const FidBits = 4
-
-// TagBits is the width of req_tag and resp_tag.
+// TagBits is the width of req_tag, pipe_tag and resp_tag.
 const TagBits = 16
 
-// Operation and status codes (docs/microarch/rs.md §1).
+// OpBits and StatusBits are the widths of the wire's opcodes and status
+// codes (rs.md §1, §2).
+const (
+	OpBits     = 3
+	StatusBits = 4
+)
+
+// ValueBits is the width of the value path: a value's first 8 bytes.
+const ValueBits = 64
+
+// Operation and status codes (docs/microarch/rs.md §1; wire-format.md §3.2, §5).
 const (
 	opGet, opPut, opDel, opAtomic = 0, 1, 2, 3
-	stOK, stNotFound, stError     = 0, 1, 2
+	stOK, stNotFound, stFault     = 0, 1, 8
 )
 
 func width(n int) int { return max(1, bits.Len(uint(n))) } // bits to hold 0..n
+
+// DefaultAuxBits is A for the processor: the bucket index and the secondary
+// hash, BI + H (rs.md §1, processor.md §4).
+func DefaultAuxBits(cfg config.Config) int {
+	return cfg.BucketIndexBits() + cfg.Bucket.SecHashBits
+}
+
+// ValueLenBits is VL, the width of req_vlen, pipe_vlen, cpl_vlen and
+// resp_vlen: bits to hold 0..key.max_value_bytes, and at least 8 (an
+// atomic's response is 8 bytes long whatever the largest value).
+func ValueLenBits(cfg config.Config) int {
+	return width(max(cfg.Key.MaxValueBytes, 8))
+}
+
+// Options are the generator parameters rs.md §1 leaves to the caller.
+type Options struct {
+	// AuxBits is A, the width of req_aux and pipe_aux (≥ 1); 0 takes
+	// DefaultAuxBits.
+	AuxBits int
+}
 
 // rec packs named fields into one vector, least significant first.
 type rec struct {
@@ -69,19 +97,29 @@ func (r *rec) pack(vals map[string]ir.Expr) ir.Expr {
 	return ir.Cat(parts...)
 }
 
-// Generate builds kvd_rs for cfg.
+// Generate builds kvd_rs for cfg with the processor's aux width.
 func Generate(cfg config.Config) (*ir.Module, error) {
-	g := &gen{cfg: cfg}
+	return GenerateWith(cfg, Options{})
+}
+
+// GenerateWith builds kvd_rs for cfg with the given generator parameters.
+func GenerateWith(cfg config.Config, o Options) (*ir.Module, error) {
+	if o.AuxBits < 0 {
+		return nil, fmt.Errorf("rs: aux width %d: want at least 1 (or 0 for the default)", o.AuxBits)
+	}
+	if o.AuxBits == 0 {
+		o.AuxBits = DefaultAuxBits(cfg)
+	}
+	g := &gen{cfg: cfg, A: o.AuxBits}
 	return g.build()
 }
 
 type gen struct {
-	cfg                            config.Config
-	m                              *ir.Module
-	M, R, S, I, K, KL, V, idW, lnW int
-	fwd                            bool
-	uses                           [4]bool
-	op, slot                       *rec
+	cfg                                         config.Config
+	m                                           *ir.Module
+	M, R, S, I, K, KL, W, VL, F, A, N, idW, lnW int
+	fwd                                         bool
+	op, slot, pq, rs                            *rec
 }
 
 // wire declares a wire driven by e.
@@ -98,29 +136,32 @@ func (g *gen) build() (*ir.Module, error) {
 	g.M, g.R = cfg.RS.MaxInflight, cfg.RS.Slots
 	g.S = cfg.RSSlotBits()
 	g.I = bits.Len(uint(g.M + g.R - 1))
-	g.K, g.KL, g.V = cfg.Key.MaxKeyBytes, cfg.KeyLenBits(), cfg.Atomic.ScalarBits
+	g.K, g.KL, g.W = cfg.Key.MaxKeyBytes, cfg.KeyLenBits(), cfg.Atomic.ScalarBits
+	g.VL = ValueLenBits(cfg)
+	g.N = len(cfg.Atomic.Lambdas)
+	g.F = lambda.FidBits(g.N)
 	g.idW = max(1, bits.Len(uint(g.M-1)))
 	g.lnW = width(g.M)
 	g.fwd = cfg.RS.Forwarding
-	uses, err := lambda.Uses(cfg)
-	if err != nil {
+	if _, err := lambda.Uses(cfg); err != nil {
 		return nil, err
 	}
-	g.uses = uses
 
+	// A stored request (rs.md §3: ops[i]).
 	g.op = newRec()
-	g.op.add("op", 2)
-	g.op.add("fid", FidBits)
+	g.op.add("op", OpBits)
+	g.op.add("fid", g.F)
 	g.op.add("klen", g.KL)
 	g.op.add("slot", g.S)
 	g.op.add("tag", TagBits)
-	g.op.add("value", g.V)
+	g.op.add("vlen", g.VL)
+	g.op.add("value", ValueBits)
 	g.op.add("key", 8*g.K)
-	for i, name := range lambda.Operands[1:] {
-		if uses[i+1] {
-			g.op.add(name, g.V)
-		}
+	for _, name := range lambda.Operands[1:] {
+		g.op.add(name, g.W)
 	}
+	g.op.add("aux", g.A)
+	// A slot's state (rs.md §3: per slot s).
 	g.slot = newRec()
 	g.slot.add("cv", 1)
 	g.slot.add("dirty", 1)
@@ -129,8 +170,29 @@ func (g *gen) build() (*ir.Module, error) {
 	g.slot.add("head", g.idW)
 	g.slot.add("tail", g.idW)
 	g.slot.add("cklen", g.KL)
-	g.slot.add("cval", g.V)
+	g.slot.add("cvlen", g.VL)
+	g.slot.add("cval", ValueBits)
+	g.slot.add("caux", g.A)
 	g.slot.add("ckey", 8*g.K)
+	// A pipeline operation (PQ entry) and a response (RQ entry).
+	g.pq = newRec()
+	g.pq.add("id", g.I)
+	g.pq.add("tag", TagBits)
+	g.pq.add("op", OpBits)
+	g.pq.add("fid", g.F)
+	g.pq.add("key", 8*g.K)
+	g.pq.add("klen", g.KL)
+	g.pq.add("vlen", g.VL)
+	g.pq.add("value", ValueBits)
+	for _, name := range lambda.Operands[1:] {
+		g.pq.add(name, g.W)
+	}
+	g.pq.add("aux", g.A)
+	g.rs = newRec()
+	g.rs.add("tag", TagBits)
+	g.rs.add("status", StatusBits)
+	g.rs.add("vlen", g.VL)
+	g.rs.add("value", ValueBits)
 
 	m := ir.NewModule("kvd_rs")
 	g.m = m
@@ -139,26 +201,33 @@ func (g *gen) build() (*ir.Module, error) {
 		fwd = "off"
 	}
 	m.Doc = ir.Doc{
-		Title: fmt.Sprintf("Reservation station: %d slots, %d operations in flight, forwarding %s", g.R, g.M, fwd),
+		Title: fmt.Sprintf("Reservation station (rs.md v2): %d slots, %d operations in flight, forwarding %s, %d-bit aux", g.R, g.M, fwd, g.A),
 		Purpose: []string{
 			"At most one operation per slot in the main pipeline; the others wait in",
-			"per-slot chains. The latest value of the completed key is cached and",
-			"dependent operations execute against it at one per clock, followed by",
-			"one write-back; docs/microarch/rs.md.",
+			"per-slot chains. The latest short value (vlen <= 8) of the completed key",
+			"is cached and dependent GET/PUT/DELETE/ATOMIC operations execute against",
+			"it at one per clock, followed by one write-back. Long PUTs and the vector",
+			"operations (ops 4-7) go to the pipeline in their slot's order and are",
+			"never served from the cache; docs/microarch/rs.md.",
 		},
 		Protocol: []string{
 			"req_*: valid/ready; req_ready depends on state and on req_slot (a",
 			"request for the slot being walked waits for the walk to end).",
-			"pipe_*: operations for the main pipeline, one per clock, no back-pressure;",
-			"cpl_*: their completions, in any order, no back-pressure.",
-			"resp_*: responses, one per clock, no back-pressure.",
+			"pipe_*: operations for the main pipeline, valid/ready; pipe_valid depends",
+			"on state only. While the pipeline holds back a full queue (16 entries) the",
+			"completion side waits. req_aux comes back on pipe_aux; a write-back",
+			"(pipe_id >= M, pipe_tag 0) carries the aux of its key's last completion.",
+			"cpl_*: completions, in any order, no back-pressure.",
+			"resp_*: responses, one per clock, no back-pressure; resp_vlen > 8 is a",
+			"long value of which resp_value holds the first 8 bytes.",
 			"Data outputs are meaningful only while their valid is 1.",
 		},
 		Latency: []string{
 			"An operation to an idle slot reaches pipe_* the cycle after it is accepted;",
 			"a completion is processed 2 cycles after it arrives (its queue) at the",
 			"earliest and its response leaves one cycle later. Cached keys answer the",
-			"cycle after their request.",
+			"cycle after their request. With pipe_ready held at 1 the completion side",
+			"never waits.",
 		},
 	}
 	return g.body()
@@ -166,52 +235,55 @@ func (g *gen) build() (*ir.Module, error) {
 
 func (g *gen) body() (*ir.Module, error) {
 	m := g.m
-	M, S, I, K, KL, V, idW, lnW := g.M, g.S, g.I, g.K, g.KL, g.V, g.idW, g.lnW
+	M, S, I, K, KL, W, VL, F, A, idW, lnW := g.M, g.S, g.I, g.K, g.KL, g.W, g.VL, g.F, g.A, g.idW, g.lnW
+	const VB = ValueBits
 	clk := m.Clock("clk")
 	rst := m.Reset("rst")
 	const reqG, pipeG, cplG, respG = "Requests", "Main pipeline: operations", "Main pipeline: completions", "Responses"
 	reqValid := m.Input(reqG, "req_valid", 1)
 	reqReady := m.Output(reqG, "req_ready", 1)
-	reqOp := m.Input(reqG, "req_op", 2)
-	reqFid := m.Input(reqG, "req_fid", FidBits)
+	reqOp := m.Input(reqG, "req_op", OpBits)
+	reqFid := m.Input(reqG, "req_fid", F)
 	reqKey := m.Input(reqG, "req_key", 8*K)
 	reqKlen := m.Input(reqG, "req_klen", KL)
 	reqSlot := m.Input(reqG, "req_slot", S)
-	reqValue := m.Input(reqG, "req_value", V)
+	reqVlen := m.Input(reqG, "req_vlen", VL)
+	reqValue := m.Input(reqG, "req_value", VB)
 	var reqOps [4]*ir.Signal
 	for i, name := range lambda.Operands[1:] {
-		reqOps[i+1] = m.Input(reqG, "req_"+name, V)
-		if !g.uses[i+1] {
-			m.MarkUnused(reqOps[i+1])
-		}
+		reqOps[i+1] = m.Input(reqG, "req_"+name, W)
 	}
+	reqAux := m.Input(reqG, "req_aux", A)
 	reqTag := m.Input(reqG, "req_tag", TagBits)
 	pipeValid := m.Output(pipeG, "pipe_valid", 1)
-	pipeID := m.Output(pipeG, "pipe_id", I)
-	pipeOp := m.Output(pipeG, "pipe_op", 2)
-	pipeKey := m.Output(pipeG, "pipe_key", 8*K)
-	pipeKlen := m.Output(pipeG, "pipe_klen", KL)
-	pipeValue := m.Output(pipeG, "pipe_value", V)
+	pipeReady := m.Input(pipeG, "pipe_ready", 1)
+	pipeOut := map[string]*ir.Signal{}
+	for _, name := range g.pq.names {
+		pipeOut[name] = m.Output(pipeG, "pipe_"+name, g.pq.fw[name])
+	}
 	cplValid := m.Input(cplG, "cpl_valid", 1)
 	cplID := m.Input(cplG, "cpl_id", I)
-	cplStatus := m.Input(cplG, "cpl_status", 2)
-	cplValue := m.Input(cplG, "cpl_value", V)
+	cplStatus := m.Input(cplG, "cpl_status", StatusBits)
+	cplVlen := m.Input(cplG, "cpl_vlen", VL)
+	cplValue := m.Input(cplG, "cpl_value", VB)
 	respValid := m.Output(respG, "resp_valid", 1)
-	respTag := m.Output(respG, "resp_tag", TagBits)
-	respStatus := m.Output(respG, "resp_status", 2)
-	respValue := m.Output(respG, "resp_value", V)
+	respOut := map[string]*ir.Signal{}
+	for _, name := range g.rs.names {
+		respOut[name] = m.Output(respG, "resp_"+name, g.rs.fw[name])
+	}
 
 	// ---- state ------------------------------------------------------------
 	opsMem := m.Mem("ops_mem", g.op.w, 1<<uint(idW), false)
 	nextMem := m.Mem("next_mem", idW, 1<<uint(idW), false)
 	slotMem := m.Mem("slot_mem", g.slot.w, g.R, false)
 	busy, busyNext := m.Reg("busy_reg", g.R), m.Reg("busy_next", g.R)
-	busy.Comment = "per slot: an operation of the slot is in the main pipeline"
+	busy.Comment = "per slot: an operation of the slot is in the main pipeline or waits in PQ"
 	walkActive, walkActiveNext := m.RegPair("walk_active", 1)
 	walkSlot, walkSlotNext := m.RegPair("walk_slot", S)
 	walkCur, walkCurNext := m.RegPair("walk_cur", idW)
 	walkPrev, walkPrevNext := m.RegPair("walk_prev", idW)
 	walkHasPrev, walkHasPrevNext := m.RegPair("walk_has_prev", 1)
+	pqCount, rqCount := m.Reg("pq_count_reg", 5), m.Reg("rq_count_reg", 5)
 
 	// Free ids: ids never used yet are handed out in order by a counter, then
 	// freed ids in the order they were freed (docs/microarch/rs.md §3).
@@ -222,7 +294,7 @@ func (g *gen) body() (*ir.Module, error) {
 	recCount, recCountNext := m.RegPair("recycled_count", lnW)
 
 	// ---- completion queue (a §3 FIFO) -----------------------------------------
-	cqW := V + 2 + I
+	cqW := VB + VL + StatusBits + I
 	cqMod, err := fifo.Generate(cqW, g.R)
 	if err != nil {
 		return nil, err
@@ -233,63 +305,78 @@ func (g *gen) body() (*ir.Module, error) {
 	m.Instantiate("u_cq", cqMod, nil, []ir.Conn{
 		{Port: "clk", Expr: clk}, {Port: "rst", Expr: rst},
 		{Port: "in_valid", Expr: cplValid}, {Port: "in_ready", Expr: nil},
-		{Port: "in_data", Expr: ir.Cat(cplValue, cplStatus, cplID)},
+		{Port: "in_data", Expr: ir.Cat(cplValue, cplVlen, cplStatus, cplID)},
 		{Port: "out_valid", Expr: cqOutValid}, {Port: "out_ready", Expr: cqPop},
 		{Port: "out_data", Expr: cqOutData},
 	})
 	cqID := g.wire("cq_id", ir.Bits(cqOutData, I-1, 0))
-	cqStatus := g.wire("cq_status", ir.Bits(cqOutData, I+1, I))
-	cqValue := g.wire("cq_value", ir.Bits(cqOutData, cqW-1, I+2))
+	cqStatus := g.wire("cq_status", ir.Bits(cqOutData, I+StatusBits-1, I))
+	cqVlen := g.wire("cq_vlen", ir.Bits(cqOutData, I+StatusBits+VL-1, I+StatusBits))
+	cqValue := g.wire("cq_value", ir.Bits(cqOutData, cqW-1, I+StatusBits+VL))
 
 	// ---- completion side: WALK or COMPLETE (§5 A) -------------------------------
-	doWalk := g.wire("do_walk", walkActive)
-	doCpl := g.wire("do_cpl", ir.LAnd(ir.LNot(walkActive), cqOutValid))
+	// It waits while the pipeline holds back a full PQ (it might need to push).
+	pqRoom := g.wire("pq_room", ir.Lt(pqCount, g.c(5, Q)))
+	doWalk := g.wire("do_walk", ir.LAnd(walkActive, pqRoom))
+	doCpl := g.wire("do_cpl", ir.AndAll(ir.LNot(walkActive), cqOutValid, pqRoom))
 	m.Assign(cqPop, doCpl)
 	cplWB := g.wire("cpl_wb", ir.Ge(cqID, g.c(I, uint64(M))))
 	// (id - M) mod R, computed on the low S bits only.
 	cplWBSlot := g.wire("cpl_wb_slot", ir.Sub(ir.Bits(cqID, S-1, 0), g.c(S, uint64(M)%uint64(g.R))))
 	cplOpID := g.wire("cpl_op_id", ir.Bits(cqID, idW-1, 0))
-	opAAddr := g.wire("op_a_addr", ir.Sel(doWalk, walkCur, cplOpID))
+	opAAddr := g.wire("op_a_addr", ir.Sel(walkActive, walkCur, cplOpID))
 	opA := g.wire("op_a", opsMem.Read(opAAddr))
 	opA.Comment = "the walked operation, or the completed one"
-	cSlot := g.wire("c_slot", ir.Sel(doWalk, walkSlot, ir.Sel(cplWB, cplWBSlot, g.op.get(opA, "slot"))))
+	cSlot := g.wire("c_slot", ir.Sel(walkActive, walkSlot, ir.Sel(cplWB, cplWBSlot, g.op.get(opA, "slot"))))
 	se := g.wire("c_slot_old", slotMem.Read(cSlot))
 	sget := func(name string) ir.Expr { return g.slot.get(se, name) }
 	nextZ := g.wire("next_z", nextMem.Read(walkCur))
 
 	// Exec inputs: a walk runs against the slot's cache, an atomic completion
 	// against the value its GET read.
-	cplOK := g.wire("cpl_ok", ir.Eq(cqStatus, g.c(2, stOK)))
-	cplErr := g.wire("cpl_err", ir.Eq(cqStatus, g.c(2, stError)))
-	cplVal := g.wire("cpl_val", ir.Sel(cplOK, cqValue, g.c(V, 0)))
-	cfIn := g.wire("c_cfound_in", ir.Sel(doWalk, sget("cfound"), cplOK))
-	cvIn := g.wire("c_cval_in", ir.Sel(doWalk, sget("cval"), cplVal))
-	cx := g.exec("c", opA, cfIn, cvIn)
+	cplOK := g.wire("cpl_ok", ir.Eq(cqStatus, g.c(StatusBits, stOK)))
+	cplErr := g.wire("cpl_err", ir.Gt(cqStatus, g.c(StatusBits, stNotFound)))
+	cplErr.Comment = "every status but OK and NOT_FOUND is an error (rs.md §1)"
+	cfIn := g.wire("c_cfound_in", ir.Sel(walkActive, sget("cfound"), cplOK))
+	cvlIn := g.wire("c_cvlen_in", ir.Sel(walkActive, sget("cvlen"), ir.Sel(cplOK, cqVlen, g.c(VL, 0))))
+	cvIn := g.wire("c_cval_in", ir.Sel(walkActive, sget("cval"), ir.Sel(cplOK, cqValue, g.c(VB, 0))))
+	cx := g.exec("c", opA, cfIn, cvlIn, cvIn)
 
-	match := g.wire("walk_match", ir.AndAll(
+	keyEq := g.wire("walk_key_eq", ir.AndAll(
 		ir.C(1, b2u(g.fwd)),
 		ir.Eq(g.op.get(opA, "key"), sget("ckey")),
 		ir.Eq(g.op.get(opA, "klen"), sget("cklen")),
 	))
+	opAServable := g.wire("op_a_servable", g.servable(opA))
+	match := g.wire("walk_match", ir.LAnd(keyEq, opAServable))
+	match.Comment = "the walked operation is the cached key's and servable: executed here"
+	walkStop := g.wire("walk_stop", ir.LAnd(keyEq, ir.LNot(opAServable)))
+	walkStop.Comment = "the cached key's long PUT or vector operation: the walk ends before it"
 	wLast := g.wire("walk_last", ir.Eq(walkCur, sget("tail")))
-	opAIsPut := g.wire("op_a_put", ir.Eq(g.op.get(opA, "op"), g.c(2, opPut)))
-	opAIsDel := g.wire("op_a_del", ir.Eq(g.op.get(opA, "op"), g.c(2, opDel)))
+	opACode := g.op.get(opA, "op")
+	opAIsPut := g.wire("op_a_put", ir.Eq(opACode, g.c(OpBits, opPut)))
+	opAIsDel := g.wire("op_a_del", ir.Eq(opACode, g.c(OpBits, opDel)))
+	opAIsVec := g.wire("op_a_vec", ir.Bit(opACode, OpBits-1))
+	// The cache length a non-vector completion without error leaves (before
+	// the cache-valid rule: a long value is never served).
+	cNewVlen := g.wire("c_new_cvlen", ir.Sel(opAIsPut, g.op.get(opA, "vlen"), ir.Sel(opAIsDel, g.c(VL, 0), cx.nvlen)))
+	cNewCV := g.wire("c_new_cv", ir.LAnd(ir.C(1, b2u(g.fwd)), ir.Le(cNewVlen, g.c(VL, 8))))
 
 	// The slot record after the first half of the completion side (before END).
 	s1 := m.Reg("c_slot_mid", g.slot.w)
 	s1.Comment = "slot record after WALK or COMPLETE, before END"
 	c1Resp := m.Reg("c_resp_valid", 1)
-	c1RespData := m.Reg("c_resp_data", TagBits+2+V)
+	c1RespData := m.Reg("c_resp_data", g.rs.w)
 	c1Free := m.Reg("c_free_valid", 1)
 	c1FreeID := m.Reg("c_free_id", idW)
 	c1NextWE := m.Reg("c_next_we", 1)
 	c1End := m.Reg("c_end", 1)
 
-	respPack := func(tag, st, val ir.Expr) ir.Expr { return ir.Cat(val, st, tag) }
+	tagA := g.op.get(opA, "tag")
 	m.Comb("completion side, first half: WALK step or COMPLETE (rs.md §5 A)", func(b *ir.Block) {
 		b.Set(s1, se)
 		b.Set(c1Resp, ir.C(1, 0))
-		b.Set(c1RespData, respPack(g.op.get(opA, "tag"), cx.status, cx.value))
+		b.Set(c1RespData, g.respPack(tagA, cx.status, cx.vlen, cx.value))
 		b.Set(c1Free, ir.C(1, 0))
 		b.Set(c1FreeID, opAAddr)
 		b.Set(c1NextWE, ir.C(1, 0))
@@ -298,6 +385,7 @@ func (g *gen) body() (*ir.Module, error) {
 			b.If(match, func(b *ir.Block) {
 				b.Set(c1Resp, ir.C(1, 1))
 				b.Set(g.field(s1, "cfound"), cx.found)
+				b.Set(g.field(s1, "cvlen"), cx.nvlen)
 				b.Set(g.field(s1, "cval"), cx.val)
 				b.Set(g.field(s1, "dirty"), ir.Or(sget("dirty"), cx.dirty))
 				b.Set(g.field(s1, "len"), ir.Sub(sget("len"), g.c(lnW, 1)))
@@ -311,7 +399,7 @@ func (g *gen) body() (*ir.Module, error) {
 				}, nil)
 				b.Set(c1Free, ir.C(1, 1))
 			}, nil)
-			b.If(wLast, func(b *ir.Block) {
+			b.If(ir.LOr(wLast, walkStop), func(b *ir.Block) {
 				b.Set(c1End, ir.C(1, 1))
 			}, nil)
 		}, func(b *ir.Block) {
@@ -323,27 +411,35 @@ func (g *gen) body() (*ir.Module, error) {
 				}, func(b *ir.Block) {
 					b.Set(c1Resp, ir.C(1, 1))
 					b.Set(c1Free, ir.C(1, 1))
-					b.If(cplErr, func(b *ir.Block) {
-						b.Set(c1RespData, respPack(g.op.get(opA, "tag"), g.c(2, stError), g.c(V, 0)))
+					b.If(opAIsVec, func(b *ir.Block) {
+						// The station does not know the value a vector operation leaves.
+						b.Set(c1RespData, g.respPack(tagA, cqStatus, cqVlen, cqValue))
 						b.Set(g.field(s1, "cv"), ir.C(1, 0))
 					}, func(b *ir.Block) {
-						b.Set(g.field(s1, "cv"), ir.C(1, b2u(g.fwd)))
-						b.Set(g.field(s1, "ckey"), g.op.get(opA, "key"))
-						b.Set(g.field(s1, "cklen"), g.op.get(opA, "klen"))
-						b.If(opAIsPut, func(b *ir.Block) {
-							b.Set(g.field(s1, "cfound"), ir.C(1, 1))
-							b.Set(g.field(s1, "cval"), g.op.get(opA, "value"))
-							b.Set(c1RespData, respPack(g.op.get(opA, "tag"), g.c(2, stOK), g.c(V, 0)))
+						b.If(cplErr, func(b *ir.Block) {
+							b.Set(c1RespData, g.respPack(tagA, cqStatus, g.c(VL, 0), g.c(VB, 0)))
+							b.Set(g.field(s1, "cv"), ir.C(1, 0))
 						}, func(b *ir.Block) {
-							b.If(opAIsDel, func(b *ir.Block) {
-								b.Set(g.field(s1, "cfound"), ir.C(1, 0))
-								b.Set(g.field(s1, "cval"), g.c(V, 0))
-								b.Set(c1RespData, respPack(g.op.get(opA, "tag"), cqStatus, g.c(V, 0)))
+							b.Set(g.field(s1, "cv"), cNewCV)
+							b.Set(g.field(s1, "ckey"), g.op.get(opA, "key"))
+							b.Set(g.field(s1, "cklen"), g.op.get(opA, "klen"))
+							b.Set(g.field(s1, "caux"), g.op.get(opA, "aux"))
+							b.Set(g.field(s1, "cvlen"), cNewVlen)
+							b.If(opAIsPut, func(b *ir.Block) {
+								b.Set(g.field(s1, "cfound"), ir.C(1, 1))
+								b.Set(g.field(s1, "cval"), g.op.get(opA, "value"))
+								b.Set(c1RespData, g.respPack(tagA, g.c(StatusBits, stOK), g.c(VL, 0), g.c(VB, 0)))
 							}, func(b *ir.Block) {
-								// GET, or an ATOMIC whose GET came back: exec.
-								b.Set(g.field(s1, "cfound"), cx.found)
-								b.Set(g.field(s1, "cval"), cx.val)
-								b.Set(g.field(s1, "dirty"), ir.Or(sget("dirty"), cx.dirty))
+								b.If(opAIsDel, func(b *ir.Block) {
+									b.Set(g.field(s1, "cfound"), ir.C(1, 0))
+									b.Set(g.field(s1, "cval"), g.c(VB, 0))
+									b.Set(c1RespData, g.respPack(tagA, cqStatus, g.c(VL, 0), g.c(VB, 0)))
+								}, func(b *ir.Block) {
+									// GET, or an ATOMIC whose GET came back: exec.
+									b.Set(g.field(s1, "cfound"), cx.found)
+									b.Set(g.field(s1, "cval"), cx.val)
+									b.Set(g.field(s1, "dirty"), ir.Or(sget("dirty"), cx.dirty))
+								})
 							})
 						})
 					})
@@ -359,7 +455,7 @@ func (g *gen) body() (*ir.Module, error) {
 	endHead := g.wire("end_head", mid("head"))
 	opB := g.wire("op_b", opsMem.Read(endHead))
 	opB.Comment = "the chain head END sends to the pipeline"
-	m.MarkUnused(opB) // read whole; END needs only op, key, klen and value
+	m.MarkUnused(opB) // read whole; END needs all but its slot
 	nextH := g.wire("next_h", nextMem.Read(endHead))
 	endDirty := g.wire("end_dirty", mid("dirty"))
 	endQueued := g.wire("end_queued", ir.Ne(mid("len"), g.c(lnW, 0)))
@@ -367,18 +463,25 @@ func (g *gen) body() (*ir.Module, error) {
 	s2.Comment = "slot record the completion side writes back"
 	cBusy := m.Reg("c_busy_new", 1)
 	cPush := m.Reg("c_pq_push", 1)
-	pqW := V + KL + 8*K + 2 + I
-	cPushData := m.Reg("c_pq_data", pqW)
-	pqPack := func(id, op, key, klen, val ir.Expr) ir.Expr { return ir.Cat(val, klen, key, op, id) }
+	cPushData := m.Reg("c_pq_data", g.pq.w)
 	wbID := g.wire("wb_id", ir.Add(g.c(I, uint64(M)), ir.Zext(cSlot, I)))
-	headOp := g.wire("head_op", g.pipeOp(g.op.get(opB, "op")))
-	headVal := g.wire("head_value", ir.Sel(ir.Eq(g.op.get(opB, "op"), g.c(2, opPut)), g.op.get(opB, "value"), g.c(V, 0)))
+	wbData := g.wire("wb_data", g.pq.pack(map[string]ir.Expr{
+		"id": wbID, "tag": g.c(TagBits, 0),
+		"op":  ir.Sel(mid("cfound"), g.c(OpBits, opPut), g.c(OpBits, opDel)),
+		"fid": g.c(F, 0), "key": mid("ckey"), "klen": mid("cklen"),
+		"vlen":  ir.Sel(mid("cfound"), mid("cvlen"), g.c(VL, 0)),
+		"value": ir.Sel(mid("cfound"), mid("cval"), g.c(VB, 0)),
+		"delta": g.c(W, 0), "cmp": g.c(W, 0), "swap": g.c(W, 0),
+		"aux": mid("caux"),
+	}))
+	wbData.Comment = "END's write-back: PUT of the cached value, or DELETE"
+	headData := g.wire("head_data", g.push(ir.Zext(endHead, I), opB))
+	headData.Comment = "END's chain head, as push(h) sends it"
 	m.Comb("completion side, second half: END (rs.md §5)", func(b *ir.Block) {
 		b.Set(s2, s1)
 		b.Set(cBusy, ir.C(1, 1))
 		b.Set(cPush, ir.C(1, 0))
-		b.Set(cPushData, pqPack(wbID, ir.Sel(mid("cfound"), g.c(2, opPut), g.c(2, opDel)), mid("ckey"), mid("cklen"),
-			ir.Sel(mid("cfound"), mid("cval"), g.c(V, 0))))
+		b.Set(cPushData, wbData)
 		b.If(endNow, func(b *ir.Block) {
 			b.If(endDirty, func(b *ir.Block) {
 				b.Set(cPush, ir.C(1, 1))
@@ -386,7 +489,7 @@ func (g *gen) body() (*ir.Module, error) {
 			}, func(b *ir.Block) {
 				b.If(endQueued, func(b *ir.Block) {
 					b.Set(cPush, ir.C(1, 1))
-					b.Set(cPushData, pqPack(ir.Zext(endHead, I), headOp, g.op.get(opB, "key"), g.op.get(opB, "klen"), headVal))
+					b.Set(cPushData, headData)
 					b.Set(g.field(s2, "head"), nextH)
 					b.Set(g.field(s2, "len"), ir.Sub(mid("len"), g.c(lnW, 1)))
 					b.Set(g.field(s2, "cv"), ir.C(1, 0))
@@ -425,7 +528,6 @@ func (g *gen) body() (*ir.Module, error) {
 	cAct := g.wire("c_act", ir.LOr(doWalk, doCpl))
 
 	// ---- arrival side (§5 B) ------------------------------------------------------
-	pqCount, rqCount := m.Reg("pq_count_reg", 5), m.Reg("rq_count_reg", 5)
 	freeAvail := g.wire("free_avail", ir.LOr(ir.Lt(fresh, g.c(lnW, uint64(M))), ir.Ne(recCount, g.c(lnW, 0))))
 	// Requests for the slot being walked wait (rs.md §5): an exception to
 	// microarch.md §1.3, so req_ready reads req_slot.
@@ -442,16 +544,21 @@ func (g *gen) body() (*ir.Module, error) {
 	}
 	keyA := g.wire("a_key", ir.And(reqKey, ir.Cat(en...)))
 	keyA.Comment = "bytes past req_klen cleared"
-	aVals := map[string]ir.Expr{"op": reqOp, "fid": reqFid, "klen": reqKlen, "slot": reqSlot, "tag": reqTag, "value": reqValue, "key": keyA}
+	ven := make([]ir.Expr, 8)
+	for i := 0; i < 8; i++ {
+		ven[7-i] = ir.Rep(8, ir.Gt(reqVlen, g.c(VL, uint64(i))))
+	}
+	valA := g.wire("a_value_masked", ir.And(reqValue, ir.Cat(ven...)))
+	valA.Comment = "bytes past req_vlen cleared"
+	aVals := map[string]ir.Expr{"op": reqOp, "fid": reqFid, "klen": reqKlen, "slot": reqSlot, "tag": reqTag,
+		"vlen": reqVlen, "value": valA, "key": keyA, "aux": reqAux}
 	for i, name := range lambda.Operands[1:] {
-		if g.uses[i+1] {
-			aVals[name] = reqOps[i+1]
-		}
+		aVals[name] = reqOps[i+1]
 	}
 	aRec := g.wire("a_op", g.op.pack(aVals))
-	ax := g.exec("a", aRec, aget("cfound"), aget("cval"))
+	ax := g.exec("a", aRec, aget("cfound"), aget("cvlen"), aget("cval"))
 	aLocal := g.wire("a_local", ir.AndAll(ir.C(1, b2u(g.fwd)), busyA, aget("cv"), ir.Eq(aget("len"), g.c(lnW, 0)),
-		ir.Eq(keyA, aget("ckey")), ir.Eq(reqKlen, aget("cklen"))))
+		ir.Eq(keyA, aget("ckey")), ir.Eq(reqKlen, aget("cklen")), g.servable(aRec)))
 	aIssue := g.wire("a_issue", ir.LAnd(ir.LNot(aLocal), ir.LNot(busyA)))
 	aChain := g.wire("a_chain", ir.LAnd(ir.LNot(aLocal), busyA))
 	aAlloc := g.wire("a_alloc", ir.LAnd(aFire, ir.LNot(aLocal)))
@@ -462,6 +569,7 @@ func (g *gen) body() (*ir.Module, error) {
 		b.Set(s3, seA)
 		b.If(aLocal, func(b *ir.Block) {
 			b.Set(g.field(s3, "cfound"), ax.found)
+			b.Set(g.field(s3, "cvlen"), ax.nvlen)
 			b.Set(g.field(s3, "cval"), ax.val)
 			b.Set(g.field(s3, "dirty"), ir.Or(aget("dirty"), ax.dirty))
 		}, func(b *ir.Block) {
@@ -479,10 +587,9 @@ func (g *gen) body() (*ir.Module, error) {
 		})
 	})
 	aPush := g.wire("a_pq_push", ir.LAnd(aFire, aIssue))
-	aPushData := g.wire("a_pq_data", pqPack(ir.Zext(allocID, I), g.pipeOp(reqOp), keyA, reqKlen,
-		ir.Sel(ir.Eq(reqOp, g.c(2, opPut)), reqValue, g.c(V, 0))))
+	aPushData := g.wire("a_pq_data", g.push(ir.Zext(allocID, I), aRec))
 	aResp := g.wire("a_resp_valid", ir.LAnd(aFire, aLocal))
-	aRespData := g.wire("a_resp_data", respPack(reqTag, ax.status, ax.value))
+	aRespData := g.wire("a_resp_data", g.respPack(reqTag, ax.status, ax.vlen, ax.value))
 	aNextWE := g.wire("a_next_we", ir.AndAll(aFire, aChain, ir.Ne(aget("len"), g.c(lnW, 0))))
 
 	// ---- free ids ---------------------------------------------------------------
@@ -511,18 +618,16 @@ func (g *gen) body() (*ir.Module, error) {
 	})
 
 	// ---- output queues (§5 C) ------------------------------------------------------
-	pqValid, pqData := g.outQueue("pq", pqW, clk, rst, cPush, cPushData, aPush, aPushData, pqCount)
-	rqValid, rqData := g.outQueue("rq", TagBits+2+V, clk, rst, c1Resp, c1RespData, aResp, aRespData, rqCount)
+	pqValid, pqData := g.outQueue("pq", g.pq.w, clk, rst, cPush, cPushData, aPush, aPushData, pipeReady, pqCount)
+	rqValid, rqData := g.outQueue("rq", g.rs.w, clk, rst, c1Resp, c1RespData, aResp, aRespData, nil, rqCount)
 	m.Assign(pipeValid, pqValid)
-	m.Assign(pipeID, ir.Bits(pqData, I-1, 0))
-	m.Assign(pipeOp, ir.Bits(pqData, I+1, I))
-	m.Assign(pipeKey, ir.Bits(pqData, I+1+8*K, I+2))
-	m.Assign(pipeKlen, ir.Bits(pqData, I+1+8*K+KL, I+2+8*K))
-	m.Assign(pipeValue, ir.Bits(pqData, pqW-1, pqW-V))
+	for _, name := range g.pq.names {
+		m.Assign(pipeOut[name], g.pq.get(pqData, name))
+	}
 	m.Assign(respValid, rqValid)
-	m.Assign(respTag, ir.Bits(rqData, TagBits-1, 0))
-	m.Assign(respStatus, ir.Bits(rqData, TagBits+1, TagBits))
-	m.Assign(respValue, ir.Bits(rqData, TagBits+1+V, TagBits+2))
+	for _, name := range g.rs.names {
+		m.Assign(respOut[name], g.rs.get(rqData, name))
+	}
 
 	// ---- registers and memories ------------------------------------------------------
 	m.Comb("busy bits", func(b *ir.Block) {
@@ -575,15 +680,42 @@ func (g *gen) body() (*ir.Module, error) {
 	return m, m.Err()
 }
 
-// pipeOp is the operation the pipeline sees: atomics go as GETs.
-func (g *gen) pipeOp(op ir.Expr) ir.Expr {
-	return ir.Sel(ir.Eq(op, ir.C(2, opAtomic)), ir.C(2, opGet), op)
+// servable is rs.md §1's rule for an operation record: GET, DELETE, ATOMIC,
+// or a PUT of a short value (vlen <= 8); never a vector operation.
+func (g *gen) servable(op *ir.Signal) ir.Expr {
+	code := g.op.get(op, "op")
+	longPut := ir.LAnd(ir.Eq(code, ir.C(OpBits, opPut)), ir.Gt(g.op.get(op, "vlen"), ir.C(g.VL, 8)))
+	return ir.LAnd(ir.LNot(ir.Bit(code, OpBits-1)), ir.LNot(longPut))
+}
+
+// push is rs.md §5's push(i) of the stored request op with id: atomics go as
+// GETs; vlen/value only for PUT and the vector operations; the rest as
+// stored.
+func (g *gen) push(id ir.Expr, op *ir.Signal) ir.Expr {
+	code := g.op.get(op, "op")
+	carries := ir.LOr(ir.Eq(code, ir.C(OpBits, opPut)), ir.Bit(code, OpBits-1))
+	vals := map[string]ir.Expr{
+		"id": id, "tag": g.op.get(op, "tag"),
+		"op":  ir.Sel(ir.Eq(code, ir.C(OpBits, opAtomic)), ir.C(OpBits, opGet), code),
+		"fid": g.op.get(op, "fid"), "key": g.op.get(op, "key"), "klen": g.op.get(op, "klen"),
+		"vlen":  ir.Sel(carries, g.op.get(op, "vlen"), ir.C(g.VL, 0)),
+		"value": ir.Sel(carries, g.op.get(op, "value"), ir.C(ValueBits, 0)),
+		"aux":   g.op.get(op, "aux"),
+	}
+	for _, name := range lambda.Operands[1:] {
+		vals[name] = g.op.get(op, name)
+	}
+	return g.pq.pack(vals)
+}
+
+func (g *gen) respPack(tag, status, vlen, value ir.Expr) ir.Expr {
+	return g.rs.pack(map[string]ir.Expr{"tag": tag, "status": status, "vlen": vlen, "value": value})
 }
 
 // outQueue is a Q-entry queue taking up to two pushes a cycle (the
 // completion side's first) and presenting its head every cycle it is
-// non-empty, popping it unconditionally (rs.md §5 C).
-func (g *gen) outQueue(name string, w int, clk, rst *ir.Signal, p0 ir.Expr, d0 ir.Expr, p1, d1 ir.Expr, count *ir.Signal) (valid, data *ir.Signal) {
+// non-empty, popping it when ready is 1 (nil: always; rs.md §5 C).
+func (g *gen) outQueue(name string, w int, clk, rst *ir.Signal, p0 ir.Expr, d0 ir.Expr, p1, d1 ir.Expr, ready ir.Expr, count *ir.Signal) (valid, data *ir.Signal) {
 	m := g.m
 	mem := m.Mem(name+"_mem", w, Q, false)
 	wr, wrNext := m.RegPair(name+"_wr", 4)
@@ -591,11 +723,15 @@ func (g *gen) outQueue(name string, w int, clk, rst *ir.Signal, p0 ir.Expr, d0 i
 	countNext := m.Reg(name+"_count_next", 5)
 	valid = g.wire(name+"_valid", ir.Ne(count, ir.C(5, 0)))
 	data = g.wire(name+"_head", mem.Read(rd))
+	pop := ir.Expr(valid)
+	if ready != nil {
+		pop = g.wire(name+"_pop", ir.LAnd(valid, ready))
+	}
 	wr1 := g.wire(name+"_wr1", ir.Add(wr, ir.Zext(p0, 4)))
 	m.Comb(name+" pointers", func(b *ir.Block) {
 		b.Set(wrNext, ir.Add(wr1, ir.Zext(p1, 4)))
-		b.Set(rdNext, ir.Add(rd, ir.Zext(valid, 4)))
-		b.Set(countNext, ir.Sub(ir.Add(ir.Add(count, ir.Zext(p0, 5)), ir.Zext(p1, 5)), ir.Zext(valid, 5)))
+		b.Set(rdNext, ir.Add(rd, ir.Zext(pop, 4)))
+		b.Set(countNext, ir.Sub(ir.Add(ir.Add(count, ir.Zext(p0, 5)), ir.Zext(p1, 5)), ir.Zext(pop, 5)))
 	})
 	m.Seq(clk, name+" queue", func(b *ir.Block) {
 		b.Set(wr, wrNext)
@@ -617,24 +753,21 @@ func (g *gen) field(s *ir.Signal, name string) ir.Expr { return g.slot.get(s, na
 
 // execResult is the outcome of exec (rs.md §4).
 type execResult struct {
-	status, value ir.Expr // the response
-	found, val    ir.Expr // the cache after
-	dirty         ir.Expr // 1 when the operation changed the cache
+	status, vlen, value ir.Expr // the response
+	found, nvlen, val   ir.Expr // the cache after
+	dirty               ir.Expr // 1 when the operation changed the cache
 }
 
-// exec builds rs.md §4 for the operation record op against a cache
-// (cfound, cval), with its own λ instance named by prefix.
-func (g *gen) exec(prefix string, op *ir.Signal, cfound, cval ir.Expr) execResult {
-	V := g.V
-	old := g.wire(prefix+"_old", ir.Sel(cfound, cval, ir.C(V, 0)))
+// exec builds rs.md §4 for the servable operation record op against a cache
+// (cfound, cvlen, cval), with its own λ instance named by prefix.
+func (g *gen) exec(prefix string, op *ir.Signal, cfound, cvlen, cval ir.Expr) execResult {
+	W, VL, VB := g.W, g.VL, ValueBits
+	old := g.wire(prefix+"_old", ir.Sel(cfound, ir.Bits(cval, W-1, 0), ir.C(W, 0)))
+	old.Comment = "cfound ? cval : 0, cut to the scalar width"
 	var ops [4]ir.Expr
 	ops[0] = old
 	for i, name := range lambda.Operands[1:] {
-		if g.uses[i+1] {
-			ops[i+1] = g.op.get(op, name)
-		} else {
-			ops[i+1] = ir.C(V, 0)
-		}
+		ops[i+1] = g.op.get(op, name)
 	}
 	fidW := g.wire(prefix+"_fid", g.op.get(op, "fid"))
 	lv, lf, err := lambda.Build(g.m, g.cfg, prefix+"_fn", fidW, ops)
@@ -644,19 +777,24 @@ func (g *gen) exec(prefix string, op *ir.Signal, cfound, cval ir.Expr) execResul
 	lval := g.wire(prefix+"_lambda", lv)
 	lfault := g.wire(prefix+"_fault", lf)
 	code := g.op.get(op, "op")
-	isGet := ir.Eq(code, ir.C(2, opGet))
-	isPut := ir.Eq(code, ir.C(2, opPut))
-	isDel := ir.Eq(code, ir.C(2, opDel))
-	foundSt := ir.Sel(cfound, ir.C(2, stOK), ir.C(2, stNotFound))
+	isGet := ir.Eq(code, ir.C(OpBits, opGet))
+	isPut := ir.Eq(code, ir.C(OpBits, opPut))
+	isDel := ir.Eq(code, ir.C(OpBits, opDel))
+	foundSt := ir.Sel(cfound, ir.C(StatusBits, stOK), ir.C(StatusBits, stNotFound))
+	zv, zl := ir.C(VB, 0), ir.C(VL, 0)
 	r := execResult{
 		status: g.wire(prefix+"_status", ir.Sel(ir.LOr(isGet, isDel), foundSt,
-			ir.Sel(isPut, ir.C(2, stOK), ir.Sel(lfault, ir.C(2, stError), foundSt)))),
-		value: g.wire(prefix+"_value", ir.Sel(isGet, old,
-			ir.Sel(ir.LOr(isPut, isDel), ir.C(V, 0), ir.Sel(lfault, ir.C(V, 0), old)))),
+			ir.Sel(isPut, ir.C(StatusBits, stOK), ir.Sel(lfault, ir.C(StatusBits, stFault), foundSt)))),
+		vlen: g.wire(prefix+"_rvlen", ir.Sel(isGet, ir.Sel(cfound, cvlen, zl),
+			ir.Sel(ir.LOr(ir.LOr(isPut, isDel), lfault), zl, ir.C(VL, 8)))),
+		value: g.wire(prefix+"_value", ir.Sel(isGet, ir.Sel(cfound, cval, zv),
+			ir.Sel(ir.LOr(ir.LOr(isPut, isDel), lfault), zv, ir.Zext(old, VB)))),
 		found: g.wire(prefix+"_found", ir.Sel(isGet, cfound,
 			ir.Sel(isPut, ir.C(1, 1), ir.Sel(isDel, ir.C(1, 0), ir.Sel(lfault, cfound, ir.C(1, 1)))))),
+		nvlen: g.wire(prefix+"_vlen", ir.Sel(isGet, cvlen,
+			ir.Sel(isPut, g.op.get(op, "vlen"), ir.Sel(isDel, zl, ir.Sel(lfault, cvlen, ir.C(VL, 8)))))),
 		val: g.wire(prefix+"_val", ir.Sel(isGet, cval,
-			ir.Sel(isPut, g.op.get(op, "value"), ir.Sel(isDel, ir.C(V, 0), ir.Sel(lfault, cval, lval))))),
+			ir.Sel(isPut, g.op.get(op, "value"), ir.Sel(isDel, zv, ir.Sel(lfault, cval, ir.Zext(lval, VB)))))),
 		dirty: g.wire(prefix+"_dirty", ir.Sel(isGet, ir.C(1, 0),
 			ir.Sel(ir.LOr(isPut, isDel), ir.C(1, 1), ir.LNot(lfault)))),
 	}

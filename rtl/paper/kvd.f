@@ -3,7 +3,7 @@ kvd_dec.v
 kvd_enc.v
 kvd_fifo_w64_d16.v
 kvd_fifo_w72_d64.v
-kvd_fifo_w77_d1024.v
+kvd_fifo_w88_d1024.v
 kvd_front.v
 kvd_ht.v
 kvd_keyhash.v

@@ -3,7 +3,7 @@ kvd_dec.v
 kvd_enc.v
 kvd_fifo_w64_d16.v
 kvd_fifo_w72_d64.v
-kvd_fifo_w75_d256.v
+kvd_fifo_w86_d256.v
 kvd_front.v
 kvd_ht.v
 kvd_keyhash.v

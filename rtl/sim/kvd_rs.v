@@ -6,27 +6,34 @@
 `default_nettype none
 
 /*
- * Reservation station: 256 slots, 64 operations in flight, forwarding on
+ * Reservation station (rs.md v2): 256 slots, 64 operations in flight, forwarding on, 23-bit aux
  *
  * Purpose:
  *   At most one operation per slot in the main pipeline; the others wait in
- *   per-slot chains. The latest value of the completed key is cached and
- *   dependent operations execute against it at one per clock, followed by
- *   one write-back; docs/microarch/rs.md.
+ *   per-slot chains. The latest short value (vlen <= 8) of the completed key
+ *   is cached and dependent GET/PUT/DELETE/ATOMIC operations execute against
+ *   it at one per clock, followed by one write-back. Long PUTs and the vector
+ *   operations (ops 4-7) go to the pipeline in their slot's order and are
+ *   never served from the cache; docs/microarch/rs.md.
  *
  * Interface:
  *   req_*: valid/ready; req_ready depends on state and on req_slot (a
  *   request for the slot being walked waits for the walk to end).
- *   pipe_*: operations for the main pipeline, one per clock, no back-pressure;
- *   cpl_*: their completions, in any order, no back-pressure.
- *   resp_*: responses, one per clock, no back-pressure.
+ *   pipe_*: operations for the main pipeline, valid/ready; pipe_valid depends
+ *   on state only. While the pipeline holds back a full queue (16 entries) the
+ *   completion side waits. req_aux comes back on pipe_aux; a write-back
+ *   (pipe_id >= M, pipe_tag 0) carries the aux of its key's last completion.
+ *   cpl_*: completions, in any order, no back-pressure.
+ *   resp_*: responses, one per clock, no back-pressure; resp_vlen > 8 is a
+ *   long value of which resp_value holds the first 8 bytes.
  *   Data outputs are meaningful only while their valid is 1.
  *
  * Latency:
  *   An operation to an idle slot reaches pipe_* the cycle after it is accepted;
  *   a completion is processed 2 cycles after it arrives (its queue) at the
  *   earliest and its response leaves one cycle later. Cached keys answer the
- *   cycle after their request.
+ *   cycle after their request. With pipe_ready held at 1 the completion side
+ *   never waits.
  */
 module kvd_rs
 (
@@ -38,33 +45,44 @@ module kvd_rs
      */
     input  wire         req_valid,
     output wire         req_ready,
-    input  wire [1:0]   req_op,
-    input  wire [3:0]   req_fid,
+    input  wire [2:0]   req_op,
+    input  wire [2:0]   req_fid,
     input  wire [127:0] req_key,
     input  wire [4:0]   req_klen,
     input  wire [7:0]   req_slot,
+    input  wire [8:0]   req_vlen,
     input  wire [63:0]  req_value,
     input  wire [63:0]  req_delta,
     input  wire [63:0]  req_cmp,
     input  wire [63:0]  req_swap,
+    input  wire [22:0]  req_aux,
     input  wire [15:0]  req_tag,
 
     /*
      * Main pipeline: operations
      */
     output wire         pipe_valid,
+    input  wire         pipe_ready,
     output wire [8:0]   pipe_id,
-    output wire [1:0]   pipe_op,
+    output wire [15:0]  pipe_tag,
+    output wire [2:0]   pipe_op,
+    output wire [2:0]   pipe_fid,
     output wire [127:0] pipe_key,
     output wire [4:0]   pipe_klen,
+    output wire [8:0]   pipe_vlen,
     output wire [63:0]  pipe_value,
+    output wire [63:0]  pipe_delta,
+    output wire [63:0]  pipe_cmp,
+    output wire [63:0]  pipe_swap,
+    output wire [22:0]  pipe_aux,
 
     /*
      * Main pipeline: completions
      */
     input  wire         cpl_valid,
     input  wire [8:0]   cpl_id,
-    input  wire [1:0]   cpl_status,
+    input  wire [3:0]   cpl_status,
+    input  wire [8:0]   cpl_vlen,
     input  wire [63:0]  cpl_value,
 
     /*
@@ -72,11 +90,12 @@ module kvd_rs
      */
     output wire         resp_valid,
     output wire [15:0]  resp_tag,
-    output wire [1:0]   resp_status,
+    output wire [3:0]   resp_status,
+    output wire [8:0]   resp_vlen,
     output wire [63:0]  resp_value
 );
 
-reg  [255:0] busy_reg; // per slot: an operation of the slot is in the main pipeline
+reg  [255:0] busy_reg; // per slot: an operation of the slot is in the main pipeline or waits in PQ
 reg  [255:0] busy_next;
 reg          walk_active_reg;
 reg          walk_active_next;
@@ -88,6 +107,8 @@ reg  [5:0]   walk_prev_reg;
 reg  [5:0]   walk_prev_next;
 reg          walk_has_prev_reg;
 reg          walk_has_prev_next;
+reg  [4:0]   pq_count_reg;
+reg  [4:0]   rq_count_reg;
 reg  [6:0]   fresh_reg;
 reg  [6:0]   fresh_next;
 reg  [5:0]   recycled_head_reg;
@@ -97,28 +118,30 @@ reg  [5:0]   recycled_tail_next;
 reg  [6:0]   recycled_count_reg;
 reg  [6:0]   recycled_count_next;
 wire         cq_out_valid;
-wire [74:0]  cq_out_data;
+wire [85:0]  cq_out_data;
 wire         cq_pop;
 wire [8:0]   cq_id;
-wire [1:0]   cq_status;
+wire [3:0]   cq_status;
+wire [8:0]   cq_vlen;
 wire [63:0]  cq_value;
+wire         pq_room;
 wire         do_walk;
 wire         do_cpl;
 wire         cpl_wb;
 wire [7:0]   cpl_wb_slot;
 wire [5:0]   cpl_op_id;
 wire [5:0]   op_a_addr;
-wire [418:0] op_a; // the walked operation, or the completed one
+wire [450:0] op_a; // the walked operation, or the completed one
 wire [7:0]   c_slot;
-wire [218:0] c_slot_old;
+wire [250:0] c_slot_old;
 wire [5:0]   next_z;
 wire         cpl_ok;
-wire         cpl_err;
-wire [63:0]  cpl_val;
+wire         cpl_err; // every status but OK and NOT_FOUND is an error (rs.md §1)
 wire         c_cfound_in;
+wire [8:0]   c_cvlen_in;
 wire [63:0]  c_cval_in;
-wire [63:0]  c_old;
-wire [3:0]   c_fid;
+wire [63:0]  c_old; // cfound ? cval : 0, cut to the scalar width
+wire [2:0]   c_fid;
 wire [63:0]  c_fn_sat_add_s;
 wire [63:0]  c_fn_sat_add; // fid 6: let s = old + delta; delta >= 0 ? (s < old ? bitushr(-1, 1) : s) : (s > old ? bitnot(bitushr(-1, 1)) : s)
 wire [63:0]  c_fn_set_bit; // fid 5: bitor(old, bitshl(1, delta))
@@ -130,18 +153,26 @@ wire [63:0]  c_fn_cas; // fid 1: old == cmp ? swap : old
 wire [63:0]  c_fn_fetch_add; // fid 0: old + delta
 wire [63:0]  c_lambda;
 wire         c_fault;
-wire [1:0]   c_status;
+wire [3:0]   c_status;
+wire [8:0]   c_rvlen;
 wire [63:0]  c_value;
 wire         c_found;
+wire [8:0]   c_vlen;
 wire [63:0]  c_val;
 wire         c_dirty;
-wire         walk_match;
+wire         walk_key_eq;
+wire         op_a_servable;
+wire         walk_match; // the walked operation is the cached key's and servable: executed here
+wire         walk_stop; // the cached key's long PUT or vector operation: the walk ends before it
 wire         walk_last;
 wire         op_a_put;
 wire         op_a_del;
-reg  [218:0] c_slot_mid; // slot record after WALK or COMPLETE, before END
+wire         op_a_vec;
+wire [8:0]   c_new_cvlen;
+wire         c_new_cv;
+reg  [250:0] c_slot_mid; // slot record after WALK or COMPLETE, before END
 reg          c_resp_valid;
-reg  [81:0]  c_resp_data;
+reg  [92:0]  c_resp_data;
 reg          c_free_valid;
 reg  [5:0]   c_free_id;
 reg          c_next_we;
@@ -150,30 +181,29 @@ wire         walk_start;
 wire         end_now;
 wire [5:0]   end_head;
 /* verilator lint_off UNUSEDSIGNAL */
-wire [418:0] op_b; // the chain head END sends to the pipeline
+wire [450:0] op_b; // the chain head END sends to the pipeline
 /* verilator lint_on UNUSEDSIGNAL */
 wire [5:0]   next_h;
 wire         end_dirty;
 wire         end_queued;
-reg  [218:0] c_slot_new; // slot record the completion side writes back
+reg  [250:0] c_slot_new; // slot record the completion side writes back
 reg          c_busy_new;
 reg          c_pq_push;
-reg  [207:0] c_pq_data;
+reg  [451:0] c_pq_data;
 wire [8:0]   wb_id;
-wire [1:0]   head_op;
-wire [63:0]  head_value;
+wire [451:0] wb_data; // END's write-back: PUT of the cached value, or DELETE
+wire [451:0] head_data; // END's chain head, as push(h) sends it
 wire         c_act;
-reg  [4:0]   pq_count_reg;
-reg  [4:0]   rq_count_reg;
 wire         free_avail;
 wire         a_fire;
 wire         a_same_slot;
-wire [218:0] a_slot_old;
+wire [250:0] a_slot_old;
 wire         a_busy;
 wire [127:0] a_key; // bytes past req_klen cleared
-wire [418:0] a_op;
-wire [63:0]  a_old;
-wire [3:0]   a_fid;
+wire [63:0]  a_value_masked; // bytes past req_vlen cleared
+wire [450:0] a_op;
+wire [63:0]  a_old; // cfound ? cval : 0, cut to the scalar width
+wire [2:0]   a_fid;
 wire [63:0]  a_fn_sat_add_s;
 wire [63:0]  a_fn_sat_add; // fid 6: let s = old + delta; delta >= 0 ? (s < old ? bitushr(-1, 1) : s) : (s > old ? bitnot(bitushr(-1, 1)) : s)
 wire [63:0]  a_fn_set_bit; // fid 5: bitor(old, bitshl(1, delta))
@@ -185,9 +215,11 @@ wire [63:0]  a_fn_cas; // fid 1: old == cmp ? swap : old
 wire [63:0]  a_fn_fetch_add; // fid 0: old + delta
 wire [63:0]  a_lambda;
 wire         a_fault;
-wire [1:0]   a_status;
+wire [3:0]   a_status;
+wire [8:0]   a_rvlen;
 wire [63:0]  a_value;
 wire         a_found;
+wire [8:0]   a_vlen;
 wire [63:0]  a_val;
 wire         a_dirty;
 wire         a_local;
@@ -196,11 +228,11 @@ wire         a_chain;
 wire         a_alloc;
 wire         alloc_fresh;
 wire [5:0]   alloc_id;
-reg  [218:0] a_slot_new;
+reg  [250:0] a_slot_new;
 wire         a_pq_push;
-wire [207:0] a_pq_data;
+wire [451:0] a_pq_data;
 wire         a_resp_valid;
-wire [81:0]  a_resp_data;
+wire [92:0]  a_resp_data;
 wire         a_next_we;
 wire         free_pop_recycled;
 reg  [3:0]   pq_wr_reg;
@@ -209,7 +241,8 @@ reg  [3:0]   pq_rd_reg;
 reg  [3:0]   pq_rd_next;
 reg  [4:0]   pq_count_next;
 wire         pq_valid;
-wire [207:0] pq_head;
+wire [451:0] pq_head;
+wire         pq_pop;
 wire [3:0]   pq_wr1;
 reg  [3:0]   rq_wr_reg;
 reg  [3:0]   rq_wr_next;
@@ -217,68 +250,78 @@ reg  [3:0]   rq_rd_reg;
 reg  [3:0]   rq_rd_next;
 reg  [4:0]   rq_count_next;
 wire         rq_valid;
-wire [81:0]  rq_head;
+wire [92:0]  rq_head;
 wire [3:0]   rq_wr1;
 
 (* ram_style = "distributed" *)
-reg [418:0] ops_mem [0:63];
+reg [450:0] ops_mem [0:63];
 
 (* ram_style = "registers" *)
 reg [5:0] next_mem [0:63];
 
 (* ram_style = "registers" *)
-reg [218:0] slot_mem [0:255];
+reg [250:0] slot_mem [0:255];
 
 (* ram_style = "distributed" *)
 reg [5:0] recycled_mem [0:63];
 
 (* ram_style = "registers" *)
-reg [207:0] pq_mem [0:15];
+reg [451:0] pq_mem [0:15];
 
 (* ram_style = "registers" *)
-reg [81:0] rq_mem [0:15];
+reg [92:0] rq_mem [0:15];
 
 assign cq_id = cq_out_data[8:0];
-assign cq_status = cq_out_data[10:9];
-assign cq_value = cq_out_data[74:11];
-assign do_walk = walk_active_reg;
-assign do_cpl = !walk_active_reg && cq_out_valid;
+assign cq_status = cq_out_data[12:9];
+assign cq_vlen = cq_out_data[21:13];
+assign cq_value = cq_out_data[85:22];
+assign pq_room = pq_count_reg < 5'd16;
+assign do_walk = walk_active_reg && pq_room;
+assign do_cpl = (!walk_active_reg & cq_out_valid) & pq_room;
 assign cq_pop = do_cpl;
 assign cpl_wb = cq_id >= 9'd64;
 assign cpl_wb_slot = cq_id[7:0] - 8'd64;
 assign cpl_op_id = cq_id[5:0];
-assign op_a_addr = do_walk ? walk_cur_reg : cpl_op_id;
+assign op_a_addr = walk_active_reg ? walk_cur_reg : cpl_op_id;
 assign op_a = ops_mem[op_a_addr];
-assign c_slot = do_walk ? walk_slot_reg : (cpl_wb ? cpl_wb_slot : op_a[18:11]);
+assign c_slot = walk_active_reg ? walk_slot_reg : (cpl_wb ? cpl_wb_slot : op_a[18:11]);
 assign c_slot_old = slot_mem[c_slot];
 assign next_z = next_mem[walk_cur_reg];
-assign cpl_ok = cq_status == 2'd0;
-assign cpl_err = cq_status == 2'd2;
-assign cpl_val = cpl_ok ? cq_value : 64'd0;
-assign c_cfound_in = do_walk ? c_slot_old[2] : cpl_ok;
-assign c_cval_in = do_walk ? c_slot_old[90:27] : cpl_val;
+assign cpl_ok = cq_status == 4'd0;
+assign cpl_err = cq_status > 4'd1;
+assign c_cfound_in = walk_active_reg ? c_slot_old[2] : cpl_ok;
+assign c_cvlen_in = walk_active_reg ? c_slot_old[35:27] : (cpl_ok ? cq_vlen : 9'd0);
+assign c_cval_in = walk_active_reg ? c_slot_old[99:36] : (cpl_ok ? cq_value : 64'd0);
 assign c_old = c_cfound_in ? c_cval_in : 64'd0;
-assign c_fid = op_a[5:2];
-assign c_fn_sat_add_s = c_old + op_a[290:227];
-assign c_fn_sat_add = !((op_a[290:227] ^ 64'h8000000000000000) < 64'h8000000000000000) ? (((c_fn_sat_add_s ^ 64'h8000000000000000) < (c_old ^ 64'h8000000000000000)) ? 64'h7fffffffffffffff : c_fn_sat_add_s) : (((c_old ^ 64'h8000000000000000) < (c_fn_sat_add_s ^ 64'h8000000000000000)) ? 64'h8000000000000000 : c_fn_sat_add_s);
-assign c_fn_set_bit = c_old | (64'd1 << op_a[290:227]);
-assign c_fn_set_bit_fault = op_a[290:227] >= 64'h8000000000000000;
-assign c_fn_fetch_xor = c_old ^ op_a[290:227];
-assign c_fn_min = ((op_a[290:227] ^ 64'h8000000000000000) < (c_old ^ 64'h8000000000000000)) ? op_a[290:227] : c_old;
-assign c_fn_max = ((c_old ^ 64'h8000000000000000) < (op_a[290:227] ^ 64'h8000000000000000)) ? op_a[290:227] : c_old;
-assign c_fn_cas = (c_old == op_a[354:291]) ? op_a[418:355] : c_old;
-assign c_fn_fetch_add = c_old + op_a[290:227];
-assign c_lambda = (c_fid == 4'd0) ? c_fn_fetch_add : ((c_fid == 4'd1) ? c_fn_cas : ((c_fid == 4'd2) ? c_fn_max : ((c_fid == 4'd3) ? c_fn_min : ((c_fid == 4'd4) ? c_fn_fetch_xor : ((c_fid == 4'd5) ? (c_fn_set_bit_fault ? c_old : c_fn_set_bit) : ((c_fid == 4'd6) ? c_fn_sat_add : c_old))))));
-assign c_fault = (c_fid == 4'd0) ? 1'b0 : ((c_fid == 4'd1) ? 1'b0 : ((c_fid == 4'd2) ? 1'b0 : ((c_fid == 4'd3) ? 1'b0 : ((c_fid == 4'd4) ? 1'b0 : ((c_fid == 4'd5) ? c_fn_set_bit_fault : ((c_fid == 4'd6) ? 1'b0 : 1'b1))))));
-assign c_status = ((op_a[1:0] == 2'd0) || (op_a[1:0] == 2'd2)) ? (c_cfound_in ? 2'd0 : 2'd1) : ((op_a[1:0] == 2'd1) ? 2'd0 : (c_fault ? 2'd2 : (c_cfound_in ? 2'd0 : 2'd1)));
-assign c_value = (op_a[1:0] == 2'd0) ? c_old : (((op_a[1:0] == 2'd1) || (op_a[1:0] == 2'd2)) ? 64'd0 : (c_fault ? 64'd0 : c_old));
-assign c_found = (op_a[1:0] == 2'd0) ? c_cfound_in : ((op_a[1:0] == 2'd1) ? 1'b1 : ((op_a[1:0] == 2'd2) ? 1'b0 : (c_fault ? c_cfound_in : 1'b1)));
-assign c_val = (op_a[1:0] == 2'd0) ? c_cval_in : ((op_a[1:0] == 2'd1) ? op_a[98:35] : ((op_a[1:0] == 2'd2) ? 64'd0 : (c_fault ? c_cval_in : c_lambda)));
-assign c_dirty = (op_a[1:0] == 2'd0) ? 1'b0 : (((op_a[1:0] == 2'd1) || (op_a[1:0] == 2'd2)) ? 1'b1 : !c_fault);
-assign walk_match = (1'b1 & (op_a[226:99] == c_slot_old[218:91])) & (op_a[10:6] == c_slot_old[26:22]);
+assign c_fid = op_a[5:3];
+assign c_fn_sat_add_s = c_old + op_a[299:236];
+assign c_fn_sat_add = !((op_a[299:236] ^ 64'h8000000000000000) < 64'h8000000000000000) ? (((c_fn_sat_add_s ^ 64'h8000000000000000) < (c_old ^ 64'h8000000000000000)) ? 64'h7fffffffffffffff : c_fn_sat_add_s) : (((c_old ^ 64'h8000000000000000) < (c_fn_sat_add_s ^ 64'h8000000000000000)) ? 64'h8000000000000000 : c_fn_sat_add_s);
+assign c_fn_set_bit = c_old | (64'd1 << op_a[299:236]);
+assign c_fn_set_bit_fault = op_a[299:236] >= 64'h8000000000000000;
+assign c_fn_fetch_xor = c_old ^ op_a[299:236];
+assign c_fn_min = ((op_a[299:236] ^ 64'h8000000000000000) < (c_old ^ 64'h8000000000000000)) ? op_a[299:236] : c_old;
+assign c_fn_max = ((c_old ^ 64'h8000000000000000) < (op_a[299:236] ^ 64'h8000000000000000)) ? op_a[299:236] : c_old;
+assign c_fn_cas = (c_old == op_a[363:300]) ? op_a[427:364] : c_old;
+assign c_fn_fetch_add = c_old + op_a[299:236];
+assign c_lambda = (c_fid == 3'd0) ? c_fn_fetch_add : ((c_fid == 3'd1) ? c_fn_cas : ((c_fid == 3'd2) ? c_fn_max : ((c_fid == 3'd3) ? c_fn_min : ((c_fid == 3'd4) ? c_fn_fetch_xor : ((c_fid == 3'd5) ? (c_fn_set_bit_fault ? c_old : c_fn_set_bit) : ((c_fid == 3'd6) ? c_fn_sat_add : c_old))))));
+assign c_fault = (c_fid == 3'd0) ? 1'b0 : ((c_fid == 3'd1) ? 1'b0 : ((c_fid == 3'd2) ? 1'b0 : ((c_fid == 3'd3) ? 1'b0 : ((c_fid == 3'd4) ? 1'b0 : ((c_fid == 3'd5) ? c_fn_set_bit_fault : ((c_fid == 3'd6) ? 1'b0 : 1'b1))))));
+assign c_status = ((op_a[2:0] == 3'd0) || (op_a[2:0] == 3'd2)) ? (c_cfound_in ? 4'd0 : 4'd1) : ((op_a[2:0] == 3'd1) ? 4'd0 : (c_fault ? 4'd8 : (c_cfound_in ? 4'd0 : 4'd1)));
+assign c_rvlen = (op_a[2:0] == 3'd0) ? (c_cfound_in ? c_cvlen_in : 9'd0) : ((((op_a[2:0] == 3'd1) || (op_a[2:0] == 3'd2)) || c_fault) ? 9'd0 : 9'd8);
+assign c_value = (op_a[2:0] == 3'd0) ? (c_cfound_in ? c_cval_in : 64'd0) : ((((op_a[2:0] == 3'd1) || (op_a[2:0] == 3'd2)) || c_fault) ? 64'd0 : c_old);
+assign c_found = (op_a[2:0] == 3'd0) ? c_cfound_in : ((op_a[2:0] == 3'd1) ? 1'b1 : ((op_a[2:0] == 3'd2) ? 1'b0 : (c_fault ? c_cfound_in : 1'b1)));
+assign c_vlen = (op_a[2:0] == 3'd0) ? c_cvlen_in : ((op_a[2:0] == 3'd1) ? op_a[43:35] : ((op_a[2:0] == 3'd2) ? 9'd0 : (c_fault ? c_cvlen_in : 9'd8)));
+assign c_val = (op_a[2:0] == 3'd0) ? c_cval_in : ((op_a[2:0] == 3'd1) ? op_a[107:44] : ((op_a[2:0] == 3'd2) ? 64'd0 : (c_fault ? c_cval_in : c_lambda)));
+assign c_dirty = (op_a[2:0] == 3'd0) ? 1'b0 : (((op_a[2:0] == 3'd1) || (op_a[2:0] == 3'd2)) ? 1'b1 : !c_fault);
+assign walk_key_eq = (1'b1 & (op_a[235:108] == c_slot_old[250:123])) & (op_a[10:6] == c_slot_old[26:22]);
+assign op_a_servable = !op_a[2] && !((op_a[2:0] == 3'd1) && (op_a[43:35] > 9'd8));
+assign walk_match = walk_key_eq && op_a_servable;
+assign walk_stop = walk_key_eq && !op_a_servable;
 assign walk_last = walk_cur_reg == c_slot_old[21:16];
-assign op_a_put = op_a[1:0] == 2'd1;
-assign op_a_del = op_a[1:0] == 2'd2;
+assign op_a_put = op_a[2:0] == 3'd1;
+assign op_a_del = op_a[2:0] == 3'd2;
+assign op_a_vec = op_a[2];
+assign c_new_cvlen = op_a_put ? op_a[43:35] : (op_a_del ? 9'd0 : c_vlen);
+assign c_new_cv = 1'b1 && (c_new_cvlen <= 9'd8);
 assign walk_start = (((do_cpl & !cpl_wb) & 1'b1) & c_slot_mid[0]) & (c_slot_mid[9:3] != 7'd0);
 assign end_now = c_end || (do_cpl && !walk_start);
 assign end_head = c_slot_mid[15:10];
@@ -287,8 +330,8 @@ assign next_h = next_mem[end_head];
 assign end_dirty = c_slot_mid[1];
 assign end_queued = c_slot_mid[9:3] != 7'd0;
 assign wb_id = 9'd64 + {1'b0, c_slot};
-assign head_op = (op_b[1:0] == 2'd3) ? 2'd0 : op_b[1:0];
-assign head_value = (op_b[1:0] == 2'd1) ? op_b[98:35] : 64'd0;
+assign wb_data = {c_slot_mid[122:100], 64'd0, 64'd0, 64'd0, c_slot_mid[2] ? c_slot_mid[99:36] : 64'd0, c_slot_mid[2] ? c_slot_mid[35:27] : 9'd0, c_slot_mid[26:22], c_slot_mid[250:123], 3'd0, c_slot_mid[2] ? 3'd1 : 3'd2, 16'd0, wb_id};
+assign head_data = {op_b[450:428], op_b[427:364], op_b[363:300], op_b[299:236], ((op_b[2:0] == 3'd1) || op_b[2]) ? op_b[107:44] : 64'd0, ((op_b[2:0] == 3'd1) || op_b[2]) ? op_b[43:35] : 9'd0, op_b[10:6], op_b[235:108], op_b[5:3], (op_b[2:0] == 3'd3) ? 3'd0 : op_b[2:0], op_b[34:19], {3'd0, end_head}};
 assign c_act = do_walk || do_cpl;
 assign free_avail = (fresh_reg < 7'd64) || (recycled_count_reg != 7'd0);
 assign req_ready = ((free_avail & (pq_count_reg <= 5'd14)) & (rq_count_reg <= 5'd14)) & !(walk_active_reg && (req_slot == walk_slot_reg));
@@ -297,59 +340,71 @@ assign a_same_slot = c_act && (c_slot == req_slot);
 assign a_slot_old = a_same_slot ? c_slot_new : slot_mem[req_slot];
 assign a_busy = a_same_slot ? c_busy_new : busy_reg[req_slot];
 assign a_key = req_key & {{8{req_klen > 5'd15}}, {8{req_klen > 5'd14}}, {8{req_klen > 5'd13}}, {8{req_klen > 5'd12}}, {8{req_klen > 5'd11}}, {8{req_klen > 5'd10}}, {8{req_klen > 5'd9}}, {8{req_klen > 5'd8}}, {8{req_klen > 5'd7}}, {8{req_klen > 5'd6}}, {8{req_klen > 5'd5}}, {8{req_klen > 5'd4}}, {8{req_klen > 5'd3}}, {8{req_klen > 5'd2}}, {8{req_klen > 5'd1}}, {8{req_klen > 5'd0}}};
-assign a_op = {req_swap, req_cmp, req_delta, a_key, req_value, req_tag, req_slot, req_klen, req_fid, req_op};
-assign a_old = a_slot_old[2] ? a_slot_old[90:27] : 64'd0;
-assign a_fid = a_op[5:2];
-assign a_fn_sat_add_s = a_old + a_op[290:227];
-assign a_fn_sat_add = !((a_op[290:227] ^ 64'h8000000000000000) < 64'h8000000000000000) ? (((a_fn_sat_add_s ^ 64'h8000000000000000) < (a_old ^ 64'h8000000000000000)) ? 64'h7fffffffffffffff : a_fn_sat_add_s) : (((a_old ^ 64'h8000000000000000) < (a_fn_sat_add_s ^ 64'h8000000000000000)) ? 64'h8000000000000000 : a_fn_sat_add_s);
-assign a_fn_set_bit = a_old | (64'd1 << a_op[290:227]);
-assign a_fn_set_bit_fault = a_op[290:227] >= 64'h8000000000000000;
-assign a_fn_fetch_xor = a_old ^ a_op[290:227];
-assign a_fn_min = ((a_op[290:227] ^ 64'h8000000000000000) < (a_old ^ 64'h8000000000000000)) ? a_op[290:227] : a_old;
-assign a_fn_max = ((a_old ^ 64'h8000000000000000) < (a_op[290:227] ^ 64'h8000000000000000)) ? a_op[290:227] : a_old;
-assign a_fn_cas = (a_old == a_op[354:291]) ? a_op[418:355] : a_old;
-assign a_fn_fetch_add = a_old + a_op[290:227];
-assign a_lambda = (a_fid == 4'd0) ? a_fn_fetch_add : ((a_fid == 4'd1) ? a_fn_cas : ((a_fid == 4'd2) ? a_fn_max : ((a_fid == 4'd3) ? a_fn_min : ((a_fid == 4'd4) ? a_fn_fetch_xor : ((a_fid == 4'd5) ? (a_fn_set_bit_fault ? a_old : a_fn_set_bit) : ((a_fid == 4'd6) ? a_fn_sat_add : a_old))))));
-assign a_fault = (a_fid == 4'd0) ? 1'b0 : ((a_fid == 4'd1) ? 1'b0 : ((a_fid == 4'd2) ? 1'b0 : ((a_fid == 4'd3) ? 1'b0 : ((a_fid == 4'd4) ? 1'b0 : ((a_fid == 4'd5) ? a_fn_set_bit_fault : ((a_fid == 4'd6) ? 1'b0 : 1'b1))))));
-assign a_status = ((a_op[1:0] == 2'd0) || (a_op[1:0] == 2'd2)) ? (a_slot_old[2] ? 2'd0 : 2'd1) : ((a_op[1:0] == 2'd1) ? 2'd0 : (a_fault ? 2'd2 : (a_slot_old[2] ? 2'd0 : 2'd1)));
-assign a_value = (a_op[1:0] == 2'd0) ? a_old : (((a_op[1:0] == 2'd1) || (a_op[1:0] == 2'd2)) ? 64'd0 : (a_fault ? 64'd0 : a_old));
-assign a_found = (a_op[1:0] == 2'd0) ? a_slot_old[2] : ((a_op[1:0] == 2'd1) ? 1'b1 : ((a_op[1:0] == 2'd2) ? 1'b0 : (a_fault ? a_slot_old[2] : 1'b1)));
-assign a_val = (a_op[1:0] == 2'd0) ? a_slot_old[90:27] : ((a_op[1:0] == 2'd1) ? a_op[98:35] : ((a_op[1:0] == 2'd2) ? 64'd0 : (a_fault ? a_slot_old[90:27] : a_lambda)));
-assign a_dirty = (a_op[1:0] == 2'd0) ? 1'b0 : (((a_op[1:0] == 2'd1) || (a_op[1:0] == 2'd2)) ? 1'b1 : !a_fault);
-assign a_local = ((((1'b1 & a_busy) & a_slot_old[0]) & (a_slot_old[9:3] == 7'd0)) & (a_key == a_slot_old[218:91])) & (req_klen == a_slot_old[26:22]);
+assign a_value_masked = req_value & {{8{req_vlen > 9'd7}}, {8{req_vlen > 9'd6}}, {8{req_vlen > 9'd5}}, {8{req_vlen > 9'd4}}, {8{req_vlen > 9'd3}}, {8{req_vlen > 9'd2}}, {8{req_vlen > 9'd1}}, {8{req_vlen > 9'd0}}};
+assign a_op = {req_aux, req_swap, req_cmp, req_delta, a_key, a_value_masked, req_vlen, req_tag, req_slot, req_klen, req_fid, req_op};
+assign a_old = a_slot_old[2] ? a_slot_old[99:36] : 64'd0;
+assign a_fid = a_op[5:3];
+assign a_fn_sat_add_s = a_old + a_op[299:236];
+assign a_fn_sat_add = !((a_op[299:236] ^ 64'h8000000000000000) < 64'h8000000000000000) ? (((a_fn_sat_add_s ^ 64'h8000000000000000) < (a_old ^ 64'h8000000000000000)) ? 64'h7fffffffffffffff : a_fn_sat_add_s) : (((a_old ^ 64'h8000000000000000) < (a_fn_sat_add_s ^ 64'h8000000000000000)) ? 64'h8000000000000000 : a_fn_sat_add_s);
+assign a_fn_set_bit = a_old | (64'd1 << a_op[299:236]);
+assign a_fn_set_bit_fault = a_op[299:236] >= 64'h8000000000000000;
+assign a_fn_fetch_xor = a_old ^ a_op[299:236];
+assign a_fn_min = ((a_op[299:236] ^ 64'h8000000000000000) < (a_old ^ 64'h8000000000000000)) ? a_op[299:236] : a_old;
+assign a_fn_max = ((a_old ^ 64'h8000000000000000) < (a_op[299:236] ^ 64'h8000000000000000)) ? a_op[299:236] : a_old;
+assign a_fn_cas = (a_old == a_op[363:300]) ? a_op[427:364] : a_old;
+assign a_fn_fetch_add = a_old + a_op[299:236];
+assign a_lambda = (a_fid == 3'd0) ? a_fn_fetch_add : ((a_fid == 3'd1) ? a_fn_cas : ((a_fid == 3'd2) ? a_fn_max : ((a_fid == 3'd3) ? a_fn_min : ((a_fid == 3'd4) ? a_fn_fetch_xor : ((a_fid == 3'd5) ? (a_fn_set_bit_fault ? a_old : a_fn_set_bit) : ((a_fid == 3'd6) ? a_fn_sat_add : a_old))))));
+assign a_fault = (a_fid == 3'd0) ? 1'b0 : ((a_fid == 3'd1) ? 1'b0 : ((a_fid == 3'd2) ? 1'b0 : ((a_fid == 3'd3) ? 1'b0 : ((a_fid == 3'd4) ? 1'b0 : ((a_fid == 3'd5) ? a_fn_set_bit_fault : ((a_fid == 3'd6) ? 1'b0 : 1'b1))))));
+assign a_status = ((a_op[2:0] == 3'd0) || (a_op[2:0] == 3'd2)) ? (a_slot_old[2] ? 4'd0 : 4'd1) : ((a_op[2:0] == 3'd1) ? 4'd0 : (a_fault ? 4'd8 : (a_slot_old[2] ? 4'd0 : 4'd1)));
+assign a_rvlen = (a_op[2:0] == 3'd0) ? (a_slot_old[2] ? a_slot_old[35:27] : 9'd0) : ((((a_op[2:0] == 3'd1) || (a_op[2:0] == 3'd2)) || a_fault) ? 9'd0 : 9'd8);
+assign a_value = (a_op[2:0] == 3'd0) ? (a_slot_old[2] ? a_slot_old[99:36] : 64'd0) : ((((a_op[2:0] == 3'd1) || (a_op[2:0] == 3'd2)) || a_fault) ? 64'd0 : a_old);
+assign a_found = (a_op[2:0] == 3'd0) ? a_slot_old[2] : ((a_op[2:0] == 3'd1) ? 1'b1 : ((a_op[2:0] == 3'd2) ? 1'b0 : (a_fault ? a_slot_old[2] : 1'b1)));
+assign a_vlen = (a_op[2:0] == 3'd0) ? a_slot_old[35:27] : ((a_op[2:0] == 3'd1) ? a_op[43:35] : ((a_op[2:0] == 3'd2) ? 9'd0 : (a_fault ? a_slot_old[35:27] : 9'd8)));
+assign a_val = (a_op[2:0] == 3'd0) ? a_slot_old[99:36] : ((a_op[2:0] == 3'd1) ? a_op[107:44] : ((a_op[2:0] == 3'd2) ? 64'd0 : (a_fault ? a_slot_old[99:36] : a_lambda)));
+assign a_dirty = (a_op[2:0] == 3'd0) ? 1'b0 : (((a_op[2:0] == 3'd1) || (a_op[2:0] == 3'd2)) ? 1'b1 : !a_fault);
+assign a_local = (((((1'b1 & a_busy) & a_slot_old[0]) & (a_slot_old[9:3] == 7'd0)) & (a_key == a_slot_old[250:123])) & (req_klen == a_slot_old[26:22])) & (!a_op[2] && !((a_op[2:0] == 3'd1) && (a_op[43:35] > 9'd8)));
 assign a_issue = !a_local && !a_busy;
 assign a_chain = !a_local && a_busy;
 assign a_alloc = a_fire && !a_local;
 assign alloc_fresh = fresh_reg < 7'd64;
 assign alloc_id = alloc_fresh ? fresh_reg[5:0] : recycled_mem[recycled_head_reg];
 assign a_pq_push = a_fire && a_issue;
-assign a_pq_data = {(req_op == 2'd1) ? req_value : 64'd0, req_klen, a_key, (req_op == 2'd3) ? 2'd0 : req_op, {3'd0, alloc_id}};
+assign a_pq_data = {a_op[450:428], a_op[427:364], a_op[363:300], a_op[299:236], ((a_op[2:0] == 3'd1) || a_op[2]) ? a_op[107:44] : 64'd0, ((a_op[2:0] == 3'd1) || a_op[2]) ? a_op[43:35] : 9'd0, a_op[10:6], a_op[235:108], a_op[5:3], (a_op[2:0] == 3'd3) ? 3'd0 : a_op[2:0], a_op[34:19], {3'd0, alloc_id}};
 assign a_resp_valid = a_fire && a_local;
-assign a_resp_data = {a_value, a_status, req_tag};
+assign a_resp_data = {a_value, a_rvlen, a_status, req_tag};
 assign a_next_we = (a_fire & a_chain) & (a_slot_old[9:3] != 7'd0);
 assign free_pop_recycled = a_alloc && !alloc_fresh;
 assign pq_valid = pq_count_reg != 5'd0;
 assign pq_head = pq_mem[pq_rd_reg];
+assign pq_pop = pq_valid && pipe_ready;
 assign pq_wr1 = pq_wr_reg + {3'd0, c_pq_push};
 assign rq_valid = rq_count_reg != 5'd0;
 assign rq_head = rq_mem[rq_rd_reg];
 assign rq_wr1 = rq_wr_reg + {3'd0, c_resp_valid};
 assign pipe_valid = pq_valid;
 assign pipe_id = pq_head[8:0];
-assign pipe_op = pq_head[10:9];
-assign pipe_key = pq_head[138:11];
-assign pipe_klen = pq_head[143:139];
-assign pipe_value = pq_head[207:144];
+assign pipe_tag = pq_head[24:9];
+assign pipe_op = pq_head[27:25];
+assign pipe_fid = pq_head[30:28];
+assign pipe_key = pq_head[158:31];
+assign pipe_klen = pq_head[163:159];
+assign pipe_vlen = pq_head[172:164];
+assign pipe_value = pq_head[236:173];
+assign pipe_delta = pq_head[300:237];
+assign pipe_cmp = pq_head[364:301];
+assign pipe_swap = pq_head[428:365];
+assign pipe_aux = pq_head[451:429];
 assign resp_valid = rq_valid;
 assign resp_tag = rq_head[15:0];
-assign resp_status = rq_head[17:16];
-assign resp_value = rq_head[81:18];
+assign resp_status = rq_head[19:16];
+assign resp_vlen = rq_head[28:20];
+assign resp_value = rq_head[92:29];
 
 // completion side, first half: WALK step or COMPLETE (rs.md §5 A)
 always @* begin
     c_slot_mid = c_slot_old;
     c_resp_valid = 1'b0;
-    c_resp_data = {c_value, c_status, op_a[34:19]};
+    c_resp_data = {c_value, c_rvlen, c_status, op_a[34:19]};
     c_free_valid = 1'b0;
     c_free_id = op_a_addr;
     c_next_we = 1'b0;
@@ -358,7 +413,8 @@ always @* begin
         if (walk_match) begin
             c_resp_valid = 1'b1;
             c_slot_mid[2] = c_found;
-            c_slot_mid[90:27] = c_val;
+            c_slot_mid[35:27] = c_vlen;
+            c_slot_mid[99:36] = c_val;
             c_slot_mid[1] = c_slot_old[1] | c_dirty;
             c_slot_mid[9:3] = c_slot_old[9:3] - 7'd1;
             if (!walk_has_prev_reg) begin
@@ -371,7 +427,7 @@ always @* begin
             end
             c_free_valid = 1'b1;
         end
-        if (walk_last) begin
+        if (walk_last || walk_stop) begin
             c_end = 1'b1;
         end
     end else if (do_cpl) begin
@@ -382,24 +438,29 @@ always @* begin
         end else begin
             c_resp_valid = 1'b1;
             c_free_valid = 1'b1;
-            if (cpl_err) begin
-                c_resp_data = {64'd0, 2'd2, op_a[34:19]};
+            if (op_a_vec) begin
+                c_resp_data = {cq_value, cq_vlen, cq_status, op_a[34:19]};
+                c_slot_mid[0] = 1'b0;
+            end else if (cpl_err) begin
+                c_resp_data = {64'd0, 9'd0, cq_status, op_a[34:19]};
                 c_slot_mid[0] = 1'b0;
             end else begin
-                c_slot_mid[0] = 1'b1;
-                c_slot_mid[218:91] = op_a[226:99];
+                c_slot_mid[0] = c_new_cv;
+                c_slot_mid[250:123] = op_a[235:108];
                 c_slot_mid[26:22] = op_a[10:6];
+                c_slot_mid[122:100] = op_a[450:428];
+                c_slot_mid[35:27] = c_new_cvlen;
                 if (op_a_put) begin
                     c_slot_mid[2] = 1'b1;
-                    c_slot_mid[90:27] = op_a[98:35];
-                    c_resp_data = {64'd0, 2'd0, op_a[34:19]};
+                    c_slot_mid[99:36] = op_a[107:44];
+                    c_resp_data = {64'd0, 9'd0, 4'd0, op_a[34:19]};
                 end else if (op_a_del) begin
                     c_slot_mid[2] = 1'b0;
-                    c_slot_mid[90:27] = 64'd0;
-                    c_resp_data = {64'd0, cq_status, op_a[34:19]};
+                    c_slot_mid[99:36] = 64'd0;
+                    c_resp_data = {64'd0, 9'd0, cq_status, op_a[34:19]};
                 end else begin
                     c_slot_mid[2] = c_found;
-                    c_slot_mid[90:27] = c_val;
+                    c_slot_mid[99:36] = c_val;
                     c_slot_mid[1] = c_slot_old[1] | c_dirty;
                 end
             end
@@ -412,14 +473,14 @@ always @* begin
     c_slot_new = c_slot_mid;
     c_busy_new = 1'b1;
     c_pq_push = 1'b0;
-    c_pq_data = {c_slot_mid[2] ? c_slot_mid[90:27] : 64'd0, c_slot_mid[26:22], c_slot_mid[218:91], c_slot_mid[2] ? 2'd1 : 2'd2, wb_id};
+    c_pq_data = wb_data;
     if (end_now) begin
         if (end_dirty) begin
             c_pq_push = 1'b1;
             c_slot_new[1] = 1'b0;
         end else if (end_queued) begin
             c_pq_push = 1'b1;
-            c_pq_data = {head_value, op_b[10:6], op_b[226:99], head_op, {3'd0, end_head}};
+            c_pq_data = head_data;
             c_slot_new[15:10] = next_h;
             c_slot_new[9:3] = c_slot_mid[9:3] - 7'd1;
             c_slot_new[0] = 1'b0;
@@ -460,7 +521,8 @@ always @* begin
     a_slot_new = a_slot_old;
     if (a_local) begin
         a_slot_new[2] = a_found;
-        a_slot_new[90:27] = a_val;
+        a_slot_new[35:27] = a_vlen;
+        a_slot_new[99:36] = a_val;
         a_slot_new[1] = a_slot_old[1] | a_dirty;
     end else if (a_issue) begin
         a_slot_new[0] = 1'b0;
@@ -500,8 +562,8 @@ end
 // pq pointers
 always @* begin
     pq_wr_next = pq_wr1 + {3'd0, a_pq_push};
-    pq_rd_next = pq_rd_reg + {3'd0, pq_valid};
-    pq_count_next = ((pq_count_reg + {4'd0, c_pq_push}) + {4'd0, a_pq_push}) - {4'd0, pq_valid};
+    pq_rd_next = pq_rd_reg + {3'd0, pq_pop};
+    pq_count_next = ((pq_count_reg + {4'd0, c_pq_push}) + {4'd0, a_pq_push}) - {4'd0, pq_pop};
 end
 
 // pq queue
@@ -598,14 +660,14 @@ always @(posedge clk) begin
     end
 end
 
-kvd_fifo_w75_d256 u_cq (
+kvd_fifo_w86_d256 u_cq (
     .clk       (clk),
     .rst       (rst),
     .in_valid  (cpl_valid),
     /* verilator lint_off PINCONNECTEMPTY */
     .in_ready  (),
     /* verilator lint_on PINCONNECTEMPTY */
-    .in_data   ({cpl_value, cpl_status, cpl_id}),
+    .in_data   ({cpl_value, cpl_vlen, cpl_status, cpl_id}),
     .out_valid (cq_out_valid),
     .out_ready (cq_pop),
     .out_data  (cq_out_data)
