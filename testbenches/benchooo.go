@@ -79,7 +79,7 @@ func BenchOOO(ctx context.Context, cfg config.Config, o OOOOptions) ([]OOORow, e
 	var wls []workload
 	for _, n := range o.Keys {
 		wls = append(wls, workload{name: "atomic", keys: n, phase: rsPhase{
-			name: fmt.Sprintf("atomics (λ 0) on %d hot keys", n), mix: [4]uint32{0, 0, 0, 1}, rate: 1000,
+			name: fmt.Sprintf("atomics (λ 0) on %d hot keys", n), mix: rsMix8(0, 0, 0, 1), rate: 1000,
 			fids: []uint64{0}, keys: rsHotKeys(n, true),
 		}})
 	}

@@ -27,24 +27,33 @@ type rsStub struct {
 	out   rsOut
 }
 
-func rsPortList(cfg config.Config) []model.Port {
+// rsPortList is rs.md §2 (v2) for cfg with aux width a: the stand-in
+// models' ports, and what the stimulus expects of golden/rs.
+func rsPortList(cfg config.Config, a int) []model.Port {
 	m, r := cfg.RS.MaxInflight, cfg.RS.Slots
 	iw, sw := bits.Len(uint(m+r-1)), bits.Len(uint(r))-1
-	kb, kl, v := 8*cfg.Key.MaxKeyBytes, cfg.KeyLenBits(), cfg.Atomic.ScalarBits
+	kb, kl, w := 8*cfg.Key.MaxKeyBytes, cfg.KeyLenBits(), cfg.Atomic.ScalarBits
+	fw := max(1, bits.Len(uint(len(cfg.Atomic.Lambdas))))
+	vl := bits.Len(uint(max(cfg.Key.MaxValueBytes, 8)))
 	in := func(n string, w int) model.Port { return model.Port{Name: n, Dir: model.In, Width: w} }
 	out := func(n string, w int, q string) model.Port {
 		return model.Port{Name: n, Dir: model.Out, Width: w, QualifiedBy: q}
 	}
+	const pv, rv = "pipe_valid", "resp_valid"
 	return []model.Port{
-		in("req_valid", 1), out("req_ready", 1, ""), in("req_op", 2), in("req_fid", 4), in("req_key", kb),
-		in("req_klen", kl), in("req_slot", sw), in("req_value", v), in("req_delta", v), in("req_cmp", v),
-		in("req_swap", v), in("req_tag", 16),
-		out("pipe_valid", 1, ""), out("pipe_id", iw, "pipe_valid"), out("pipe_op", 2, "pipe_valid"),
-		out("pipe_key", kb, "pipe_valid"), out("pipe_klen", kl, "pipe_valid"), out("pipe_value", v, "pipe_valid"),
-		in("cpl_valid", 1), in("cpl_id", iw), in("cpl_status", 2), in("cpl_value", v),
-		out("resp_valid", 1, ""), out("resp_tag", 16, "resp_valid"), out("resp_status", 2, "resp_valid"), out("resp_value", v, "resp_valid"),
+		in("req_valid", 1), out("req_ready", 1, ""), in("req_op", 3), in("req_fid", fw), in("req_key", kb),
+		in("req_klen", kl), in("req_slot", sw), in("req_vlen", vl), in("req_value", 64), in("req_delta", w), in("req_cmp", w),
+		in("req_swap", w), in("req_aux", a), in("req_tag", 16),
+		out("pipe_valid", 1, ""), in("pipe_ready", 1), out("pipe_id", iw, pv), out("pipe_tag", 16, pv), out("pipe_op", 3, pv),
+		out("pipe_fid", fw, pv), out("pipe_key", kb, pv), out("pipe_klen", kl, pv), out("pipe_vlen", vl, pv),
+		out("pipe_value", 64, pv), out("pipe_delta", w, pv), out("pipe_cmp", w, pv), out("pipe_swap", w, pv), out("pipe_aux", a, pv),
+		in("cpl_valid", 1), in("cpl_id", iw), in("cpl_status", 4), in("cpl_vlen", vl), in("cpl_value", 64),
+		out("resp_valid", 1, ""), out("resp_tag", 16, rv), out("resp_status", 4, rv), out("resp_vlen", vl, rv), out("resp_value", 64, rv),
 	}
 }
+
+// rsDefaultAux is A for the processor: BI + H (rs.md §1, processor.md §4).
+func rsDefaultAux(cfg config.Config) int { return cfg.BucketIndexBits() + cfg.Bucket.SecHashBits }
 
 func newRSStub(t testing.TB, cfg config.Config) *rsStub {
 	t.Helper()
@@ -52,14 +61,14 @@ func newRSStub(t testing.TB, cfg config.Config) *rsStub {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ports := rsPortList(cfg)
+	ports := rsPortList(cfg, rsDefaultAux(cfg))
 	p, err := newRSPorts(model.MustLayout(ports))
 	if err != nil {
 		t.Fatal(err)
 	}
-	st := newRSStation(cfg, ev.Eval)
+	st := newRSStation(cfg, ev.Eval, p.vlW)
 	kw := model.Words(8 * cfg.Key.MaxKeyBytes)
-	return &rsStub{st: st, ports: ports, p: p, in: rsIn{req: rsOp{key: make([]uint64, kw)}}, out: rsOut{pipeKey: make([]uint64, kw)}}
+	return &rsStub{st: st, ports: ports, p: p, in: rsIn{req: rsOp{key: make([]uint64, kw)}}, out: rsOut{pipe: rsPipeOut{key: make([]uint64, kw)}}}
 }
 
 func (m *rsStub) Ports() []model.Port { return append([]model.Port(nil), m.ports...) }
@@ -70,24 +79,11 @@ func (m *rsStub) Snapshot() any {
 func (m *rsStub) Restore(any) { panic("rsStub: Restore is not supported") }
 
 func (m *rsStub) Step(in, out []uint64) error {
-	p, x := &m.p, &m.in
-	x.reqValid = in[p.reqValid.Off]&1 != 0
-	r := &x.req
-	r.op, r.fid, r.klen, r.slot = in[p.reqOp.Off], in[p.reqFid.Off], in[p.reqKlen.Off], in[p.reqSlot.Off]
-	r.value, r.delta, r.cmp, r.swap, r.tag = in[p.reqValue.Off], in[p.reqDelta.Off], in[p.reqCmp.Off], in[p.reqSwap.Off], in[p.reqTag.Off]
-	copy(r.key, in[p.reqKey.Off:p.reqKey.Off+p.reqKey.Words])
-	x.cplValid = in[p.cplValid.Off]&1 != 0
-	x.cplID, x.cplStatus, x.cplValue = in[p.cplID.Off], in[p.cplStatus.Off], in[p.cplValue.Off]
-	if err := m.st.step(x, &m.out); err != nil {
+	m.p.decodeIn(in, &m.in)
+	if err := m.st.step(&m.in, &m.out); err != nil {
 		return err
 	}
-	o := &m.out
-	out[p.reqReady.Off] = b2u(o.reqReady)
-	out[p.pipeValid.Off] = b2u(o.pipeValid)
-	out[p.pipeID.Off], out[p.pipeOp.Off], out[p.pipeKlen.Off], out[p.pipeValue.Off] = o.pipeID, o.pipeOp, o.pipeKlen, o.pipeValue
-	copy(out[p.pipeKey.Off:p.pipeKey.Off+p.pipeKey.Words], o.pipeKey)
-	out[p.respValid.Off] = b2u(o.respValid)
-	out[p.respTag.Off], out[p.respStatus.Off], out[p.respValue.Off] = o.respTag, o.respStatus, o.respValue
+	m.p.encodeOut(out, &m.out)
 	return nil
 }
 
@@ -175,7 +171,20 @@ func TestRSScenariosAgainstTheStub(t *testing.T) {
 					want = append(want, "rs.writeback", "rs.invalid_fid", "rs.lambda_fault", "rs.lambda.cas")
 				}
 				if sc.name == "rs_errors" {
-					want = append(want, "rs.error_completion", "rs.writeback_error")
+					want = append(want, "rs.error_completion", "rs.writeback_error", "rs.error_passed")
+				}
+				if sc.name != "rs_zipf" && sc.name != "rs_hot" { // rs_hot's epochs may all be atomics
+					want = append(want, "rs.vector_op", "rs.long_put_queued", "rs.long_value_read")
+					if fwd {
+						want = append(want, "rs.walk_stopped")
+					}
+				}
+				switch sc.name {
+				case "rs_errors", "rs_fast_pipe", "rs_backpressure":
+					want = append(want, "rs.pipe_backpressure")
+				}
+				if sc.name == "rs_backpressure" && fwd { // without forwarding the ids run out first
+					want = append(want, "rs.completion_stalled")
 				}
 				for _, p := range want {
 					if pts[p] == 0 {
@@ -219,6 +228,7 @@ type rsBroken struct {
 	seq     int
 	keyBits int
 	wbID    uint64 // write-back ids start here (M)
+	held    bool   // the previous cycle's pipeline operation was not taken
 }
 
 func (b *rsBroken) Step(in, out []uint64) error {
@@ -263,7 +273,8 @@ func (b *rsBroken) Step(in, out []uint64) error {
 		}
 	case "second op in slot":
 		if live && out[p.pipeValid.Off] == 0 && b.prev != nil && b.prev[p.pipeValid.Off] == 1 {
-			for _, sl := range []model.Slot{p.pipeValid, p.pipeID, p.pipeOp, p.pipeKey, p.pipeKlen, p.pipeValue} {
+			for _, sl := range []model.Slot{p.pipeValid, p.pipeID, p.pipeTag, p.pipeOp, p.pipeFid, p.pipeKey, p.pipeKlen,
+				p.pipeVlen, p.pipeValue, p.pipeDelta, p.pipeCmp, p.pipeSwap, p.pipeAux} {
 				copy(out[sl.Off:sl.Off+sl.Words], b.prev[sl.Off:sl.Off+sl.Words])
 			}
 			b.done = true
@@ -273,6 +284,31 @@ func (b *rsBroken) Step(in, out []uint64) error {
 		// anything reads memory is invisible to clients, and to the checker.
 		if b.resps >= b.after && out[p.pipeValid.Off] == 1 && out[p.pipeOp.Off] == rsPut && out[p.pipeID.Off] >= b.wbID {
 			out[p.pipeValue.Off] ^= 4
+			b.done = true
+		}
+	case "aux":
+		if live && out[p.pipeValid.Off] == 1 && out[p.pipeID.Off] < b.wbID && in[p.pipeReady.Off] == 1 {
+			out[p.pipeAux.Off] ^= 1
+			b.done = true
+		}
+	case "write-back aux":
+		if live && out[p.pipeValid.Off] == 1 && out[p.pipeID.Off] >= b.wbID && in[p.pipeReady.Off] == 1 {
+			out[p.pipeAux.Off] ^= 1 << 3
+			b.done = true
+		}
+	case "long value":
+		if live && respValid && out[p.respVlen.Off] > 8 {
+			out[p.respVlen.Off]--
+			b.done = true
+		}
+	case "unmasked value":
+		if live && out[p.pipeValid.Off] == 1 && out[p.pipeOp.Off] == rsPut && out[p.pipeVlen.Off] < 8 && in[p.pipeReady.Off] == 1 {
+			out[p.pipeValue.Off] |= 0x80 << (8 * out[p.pipeVlen.Off])
+			b.done = true
+		}
+	case "held operation changes":
+		if live && b.held && out[p.pipeValid.Off] == 1 {
+			out[p.pipeTag.Off] ^= 1
 			b.done = true
 		}
 	case "unmasked key":
@@ -292,6 +328,7 @@ func (b *rsBroken) Step(in, out []uint64) error {
 		b.tagSeq[in[p.reqTag.Off]] = b.seq
 		b.seq++
 	}
+	b.held = out[p.pipeValid.Off] == 1 && in[p.pipeReady.Off] == 0
 	b.prev = append(b.prev[:0], out...)
 	return nil
 }
@@ -309,6 +346,11 @@ func TestRSCheckerCatchesBrokenStations(t *testing.T) {
 		{"second op in slot", "rs_mixed", "pipeline", 100},
 		{"write-back value", "rs_hot", "", 1000},
 		{"unmasked key", "rs_mixed", "past pipe_klen", 50},
+		{"aux", "rs_mixed", "aux", 100},
+		{"write-back aux", "rs_hot", "aux", 300},
+		{"long value", "rs_mixed", "expected", 100},
+		{"unmasked value", "rs_mixed", "past pipe_vlen", 100},
+		{"held operation changes", "rs_fast_pipe", "held it back", 100},
 	}
 	for _, tc := range cases {
 		t.Run(tc.kind, func(t *testing.T) {
@@ -462,7 +504,7 @@ func TestRSGoldenModelAgainstTheReference(t *testing.T) {
 func rsAcceptanceParams(ops uint64) rsParams {
 	p := rsDefaults()
 	keys := rsMixedKeysW(80, 16, 4)
-	for _, mix := range [][4]uint32{{30, 25, 10, 35}, {10, 10, 5, 75}, {25, 25, 30, 20}} {
+	for _, mix := range [][8]uint32{rsMix8(30, 25, 10, 35, 1, 1, 1, 1), rsMix8(10, 10, 5, 75, 1, 1, 1, 1), rsMix8(25, 25, 30, 20, 1, 1, 1, 1)} {
 		p.phases = append(p.phases, rsPhase{name: fmt.Sprintf("acceptance mix %v", mix), mix: mix, rate: 1000, keys: keys})
 	}
 	p.maxOps = ops
@@ -509,7 +551,7 @@ func TestRSKeyBehindAHotKeyIsServed(t *testing.T) {
 		t.Fatal(err)
 	}
 	p := rsDefaults()
-	p.phases = []rsPhase{{name: "a hot key and a key sharing its slot", mix: [4]uint32{20, 30, 0, 50}, rate: 1000,
+	p.phases = []rsPhase{{name: "a hot key and a key sharing its slot", mix: rsMix8(20, 30, 0, 50), rate: 1000,
 		keys: func(s *rsStim) rsPicker {
 			grp := s.collidingKeys(2)
 			w := &rsWeighted{}
@@ -633,6 +675,50 @@ func TestRSScenariosCosim(t *testing.T) {
 				t.Fatalf("%d divergences, error %q, %d cycles", rec.Divergences, rec.Error, rec.Cycles)
 			}
 			t.Logf("points %v", rec.Points)
+		})
+	}
+}
+
+// The RTL against the testbench's own reading of rs.md (the station shadow
+// behind rs.md §2's ports) rather than golden/rs: every output every cycle,
+// and every response and drained memory against the sequential reference.
+// Two independent readings agreeing with a third (golden/rs, in the tests
+// above) is the point; this one also stands when golden/rs is being changed.
+func TestRSMatchesTheShadowCosim(t *testing.T) {
+	type run struct {
+		scenario, preset string
+		fwd              bool
+		cycles           uint64
+	}
+	var runs []run
+	for _, sc := range rsScenarios {
+		runs = append(runs, run{sc.name, "sim", true, 150_000})
+	}
+	runs = append(runs, run{"rs_mixed", "sim", false, 100_000}, run{"rs_errors", "sim", false, 100_000}, run{"rs_mixed", "paper", true, 60_000})
+	bins := map[string]string{}
+	for _, r := range runs {
+		t.Run(fmt.Sprintf("%s/%s/fwd=%v", r.scenario, r.preset, r.fwd), func(t *testing.T) {
+			c := rsConfig(t, r.preset, r.fwd)
+			key := fmt.Sprintf("%s/%v", r.preset, r.fwd)
+			if bins[key] == "" {
+				bins[key] = buildModel(t, c, "kvd_rs", nil)
+			}
+			m := newRSStub(t, c)
+			stim, err := newRSStim(c, m, rsScenarioParams(t, r.scenario, c), 13)
+			if err != nil {
+				t.Fatal(err)
+			}
+			res, err := cosim.Run(context.Background(), bins[key], m, stim, cosim.Options{Cycles: r.cycles, HangCycles: 200_000})
+			if err != nil {
+				t.Fatalf("%v\n%s", err, stim.Describe(stim.lastObserved))
+			}
+			if res.Divergence != nil {
+				t.Fatalf("divergence at cycle %d: %+v\n%s\n%s", res.Divergence.Cycle, res.Divergence.Mismatches, res.Divergence.InFlight, stim.Describe(res.Divergence.Cycle))
+			}
+			if stim.drains < 1 {
+				t.Errorf("%d drains", stim.drains)
+			}
+			t.Logf("%d cycles, %d responses checked, %d drains; points %v", res.Cycles, stim.responses, stim.drains, stim.Points())
 		})
 	}
 }
