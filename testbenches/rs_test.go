@@ -497,16 +497,23 @@ func TestRSGoldenModelAgainstTheReference(t *testing.T) {
 	}
 }
 
-// rsAcceptanceParams: GET/PUT/DELETE/ATOMIC mixes, four fifths of them on
-// three or four hot keys, the rest on keys sharing a slot and a small cold
-// tail; a saturating client; drained and checked every 20 000 requests
-// (which also ends any starvation, see TestRSKeyBehindAHotKeyIsServed).
+// rsAcceptanceParams: GET/PUT/DELETE/ATOMIC mixes with 1 % vector
+// operations and 2 % of PUTs long, four fifths of them on three or four hot
+// keys, the rest on keys sharing a slot and a small cold tail; a saturating
+// client; drained and checked every 20 000 requests (which also ends any
+// starvation, see TestRSKeyBehindAHotKeyIsServed). Every vector operation
+// and long value on a hot key costs a round trip (rs.md §5: the walk ends
+// before it, a long value is never served): measured on the RTL, 0.43
+// op/cycle without them, 0.23 with the 1 % vector operations alone, 0.19
+// with both.
 func rsAcceptanceParams(ops uint64) rsParams {
 	p := rsDefaults()
 	keys := rsMixedKeysW(80, 16, 4)
-	for _, mix := range [][8]uint32{rsMix8(30, 25, 10, 35, 1, 1, 1, 1), rsMix8(10, 10, 5, 75, 1, 1, 1, 1), rsMix8(25, 25, 30, 20, 1, 1, 1, 1)} {
-		p.phases = append(p.phases, rsPhase{name: fmt.Sprintf("acceptance mix %v", mix), mix: mix, rate: 1000, keys: keys})
+	for _, mix := range [][4]uint32{{30, 25, 10, 35}, {10, 10, 5, 75}, {25, 25, 30, 20}} {
+		p.phases = append(p.phases, rsPhase{name: fmt.Sprintf("acceptance mix %v", mix), rate: 1000, keys: keys,
+			mix: rsMix8(4*mix[0], 4*mix[1], 4*mix[2], 4*mix[3], 1, 1, 1, 1)})
 	}
+	p.longPPM = 20_000
 	p.maxOps = ops
 	return p
 }
