@@ -10,6 +10,11 @@
 // RQ, and req_ready), then the state advances by §5 A (completion side),
 // B (arrival side), C (output queues) and the completion queue CQ, which is
 // the §3 FIFO of golden/fifo.
+//
+// This is rs.md v2: 3-bit wire opcodes (the vector operations 4–7 pass
+// through to the pipeline in slot order), 4-bit wire status codes, a value
+// length with the value's first 8 bytes (only short values, vlen ≤ 8, are
+// cached and served), an opaque aux, and pipe_ready back-pressure.
 package rs
 
 import (
@@ -23,35 +28,51 @@ import (
 	"github.com/kvdirect/kvd/golden/model"
 )
 
-// Operation codes (rs.md §1).
+// Operation codes (rs.md §1: the wire's opcodes, wire-format.md §3.2).
 const (
-	OpGet    = 0
-	OpPut    = 1
-	OpDelete = 2
-	OpAtomic = 3
+	OpGet       = 0
+	OpPut       = 1
+	OpDelete    = 2
+	OpAtomic    = 3 // the wire's UPDATE_S2S
+	OpUpdateS2V = 4 // 4–7: the vector operations, never executed here
+	OpUpdateV2V = 5
+	OpReduce    = 6
+	OpFilter    = 7
 )
 
-// Status codes (rs.md §1). 3 is not a status.
+// IsVector reports whether op is one of the vector operations (4–7), which
+// the station only passes to the pipeline in its slot's order (rs.md §1).
+func IsVector(op int) bool { return op >= OpUpdateS2V && op <= OpFilter }
+
+// Status codes (rs.md §1: wire-format.md §5's). Every code but OK and
+// NOT_FOUND is an error; the station answers its own λ faults with
+// LAMBDA_FAULT and passes the pipeline's codes through unchanged.
 const (
-	StatusOK       = 0
-	StatusNotFound = 1
-	StatusError    = 2
+	StatusOK          = 0
+	StatusNotFound    = 1
+	StatusNoMemory    = 5
+	StatusMemError    = 6
+	StatusLambdaFault = 8
 )
+
+// IsError reports whether a status code is an error (rs.md §1).
+func IsError(status int) bool { return status != StatusOK && status != StatusNotFound }
 
 // Fixed sizes (rs.md §1, §2).
 const (
-	QueueCap = 16 // Q, the capacity of PQ and RQ
-	FidBits  = 4  // F
-	TagBits  = 16
-	OpBits   = 2
-	StatBits = 2
+	QueueCap  = 16 // Q, the capacity of PQ and RQ
+	TagBits   = 16
+	OpBits    = 3
+	StatBits  = 4
+	ValueBits = 64 // a value's first 8 bytes
+	ShortMax  = 8  // a value is short when vlen ≤ 8 bytes
 )
 
-// Evaluator applies λ function fid to V-bit operands. The result is masked
-// to V bits by the station. fid is always < N when the station calls it.
+// Evaluator applies λ function fid to W-bit operands. The result is masked
+// to W bits by the station. fid is always < N when the station calls it.
 // fault means the λ's evaluation fails for these operands
-// (docs/microarch/lambda.md): the station answers ERROR and changes nothing
-// (docs/microarch/rs.md §4). err means the evaluator itself broke.
+// (docs/microarch/lambda.md): the station answers LAMBDA_FAULT and changes
+// nothing (docs/microarch/rs.md §4). err means the evaluator itself broke.
 type Evaluator interface {
 	Eval(fid int, old, delta, cmp, swap uint64) (value uint64, fault bool, err error)
 }
@@ -86,60 +107,91 @@ type Params struct {
 	I   int  // id width: bits to hold 0..M+R-1
 	K   int  // key bytes
 	KL  int  // key-length width
-	V   int  // value width
+	VM  int  // largest value in bytes (key.max_value_bytes)
+	VL  int  // value-length width: bits to hold 0..VM
+	W   int  // scalar width (λ operands and results)
 	N   int  // registered λs
+	F   int  // function-id width: bits to hold 0..N (lambda.md §2.4)
+	A   int  // aux width, a generator parameter (default BI + H)
 	FWD bool // forwarding
 }
 
-// ParamsOf derives the sizes of rs.md §1 from cfg.
+// DefaultAux is the processor's aux width for cfg: BI + H, the key's bucket
+// index and secondary hash (rs.md §1, processor.md §4).
+func DefaultAux(cfg config.Config) int { return cfg.BucketIndexBits() + cfg.Bucket.SecHashBits }
+
+// ParamsOf derives the sizes of rs.md §1 from cfg, with the default aux
+// width A = DefaultAux(cfg). Set p.A for another width (NewWithAux).
 func ParamsOf(cfg config.Config) Params {
 	m, r := cfg.RS.MaxInflight, cfg.RS.Slots
+	n := len(cfg.Atomic.Lambdas)
 	return Params{
 		M: m, R: r,
 		S:   cfg.RSSlotBits(),
 		I:   bits.Len(uint(m + r - 1)),
 		K:   cfg.Key.MaxKeyBytes,
 		KL:  cfg.KeyLenBits(),
-		V:   cfg.Atomic.ScalarBits,
-		N:   len(cfg.Atomic.Lambdas),
+		VM:  cfg.Key.MaxValueBytes,
+		VL:  bits.Len(uint(cfg.Key.MaxValueBytes)),
+		W:   cfg.Atomic.ScalarBits,
+		N:   n,
+		F:   lambda.FidBits(n),
+		A:   DefaultAux(cfg),
 		FWD: cfg.RS.Forwarding,
 	}
 }
 
-// Ports returns the ports of kvd_rs for cfg, in the order of rs.md §2.
-func Ports(cfg config.Config) []model.Port {
-	p := ParamsOf(cfg)
+// Ports returns the ports of kvd_rs for cfg (default aux width), in the
+// order of rs.md §2.
+func Ports(cfg config.Config) []model.Port { return ParamsOf(cfg).Ports() }
+
+// Ports returns the ports of kvd_rs for these sizes, in the order of rs.md
+// §2.
+func (p Params) Ports() []model.Port {
 	in := func(name string, w int) model.Port { return model.Port{Name: name, Dir: model.In, Width: w} }
 	out := func(name string, w int, q string) model.Port {
 		return model.Port{Name: name, Dir: model.Out, Width: w, QualifiedBy: q}
 	}
+	const pv, rv = "pipe_valid", "resp_valid"
 	return []model.Port{
 		in("req_valid", 1),
 		out("req_ready", 1, ""),
 		in("req_op", OpBits),
-		in("req_fid", FidBits),
+		in("req_fid", p.F),
 		in("req_key", 8*p.K),
 		in("req_klen", p.KL),
 		in("req_slot", p.S),
-		in("req_value", p.V),
-		in("req_delta", p.V),
-		in("req_cmp", p.V),
-		in("req_swap", p.V),
+		in("req_vlen", p.VL),
+		in("req_value", ValueBits),
+		in("req_delta", p.W),
+		in("req_cmp", p.W),
+		in("req_swap", p.W),
+		in("req_aux", p.A),
 		in("req_tag", TagBits),
 		out("pipe_valid", 1, ""),
-		out("pipe_id", p.I, "pipe_valid"),
-		out("pipe_op", OpBits, "pipe_valid"),
-		out("pipe_key", 8*p.K, "pipe_valid"),
-		out("pipe_klen", p.KL, "pipe_valid"),
-		out("pipe_value", p.V, "pipe_valid"),
+		in("pipe_ready", 1),
+		out("pipe_id", p.I, pv),
+		out("pipe_tag", TagBits, pv),
+		out("pipe_op", OpBits, pv),
+		out("pipe_fid", p.F, pv),
+		out("pipe_key", 8*p.K, pv),
+		out("pipe_klen", p.KL, pv),
+		out("pipe_vlen", p.VL, pv),
+		out("pipe_value", ValueBits, pv),
+		out("pipe_delta", p.W, pv),
+		out("pipe_cmp", p.W, pv),
+		out("pipe_swap", p.W, pv),
+		out("pipe_aux", p.A, pv),
 		in("cpl_valid", 1),
 		in("cpl_id", p.I),
 		in("cpl_status", StatBits),
-		in("cpl_value", p.V),
+		in("cpl_vlen", p.VL),
+		in("cpl_value", ValueBits),
 		out("resp_valid", 1, ""),
-		out("resp_tag", TagBits, "resp_valid"),
-		out("resp_status", StatBits, "resp_valid"),
-		out("resp_value", p.V, "resp_valid"),
+		out("resp_tag", TagBits, rv),
+		out("resp_status", StatBits, rv),
+		out("resp_vlen", p.VL, rv),
+		out("resp_value", ValueBits, rv),
 	}
 }
 
@@ -148,8 +200,8 @@ func Ports(cfg config.Config) []model.Port {
 const (
 	idFree      = iota
 	idChained   // waiting in a slot's chain
-	idQueued    // in PQ, not yet on pipe_*
-	idIssued    // sent on pipe_*, not yet completed
+	idQueued    // in PQ, not yet taken by the pipeline
+	idIssued    // taken by the pipeline (pipe_valid && pipe_ready), not yet completed
 	idCompleted // its completion is in CQ
 )
 
@@ -158,7 +210,7 @@ var idStateName = [...]string{"free", "chained", "queued in PQ", "issued", "comp
 // opRec is ops[id] and next[id] of §3; the key lives in state.okey.
 type opRec struct {
 	value, delta, cmp, swap uint64
-	klen                    uint64
+	klen, vlen, aux         uint64
 	next                    int32
 	slot                    int32
 	tag                     uint16
@@ -168,21 +220,24 @@ type opRec struct {
 
 // slotRec is the per-slot state of §3; the cached key lives in state.ckey.
 type slotRec struct {
-	cval, cklen                 uint64
+	cval, cvlen, cklen, caux    uint64
 	head, tail, n               int32
 	busy, wb, cv, cfound, dirty bool
 	wbLife                      uint8 // idFree (none), idQueued, idIssued, idCompleted
 }
 
+// pqEnt is one pipeline operation in PQ; its key lives in state.pqKey.
 type pqEnt struct {
-	id, klen, value uint64
-	op              uint8
+	id, klen, vlen, value uint64
+	delta, cmp, swap, aux uint64
+	tag                   uint16
+	op, fid               uint8
 }
 
 type rqEnt struct {
-	value  uint64
-	tag    uint16
-	status uint8
+	vlen, value uint64
+	tag         uint16
+	status      uint8
 }
 
 // state is everything Step changes except the CQ, whose state is the
@@ -206,6 +261,7 @@ type state struct {
 	rqHead, rqN   int
 	cycle         uint64 // cycles since reset (for messages)
 	busyN, chainN int    // busy slots; chained operations (for DescribeState)
+	stalls        uint64 // cycles the completion side waited on |PQ| = Q (for DescribeState)
 }
 
 func (s *state) clone() state {
@@ -242,26 +298,27 @@ type Model struct {
 	eval  Evaluator
 	ports []model.Port
 
-	kw                 int    // words of a key
-	keyTop             uint64 // valid bits of a key's last word
-	maskI, maskS       uint64
-	maskKL, maskV      uint64
-	cqW                int // CQ data width I+2+V
-	cqIn, cqOut        []uint64
-	cqInValid, cqInDat int
-	cqOutReady         int
-	cqInReady          int
-	cqOutValid         int
-	cqOutDat           int
-	cqWords            int
+	kw                    int    // words of a key
+	keyTop                uint64 // valid bits of a key's last word
+	maskI, maskS, maskKL  uint64
+	maskVL, maskW, maskF  uint64
+	maskA                 uint64
+	cqW                   int // CQ data width I+4+VL+64
+	cqIn, cqOut           []uint64
+	cqInValid, cqInDat    int
+	cqOutReady, cqInReady int
+	cqOutValid, cqOutDat  int
+	cqWords               int
 
 	// word offsets of the ports in the input and output vectors
-	iReqValid, iReqOp, iReqFid, iReqKey, iReqKlen, iReqSlot int
-	iReqValue, iReqDelta, iReqCmp, iReqSwap, iReqTag        int
-	iCplValid, iCplID, iCplStatus, iCplValue                int
-	oReqReady, oPipeValid, oPipeID, oPipeOp, oPipeKey       int
-	oPipeKlen, oPipeValue, oRespValid, oRespTag             int
-	oRespStatus, oRespValue                                 int
+	iReqValid, iReqOp, iReqFid, iReqKey, iReqKlen, iReqSlot     int
+	iReqVlen, iReqValue, iReqDelta, iReqCmp, iReqSwap, iReqAux  int
+	iReqTag, iPipeReady                                         int
+	iCplValid, iCplID, iCplStatus, iCplVlen, iCplValue          int
+	oReqReady, oPipeValid, oPipeID, oPipeTag, oPipeOp, oPipeFid int
+	oPipeKey, oPipeKlen, oPipeVlen, oPipeValue                  int
+	oPipeDelta, oPipeCmp, oPipeSwap, oPipeAux                   int
+	oRespValid, oRespTag, oRespStatus, oRespVlen, oRespValue    int
 
 	cq   *fifo.Model
 	st   state
@@ -269,13 +326,20 @@ type Model struct {
 	err  error    // first impossibility found during a Step
 }
 
-// New builds the model for cfg, in its reset state. eval supplies the λs;
-// N = len(cfg.Atomic.Lambdas).
+// New builds the model for cfg, in its reset state, with the default aux
+// width (DefaultAux). eval supplies the λs; N = len(cfg.Atomic.Lambdas).
 func New(cfg config.Config, eval Evaluator) (*Model, error) {
+	return NewWithAux(cfg, eval, DefaultAux(cfg))
+}
+
+// NewWithAux is New with aux width a (rs.md §1: A is a generator
+// parameter, 1..64 here).
+func NewWithAux(cfg config.Config, eval Evaluator, a int) (*Model, error) {
 	if eval == nil {
 		return nil, fmt.Errorf("rs: nil Evaluator")
 	}
 	p := ParamsOf(cfg)
+	p.A = a
 	switch {
 	case p.R < 2 || p.R&(p.R-1) != 0:
 		return nil, fmt.Errorf("rs: rs.slots = %d, want a power of two, at least 2", p.R)
@@ -283,14 +347,16 @@ func New(cfg config.Config, eval Evaluator) (*Model, error) {
 		return nil, fmt.Errorf("rs: rs.max_inflight = %d, want at least 1", p.M)
 	case p.K < 1:
 		return nil, fmt.Errorf("rs: key.max_key_bytes = %d, want at least 1", p.K)
-	case p.V < 1 || p.V > 64:
-		return nil, fmt.Errorf("rs: atomic.scalar_bits = %d, want 1..64", p.V)
-	case p.N > 1<<FidBits:
-		return nil, fmt.Errorf("rs: %d λs, a %d-bit fid numbers at most %d", p.N, FidBits, 1<<FidBits)
-	case p.I > 31 || p.KL > 64 || p.S > 31:
-		return nil, fmt.Errorf("rs: widths I=%d KL=%d S=%d out of range", p.I, p.KL, p.S)
+	case p.VM < 1:
+		return nil, fmt.Errorf("rs: key.max_value_bytes = %d, want at least 1", p.VM)
+	case p.W < 1 || p.W > 64:
+		return nil, fmt.Errorf("rs: atomic.scalar_bits = %d, want 1..64", p.W)
+	case p.A < 1 || p.A > 64:
+		return nil, fmt.Errorf("rs: aux width A = %d, want 1..64", p.A)
+	case p.I > 31 || p.KL > 64 || p.S > 31 || p.VL > 63 || p.F > 8:
+		return nil, fmt.Errorf("rs: widths I=%d KL=%d S=%d VL=%d F=%d out of range", p.I, p.KL, p.S, p.VL, p.F)
 	}
-	ports := Ports(cfg)
+	ports := p.Ports()
 	lay, err := model.NewLayout(ports)
 	if err != nil {
 		return nil, fmt.Errorf("rs: %v", err)
@@ -298,21 +364,27 @@ func New(cfg config.Config, eval Evaluator) (*Model, error) {
 	m := &Model{p: p, eval: eval, ports: ports}
 	m.kw = model.Words(8 * p.K)
 	m.keyTop = model.Mask(8*p.K - 64*(m.kw-1))
-	m.maskI, m.maskS = model.Mask(p.I), model.Mask(p.S)
-	m.maskKL, m.maskV = model.Mask(p.KL), model.Mask(p.V)
+	m.maskI, m.maskS, m.maskKL = model.Mask(p.I), model.Mask(p.S), model.Mask(p.KL)
+	m.maskVL, m.maskW, m.maskF = model.Mask(p.VL), model.Mask(p.W), model.Mask(p.F)
+	m.maskA = model.Mask(p.A)
 
 	off := func(name string) int { return lay.MustSlot(name).Off }
 	m.iReqValid, m.iReqOp, m.iReqFid = off("req_valid"), off("req_op"), off("req_fid")
 	m.iReqKey, m.iReqKlen, m.iReqSlot = off("req_key"), off("req_klen"), off("req_slot")
-	m.iReqValue, m.iReqDelta, m.iReqCmp = off("req_value"), off("req_delta"), off("req_cmp")
-	m.iReqSwap, m.iReqTag = off("req_swap"), off("req_tag")
-	m.iCplValid, m.iCplID, m.iCplStatus, m.iCplValue = off("cpl_valid"), off("cpl_id"), off("cpl_status"), off("cpl_value")
-	m.oReqReady, m.oPipeValid, m.oPipeID, m.oPipeOp = off("req_ready"), off("pipe_valid"), off("pipe_id"), off("pipe_op")
-	m.oPipeKey, m.oPipeKlen, m.oPipeValue = off("pipe_key"), off("pipe_klen"), off("pipe_value")
-	m.oRespValid, m.oRespTag, m.oRespStatus, m.oRespValue = off("resp_valid"), off("resp_tag"), off("resp_status"), off("resp_value")
+	m.iReqVlen, m.iReqValue = off("req_vlen"), off("req_value")
+	m.iReqDelta, m.iReqCmp, m.iReqSwap = off("req_delta"), off("req_cmp"), off("req_swap")
+	m.iReqAux, m.iReqTag, m.iPipeReady = off("req_aux"), off("req_tag"), off("pipe_ready")
+	m.iCplValid, m.iCplID, m.iCplStatus = off("cpl_valid"), off("cpl_id"), off("cpl_status")
+	m.iCplVlen, m.iCplValue = off("cpl_vlen"), off("cpl_value")
+	m.oReqReady, m.oPipeValid, m.oPipeID, m.oPipeTag = off("req_ready"), off("pipe_valid"), off("pipe_id"), off("pipe_tag")
+	m.oPipeOp, m.oPipeFid, m.oPipeKey, m.oPipeKlen = off("pipe_op"), off("pipe_fid"), off("pipe_key"), off("pipe_klen")
+	m.oPipeVlen, m.oPipeValue = off("pipe_vlen"), off("pipe_value")
+	m.oPipeDelta, m.oPipeCmp, m.oPipeSwap, m.oPipeAux = off("pipe_delta"), off("pipe_cmp"), off("pipe_swap"), off("pipe_aux")
+	m.oRespValid, m.oRespTag, m.oRespStatus = off("resp_valid"), off("resp_tag"), off("resp_status")
+	m.oRespVlen, m.oRespValue = off("resp_vlen"), off("resp_value")
 
-	// CQ: a §3 FIFO of depth R and width I+2+V (rs.md §3).
-	m.cqW = p.I + StatBits + p.V
+	// CQ: a §3 FIFO of depth R and width I+4+VL+64 (rs.md §3).
+	m.cqW = p.I + StatBits + p.VL + ValueBits
 	m.cq, err = fifo.New(m.cqW, p.R)
 	if err != nil {
 		return nil, fmt.Errorf("rs: CQ: %v", err)
@@ -364,7 +436,7 @@ func (m *Model) Reset() {
 	st.pq = [QueueCap]pqEnt{}
 	st.rq = [QueueCap]rqEnt{}
 	st.pqHead, st.pqN, st.rqHead, st.rqN = 0, 0, 0, 0
-	st.cycle, st.busyN, st.chainN = 0, 0, 0
+	st.cycle, st.busyN, st.chainN, st.stalls = 0, 0, 0, 0
 	m.cq.Reset()
 	m.err = nil
 }
@@ -412,57 +484,82 @@ func (m *Model) Step(in, out []uint64) error {
 		e := &st.pq[st.pqHead]
 		out[m.oPipeValid] = 1
 		out[m.oPipeID] = e.id
+		out[m.oPipeTag] = uint64(e.tag)
 		out[m.oPipeOp] = uint64(e.op)
+		out[m.oPipeFid] = uint64(e.fid)
 		copy(out[m.oPipeKey:m.oPipeKey+kw], st.pqKey[st.pqHead*kw:st.pqHead*kw+kw])
 		out[m.oPipeKlen] = e.klen
+		out[m.oPipeVlen] = e.vlen
 		out[m.oPipeValue] = e.value
+		out[m.oPipeDelta] = e.delta
+		out[m.oPipeCmp] = e.cmp
+		out[m.oPipeSwap] = e.swap
+		out[m.oPipeAux] = e.aux
 	} else {
 		out[m.oPipeValid] = 0
 		out[m.oPipeID] = 0
+		out[m.oPipeTag] = 0
 		out[m.oPipeOp] = 0
+		out[m.oPipeFid] = 0
 		clear(out[m.oPipeKey : m.oPipeKey+kw])
 		out[m.oPipeKlen] = 0
+		out[m.oPipeVlen] = 0
 		out[m.oPipeValue] = 0
+		out[m.oPipeDelta] = 0
+		out[m.oPipeCmp] = 0
+		out[m.oPipeSwap] = 0
+		out[m.oPipeAux] = 0
 	}
 	if st.rqN > 0 {
 		e := &st.rq[st.rqHead]
 		out[m.oRespValid] = 1
 		out[m.oRespTag] = uint64(e.tag)
 		out[m.oRespStatus] = uint64(e.status)
+		out[m.oRespVlen] = e.vlen
 		out[m.oRespValue] = e.value
 	} else {
 		out[m.oRespValid] = 0
 		out[m.oRespTag] = 0
 		out[m.oRespStatus] = 0
+		out[m.oRespVlen] = 0
 		out[m.oRespValue] = 0
 	}
 
 	// ---- The completion input, checked against the state at the start of
-	// the cycle (an operation is completed at least one cycle after it was
-	// on pipe_*), before anything changes.
+	// the cycle (an operation is completed at least one cycle after the
+	// pipeline took it), before anything changes.
 	cplValid := in[m.iCplValid]&1 != 0
-	var cplID, cplStatus, cplValue uint64
+	var cplID, cplStatus, cplVlen, cplValue uint64
 	if cplValid {
 		cplID = in[m.iCplID] & m.maskI
-		cplStatus = in[m.iCplStatus] & 3
-		cplValue = in[m.iCplValue] & m.maskV
-		if err := m.checkCompletion(cplID, cplStatus); err != nil {
+		cplStatus = in[m.iCplStatus] & (1<<StatBits - 1)
+		cplVlen = in[m.iCplVlen] & m.maskVL
+		cplValue = in[m.iCplValue]
+		if err := m.checkCompletion(cplID); err != nil {
 			return err
 		}
 	}
 
+	// §5 A: the completion side does nothing if |PQ| ≥ Q at the start of
+	// the cycle.
+	side := st.pqN < QueueCap
+	if !side {
+		st.stalls++
+	}
+
 	// ---- CQ (microarch.md §3). Its out_ready is 1 exactly when the
-	// completion side performs COMPLETE: when no walk is active and the CQ
-	// has an entry at its output. It is driven as !walk.active here: in a
-	// cycle where the output register is empty, out_ready = 1 and 0 have
-	// the same effect (§3.2, step 1), so this is the same FIFO behaviour.
+	// completion side performs COMPLETE: when it may act, no walk is
+	// active and the CQ has an entry at its output. It is driven as
+	// side && !walk.active here: in a cycle where the output register is
+	// empty, out_ready = 1 and 0 have the same effect (§3.2, step 1), so
+	// this is the same FIFO behaviour.
 	m.cqIn[m.cqInValid] = b2u(cplValid)
 	d := m.cqIn[m.cqInDat : m.cqInDat+m.cqWords]
 	clear(d)
 	if cplValid {
-		m.packCQ(d, cplID, cplStatus, cplValue)
+		m.packCQ(d, cplID, cplStatus, cplVlen, cplValue)
 	}
-	m.cqIn[m.cqOutReady] = b2u(!st.walkActive)
+	m.cqIn[m.cqOutReady] = b2u(side && !st.walkActive)
 	_ = m.cq.Step(m.cqIn, m.cqOut)
 	if cplValid && m.cqOut[m.cqInReady] == 0 {
 		return fmt.Errorf("rs: cycle %d: completion id %d presented while CQ is full (cannot happen: at most one operation per slot is in the pipeline)", st.cycle, cplID)
@@ -475,9 +572,10 @@ func (m *Model) Step(in, out []uint64) error {
 		}
 	}
 
-	// ---- Output queues: this cycle's heads leave at the edge. Removing
-	// them first leaves room for this cycle's pushes, which go to the back.
-	if st.pqN > 0 {
+	// ---- Output queues (§5 C): this cycle's heads leave at the edge, PQ's
+	// only if pipe_ready. Removing them first leaves room for this cycle's
+	// pushes, which go to the back.
+	if st.pqN > 0 && in[m.iPipeReady]&1 != 0 {
 		e := &st.pq[st.pqHead]
 		if e.id < uint64(m.p.M) {
 			st.ops[e.id].life = idIssued
@@ -493,11 +591,13 @@ func (m *Model) Step(in, out []uint64) error {
 	}
 
 	// ---- A. The completion side.
-	if st.walkActive {
-		m.walkStep()
-	} else if m.cqOut[m.cqOutValid] != 0 {
-		id, status, value := m.unpackCQ(m.cqOut[m.cqOutDat : m.cqOutDat+m.cqWords])
-		m.complete(id, status, value)
+	if side {
+		if st.walkActive {
+			m.walkStep()
+		} else if m.cqOut[m.cqOutValid] != 0 {
+			id, status, vlen, value := m.unpackCQ(m.cqOut[m.cqOutDat : m.cqOutDat+m.cqWords])
+			m.complete(id, status, vlen, value)
+		}
 	}
 
 	// ---- B. The arrival side.
@@ -514,12 +614,12 @@ func (m *Model) Step(in, out []uint64) error {
 	return nil
 }
 
-func (m *Model) checkCompletion(id, status uint64) error {
+// checkCompletion rejects a completion for an id the pipeline does not
+// hold. Every 4-bit status is legal (rs.md §1: codes other than OK and
+// NOT_FOUND are errors).
+func (m *Model) checkCompletion(id uint64) error {
 	st := &m.st
 	M, R := uint64(m.p.M), uint64(m.p.R)
-	if status == 3 {
-		return fmt.Errorf("rs: cycle %d: completion id %d with status 3, which is not a status (0 OK, 1 NOT_FOUND, 2 ERROR)", st.cycle, id)
-	}
 	switch {
 	case id < M:
 		if l := st.ops[id].life; l != idIssued {
@@ -540,18 +640,20 @@ func (m *Model) checkCompletion(id, status uint64) error {
 	return nil
 }
 
-// packCQ lays a completion out as value [V-1:0], status [V+1:V], id
-// [V+2+I-1:V+2]. The layout is internal to the station.
-func (m *Model) packCQ(d []uint64, id, status, value uint64) {
-	v := uint(m.p.V)
-	setBits(d, 0, m.p.V, value)
-	setBits(d, v, StatBits, status)
-	setBits(d, v+StatBits, m.p.I, id)
+// packCQ lays a completion out as value [63:0], vlen [64+VL-1:64], status
+// [64+VL+3:64+VL], id above. The layout is internal to the station.
+func (m *Model) packCQ(d []uint64, id, status, vlen, value uint64) {
+	vl := uint(m.p.VL)
+	setBits(d, 0, ValueBits, value)
+	setBits(d, ValueBits, m.p.VL, vlen)
+	setBits(d, ValueBits+vl, StatBits, status)
+	setBits(d, ValueBits+vl+StatBits, m.p.I, id)
 }
 
-func (m *Model) unpackCQ(d []uint64) (id, status, value uint64) {
-	v := m.p.V
-	return model.Get(d, v+StatBits, m.p.I), model.Get(d, v, StatBits), model.Get(d, 0, v)
+func (m *Model) unpackCQ(d []uint64) (id, status, vlen, value uint64) {
+	vl := m.p.VL
+	return model.Get(d, ValueBits+vl+StatBits, m.p.I), model.Get(d, ValueBits+vl, StatBits),
+		model.Get(d, ValueBits, vl), model.Get(d, 0, ValueBits)
 }
 
 func setBits(d []uint64, lo uint, w int, x uint64) {
@@ -597,82 +699,105 @@ func (m *Model) maskKey(dst, src []uint64, klen uint64) {
 	dst[len(dst)-1] &= m.keyTop
 }
 
-// exec is §4 on slot s's cache.
-func (m *Model) exec(s int32, op, fid uint8, value, delta, cmp, swap uint64) (status uint8, val uint64) {
+// maskValue sets the bytes i >= vlen of a value's first 8 bytes to zero
+// (rs.md §1).
+func maskValue(v, vlen uint64) uint64 {
+	if vlen >= 8 {
+		return v
+	}
+	return v & (1<<(8*vlen) - 1)
+}
+
+// servable is rs.md §1: GET, DELETE, ATOMIC, or a PUT of a short value.
+func servable(op uint8, vlen uint64) bool {
+	switch op {
+	case OpGet, OpDelete, OpAtomic:
+		return true
+	case OpPut:
+		return vlen <= ShortMax
+	}
+	return false
+}
+
+// exec is §4 on slot s's cache, for a servable operation.
+func (m *Model) exec(s int32, op, fid uint8, vlen, value, delta, cmp, swap uint64) (status uint8, rvlen, rval uint64) {
 	sl := &m.st.slots[s]
 	switch op {
 	case OpGet:
 		if sl.cfound {
-			return StatusOK, sl.cval
+			return StatusOK, sl.cvlen, sl.cval
 		}
-		return StatusNotFound, 0
+		return StatusNotFound, 0, 0
 	case OpPut:
-		sl.cval, sl.cfound, sl.dirty = value, true, true
-		return StatusOK, 0
+		sl.cval, sl.cvlen, sl.cfound, sl.dirty = value, vlen, true, true
+		return StatusOK, 0, 0
 	case OpDelete:
 		st := uint8(StatusNotFound)
 		if sl.cfound {
 			st = StatusOK
 		}
-		sl.cval, sl.cfound, sl.dirty = 0, false, true
-		return st, 0
-	default: // OpAtomic
+		sl.cval, sl.cvlen, sl.cfound, sl.dirty = 0, 0, false, true
+		return st, 0, 0
+	case OpAtomic:
 		if int(fid) >= m.p.N {
-			return StatusError, 0
+			return StatusLambdaFault, 0, 0
 		}
 		st, old := uint8(StatusNotFound), uint64(0)
 		if sl.cfound {
-			st, old = StatusOK, sl.cval
+			st, old = StatusOK, sl.cval&m.maskW
 		}
 		nv, fault, err := m.eval.Eval(int(fid), old, delta, cmp, swap)
 		if err != nil {
 			m.fail("λ %d on old=%#x delta=%#x cmp=%#x swap=%#x: %v", fid, old, delta, cmp, swap, err)
-			return StatusError, 0
+			return StatusLambdaFault, 0, 0
 		}
 		if fault {
-			return StatusError, 0
+			return StatusLambdaFault, 0, 0
 		}
-		sl.cval = nv & m.maskV
+		sl.cval, sl.cvlen = nv&m.maskW, 8
 		sl.cfound, sl.dirty = true, true
-		return st, old
+		return st, 8, old
 	}
+	m.fail("exec of op %d, which is not servable", op)
+	return StatusLambdaFault, 0, 0
 }
 
-func (m *Model) respond(tag uint16, status uint8, value uint64) {
+func (m *Model) respond(tag uint16, status uint8, vlen, value uint64) {
 	st := &m.st
 	if st.rqN >= QueueCap {
 		m.fail("RQ overflow (capacity %d)", QueueCap)
 		return
 	}
-	st.rq[(st.rqHead+st.rqN)%QueueCap] = rqEnt{value: value, tag: tag, status: status}
+	st.rq[(st.rqHead+st.rqN)%QueueCap] = rqEnt{vlen: vlen, value: value, tag: tag, status: status}
 	st.rqN++
 }
 
-func (m *Model) pushPQ(id uint64, op uint8, key []uint64, klen, value uint64) bool {
+func (m *Model) pushPQ(e pqEnt, key []uint64) bool {
 	st := &m.st
 	if st.pqN >= QueueCap {
 		m.fail("PQ overflow (capacity %d)", QueueCap)
 		return false
 	}
 	i := (st.pqHead + st.pqN) % QueueCap
-	st.pq[i] = pqEnt{id: id, klen: klen, value: value, op: op}
+	st.pq[i] = e
 	copy(m.key(st.pqKey, i), key)
 	st.pqN++
 	return true
 }
 
-// pushOp sends operation h to PQ as §5 END describes: GET for an ATOMIC,
-// the PUT value for a PUT and 0 otherwise.
+// pushOp is push(i) of §5: GET for an ATOMIC, the value for a PUT or a
+// vector operation and 0 otherwise, the rest the request's.
 func (m *Model) pushOp(h int32) {
 	o := &m.st.ops[h]
-	op, val := o.op, uint64(0)
-	if op == OpAtomic {
-		op = OpGet
+	e := pqEnt{id: uint64(h), klen: o.klen, delta: o.delta, cmp: o.cmp, swap: o.swap,
+		aux: o.aux, tag: o.tag, op: o.op, fid: o.fid}
+	if e.op == OpAtomic {
+		e.op = OpGet
 	}
-	if op == OpPut {
-		val = o.value
+	if o.op == OpPut || IsVector(int(o.op)) {
+		e.vlen, e.value = o.vlen, o.value
 	}
-	if m.pushPQ(uint64(h), op, m.key(m.st.okey, int(h)), o.klen, val) {
+	if m.pushPQ(e, m.key(m.st.okey, int(h))) {
 		o.life = idQueued
 	}
 }
@@ -702,11 +827,11 @@ func (m *Model) end(s int32) {
 	sl := &st.slots[s]
 	switch {
 	case sl.dirty:
-		op, val := uint8(OpDelete), uint64(0)
+		e := pqEnt{id: uint64(m.p.M) + uint64(s), klen: sl.cklen, aux: sl.caux, op: OpDelete}
 		if sl.cfound {
-			op, val = OpPut, sl.cval
+			e.op, e.vlen, e.value = OpPut, sl.cvlen, sl.cval
 		}
-		if m.pushPQ(uint64(m.p.M)+uint64(s), op, m.key(st.ckey, int(s)), sl.cklen, val) {
+		if m.pushPQ(e, m.key(st.ckey, int(s))) {
 			sl.wbLife = idQueued
 		}
 		sl.dirty, sl.wb = false, true
@@ -736,11 +861,13 @@ func (m *Model) walkStep() {
 		st.walkActive = false
 		return
 	}
-	wasTail := z == sl.tail
+	t := z == sl.tail
 	nz := o.next
-	if m.p.FWD && o.klen == sl.cklen && keyEq(m.key(st.okey, int(z)), m.key(st.ckey, int(s))) {
-		status, val := m.exec(s, o.op, o.fid, o.value, o.delta, o.cmp, o.swap)
-		m.respond(o.tag, status, val)
+	same := m.p.FWD && o.klen == sl.cklen && keyEq(m.key(st.okey, int(z)), m.key(st.ckey, int(s)))
+	switch {
+	case same && servable(o.op, o.vlen):
+		status, vlen, val := m.exec(s, o.op, o.fid, o.vlen, o.value, o.delta, o.cmp, o.swap)
+		m.respond(o.tag, status, vlen, val)
 		if st.walkPrv < 0 {
 			sl.head = nz
 		} else {
@@ -752,10 +879,16 @@ func (m *Model) walkStep() {
 		sl.n--
 		st.chainN--
 		m.release(z)
-	} else {
+	case same:
+		// A long PUT or a vector operation on the cached key: serving a
+		// later operation of this key would overtake it. z stays.
+		st.walkActive = false
+		m.end(s)
+		return
+	default:
 		st.walkPrv = z
 	}
-	if wasTail {
+	if t {
 		st.walkActive = false
 		m.end(s)
 	} else {
@@ -764,7 +897,7 @@ func (m *Model) walkStep() {
 }
 
 // complete is §5 A.2 for one completion popped from CQ.
-func (m *Model) complete(id, status, value uint64) {
+func (m *Model) complete(id, status, vlen, value uint64) {
 	st := &m.st
 	M := uint64(m.p.M)
 	var s int32
@@ -776,7 +909,7 @@ func (m *Model) complete(id, status, value uint64) {
 			return
 		}
 		sl.wb, sl.wbLife = false, idFree
-		if status == StatusError {
+		if IsError(int(status)) {
 			sl.dirty = true
 		}
 	} else {
@@ -787,35 +920,36 @@ func (m *Model) complete(id, status, value uint64) {
 		}
 		s = y.slot
 		sl := &st.slots[s]
-		var rs uint8
-		var rv uint64
-		if status == StatusError {
-			rs, rv = StatusError, 0
+		rs, rl, rv := uint8(status), uint64(0), uint64(0)
+		switch {
+		case IsVector(int(y.op)):
+			rl, rv = vlen, value
 			sl.cv = false
-		} else {
+		case IsError(int(status)):
+			sl.cv = false
+		default:
 			switch y.op {
 			case OpGet, OpAtomic:
 				sl.cfound = status == StatusOK
-				sl.cval = 0
+				sl.cval, sl.cvlen = 0, 0
 				if sl.cfound {
-					sl.cval = value
+					sl.cval, sl.cvlen = value, vlen
 				}
-				rs, rv = uint8(status), sl.cval
+				rl, rv = sl.cvlen, sl.cval
 				if y.op == OpAtomic {
-					rs, rv = m.exec(s, y.op, y.fid, y.value, y.delta, y.cmp, y.swap)
+					rs, rl, rv = m.exec(s, y.op, y.fid, y.vlen, y.value, y.delta, y.cmp, y.swap)
 				}
 			case OpPut:
-				sl.cfound, sl.cval = true, y.value
-				rs, rv = StatusOK, 0
+				sl.cfound, sl.cval, sl.cvlen = true, y.value, y.vlen
+				rs = StatusOK
 			case OpDelete:
-				sl.cfound, sl.cval = false, 0
-				rs, rv = uint8(status), 0
+				sl.cfound, sl.cval, sl.cvlen = false, 0, 0
 			}
 			copy(m.key(st.ckey, int(s)), m.key(st.okey, int(id)))
-			sl.cklen = y.klen
-			sl.cv = m.p.FWD
+			sl.cklen, sl.caux = y.klen, y.aux
+			sl.cv = m.p.FWD && sl.cvlen <= ShortMax
 		}
-		m.respond(y.tag, rs, rv)
+		m.respond(y.tag, rs, rl, rv)
 		m.release(int32(id))
 	}
 	sl := &st.slots[s]
@@ -831,21 +965,23 @@ func (m *Model) complete(id, status, value uint64) {
 // arrive is §5 B for the request on the input ports.
 func (m *Model) arrive(in []uint64) {
 	st := &m.st
-	op := uint8(in[m.iReqOp] & 3)
-	fid := uint8(in[m.iReqFid] & (1<<FidBits - 1))
+	op := uint8(in[m.iReqOp] & (1<<OpBits - 1))
+	fid := uint8(in[m.iReqFid] & m.maskF)
 	klen := in[m.iReqKlen] & m.maskKL
 	s := int32(in[m.iReqSlot] & m.maskS)
-	value := in[m.iReqValue] & m.maskV
-	delta := in[m.iReqDelta] & m.maskV
-	cmp := in[m.iReqCmp] & m.maskV
-	swap := in[m.iReqSwap] & m.maskV
+	vlen := in[m.iReqVlen] & m.maskVL
+	value := maskValue(in[m.iReqValue], vlen)
+	delta := in[m.iReqDelta] & m.maskW
+	cmp := in[m.iReqCmp] & m.maskW
+	swap := in[m.iReqSwap] & m.maskW
+	aux := in[m.iReqAux] & m.maskA
 	tag := uint16(in[m.iReqTag])
 	m.maskKey(m.xkey, in[m.iReqKey:m.iReqKey+m.kw], klen)
 
 	sl := &st.slots[s]
-	if m.p.FWD && sl.cv && sl.n == 0 && sl.cklen == klen && keyEq(m.xkey, m.key(st.ckey, int(s))) {
-		status, val := m.exec(s, op, fid, value, delta, cmp, swap)
-		m.respond(tag, status, val)
+	if m.p.FWD && sl.cv && sl.n == 0 && sl.cklen == klen && keyEq(m.xkey, m.key(st.ckey, int(s))) && servable(op, vlen) {
+		status, rl, rv := m.exec(s, op, fid, vlen, value, delta, cmp, swap)
+		m.respond(tag, status, rl, rv)
 		return
 	}
 	if st.freeN < 1 {
@@ -853,7 +989,7 @@ func (m *Model) arrive(in []uint64) {
 		return
 	}
 	i := m.alloc()
-	st.ops[i] = opRec{value: value, delta: delta, cmp: cmp, swap: swap, klen: klen,
+	st.ops[i] = opRec{value: value, delta: delta, cmp: cmp, swap: swap, klen: klen, vlen: vlen, aux: aux,
 		next: 0, slot: s, tag: tag, op: op, fid: fid, life: idChained}
 	copy(m.key(st.okey, int(i)), m.xkey)
 	if !sl.busy {
@@ -918,6 +1054,12 @@ func (m *Model) DescribeState() string {
 		fmt.Fprintf(&b, "; walking slot %d at id %d", st.walkSlot, st.walkCur)
 	} else {
 		b.WriteString("; no walk")
+	}
+	if st.pqN >= QueueCap {
+		b.WriteString("; completion side waiting: |PQ| = Q (pipe_ready held low)")
+	}
+	if st.stalls > 0 {
+		fmt.Fprintf(&b, "; %d cycles waited on a full PQ so far", st.stalls)
 	}
 	fmt.Fprintf(&b, "; req_ready %d (for a slot not being walked)", b2u(m.ready(-1)))
 	// A few busy slots in detail.

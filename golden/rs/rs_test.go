@@ -24,29 +24,63 @@ func simCfg(t testing.TB, fwd bool) config.Config {
 	return c
 }
 
-// testEval: fid 0 fetch-add, 1 compare-and-swap, 2 unsigned max, others xor.
-func testEval(fid int, old, delta, cmp, swap uint64) uint64 {
+// testEval: fid 0 fetch-add, 1 compare-and-swap, 2 unsigned max, 3 divide
+// (faults on a zero divisor), others xor.
+func testEval(fid int, old, delta, cmp, swap uint64) (uint64, bool) {
 	switch fid {
 	case 0:
-		return old + delta
+		return old + delta, false
 	case 1:
 		if old == cmp {
-			return swap
+			return swap, false
 		}
-		return old
+		return old, false
 	case 2:
-		return max(old, delta)
+		return max(old, delta), false
+	case 3:
+		if delta == 0 {
+			return old, true
+		}
+		return old / delta, false
 	}
-	return old ^ delta
+	return old ^ delta, false
+}
+
+type testEvaluator struct{}
+
+func (testEvaluator) Eval(fid int, old, delta, cmp, swap uint64) (uint64, bool, error) {
+	v, f := testEval(fid, old, delta, cmp, swap)
+	return v, f, nil
 }
 
 func newModel(t testing.TB, cfg config.Config) *Model {
 	t.Helper()
-	m, err := New(cfg, FuncEvaluator(testEval))
+	m, err := New(cfg, testEvaluator{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	return m
+}
+
+// val is a stored value: its length and first 8 bytes.
+type val struct{ vlen, value uint64 }
+
+// vecApply is the test pipeline's (and the reference's) meaning of the
+// vector operations, which the station never executes: any deterministic
+// rule will do. It returns the response and the value left (nil: unchanged).
+func vecApply(op int, cur val, found bool, delta uint64) (status uint64, resp val, left *val) {
+	if !found {
+		return StatusNotFound, val{}, nil
+	}
+	switch op {
+	case OpUpdateS2V:
+		return StatusOK, cur, &val{cur.vlen, maskValue(cur.value+delta, cur.vlen)}
+	case OpUpdateV2V:
+		return StatusOK, cur, &val{cur.vlen, maskValue(cur.value^delta, cur.vlen)}
+	case OpReduce:
+		return StatusOK, val{8, cur.value + delta}, nil
+	}
+	return StatusOK, val{cur.vlen, cur.value & delta}, nil // FILTER
 }
 
 // ---------------------------------------------------------------------------
@@ -54,25 +88,31 @@ func newModel(t testing.TB, cfg config.Config) *Model {
 // pipeline (a map, completions after a latency).
 
 type req struct {
-	op, fid                 int
-	key                     string // the key's klen bytes
-	raw                     []byte // K bytes on req_key: key, then junk past klen
-	slot                    int
-	value, delta, cmp, swap uint64
-	tag                     uint16
+	op, fid               int
+	key                   string // the key's klen bytes
+	raw                   []byte // K bytes on req_key: key, then junk past klen
+	slot                  int
+	vlen                  uint64 // req_vlen
+	value                 uint64 // the value, bytes past vlen zero (the port gets junk there)
+	delta, cmp, swap, aux uint64
+	tag                   uint16
 }
 
 type event struct {
-	cycle               int
-	id, op, klen, value uint64
-	key                 string
-	tag, status         uint64
-	wb                  bool
+	cycle                 int
+	id, op, fid, klen     uint64
+	vlen, value           uint64
+	delta, cmp, swap, aux uint64
+	key                   string
+	tag, status           uint64
+	wb                    bool
 }
 
 type pending struct {
-	id, status, value uint64
-	slot, due, seq    int
+	id, status, vlen, value uint64
+	slot, due, seq          int
+	aux                     uint64
+	sets                    bool // a non-vector request op that succeeds: it sets the cache key (and caux)
 }
 
 type harness struct {
@@ -87,17 +127,25 @@ type harness struct {
 	slot map[string]int // the key-hash unit, as far as the test is concerned
 
 	// the pipeline
-	mem     map[string]uint64
-	pend    []pending
-	seq     int
-	inPipe  map[int]bool // slots with an operation in the pipeline
-	latency func() int
-	random  bool // complete eligible operations in random order
-	hold    bool // complete nothing
-	errOp   float64
-	errWB   float64
-	force   func(e event) bool // deterministic error injection
-	errTags map[uint16]bool    // operations the pipeline failed, by request tag
+	mem      map[string]val
+	pend     []pending
+	seq      int
+	inPipe   map[int]bool // slots with an operation in the pipeline
+	latency  func() int
+	random   bool // complete eligible operations in random order
+	hold     bool // complete nothing
+	errOp    float64
+	errWB    float64
+	force    func(e event) uint64 // deterministic error injection: a status, or 0 for none
+	vecJunk  bool                 // a failed vector operation completes with a nonzero vlen/value
+	errTags  map[uint16]uint64    // operations the pipeline failed, by request tag: the status
+	pready   func() bool          // pipe_ready; nil: always 1
+	everHeld bool                 // pipe_ready has been 0 in some cycle
+	accepted map[uint16]*req      // accepted requests, by tag (for checking pipe_*)
+	caux     map[int]uint64       // per slot: the aux a write-back must carry
+	taken    bool                 // pipe_* was taken last cycle (or was not valid)
+	lastPipe event
+	maxPQ    int
 
 	ready   bool
 	rec     bool
@@ -118,12 +166,15 @@ func newHarness(t testing.TB, cfg config.Config, seed uint64) *harness {
 	h := &harness{
 		t: t, m: m, p: m.Params(), lay: lay,
 		in: make([]uint64, lay.InWords), out: make([]uint64, lay.OutWords),
-		rng:     rand.New(rand.NewPCG(seed, 0x5eed)),
-		slot:    map[string]int{},
-		mem:     map[string]uint64{},
-		inPipe:  map[int]bool{},
-		errTags: map[uint16]bool{},
-		log:     true,
+		rng:      rand.New(rand.NewPCG(seed, 0x5eed)),
+		slot:     map[string]int{},
+		mem:      map[string]val{},
+		inPipe:   map[int]bool{},
+		errTags:  map[uint16]uint64{},
+		accepted: map[uint16]*req{},
+		caux:     map[int]uint64{},
+		taken:    true,
+		log:      true,
 	}
 	h.latency = func() int { return 4 }
 	return h
@@ -132,7 +183,9 @@ func newHarness(t testing.TB, cfg config.Config, seed uint64) *harness {
 func (h *harness) set(name string, v uint64) { h.in[h.lay.MustSlot(name).Off] = v }
 func (h *harness) get(name string) uint64    { return h.out[h.lay.MustSlot(name).Off] }
 
-// newReq builds a request; the slot comes from h.slot (which must know key).
+// newReq builds a request; the slot comes from h.slot (which must know
+// key). value is a PUT's value (8 bytes), an ATOMIC's or a vector
+// operation's delta. aux is random.
 func (h *harness) newReq(op int, key string, value uint64, tag uint16) *req {
 	s, ok := h.slot[key]
 	if !ok {
@@ -143,12 +196,25 @@ func (h *harness) newReq(op int, key string, value uint64, tag uint16) *req {
 	for i := len(key); i < h.p.K; i++ {
 		raw[i] = byte(h.rng.IntN(256)) // junk the station must ignore
 	}
-	r := &req{op: op, key: key, raw: raw, slot: s, tag: tag}
-	if op == OpAtomic {
+	r := &req{op: op, key: key, raw: raw, slot: s, tag: tag, aux: h.rng.Uint64() & model.Mask(h.p.A)}
+	switch {
+	case op == OpPut:
+		r.vlen, r.value = 8, value
+	case op == OpAtomic:
 		r.delta = value
-	} else {
-		r.value = value
+		r.vlen = uint64(8 * h.rng.IntN(4)) // the wire's operand bytes: ignored by the station
+	case IsVector(op):
+		r.delta = value
+		r.vlen = uint64(h.rng.IntN(4))
+		r.value = maskValue(h.rng.Uint64(), r.vlen)
 	}
+	return r
+}
+
+// newPut is a PUT of a value of vlen bytes whose first 8 bytes are value.
+func (h *harness) newPut(key string, vlen, value uint64, tag uint16) *req {
+	r := h.newReq(OpPut, key, 0, tag)
+	r.vlen, r.value = vlen, maskValue(value, vlen)
 	return r
 }
 
@@ -162,12 +228,36 @@ func (h *harness) putReq(r *req) {
 	}
 	h.set("req_klen", uint64(len(r.key)))
 	h.set("req_slot", uint64(r.slot))
-	mv := model.Mask(h.p.V)
-	h.set("req_value", r.value&mv)
-	h.set("req_delta", r.delta&mv)
-	h.set("req_cmp", r.cmp&mv)
-	h.set("req_swap", r.swap&mv)
+	h.set("req_vlen", r.vlen)
+	// Bytes at i >= vlen are junk the station must ignore.
+	h.set("req_value", r.value|^maskValue(^uint64(0), r.vlen)&0xa5c3_96e1_7b2d_f048)
+	mw := model.Mask(h.p.W)
+	h.set("req_delta", r.delta&mw)
+	h.set("req_cmp", r.cmp&mw)
+	h.set("req_swap", r.swap&mw)
+	h.set("req_aux", r.aux)
 	h.set("req_tag", uint64(r.tag))
+}
+
+// pipeEvent reads pipe_* into an event.
+func (h *harness) pipeEvent() event {
+	e := event{cycle: h.cyc, id: h.get("pipe_id"), tag: h.get("pipe_tag"), op: h.get("pipe_op"), fid: h.get("pipe_fid"),
+		klen: h.get("pipe_klen"), vlen: h.get("pipe_vlen"), value: h.get("pipe_value"),
+		delta: h.get("pipe_delta"), cmp: h.get("pipe_cmp"), swap: h.get("pipe_swap"), aux: h.get("pipe_aux")}
+	ks := h.lay.MustSlot("pipe_key")
+	kb := make([]byte, h.p.K)
+	for i := range kb {
+		kb[i] = byte(h.out[ks.Off+i/8] >> (8 * (i % 8)))
+		if uint64(i) >= e.klen && kb[i] != 0 {
+			h.t.Fatalf("cycle %d: pipe_key byte %d is %#x past klen %d: not masked", h.cyc, i, kb[i], e.klen)
+		}
+	}
+	if e.klen < 1 || e.klen > uint64(h.p.K) {
+		h.t.Fatalf("cycle %d: pipe_klen %d", h.cyc, e.klen)
+	}
+	e.key = string(kb[:e.klen])
+	e.wb = e.id >= uint64(h.p.M)
+	return e
 }
 
 // step runs one cycle with request r (nil: req_valid = 0) and reports
@@ -178,6 +268,9 @@ func (h *harness) step(r *req) bool {
 	if r != nil {
 		h.putReq(r)
 	}
+	pready := h.pready == nil || h.pready()
+	h.set("pipe_ready", b2u(pready))
+	h.everHeld = h.everHeld || !pready
 	if !h.hold {
 		best := -1
 		var elig []int
@@ -198,12 +291,16 @@ func (h *harness) step(r *req) bool {
 			p := h.pend[best]
 			h.pend = append(h.pend[:best], h.pend[best+1:]...)
 			delete(h.inPipe, p.slot)
+			if p.sets {
+				h.caux[p.slot] = p.aux
+			}
 			h.set("cpl_valid", 1)
 			h.set("cpl_id", p.id)
 			h.set("cpl_status", p.status)
+			h.set("cpl_vlen", p.vlen)
 			h.set("cpl_value", p.value)
 			if h.log {
-				h.cplSent = append(h.cplSent, event{cycle: h.cyc, id: p.id, status: p.status, value: p.value})
+				h.cplSent = append(h.cplSent, event{cycle: h.cyc, id: p.id, status: p.status, vlen: p.vlen, value: p.value})
 			}
 		}
 	}
@@ -215,18 +312,40 @@ func (h *harness) step(r *req) bool {
 		h.outs = append(h.outs, append([]uint64(nil), h.out...))
 	}
 	st := &h.m.st
-	if st.pqN > QueueCap-1 || st.rqN > QueueCap-1 {
-		t.Fatalf("cycle %d: PQ %d RQ %d after the edge, want at most %d", h.cyc, st.pqN, st.rqN, QueueCap-1)
+	h.maxPQ = max(h.maxPQ, st.pqN)
+	if st.pqN > QueueCap || st.rqN > QueueCap-1 {
+		t.Fatalf("cycle %d: PQ %d RQ %d after the edge, want at most %d and %d", h.cyc, st.pqN, st.rqN, QueueCap, QueueCap-1)
+	}
+	if !h.everHeld && (st.pqN > QueueCap-1 || st.stalls != 0) {
+		// pipe_ready always 1: the first version's behaviour (rs.md §5 C).
+		t.Fatalf("cycle %d: PQ %d after the edge, %d completion-side stalls, with pipe_ready always 1", h.cyc, st.pqN, st.stalls)
 	}
 	h.ready = h.get("req_ready") == 1
 	if !h.ready {
 		h.notRdy = append(h.notRdy, h.cyc)
 	}
+	if r != nil && h.ready {
+		h.accepted[r.tag] = r
+	}
 	if h.get("pipe_valid") == 1 {
-		h.issue()
+		e := h.pipeEvent()
+		if !h.taken {
+			// AXI-Stream: held data stays unchanged until the transfer.
+			w := h.lastPipe
+			w.cycle = e.cycle
+			if e != w {
+				t.Fatalf("cycle %d: pipe_* changed while held by pipe_ready = 0: %+v, was %+v", h.cyc, e, h.lastPipe)
+			}
+		}
+		h.lastPipe, h.taken = e, pready
+		if pready {
+			h.issue(e)
+		}
+	} else if !h.taken {
+		t.Fatalf("cycle %d: pipe_valid fell while held by pipe_ready = 0", h.cyc)
 	}
 	if h.get("resp_valid") == 1 {
-		e := event{cycle: h.cyc, tag: h.get("resp_tag"), status: h.get("resp_status"), value: h.get("resp_value")}
+		e := event{cycle: h.cyc, tag: h.get("resp_tag"), status: h.get("resp_status"), vlen: h.get("resp_vlen"), value: h.get("resp_value")}
 		if h.log {
 			h.resps = append(h.resps, e)
 		}
@@ -238,74 +357,92 @@ func (h *harness) step(r *req) bool {
 	return r != nil && h.ready
 }
 
-// issue takes the operation on pipe_* into the pipeline.
-func (h *harness) issue() {
+// issue takes the operation e on pipe_* into the pipeline, checking it
+// against the request it came from (by pipe_tag) or the write-back rules.
+func (h *harness) issue(e event) {
 	t := h.t
-	ks := h.lay.MustSlot("pipe_key")
-	e := event{cycle: h.cyc, id: h.get("pipe_id"), op: h.get("pipe_op"), klen: h.get("pipe_klen"), value: h.get("pipe_value")}
-	if e.klen < 1 || e.klen > uint64(h.p.K) {
-		t.Fatalf("cycle %d: pipe_klen %d", h.cyc, e.klen)
-	}
-	kb := make([]byte, h.p.K)
-	for i := range kb {
-		kb[i] = byte(h.out[ks.Off+i/8] >> (8 * (i % 8)))
-		if uint64(i) >= e.klen && kb[i] != 0 {
-			t.Fatalf("cycle %d: pipe_key byte %d is %#x past klen %d: not masked", h.cyc, i, kb[i], e.klen)
-		}
-	}
-	e.key = string(kb[:e.klen])
-	e.wb = e.id >= uint64(h.p.M)
 	s, ok := h.slot[e.key]
 	if !ok {
 		t.Fatalf("cycle %d: pipe carries unknown key %q", h.cyc, e.key)
 	}
-	if e.wb && uint64(s) != e.id-uint64(h.p.M) {
-		t.Fatalf("cycle %d: write-back id %d for key %q of slot %d", h.cyc, e.id, e.key, s)
-	}
-	if e.wb && e.op != OpPut && e.op != OpDelete {
-		t.Fatalf("cycle %d: write-back with op %d", h.cyc, e.op)
-	}
-	if e.op == OpAtomic {
-		t.Fatalf("cycle %d: ATOMIC sent to the pipeline", h.cyc)
-	}
-	if e.op != OpPut && e.value != 0 {
-		t.Fatalf("cycle %d: pipe_value %d for op %d, want 0", h.cyc, e.value, e.op)
+	mw := model.Mask(h.p.W)
+	var r *req
+	if e.wb {
+		if uint64(s) != e.id-uint64(h.p.M) {
+			t.Fatalf("cycle %d: write-back id %d for key %q of slot %d", h.cyc, e.id, e.key, s)
+		}
+		if e.op != OpPut && e.op != OpDelete {
+			t.Fatalf("cycle %d: write-back with op %d", h.cyc, e.op)
+		}
+		if e.tag != 0 || e.fid != 0 || e.delta != 0 || e.cmp != 0 || e.swap != 0 {
+			t.Fatalf("cycle %d: write-back %+v: tag, fid, delta, cmp, swap not 0", h.cyc, e)
+		}
+		if e.op == OpDelete && (e.vlen != 0 || e.value != 0) || e.op == OpPut && e.vlen > 8 {
+			t.Fatalf("cycle %d: write-back %+v", h.cyc, e)
+		}
+		if a, ok := h.caux[s]; !ok || e.aux != a {
+			t.Fatalf("cycle %d: write-back aux %#x, want %#x (the aux of the operation that set slot %d's cache key)", h.cyc, e.aux, a, s)
+		}
+	} else {
+		r = h.accepted[uint16(e.tag)]
+		if r == nil || r.key != e.key {
+			t.Fatalf("cycle %d: pipe op %+v matches no accepted request", h.cyc, e)
+		}
+		wop, wvlen, wval := uint64(r.op), uint64(0), uint64(0)
+		if r.op == OpAtomic {
+			wop = OpGet
+		}
+		if r.op == OpPut || IsVector(r.op) {
+			wvlen, wval = r.vlen, r.value
+		}
+		if e.op != wop || e.fid != uint64(r.fid) || e.vlen != wvlen || e.value != wval || e.delta != r.delta&mw ||
+			e.cmp != r.cmp&mw || e.swap != r.swap&mw || e.aux != r.aux || e.id >= uint64(h.p.M) {
+			t.Fatalf("cycle %d: pipe op %+v for request %+v", h.cyc, e, *r)
+		}
 	}
 	if h.inPipe[s] {
 		t.Fatalf("cycle %d: a second operation of slot %d in the pipeline\n%s", h.cyc, s, h.m.DescribeState())
 	}
 	h.inPipe[s] = true
-	fail := false
+	var fail uint64
 	if h.force != nil {
 		fail = h.force(e)
-	} else if e.wb {
-		fail = h.errWB > 0 && h.rng.Float64() < h.errWB
-	} else {
-		fail = h.errOp > 0 && h.rng.Float64() < h.errOp
+	} else if e.wb && h.errWB > 0 && h.rng.Float64() < h.errWB || !e.wb && h.errOp > 0 && h.rng.Float64() < h.errOp {
+		fail = []uint64{StatusNoMemory, StatusMemError}[h.rng.IntN(2)]
 	}
-	p := pending{id: e.id, slot: s, due: h.cyc + h.latency(), seq: h.seq}
+	p := pending{id: e.id, slot: s, due: h.cyc + h.latency(), seq: h.seq, aux: e.aux}
 	h.seq++
-	if fail {
-		p.status = StatusError
+	if fail != 0 {
+		p.status = fail
 		if !e.wb {
-			h.errTags[h.m.st.ops[e.id].tag] = true // white-box: which request failed
+			h.errTags[uint16(e.tag)] = fail
+			if IsVector(int(e.op)) && h.vecJunk {
+				p.vlen, p.value = 3, 0xbad
+			}
 		}
 	} else {
 		v, found := h.mem[e.key]
-		switch e.op {
-		case OpGet:
+		p.sets = !e.wb && !IsVector(int(e.op))
+		switch {
+		case e.op == OpGet:
 			if found {
-				p.value = v
+				p.vlen, p.value = v.vlen, v.value
 			} else {
 				p.status = StatusNotFound
 			}
-		case OpPut:
-			h.mem[e.key] = e.value
-		case OpDelete:
+		case e.op == OpPut:
+			h.mem[e.key] = val{e.vlen, e.value}
+		case e.op == OpDelete:
 			if !found {
 				p.status = StatusNotFound
 			}
 			delete(h.mem, e.key)
+		default:
+			st, resp, left := vecApply(int(e.op), v, found, e.delta)
+			p.status, p.vlen, p.value = st, resp.vlen, resp.value
+			if left != nil {
+				h.mem[e.key] = *left
+			}
 		}
 	}
 	h.pend = append(h.pend, p)
@@ -345,6 +482,21 @@ func (h *harness) drive(n int, gen func() *req, accept func(*req)) {
 	}
 }
 
+// seqReqs offers the requests one after another, each until it is accepted.
+func (h *harness) seqReqs(rs []*req, accept func(*req)) {
+	i := 0
+	h.drive(len(rs), func() *req {
+		if i < len(rs) {
+			i++
+			return rs[i-1]
+		}
+		return nil
+	}, accept)
+	for i < len(rs) {
+		h.drive(1, func() *req { i++; return rs[i-1] }, accept)
+	}
+}
+
 func (h *harness) idle() bool {
 	st := &h.m.st
 	return len(h.pend) == 0 && st.busyN == 0 && st.pqN == 0 && st.rqN == 0 && h.m.cq.Len() == 0 && !st.walkActive && st.freeN == h.p.M
@@ -360,15 +512,6 @@ func (h *harness) drain(limit int) {
 	h.t.Fatalf("not idle after %d cycles:\n%s", limit, h.m.DescribeState())
 }
 
-func (h *harness) respAt(c int) *event {
-	for i := range h.resps {
-		if h.resps[i].cycle == c {
-			return &h.resps[i]
-		}
-	}
-	return nil
-}
-
 // ---------------------------------------------------------------------------
 // The sequential reference: a map, operations applied in each key's request
 // order.
@@ -377,17 +520,20 @@ type checker struct {
 	t       testing.TB
 	n       int
 	mask    uint64
-	ref     map[string]uint64
+	ref     map[string]val
 	reqs    map[uint16]*req
 	order   map[string][]uint16
-	errTags map[uint16]bool
+	errTags map[uint16]uint64
 	checked int
 	errs    int
 }
 
 func newChecker(t testing.TB, h *harness) *checker {
-	c := &checker{t: t, n: h.p.N, mask: model.Mask(h.p.V), ref: map[string]uint64{},
+	c := &checker{t: t, n: h.p.N, mask: model.Mask(h.p.W), ref: map[string]val{},
 		reqs: map[uint16]*req{}, order: map[string][]uint16{}, errTags: h.errTags}
+	for k, v := range h.mem { // the store as the test set it up
+		c.ref[k] = v
+	}
 	h.onResp = c.resp
 	return c
 }
@@ -400,32 +546,45 @@ func (c *checker) accept(r *req) {
 	c.order[r.key] = append(c.order[r.key], r.tag)
 }
 
-func (c *checker) apply(r *req) (uint64, uint64) {
+// apply is one operation on the reference: its response (status, vlen,
+// value).
+func (c *checker) apply(r *req) (uint64, uint64, uint64) {
 	v, found := c.ref[r.key]
-	switch r.op {
-	case OpGet:
+	switch {
+	case r.op == OpGet:
 		if found {
-			return StatusOK, v
+			return StatusOK, v.vlen, v.value
 		}
-		return StatusNotFound, 0
-	case OpPut:
-		c.ref[r.key] = r.value & c.mask
-		return StatusOK, 0
-	case OpDelete:
+		return StatusNotFound, 0, 0
+	case r.op == OpPut:
+		c.ref[r.key] = val{r.vlen, r.value}
+		return StatusOK, 0, 0
+	case r.op == OpDelete:
 		delete(c.ref, r.key)
 		if found {
-			return StatusOK, 0
+			return StatusOK, 0, 0
 		}
-		return StatusNotFound, 0
+		return StatusNotFound, 0, 0
+	case IsVector(r.op):
+		st, resp, left := vecApply(r.op, v, found, r.delta&c.mask)
+		if left != nil {
+			c.ref[r.key] = *left
+		}
+		return st, resp.vlen, resp.value
 	}
 	if r.fid >= c.n {
-		return StatusError, 0
+		return StatusLambdaFault, 0, 0
 	}
-	c.ref[r.key] = testEval(r.fid, v, r.delta&c.mask, r.cmp&c.mask, r.swap&c.mask) & c.mask
+	old := v.value & c.mask
+	nv, fault := testEval(r.fid, old, r.delta&c.mask, r.cmp&c.mask, r.swap&c.mask)
+	if fault {
+		return StatusLambdaFault, 0, 0
+	}
+	c.ref[r.key] = val{8, nv & c.mask}
 	if found {
-		return StatusOK, v
+		return StatusOK, 8, old
 	}
-	return StatusNotFound, 0
+	return StatusNotFound, 8, 0
 }
 
 func (c *checker) resp(e event) {
@@ -440,16 +599,17 @@ func (c *checker) resp(e event) {
 	}
 	c.order[r.key] = q[1:]
 	delete(c.reqs, tag)
-	var ws, wv uint64
-	if c.errTags[tag] {
+	var ws, wl, wv uint64
+	if st, ok := c.errTags[tag]; ok {
 		delete(c.errTags, tag)
-		ws, wv = StatusError, 0
+		ws = st
 		c.errs++
 	} else {
-		ws, wv = c.apply(r)
+		ws, wl, wv = c.apply(r)
 	}
-	if e.status != ws || e.value != wv {
-		c.t.Fatalf("cycle %d: tag %d (op %d fid %d key %q): response (%d, %d), want (%d, %d)", e.cycle, tag, r.op, r.fid, r.key, e.status, e.value, ws, wv)
+	if e.status != ws || e.vlen != wl || e.value != wv {
+		c.t.Fatalf("cycle %d: tag %d (op %d fid %d key %q vlen %d): response (%d, %d, %#x), want (%d, %d, %#x)",
+			e.cycle, tag, r.op, r.fid, r.key, r.vlen, e.status, e.vlen, e.value, ws, wl, wv)
 	}
 	c.checked++
 }
@@ -465,34 +625,48 @@ func TestPortsSim(t *testing.T) {
 		w    int
 		q    string
 	}
-	// sim: K = 16, KL = 5, R = 256 (S = 8), M = 64, I = bits(319) = 9, V = 64.
+	// sim: K = 16, KL = 5, R = 256 (S = 8), M = 64, I = bits(319) = 9,
+	// VM = 478 (VL = 9), W = 64, N = 7 (F = 3), A = BI + H = 14 + 9 = 23.
+	const pv, rv = "pipe_valid", "resp_valid"
 	want := []pw{
 		{"req_valid", model.In, 1, ""},
 		{"req_ready", model.Out, 1, ""},
-		{"req_op", model.In, 2, ""},
-		{"req_fid", model.In, 4, ""},
+		{"req_op", model.In, 3, ""},
+		{"req_fid", model.In, 3, ""},
 		{"req_key", model.In, 128, ""},
 		{"req_klen", model.In, 5, ""},
 		{"req_slot", model.In, 8, ""},
+		{"req_vlen", model.In, 9, ""},
 		{"req_value", model.In, 64, ""},
 		{"req_delta", model.In, 64, ""},
 		{"req_cmp", model.In, 64, ""},
 		{"req_swap", model.In, 64, ""},
+		{"req_aux", model.In, 23, ""},
 		{"req_tag", model.In, 16, ""},
 		{"pipe_valid", model.Out, 1, ""},
-		{"pipe_id", model.Out, 9, "pipe_valid"},
-		{"pipe_op", model.Out, 2, "pipe_valid"},
-		{"pipe_key", model.Out, 128, "pipe_valid"},
-		{"pipe_klen", model.Out, 5, "pipe_valid"},
-		{"pipe_value", model.Out, 64, "pipe_valid"},
+		{"pipe_ready", model.In, 1, ""},
+		{"pipe_id", model.Out, 9, pv},
+		{"pipe_tag", model.Out, 16, pv},
+		{"pipe_op", model.Out, 3, pv},
+		{"pipe_fid", model.Out, 3, pv},
+		{"pipe_key", model.Out, 128, pv},
+		{"pipe_klen", model.Out, 5, pv},
+		{"pipe_vlen", model.Out, 9, pv},
+		{"pipe_value", model.Out, 64, pv},
+		{"pipe_delta", model.Out, 64, pv},
+		{"pipe_cmp", model.Out, 64, pv},
+		{"pipe_swap", model.Out, 64, pv},
+		{"pipe_aux", model.Out, 23, pv},
 		{"cpl_valid", model.In, 1, ""},
 		{"cpl_id", model.In, 9, ""},
-		{"cpl_status", model.In, 2, ""},
+		{"cpl_status", model.In, 4, ""},
+		{"cpl_vlen", model.In, 9, ""},
 		{"cpl_value", model.In, 64, ""},
 		{"resp_valid", model.Out, 1, ""},
-		{"resp_tag", model.Out, 16, "resp_valid"},
-		{"resp_status", model.Out, 2, "resp_valid"},
-		{"resp_value", model.Out, 64, "resp_valid"},
+		{"resp_tag", model.Out, 16, rv},
+		{"resp_status", model.Out, 4, rv},
+		{"resp_vlen", model.Out, 9, rv},
+		{"resp_value", model.Out, 64, rv},
 	}
 	got := m.Ports()
 	if len(got) != len(want) {
@@ -507,32 +681,67 @@ func TestPortsSim(t *testing.T) {
 	if _, err := model.NewLayout(got); err != nil {
 		t.Fatal(err)
 	}
+	if !reflect.DeepEqual(got, Ports(simCfg(t, true))) {
+		t.Error("Model.Ports and Ports(cfg) differ")
+	}
 }
 
 func TestPortWidthsOtherConfigs(t *testing.T) {
 	paper, _ := config.Preset("paper")
+	lam := func(n int) []config.Lambda {
+		var l []config.Lambda
+		for i := range n {
+			l = append(l, config.Lambda{Name: fmt.Sprintf("f%d", i), Expr: "old + delta"})
+		}
+		return l
+	}
 	for _, tc := range []struct {
-		name            string
-		mut             func(*config.Config)
-		i, s, kl, k8, v int
+		name                      string
+		mut                       func(*config.Config)
+		aux                       int // 0: the default
+		i, s, kl, k8, w, vl, f, a int
 	}{
-		{"paper", func(*config.Config) {}, 11, 10, 6, 256, 64},                                        // M+R-1 = 1279
-		{"M=1,R=2", func(c *config.Config) { c.RS.MaxInflight, c.RS.Slots = 1, 2 }, 2, 1, 6, 256, 64}, // 0..2
-		{"M=4,R=4", func(c *config.Config) { c.RS.MaxInflight, c.RS.Slots = 4, 4 }, 3, 2, 6, 256, 64}, // 0..7
-		{"M=5,R=4,V=8,K=1", func(c *config.Config) {
+		{"paper", func(*config.Config) {}, 0, 11, 10, 6, 256, 64, 9, 3, 37},                                        // M+R-1 = 1279; VM 478; N 7; 28 + 9
+		{"M=1,R=2", func(c *config.Config) { c.RS.MaxInflight, c.RS.Slots = 1, 2 }, 0, 2, 1, 6, 256, 64, 9, 3, 37}, // 0..2
+		{"M=4,R=4", func(c *config.Config) { c.RS.MaxInflight, c.RS.Slots = 4, 4 }, 0, 3, 2, 6, 256, 64, 9, 3, 37}, // 0..7
+		{"N=8", func(c *config.Config) { c.Atomic.Lambdas = lam(8) }, 0, 11, 10, 6, 256, 64, 9, 4, 37},             // F holds N itself
+		{"N=1", func(c *config.Config) { c.Atomic.Lambdas = lam(1) }, 0, 11, 10, 6, 256, 64, 9, 1, 37},             // 0..1
+		{"VM=8", func(c *config.Config) { c.Key.MaxValueBytes = 8 }, 0, 11, 10, 6, 256, 64, 4, 3, 37},              // 0..8
+		{"aux 5", func(*config.Config) {}, 5, 11, 10, 6, 256, 64, 9, 3, 5},                                         // NewWithAux
+		{"BI=1,H=1", func(c *config.Config) { c.Memory.IndexBuckets, c.Bucket.SecHashBits = 2, 1 }, 0, 11, 10, 6, 256, 64, 9, 3, 2},
+		{"M=5,R=4,W=8,K=1", func(c *config.Config) {
 			c.RS.MaxInflight, c.RS.Slots, c.Atomic.ScalarBits, c.Key.MaxKeyBytes = 5, 4, 8, 1
-		}, 4, 2, 1, 8, 8}, // 0..8
+		}, 0, 4, 2, 1, 8, 8, 9, 3, 37}, // 0..8
 	} {
 		c := paper
 		c.Atomic.Lambdas = append([]config.Lambda(nil), paper.Atomic.Lambdas...)
 		tc.mut(&c)
-		m := newModel(t, c)
+		var m *Model
+		var err error
+		if tc.aux > 0 {
+			m, err = NewWithAux(c, testEvaluator{}, tc.aux)
+		} else {
+			m, err = New(c, testEvaluator{})
+		}
+		if err != nil {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
 		lay := model.MustLayout(m.Ports())
 		w := func(n string) int { return lay.MustSlot(n).Width }
-		if w("pipe_id") != tc.i || w("cpl_id") != tc.i || w("req_slot") != tc.s || w("req_klen") != tc.kl ||
-			w("pipe_klen") != tc.kl || w("req_key") != tc.k8 || w("pipe_key") != tc.k8 || w("resp_value") != tc.v {
-			t.Errorf("%s: I %d S %d KL %d key %d V %d, want %d %d %d %d %d", tc.name, w("pipe_id"), w("req_slot"),
-				w("req_klen"), w("req_key"), w("resp_value"), tc.i, tc.s, tc.kl, tc.k8, tc.v)
+		got := []int{w("pipe_id"), w("req_slot"), w("req_klen"), w("req_key"), w("req_delta"), w("req_vlen"), w("req_fid"), w("req_aux")}
+		want := []int{tc.i, tc.s, tc.kl, tc.k8, tc.w, tc.vl, tc.f, tc.a}
+		if !reflect.DeepEqual(got, want) {
+			t.Errorf("%s: I S KL key W VL F A = %v, want %v", tc.name, got, want)
+		}
+		pairs := [][2]string{{"pipe_id", "cpl_id"}, {"req_klen", "pipe_klen"}, {"req_key", "pipe_key"}, {"req_delta", "pipe_swap"},
+			{"req_vlen", "pipe_vlen"}, {"req_vlen", "cpl_vlen"}, {"req_vlen", "resp_vlen"}, {"req_fid", "pipe_fid"}, {"req_aux", "pipe_aux"}}
+		for _, pr := range pairs {
+			if w(pr[0]) != w(pr[1]) {
+				t.Errorf("%s: %s is %d bits, %s %d", tc.name, pr[0], w(pr[0]), pr[1], w(pr[1]))
+			}
+		}
+		if tc.aux == 0 && ParamsOf(c).A != tc.a {
+			t.Errorf("%s: ParamsOf A = %d, want %d", tc.name, ParamsOf(c).A, tc.a)
 		}
 	}
 }
@@ -542,8 +751,16 @@ func TestNewRejects(t *testing.T) {
 	if _, err := New(c, nil); err == nil {
 		t.Error("nil evaluator accepted")
 	}
+	for _, a := range []int{0, 65} {
+		if _, err := NewWithAux(c, testEvaluator{}, a); err == nil {
+			t.Errorf("aux width %d accepted", a)
+		}
+	}
+	if _, err := NewWithAux(c, FuncEvaluator(func(fid int, old, delta, cmp, swap uint64) uint64 { return old }), 64); err != nil {
+		t.Errorf("aux width 64: %v", err)
+	}
 	c.RS.Slots = 3
-	if _, err := New(c, FuncEvaluator(testEval)); err == nil {
+	if _, err := New(c, testEvaluator{}); err == nil {
 		t.Error("rs.slots = 3 accepted")
 	}
 }
@@ -574,10 +791,17 @@ func TestReqReadyRule(t *testing.T) {
 	}{
 		{"reset", func(*state) {}, 1},
 		{"walk active", func(st *state) { st.walkActive = true; st.ops[0].life = idChained; st.freeN--; st.slots[0].n = 1 }, 0},
+		{"walk on another slot", func(st *state) {
+			st.walkActive, st.walkSlot = true, 1
+			st.ops[0].life = idChained
+			st.freeN--
+			st.slots[1].n = 1
+		}, 1},
 		{"one free id", func(st *state) { st.freeN = 1 }, 1},
 		{"no free id", func(st *state) { st.freeN = 0 }, 0},
 		{"PQ Q-2", func(st *state) { st.pqN = QueueCap - 2 }, 1},
 		{"PQ Q-1", func(st *state) { st.pqN = QueueCap - 1 }, 0},
+		{"PQ Q", func(st *state) { st.pqN = QueueCap }, 0},
 		{"RQ Q-2", func(st *state) { st.rqN = QueueCap - 2 }, 1},
 		{"RQ Q-1", func(st *state) { st.rqN = QueueCap - 1 }, 0},
 	} {
@@ -607,14 +831,8 @@ func TestReqReadyFallsOnFullPQ(t *testing.T) {
 		reqs = append(reqs, h.newReq(OpPut, fmt.Sprintf("a%d", s), 1, tag), h.newReq(OpPut, fmt.Sprintf("b%d", s), 2, tag+1))
 		tag += 2
 	}
-	i := 0
-	h.drive(len(reqs)+2, func() *req {
-		if i < len(reqs) {
-			i++
-			return reqs[i-1]
-		}
-		return nil
-	}, nil)
+	h.seqReqs(reqs, nil)
+	h.step(nil)
 	if st := &h.m.st; st.busyN != 20 || st.chainN != 20 || st.freeN != h.p.M-40 {
 		t.Fatalf("after phase 1: %s", h.m.DescribeState())
 	}
@@ -646,7 +864,8 @@ func TestReqReadyFallsOnFullPQ(t *testing.T) {
 }
 
 // ---------------------------------------------------------------------------
-// One operation, exact cycles.
+// One operation, exact cycles (pipe_ready always 1, short values: the first
+// version's timing).
 
 func TestSingleOperationPath(t *testing.T) {
 	for _, fwd := range []bool{true, false} {
@@ -655,7 +874,7 @@ func TestSingleOperationPath(t *testing.T) {
 			h := newHarness(t, simCfg(t, fwd), 2)
 			h.latency = func() int { return L }
 			h.slot["hello"] = 3
-			put := h.newReq(OpPut, "hello", 42, 7)
+			put := h.newPut("hello", 5, 42, 7)
 			if !h.step(put) { // cycle 0
 				t.Fatal("PUT not accepted at cycle 0")
 			}
@@ -664,7 +883,7 @@ func TestSingleOperationPath(t *testing.T) {
 			}
 			// arrival 0 → pipe 1 → completion 1+L → CQ output 3+L (COMPLETE)
 			// → response 4+L.
-			if len(h.pipes) != 1 || h.pipes[0] != (event{cycle: 1, id: 0, op: OpPut, klen: 5, value: 42, key: "hello"}) {
+			if len(h.pipes) != 1 || h.pipes[0] != (event{cycle: 1, id: 0, tag: 7, op: OpPut, klen: 5, vlen: 5, value: 42, key: "hello", aux: put.aux}) {
 				t.Fatalf("pipe: %+v", h.pipes)
 			}
 			if len(h.cplSent) != 1 || h.cplSent[0].cycle != 1+L {
@@ -686,41 +905,42 @@ func TestSingleOperationPath(t *testing.T) {
 			for h.cyc < 20 {
 				h.step(nil)
 			}
-			if len(h.pipes) != 2 || h.pipes[1] != (event{cycle: 11, id: 1, op: OpGet, klen: 5, key: "hello"}) {
+			if len(h.pipes) != 2 || h.pipes[1] != (event{cycle: 11, id: 1, tag: 8, op: OpGet, klen: 5, key: "hello", aux: get.aux}) {
 				t.Fatalf("pipe: %+v", h.pipes)
 			}
-			if len(h.resps) != 2 || h.resps[1] != (event{cycle: 14 + L, tag: 8, status: StatusOK, value: 42}) {
+			if len(h.resps) != 2 || h.resps[1] != (event{cycle: 14 + L, tag: 8, status: StatusOK, vlen: 5, value: 42}) {
 				t.Fatalf("responses: %+v", h.resps)
 			}
 		})
 	}
 }
 
-// An ATOMIC goes to the pipeline as a GET; its response and its write-back
-// PUT leave in the cycle after COMPLETE.
+// An ATOMIC goes to the pipeline as a GET (with its fid, operands and aux);
+// its response and its write-back PUT leave in the cycle after COMPLETE.
 func TestSingleAtomicPath(t *testing.T) {
 	const L = 6
 	h := newHarness(t, simCfg(t, true), 3)
 	h.latency = func() int { return L }
 	h.slot["ctr"] = 200
-	h.mem["ctr"] = 10
+	h.mem["ctr"] = val{8, 10}
 	a := h.newReq(OpAtomic, "ctr", 5, 99)
+	a.cmp, a.swap = 3, 4
 	if !h.step(a) {
 		t.Fatal("not accepted")
 	}
 	h.drain(100)
 	wantPipes := []event{
-		{cycle: 1, id: 0, op: OpGet, klen: 3, key: "ctr"},
-		{cycle: 4 + L, id: uint64(h.p.M + 200), op: OpPut, klen: 3, value: 15, key: "ctr", wb: true},
+		{cycle: 1, id: 0, tag: 99, op: OpGet, klen: 3, key: "ctr", delta: 5, cmp: 3, swap: 4, aux: a.aux},
+		{cycle: 4 + L, id: uint64(h.p.M + 200), op: OpPut, klen: 3, vlen: 8, value: 15, key: "ctr", wb: true, aux: a.aux},
 	}
 	if !reflect.DeepEqual(h.pipes, wantPipes) {
 		t.Fatalf("pipe: %+v\nwant %+v", h.pipes, wantPipes)
 	}
-	if len(h.resps) != 1 || h.resps[0] != (event{cycle: 4 + L, tag: 99, status: StatusOK, value: 10}) {
+	if len(h.resps) != 1 || h.resps[0] != (event{cycle: 4 + L, tag: 99, status: StatusOK, vlen: 8, value: 10}) {
 		t.Fatalf("responses: %+v", h.resps)
 	}
-	if h.mem["ctr"] != 15 {
-		t.Fatalf("memory %d, want 15", h.mem["ctr"])
+	if h.mem["ctr"] != (val{8, 15}) {
+		t.Fatalf("memory %+v, want 15", h.mem["ctr"])
 	}
 }
 
@@ -740,20 +960,39 @@ func TestKeyMasking(t *testing.T) {
 		r := h.newReq([]int{OpPut, OpAtomic, OpGet}[i%3], k, uint64(i), uint16(i))
 		rs = append(rs, r)
 	}
-	i := 0
-	h.drive(200, func() *req {
-		if i < len(rs) {
-			i++
-			return rs[i-1]
-		}
-		return nil
-	}, c.accept)
+	h.seqReqs(rs, c.accept)
 	h.drain(1000)
 	if c.checked != len(rs) {
 		t.Fatalf("%d responses, want %d", c.checked, len(rs))
 	}
 	if !reflect.DeepEqual(h.mem, c.ref) {
 		t.Fatalf("memory %v, reference %v", h.mem, c.ref)
+	}
+}
+
+// Values are masked: bytes at i >= req_vlen are ignored, on the pipeline
+// and in the cache.
+func TestValueMasking(t *testing.T) {
+	h := newHarness(t, simCfg(t, true), 40)
+	h.slot["v"] = 2
+	// An atomic caches "v" and leaves a write-back in flight; a 3-byte PUT
+	// is absorbed at arrival and a GET reads it from the cache.
+	a := h.newReq(OpAtomic, "v", 1, 1)
+	h.step(a)
+	for len(h.resps) < 1 {
+		h.step(nil)
+	}
+	p := h.newPut("v", 3, 0x00ab_cdef, 2)
+	g := h.newReq(OpGet, "v", 0, 3)
+	if !h.step(p) || !h.step(g) {
+		t.Fatal("not accepted")
+	}
+	h.drain(100)
+	if len(h.resps) != 3 || h.resps[2] != (event{cycle: h.resps[1].cycle + 1, tag: 3, status: StatusOK, vlen: 3, value: 0xabcdef}) {
+		t.Fatalf("responses %+v", h.resps)
+	}
+	if h.mem["v"] != (val{3, 0xabcdef}) {
+		t.Fatalf("memory %+v", h.mem["v"])
 	}
 }
 
@@ -788,12 +1027,12 @@ func TestHotKeyForwarding(t *testing.T) {
 	}
 	// Values: fetch-add of 1 from nothing: 0 (NOT_FOUND), 1, 2, …
 	for i, e := range h.resps {
-		if e.value != uint64(i) {
-			t.Fatalf("response %d: value %d", i, e.value)
+		if e.value != uint64(i) || e.vlen != 8 {
+			t.Fatalf("response %d: value %d vlen %d", i, e.value, e.vlen)
 		}
 	}
-	if h.mem["hot"] != uint64(len(acc)) {
-		t.Fatalf("memory %d after %d fetch-adds", h.mem["hot"], len(acc))
+	if h.mem["hot"] != (val{8, uint64(len(acc))}) {
+		t.Fatalf("memory %+v after %d fetch-adds", h.mem["hot"], len(acc))
 	}
 	rate := float64(nresp) / float64(cycles)
 	t.Logf("forwarding, latency %d: %d ops in %d cycles = %.4f ops/cycle; %d pipeline ops", L, nresp, cycles, rate, len(h.pipes))
@@ -834,7 +1073,7 @@ func TestHotKeyForwarding(t *testing.T) {
 	// The pipeline sees the first GET and then only write-backs, one per
 	// round trip of L+3 cycles.
 	for i, p := range h.pipes[1:] {
-		if !p.wb || p.op != OpPut {
+		if !p.wb || p.op != OpPut || p.vlen != 8 {
 			t.Fatalf("pipe op %d: %+v, want a write-back PUT", i+1, p)
 		}
 	}
@@ -912,6 +1151,8 @@ type mixCfg struct {
 	errOp, errWB float64
 	random       bool
 	maxLat       int
+	wide         bool    // v2 operations: long values, vector operations
+	pready       float64 // probability of pipe_ready = 1 in a cycle; 0: always 1
 }
 
 func TestRandomAgainstReference(t *testing.T) {
@@ -926,19 +1167,34 @@ func TestRandomAgainstReference(t *testing.T) {
 		c := simCfg(t, true)
 		c.Atomic.ScalarBits = 8
 		c.Key.MaxKeyBytes = 3
+		c.Key.MaxValueBytes = 12
 		return c
+	}
+	sim := func(fwd bool) func(t testing.TB) config.Config {
+		return func(t testing.TB) config.Config { return simCfg(t, fwd) }
 	}
 	paper := func(t testing.TB) config.Config { c, _ := config.Preset("paper"); return c }
 	cases := []mixCfg{
-		{"sim-fwd", func(t testing.TB) config.Config { return simCfg(t, true) }, 12, 2, 0, 0, false, 30},
-		{"sim-fwd-ooo", func(t testing.TB) config.Config { return simCfg(t, true) }, 12, 2, 0, 0, true, 30},
-		{"sim-nofwd-ooo", func(t testing.TB) config.Config { return simCfg(t, false) }, 12, 2, 0, 0, true, 30},
-		{"sim-fwd-errors", func(t testing.TB) config.Config { return simCfg(t, true) }, 12, 2, 0.05, 0.2, true, 30},
-		{"sim-nofwd-errors", func(t testing.TB) config.Config { return simCfg(t, false) }, 12, 2, 0.05, 0.2, true, 30},
-		{"R2M4-fwd", small(true), 6, 2, 0.02, 0.1, true, 12},
-		{"R2M4-nofwd", small(false), 6, 2, 0.02, 0.1, true, 12},
-		{"narrow-V8-K3", narrow, 8, 3, 0.02, 0.1, true, 20},
-		{"paper", paper, 16, 4, 0.02, 0.05, true, 40},
+		// The first version's mix: short values, pipe_ready always 1.
+		{"sim-fwd", sim(true), 12, 2, 0, 0, false, 30, false, 0},
+		{"sim-fwd-ooo", sim(true), 12, 2, 0, 0, true, 30, false, 0},
+		{"sim-nofwd-ooo", sim(false), 12, 2, 0, 0, true, 30, false, 0},
+		{"sim-fwd-errors", sim(true), 12, 2, 0.05, 0.2, true, 30, false, 0},
+		{"sim-nofwd-errors", sim(false), 12, 2, 0.05, 0.2, true, 30, false, 0},
+		{"R2M4-fwd", small(true), 6, 2, 0.02, 0.1, true, 12, false, 0},
+		{"R2M4-nofwd", small(false), 6, 2, 0.02, 0.1, true, 12, false, 0},
+		{"narrow-W8-K3", narrow, 8, 3, 0.02, 0.1, true, 20, false, 0},
+		{"paper", paper, 16, 4, 0.02, 0.05, true, 40, false, 0},
+		// v2: long values, vector operations, back-pressure.
+		{"v2-sim-fwd", sim(true), 12, 2, 0, 0, true, 30, true, 0},
+		{"v2-sim-fwd-errors", sim(true), 12, 2, 0.05, 0.2, true, 30, true, 0},
+		{"v2-sim-nofwd-errors", sim(false), 12, 2, 0.05, 0.2, true, 30, true, 0},
+		{"v2-sim-fwd-pready", sim(true), 12, 2, 0.02, 0.1, true, 30, true, 0.5},
+		{"v2-sim-fwd-pready-low", sim(true), 40, 4, 0.02, 0.1, true, 10, true, 0.15},
+		{"v2-sim-nofwd-pready", sim(false), 12, 2, 0.02, 0.1, true, 30, true, 0.4},
+		{"v2-R2M4-fwd-pready", small(true), 6, 2, 0.02, 0.1, true, 12, true, 0.5},
+		{"v2-narrow-pready", narrow, 8, 3, 0.02, 0.1, true, 20, true, 0.6},
+		{"v2-paper-pready", paper, 16, 4, 0.02, 0.05, true, 40, true, 0.7},
 	}
 	for ci, mc := range cases {
 		t.Run(mc.name, func(t *testing.T) {
@@ -954,6 +1210,9 @@ func runMix(t *testing.T, mc mixCfg, seed uint64, cycles int) {
 	h.random = mc.random
 	h.errOp, h.errWB = mc.errOp, mc.errWB
 	h.latency = func() int { return 1 + h.rng.IntN(mc.maxLat) }
+	if mc.pready > 0 {
+		h.pready = func() bool { return h.rng.Float64() < mc.pready }
+	}
 	p := h.p
 	// Keys: short and long, some only differing by a trailing zero byte;
 	// the first ones share mc.slotsShared slots (false dependencies).
@@ -985,6 +1244,7 @@ func runMix(t *testing.T, mc mixCfg, seed uint64, cycles int) {
 	}
 	c := newChecker(t, h)
 	tag := uint16(0)
+	var nLong, nVec int
 	gen := func() *req {
 		if h.rng.IntN(5) == 0 {
 			return nil
@@ -996,23 +1256,44 @@ func runMix(t *testing.T, mc mixCfg, seed uint64, cycles int) {
 			k = keys[h.rng.IntN(len(keys))]
 		}
 		var r *req
-		switch x := h.rng.IntN(20); {
+		x := h.rng.IntN(20)
+		if mc.wide && x < 4 {
+			if x < 2 {
+				// A PUT of any length, long ones included.
+				r = h.newPut(k, uint64(h.rng.IntN(p.VM+1)), h.rng.Uint64(), tag)
+				if r.vlen > 8 {
+					nLong++
+				}
+			} else {
+				r = h.newReq(OpUpdateS2V+h.rng.IntN(4), k, h.rng.Uint64N(1000), tag)
+				r.fid = h.rng.IntN(p.N)
+				nVec++
+			}
+			tag++
+			return r
+		}
+		switch x = h.rng.IntN(20); {
 		case x < 6:
 			r = h.newReq(OpGet, k, 0, tag)
 		case x < 10:
 			r = h.newReq(OpPut, k, h.rng.Uint64N(100), tag)
+			if mc.wide {
+				r = h.newPut(k, uint64(h.rng.IntN(9)), h.rng.Uint64(), tag)
+			}
 		case x < 12:
 			r = h.newReq(OpDelete, k, 0, tag)
 		default:
 			r = h.newReq(OpAtomic, k, h.rng.Uint64N(5), tag)
 			switch y := h.rng.IntN(20); {
 			case y == 0:
-				r.fid = p.N + h.rng.IntN(16-p.N) // fid >= N
+				r.fid = p.N + h.rng.IntN(1<<p.F-p.N) // fid >= N
 			case y < 4:
 				r.fid = 1
 				r.cmp, r.swap = h.rng.Uint64N(4), h.rng.Uint64N(100)
 			case y < 6:
 				r.fid = 2
+			case y < 7:
+				r.fid = 3 // faults on delta 0
 			}
 		}
 		tag++
@@ -1020,6 +1301,7 @@ func runMix(t *testing.T, mc mixCfg, seed uint64, cycles int) {
 	}
 	h.drive(cycles, gen, c.accept)
 	h.errOp, h.errWB = 0, 0 // let the last write-backs through
+	h.pready = nil
 	h.drain(100000)
 	if len(c.reqs) != 0 {
 		t.Fatalf("%d requests never answered", len(c.reqs))
@@ -1027,54 +1309,519 @@ func runMix(t *testing.T, mc mixCfg, seed uint64, cycles int) {
 	if !reflect.DeepEqual(h.mem, c.ref) {
 		t.Fatalf("memory after drain %v\nreference %v", h.mem, c.ref)
 	}
-	t.Logf("%d responses checked (%d injected errors) in %d cycles", c.checked, c.errs, h.cyc)
+	t.Logf("%d responses checked (%d injected errors, %d long PUTs, %d vector ops) in %d cycles; max |PQ| %d, %d completion-side stalls",
+		c.checked, c.errs, nLong, nVec, h.cyc, h.maxPQ, h.m.st.stalls)
 	if c.checked < cycles/20 {
 		t.Fatalf("only %d responses", c.checked)
+	}
+	if mc.pready > 0 && mc.pready < 0.2 && h.m.st.stalls == 0 {
+		t.Errorf("pipe_ready %.2f: the completion side never waited on a full PQ", mc.pready)
 	}
 }
 
 // ---------------------------------------------------------------------------
-// ERROR completions.
+// v2: long values, vector operations, aux, pipe_ready.
+
+// pipeTags lists the pipeline operations as request tags, -1 for a
+// write-back.
+func pipeTags(es []event) []int {
+	var r []int
+	for _, e := range es {
+		if e.wb {
+			r = append(r, -1)
+		} else {
+			r = append(r, int(e.tag))
+		}
+	}
+	return r
+}
+
+// cacheWithWriteBackInFlight runs an ATOMIC (fetch-add 1, tag 1) on key k
+// to its response: the slot then caches k, cv = 1, and its write-back is in
+// flight (latency L), so arrivals for k are served from the cache. c, if
+// not nil, checks it.
+func cacheWithWriteBackInFlight(t *testing.T, h *harness, c *checker, k string) *req {
+	a := h.newReq(OpAtomic, k, 1, 1)
+	if c != nil {
+		c.accept(a)
+	}
+	if !h.step(a) {
+		t.Fatal("ATOMIC not accepted")
+	}
+	for len(h.resps) < 1 {
+		h.step(nil)
+	}
+	if sl := &h.m.st.slots[h.slot[k]]; !sl.cv || !sl.wb {
+		t.Fatalf("slot not caching with a write-back in flight: %s", h.m.DescribeState())
+	}
+	return a
+}
+
+// A long PUT is never absorbed into the cache: on a cached key with no
+// chain it joins the chain (the slot is busy), and the GET behind it is not
+// served from the cache either. A short PUT in its place is absorbed.
+func TestLongPutNeverAbsorbed(t *testing.T) {
+	for _, vlen := range []uint64{20, 9, 8} {
+		t.Run(fmt.Sprintf("vlen=%d", vlen), func(t *testing.T) {
+			h := newHarness(t, simCfg(t, true), 20)
+			h.latency = func() int { return 10 }
+			h.slot["k"] = 5
+			h.mem["k"] = val{8, 100}
+			c := newChecker(t, h)
+			cacheWithWriteBackInFlight(t, h, c, "k")
+			p := h.newPut("k", vlen, 0x1122_3344_5566_7788, 2)
+			g := h.newReq(OpGet, "k", 0, 3)
+			if !h.step(p) {
+				t.Fatal("PUT not accepted")
+			}
+			c.accept(p)
+			sl := &h.m.st.slots[5]
+			long := vlen > 8
+			if absorbed := sl.cval != 101; absorbed == long {
+				t.Fatalf("vlen %d: cache value %#x after the PUT's arrival (len %d)", vlen, sl.cval, sl.n)
+			}
+			if !h.step(g) {
+				t.Fatal("GET not accepted")
+			}
+			c.accept(g)
+			h.drain(200)
+			if c.checked != 3 {
+				t.Fatalf("%d responses checked", c.checked)
+			}
+			want := []int{1, -1, -1} // short: both served, a second write-back
+			if long {
+				want = []int{1, -1, 2, 3} // long: the PUT and the GET through the pipeline
+			}
+			if got := pipeTags(h.pipes); !reflect.DeepEqual(got, want) {
+				t.Fatalf("pipe ops %v, want %v: %+v", got, want, h.pipes)
+			}
+			if long && (h.pipes[2].vlen != vlen || h.pipes[2].value != 0x1122_3344_5566_7788) {
+				t.Fatalf("long PUT on the pipe: %+v", h.pipes[2])
+			}
+			if h.resps[2] != (event{cycle: h.resps[2].cycle, tag: 3, status: StatusOK, vlen: vlen, value: p.value}) {
+				t.Fatalf("GET response %+v", h.resps[2])
+			}
+			if !reflect.DeepEqual(h.mem, c.ref) {
+				t.Fatalf("memory %v, reference %v", h.mem, c.ref)
+			}
+		})
+	}
+}
+
+// A GET that reads a long value leaves the cache invalid (cv = 0): the
+// operations queued behind it go to the pipeline, not served from it. An
+// ATOMIC on the long value reads its first 8 bytes and leaves 8 bytes,
+// after which the cache serves again.
+func TestLongValueNeverServed(t *testing.T) {
+	h := newHarness(t, simCfg(t, true), 21)
+	h.latency = func() int { return 10 }
+	h.slot["k"] = 9
+	h.mem["k"] = val{30, 0xabc}
+	c := newChecker(t, h)
+	rs := []*req{h.newReq(OpGet, "k", 0, 1), h.newReq(OpGet, "k", 0, 2), h.newReq(OpAtomic, "k", 1, 3), h.newReq(OpGet, "k", 0, 4)}
+	h.seqReqs(rs, c.accept)
+	sawInvalid := false
+	for range 200 {
+		if h.idle() {
+			break
+		}
+		h.step(nil)
+		if len(h.resps) == 1 && len(h.pipes) == 2 {
+			// The first GET completed, the second is in the pipeline.
+			sl := &h.m.st.slots[9]
+			if sl.cv || !sl.cfound || sl.cvlen != 30 || sl.cval != 0xabc {
+				t.Fatalf("after a long GET: cv %v cfound %v cvlen %d cval %#x", sl.cv, sl.cfound, sl.cvlen, sl.cval)
+			}
+			sawInvalid = true
+		}
+	}
+	if !sawInvalid || c.checked != 4 {
+		t.Fatalf("saw the invalid cache %v, %d responses checked", sawInvalid, c.checked)
+	}
+	if got, want := pipeTags(h.pipes), []int{1, 2, 3, -1}; !reflect.DeepEqual(got, want) {
+		t.Fatalf("pipe ops %v, want %v", got, want)
+	}
+	wantResp := []event{
+		{tag: 1, status: StatusOK, vlen: 30, value: 0xabc},
+		{tag: 2, status: StatusOK, vlen: 30, value: 0xabc},
+		{tag: 3, status: StatusOK, vlen: 8, value: 0xabc},
+		{tag: 4, status: StatusOK, vlen: 8, value: 0xabd}, // served by the walk
+	}
+	for i := range h.resps {
+		h.resps[i].cycle = 0
+	}
+	if !reflect.DeepEqual(h.resps, wantResp) {
+		t.Fatalf("responses %+v\nwant %+v", h.resps, wantResp)
+	}
+	if h.mem["k"] != (val{8, 0xabd}) || h.pipes[3].vlen != 8 {
+		t.Fatalf("memory %+v, write-back %+v", h.mem["k"], h.pipes[3])
+	}
+}
+
+// A walk that reaches an operation of the cached key it cannot serve (a
+// long PUT, a vector operation) ends there: the later operations of that
+// key stay queued behind it, other keys' operations keep their place.
+func TestWalkEndsAtUnservableSameKey(t *testing.T) {
+	for _, variant := range []string{"long PUT", "vector"} {
+		t.Run(variant, func(t *testing.T) {
+			h := newHarness(t, simCfg(t, true), 22)
+			h.latency = func() int { return 8 }
+			h.slot["k"], h.slot["k2"] = 7, 7
+			h.mem["k"] = val{8, 1}
+			c := newChecker(t, h)
+			var u *req
+			if variant == "long PUT" {
+				u = h.newPut("k", 20, 0x77, 4)
+			} else {
+				u = h.newReq(OpUpdateS2V, "k", 10, 4)
+			}
+			rs := []*req{
+				h.newReq(OpGet, "k", 0, 1),    // to the pipeline
+				h.newReq(OpGet, "k2", 0, 2),   // another key: skipped by the walk
+				h.newReq(OpPut, "k", 5, 3),    // served by the walk
+				u,                             // the walk ends here
+				h.newReq(OpGet, "k", 0, 5),    // not served: it would overtake u
+				h.newReq(OpAtomic, "k", 1, 6), // likewise
+			}
+			h.seqReqs(rs, c.accept)
+			var walkEnd []int32
+			for range 400 {
+				if h.idle() {
+					break
+				}
+				was := h.m.st.walkActive
+				h.step(nil)
+				if was && !h.m.st.walkActive && walkEnd == nil {
+					sl := &h.m.st.slots[7]
+					for i := sl.head; len(walkEnd) < int(sl.n); i = h.m.st.ops[i].next {
+						walkEnd = append(walkEnd, int32(h.m.st.ops[i].tag))
+					}
+				}
+			}
+			h.drain(10)
+			if c.checked != len(rs) {
+				t.Fatalf("%d responses checked", c.checked)
+			}
+			// After the first walk the chain holds k2's GET and u, and
+			// k's later operations, in arrival order.
+			if !reflect.DeepEqual(walkEnd, []int32{2, 4, 5, 6}) {
+				t.Fatalf("chain after the first walk: tags %v, want [2 4 5 6]", walkEnd)
+			}
+			want := []int{1, -1, 2, 4, 5, 6, -1} // long PUT: the cache stays invalid, so 5 and 6 go to the pipeline
+			if variant == "vector" {
+				want = []int{1, -1, 2, 4, 5, -1} // 5 re-reads the key; its walk serves 6
+			}
+			if got := pipeTags(h.pipes); !reflect.DeepEqual(got, want) {
+				t.Fatalf("pipe ops %v, want %v", got, want)
+			}
+			if !reflect.DeepEqual(h.mem, c.ref) {
+				t.Fatalf("memory %v, reference %v", h.mem, c.ref)
+			}
+		})
+	}
+}
+
+// Vector operations go to the pipeline unchanged (op 4–7, fid, operands,
+// aux), in their slot's order; their completion is passed through
+// unchanged, whatever its status, and invalidates the cache.
+func TestVectorOps(t *testing.T) {
+	t.Run("pass through", func(t *testing.T) {
+		for op := OpUpdateS2V; op <= OpFilter; op++ {
+			for _, found := range []bool{true, false} {
+				h := newHarness(t, simCfg(t, true), 23)
+				h.slot["v"] = 3
+				if found {
+					h.mem["v"] = val{16, 0x0f0f_0f0f_0000_1234}
+				}
+				r := h.newReq(op, "v", 0xff, 1)
+				r.fid, r.cmp, r.swap = 2, 7, 8
+				r.vlen, r.value = 5, 0x12_3456_789a
+				if !h.step(r) {
+					t.Fatal("not accepted")
+				}
+				h.drain(100)
+				st, resp, _ := vecApply(op, h.mem["v"], found, 0xff)
+				if found && op <= OpUpdateV2V {
+					st, resp = StatusOK, val{16, 0x0f0f_0f0f_0000_1234} // the original value
+				}
+				if len(h.pipes) != 1 || h.pipes[0].op != uint64(op) || h.pipes[0].fid != 2 || h.pipes[0].vlen != 5 ||
+					h.pipes[0].value != 0x12_3456_789a || h.pipes[0].aux != r.aux {
+					t.Fatalf("op %d: pipe %+v", op, h.pipes)
+				}
+				if len(h.resps) != 1 || h.resps[0] != (event{cycle: h.resps[0].cycle, tag: 1, status: st, vlen: resp.vlen, value: resp.value}) {
+					t.Fatalf("op %d found %v: responses %+v, want (%d, %+v)", op, found, h.resps, st, resp)
+				}
+			}
+		}
+	})
+	t.Run("errors pass through", func(t *testing.T) {
+		for _, status := range []uint64{StatusNoMemory, StatusMemError, StatusLambdaFault, 13} {
+			h := newHarness(t, simCfg(t, true), 24)
+			h.slot["v"] = 3
+			h.vecJunk = true
+			h.force = func(e event) uint64 { return status }
+			if !h.step(h.newReq(OpReduce, "v", 1, 1)) {
+				t.Fatal("not accepted")
+			}
+			h.drain(100)
+			if len(h.resps) != 1 || h.resps[0] != (event{cycle: h.resps[0].cycle, tag: 1, status: status, vlen: 3, value: 0xbad}) {
+				t.Fatalf("status %d: responses %+v", status, h.resps)
+			}
+		}
+	})
+	t.Run("slot order, cache invalidated", func(t *testing.T) {
+		h := newHarness(t, simCfg(t, true), 25)
+		h.latency = func() int { return 10 }
+		h.slot["k"] = 4
+		h.mem["k"] = val{8, 40}
+		c := newChecker(t, h)
+		cacheWithWriteBackInFlight(t, h, c, "k")
+		// Cached, no chain: a vector operation is still not served, and
+		// the GET behind it waits for it and then for the pipeline.
+		v := h.newReq(OpUpdateS2V, "k", 100, 2)
+		g := h.newReq(OpGet, "k", 0, 3)
+		h.seqReqs([]*req{v, g}, c.accept)
+		if sl := &h.m.st.slots[4]; sl.n != 2 {
+			t.Fatalf("chain length %d, want 2", sl.n)
+		}
+		invalid := false
+		for !h.idle() {
+			n := len(h.resps)
+			h.step(nil)
+			if n == 1 && len(h.resps) == 2 {
+				// the vector operation's response: the cache is invalid
+				invalid = !h.m.st.slots[4].cv
+			}
+			if h.cyc > 500 {
+				t.Fatal("not idle")
+			}
+		}
+		if !invalid || c.checked != 3 {
+			t.Fatalf("cache invalid after the vector op %v; %d checked", invalid, c.checked)
+		}
+		if got, want := pipeTags(h.pipes), []int{1, -1, 2, 3}; !reflect.DeepEqual(got, want) {
+			t.Fatalf("pipe ops %v, want %v", got, want)
+		}
+		if h.resps[2].value != 141 || h.mem["k"] != (val{8, 141}) {
+			t.Fatalf("responses %+v memory %+v", h.resps, h.mem["k"])
+		}
+	})
+}
+
+// req_aux is given back with every pipeline operation of the request; a
+// write-back carries the aux of the operation that last set the slot's
+// cache key, not that of the operations the cache served.
+func TestAuxCarried(t *testing.T) {
+	cfg := simCfg(t, true)
+	h := newHarness(t, cfg, 26)
+	m, err := NewWithAux(cfg, testEvaluator{}, 64)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.m, h.p, h.lay = m, m.Params(), model.MustLayout(m.Ports())
+	h.in, h.out = make([]uint64, h.lay.InWords), make([]uint64, h.lay.OutWords)
+	h.latency = func() int { return 10 }
+	h.slot["k"], h.slot["j"] = 11, 11
+	a := cacheWithWriteBackInFlight(t, h, nil, "k")
+	a2 := h.newReq(OpAtomic, "k", 1, 2) // served at arrival
+	a2.aux = 0xfedc_ba98_7654_3210
+	if !h.step(a2) {
+		t.Fatal("not accepted")
+	}
+	h.drain(200)
+	if got := pipeTags(h.pipes); !reflect.DeepEqual(got, []int{1, -1, -1}) {
+		t.Fatalf("pipe ops %v", got)
+	}
+	for i, p := range h.pipes {
+		if p.aux != a.aux {
+			t.Fatalf("pipe op %d aux %#x, want %#x (the first atomic's)", i, p.aux, a.aux)
+		}
+	}
+	// Another key of the slot through the pipeline takes the cache key and
+	// its aux; its write-back carries it.
+	j := h.newReq(OpAtomic, "j", 3, 3)
+	j.aux = 1 << 63
+	h.step(j)
+	h.drain(200)
+	if n := len(h.pipes); n != 5 || h.pipes[3].aux != 1<<63 || !h.pipes[4].wb || h.pipes[4].aux != 1<<63 {
+		t.Fatalf("pipe %+v", h.pipes[3:])
+	}
+}
+
+// pipe_ready = 0 holds PQ's head on pipe_* (checked by the harness every
+// cycle); PQ fills to Q and the completion side then waits, completions
+// piling up in CQ, until pipe_ready rises.
+func TestPipeReadyHold(t *testing.T) {
+	h := newHarness(t, simCfg(t, false), 27)
+	h.latency = func() int { return 1000 }
+	for s := 0; s < 20; s++ {
+		h.slot[fmt.Sprintf("a%d", s)] = s
+		h.slot[fmt.Sprintf("b%d", s)] = s
+	}
+	c := newChecker(t, h)
+	var reqs []*req
+	for s := 0; s < 20; s++ {
+		reqs = append(reqs, h.newReq(OpPut, fmt.Sprintf("a%d", s), uint64(s), uint16(2*s)), h.newReq(OpGet, fmt.Sprintf("b%d", s), 0, uint16(2*s+1)))
+	}
+	h.seqReqs(reqs, c.accept)
+	h.step(nil)
+	if st := &h.m.st; st.busyN != 20 || st.chainN != 20 || st.pqN != 0 {
+		t.Fatalf("after phase 1: %s", h.m.DescribeState())
+	}
+	// Hold the pipeline and release the 20 operations, one completion a
+	// cycle: each COMPLETE pushes its slot's next operation.
+	hold := true
+	h.pready = func() bool { return !hold }
+	for j := range h.pend {
+		h.pend[j].due = h.cyc
+	}
+	for range 60 {
+		h.step(nil)
+	}
+	for range 5 {
+		if h.step(h.newReq(OpGet, "a0", 0, 999)) {
+			t.Fatalf("cycle %d: request accepted with |PQ| %d", h.cyc-1, h.m.st.pqN)
+		}
+	}
+	st := &h.m.st
+	if st.pqN != QueueCap || h.maxPQ != QueueCap || len(h.resps) != QueueCap {
+		t.Fatalf("|PQ| %d (max %d), %d responses; want Q = %d of each", st.pqN, h.maxPQ, len(h.resps), QueueCap)
+	}
+	if h.m.cq.Len() != 20-QueueCap || st.stalls == 0 {
+		t.Fatalf("CQ holds %d, %d stalls: %s", h.m.cq.Len(), st.stalls, h.m.DescribeState())
+	}
+	if d := h.m.DescribeState(); !strings.Contains(d, "completion side waiting") {
+		t.Errorf("DescribeState does not say the completion side waits:\n%s", d)
+	}
+	// Release: everything completes, in per-key order, against the
+	// reference.
+	hold = false
+	h.latency = func() int { return 3 }
+	h.drain(1000)
+	if c.checked != 40 || len(h.pipes) != 40 {
+		t.Fatalf("%d responses checked, %d pipeline ops", c.checked, len(h.pipes))
+	}
+	if !reflect.DeepEqual(h.mem, c.ref) {
+		t.Fatalf("memory %v, reference %v", h.mem, c.ref)
+	}
+}
+
+// pipe_ready toggling on a hot key with forwarding: the results are those
+// of the reference, and per-key order holds (the checker), with PQ's head
+// held whenever pipe_ready is 0 (the harness).
+func TestPipeReadyToggleHotKey(t *testing.T) {
+	h := newHarness(t, simCfg(t, true), 28)
+	h.latency = func() int { return 5 + h.rng.IntN(10) }
+	h.random = true
+	n := 0
+	h.pready = func() bool { n++; return n%7 < 3 }
+	h.slot["hot"] = 1
+	h.slot["cold"] = 1
+	c := newChecker(t, h)
+	tag := uint16(0)
+	h.drive(5000, func() *req {
+		k := "hot"
+		if tag%5 == 0 {
+			k = "cold"
+		}
+		r := h.newReq([]int{OpAtomic, OpGet, OpPut, OpAtomic, OpUpdateS2V}[tag%5], k, uint64(tag%9), tag)
+		tag++
+		return r
+	}, c.accept)
+	h.pready = nil
+	h.drain(10000)
+	if len(c.reqs) != 0 || c.checked < 500 {
+		t.Fatalf("%d checked, %d unanswered", c.checked, len(c.reqs))
+	}
+	if !reflect.DeepEqual(h.mem, c.ref) {
+		t.Fatalf("memory %v, reference %v", h.mem, c.ref)
+	}
+	t.Logf("%d responses in %d cycles; max |PQ| %d", c.checked, h.cyc, h.maxPQ)
+}
+
+// ---------------------------------------------------------------------------
+// Error completions: the pipeline's codes pass through unchanged.
 
 func TestErrorOnOperation(t *testing.T) {
 	const L = 5
 	h := newHarness(t, simCfg(t, true), 7)
 	h.latency = func() int { return L }
 	h.slot["e"] = 4
-	h.mem["e"] = 100
+	h.mem["e"] = val{8, 100}
 	c := newChecker(t, h)
-	h.force = func(e event) bool { return e.id == 0 && e.op == OpGet } // the first GET fails
+	h.force = func(e event) uint64 { // the first GET fails
+		if e.id == 0 && e.op == OpGet {
+			return StatusMemError
+		}
+		return 0
+	}
 	// GET (fails), then PUT 7 and GET behind it in the chain.
 	rs := []*req{h.newReq(OpGet, "e", 0, 1), h.newReq(OpPut, "e", 7, 2), h.newReq(OpGet, "e", 0, 3)}
-	i := 0
-	h.drive(3, func() *req { i++; return rs[i-1] }, c.accept)
+	h.seqReqs(rs, c.accept)
 	h.drain(200)
-	if len(h.resps) != 3 || h.resps[0].status != StatusError || h.resps[0].value != 0 {
+	if len(h.resps) != 3 || h.resps[0].status != StatusMemError || h.resps[0].value != 0 || h.resps[0].vlen != 0 {
 		t.Fatalf("responses %+v", h.resps)
 	}
-	// After the ERROR the cache is invalid: no walk; the PUT goes to the
+	// After the error the cache is invalid: no walk; the PUT goes to the
 	// pipeline in the cycle after COMPLETE, and then the GET is served
 	// from the cache the PUT left (a walk).
 	wantOps := []uint64{OpGet, OpPut}
 	if len(h.pipes) != 2 || h.pipes[0].op != wantOps[0] || h.pipes[1].op != wantOps[1] || h.pipes[1].cycle != 1+L+3 {
 		t.Fatalf("pipe %+v", h.pipes)
 	}
-	if h.resps[2].value != 7 || h.resps[2].cycle != h.resps[1].cycle+1 {
+	if h.resps[2].value != 7 || h.resps[2].vlen != 8 || h.resps[2].cycle != h.resps[1].cycle+1 {
 		t.Fatalf("GET after PUT: %+v", h.resps)
 	}
 }
 
 func TestErrorOnAtomicOperation(t *testing.T) {
-	h := newHarness(t, simCfg(t, true), 8)
-	h.slot["a"] = 4
-	h.mem["a"] = 3
-	h.force = func(e event) bool { return !e.wb }
-	if !h.step(h.newReq(OpAtomic, "a", 1, 1)) {
-		t.Fatal("not accepted")
+	for _, status := range []uint64{StatusNoMemory, StatusMemError, 15} {
+		h := newHarness(t, simCfg(t, true), 8)
+		h.slot["a"] = 4
+		h.mem["a"] = val{8, 3}
+		h.force = func(e event) uint64 {
+			if !e.wb {
+				return status
+			}
+			return 0
+		}
+		if !h.step(h.newReq(OpAtomic, "a", 1, 1)) {
+			t.Fatal("not accepted")
+		}
+		h.drain(100)
+		if len(h.resps) != 1 || h.resps[0] != (event{cycle: h.resps[0].cycle, tag: 1, status: status}) || len(h.pipes) != 1 || h.mem["a"] != (val{8, 3}) {
+			t.Fatalf("status %d: responses %+v pipe %+v mem %+v", status, h.resps, h.pipes, h.mem["a"])
+		}
 	}
-	h.drain(100)
-	if len(h.resps) != 1 || h.resps[0].status != StatusError || h.resps[0].value != 0 || len(h.pipes) != 1 || h.mem["a"] != 3 {
-		t.Fatalf("responses %+v pipe %+v mem %d", h.resps, h.pipes, h.mem["a"])
+}
+
+// Every error code of every non-vector operation is answered (code, 0, 0)
+// and leaves the cache invalid: the next operation of the key goes to the
+// pipeline.
+func TestErrorStatusesPassThrough(t *testing.T) {
+	for _, status := range []uint64{2, 3, 4, StatusNoMemory, StatusMemError, 7, StatusLambdaFault, 9, 15} {
+		for _, op := range []int{OpGet, OpPut, OpDelete, OpAtomic} {
+			h := newHarness(t, simCfg(t, true), 80)
+			h.slot["e"] = 6
+			h.mem["e"] = val{4, 0x01020304}
+			h.force = func(e event) uint64 {
+				if e.tag == 1 {
+					return status
+				}
+				return 0
+			}
+			first := h.newReq(op, "e", 9, 1)
+			get := h.newReq(OpGet, "e", 0, 2)
+			h.seqReqs([]*req{first, get}, nil)
+			h.drain(200)
+			want := []event{{tag: 1, status: status}, {tag: 2, status: StatusOK, vlen: 4, value: 0x01020304}}
+			if len(h.resps) == 2 {
+				want[0].cycle, want[1].cycle = h.resps[0].cycle, h.resps[1].cycle
+			}
+			if !reflect.DeepEqual(h.resps, want) || len(h.pipes) != 2 || h.pipes[1].op != OpGet || h.pipes[1].tag != 2 {
+				t.Fatalf("status %d op %d: responses %+v, want %+v; pipe %+v", status, op, h.resps, want, h.pipes)
+			}
+		}
 	}
 }
 
@@ -1086,54 +1833,55 @@ func TestErrorOnWriteBack(t *testing.T) {
 			h.latency = func() int { return L }
 			h.slot["w"] = 250
 			failed := 0
-			h.force = func(e event) bool {
+			h.force = func(e event) uint64 {
 				if e.wb && failed < 2 {
 					failed++
-					return true
+					return []uint64{StatusMemError, StatusNoMemory}[failed-1]
 				}
-				return false
+				return 0
 			}
 			if !h.step(h.newReq(OpAtomic, "w", 9, 1)) {
 				t.Fatal("not accepted")
 			}
 			h.drain(200)
-			// GET, then the write-back three times (two ERRORs), each in the
+			// GET, then the write-back three times (two errors), each in the
 			// cycle after the previous one's COMPLETE.
 			if len(h.pipes) != 4 || h.pipes[0].op != OpGet {
 				t.Fatalf("pipe %+v", h.pipes)
 			}
 			for i, p := range h.pipes[1:] {
-				if !p.wb || p.op != OpPut || p.value != 9 || p.id != uint64(h.p.M+250) {
+				if !p.wb || p.op != OpPut || p.vlen != 8 || p.value != 9 || p.id != uint64(h.p.M+250) {
 					t.Fatalf("write-back %d: %+v", i, p)
 				}
 				if p.cycle != h.pipes[i].cycle+L+3 {
 					t.Fatalf("write-back %d at %d, previous op at %d", i, p.cycle, h.pipes[i].cycle)
 				}
 			}
-			if len(h.resps) != 1 || h.resps[0] != (event{cycle: 4 + L, tag: 1, status: StatusNotFound, value: 0}) {
+			if len(h.resps) != 1 || h.resps[0] != (event{cycle: 4 + L, tag: 1, status: StatusNotFound, vlen: 8, value: 0}) {
 				t.Fatalf("responses %+v", h.resps)
 			}
-			if h.mem["w"] != 9 {
-				t.Fatalf("memory %d", h.mem["w"])
+			if h.mem["w"] != (val{8, 9}) {
+				t.Fatalf("memory %+v", h.mem["w"])
 			}
 		})
 	}
 }
 
 // ---------------------------------------------------------------------------
-// fid >= N.
+// λ faults: fid >= N, and a λ whose evaluation fails. Answered 8
+// LAMBDA_FAULT, the value unchanged.
 
 func TestFidOutOfRange(t *testing.T) {
 	const L = 5
 	h := newHarness(t, simCfg(t, true), 10)
 	h.latency = func() int { return L }
 	h.slot["f"] = 8
-	h.mem["f"] = 50
+	h.mem["f"] = val{8, 50}
 	n := h.p.N
-	if n >= 16 {
-		t.Skip("every fid is registered")
+	if n >= 1<<h.p.F {
+		t.Fatalf("F = %d cannot carry an unknown fid for N = %d", h.p.F, n)
 	}
-	// Idle slot: it goes to the pipeline as a GET, answers ERROR, and leaves
+	// Idle slot: it goes to the pipeline as a GET, answers LAMBDA_FAULT, and leaves
 	// nothing to write back.
 	bad := h.newReq(OpAtomic, "f", 1, 1)
 	bad.fid = n
@@ -1141,30 +1889,48 @@ func TestFidOutOfRange(t *testing.T) {
 		t.Fatal("not accepted")
 	}
 	h.drain(100)
-	if len(h.pipes) != 1 || h.pipes[0].op != OpGet || len(h.resps) != 1 || h.resps[0].status != StatusError || h.resps[0].value != 0 {
+	if len(h.pipes) != 1 || h.pipes[0].op != OpGet || h.pipes[0].fid != uint64(n) || len(h.resps) != 1 ||
+		h.resps[0] != (event{cycle: h.resps[0].cycle, tag: 1, status: StatusLambdaFault}) {
 		t.Fatalf("pipe %+v responses %+v", h.pipes, h.resps)
 	}
 	// Cached key: a good atomic (its write-back keeps the cache), then a bad
-	// one executed at arrival: ERROR, the value unchanged.
+	// one executed at arrival: LAMBDA_FAULT, the value unchanged; then a
+	// λ that faults on these operands (fid 3, delta 0), likewise.
 	good := h.newReq(OpAtomic, "f", 2, 2)
 	h.step(good)
 	for len(h.resps) < 2 {
 		h.step(nil)
 	}
 	bad2 := h.newReq(OpAtomic, "f", 1, 3)
-	bad2.fid = 15
+	bad2.fid = 1<<h.p.F - 1
 	acc := h.cyc
 	if !h.step(bad2) {
 		t.Fatal("not accepted")
 	}
-	get := h.newReq(OpGet, "f", 0, 4)
-	h.step(get)
+	div0 := h.newReq(OpAtomic, "f", 0, 4)
+	div0.fid = 3
+	get := h.newReq(OpGet, "f", 0, 5)
+	if !h.step(div0) || !h.step(get) {
+		t.Fatal("not accepted")
+	}
 	h.drain(100)
-	if len(h.resps) != 4 || h.resps[2] != (event{cycle: acc + 1, tag: 3, status: StatusError}) || h.resps[3].value != 52 {
+	if len(h.resps) != 5 || h.resps[2] != (event{cycle: acc + 1, tag: 3, status: StatusLambdaFault}) ||
+		h.resps[3] != (event{cycle: acc + 2, tag: 4, status: StatusLambdaFault}) ||
+		h.resps[4] != (event{cycle: acc + 3, tag: 5, status: StatusOK, vlen: 8, value: 52}) {
 		t.Fatalf("responses %+v", h.resps)
 	}
-	if h.mem["f"] != 52 {
-		t.Fatalf("memory %d", h.mem["f"])
+	if h.mem["f"] != (val{8, 52}) {
+		t.Fatalf("memory %+v", h.mem["f"])
+	}
+	// A λ that faults at COMPLETE (the key's value came from the
+	// pipeline): LAMBDA_FAULT, nothing written back.
+	np := len(h.pipes)
+	div1 := h.newReq(OpAtomic, "f", 0, 6)
+	div1.fid = 3
+	h.step(div1)
+	h.drain(100)
+	if len(h.resps) != 6 || h.resps[5].status != StatusLambdaFault || len(h.pipes) != np+1 || h.pipes[np].op != OpGet {
+		t.Fatalf("responses %+v pipe %+v", h.resps[5:], h.pipes[np:])
 	}
 }
 
@@ -1241,7 +2007,7 @@ func TestImpossibleCompletions(t *testing.T) {
 		{"twice later", true, []cpl{{2, 0, 0}, {9, 0, 0}}, "free"},
 		{"write-back not in flight", false, []cpl{{0, uint64(M + 3), 0}}, "not in flight"},
 		{"id out of range", false, []cpl{{0, 400, 0}}, "out of range"},
-		{"status 3", true, []cpl{{2, 0, 3}}, "status 3"},
+		{"held by pipe_ready", true, []cpl{{4, 0, 0}}, "queued in PQ"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			m := newModel(t, cfg)
@@ -1250,6 +2016,9 @@ func TestImpossibleCompletions(t *testing.T) {
 			var err error
 			for cy := 0; cy < 12 && err == nil; cy++ {
 				clear(in)
+				if tc.name != "held by pipe_ready" {
+					in[lay.MustSlot("pipe_ready").Off] = 1
+				}
 				if tc.reqs && cy == 0 {
 					in[lay.MustSlot("req_valid").Off] = 1
 					in[lay.MustSlot("req_klen").Off] = 1
@@ -1279,6 +2048,7 @@ func TestSnapshotRestore(t *testing.T) {
 	h.log = false
 	h.random = true
 	h.errWB = 0.1
+	h.pready = func() bool { return h.rng.IntN(3) != 0 }
 	h.latency = func() int { return 1 + h.rng.IntN(20) }
 	for _, k := range []string{"a", "b", "c", "d"} {
 		h.slot[k] = int(k[0]) % 3
@@ -1289,7 +2059,10 @@ func TestSnapshotRestore(t *testing.T) {
 			return nil
 		}
 		k := []string{"a", "b", "c", "d"}[h.rng.IntN(4)]
-		r := h.newReq(h.rng.IntN(4), k, h.rng.Uint64N(9), tag)
+		r := h.newReq(h.rng.IntN(8), k, h.rng.Uint64N(9), tag)
+		if h.rng.IntN(4) == 0 {
+			r = h.newPut(k, uint64(h.rng.IntN(20)), h.rng.Uint64(), tag)
+		}
 		tag++
 		return r
 	}
@@ -1375,7 +2148,7 @@ type driver struct {
 	ring    [64]struct{ id, due uint64 }
 	rh, rn  int
 	cyc     uint64
-	off     struct{ reqValid, cplValid, cplID, cplStatus, cplValue, pipeValid, pipeID, ready int }
+	off     struct{ reqValid, cplValid, cplID, cplStatus, cplVlen, cplValue, pipeValid, pipeReady, pipeID, ready int }
 	reqEnd  int
 }
 
@@ -1387,11 +2160,13 @@ func newDriver(t testing.TB, cfg config.Config) *driver {
 	d.off.cplValid = lay.MustSlot("cpl_valid").Off
 	d.off.cplID = lay.MustSlot("cpl_id").Off
 	d.off.cplStatus = lay.MustSlot("cpl_status").Off
+	d.off.cplVlen = lay.MustSlot("cpl_vlen").Off
 	d.off.cplValue = lay.MustSlot("cpl_value").Off
+	d.off.pipeReady = lay.MustSlot("pipe_ready").Off
 	d.off.pipeValid = lay.MustSlot("pipe_valid").Off
 	d.off.pipeID = lay.MustSlot("pipe_id").Off
 	d.off.ready = lay.MustSlot("req_ready").Off
-	d.reqEnd = d.off.cplValid // req_* come first among the inputs
+	d.reqEnd = d.off.pipeReady // req_* come first among the inputs
 	rng := rand.New(rand.NewPCG(1, 2))
 	for i := range 4096 {
 		v := make([]uint64, d.reqEnd)
@@ -1401,6 +2176,11 @@ func newDriver(t testing.TB, cfg config.Config) *driver {
 		}
 		v[d.off.reqValid] = 1
 		v[lay.MustSlot("req_op").Off] = uint64(rng.IntN(4))
+		if i%16 == 5 {
+			v[lay.MustSlot("req_op").Off] = uint64(OpUpdateS2V + rng.IntN(4))
+		}
+		v[lay.MustSlot("req_vlen").Off] = uint64(rng.IntN(12))
+		v[lay.MustSlot("req_aux").Off] = uint64(k)
 		v[lay.MustSlot("req_key").Off] = uint64(k + 1)
 		v[lay.MustSlot("req_klen").Off] = 2
 		v[lay.MustSlot("req_slot").Off] = uint64(k * 3)
@@ -1415,10 +2195,12 @@ func newDriver(t testing.TB, cfg config.Config) *driver {
 func (d *driver) step() {
 	copy(d.in, d.reqs[d.ri])
 	d.in[d.off.cplValid] = 0
+	d.in[d.off.pipeReady] = 1
 	if d.rn > 0 && d.ring[d.rh].due <= d.cyc {
 		d.in[d.off.cplValid] = 1
 		d.in[d.off.cplID] = d.ring[d.rh].id
 		d.in[d.off.cplStatus] = StatusOK
+		d.in[d.off.cplVlen] = 8
 		d.in[d.off.cplValue] = 5
 		d.rh = (d.rh + 1) % len(d.ring)
 		d.rn--
