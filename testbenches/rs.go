@@ -2079,11 +2079,12 @@ func (s *rsStim) value(r *rand.Rand, vlen uint64, garbage bool) uint64 {
 }
 
 // operand favours small positive and negative numbers: shift counts, small
-// increments, and the sign boundaries of max/min/sat_add.
+// increments, and the sign boundaries of max/min/sat_add; within the scalar
+// width (the operand ports are W bits, microarch.md §1.4).
 func (s *rsStim) operand(r *rand.Rand) uint64 {
 	switch r.IntN(4) {
 	case 0:
-		return r.Uint64N(64)
+		return r.Uint64N(64) & s.wmask
 	case 1:
 		return -(1 + r.Uint64N(64)) & s.wmask
 	case 2:
