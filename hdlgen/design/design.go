@@ -15,6 +15,7 @@ import (
 	"github.com/kvdirect/kvd/hdlgen/encoder"
 	"github.com/kvdirect/kvd/hdlgen/fifo"
 	"github.com/kvdirect/kvd/hdlgen/front"
+	"github.com/kvdirect/kvd/hdlgen/glue"
 	"github.com/kvdirect/kvd/hdlgen/htengine"
 	"github.com/kvdirect/kvd/hdlgen/ir"
 	"github.com/kvdirect/kvd/hdlgen/keyhash"
@@ -23,6 +24,7 @@ import (
 	"github.com/kvdirect/kvd/hdlgen/rob"
 	"github.com/kvdirect/kvd/hdlgen/rs"
 	"github.com/kvdirect/kvd/hdlgen/slab"
+	"github.com/kvdirect/kvd/hdlgen/top"
 	"github.com/kvdirect/kvd/hdlgen/vector"
 	"github.com/kvdirect/kvd/hdlgen/verilog"
 	"github.com/kvdirect/kvd/version"
@@ -104,6 +106,16 @@ func Modules(cfg config.Config) ([]*ir.Module, error) {
 		return nil, err
 	}
 	mods = append(mods, fe)
+	gl, err := glue.Generate(cfg)
+	if err != nil {
+		return nil, err
+	}
+	mods = append(mods, gl)
+	proc, err := top.Generate(cfg)
+	if err != nil {
+		return nil, err
+	}
+	mods = append(mods, proc)
 	return mods, nil
 }
 

@@ -5,10 +5,12 @@ kvd_fifo_w64_d16.v
 kvd_fifo_w72_d64.v
 kvd_fifo_w86_d256.v
 kvd_front.v
+kvd_glue.v
 kvd_ht.v
 kvd_keyhash.v
 kvd_memsys.v
 kvd_rob.v
 kvd_rs.v
 kvd_slab.v
+kvd_top.v
 kvd_vec.v
