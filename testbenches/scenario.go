@@ -22,6 +22,9 @@ type Scenario struct {
 	Points []string
 	// Directed marks a fixed sequence: its seed does not matter.
 	Directed bool
+	// Heavy marks a scenario whose paper-preset model takes minutes to
+	// build: the quick catalogue (make test) runs it at sim only.
+	Heavy bool
 }
 
 var registry = map[string]Scenario{}

@@ -61,7 +61,9 @@ func Catalogue(level Level) ([]Entry, error) {
 			out = append(out, Entry{Name: fmt.Sprintf("%s/s%d", sc.Name, s), Kind: "random", Scenario: sc.Name, Config: "sim", Seed: s, Cycles: cycles})
 		}
 		// The paper's sizes too: wider keys, pointers and indices.
-		out = append(out, Entry{Name: fmt.Sprintf("%s/paper/s1", sc.Name), Kind: "random", Scenario: sc.Name, Config: "paper", Seed: 1, Cycles: cycles / 2})
+		if level == Full || !sc.Heavy {
+			out = append(out, Entry{Name: fmt.Sprintf("%s/paper/s1", sc.Name), Kind: "random", Scenario: sc.Name, Config: "paper", Seed: 1, Cycles: cycles / 2})
+		}
 		for x := 1; x <= xseeds; x++ {
 			out = append(out, Entry{Name: fmt.Sprintf("%s/s1/x%d", sc.Name, x), Kind: "xsens", Scenario: sc.Name, Config: "sim", Seed: 1, Cycles: min(cycles, 50_000), XSeed: x})
 		}
