@@ -30,6 +30,7 @@ func newBenchCmd() *cobra.Command {
 	cmd.AddCommand(newBenchOOOCmd())
 	cmd.AddCommand(newBenchSlabCmd())
 	cmd.AddCommand(newBenchMemoryCmd())
+	cmd.AddCommand(newBenchPaperCmd())
 	return cmd
 }
 

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"fmt"
+	"io"
 	"os"
 	"time"
 
@@ -11,18 +12,22 @@ import (
 	"github.com/kvdirect/kvd/hdlgen/design"
 	"github.com/kvdirect/kvd/lint"
 	"github.com/kvdirect/kvd/testbenches"
+	"github.com/kvdirect/kvd/testbenches/workload"
 )
 
 func newDemoCmd() *cobra.Command {
-	var cycles uint64
-	var seed uint64
+	var cycles, seed, ops uint64
+	var blocks bool
 	cmd := &cobra.Command{
 		Use:   "demo",
-		Short: "The main job on the default configuration: generate, lint and co-simulate every block",
+		Short: "The main job on the default configuration: the processor under YCSB-B, co-simulated",
 		Long: `demo generates the default (sim) configuration, lints it with Verilator, Icarus
-and Yosys, and co-simulates every block scenario against its golden model,
-every output every cycle. The full processor (YCSB workloads, the paper's
-throughput table) joins as its blocks land.`,
+and Yosys, builds the processor (kvd_top) and runs a YCSB-B workload (95 % GET,
+5 % PUT, Zipf 0.99 keys) over a table preloaded to 50 % memory utilization,
+comparing every output of the RTL with the golden model every cycle and every
+response with the reference store. It prints throughput, latency percentiles,
+memory accesses per operation and the divergence count. Then it co-simulates
+every block scenario on its own (--blocks=false skips them).`,
 		Example: `  kvd demo
   make demo`,
 		Args: cobra.NoArgs,
@@ -53,9 +58,18 @@ throughput table) joins as its blocks land.`,
 					return fmt.Errorf("demo: lint failed (%s)", r.Tool)
 				}
 			}
-			fmt.Fprintf(w, "3. co-simulation, RTL against golden models (seed %d):\n", seed)
+			if err := demoProcessor(cmd, w, c, dir, seed, ops); err != nil {
+				return err
+			}
+			if !blocks {
+				return nil
+			}
+			fmt.Fprintf(w, "4. every block on its own, RTL against its golden model (seed %d, %d cycles each):\n", seed, cycles)
 			failed := 0
 			for _, sc := range testbenches.Scenarios() {
+				if sc.Name == "proc" {
+					continue // step 3
+				}
 				start := time.Now()
 				o := testbenches.SimOptions{
 					Scenario: sc.Name, Config: c, Seed: seed, Cycles: cycles, RTLDir: dir,
@@ -83,11 +97,55 @@ throughput table) joins as its blocks land.`,
 			if failed > 0 {
 				return fmt.Errorf("demo: %d scenarios diverged", failed)
 			}
-			fmt.Fprintln(w, "4. next: the full processor (the station, engine, allocator and memory system behind kvd_front) under YCSB-B (docs/microarch/processor.md)")
 			return nil
 		},
 	}
-	cmd.Flags().Uint64Var(&cycles, "cycles", 2_000_000, "cycles per scenario")
+	cmd.Flags().Uint64Var(&cycles, "cycles", 1_000_000, "cycles per block scenario")
 	cmd.Flags().Uint64Var(&seed, "seed", 1, "stimulus seed")
+	cmd.Flags().Uint64Var(&ops, "ops", 200_000, "operations of the YCSB-B run on the processor")
+	cmd.Flags().BoolVar(&blocks, "blocks", true, "after the processor, co-simulate every block scenario on its own")
 	return cmd
+}
+
+// demoProcessor is the main job: YCSB-B on the whole processor.
+func demoProcessor(cmd *cobra.Command, w io.Writer, c config.Config, rtl string, seed, ops uint64) error {
+	spec := testbenches.ProcSpec{Mix: workload.MixB, Dist: workload.Zipf, KVBytes: 10, Util: 0.5, Ops: ops, BatchOps: 16}
+	fmt.Fprintf(w, "3. the processor (kvd_top) under YCSB-B: 95 %% GET, 5 %% PUT, Zipf 0.99 keys, 10-byte KVs, %d operations\n", ops)
+	fmt.Fprintf(w, "   in request packets of up to %d, on a table preloaded to %.0f %% memory utilization (seed %d)\n", spec.BatchOps, 100*spec.Util, seed)
+	start := time.Now()
+	last := time.Now()
+	o := testbenches.SimOptions{Config: c, Seed: seed, RTLDir: rtl, Log: cmd.ErrOrStderr(),
+		Replay: fmt.Sprintf("kvd demo --seed %d --ops %d", seed, ops)}
+	run, err := testbenches.RunProc(cmd.Context(), o, spec, func(cyc, n uint64) {
+		if time.Since(last) < 2*time.Second && n < ops {
+			return
+		}
+		last = time.Now()
+		fmt.Fprintf(cmd.ErrOrStderr(), "     %7d / %d operations  %9d cycles  %5.1f s\n", n, ops, cyc, time.Since(start).Seconds())
+	})
+	if err != nil {
+		return err
+	}
+	r, st := run.Run.Record, run.Stats
+	if r.Divergence != nil {
+		r.WriteReport(w, 4)
+		return fmt.Errorf("demo: the processor diverged from its golden model at cycle %d", r.Divergence.Cycle)
+	}
+	us := func(cyc uint64) float64 { return float64(cyc) / c.ClockMHz }
+	opc := st.OpsPerCycle()
+	fmt.Fprintf(w, "     throughput      %.3f operations/cycle = %.1f Mops at %.0f MHz (%d operations in %d cycles)\n",
+		opc, opc*c.ClockMHz, c.ClockMHz, st.Ops, st.Cycles+1)
+	fmt.Fprintf(w, "     latency         request packet in → its response out, %d packets:\n", len(st.Latency))
+	for _, p := range []float64{50, 90, 99, 99.9} {
+		v := testbenches.Percentile(st.Latency, p)
+		fmt.Fprintf(w, "                     p%-5v %6d cycles  %8.2f µs\n", p, v, us(v))
+	}
+	n := float64(max(st.Ops, 1))
+	fmt.Fprintf(w, "     memory          per operation: %.2f PCIe reads, %.2f PCIe writes, %.2f DRAM reads, %.2f DRAM writes\n",
+		float64(st.PCIeReads)/n, float64(st.PCIeWrites)/n, float64(st.DRAMReads)/n, float64(st.DRAMWrites)/n)
+	fmt.Fprintf(w, "     divergences     %d over %d cycles (every output of kvd_top, every cycle; %.0f k cycles/s)\n",
+		r.Divergences, r.Cycles, r.CyclesPerSec/1e3)
+	fmt.Fprintf(w, "     semantics       every response equal to the reference store's; host memory equal to it after the flush\n")
+	fmt.Fprintf(w, "     reproduce       %s   (config %s, hash %s, Verilator %s, %.0f s)\n", o.Replay, c.Name, c.Hash(), r.Verilator, time.Since(start).Seconds())
+	return nil
 }

@@ -1,0 +1,278 @@
+package cli
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/kvdirect/kvd/config"
+	"github.com/kvdirect/kvd/plot"
+	"github.com/kvdirect/kvd/testbenches"
+	"github.com/kvdirect/kvd/testbenches/workload"
+)
+
+// paperWorkload is one row of the paper's throughput table (kv-direct.md
+// §7) and its published figures per KV size (5, 10, 15, 62, 254 B).
+type paperWorkload struct {
+	Name  string
+	Dist  workload.Dist
+	Mix   workload.Mix
+	Paper [5]float64
+}
+
+var paperTable = []paperWorkload{
+	{"uniform, 100 % GET", workload.Uniform, workload.MixC, [5]float64{122.7, 111.2, 98.7, 61.3, 18.5}},
+	{"uniform, 50 % PUT", workload.Uniform, workload.MixA, [5]float64{81.8, 74.1, 65.5, 49.0, 18.5}},
+	{"uniform, 100 % PUT", workload.Uniform, workload.MixPut, [5]float64{61.3, 55.5, 49.1, 40.9, 18.5}},
+	{"long-tail, 100 % GET", workload.Zipf, workload.MixC, [5]float64{180, 180, 179, 74.7, 18.5}},
+	{"long-tail, 50 % PUT", workload.Zipf, workload.MixA, [5]float64{154.8, 139.5, 122.4, 74.7, 18.5}},
+	{"long-tail, 100 % PUT", workload.Zipf, workload.MixPut, [5]float64{114.1, 102.9, 90.2, 74.1, 18.5}},
+}
+
+// paperRow is one cell of `kvd bench paper --json`.
+type paperRow struct {
+	Workload         string  `json:"workload"`
+	KVBytes          int     `json:"kv_bytes"`
+	Mops             float64 `json:"mops"`
+	PaperMops        float64 `json:"paper_mops"`
+	Ratio            float64 `json:"ratio"`
+	OpsPerCycle      float64 `json:"ops_per_cycle"`
+	Ops              uint64  `json:"ops"`
+	Cycles           uint64  `json:"cycles"`
+	LatencyP50Cycles uint64  `json:"latency_p50_cycles"`
+	LatencyP99Cycles uint64  `json:"latency_p99_cycles"`
+	LatencyP50Us     float64 `json:"latency_p50_us"`
+	LatencyP99Us     float64 `json:"latency_p99_us"`
+	PCIePerOp        float64 `json:"pcie_accesses_per_op"`
+	DRAMPerOp        float64 `json:"dram_accesses_per_op"`
+	Divergences      int     `json:"divergences"`
+	latency          []uint64
+}
+
+// paperBenchMemory shrinks the paper preset's memories (not its timing) so
+// that a 50 % preload is at most a few million keys the golden models hold.
+// The preload region is three times the index, the paper's index-to-heap
+// ratio (testbenches/proc.go), and on-board DRAM is the paper's 1/16 of
+// host memory.
+var paperBenchMemory = []string{"memory.index_buckets=65536", "dram.bytes=2097152", "memory.host_bytes=33554432"}
+
+func newBenchPaperCmd() *cobra.Command {
+	var cf configFlags
+	var seed, ops uint64
+	var sizes []int
+	var only []string
+	var jsonOut bool
+	var plots string
+	cmd := &cobra.Command{
+		Use:   "paper",
+		Short: "The paper's throughput table (kv-direct.md §7), co-simulated on the whole processor",
+		Long: `Runs each cell of the paper's throughput table — uniform and long-tail (Zipf
+0.99) keys, 100 % GET, 50 % PUT and 100 % PUT, KVs of 5, 10, 15, 62 and 254 B —
+as a co-simulation of kvd_top (the RTL against golden/top, every response
+checked against the reference store, the table checked after each run), on
+a table preloaded to 50 % memory utilization. Each cell reports Mops
+(operations per cycle × the clock) beside the paper's, and the request-packet
+latency p50/p99, and the run writes plots: throughput against KV size per
+workload, and the latency distributions.
+
+By default the configuration is the paper preset with its memories shrunk
+(` + strings.Join(paperBenchMemory, ", ") + `): the timing of PCIe, DRAM and the
+network are the paper's; only capacities shrink, so that a 50 % preload fits
+the golden models.`,
+		Example: `  kvd bench paper
+  kvd bench paper --json --ops 5000 --kv 10 --workload "long-tail, 100 % GET"`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if !cmd.Flags().Changed("config") {
+				cf.config = "paper"
+				cf.sets = append(append([]string(nil), paperBenchMemory...), cf.sets...)
+			}
+			c, err := cf.load()
+			if err != nil {
+				return err
+			}
+			col := map[int]int{}
+			for i, k := range workload.KVSizes {
+				col[k] = i
+			}
+			for _, k := range sizes {
+				if _, ok := col[k]; !ok {
+					return fmt.Errorf("--kv %d: the paper measured %v", k, workload.KVSizes)
+				}
+			}
+			var table []paperWorkload
+			for _, wl := range paperTable {
+				if len(only) == 0 || containsFold(only, wl.Name) {
+					table = append(table, wl)
+				}
+			}
+			if len(table) == 0 {
+				var names []string
+				for _, wl := range paperTable {
+					names = append(names, fmt.Sprintf("%q", wl.Name))
+				}
+				return fmt.Errorf("--workload %q: none of %s", only, strings.Join(names, ", "))
+			}
+			log := cmd.ErrOrStderr()
+			rtl, _, cleanup, err := testbenches.RTLFor(c, "kvd_top", "")
+			if err != nil {
+				return err
+			}
+			defer cleanup()
+			var rows []paperRow
+			for _, wl := range table {
+				for _, kv := range sizes {
+					start := time.Now()
+					spec := testbenches.ProcSpec{Mix: wl.Mix, Dist: wl.Dist, KVBytes: kv, Util: 0.5, Ops: ops, BatchOps: 32}
+					o := testbenches.SimOptions{Config: c, Seed: seed, RTLDir: rtl, Log: log, NoWave: true,
+						RunDir: filepath.Join(plots, fmt.Sprintf("run-%s-%d", slug(wl.Name), kv)),
+						Replay: fmt.Sprintf("kvd bench paper --seed %d --ops %d --kv %d --workload %q", seed, ops, kv, wl.Name)}
+					run, err := testbenches.RunProc(cmd.Context(), o, spec, nil)
+					if err != nil {
+						return fmt.Errorf("bench paper: %s, %d B: %v", wl.Name, kv, err)
+					}
+					st, r := run.Stats, run.Run.Record
+					if r.Divergence != nil {
+						r.WriteReport(log, 2)
+						return fmt.Errorf("bench paper: %s, %d B: the processor diverged at cycle %d (replay: %s)", wl.Name, kv, r.Divergence.Cycle, o.Replay)
+					}
+					opc := st.OpsPerCycle()
+					n := float64(max(st.Ops, 1))
+					row := paperRow{Workload: wl.Name, KVBytes: kv, Mops: opc * c.ClockMHz, PaperMops: wl.Paper[col[kv]],
+						OpsPerCycle: opc, Ops: st.Ops, Cycles: st.Cycles + 1,
+						LatencyP50Cycles: testbenches.Percentile(st.Latency, 50), LatencyP99Cycles: testbenches.Percentile(st.Latency, 99),
+						PCIePerOp: float64(st.PCIeReads+st.PCIeWrites) / n, DRAMPerOp: float64(st.DRAMReads+st.DRAMWrites) / n,
+						Divergences: r.Divergences, latency: st.Latency}
+					row.Ratio = row.Mops / row.PaperMops
+					row.LatencyP50Us = float64(row.LatencyP50Cycles) / c.ClockMHz
+					row.LatencyP99Us = float64(row.LatencyP99Cycles) / c.ClockMHz
+					rows = append(rows, row)
+					fmt.Fprintf(log, "  bench paper: %-22s %3d B  %7.1f Mops (paper %6.1f)  p50 %6.2f µs  %.0f s\n",
+						wl.Name, kv, row.Mops, row.PaperMops, row.LatencyP50Us, time.Since(start).Seconds())
+				}
+			}
+			files, err := paperPlots(plots, rows, c)
+			if err != nil {
+				return err
+			}
+			w := cmd.OutOrStdout()
+			if jsonOut {
+				return json.NewEncoder(w).Encode(benchOutput{Bench: "paper", ConfigHash: c.Hash(), Config: c.Name, Seed: seed, Verilator: verilatorVersion(), Rows: rows})
+			}
+			fmt.Fprintf(w, "bench paper: config %s (hash %s), seed %d, %d operations per cell, table preloaded to 50 %%, %.0f MHz\n", c.Name, c.Hash(), seed, ops, c.ClockMHz)
+			fmt.Fprintf(w, "%-22s %4s %9s %9s %6s %8s %10s %10s %9s %9s\n", "workload", "KV", "Mops", "paper", "ratio", "op/cyc", "p50 µs", "p99 µs", "PCIe/op", "DRAM/op")
+			for _, r := range rows {
+				fmt.Fprintf(w, "%-22s %4d %9.1f %9.1f %6.2f %8.3f %10.2f %10.2f %9.2f %9.2f\n", r.Workload, r.KVBytes, r.Mops, r.PaperMops, r.Ratio,
+					r.OpsPerCycle, r.LatencyP50Us, r.LatencyP99Us, r.PCIePerOp, r.DRAMPerOp)
+			}
+			for _, f := range files {
+				fmt.Fprintf(w, "plot: %s\n", f)
+			}
+			return nil
+		},
+	}
+	cf.register(cmd)
+	cmd.Flags().Lookup("config").DefValue = "paper, memories shrunk"
+	cmd.Flags().Uint64Var(&seed, "seed", 1, "stimulus seed")
+	cmd.Flags().Uint64Var(&ops, "ops", 20_000, "operations per cell")
+	cmd.Flags().IntSliceVar(&sizes, "kv", workload.KVSizes, "KV sizes (bytes)")
+	cmd.Flags().StringArrayVar(&only, "workload", nil, "run only these rows (repeatable; default: all six)")
+	cmd.Flags().BoolVar(&jsonOut, "json", false, "print one JSON object")
+	cmd.Flags().StringVar(&plots, "out", filepath.Join("runs", "bench-paper"), "where the plots and run records go")
+	return cmd
+}
+
+func containsFold(xs []string, s string) bool {
+	for _, x := range xs {
+		if strings.EqualFold(strings.TrimSpace(x), s) {
+			return true
+		}
+	}
+	return false
+}
+
+// slug makes a workload name a file name.
+func slug(s string) string {
+	var b strings.Builder
+	for _, r := range strings.ToLower(s) {
+		switch {
+		case r >= 'a' && r <= 'z', r >= '0' && r <= '9':
+			b.WriteRune(r)
+		case b.Len() > 0 && !strings.HasSuffix(b.String(), "-"):
+			b.WriteByte('-')
+		}
+	}
+	return strings.TrimSuffix(b.String(), "-")
+}
+
+// paperPlots writes throughput against KV size per workload (beside the
+// paper's, dashed) and the latency distributions.
+func paperPlots(dir string, rows []paperRow, c config.Config) ([]string, error) {
+	if len(rows) == 0 {
+		return nil, nil
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, err
+	}
+	// one chart of Mops against KV size, a series per workload with the
+	// paper's figures dashed beside it; sizes in the order measured
+	var ticks []string
+	seen := map[int]bool{}
+	for _, r := range rows {
+		if !seen[r.KVBytes] {
+			seen[r.KVBytes] = true
+			ticks = append(ticks, fmt.Sprint(r.KVBytes))
+		}
+	}
+	var series []plot.Series
+	idx := map[string]int{}
+	var dists []plot.Distribution
+	for _, r := range rows {
+		i, ok := idx[r.Workload]
+		if !ok {
+			i = len(series)
+			idx[r.Workload] = i
+			series = append(series, plot.Series{Name: r.Workload})
+		}
+		series[i].Y = append(series[i].Y, r.Mops)
+		series[i].RefY = append(series[i].RefY, r.PaperMops)
+		if len(r.latency) > 0 {
+			dists = append(dists, plot.Distribution{Name: fmt.Sprintf("%s, %d B", r.Workload, r.KVBytes), Samples: r.latency})
+		}
+	}
+	for _, s := range series {
+		if len(s.Y) != len(ticks) {
+			return nil, fmt.Errorf("bench paper: plot: workload %q has %d of the %d KV sizes", s.Name, len(s.Y), len(ticks))
+		}
+	}
+	var files []string
+	tp := plot.LineChart{Title: fmt.Sprintf("kvd_top throughput (%s, co-simulated) vs the paper", c.Name),
+		XLabel: "KV size (bytes)", YLabel: fmt.Sprintf("Mops at %.0f MHz", c.ClockMHz), XTicks: ticks, Series: series}
+	svg, err := tp.Render()
+	if err != nil {
+		return nil, err
+	}
+	f := filepath.Join(dir, "throughput.svg")
+	if err := plot.WriteFile(f, svg); err != nil {
+		return nil, err
+	}
+	files = append(files, f)
+	if len(dists) > 0 {
+		h := plot.Histogram{Title: "request-packet latency (last request beat in to last response beat out)",
+			Dists: dists, Scale: 1 / c.ClockMHz, Unit: "µs"}
+		if svg, err = h.Render(); err != nil {
+			return nil, err
+		}
+		f = filepath.Join(dir, "latency.svg")
+		if err := plot.WriteFile(f, svg); err != nil {
+			return nil, err
+		}
+		files = append(files, f)
+	}
+	return files, nil
+}

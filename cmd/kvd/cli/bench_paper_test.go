@@ -1,0 +1,52 @@
+package cli
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// A short run of two cells on the sim preset: the fields the JSON
+// promises, figures that are measurements (positive, the paper's beside
+// them), and the plots written.
+func TestBenchPaperJSON(t *testing.T) {
+	dir := t.TempDir()
+	code, out, errs := run(t, "bench", "paper", "--json", "--config", "sim", "--ops", "400", "--kv", "10,62",
+		"--workload", "long-tail, 100 % GET", "--out", dir)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	var got struct {
+		Bench      string           `json:"bench"`
+		ConfigHash string           `json:"config_hash"`
+		Rows       []map[string]any `json:"rows"`
+	}
+	if err := json.Unmarshal([]byte(out), &got); err != nil {
+		t.Fatal(err)
+	}
+	if got.Bench != "paper" || got.ConfigHash == "" || len(got.Rows) != 2 {
+		t.Fatalf("got %+v", got)
+	}
+	for i, want := range []float64{180, 74.7} {
+		r := got.Rows[i]
+		if r["workload"] != "long-tail, 100 % GET" || r["paper_mops"] != want || r["divergences"] != 0.0 || r["ops"] != 400.0 {
+			t.Errorf("row %d: %v", i, r)
+		}
+		for _, k := range []string{"mops", "ops_per_cycle", "latency_p50_cycles", "latency_p99_cycles", "latency_p50_us", "pcie_accesses_per_op"} {
+			if v, ok := r[k].(float64); !ok || v <= 0 {
+				t.Errorf("row %d: %s = %v", i, k, r[k])
+			}
+		}
+	}
+	for _, f := range []string{"throughput.svg", "latency.svg"} {
+		b, err := os.ReadFile(filepath.Join(dir, f))
+		if err != nil || !strings.Contains(string(b), "<svg") {
+			t.Errorf("%s: %v", f, err)
+		}
+	}
+	if code, _, errs := run(t, "bench", "paper", "--kv", "11"); code == 0 || !strings.Contains(errs, "--kv 11") {
+		t.Errorf("a KV size the paper did not measure: exit %d, %q", code, errs)
+	}
+}
