@@ -25,10 +25,10 @@ import (
 	"github.com/kvdirect/kvd/version"
 )
 
-// Top is the module the scripts synthesise. Until the processor's top level
-// exists (issue 8) every generated block is a top of its own, and the
-// scripts name the one chosen here.
-const Top = "kvd_rs"
+// Top is the module the scripts synthesise: the whole processor
+// (docs/microarch/processor.md §5). Every other module in rtl/ is one of its
+// blocks, and each still goes through the gate on its own.
+const Top = "kvd_top"
 
 // Regression is one regression result recorded in the manifest.
 type Regression struct {
@@ -309,6 +309,8 @@ runs this exact RTL passed, and the synthesis gate's table.
 - scripts/vivado.tcl: vivado -mode batch -source scripts/vivado.tcl
 - scripts/quartus.tcl: quartus_sh -t scripts/quartus.tcl
 
-The scripts synthesise {{.Top}}; until the processor's top level exists
-every block in rtl/ is a top of its own.
+The scripts synthesise {{.Top}}, the whole processor: packets in on rx_*,
+out on tx_*, host memory on the PCIe link ports l<k>_*, on-board DRAM on
+dram_* (docs/microarch/processor.md §5 in the kvd repository). Every other
+module in rtl/ is one of its blocks.
 `))
