@@ -132,7 +132,8 @@ func ParamsOf(cfg config.Config) Params {
 		K:   cfg.Key.MaxKeyBytes,
 		KL:  cfg.KeyLenBits(),
 		VM:  cfg.Key.MaxValueBytes,
-		VL:  bits.Len(uint(cfg.Key.MaxValueBytes)),
+		VL:  bits.Len(uint(max(cfg.Key.MaxValueBytes, 8))), // an atomic answers 8 bytes whatever VM
+
 		W:   cfg.Atomic.ScalarBits,
 		N:   n,
 		F:   lambda.FidBits(n),
