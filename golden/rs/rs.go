@@ -127,12 +127,12 @@ func ParamsOf(cfg config.Config) Params {
 	n := len(cfg.Atomic.Lambdas)
 	return Params{
 		M: m, R: r,
-		S:   cfg.RSSlotBits(),
-		I:   bits.Len(uint(m + r - 1)),
-		K:   cfg.Key.MaxKeyBytes,
-		KL:  cfg.KeyLenBits(),
-		VM:  cfg.Key.MaxValueBytes,
-		VL:  bits.Len(uint(max(cfg.Key.MaxValueBytes, 8))), // an atomic answers 8 bytes whatever VM
+		S:  cfg.RSSlotBits(),
+		I:  bits.Len(uint(m + r - 1)),
+		K:  cfg.Key.MaxKeyBytes,
+		KL: cfg.KeyLenBits(),
+		VM: cfg.Key.MaxValueBytes,
+		VL: bits.Len(uint(max(cfg.Key.MaxValueBytes, 8))), // an atomic answers 8 bytes whatever VM
 
 		W:   cfg.Atomic.ScalarBits,
 		N:   n,
