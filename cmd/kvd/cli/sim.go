@@ -113,7 +113,8 @@ func (f *simFlags) options(cmd *cobra.Command, scenario string) (testbenches.Sim
 		}
 	}
 	errw := cmd.ErrOrStderr()
-	start := time.Now()
+	var first time.Time // the first progress report
+	var firstN uint64
 	var shimArgs []string
 	if f.xseed > 0 {
 		shimArgs = regress.XSeedArgs(f.xseed)
@@ -144,12 +145,20 @@ func (f *simFlags) options(cmd *cobra.Command, scenario string) (testbenches.Sim
 		Trace: w, NoWave: f.noWave, TCP: f.tcp, HangCycles: f.hangCycles, Timeout: f.timeout,
 		Replay: f.replayCommand(scenario, cycles), Log: errw,
 		Progress: func(n uint64) {
-			el := time.Since(start).Seconds()
+			// the rate since the first report: the model's build is not
+			// simulation time
+			if first.IsZero() {
+				first, firstN = time.Now(), n
+			}
+			rate := "…"
+			if el := time.Since(first).Seconds(); el > 0 {
+				rate = fmt.Sprintf("%.3f M cycles/s", float64(n-firstN)/el/1e6)
+			}
 			if f.ops > 0 {
-				fmt.Fprintf(errw, "  %s: %d cycles, %.2f M cycles/s\n", scenario, n, float64(n)/el/1e6)
+				fmt.Fprintf(errw, "  %s: %d cycles, %s\n", scenario, n, rate)
 				return
 			}
-			fmt.Fprintf(errw, "  %s: %d / %d cycles (%.0f%%), %.2f M cycles/s\n", scenario, n, cycles, 100*float64(n)/float64(cycles), float64(n)/el/1e6)
+			fmt.Fprintf(errw, "  %s: %d / %d cycles (%.0f%%), %s\n", scenario, n, cycles, 100*float64(n)/float64(cycles), rate)
 		},
 	}, nil
 }
