@@ -77,7 +77,7 @@ func TestProcCosim(t *testing.T) {
 	c := preset(t, "sim")
 	bin := buildModel(t, c, "kvd_top", nil)
 	spec := ProcMixed(7)
-	spec.KVBytes, spec.Dist, spec.BatchOps = 62, workload.Zipf, 32
+	spec.KVBytes, spec.Dist, spec.BatchOps = 62, workload.Zipf, 64
 	spec.Ops = requestBudget(t, "KVD_PROC_OPS", 20_000)
 	m, stim, err := NewProc(c, 7, spec)
 	if err != nil {
