@@ -192,10 +192,17 @@ func newProcStim(cfg config.Config, seed uint64, spec ProcSpec, ports []model.Po
 	}
 
 	// Host memory: the index, the slab rings, the daemon's heap, and at
-	// the top a preload region of three times the index (the paper's
-	// index-to-heap ratio) that the backdoor preload allocates from.
+	// the top a preload region that the backdoor preload allocates from,
+	// sized so that the index is the share of the table hashtable.md §6
+	// gives the KV size (1/2 for inline KVs, 1/8 for out-of-line ones: the
+	// ratios of the access-count bench), at most half of the heap.
 	s.host = hostmem.New(cfg.Memory.HostBytes)
-	region := (3*cfg.IndexBytes() + 4095) / 4096 * 4096
+	ratio := 0.125
+	if spec.KVBytes <= cfg.Bucket.InlineThreshold {
+		ratio = 0.5
+	}
+	region := int64(float64(cfg.IndexBytes())*(1-ratio)/ratio) &^ 4095
+	region = min(region, (cfg.Memory.HostBytes-cfg.HeapBase())/2&^4095)
 	base := cfg.Memory.HostBytes - region
 	if base <= cfg.HeapBase() {
 		return nil, fmt.Errorf("proc: memory.host_bytes = %d leaves no heap below a %d B preload region", cfg.Memory.HostBytes, region)
