@@ -123,6 +123,7 @@ type ProcStats struct {
 	Keys               int
 	KVBytes            int
 	Util               float64 // the preload's memory utilization
+	Checked            bool    // the table in host memory equalled the reference after the flush
 }
 
 type procStim struct {
@@ -552,6 +553,7 @@ func (s *procStim) check(c uint64) error {
 		return fmt.Errorf("proc: table check after the flush (cycle %d, %d operations): %v", c, s.st.Ops, err)
 	}
 	s.pts["proc.checked"]++
+	s.st.Checked = true
 	return nil
 }
 

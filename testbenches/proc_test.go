@@ -6,60 +6,39 @@ import (
 
 	"github.com/kvdirect/kvd/config"
 	"github.com/kvdirect/kvd/cosim"
-	"github.com/kvdirect/kvd/golden/model"
 	"github.com/kvdirect/kvd/testbenches/workload"
 )
 
 // runProcGolden drives the golden processor alone until the stimulus ends
 // (every answer checked, the table checked after the flush).
-func runProcGolden(t *testing.T, cfg config.Config, seed uint64, spec ProcSpec, limit uint64) *procStim {
+func runProcGolden(t *testing.T, cfg config.Config, seed uint64, spec ProcSpec, limit uint64) ProcStats {
 	t.Helper()
-	m, s, err := NewProc(cfg, seed, spec)
+	st, err := RunProcGolden(cfg, seed, spec, limit)
 	if err != nil {
 		t.Fatal(err)
 	}
-	l := model.MustLayout(m.Ports())
-	in, out := make([]uint64, l.InWords), make([]uint64, l.OutWords)
-	var prev []uint64
-	m.Reset()
-	for cyc := uint64(0); ; cyc++ {
-		if cyc == limit {
-			t.Fatalf("not done after %d cycles: %s", limit, s.Describe(cyc))
-		}
-		clear(in)
-		more, err := s.Next(cyc, prev, in)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if !more {
-			break
-		}
-		if err := m.Step(in, out); err != nil {
-			t.Fatalf("golden model at cycle %d: %v", cyc, err)
-		}
-		prev = out
-	}
-	return s
+	return st
 }
 
 func TestProcGolden(t *testing.T) {
 	cfg, _ := config.Preset("sim")
 	spec := ProcMixed(3)
 	spec.Ops = 3000
-	s := runProcGolden(t, cfg, 3, spec, 2_000_000)
-	st := s.Stats()
-	if st.Ops != spec.Ops || s.pts["proc.checked"] != 1 {
-		t.Fatalf("%d of %d operations answered, table checked %d times", st.Ops, spec.Ops, s.pts["proc.checked"])
+	st := runProcGolden(t, cfg, 3, spec, 2_000_000)
+	if st.Ops != spec.Ops || !st.Checked {
+		t.Fatalf("%d of %d operations answered, table checked: %v", st.Ops, spec.Ops, st.Checked)
 	}
-	t.Logf("%+v KV %d B, %d ops in %d cycles (%.3f ops/cycle), p50 latency %d cycles; points %v",
-		spec.Mix, spec.KVBytes, st.Ops, st.Cycles, st.OpsPerCycle(), Percentile(st.Latency, 50), s.Points())
+	t.Logf("%+v KV %d B, %d ops in %d cycles (%.3f ops/cycle), p50 latency %d cycles",
+		spec.Mix, spec.KVBytes, st.Ops, st.Cycles, st.OpsPerCycle(), Percentile(st.Latency, 50))
 }
 
 func TestProcGoldenYCSB(t *testing.T) {
 	cfg, _ := config.Preset("sim")
 	spec := ProcSpec{Mix: workload.MixB, Dist: workload.Zipf, KVBytes: 10, Util: 0.5, Ops: 5000, BatchOps: 16}
-	s := runProcGolden(t, cfg, 1, spec, 2_000_000)
-	st := s.Stats()
+	st := runProcGolden(t, cfg, 1, spec, 2_000_000)
+	if st.Ops != spec.Ops || !st.Checked {
+		t.Fatalf("%d of %d operations answered, table checked: %v", st.Ops, spec.Ops, st.Checked)
+	}
 	t.Logf("YCSB-B: %d ops in %d cycles (%.3f ops/cycle), p50 %d p99 %d cycles, PCIe %d/%d DRAM %d/%d",
 		st.Ops, st.Cycles, st.OpsPerCycle(), Percentile(st.Latency, 50), Percentile(st.Latency, 99),
 		st.PCIeReads, st.PCIeWrites, st.DRAMReads, st.DRAMWrites)

@@ -51,6 +51,7 @@ type paperRow struct {
 	PCIePerOp        float64 `json:"pcie_accesses_per_op"`
 	DRAMPerOp        float64 `json:"dram_accesses_per_op"`
 	Divergences      int     `json:"divergences"`
+	Golden           bool    `json:"golden_only"` // measured on the golden model alone (--golden)
 	latency          []uint64
 }
 
@@ -66,7 +67,7 @@ func newBenchPaperCmd() *cobra.Command {
 	var seed, ops uint64
 	var sizes []int
 	var only []string
-	var jsonOut bool
+	var jsonOut, golden bool
 	var plots string
 	cmd := &cobra.Command{
 		Use:   "paper",
@@ -119,11 +120,15 @@ the golden models.`,
 				return fmt.Errorf("--workload %q: none of %s", only, strings.Join(names, ", "))
 			}
 			log := cmd.ErrOrStderr()
-			rtl, _, cleanup, err := testbenches.RTLFor(c, "kvd_top", "")
-			if err != nil {
-				return err
+			rtl := ""
+			if !golden {
+				dir, _, cleanup, err := testbenches.RTLFor(c, "kvd_top", "")
+				if err != nil {
+					return err
+				}
+				defer cleanup()
+				rtl = dir
 			}
-			defer cleanup()
 			var rows []paperRow
 			for _, wl := range table {
 				for _, kv := range sizes {
@@ -132,14 +137,26 @@ the golden models.`,
 					o := testbenches.SimOptions{Config: c, Seed: seed, RTLDir: rtl, Log: log, NoWave: true,
 						RunDir: filepath.Join(plots, fmt.Sprintf("run-%s-%d", slug(wl.Name), kv)),
 						Replay: fmt.Sprintf("kvd bench paper --seed %d --ops %d --kv %d --workload %q", seed, ops, kv, wl.Name)}
-					run, err := testbenches.RunProc(cmd.Context(), o, spec, nil)
-					if err != nil {
-						return fmt.Errorf("bench paper: %s, %d B: %v", wl.Name, kv, err)
+					var st testbenches.ProcStats
+					divergences := 0
+					if golden {
+						if st, err = testbenches.RunProcGolden(c, seed, spec, 1_000_000+2_000*ops); err != nil {
+							return fmt.Errorf("bench paper: %s, %d B: %v", wl.Name, kv, err)
+						}
+					} else {
+						run, err := testbenches.RunProc(cmd.Context(), o, spec, nil)
+						if err != nil {
+							return fmt.Errorf("bench paper: %s, %d B: %v", wl.Name, kv, err)
+						}
+						r := run.Run.Record
+						if r.Divergence != nil {
+							r.WriteReport(log, 2)
+							return fmt.Errorf("bench paper: %s, %d B: the processor diverged at cycle %d (replay: %s)", wl.Name, kv, r.Divergence.Cycle, o.Replay)
+						}
+						st, divergences = run.Stats, r.Divergences
 					}
-					st, r := run.Stats, run.Run.Record
-					if r.Divergence != nil {
-						r.WriteReport(log, 2)
-						return fmt.Errorf("bench paper: %s, %d B: the processor diverged at cycle %d (replay: %s)", wl.Name, kv, r.Divergence.Cycle, o.Replay)
+					if !st.Checked {
+						return fmt.Errorf("bench paper: %s, %d B: the run ended before the table was checked (%d of %d operations)", wl.Name, kv, st.Ops, ops)
 					}
 					opc := st.OpsPerCycle()
 					n := float64(max(st.Ops, 1))
@@ -147,7 +164,7 @@ the golden models.`,
 						OpsPerCycle: opc, Ops: st.Ops, Cycles: st.Cycles + 1,
 						LatencyP50Cycles: testbenches.Percentile(st.Latency, 50), LatencyP99Cycles: testbenches.Percentile(st.Latency, 99),
 						PCIePerOp: float64(st.PCIeReads+st.PCIeWrites) / n, DRAMPerOp: float64(st.DRAMReads+st.DRAMWrites) / n,
-						Divergences: r.Divergences, latency: st.Latency}
+						Divergences: divergences, Golden: golden, latency: st.Latency}
 					row.Ratio = row.Mops / row.PaperMops
 					row.LatencyP50Us = float64(row.LatencyP50Cycles) / c.ClockMHz
 					row.LatencyP99Us = float64(row.LatencyP99Cycles) / c.ClockMHz
@@ -164,7 +181,11 @@ the golden models.`,
 			if jsonOut {
 				return json.NewEncoder(w).Encode(benchOutput{Bench: "paper", ConfigHash: c.Hash(), Config: c.Name, Seed: seed, Verilator: verilatorVersion(), Rows: rows})
 			}
-			fmt.Fprintf(w, "bench paper: config %s (hash %s), seed %d, %d operations per cell, table preloaded to 50 %%, %.0f MHz\n", c.Name, c.Hash(), seed, ops, c.ClockMHz)
+			how := "co-simulated (RTL against golden/top)"
+			if golden {
+				how = "golden model alone (--golden)"
+			}
+			fmt.Fprintf(w, "bench paper: config %s (hash %s), seed %d, %d operations per cell, table preloaded to 50 %%, %.0f MHz, %s\n", c.Name, c.Hash(), seed, ops, c.ClockMHz, how)
 			fmt.Fprintf(w, "%-22s %4s %9s %9s %6s %8s %10s %10s %9s %9s\n", "workload", "KV", "Mops", "paper", "ratio", "op/cyc", "p50 µs", "p99 µs", "PCIe/op", "DRAM/op")
 			for _, r := range rows {
 				fmt.Fprintf(w, "%-22s %4d %9.1f %9.1f %6.2f %8.3f %10.2f %10.2f %9.2f %9.2f\n", r.Workload, r.KVBytes, r.Mops, r.PaperMops, r.Ratio,
@@ -183,6 +204,7 @@ the golden models.`,
 	cmd.Flags().IntSliceVar(&sizes, "kv", workload.KVSizes, "KV sizes (bytes)")
 	cmd.Flags().StringArrayVar(&only, "workload", nil, "run only these rows (repeatable; default: all six)")
 	cmd.Flags().BoolVar(&jsonOut, "json", false, "print one JSON object")
+	cmd.Flags().BoolVar(&golden, "golden", false, "run the golden model alone, without Verilator (cycle-exact where the RTL co-simulates clean; for exploring configurations)")
 	cmd.Flags().StringVar(&plots, "out", filepath.Join("runs", "bench-paper"), "where the plots and run records go")
 	return cmd
 }

@@ -46,6 +46,25 @@ func TestBenchPaperJSON(t *testing.T) {
 			t.Errorf("%s: %v", f, err)
 		}
 	}
+	// --golden measures the same cycles without the simulator: the RTL
+	// co-simulated clean above, so the figures must be identical.
+	code, gout, errs := run(t, "bench", "paper", "--json", "--golden", "--config", "sim", "--ops", "400", "--kv", "10,62",
+		"--workload", "long-tail, 100 % GET", "--out", t.TempDir())
+	if code != 0 {
+		t.Fatalf("--golden: exit %d: %s", code, errs)
+	}
+	var gold struct {
+		Rows []map[string]any `json:"rows"`
+	}
+	if err := json.Unmarshal([]byte(gout), &gold); err != nil {
+		t.Fatal(err)
+	}
+	for i := range got.Rows {
+		g, c := gold.Rows[i], got.Rows[i]
+		if g["golden_only"] != true || g["cycles"] != c["cycles"] || g["latency_p99_cycles"] != c["latency_p99_cycles"] {
+			t.Errorf("row %d: golden %v cycles, p99 %v; co-simulated %v, %v", i, g["cycles"], g["latency_p99_cycles"], c["cycles"], c["latency_p99_cycles"])
+		}
+	}
 	if code, _, errs := run(t, "bench", "paper", "--kv", "11"); code == 0 || !strings.Contains(errs, "--kv 11") {
 		t.Errorf("a KV size the paper did not measure: exit %d, %q", code, errs)
 	}
