@@ -29,54 +29,6 @@ func (g *gen) wire(name, comment string, e ir.Expr) *ir.Signal {
 	return s
 }
 
-// rec packs named fields into one word, the first field lowest.
-type rec struct {
-	names []string
-	lo, w map[string]int
-	W     int
-}
-
-func newRec() *rec { return &rec{lo: map[string]int{}, w: map[string]int{}} }
-
-func (r *rec) add(name string, w int) *rec {
-	r.names = append(r.names, name)
-	r.lo[name] = r.W
-	r.w[name] = w
-	r.W += w
-	return r
-}
-
-// get slices field name out of a signal holding the record.
-func (r *rec) get(s *ir.Signal, name string) ir.Expr {
-	lo, ok := r.lo[name]
-	if !ok {
-		panic("glue: no field " + name)
-	}
-	return ir.Bits(s, lo+r.w[name]-1, lo)
-}
-
-// pack builds the record from a value per field.
-func (r *rec) pack(vals map[string]ir.Expr) ir.Expr {
-	parts := make([]ir.Expr, len(r.names))
-	for i, n := range r.names {
-		v, ok := vals[n]
-		if !ok {
-			panic("glue: no value for field " + n)
-		}
-		parts[len(r.names)-1-i] = v
-	}
-	return ir.Cat(parts...)
-}
-
-// layout describes a record's fields for the header comment.
-func (r *rec) layout() string {
-	s := make([]string, len(r.names))
-	for i, n := range r.names {
-		s[len(r.names)-1-i] = fmt.Sprintf("%s %d", n, r.w[n])
-	}
-	return "{" + strings.Join(s, ", ") + "}"
-}
-
 // queue is a small FIFO held in distributed RAM with combinational reads:
 // the head drives outputs in the cycle it is at the front (a read of state
 // addressed by state), and the head of the next cycle is known before the
@@ -191,11 +143,11 @@ func (g *gen) build() (*ir.Module, error) {
 	g.m = m
 
 	// ---- records --------------------------------------------------------------------------
-	afRec := newRec().add("sec", H).add("bucket", BI).add("slot", S).add("tag", TagBits)
-	oprRec := newRec().add("op", OpBits).add("fid", F).add("klen", KL).add("key", 8*K).add("vlen", VL).
-		add("v64", 64).add("cmp", W).add("swap", W)
-	efRec := newRec().add("id", I).add("tag", MW).add("op", OpBits).add("fid", F).add("key", 8*K).add("klen", KL).
-		add("vlen", VL).add("value", 64).add("delta", E).add("cmp", E).add("swap", E).add("aux", A)
+	afRec := ir.NewRecord().Add("sec", H).Add("bucket", BI).Add("slot", S).Add("tag", TagBits)
+	oprRec := ir.NewRecord().Add("op", OpBits).Add("fid", F).Add("klen", KL).Add("key", 8*K).Add("vlen", VL).
+		Add("v64", 64).Add("cmp", W).Add("swap", W)
+	efRec := ir.NewRecord().Add("id", I).Add("tag", MW).Add("op", OpBits).Add("fid", F).Add("key", 8*K).Add("klen", KL).
+		Add("vlen", VL).Add("value", 64).Add("delta", E).Add("cmp", E).Add("swap", E).Add("aux", A)
 	m.Doc = g.doc(afRec, oprRec, efRec)
 
 	// ---- ports (processor.md 4.2, in table order) -------------------------------------------
@@ -269,7 +221,7 @@ func (g *gen) build() (*ir.Module, error) {
 	byteW := func(x *ir.Signal, i, w int) ir.Expr { return ir.Bits(x, 64*i+w-1, 64*i) }
 	fidCl := g.wire("iss_fid_clamped", fmt.Sprintf("min(iss_fid, N = %d)", z.N),
 		ir.Sel(ir.Gt(p("iss_fid"), k(IssFidBits, uint64(z.N))), k(F, uint64(z.N)), ir.Bits(p("iss_fid"), F-1, 0)))
-	oprWord := g.wire("opr_word", "opr[g] as written at issue", oprRec.pack(map[string]ir.Expr{
+	oprWord := g.wire("opr_word", "opr[g] as written at issue", oprRec.Pack(map[string]ir.Expr{
 		"op": p("iss_op"), "fid": fidCl, "klen": p("iss_klen"), "key": p("iss_key"), "vlen": p("iss_vlen"),
 		"v64": byteW(issValue, 0, 64), "cmp": byteW(issValue, 1, W), "swap": byteW(issValue, 2, W),
 	}))
@@ -280,8 +232,8 @@ func (g *gen) build() (*ir.Module, error) {
 	afPop := ir.LAnd(ir.LNot(af.empty), p("rs_req_ready"))
 	g.advance(af, afPush, afPop)
 	afWord := g.wire("af_word", "{tag, slot, bucket, sec} of the key hashed this cycle",
-		afRec.pack(map[string]ir.Expr{"tag": p("kh_out_tag"), "slot": p("kh_out_slot"), "bucket": p("kh_out_bucket"), "sec": p("kh_out_sec")}))
-	afNextTag := ir.Sel(af.nextFromPushed, ir.Bits(p("kh_out_tag"), MW-1, 0), ir.Bits(afRec.get(af.nextStored, "tag"), MW-1, 0))
+		afRec.Pack(map[string]ir.Expr{"tag": p("kh_out_tag"), "slot": p("kh_out_slot"), "bucket": p("kh_out_bucket"), "sec": p("kh_out_sec")}))
+	afNextTag := ir.Sel(af.nextFromPushed, ir.Bits(p("kh_out_tag"), MW-1, 0), ir.Bits(afRec.Get(af.nextStored, "tag"), MW-1, 0))
 	opr := g.ahead("opr", oprMem, afNextTag, issue, issIdx)
 	oprHead := opr.out
 	afHead := af.head
@@ -341,16 +293,16 @@ func (g *gen) build() (*ir.Module, error) {
 	efPush := ir.LAnd(p("rs_pipe_valid"), pipeRdy)
 	efPop := ir.LAnd(ir.LNot(ef.empty), p("ht_req_ready"))
 	g.advance(ef, efPush, efPop)
-	efWord := g.wire("ef_word", "the station's pipeline record", efRec.pack(map[string]ir.Expr{
+	efWord := g.wire("ef_word", "the station's pipeline record", efRec.Pack(map[string]ir.Expr{
 		"id": p("rs_pipe_id"), "tag": ir.Bits(p("rs_pipe_tag"), MW-1, 0), "op": p("rs_pipe_op"), "fid": p("rs_pipe_fid"),
 		"key": p("rs_pipe_key"), "klen": p("rs_pipe_klen"), "vlen": p("rs_pipe_vlen"), "value": p("rs_pipe_value"),
 		"delta": ir.Bits(p("rs_pipe_delta"), E-1, 0), "cmp": ir.Bits(p("rs_pipe_cmp"), E-1, 0),
 		"swap": ir.Bits(p("rs_pipe_swap"), E-1, 0), "aux": p("rs_pipe_aux"),
 	}))
-	efNextTag := ir.Sel(ef.nextFromPushed, ir.Bits(p("rs_pipe_tag"), MW-1, 0), efRec.get(ef.nextStored, "tag"))
+	efNextTag := ir.Sel(ef.nextFromPushed, ir.Bits(p("rs_pipe_tag"), MW-1, 0), efRec.Get(ef.nextStored, "tag"))
 	reqv := g.ahead("reqv", reqvMem, efNextTag, issue, issIdx)
 	efHead := ef.head
-	efID := g.wire("ef_head_id", "", efRec.get(efHead, "id"))
+	efID := g.wire("ef_head_id", "", efRec.Get(efHead, "id"))
 	etagWen := g.wire("etag_wen", fmt.Sprintf("4.5.4: etag[e.id] = e.tag; only ids < M = %d are ever read back (write-backs are not)", M),
 		ir.LAnd(ef.pop, ir.Lt(efID, k(I, uint64(M)))))
 	m.Comb("EF: pointers (processor.md 4.5.4)", func(b *ir.Block) {
@@ -361,7 +313,7 @@ func (g *gen) build() (*ir.Module, error) {
 		ef.clock(b, efWord)
 		reqv.clock(b, reqvMem, issValue)
 		b.If(etagWen, func(b *ir.Block) {
-			b.Write(etagMem, ir.Bits(efID, MW-1, 0), efRec.get(efHead, "tag"))
+			b.Write(etagMem, ir.Bits(efID, MW-1, 0), efRec.Get(efHead, "tag"))
 		}, nil)
 		b.If(rst, func(b *ir.Block) {
 			ef.reset(b)
@@ -446,19 +398,19 @@ func (g *gen) build() (*ir.Module, error) {
 	m.Assign(p("kh_in_len"), khLen)
 	m.Assign(p("kh_in_tag"), khTag)
 	m.Assign(p("rs_req_valid"), ir.LNot(af.empty))
-	m.Assign(p("rs_req_op"), oprRec.get(oprHead, "op"))
-	m.Assign(p("rs_req_fid"), oprRec.get(oprHead, "fid"))
-	m.Assign(p("rs_req_key"), oprRec.get(oprHead, "key"))
-	m.Assign(p("rs_req_klen"), oprRec.get(oprHead, "klen"))
-	m.Assign(p("rs_req_slot"), afRec.get(afHead, "slot"))
-	m.Assign(p("rs_req_vlen"), oprRec.get(oprHead, "vlen"))
-	oprV64 := g.wire("opr_v64", "bytes 0-7 of the value: rs_req_value, and its low W bits rs_req_delta", oprRec.get(oprHead, "v64"))
+	m.Assign(p("rs_req_op"), oprRec.Get(oprHead, "op"))
+	m.Assign(p("rs_req_fid"), oprRec.Get(oprHead, "fid"))
+	m.Assign(p("rs_req_key"), oprRec.Get(oprHead, "key"))
+	m.Assign(p("rs_req_klen"), oprRec.Get(oprHead, "klen"))
+	m.Assign(p("rs_req_slot"), afRec.Get(afHead, "slot"))
+	m.Assign(p("rs_req_vlen"), oprRec.Get(oprHead, "vlen"))
+	oprV64 := g.wire("opr_v64", "bytes 0-7 of the value: rs_req_value, and its low W bits rs_req_delta", oprRec.Get(oprHead, "v64"))
 	m.Assign(p("rs_req_value"), oprV64)
 	m.Assign(p("rs_req_delta"), ir.Bits(oprV64, W-1, 0))
-	m.Assign(p("rs_req_cmp"), oprRec.get(oprHead, "cmp"))
-	m.Assign(p("rs_req_swap"), oprRec.get(oprHead, "swap"))
+	m.Assign(p("rs_req_cmp"), oprRec.Get(oprHead, "cmp"))
+	m.Assign(p("rs_req_swap"), oprRec.Get(oprHead, "swap"))
 	m.Assign(p("rs_req_aux"), ir.Bits(afHead, A-1, 0)) // {bucket, sec}: bucket * 2^H + sec
-	m.Assign(p("rs_req_tag"), afRec.get(afHead, "tag"))
+	m.Assign(p("rs_req_tag"), afRec.Get(afHead, "tag"))
 	m.Assign(p("rs_pipe_ready"), pipeRdy)
 	m.Assign(p("rs_cpl_valid"), c1Valid)
 	m.Assign(p("rs_cpl_id"), c1ID)
@@ -466,21 +418,21 @@ func (g *gen) build() (*ir.Module, error) {
 	m.Assign(p("rs_cpl_vlen"), c1Vlen)
 	m.Assign(p("rs_cpl_value"), c1Value)
 	m.Assign(p("ht_req_valid"), ir.LNot(ef.empty))
-	m.Assign(p("ht_req_op"), efRec.get(efHead, "op"))
+	m.Assign(p("ht_req_op"), efRec.Get(efHead, "op"))
 	m.Assign(p("ht_req_tag"), ir.Zext(efID, TagBits))
-	m.Assign(p("ht_req_key"), efRec.get(efHead, "key"))
-	m.Assign(p("ht_req_klen"), efRec.get(efHead, "klen"))
-	efVlen := g.wire("ef_head_vlen", "", efRec.get(efHead, "vlen"))
+	m.Assign(p("ht_req_key"), efRec.Get(efHead, "key"))
+	m.Assign(p("ht_req_klen"), efRec.Get(efHead, "klen"))
+	efVlen := g.wire("ef_head_vlen", "", efRec.Get(efHead, "vlen"))
 	m.Assign(p("ht_req_vlen"), efVlen)
-	efValue := g.wire("ef_head_value", "", efRec.get(efHead, "value"))
+	efValue := g.wire("ef_head_value", "", efRec.Get(efHead, "value"))
 	m.Assign(p("ht_req_value"), ir.Sel(long(efVlen), reqv.out, ir.Zext(efValue, 8*V)))
-	efAux := g.wire("ef_head_aux", "", efRec.get(efHead, "aux"))
+	efAux := g.wire("ef_head_aux", "", efRec.Get(efHead, "aux"))
 	m.Assign(p("ht_req_bucket"), ir.Bits(efAux, A-1, H))
 	m.Assign(p("ht_req_sec"), ir.Bits(efAux, H-1, 0))
-	m.Assign(p("ht_req_fid"), efRec.get(efHead, "fid"))
-	m.Assign(p("ht_req_delta"), efRec.get(efHead, "delta"))
-	m.Assign(p("ht_req_cmp"), efRec.get(efHead, "cmp"))
-	m.Assign(p("ht_req_swap"), efRec.get(efHead, "swap"))
+	m.Assign(p("ht_req_fid"), efRec.Get(efHead, "fid"))
+	m.Assign(p("ht_req_delta"), efRec.Get(efHead, "delta"))
+	m.Assign(p("ht_req_cmp"), efRec.Get(efHead, "cmp"))
+	m.Assign(p("ht_req_swap"), efRec.Get(efHead, "swap"))
 	if err := m.Err(); err != nil {
 		return nil, err
 	}

@@ -6,7 +6,7 @@ import (
 	"github.com/kvdirect/kvd/hdlgen/ir"
 )
 
-func (g *gen) doc(afRec, oprRec, efRec *rec) ir.Doc {
+func (g *gen) doc(afRec, oprRec, efRec *ir.Record) ir.Doc {
 	z := g.z
 	ram := "distributed RAM"
 	if g.bigMem {
@@ -45,9 +45,9 @@ func (g *gen) doc(afRec, oprRec, efRec *rec) ir.Doc {
 			"processor.md 4.5) is bypassed from a copy of the written word, so the",
 			"outputs equal a combinational read of the state in every case. AF, EF",
 			"and etag_mem are small distributed RAMs read combinationally.",
-			fmt.Sprintf("  opr_mem  %s", oprRec.layout()),
-			fmt.Sprintf("  AF word  %s", afRec.layout()),
-			fmt.Sprintf("  EF word  %s", efRec.layout()),
+			fmt.Sprintf("  opr_mem  %s", oprRec.Layout()),
+			fmt.Sprintf("  AF word  %s", afRec.Layout()),
+			fmt.Sprintf("  EF word  %s", efRec.Layout()),
 		},
 		Protocol: []string{
 			"iss_*, rs_req_*, rs_pipe_*, ht_req_*: valid/ready (docs/microarch.md 1.3);",

@@ -58,7 +58,7 @@ type gen struct {
 	wrValid, wrReady, wrAddr, wrData                                                         *ir.Signal
 
 	// records of per-context memories
-	dataR, infoR, walkR, bktR, planR, rspR, rqR, vresR *rec
+	dataR, infoR, walkR, bktR, planR, rspR, rqR, vresR *ir.Record
 
 	// per-context memories
 	dataMem, infoMem, walkMem, curMem, auxMem, planMem, rspMem, stMem, succMem, optrMem, bptrMem *ir.Memory
@@ -245,21 +245,21 @@ func (g *gen) state() {
 	z, m := g.z, g.m
 	C := z.C
 	// The request as accepted, with the form of a PUT's new copy.
-	g.dataR = newRec().add("key", 8*z.K).add("klen", z.KL).add("vlen", z.VL).add("value", 8*z.V).
-		add("sec", z.H).add("op", OpBits).add("ool", 1).add("cnew", ClassBits).add("need", z.S).
-		add("fid", z.F).add("delta", z.E).add("cmp", z.E).add("swap", z.E)
-	g.infoR = newRec().add("tag", TagBits).add("op", OpBits).add("cnew", ClassBits)
+	g.dataR = ir.NewRecord().Add("key", 8*z.K).Add("klen", z.KL).Add("vlen", z.VL).Add("value", 8*z.V).
+		Add("sec", z.H).Add("op", OpBits).Add("ool", 1).Add("cnew", ClassBits).Add("need", z.S).
+		Add("fid", z.F).Add("delta", z.E).Add("cmp", z.E).Add("swap", z.E)
+	g.infoR = ir.NewRecord().Add("tag", TagBits).Add("op", OpBits).Add("cnew", ClassBits)
 	// The walk: the next read and the search state.
-	g.walkR = newRec().add("line", g.LW).add("beats", BeatsBits).add("obj", 1).add("place", 1).
-		add("rposnz", 1).add("curnz", 1).add("fitv", 1).add("fslot", g.SW).add("cand", z.S)
-	g.bktR = newRec().add("img", LineBits).add("line", g.LW)
-	g.planR = newRec().add("same", 1).add("tgt", 2).add("tslot", g.SW).add("link", 1).
-		add("oldptr", z.P).add("oldcls", z.T).add("upd", 1)
-	g.rspR = newRec().add("value", 8*z.V).add("vlen", z.VL)
+	g.walkR = ir.NewRecord().Add("line", g.LW).Add("beats", BeatsBits).Add("obj", 1).Add("place", 1).
+		Add("rposnz", 1).Add("curnz", 1).Add("fitv", 1).Add("fslot", g.SW).Add("cand", z.S)
+	g.bktR = ir.NewRecord().Add("img", LineBits).Add("line", g.LW)
+	g.planR = ir.NewRecord().Add("same", 1).Add("tgt", 2).Add("tslot", g.SW).Add("link", 1).
+		Add("oldptr", z.P).Add("oldcls", z.T).Add("upd", 1)
+	g.rspR = ir.NewRecord().Add("value", 8*z.V).Add("vlen", z.VL)
 	// The vector unit's result (engine.md §6.7): an update's new value (its
 	// response, out_resp, is the stored value itself, vector.md §3, which the
 	// value register rsp_mem already holds), or REDUCE's and FILTER's response.
-	g.vresR = newRec().add("value", 8*z.V).add("vlen", z.VL)
+	g.vresR = ir.NewRecord().Add("value", 8*z.V).Add("vlen", z.VL)
 
 	g.dataMem = m.Mem("req_data_mem", g.dataR.W, C, false)
 	g.infoMem = m.Mem("req_info_mem", g.infoR.W, C, false)
@@ -408,8 +408,8 @@ func (g *gen) readUnit() {
 			b.If(any, func(b *ir.Block) {
 				b.Set(r.validN, one1)
 				b.Set(r.ctxN, w)
-				b.Set(r.lineN, g.walkR.get(r.walk, "line"))
-				b.Set(r.beatsN, g.walkR.get(r.walk, "beats"))
+				b.Set(r.lineN, g.walkR.Get(r.walk, "line"))
+				b.Set(r.beatsN, g.walkR.Get(r.walk, "beats"))
 				b.Set(r.rrN, g.after(w))
 			}, func(b *ir.Block) {
 				b.Set(r.validN, zero1)
@@ -450,7 +450,7 @@ func (g *gen) returnQueue() {
 	}
 	depth = max(depth, 2)
 	q.qw = idxBits(depth)
-	g.rqR = newRec().add("ctx", z.CW).add("beats", BeatsBits)
+	g.rqR = ir.NewRecord().Add("ctx", z.CW).Add("beats", BeatsBits)
 	q.mem = m.Mem("rq_mem", g.rqR.W, depth, false)
 	q.wp, q.wpN = m.RegPair("rq_wp", q.qw)
 	q.rp, q.rpN = m.RegPair("rq_rp", q.qw)
@@ -460,9 +460,9 @@ func (g *gen) returnQueue() {
 	q.execX, q.execXN = m.RegPair("exec_ctx", z.CW)
 	q.execV.Comment = "context exec_ctx is EXEC (engine.md 5.3: at most one)"
 	q.head = g.part("rq_head", q.mem.Read(q.rp))
-	q.h = g.wire("rq_head_ctx", g.rqR.get(q.head, "ctx"))
+	q.h = g.wire("rq_head_ctx", g.rqR.Get(q.head, "ctx"))
 	q.last = g.wire("rdata_last_beat", ir.LAnd(g.rdataValid,
-		ir.Eq(ir.Zext(q.beat, BeatsBits), ir.Sub(g.rqR.get(q.head, "beats"), k(BeatsBits, 1)))))
+		ir.Eq(ir.Zext(q.beat, BeatsBits), ir.Sub(g.rqR.Get(q.head, "beats"), k(BeatsBits, 1)))))
 	m.Assign(g.rdataReady, one1)
 	m.Comb("return queue and read data (engine.md 5.2, 5.3)", func(b *ir.Block) {
 		b.Set(q.wpN, q.wp)
@@ -487,7 +487,7 @@ func (g *gen) returnQueue() {
 		b.Set(q.execV, q.execVN)
 		b.Set(q.execX, q.execXN)
 		b.If(g.rd.xfer, func(b *ir.Block) {
-			b.Write(q.mem, q.wp, g.rqR.pack(map[string]ir.Expr{"ctx": g.rd.ctx, "beats": g.rd.beats}))
+			b.Write(q.mem, q.wp, g.rqR.Pack(map[string]ir.Expr{"ctx": g.rd.ctx, "beats": g.rd.beats}))
 		}, nil)
 		for i := 0; i < g.NBEAT; i++ {
 			b.If(ir.LAnd(g.rdataValid, ir.Eq(q.beat, k(g.BTW, uint64(i)))), func(b *ir.Block) {
@@ -621,8 +621,8 @@ func (g *gen) execUnit() {
 	e.curm = g.part("ex_curm", g.curMem.Read(x))
 	e.auxm = g.part("ex_auxm", g.auxMem.Read(x))
 	e.plan = g.part("ex_plan", g.planMem.Read(x))
-	W := func(n string) ir.Expr { return g.walkR.get(e.walk, n) }
-	D := func(n string) ir.Expr { return g.dataR.get(e.data, n) }
+	W := func(n string) ir.Expr { return g.walkR.Get(e.walk, n) }
+	D := func(n string) ir.Expr { return g.dataR.Get(e.data, n) }
 
 	isB := g.wire("ex_bucket", ir.Eq(W("obj"), zero1))
 	isB.Comment = "the read just completed is a bucket (else an object)"
@@ -643,10 +643,10 @@ func (g *gen) execUnit() {
 
 	// The bucket this step works on (engine.md §6.1–§6.3): the one just read,
 	// or, after an object read, the held current bucket.
-	cur := g.part("ex_cur", ir.Sel(isB, ir.Bits(g.rbuf, LineBits-1, 0), g.bktR.get(e.curm, "img")))
-	curl := g.wire("ex_cur_line", ir.Sel(isB, W("line"), g.bktR.get(e.curm, "line")))
-	prev := g.part("ex_prev", ir.Sel(isB, g.bktR.get(e.curm, "img"), g.bktR.get(e.auxm, "img")))
-	prevl := g.wire("ex_prev_line", ir.Sel(isB, g.bktR.get(e.curm, "line"), g.bktR.get(e.auxm, "line")))
+	cur := g.part("ex_cur", ir.Sel(isB, ir.Bits(g.rbuf, LineBits-1, 0), g.bktR.Get(e.curm, "img")))
+	curl := g.wire("ex_cur_line", ir.Sel(isB, W("line"), g.bktR.Get(e.curm, "line")))
+	prev := g.part("ex_prev", ir.Sel(isB, g.bktR.Get(e.curm, "img"), g.bktR.Get(e.auxm, "img")))
+	prevl := g.wire("ex_prev_line", ir.Sel(isB, g.bktR.Get(e.curm, "line"), g.bktR.Get(e.auxm, "line")))
 	prev.Comment = "the bucket before cur in the chain (DELETE's unlink)"
 	bv := g.decode("ex", cur, D("sec"))
 
@@ -870,7 +870,7 @@ func (g *gen) execUnit() {
 	})
 
 	// What the step writes back for the context.
-	e.walkW = g.walkR.pack(map[string]ir.Expr{
+	e.walkW = g.walkR.Pack(map[string]ir.Expr{
 		"line":   ir.Sel(e.nextObj, ncLine, nextLine),
 		"beats":  ir.Sel(e.nextObj, g.classBeats(ncTyp), k(BeatsBits, 2)),
 		"obj":    e.nextObj,
@@ -893,12 +893,12 @@ func (g *gen) execUnit() {
 	}
 	e.auxW = ir.Sel(isDel, ir.Cat(prevl, ir.Sel(e.unlink, prevMod, prev)),
 		ir.Sel(e.toPlace, curOut, ir.Sel(e.record, ir.Cat(curl, cur), e.auxm)))
-	e.planW = g.planR.pack(map[string]ir.Expr{
+	e.planW = g.planR.Pack(map[string]ir.Expr{
 		"same": e.same, "tgt": e.tgt, "tslot": e.tslot, "link": e.link, "upd": e.upd,
-		"oldptr": ir.Sel(e.found, fptr, g.planR.get(e.plan, "oldptr")),
-		"oldcls": ir.Sel(e.found, fcls, g.planR.get(e.plan, "oldcls")),
+		"oldptr": ir.Sel(e.found, fptr, g.planR.Get(e.plan, "oldptr")),
+		"oldcls": ir.Sel(e.found, fcls, g.planR.Get(e.plan, "oldcls")),
 	})
-	e.rspW = g.rspR.pack(map[string]ir.Expr{"value": val, "vlen": vl})
+	e.rspW = g.rspR.Pack(map[string]ir.Expr{"value": val, "vlen": vl})
 }
 
 // ---- the slab unit (engine.md §7) ------------------------------------------------------------
@@ -941,11 +941,11 @@ func (g *gen) slabUnit() {
 	curm := g.part("sl_curm", g.curMem.Read(w))
 	plan := g.part("sl_plan", g.planMem.Read(w))
 	optr := g.wire("sl_obj_ptr", g.optrMem.Read(w))
-	cnew := g.infoR.get(info, "cnew")
+	cnew := g.infoR.Get(info, "cnew")
 	bc := k(ClassBits, uint64(z.BC))
-	freeCls := ir.Sel(s.fb, bc, ir.Sel(s.fo, fit(g.planR.get(plan, "oldcls"), ClassBits), cnew))
-	curLine := g.part("sl_cur_line", g.bktR.get(curm, "line"))
-	freePtr := ir.Sel(s.fb, g.linePtr(curLine), ir.Sel(s.fo, g.planR.get(plan, "oldptr"), optr))
+	freeCls := ir.Sel(s.fb, bc, ir.Sel(s.fo, fit(g.planR.Get(plan, "oldcls"), ClassBits), cnew))
+	curLine := g.part("sl_cur_line", g.bktR.Get(curm, "line"))
+	freePtr := ir.Sel(s.fb, g.linePtr(curLine), ir.Sel(s.fo, g.planR.Get(plan, "oldptr"), optr))
 	m.Comb("slab unit: answer, transfer, load (engine.md 7)", func(b *ir.Block) {
 		b.Set(s.validN, s.valid)
 		b.Set(s.ctxN, s.ctx)
@@ -1038,15 +1038,15 @@ func (g *gen) vecUnit() error {
 	data := g.part("vc_req", g.dataMem.Read(w))
 	val := g.part("vc_val", g.rspMem.Read(w))
 	val.Comment = "the winner's value register: the KV's value as GET would answer it"
-	D := func(n string) ir.Expr { return g.dataR.get(data, n) }
+	D := func(n string) ir.Expr { return g.dataR.Get(data, n) }
 	op := g.wire("vc_op", ir.Bits(D("op"), vector.OpBits-1, 0))
 	op.Comment = "req_op - 4: kvd_vec's operation code"
-	vl := g.wire("vc_in_vlen", g.rspR.get(val, "vlen"))
+	vl := g.wire("vc_in_vlen", g.rspR.Get(val, "vlen"))
 	m.Instantiate("u_vec", sub, nil, []ir.Conn{
 		{Port: "clk", Expr: g.clk}, {Port: "rst", Expr: g.rst},
 		{Port: "in_valid", Expr: v.load}, {Port: "in_ready", Expr: v.inReady},
 		{Port: "in_op", Expr: op}, {Port: "in_fid", Expr: D("fid")},
-		{Port: "in_vlen", Expr: vl}, {Port: "in_value", Expr: g.rspR.get(val, "value")},
+		{Port: "in_vlen", Expr: vl}, {Port: "in_value", Expr: g.rspR.Get(val, "value")},
 		{Port: "in_delta", Expr: D("delta")}, {Port: "in_cmp", Expr: D("cmp")}, {Port: "in_swap", Expr: D("swap")},
 		{Port: "in_dlen", Expr: D("vlen")}, {Port: "in_dvec", Expr: D("value")},
 		{Port: "out_valid", Expr: v.outValid}, {Port: "out_fault", Expr: v.outFault},
@@ -1099,16 +1099,16 @@ func (g *gen) writeUnit() {
 	auxm := g.part("wr_auxm", g.auxMem.Read(x))
 	optr := g.wire("wr_obj_ptr", g.optrMem.Read(x))
 	bptr := g.wire("wr_bkt_ptr", g.bptrMem.Read(x))
-	D := func(n string) ir.Expr { return g.dataR.get(data, n) }
-	Pl := func(n string) ir.Expr { return g.planR.get(plan, n) }
+	D := func(n string) ir.Expr { return g.dataR.Get(data, n) }
+	Pl := func(n string) ir.Expr { return g.planR.Get(plan, n) }
 	isSt := func(st int) ir.Expr { return ir.Eq(u.stage, k(stBits, uint64(st))) }
 	upd := g.wire("wr_upd", Pl("upd"))
 	upd.Comment = "a vector update: the KV's value bytes, in place (engine.md 6.7)"
 	vres := g.part("wr_vres", g.vresMem.Read(x))
 	klen := g.wire("wr_klen", D("klen"))
-	vlen := g.wire("wr_vlen", ir.Sel(upd, g.vresR.get(vres, "vlen"), D("vlen")))
+	vlen := g.wire("wr_vlen", ir.Sel(upd, g.vresR.Get(vres, "vlen"), D("vlen")))
 	key := g.wire("wr_key", D("key"))
-	value := g.part("wr_value", ir.Sel(upd, g.vresR.get(vres, "value"), D("value")))
+	value := g.part("wr_value", ir.Sel(upd, g.vresR.Get(vres, "value"), D("value")))
 	uw := bitsFor(z.OB) + 1
 	kv := g.part("wr_kv_bytes", ir.Add(ir.Zext(klen, uw), ir.Zext(vlen, uw)))
 
@@ -1173,8 +1173,8 @@ func (g *gen) writeUnit() {
 	// Bucket images (engine.md §6.6): the held image, with the new copy
 	// placed (HT §4.3) and the link to the new bucket where the plan says.
 	tgt := Pl("tgt")
-	base := g.part("wr_base", ir.Sel(isSt(stAux), g.bktR.get(auxm, "img"),
-		ir.Sel(isSt(stCur), g.bktR.get(curm, "img"), k(LineBits, 0))))
+	base := g.part("wr_base", ir.Sel(isSt(stAux), g.bktR.Get(auxm, "img"),
+		ir.Sel(isSt(stCur), g.bktR.Get(curm, "img"), k(LineBits, 0))))
 	pen := g.wire("wr_place", ir.OrAll(isSt(stNew), ir.LAnd(isSt(stAux), ir.Eq(tgt, k(2, tgtAux))),
 		ir.LAnd(isSt(stCur), ir.Eq(tgt, k(2, tgtCur)))))
 	pen.Comment = "this write carries the new copy"
@@ -1184,7 +1184,7 @@ func (g *gen) writeUnit() {
 	soh := g.wire("wr_start_oh", ir.Shl(k(z.S, 1), pslot))
 	pm := g.wire("wr_run_mask", ir.Sel(pen, run, k(z.S, 0)))
 	ool := g.wire("wr_ool", D("ool"))
-	cnewT := fit(g.dataR.get(data, "cnew"), z.T)
+	cnewT := fit(g.dataR.Get(data, "cnew"), z.T)
 	slotVal := g.wire("wr_ool_slot", ir.Cat(D("sec"), optr))
 	oolSlots := vecW(z.S, func(s int) ir.Expr { return ir.And(ir.Rep(8*z.SB, ir.Bit(soh, s)), slotVal) })
 	oolTypes := vecW(z.S, func(s int) ir.Expr { return ir.And(ir.Rep(z.T, ir.Bit(soh, s)), cnewT) })
@@ -1226,7 +1226,7 @@ func (g *gen) writeUnit() {
 
 	objLine := g.ptrLine(g.part("wr_obj_at", ir.Sel(Pl("same"), Pl("oldptr"), optr)))
 	line := ir.Sel(isSt(stObj), objLine, ir.Sel(isSt(stNew), g.ptrLine(bptr),
-		ir.Sel(isSt(stAux), g.bktR.get(auxm, "line"), g.bktR.get(curm, "line"))))
+		ir.Sel(isSt(stAux), g.bktR.Get(auxm, "line"), g.bktR.Get(curm, "line"))))
 	m.Assign(g.wrValid, u.active)
 	m.Assign(g.wrAddr, ir.Cat(ir.Add(line, ir.Zext(u.beat, g.LW)), k(5, 0)))
 	m.Assign(g.wrData, ir.Sel(isSt(stObj), objBeat, bktBeat))
@@ -1262,16 +1262,16 @@ func (g *gen) responseUnit() {
 	data := g.part("rsp_data", g.rspMem.Read(r.w))
 	r.succ = g.wire("rsp_succ", g.succMem.Read(r.w))
 	vres := g.part("rsp_vres", g.vresMem.Read(r.w))
-	op := g.wire("rsp_op", g.infoR.get(info, "op"))
+	op := g.wire("rsp_op", g.infoR.Get(info, "op"))
 	withValue := g.wire("rsp_with_value", ir.LAnd(ir.LOr(ir.Eq(op, k(OpBits, OpGet)), ir.Bit(op, 2)), ir.Eq(st, k(StatusBits, StOK))))
 	withValue.Comment = "GET or a vector operation, OK: the response carries a value"
 	fromVec := g.wire("rsp_from_vec", ir.LAnd(ir.Bit(op, 2), ir.Bit(op, 1)))
 	fromVec.Comment = "REDUCE, FILTER: the value is kvd_vec's out_resp (an update answers the stored value, rsp_mem)"
 	m.Assign(g.rspValid, r.any)
-	m.Assign(g.rspTag, g.infoR.get(info, "tag"))
+	m.Assign(g.rspTag, g.infoR.Get(info, "tag"))
 	m.Assign(g.rspStatus, st)
-	m.Assign(g.rspVlen, ir.Sel(withValue, ir.Sel(fromVec, g.vresR.get(vres, "vlen"), g.rspR.get(data, "vlen")), k(z.VL, 0)))
-	m.Assign(g.rspValue, ir.Sel(withValue, ir.Sel(fromVec, g.vresR.get(vres, "value"), g.rspR.get(data, "value")), k(8*z.V, 0)))
+	m.Assign(g.rspVlen, ir.Sel(withValue, ir.Sel(fromVec, g.vresR.Get(vres, "vlen"), g.rspR.Get(data, "vlen")), k(z.VL, 0)))
+	m.Assign(g.rspValue, ir.Sel(withValue, ir.Sel(fromVec, g.vresR.Get(vres, "value"), g.rspR.Get(data, "value")), k(8*z.V, 0)))
 	m.Comb("response unit (engine.md 9)", func(b *ir.Block) {
 		b.Set(r.rrN, r.rr)
 		b.If(r.any, func(b *ir.Block) { b.Set(r.rrN, g.after(r.w)) }, nil)
@@ -1442,19 +1442,19 @@ func (g *gen) storage() {
 	z, m := g.z, g.m
 	a, e := &g.acc, &g.ex
 	x := g.rq.execX
-	first := g.walkR.pack(map[string]ir.Expr{
+	first := g.walkR.Pack(map[string]ir.Expr{
 		"line": a.firstLine, "beats": k(BeatsBits, 2), "obj": zero1, "place": zero1, "rposnz": zero1,
 		"curnz": zero1, "fitv": zero1, "fslot": k(g.SW, 0), "cand": k(z.S, 0),
 	})
 	v := &g.vc
 	m.Seq(g.clk, "per-context storage: acceptance, execute unit, slab answers, vector results", func(b *ir.Block) {
 		b.If(a.fire, func(b *ir.Block) {
-			b.Write(g.dataMem, a.x, g.dataR.pack(map[string]ir.Expr{
+			b.Write(g.dataMem, a.x, g.dataR.Pack(map[string]ir.Expr{
 				"key": a.key, "klen": g.reqKlen, "vlen": g.reqVlen, "value": a.value, "sec": g.reqSec,
 				"op": g.reqOp, "ool": a.ool, "cnew": a.cnew, "need": a.need,
 				"fid": g.reqFid, "delta": g.reqDelta, "cmp": g.reqCmp, "swap": g.reqSwap,
 			}))
-			b.Write(g.infoMem, a.x, g.infoR.pack(map[string]ir.Expr{"tag": g.reqTag, "op": g.reqOp, "cnew": a.cnew}))
+			b.Write(g.infoMem, a.x, g.infoR.Pack(map[string]ir.Expr{"tag": g.reqTag, "op": g.reqOp, "cnew": a.cnew}))
 			b.Write(g.stMem, a.x, a.status)
 			b.Write(g.walkMem, a.x, first)
 		}, nil)
@@ -1486,7 +1486,7 @@ func (g *gen) storage() {
 			})
 		}, nil)
 		b.If(v.outValid, func(b *ir.Block) {
-			b.Write(g.vresMem, v.ctx, g.vresR.pack(map[string]ir.Expr{
+			b.Write(g.vresMem, v.ctx, g.vresR.Pack(map[string]ir.Expr{
 				"value": ir.Sel(v.upd, v.outNew, v.outResp), "vlen": ir.Sel(v.upd, v.vlen, v.outRlen),
 			}))
 			b.If(v.outFault, func(b *ir.Block) {

@@ -173,48 +173,6 @@ func Generate(cfg config.Config) (*ir.Module, error) {
 
 // ---- small builders -------------------------------------------------------------
 
-// rec packs named fields into one vector, the first field lowest.
-type rec struct {
-	names []string
-	lo, w map[string]int
-	W     int
-}
-
-func newRec() *rec { return &rec{lo: map[string]int{}, w: map[string]int{}} }
-
-func (r *rec) add(name string, w int) *rec {
-	r.names = append(r.names, name)
-	r.lo[name] = r.W
-	r.w[name] = w
-	r.W += w
-	return r
-}
-
-// get slices a field out of a signal holding the record.
-func (r *rec) get(s *ir.Signal, name string) ir.Expr {
-	lo, ok := r.lo[name]
-	if !ok {
-		panic("htengine: no record field " + name)
-	}
-	return ir.Bits(s, lo+r.w[name]-1, lo)
-}
-
-// pack builds the record from one value per field.
-func (r *rec) pack(vals map[string]ir.Expr) ir.Expr {
-	if len(vals) != len(r.names) {
-		panic(fmt.Sprintf("htengine: record of %d fields packed from %d values", len(r.names), len(vals)))
-	}
-	parts := make([]ir.Expr, len(r.names))
-	for i, n := range r.names {
-		v, ok := vals[n]
-		if !ok {
-			panic("htengine: no value for record field " + n)
-		}
-		parts[len(r.names)-1-i] = v
-	}
-	return ir.Cat(parts...)
-}
-
 func k(w int, v uint64) ir.Expr { return ir.C(w, v) }
 
 var (

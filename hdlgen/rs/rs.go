@@ -58,45 +58,6 @@ type Options struct {
 	AuxBits int
 }
 
-// rec packs named fields into one vector, least significant first.
-type rec struct {
-	names []string
-	lo    map[string]int
-	fw    map[string]int
-	w     int
-}
-
-func newRec() *rec { return &rec{lo: map[string]int{}, fw: map[string]int{}} }
-
-func (r *rec) add(name string, w int) {
-	r.names = append(r.names, name)
-	r.lo[name] = r.w
-	r.fw[name] = w
-	r.w += w
-}
-
-// get slices a field out of a signal holding the record.
-func (r *rec) get(s *ir.Signal, name string) ir.Expr {
-	lo, ok := r.lo[name]
-	if !ok {
-		panic("rs: no field " + name)
-	}
-	return ir.Bits(s, lo+r.fw[name]-1, lo)
-}
-
-// pack builds the record from a value per field.
-func (r *rec) pack(vals map[string]ir.Expr) ir.Expr {
-	parts := make([]ir.Expr, len(r.names))
-	for i, n := range r.names {
-		v, ok := vals[n]
-		if !ok {
-			panic("rs: no value for field " + n)
-		}
-		parts[len(r.names)-1-i] = v
-	}
-	return ir.Cat(parts...)
-}
-
 // Generate builds kvd_rs for cfg with the processor's aux width.
 func Generate(cfg config.Config) (*ir.Module, error) {
 	return GenerateWith(cfg, Options{})
@@ -119,7 +80,7 @@ type gen struct {
 	m                                           *ir.Module
 	M, R, S, I, K, KL, W, VL, F, A, N, idW, lnW int
 	fwd                                         bool
-	op, slot, pq, rs                            *rec
+	op, slot, pq, rs                            *ir.Record
 }
 
 // wire declares a wire driven by e.
@@ -148,51 +109,51 @@ func (g *gen) build() (*ir.Module, error) {
 	}
 
 	// A stored request (rs.md §3: ops[i]).
-	g.op = newRec()
-	g.op.add("op", OpBits)
-	g.op.add("fid", g.F)
-	g.op.add("klen", g.KL)
-	g.op.add("slot", g.S)
-	g.op.add("tag", TagBits)
-	g.op.add("vlen", g.VL)
-	g.op.add("value", ValueBits)
-	g.op.add("key", 8*g.K)
+	g.op = ir.NewRecord()
+	g.op.Add("op", OpBits)
+	g.op.Add("fid", g.F)
+	g.op.Add("klen", g.KL)
+	g.op.Add("slot", g.S)
+	g.op.Add("tag", TagBits)
+	g.op.Add("vlen", g.VL)
+	g.op.Add("value", ValueBits)
+	g.op.Add("key", 8*g.K)
 	for _, name := range lambda.Operands[1:] {
-		g.op.add(name, g.W)
+		g.op.Add(name, g.W)
 	}
-	g.op.add("aux", g.A)
+	g.op.Add("aux", g.A)
 	// A slot's state (rs.md §3: per slot s).
-	g.slot = newRec()
-	g.slot.add("cv", 1)
-	g.slot.add("dirty", 1)
-	g.slot.add("cfound", 1)
-	g.slot.add("len", g.lnW)
-	g.slot.add("head", g.idW)
-	g.slot.add("tail", g.idW)
-	g.slot.add("cklen", g.KL)
-	g.slot.add("cvlen", g.VL)
-	g.slot.add("cval", ValueBits)
-	g.slot.add("caux", g.A)
-	g.slot.add("ckey", 8*g.K)
+	g.slot = ir.NewRecord()
+	g.slot.Add("cv", 1)
+	g.slot.Add("dirty", 1)
+	g.slot.Add("cfound", 1)
+	g.slot.Add("len", g.lnW)
+	g.slot.Add("head", g.idW)
+	g.slot.Add("tail", g.idW)
+	g.slot.Add("cklen", g.KL)
+	g.slot.Add("cvlen", g.VL)
+	g.slot.Add("cval", ValueBits)
+	g.slot.Add("caux", g.A)
+	g.slot.Add("ckey", 8*g.K)
 	// A pipeline operation (PQ entry) and a response (RQ entry).
-	g.pq = newRec()
-	g.pq.add("id", g.I)
-	g.pq.add("tag", TagBits)
-	g.pq.add("op", OpBits)
-	g.pq.add("fid", g.F)
-	g.pq.add("key", 8*g.K)
-	g.pq.add("klen", g.KL)
-	g.pq.add("vlen", g.VL)
-	g.pq.add("value", ValueBits)
+	g.pq = ir.NewRecord()
+	g.pq.Add("id", g.I)
+	g.pq.Add("tag", TagBits)
+	g.pq.Add("op", OpBits)
+	g.pq.Add("fid", g.F)
+	g.pq.Add("key", 8*g.K)
+	g.pq.Add("klen", g.KL)
+	g.pq.Add("vlen", g.VL)
+	g.pq.Add("value", ValueBits)
 	for _, name := range lambda.Operands[1:] {
-		g.pq.add(name, g.W)
+		g.pq.Add(name, g.W)
 	}
-	g.pq.add("aux", g.A)
-	g.rs = newRec()
-	g.rs.add("tag", TagBits)
-	g.rs.add("status", StatusBits)
-	g.rs.add("vlen", g.VL)
-	g.rs.add("value", ValueBits)
+	g.pq.Add("aux", g.A)
+	g.rs = ir.NewRecord()
+	g.rs.Add("tag", TagBits)
+	g.rs.Add("status", StatusBits)
+	g.rs.Add("vlen", g.VL)
+	g.rs.Add("value", ValueBits)
 
 	m := ir.NewModule("kvd_rs")
 	g.m = m
@@ -258,8 +219,8 @@ func (g *gen) body() (*ir.Module, error) {
 	pipeValid := m.Output(pipeG, "pipe_valid", 1)
 	pipeReady := m.Input(pipeG, "pipe_ready", 1)
 	pipeOut := map[string]*ir.Signal{}
-	for _, name := range g.pq.names {
-		pipeOut[name] = m.Output(pipeG, "pipe_"+name, g.pq.fw[name])
+	for _, name := range g.pq.Names {
+		pipeOut[name] = m.Output(pipeG, "pipe_"+name, g.pq.Width(name))
 	}
 	cplValid := m.Input(cplG, "cpl_valid", 1)
 	cplID := m.Input(cplG, "cpl_id", I)
@@ -268,14 +229,14 @@ func (g *gen) body() (*ir.Module, error) {
 	cplValue := m.Input(cplG, "cpl_value", VB)
 	respValid := m.Output(respG, "resp_valid", 1)
 	respOut := map[string]*ir.Signal{}
-	for _, name := range g.rs.names {
-		respOut[name] = m.Output(respG, "resp_"+name, g.rs.fw[name])
+	for _, name := range g.rs.Names {
+		respOut[name] = m.Output(respG, "resp_"+name, g.rs.Width(name))
 	}
 
 	// ---- state ------------------------------------------------------------
-	opsMem := m.Mem("ops_mem", g.op.w, 1<<uint(idW), false)
+	opsMem := m.Mem("ops_mem", g.op.W, 1<<uint(idW), false)
 	nextMem := m.Mem("next_mem", idW, 1<<uint(idW), false)
-	slotMem := m.Mem("slot_mem", g.slot.w, g.R, false)
+	slotMem := m.Mem("slot_mem", g.slot.W, g.R, false)
 	busy, busyNext := m.Reg("busy_reg", g.R), m.Reg("busy_next", g.R)
 	busy.Comment = "per slot: an operation of the slot is in the main pipeline or waits in PQ"
 	walkActive, walkActiveNext := m.RegPair("walk_active", 1)
@@ -327,9 +288,9 @@ func (g *gen) body() (*ir.Module, error) {
 	opAAddr := g.wire("op_a_addr", ir.Sel(walkActive, walkCur, cplOpID))
 	opA := g.wire("op_a", opsMem.Read(opAAddr))
 	opA.Comment = "the walked operation, or the completed one"
-	cSlot := g.wire("c_slot", ir.Sel(walkActive, walkSlot, ir.Sel(cplWB, cplWBSlot, g.op.get(opA, "slot"))))
+	cSlot := g.wire("c_slot", ir.Sel(walkActive, walkSlot, ir.Sel(cplWB, cplWBSlot, g.op.Get(opA, "slot"))))
 	se := g.wire("c_slot_old", slotMem.Read(cSlot))
-	sget := func(name string) ir.Expr { return g.slot.get(se, name) }
+	sget := func(name string) ir.Expr { return g.slot.Get(se, name) }
 	nextZ := g.wire("next_z", nextMem.Read(walkCur))
 
 	// Exec inputs: a walk runs against the slot's cache, an atomic completion
@@ -344,8 +305,8 @@ func (g *gen) body() (*ir.Module, error) {
 
 	keyEq := g.wire("walk_key_eq", ir.AndAll(
 		ir.C(1, b2u(g.fwd)),
-		ir.Eq(g.op.get(opA, "key"), sget("ckey")),
-		ir.Eq(g.op.get(opA, "klen"), sget("cklen")),
+		ir.Eq(g.op.Get(opA, "key"), sget("ckey")),
+		ir.Eq(g.op.Get(opA, "klen"), sget("cklen")),
 	))
 	opAServable := g.wire("op_a_servable", g.servable(opA))
 	match := g.wire("walk_match", ir.LAnd(keyEq, opAServable))
@@ -353,26 +314,26 @@ func (g *gen) body() (*ir.Module, error) {
 	walkStop := g.wire("walk_stop", ir.LAnd(keyEq, ir.LNot(opAServable)))
 	walkStop.Comment = "the cached key's long PUT or vector operation: the walk ends before it"
 	wLast := g.wire("walk_last", ir.Eq(walkCur, sget("tail")))
-	opACode := g.op.get(opA, "op")
+	opACode := g.op.Get(opA, "op")
 	opAIsPut := g.wire("op_a_put", ir.Eq(opACode, g.c(OpBits, opPut)))
 	opAIsDel := g.wire("op_a_del", ir.Eq(opACode, g.c(OpBits, opDel)))
 	opAIsVec := g.wire("op_a_vec", ir.Bit(opACode, OpBits-1))
 	// The cache length a non-vector completion without error leaves (before
 	// the cache-valid rule: a long value is never served).
-	cNewVlen := g.wire("c_new_cvlen", ir.Sel(opAIsPut, g.op.get(opA, "vlen"), ir.Sel(opAIsDel, g.c(VL, 0), cx.nvlen)))
+	cNewVlen := g.wire("c_new_cvlen", ir.Sel(opAIsPut, g.op.Get(opA, "vlen"), ir.Sel(opAIsDel, g.c(VL, 0), cx.nvlen)))
 	cNewCV := g.wire("c_new_cv", ir.LAnd(ir.C(1, b2u(g.fwd)), ir.Le(cNewVlen, g.c(VL, 8))))
 
 	// The slot record after the first half of the completion side (before END).
-	s1 := m.Reg("c_slot_mid", g.slot.w)
+	s1 := m.Reg("c_slot_mid", g.slot.W)
 	s1.Comment = "slot record after WALK or COMPLETE, before END"
 	c1Resp := m.Reg("c_resp_valid", 1)
-	c1RespData := m.Reg("c_resp_data", g.rs.w)
+	c1RespData := m.Reg("c_resp_data", g.rs.W)
 	c1Free := m.Reg("c_free_valid", 1)
 	c1FreeID := m.Reg("c_free_id", idW)
 	c1NextWE := m.Reg("c_next_we", 1)
 	c1End := m.Reg("c_end", 1)
 
-	tagA := g.op.get(opA, "tag")
+	tagA := g.op.Get(opA, "tag")
 	m.Comb("completion side, first half: WALK step or COMPLETE (rs.md §5 A)", func(b *ir.Block) {
 		b.Set(s1, se)
 		b.Set(c1Resp, ir.C(1, 0))
@@ -421,13 +382,13 @@ func (g *gen) body() (*ir.Module, error) {
 							b.Set(g.field(s1, "cv"), ir.C(1, 0))
 						}, func(b *ir.Block) {
 							b.Set(g.field(s1, "cv"), cNewCV)
-							b.Set(g.field(s1, "ckey"), g.op.get(opA, "key"))
-							b.Set(g.field(s1, "cklen"), g.op.get(opA, "klen"))
-							b.Set(g.field(s1, "caux"), g.op.get(opA, "aux"))
+							b.Set(g.field(s1, "ckey"), g.op.Get(opA, "key"))
+							b.Set(g.field(s1, "cklen"), g.op.Get(opA, "klen"))
+							b.Set(g.field(s1, "caux"), g.op.Get(opA, "aux"))
 							b.Set(g.field(s1, "cvlen"), cNewVlen)
 							b.If(opAIsPut, func(b *ir.Block) {
 								b.Set(g.field(s1, "cfound"), ir.C(1, 1))
-								b.Set(g.field(s1, "cval"), g.op.get(opA, "value"))
+								b.Set(g.field(s1, "cval"), g.op.Get(opA, "value"))
 								b.Set(c1RespData, g.respPack(tagA, g.c(StatusBits, stOK), g.c(VL, 0), g.c(VB, 0)))
 							}, func(b *ir.Block) {
 								b.If(opAIsDel, func(b *ir.Block) {
@@ -448,7 +409,7 @@ func (g *gen) body() (*ir.Module, error) {
 		})
 	})
 	// ---- completion side, second half: walk start or END(s) ---------------------
-	mid := func(name string) ir.Expr { return g.slot.get(s1, name) }
+	mid := func(name string) ir.Expr { return g.slot.Get(s1, name) }
 	// A write-back's completion never walks (rs.md §5 A.2).
 	walkStart := g.wire("walk_start", ir.AndAll(doCpl, ir.LNot(cplWB), ir.C(1, b2u(g.fwd)), mid("cv"), ir.Ne(mid("len"), g.c(lnW, 0))))
 	endNow := g.wire("end_now", ir.LOr(c1End, ir.LAnd(doCpl, ir.LNot(walkStart))))
@@ -459,13 +420,13 @@ func (g *gen) body() (*ir.Module, error) {
 	nextH := g.wire("next_h", nextMem.Read(endHead))
 	endDirty := g.wire("end_dirty", mid("dirty"))
 	endQueued := g.wire("end_queued", ir.Ne(mid("len"), g.c(lnW, 0)))
-	s2 := m.Reg("c_slot_new", g.slot.w)
+	s2 := m.Reg("c_slot_new", g.slot.W)
 	s2.Comment = "slot record the completion side writes back"
 	cBusy := m.Reg("c_busy_new", 1)
 	cPush := m.Reg("c_pq_push", 1)
-	cPushData := m.Reg("c_pq_data", g.pq.w)
+	cPushData := m.Reg("c_pq_data", g.pq.W)
 	wbID := g.wire("wb_id", ir.Add(g.c(I, uint64(M)), ir.Zext(cSlot, I)))
-	wbData := g.wire("wb_data", g.pq.pack(map[string]ir.Expr{
+	wbData := g.wire("wb_data", g.pq.Pack(map[string]ir.Expr{
 		"id": wbID, "tag": g.c(TagBits, 0),
 		"op":  ir.Sel(mid("cfound"), g.c(OpBits, opPut), g.c(OpBits, opDel)),
 		"fid": g.c(F, 0), "key": mid("ckey"), "klen": mid("cklen"),
@@ -536,7 +497,7 @@ func (g *gen) body() (*ir.Module, error) {
 	aFire := g.wire("a_fire", ir.LAnd(reqValid, reqReady))
 	same := g.wire("a_same_slot", ir.LAnd(cAct, ir.Eq(cSlot, reqSlot)))
 	seA := g.wire("a_slot_old", ir.Sel(same, s2, slotMem.Read(reqSlot)))
-	aget := func(name string) ir.Expr { return g.slot.get(seA, name) }
+	aget := func(name string) ir.Expr { return g.slot.Get(seA, name) }
 	busyA := g.wire("a_busy", ir.Sel(same, cBusy, ir.BitAt(busy, reqSlot)))
 	en := make([]ir.Expr, K)
 	for i := 0; i < K; i++ {
@@ -555,7 +516,7 @@ func (g *gen) body() (*ir.Module, error) {
 	for i, name := range lambda.Operands[1:] {
 		aVals[name] = reqOps[i+1]
 	}
-	aRec := g.wire("a_op", g.op.pack(aVals))
+	aRec := g.wire("a_op", g.op.Pack(aVals))
 	ax := g.exec("a", aRec, aget("cfound"), aget("cvlen"), aget("cval"))
 	aLocal := g.wire("a_local", ir.AndAll(ir.C(1, b2u(g.fwd)), busyA, aget("cv"), ir.Eq(aget("len"), g.c(lnW, 0)),
 		ir.Eq(keyA, aget("ckey")), ir.Eq(reqKlen, aget("cklen")), g.servable(aRec)))
@@ -564,7 +525,7 @@ func (g *gen) body() (*ir.Module, error) {
 	aAlloc := g.wire("a_alloc", ir.LAnd(aFire, ir.LNot(aLocal)))
 	fromFresh := g.wire("alloc_fresh", ir.Lt(fresh, g.c(lnW, uint64(M))))
 	allocID := g.wire("alloc_id", ir.Sel(fromFresh, ir.Bits(fresh, idW-1, 0), recMem.Read(recHead)))
-	s3 := m.Reg("a_slot_new", g.slot.w)
+	s3 := m.Reg("a_slot_new", g.slot.W)
 	m.Comb("arrival side: the slot record after the request", func(b *ir.Block) {
 		b.Set(s3, seA)
 		b.If(aLocal, func(b *ir.Block) {
@@ -618,15 +579,15 @@ func (g *gen) body() (*ir.Module, error) {
 	})
 
 	// ---- output queues (§5 C) ------------------------------------------------------
-	pqValid, pqData := g.outQueue("pq", g.pq.w, clk, rst, cPush, cPushData, aPush, aPushData, pipeReady, pqCount)
-	rqValid, rqData := g.outQueue("rq", g.rs.w, clk, rst, c1Resp, c1RespData, aResp, aRespData, nil, rqCount)
+	pqValid, pqData := g.outQueue("pq", g.pq.W, clk, rst, cPush, cPushData, aPush, aPushData, pipeReady, pqCount)
+	rqValid, rqData := g.outQueue("rq", g.rs.W, clk, rst, c1Resp, c1RespData, aResp, aRespData, nil, rqCount)
 	m.Assign(pipeValid, pqValid)
-	for _, name := range g.pq.names {
-		m.Assign(pipeOut[name], g.pq.get(pqData, name))
+	for _, name := range g.pq.Names {
+		m.Assign(pipeOut[name], g.pq.Get(pqData, name))
 	}
 	m.Assign(respValid, rqValid)
-	for _, name := range g.rs.names {
-		m.Assign(respOut[name], g.rs.get(rqData, name))
+	for _, name := range g.rs.Names {
+		m.Assign(respOut[name], g.rs.Get(rqData, name))
 	}
 
 	// ---- registers and memories ------------------------------------------------------
@@ -683,8 +644,8 @@ func (g *gen) body() (*ir.Module, error) {
 // servable is rs.md §1's rule for an operation record: GET, DELETE, ATOMIC,
 // or a PUT of a short value (vlen <= 8); never a vector operation.
 func (g *gen) servable(op *ir.Signal) ir.Expr {
-	code := g.op.get(op, "op")
-	longPut := ir.LAnd(ir.Eq(code, ir.C(OpBits, opPut)), ir.Gt(g.op.get(op, "vlen"), ir.C(g.VL, 8)))
+	code := g.op.Get(op, "op")
+	longPut := ir.LAnd(ir.Eq(code, ir.C(OpBits, opPut)), ir.Gt(g.op.Get(op, "vlen"), ir.C(g.VL, 8)))
 	return ir.LAnd(ir.LNot(ir.Bit(code, OpBits-1)), ir.LNot(longPut))
 }
 
@@ -692,24 +653,24 @@ func (g *gen) servable(op *ir.Signal) ir.Expr {
 // GETs; vlen/value only for PUT and the vector operations; the rest as
 // stored.
 func (g *gen) push(id ir.Expr, op *ir.Signal) ir.Expr {
-	code := g.op.get(op, "op")
+	code := g.op.Get(op, "op")
 	carries := ir.LOr(ir.Eq(code, ir.C(OpBits, opPut)), ir.Bit(code, OpBits-1))
 	vals := map[string]ir.Expr{
-		"id": id, "tag": g.op.get(op, "tag"),
+		"id": id, "tag": g.op.Get(op, "tag"),
 		"op":  ir.Sel(ir.Eq(code, ir.C(OpBits, opAtomic)), ir.C(OpBits, opGet), code),
-		"fid": g.op.get(op, "fid"), "key": g.op.get(op, "key"), "klen": g.op.get(op, "klen"),
-		"vlen":  ir.Sel(carries, g.op.get(op, "vlen"), ir.C(g.VL, 0)),
-		"value": ir.Sel(carries, g.op.get(op, "value"), ir.C(ValueBits, 0)),
-		"aux":   g.op.get(op, "aux"),
+		"fid": g.op.Get(op, "fid"), "key": g.op.Get(op, "key"), "klen": g.op.Get(op, "klen"),
+		"vlen":  ir.Sel(carries, g.op.Get(op, "vlen"), ir.C(g.VL, 0)),
+		"value": ir.Sel(carries, g.op.Get(op, "value"), ir.C(ValueBits, 0)),
+		"aux":   g.op.Get(op, "aux"),
 	}
 	for _, name := range lambda.Operands[1:] {
-		vals[name] = g.op.get(op, name)
+		vals[name] = g.op.Get(op, name)
 	}
-	return g.pq.pack(vals)
+	return g.pq.Pack(vals)
 }
 
 func (g *gen) respPack(tag, status, vlen, value ir.Expr) ir.Expr {
-	return g.rs.pack(map[string]ir.Expr{"tag": tag, "status": status, "vlen": vlen, "value": value})
+	return g.rs.Pack(map[string]ir.Expr{"tag": tag, "status": status, "vlen": vlen, "value": value})
 }
 
 // outQueue is a Q-entry queue taking up to two pushes a cycle (the
@@ -749,7 +710,7 @@ func (g *gen) outQueue(name string, w int, clk, rst *ir.Signal, p0 ir.Expr, d0 i
 }
 
 // field is a constant slice of a record register, for assignments.
-func (g *gen) field(s *ir.Signal, name string) ir.Expr { return g.slot.get(s, name) }
+func (g *gen) field(s *ir.Signal, name string) ir.Expr { return g.slot.Get(s, name) }
 
 // execResult is the outcome of exec (rs.md §4).
 type execResult struct {
@@ -767,16 +728,16 @@ func (g *gen) exec(prefix string, op *ir.Signal, cfound, cvlen, cval ir.Expr) ex
 	var ops [4]ir.Expr
 	ops[0] = old
 	for i, name := range lambda.Operands[1:] {
-		ops[i+1] = g.op.get(op, name)
+		ops[i+1] = g.op.Get(op, name)
 	}
-	fidW := g.wire(prefix+"_fid", g.op.get(op, "fid"))
+	fidW := g.wire(prefix+"_fid", g.op.Get(op, "fid"))
 	lv, lf, err := lambda.Build(g.m, g.cfg, prefix+"_fn", fidW, ops)
 	if err != nil {
 		panic(err) // Uses succeeded with the same configuration
 	}
 	lval := g.wire(prefix+"_lambda", lv)
 	lfault := g.wire(prefix+"_fault", lf)
-	code := g.op.get(op, "op")
+	code := g.op.Get(op, "op")
 	isGet := ir.Eq(code, ir.C(OpBits, opGet))
 	isPut := ir.Eq(code, ir.C(OpBits, opPut))
 	isDel := ir.Eq(code, ir.C(OpBits, opDel))
@@ -792,9 +753,9 @@ func (g *gen) exec(prefix string, op *ir.Signal, cfound, cvlen, cval ir.Expr) ex
 		found: g.wire(prefix+"_found", ir.Sel(isGet, cfound,
 			ir.Sel(isPut, ir.C(1, 1), ir.Sel(isDel, ir.C(1, 0), ir.Sel(lfault, cfound, ir.C(1, 1)))))),
 		nvlen: g.wire(prefix+"_vlen", ir.Sel(isGet, cvlen,
-			ir.Sel(isPut, g.op.get(op, "vlen"), ir.Sel(isDel, zl, ir.Sel(lfault, cvlen, ir.C(VL, 8)))))),
+			ir.Sel(isPut, g.op.Get(op, "vlen"), ir.Sel(isDel, zl, ir.Sel(lfault, cvlen, ir.C(VL, 8)))))),
 		val: g.wire(prefix+"_val", ir.Sel(isGet, cval,
-			ir.Sel(isPut, g.op.get(op, "value"), ir.Sel(isDel, zv, ir.Sel(lfault, cval, ir.Zext(lval, VB)))))),
+			ir.Sel(isPut, g.op.Get(op, "value"), ir.Sel(isDel, zv, ir.Sel(lfault, cval, ir.Zext(lval, VB)))))),
 		dirty: g.wire(prefix+"_dirty", ir.Sel(isGet, ir.C(1, 0),
 			ir.Sel(ir.LOr(isPut, isDel), ir.C(1, 1), ir.LNot(lfault)))),
 	}
