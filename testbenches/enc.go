@@ -258,24 +258,10 @@ func (s *encStim) observe(c uint64, out []uint64) error {
 		return nil
 	}
 	keep := model.Get(out[p.txKeep.Off:p.txKeep.Off+p.txKeep.Words], 0, p.txKeep.Width)
-	last := out[p.txLast.Off] == 1
-	n := 0
-	for n < s.b && keep>>uint(n)&1 == 1 {
-		n++
+	got, err := txBeat(c, &s.got, htGetBytes(out, p.txData, s.b), keep, out[p.txLast.Off] == 1)
+	if err != nil || got == nil {
+		return err
 	}
-	if keep != model.Mask(n) || n == 0 || (!last && n != s.b) {
-		return fmt.Errorf("cycle %d: tx_keep %#x (last %v): must be all ones, or bytes 0..n-1 on the last beat", c, keep, last)
-	}
-	data := htGetBytes(out, p.txData, s.b)
-	if bytes.ContainsFunc(data[n:], func(r rune) bool { return r != 0 }) {
-		return fmt.Errorf("cycle %d: tx_data has non-zero bytes above tx_keep: %x", c, data)
-	}
-	s.got = append(s.got, data[:n]...)
-	if !last {
-		return nil
-	}
-	got := s.got
-	s.got = nil
 	if len(s.want) == 0 {
 		return fmt.Errorf("cycle %d: a packet of %d bytes was sent but none is owed: %x", c, len(got), got)
 	}
@@ -345,4 +331,28 @@ func (s *encStim) Points() map[string]uint64 {
 		out[p] = s.pts[p]
 	}
 	return out
+}
+
+// txBeat takes one response beat (encoder.md §2: tx_keep all ones, or a
+// prefix on the last beat, and zero bytes above it), appends its bytes to
+// *got and, on the last beat, returns the whole packet and empties *got.
+func txBeat(c uint64, got *[]byte, data []byte, keep uint64, last bool) ([]byte, error) {
+	b := len(data)
+	n := 0
+	for n < b && keep>>uint(n)&1 == 1 {
+		n++
+	}
+	if keep != model.Mask(n) || n == 0 || (!last && n != b) {
+		return nil, fmt.Errorf("cycle %d: tx_keep %#x (last %v): must be all ones, or bytes 0..n-1 on the last beat", c, keep, last)
+	}
+	if bytes.ContainsFunc(data[n:], func(r rune) bool { return r != 0 }) {
+		return nil, fmt.Errorf("cycle %d: tx_data has non-zero bytes above tx_keep: %x", c, data)
+	}
+	*got = append(*got, data[:n]...)
+	if !last {
+		return nil, nil
+	}
+	pkt := *got
+	*got = nil
+	return pkt, nil
 }

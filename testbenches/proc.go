@@ -480,17 +480,10 @@ func (s *procStim) observe(c uint64, out []uint64) error {
 	if s.get(out, "tx_valid") == 0 || s.get(in, "tx_ready") == 0 {
 		return nil
 	}
-	keep := s.get(out, "tx_keep")
-	n := 0
-	for n < s.b && keep>>uint(n)&1 == 1 {
-		n++
+	got, err := txBeat(c, &s.got, htGetBytes(out, s.p["tx_data"], s.b), s.get(out, "tx_keep"), s.get(out, "tx_last") == 1)
+	if err != nil || got == nil {
+		return err
 	}
-	s.got = append(s.got, htGetBytes(out, s.p["tx_data"], n)...)
-	if s.get(out, "tx_last") == 0 {
-		return nil
-	}
-	got := s.got
-	s.got = nil
 	if len(s.owed) == 0 {
 		return fmt.Errorf("cycle %d: a %d-byte response packet was sent but none is owed: %x", c, len(got), got)
 	}
