@@ -159,7 +159,7 @@ func TestSmokeIcarus(t *testing.T) {
 	}
 	for _, tool := range []string{"iverilog", "vvp"} {
 		if _, err := exec.LookPath(tool); err != nil {
-			t.Skipf("%s not installed", tool)
+			t.Fatalf("%s not installed: tools/setup (make test) installs it", tool)
 		}
 	}
 	c, _ := config.Preset("sim")

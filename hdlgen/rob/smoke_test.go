@@ -458,7 +458,7 @@ func needIcarus(t *testing.T) {
 	}
 	for _, tool := range []string{"iverilog", "vvp"} {
 		if _, err := exec.LookPath(tool); err != nil {
-			t.Skipf("%s not installed", tool)
+			t.Fatalf("%s not installed: tools/setup (make test) installs it", tool)
 		}
 	}
 }
