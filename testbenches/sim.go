@@ -76,7 +76,7 @@ func RTLFor(cfg config.Config, top string, rtlDir string) (dir string, mod *ir.M
 	if err != nil {
 		return "", nil, nil, err
 	}
-	if _, err := design.Write(cfg, tmp); err != nil {
+	if _, err := design.WriteFor(cfg, tmp, top); err != nil {
 		os.RemoveAll(tmp)
 		return "", nil, nil, err
 	}

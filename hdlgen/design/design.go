@@ -38,8 +38,34 @@ const FileList = "kvd.f"
 // styles and multi-word ports are exercised.
 var FIFOs = [][2]int{{64, 16}, {72, 64}}
 
-// Modules builds every top-level block of cfg, in a fixed order.
+// Modules builds every top-level block of cfg, in a fixed order: the
+// blocks, then the processor's integration (kvd_glue, kvd_top).
 func Modules(cfg config.Config) ([]*ir.Module, error) {
+	mods, err := Blocks(cfg)
+	if err != nil {
+		return nil, err
+	}
+	gl, err := glue.Generate(cfg)
+	if err != nil {
+		return nil, err
+	}
+	mods = append(mods, gl)
+	proc, err := top.Generate(cfg)
+	if err != nil {
+		return nil, err
+	}
+	return append(mods, proc), nil
+}
+
+// Integration reports whether name is one of the modules that only a whole
+// processor needs. A block's co-simulation builds without them, so a
+// configuration that exercises one block at sizes no processor can have
+// (e.g. λs at 13 bits, narrower than the vector elements the glue must
+// carry, processor.md §5) still builds that block.
+func Integration(name string) bool { return name == glue.Name || name == top.Name }
+
+// Blocks builds the blocks of cfg without the processor's integration.
+func Blocks(cfg config.Config) ([]*ir.Module, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -105,23 +131,16 @@ func Modules(cfg config.Config) ([]*ir.Module, error) {
 	if err != nil {
 		return nil, err
 	}
-	mods = append(mods, fe)
-	gl, err := glue.Generate(cfg)
-	if err != nil {
-		return nil, err
-	}
-	mods = append(mods, gl)
-	proc, err := top.Generate(cfg)
-	if err != nil {
-		return nil, err
-	}
-	mods = append(mods, proc)
-	return mods, nil
+	return append(mods, fe), nil
 }
 
 // Module returns the named top-level block of cfg.
 func Module(cfg config.Config, name string) (*ir.Module, error) {
-	mods, err := Modules(cfg)
+	build := Blocks
+	if Integration(name) {
+		build = Modules
+	}
+	mods, err := build(cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -183,6 +202,23 @@ func Write(cfg config.Config, dir string) ([]File, error) {
 	if err != nil {
 		return nil, err
 	}
+	return write(cfg, dir, mods)
+}
+
+// WriteFor writes what simulating top needs: every module when top is the
+// processor's integration, else the blocks alone.
+func WriteFor(cfg config.Config, dir, top string) ([]File, error) {
+	if Integration(top) {
+		return Write(cfg, dir)
+	}
+	mods, err := Blocks(cfg)
+	if err != nil {
+		return nil, err
+	}
+	return write(cfg, dir, mods)
+}
+
+func write(cfg config.Config, dir string, mods []*ir.Module) ([]File, error) {
 	files, err := Files(cfg, mods)
 	if err != nil {
 		return nil, err
