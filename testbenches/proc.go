@@ -87,15 +87,27 @@ func ProcMixed(seed uint64) ProcSpec {
 	if rng.IntN(2) == 0 {
 		dist = workload.Uniform
 	}
+	// Consecutive seeds alternate between out-of-line KVs (long values
+	// through the glue, packets of 64 whose responses split) and inline
+	// ones (forwarding), so any two seeds cover both.
+	kv := workload.KVSizes[(3*seed)%uint64(len(workload.KVSizes))]
+	batch := 1 + rng.IntN(32)
+	if kv > cfgInlineMax {
+		batch = 64
+	}
 	return ProcSpec{
 		Mix:  workload.Mix{Name: "mixed", Get: 0.55, Put: 0.3, Atomic: 0.15},
-		Dist: dist, KVBytes: workload.KVSizes[rng.IntN(len(workload.KVSizes))],
-		Util: 0.5, Extra: 0.03, BatchOps: 1 + rng.IntN(32), Gaps: true,
+		Dist: dist, KVBytes: kv,
+		Util: 0.5, Extra: 0.03, BatchOps: batch, Gaps: true,
 		// enough to exercise everything, few enough that a 200 k-cycle
 		// quick run drains, flushes and checks the table
 		Ops: 1500,
 	}
 }
+
+// cfgInlineMax is the presets' bucket.inline_threshold: larger KVs are
+// stored out of line.
+const cfgInlineMax = 50
 
 // procMaxPreload caps the preloaded KV bytes (ProcSpec.Util).
 const procMaxPreload = 8 << 20
