@@ -146,6 +146,6 @@ func demoProcessor(cmd *cobra.Command, w io.Writer, c config.Config, rtl string,
 	fmt.Fprintf(w, "     divergences     %d over %d cycles (every output of kvd_top, every cycle; %.0f k cycles/s)\n",
 		r.Divergences, r.Cycles, r.CyclesPerSec/1e3)
 	fmt.Fprintf(w, "     semantics       every response equal to the reference store's; host memory equal to it after the flush\n")
-	fmt.Fprintf(w, "     reproduce       %s   (config %s, hash %s, Verilator %s, %.0f s)\n", o.Replay, c.Name, c.Hash(), r.Verilator, time.Since(start).Seconds())
+	fmt.Fprintf(w, "     reproduce       %s   (config %s, hash %s, %s, %.0f s)\n", o.Replay, c.Name, c.Hash(), r.Verilator, time.Since(start).Seconds())
 	return nil
 }
