@@ -22,6 +22,7 @@ import (
 
 	"github.com/kvdirect/kvd/config"
 	"github.com/kvdirect/kvd/hdlgen/design"
+	"github.com/kvdirect/kvd/synth"
 	"github.com/kvdirect/kvd/version"
 )
 
@@ -38,15 +39,12 @@ type Regression struct {
 	Passed bool   `json:"passed"`
 }
 
-// GateRow is one block of the synthesis gate, as the manifest records it.
-type GateRow struct {
-	Block     string   `json:"block"`
-	LUTs      int      `json:"luts"`
-	FFs       int      `json:"ffs"`
-	BRAMs     int      `json:"brams"`
-	DSPs      int      `json:"dsps"`
-	LUTLevels int      `json:"lut_levels"`
-	Problems  []string `json:"problems,omitempty"`
+// Lint is one lint tool's verdict on the bundle's RTL.
+type Lint struct {
+	Tool     string   `json:"tool"`
+	Files    int      `json:"files"`
+	Warnings []string `json:"warnings"`
+	Error    string   `json:"error,omitempty"`
 }
 
 // Inputs is everything the bundle records besides the generated files.
@@ -56,7 +54,10 @@ type Inputs struct {
 	Verilator   string
 	Yosys       string
 	Regressions []Regression
-	Gate        []GateRow
+	Lint        []Lint
+	// Gate is the synthesis gate's rows; their run times are left out of
+	// the manifest, which must not change from run to run.
+	Gate []synth.Result
 }
 
 // Manifest is manifest.json.
@@ -71,7 +72,8 @@ type Manifest struct {
 	Yosys       string            `json:"yosys"`
 	Files       map[string]string `json:"files"` // path -> sha256
 	Regressions []Regression      `json:"regressions"`
-	Gate        []GateRow         `json:"synthesis_gate"`
+	Lint        []Lint            `json:"lint"`
+	Gate        []synth.Result    `json:"synthesis_gate"`
 }
 
 // File is one bundle member.
@@ -124,7 +126,11 @@ func Build(in Inputs) ([]File, error) {
 	m := Manifest{
 		Generator: "kvd " + version.Version, Config: filepath.Base(c.Name), ConfigHash: c.Hash(),
 		ConfigJSON: c.JSON(), ClockMHz: c.ClockMHz, Top: in.Top, Verilator: in.Verilator, Yosys: in.Yosys,
-		Files: map[string]string{}, Regressions: in.Regressions, Gate: in.Gate,
+		Files: map[string]string{}, Regressions: in.Regressions, Lint: in.Lint,
+	}
+	for _, r := range in.Gate {
+		r.Seconds = 0
+		m.Gate = append(m.Gate, r)
 	}
 	for _, f := range files {
 		sum := sha256.Sum256(f.Data)

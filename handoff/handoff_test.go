@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/kvdirect/kvd/config"
+	"github.com/kvdirect/kvd/synth"
 )
 
 func build(t *testing.T) []byte {
@@ -17,7 +18,8 @@ func build(t *testing.T) []byte {
 	c, _ := config.Preset("sim")
 	files, err := Build(Inputs{Config: c, Top: Top, Verilator: "v", Yosys: "y",
 		Regressions: []Regression{{Name: "keyhash/s1", Seed: 1, Cycles: 10, Passed: true}},
-		Gate:        []GateRow{{Block: "kvd_keyhash", LUTs: 1, LUTLevels: 2}}})
+		Lint:        []Lint{{Tool: "verilator", Files: 17, Warnings: []string{}}},
+		Gate:        []synth.Result{{Block: "kvd_keyhash", LUTs: 1, LUTLevels: 2, Seconds: 1}}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -73,8 +75,12 @@ func TestContentsAndManifest(t *testing.T) {
 	if err := json.Unmarshal(got["manifest.json"], &m); err != nil {
 		t.Fatal(err)
 	}
-	if m.ConfigHash == "" || len(m.Files) != len(got)-1 || len(m.Regressions) != 1 || len(m.Gate) != 1 {
+	if m.ConfigHash == "" || len(m.Files) != len(got)-1 || len(m.Regressions) != 1 || len(m.Gate) != 1 || len(m.Lint) != 1 {
 		t.Errorf("manifest: %+v", m)
+	}
+	// A gate row's run time would make two handoffs differ.
+	if strings.Contains(string(got["manifest.json"]), `"seconds"`) {
+		t.Error("the manifest records the gate's run times")
 	}
 	for path, sum := range m.Files {
 		if len(sum) != 64 || got[path] == nil {

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/google/go-cmp/cmp"
+
 	"github.com/kvdirect/kvd/config"
 	"github.com/kvdirect/kvd/hdlgen/design"
 )
@@ -31,9 +33,65 @@ func TestSmallBlocks(t *testing.T) {
 		if b == "kvd_keyhash" && r.LUTLevels > 6 {
 			t.Errorf("kvd_keyhash: %d LUT levels, designed for at most 6", r.LUTLevels)
 		}
-		if b == "kvd_fifo_w72_d64" && r.BRAMs == 0 {
-			t.Errorf("kvd_fifo_w72_d64: no block RAM inferred")
+		if b == "kvd_fifo_w72_d64" {
+			if r.BRAMs == 0 || r.Intel == nil || r.Intel.M10Ks == 0 {
+				t.Errorf("kvd_fifo_w72_d64: no block RAM inferred: %+v", r)
+			}
+			if len(r.Memories) != 1 || r.Memories[0] != (Memory{Name: "mem", Depth: 64, Width: 72, Want: "block", Got: "block"}) {
+				t.Errorf("kvd_fifo_w72_d64 memories: %+v", r.Memories)
+			}
+			// The manifest records the gate: it must not change run to run.
+			again, err := Block(context.Background(), dir, b, Options{Vendor: true, ICE40: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			r.Seconds, again.Seconds = 0, 0
+			if diff := cmp.Diff(r, again); diff != "" {
+				t.Errorf("two runs of the gate differ (-first +second):\n%s", diff)
+			}
 		}
+	}
+}
+
+// A memory the generator meant for block RAM that cannot be one fails the
+// gate, naming it; a deep memory left in flip-flops is a goal missed.
+func TestGateChecksMemories(t *testing.T) {
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "mems.v"), []byte(`module mems(input wire clk, input wire we, input wire [6:0] a, input wire [15:0] d, output wire [15:0] q, output wire [15:0] q2);
+(* ram_style = "distributed" *) reg [15:0] lut [0:127];
+(* ram_style = "registers" *) reg [15:0] ffs [0:127];
+always @(posedge clk) begin
+  if (we) lut[a] <= d;
+  if (we) ffs[a] <= d;
+end
+assign q = lut[a];
+assign q2 = ffs[~a];
+endmodule
+`), 0o644)
+	r, err := Block(context.Background(), dir, "mems", Options{Vendor: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []Memory{{Name: "ffs", Depth: 128, Width: 16, Want: "registers", Got: "registers"}, {Name: "lut", Depth: 128, Width: 16, Want: "distributed", Got: "lutram"}}
+	if diff := cmp.Diff(want, r.Memories); diff != "" {
+		t.Errorf("memories (-want +got):\n%s", diff)
+	}
+	if !r.OK() || len(r.Goals) != 2 {
+		t.Errorf("want no problem and two deep memories outside block RAM: %+v", r)
+	}
+	// Asking for block RAM with an asynchronous read cannot be met.
+	os.WriteFile(filepath.Join(dir, "bad.v"), []byte(`module bad(input wire clk, input wire we, input wire [9:0] a, input wire [15:0] d, output wire [15:0] q);
+(* ram_style = "block" *) reg [15:0] m [0:1023];
+always @(posedge clk) if (we) m[a] <= d;
+assign q = m[a];
+endmodule
+`), 0o644)
+	r, err = Block(context.Background(), dir, "bad", Options{Vendor: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.OK() || !strings.Contains(strings.Join(r.Problems, ";"), "memory m cannot be mapped") {
+		t.Fatalf("an asynchronous memory meant for block RAM passed: %+v", r)
 	}
 }
 
@@ -56,5 +114,20 @@ func TestGateCatchesLatchAndLoop(t *testing.T) {
 			t.Errorf("the table does not name %s", b)
 		}
 		t.Logf("%s: %v", b, r.Problems)
+	}
+}
+
+// The gate starts the longest runs first; the whole processor counts every
+// block it instantiates.
+func TestSourceSizeCountsInstances(t *testing.T) {
+	c, _ := config.Preset("sim")
+	dir := t.TempDir()
+	if _, err := design.Write(c, dir); err != nil {
+		t.Fatal(err)
+	}
+	top, mem, rs, cq := sourceSize(dir, "kvd_top", map[string]bool{}), sourceSize(dir, "kvd_memsys", map[string]bool{}),
+		sourceSize(dir, "kvd_rs", map[string]bool{}), sourceSize(dir, "kvd_fifo_w86_d256", map[string]bool{})
+	if top <= mem || rs <= cq || cq == 0 {
+		t.Errorf("kvd_top %d, kvd_memsys %d, kvd_rs %d, its queue %d", top, mem, rs, cq)
 	}
 }

@@ -221,3 +221,38 @@ func TestHandoffTwiceIsIdentical(t *testing.T) {
 		t.Fatalf("two handoffs differ: %s vs %s", sums[0], sums[1])
 	}
 }
+
+// A block with an injected latch, and one with an injected combinational
+// loop, fail the gate with their names (issue 10's acceptance), on a real
+// generated tree gated through --rtl.
+func TestSynthGateNamesInjectedFaults(t *testing.T) {
+	dir := t.TempDir()
+	if code, _, errs := run(t, "rtl", "--config", "sim", "--out", dir); code != 0 {
+		t.Fatalf("rtl: %s", errs)
+	}
+	inject := func(file, text string) {
+		path := filepath.Join(dir, file)
+		b, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		i := strings.LastIndex(string(b), "endmodule")
+		if err := os.WriteFile(path, []byte(string(b[:i])+text+string(b[i:])), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	inject("kvd_keyhash.v", "reg inject_latch_q;\nalways @* if (rst) inject_latch_q = clk;\n")
+	inject("kvd_fifo_w64_d16.v", "wire inject_loop_a, inject_loop_b;\nassign inject_loop_a = inject_loop_b ^ rst;\nassign inject_loop_b = ~inject_loop_a;\n")
+	code, out, errs := run(t, "synth", "--rtl", dir, "--no-vendor", "--block", "kvd_keyhash,kvd_fifo_w64_d16,kvd_fifo_w72_d64")
+	if code == 0 {
+		t.Fatalf("the gate passed a latch and a loop:\n%s", out)
+	}
+	for _, want := range []string{"kvd_keyhash (1 latch cells", "kvd_fifo_w64_d16 (combinational loop through kvd_fifo_w64_d16.v:"} {
+		if !strings.Contains(errs, want) {
+			t.Errorf("the error does not say %q:\n%s", want, errs)
+		}
+	}
+	if strings.Contains(strings.SplitN(errs, "failed for", 2)[1], "kvd_fifo_w72_d64") {
+		t.Errorf("the clean block is blamed too:\n%s", errs)
+	}
+}

@@ -6,14 +6,16 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/kvdirect/kvd/config"
 	"github.com/kvdirect/kvd/cosim/toolchain"
 	"github.com/kvdirect/kvd/handoff"
-	"github.com/kvdirect/kvd/hdlgen/design"
+	"github.com/kvdirect/kvd/lint"
 	"github.com/kvdirect/kvd/synth"
 	"github.com/kvdirect/kvd/testbenches/regress"
 )
@@ -22,6 +24,8 @@ func newHandoffCmd() *cobra.Command {
 	var cf configFlags
 	var out, doc string
 	var noGate, noRegress, jsonOut bool
+	var jobs int
+	var gateTimeout time.Duration
 	cmd := &cobra.Command{
 		Use:   "handoff",
 		Short: "Write the FPGA handoff bundle: RTL, file list, FuseSoC core, constraints, vendor scripts, manifest",
@@ -30,9 +34,11 @@ generated RTL, a file list, a FuseSoC CAPI2 core, SDC and XDC clock
 constraints, Vivado and Quartus scripts, and manifest.json with the generator
 version, the configuration and its hash, every file's sha256, the Verilator
 and Yosys versions, the regression runs this exact RTL passed, and the
-synthesis gate's table. The gate fails the handoff on a latch, a
-combinational loop, a multiply-driven net or a memory meant for block RAM
-that did not get it.`,
+synthesis gate's table. The bundle's RTL is linted (Verilator -Wall,
+Icarus, Yosys) and every block goes through the gate (kvd synth): a lint
+warning, a latch, a combinational loop, a multiply-driven net or a memory
+meant for block RAM that did not get it fails the handoff, naming the
+block.`,
 		Example: `  kvd handoff
   kvd handoff --config sim --out /tmp/handoff --json
   make handoff`,
@@ -57,27 +63,40 @@ that did not get it.`,
 			if _, _, err := handoff.Write(out, root, files); err != nil {
 				return err
 			}
-			var gateFailed []string
+			// Lint first: it is quick, and a tree that does not lint is not
+			// worth synthesising.
+			lints, err := lint.All(cmd.Context(), rtl)
+			if err != nil {
+				return err
+			}
+			var lintFailed []string
+			for _, l := range lints {
+				fmt.Fprintln(log, "  lint: "+l.Summary())
+				row := handoff.Lint{Tool: l.Tool, Files: l.Files, Warnings: l.Warnings}
+				if row.Warnings == nil {
+					row.Warnings = []string{}
+				}
+				if l.Err != nil {
+					row.Error = l.Err.Error()
+				}
+				in.Lint = append(in.Lint, row)
+				if !l.OK() {
+					lintFailed = append(lintFailed, l.Tool)
+				}
+			}
 			if !noGate {
-				mods, err := design.Modules(c)
+				names, err := synth.Blocks(rtl)
 				if err != nil {
 					return err
 				}
-				var rows []synth.Result
-				for _, m := range mods {
-					fmt.Fprintf(log, "  gate: synthesising %s …\n", m.Name)
-					r, err := synth.Block(cmd.Context(), rtl, m.Name, synth.Options{})
-					if err != nil {
-						return err
-					}
-					rows = append(rows, r)
-					in.Gate = append(in.Gate, handoff.GateRow{Block: r.Block, LUTs: r.LUTs, FFs: r.FFs, BRAMs: r.BRAMs, DSPs: r.DSPs, LUTLevels: r.LUTLevels, Problems: r.Problems})
-					if !r.OK() {
-						gateFailed = append(gateFailed, r.Block)
-					}
+				o := synth.Options{Vendor: true, ICE40: true, ClockMHz: c.ClockMHz, MaxLUTLevels: MaxLUTLevels, Timeout: gateTimeout}
+				in.Gate, err = runGate(cmd, rtl, names, o, jobs)
+				if err != nil {
+					return err
 				}
 				if doc != "" {
-					if err := writeSynthDoc(doc, c.Name, c.Hash(), false, rows); err != nil {
+					command := "kvd handoff --config " + filepath.Base(c.Name) + " --doc " + doc
+					if err := writeSynthDoc(doc, command, "configuration "+c.Name+" (hash "+c.Hash()+")", in.Gate); err != nil {
 						return err
 					}
 				}
@@ -97,21 +116,32 @@ that did not get it.`,
 				return err
 			}
 			if jsonOut {
+				rows := make([]map[string]any, 0, len(in.Gate))
+				for _, r := range in.Gate {
+					rows = append(rows, map[string]any{"block": r.Block, "luts": r.LUTs, "ffs": r.FFs, "brams": r.BRAMs,
+						"dsps": r.DSPs, "lut_levels": r.LUTLevels, "ok": r.OK(), "problems": r.Problems, "goals": r.Goals})
+				}
 				json.NewEncoder(cmd.OutOrStdout()).Encode(map[string]any{
-					"bundle": path, "sha256": sum, "config": c.Name, "config_hash": c.Hash(), "rows": in.Gate,
-					"regressions": len(in.Regressions),
+					"bundle": path, "sha256": sum, "config": c.Name, "config_hash": c.Hash(), "rows": rows,
+					"regressions": len(in.Regressions), "lint_ok": len(lintFailed) == 0,
 				})
 			} else {
 				fmt.Fprintf(cmd.OutOrStdout(), "bundle %s (sha256 %s): %d files, %d regression runs, %d blocks through the gate\n",
 					path, sum, len(files), len(in.Regressions), len(in.Gate))
+				if len(in.Gate) > 0 {
+					fmt.Fprintf(cmd.OutOrStdout(), "\n%s", synth.Table(in.Gate, MaxLUTLevels))
+				}
 			}
 			for _, r := range in.Regressions {
 				if !r.Passed {
 					return fmt.Errorf("handoff: regression %s failed on this RTL", r.Name)
 				}
 			}
-			if len(gateFailed) > 0 {
-				return fmt.Errorf("handoff: the synthesis gate failed for %s", strings.Join(gateFailed, ", "))
+			if len(lintFailed) > 0 {
+				return fmt.Errorf("handoff: lint failed (%s) on %s", strings.Join(lintFailed, ", "), rtl)
+			}
+			if err := gateError("handoff", in.Gate); err != nil {
+				return err
 			}
 			return nil
 		},
@@ -121,6 +151,8 @@ that did not get it.`,
 	cmd.Flags().StringVar(&doc, "doc", "", "also write the gate's table to this file (make handoff: docs/synthesis.md)")
 	cmd.Flags().BoolVar(&noGate, "no-gate", false, "skip the synthesis gate")
 	cmd.Flags().BoolVar(&noRegress, "no-regress", false, "skip the regression on the bundle's RTL")
+	cmd.Flags().IntVar(&jobs, "jobs", runtime.NumCPU(), "blocks the gate synthesises at once")
+	cmd.Flags().DurationVar(&gateTimeout, "gate-timeout", 90*time.Minute, "bound on one Yosys run of one block")
 	cmd.Flags().BoolVar(&jsonOut, "json", false, "print one JSON object: the gate's rows, the bundle's path and hash")
 	return cmd
 }

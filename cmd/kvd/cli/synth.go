@@ -3,7 +3,9 @@ package cli
 import (
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
+	"runtime"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -20,18 +22,22 @@ func newSynthCmd() *cobra.Command {
 	var cf configFlags
 	var blocks []string
 	var jsonOut, noVendor, ice40 bool
-	var doc string
+	var doc, rtlDir string
+	var jobs int
 	cmd := &cobra.Command{
 		Use:   "synth",
 		Short: "The synthesis gate: Yosys resources, LUT levels, block RAM and structural checks per block",
-		Long: `synth generates a configuration and synthesises each block with Yosys:
-a generic 6-LUT mapping gives the longest register-to-register path in LUT
-levels (the timing proxy; goal: at most 6), and a Xilinx mapping gives LUTs,
-flip-flops, block RAMs and DSPs. The gate fails on latches, multiply-driven
-nets, combinational loops, or a memory meant for block RAM that was not
-inferred as one.`,
+		Long: `synth generates a configuration (or takes a tree with --rtl) and synthesises
+each block with Yosys: a generic 6-LUT mapping gives the longest
+register-to-register path in LUT levels (the timing proxy; goal: at most 6),
+synth_xilinx gives LUTs, flip-flops, block RAMs, DSPs and where each memory
+went, and synth_intel_alm the same on Intel's ALMs. The gate fails on
+latches, multiply-driven nets, combinational loops, or a memory meant for
+block RAM that was not inferred as one; the goals a block misses (depth,
+deep memories outside block RAM) are reported beside it.`,
 		Example: `  kvd synth --block kvd_keyhash
   kvd synth --config paper --json
+  kvd synth --rtl my-edited-rtl/ --block kvd_rs
   kvd synth --doc docs/synthesis.md`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -39,27 +45,21 @@ inferred as one.`,
 			if err != nil {
 				return err
 			}
-			dir, err := os.MkdirTemp("", "kvd-synth-rtl")
-			if err != nil {
-				return err
-			}
-			defer os.RemoveAll(dir)
-			if _, err := design.Write(c, dir); err != nil {
-				return err
-			}
-			mods, err := design.Modules(c)
-			if err != nil {
-				return err
-			}
-			wantBRAM := map[string]bool{}
-			var names []string
-			for _, m := range mods {
-				names = append(names, m.Name)
-				for _, sub := range m.Submodules() {
-					for _, mem := range sub.Memories {
-						wantBRAM[m.Name] = wantBRAM[m.Name] || mem.Block
-					}
+			dir := rtlDir
+			if dir == "" {
+				tmp, err := os.MkdirTemp("", "kvd-synth-rtl")
+				if err != nil {
+					return err
 				}
+				defer os.RemoveAll(tmp)
+				if _, err := design.Write(c, tmp); err != nil {
+					return err
+				}
+				dir = tmp
+			}
+			names, err := synth.Blocks(dir)
+			if err != nil {
+				return err
 			}
 			if len(blocks) > 0 {
 				known := map[string]bool{}
@@ -68,75 +68,107 @@ inferred as one.`,
 				}
 				for _, b := range blocks {
 					if !known[b] {
-						return fmt.Errorf("synth: no block %q (blocks: %s)", b, strings.Join(names, ", "))
+						return fmt.Errorf("synth: no block %q in %s (blocks: %s)", b, dir, strings.Join(names, ", "))
 					}
 				}
 				names = blocks
 			}
-			var rows []synth.Result
-			failed := 0
-			for _, n := range names {
-				fmt.Fprintf(cmd.ErrOrStderr(), "  synthesising %s …\n", n)
-				r, err := synth.Block(cmd.Context(), dir, n, synth.Options{Vendor: !noVendor, WantBRAM: wantBRAM[n], ICE40: ice40, ClockMHz: c.ClockMHz})
-				if err != nil {
-					return err
-				}
-				if !r.OK() {
-					failed++
-				}
-				rows = append(rows, r)
+			o := synth.Options{Vendor: !noVendor, ICE40: ice40, ClockMHz: c.ClockMHz, MaxLUTLevels: MaxLUTLevels}
+			rows, err := runGate(cmd, dir, names, o, jobs)
+			if err != nil {
+				return err
+			}
+			source := "configuration " + c.Name + " (hash " + c.Hash() + ")"
+			if rtlDir != "" {
+				source = "the tree " + rtlDir
 			}
 			if doc != "" {
-				if err := writeSynthDoc(doc, c.Name, c.Hash(), !noVendor, rows); err != nil {
+				args := fmt.Sprintf("kvd synth --config %s", c.Name)
+				if noVendor {
+					args += " --no-vendor"
+				}
+				if ice40 {
+					args += " --ice40"
+				}
+				if err := writeSynthDoc(doc, args+" --doc "+doc, source, rows); err != nil {
 					return err
 				}
 			}
 			if jsonOut {
 				json.NewEncoder(cmd.OutOrStdout()).Encode(map[string]any{
-					"config": c.Name, "config_hash": c.Hash(), "max_lut_levels": MaxLUTLevels, "rows": rows,
+					"config": c.Name, "config_hash": c.Hash(), "rtl": rtlDir, "max_lut_levels": MaxLUTLevels, "rows": rows,
 				})
 			} else {
-				mapping := "Yosys generic 6-LUT and Xilinx mappings"
-				if noVendor {
-					mapping = "Yosys generic 6-LUT mapping only (no block RAM or DSP counts)"
-				}
-				fmt.Fprintf(cmd.OutOrStdout(), "synthesis gate: config %s (hash %s), %s\n\n%s",
-					c.Name, c.Hash(), mapping, synth.Table(rows, MaxLUTLevels))
+				fmt.Fprintf(cmd.OutOrStdout(), "synthesis gate: %s\n\n%s", source, synth.Table(rows, MaxLUTLevels))
 			}
-			if failed > 0 {
-				var bad []string
-				for _, r := range rows {
-					if !r.OK() {
-						bad = append(bad, r.Block)
-					}
-				}
-				return fmt.Errorf("synth: the gate failed for %s", strings.Join(bad, ", "))
-			}
-			return nil
+			return gateError("synth", rows)
 		},
 	}
 	cf.register(cmd)
 	cmd.Flags().StringSliceVar(&blocks, "block", nil, "only these blocks (default: every block)")
+	cmd.Flags().StringVar(&rtlDir, "rtl", "", "gate this tree of .v files (e.g. a hand-edited one) instead of generating the configuration")
 	cmd.Flags().BoolVar(&jsonOut, "json", false, "print one JSON object with a row per block")
-	cmd.Flags().BoolVar(&noVendor, "no-vendor", false, "skip the Xilinx mapping (no BRAM/DSP counts; faster)")
-	cmd.Flags().BoolVar(&ice40, "ice40", false, "also place and route each block on an iCE40 HX8K with nextpnr for a post-route Fmax")
-	cmd.Flags().StringVar(&doc, "doc", "", "also write the table as Markdown to this file (e.g. docs/synthesis.md)")
+	cmd.Flags().BoolVar(&noVendor, "no-vendor", false, "skip the Xilinx and Intel mappings (no BRAM/DSP counts, no block-RAM check; faster)")
+	cmd.Flags().BoolVar(&ice40, "ice40", false, "also place and route each block that fits an iCE40 HX8K with nextpnr for a post-route Fmax")
+	cmd.Flags().StringVar(&doc, "doc", "", "also write the tables as Markdown to this file (e.g. docs/synthesis.md)")
+	cmd.Flags().IntVar(&jobs, "jobs", runtime.NumCPU(), "blocks synthesised at once")
 	return cmd
 }
 
-func writeSynthDoc(path, cfgName, hash string, vendor bool, rows []synth.Result) error {
+// runGate runs the gate over names with a progress line per block.
+func runGate(cmd *cobra.Command, dir string, names []string, o synth.Options, jobs int) ([]synth.Result, error) {
+	log := cmd.ErrOrStderr()
+	fmt.Fprintf(log, "  gate: %d blocks, %d at a time: %s\n", len(names), jobs, strings.Join(names, ", "))
+	done := 0
+	return synth.Gate(cmd.Context(), dir, names, o, jobs, func(r synth.Result) {
+		done++
+		verdict := "ok"
+		if !r.OK() {
+			verdict = "FAIL: " + strings.Join(r.Problems, "; ")
+		}
+		fmt.Fprintf(log, "  gate [%d/%d] %-18s %7d LUTs %7d FFs %4d BRAM18  %2d levels  %s  (%.0f s)\n",
+			done, len(names), r.Block, r.LUTs, r.FFs, r.BRAMs, r.LUTLevels, verdict, r.Seconds)
+	})
+}
+
+// gateError names every block that failed a check.
+func gateError(what string, rows []synth.Result) error {
+	var bad []string
+	for _, r := range rows {
+		if !r.OK() {
+			bad = append(bad, r.Block+" ("+strings.Join(r.Problems, "; ")+")")
+		}
+	}
+	if len(bad) > 0 {
+		return fmt.Errorf("%s: the synthesis gate failed for %s", what, strings.Join(bad, ", "))
+	}
+	return nil
+}
+
+func writeSynthDoc(path, command, source string, rows []synth.Result) error {
 	var b strings.Builder
-	flags := ""
-	if !vendor {
-		flags = " --no-vendor"
-	}
-	fmt.Fprintf(&b, "# Synthesis gate\n\nGenerated by `kvd synth --config %s%s --doc %s`; do not edit.\n\n", cfgName, flags, path)
-	if vendor {
-		fmt.Fprintf(&b, "Configuration %s (hash %s). Resources from Yosys `synth_xilinx`; LUT levels are the longest\n", cfgName, hash)
-	} else {
-		fmt.Fprintf(&b, "Configuration %s (hash %s). Resources from Yosys's generic mapping (memories count as flip-flops;\nblock RAM and DSPs are not counted without the Xilinx mapping); LUT levels are the longest\n", cfgName, hash)
-	}
-	fmt.Fprintf(&b, "register-to-register path of a generic `synth -flatten -lut 6` mapping (`ltp -noff`); the goal is at most %d.\n\n", MaxLUTLevels)
-	b.WriteString(synth.Table(rows, MaxLUTLevels))
+	writeSynthMarkdown(&b, command, source, rows)
 	return os.WriteFile(path, []byte(b.String()), 0o644)
+}
+
+func writeSynthMarkdown(b io.Writer, command, source string, rows []synth.Result) {
+	fmt.Fprintf(b, "# Synthesis gate\n\nGenerated by `%s`; do not edit.\n\n", command)
+	fmt.Fprintf(b, "Source: %s, through Yosys. Resources: `synth_xilinx` (LUTs include LUT RAM; block RAM\n", source)
+	fmt.Fprintf(b, "in 18 Kb halves) and `synth_intel_alm` (Cyclone V cells; M10K blocks). LUT levels: the longest\n")
+	fmt.Fprintf(b, "register-to-register path of a generic `synth -flatten -lut 6` mapping (`ltp -noff`); the goal\n")
+	fmt.Fprintf(b, "is at most %d. A block fails the gate on a latch, a combinational loop, a multiply-driven net or a\n", MaxLUTLevels)
+	fmt.Fprintf(b, "memory meant for block RAM that did not get it. Rows without a vendor mapping count memories as\nflip-flops.\n\n")
+	io.WriteString(b, synth.Table(rows, MaxLUTLevels))
+	var goals []string
+	for _, r := range rows {
+		for _, g := range r.Goals {
+			goals = append(goals, "- "+r.Block+": "+g)
+		}
+	}
+	if len(goals) > 0 {
+		fmt.Fprintf(b, "\n## Goals not met\n\nThe design goals (issue 10: at most %d LUT levels; block RAM for the reservation station, the\nslab stacks and every memory deeper than 32), block by block:\n\n%s\n", MaxLUTLevels, strings.Join(goals, "\n"))
+	}
+	if mt := synth.MemoryTable(rows); strings.Count(mt, "\n") > 2 {
+		fmt.Fprintf(b, "\n## Memories\n\nEvery inferred memory, what the generator asked for (`ram_style`) and where `synth_xilinx` put it.\n\n%s", mt)
+	}
 }
