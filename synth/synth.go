@@ -121,105 +121,431 @@ func verilogFiles(dir string) ([]string, error) {
 }
 
 var (
-	ltpRE    = regexp.MustCompile(`Longest topological path in \S+ \(length=(\d+)\)`)
+	ltpRE    = regexp.MustCompile(`Longest topological path in (\S+) \(length=(\d+)\)`)
+	ltpLoop  = regexp.MustCompile(`Detected loop at (\S+) in (\S+)`)
+	sectRE   = regexp.MustCompile(`^=== (\S+) ===$`)
 	cellRE   = regexp.MustCompile(`^\s+(\S+)\s+(\d+)\s*$`)
 	warnRE   = regexp.MustCompile(`(?m)^Warning: (.*)$`)
-	loopRE   = regexp.MustCompile(`(?i)logic loop|combinational loop|Detected loop`)
+	loopRE   = regexp.MustCompile(`found logic loop in module (\S+):`)
 	drvRE    = regexp.MustCompile(`(?i)multiple conflicting drivers|is used but has no driver|driver conflict`)
+	drvModRE = regexp.MustCompile(`(?:for|Wire) ([\w$]+)\.`)
 	latchRE  = regexp.MustCompile(`\$(_DLATCH|dlatch|adlatch|_SR_|sr)`)
 	noMapRE  = regexp.MustCompile(`ERROR: no valid mapping found for memory (\S+)`)
 	mapMemRE = regexp.MustCompile(`(?m)^mapping memory (\S+) via (\S+)`)
-	memRE    = regexp.MustCompile(`(?m)^mem (\S+) (\d+) (\d+) (\S*)$`)
+	instRE   = regexp.MustCompile(`(?m)^\s*(\w+)\s+(?:#\s*\(|u_\w+\s*\()`)
 )
 
-// Gate runs Block over blocks, jobs at a time, and returns the rows in the
-// order given. progress, if not nil, is called as each block finishes.
-func Gate(ctx context.Context, dir string, blocks []string, o Options, jobs int, progress func(Result)) ([]Result, error) {
-	if jobs < 1 {
-		jobs = 1
-	}
-	rows := make([]Result, len(blocks))
-	errs := make([]error, len(blocks))
-	var mu sync.Mutex
-	sem := make(chan struct{}, jobs)
-	var wg sync.WaitGroup
-	// The largest sources start first, so that the long runs (the whole
-	// processor, the station) overlap the short ones instead of each other
-	// at the end.
-	order := make([]int, len(blocks))
-	size := make([]int, len(blocks))
-	for i, b := range blocks {
-		order[i] = i
-		size[i] = sourceSize(dir, b, map[string]bool{})
-	}
-	sort.SliceStable(order, func(a, b int) bool { return size[order[a]] > size[order[b]] })
-	for _, i := range order {
-		b := blocks[i]
-		wg.Add(1)
-		sem <- struct{}{}
-		go func(i int, b string) {
-			defer func() { <-sem; wg.Done() }()
-			rows[i], errs[i] = Block(ctx, dir, b, o)
-			if progress != nil && errs[i] == nil {
-				mu.Lock()
-				progress(rows[i])
-				mu.Unlock()
-			}
-		}(i, b)
-	}
-	wg.Wait()
-	for _, err := range errs {
-		if err != nil {
-			return rows, err
-		}
-	}
-	return rows, nil
+// tree is a directory of Verilog files, one module per file, and who
+// instantiates whom.
+type tree struct {
+	dir      string
+	files    []string
+	modules  []string
+	children map[string]map[string]int // module -> child module -> instances
+	size     map[string]int            // bytes of the module's own file
 }
 
-var instRE = regexp.MustCompile(`(?m)^\s*(\w+)\s+(?:#\s*\(|u_\w+\s*\()`)
-
-// sourceSize is the bytes of a block's file and of every file of the tree
-// it instantiates: a rough measure of how long Yosys will take.
-func sourceSize(dir, block string, seen map[string]bool) int {
-	if seen[block] {
-		return 0
-	}
-	seen[block] = true
-	b, err := os.ReadFile(filepath.Join(dir, block+".v"))
+func readTree(dir string) (*tree, error) {
+	files, err := verilogFiles(dir)
 	if err != nil {
-		return 0
+		return nil, err
 	}
-	n := len(b)
-	for _, m := range instRE.FindAllSubmatch(b, -1) {
-		n += sourceSize(dir, string(m[1]), seen)
+	t := &tree{dir: dir, files: files, children: map[string]map[string]int{}, size: map[string]int{}}
+	text := map[string][]byte{}
+	for _, f := range files {
+		m := strings.TrimSuffix(filepath.Base(f), ".v")
+		t.modules = append(t.modules, m)
+		if text[m], err = os.ReadFile(f); err != nil {
+			return nil, err
+		}
+		t.size[m] = len(text[m])
+	}
+	for _, m := range t.modules {
+		t.children[m] = map[string]int{}
+		for _, c := range instRE.FindAllSubmatch(text[m], -1) {
+			if _, ok := t.size[string(c[1])]; ok && string(c[1]) != m {
+				t.children[m][string(c[1])]++
+			}
+		}
+	}
+	return t, nil
+}
+
+// below lists m and every module under it, m first, the rest sorted.
+func (t *tree) below(m string) []string {
+	seen := map[string]bool{m: true}
+	var walk func(string)
+	walk = func(x string) {
+		for c := range t.children[x] {
+			if !seen[c] {
+				seen[c] = true
+				walk(c)
+			}
+		}
+	}
+	walk(m)
+	var rest []string
+	for x := range seen {
+		if x != m {
+			rest = append(rest, x)
+		}
+	}
+	sort.Strings(rest)
+	return append([]string{m}, rest...)
+}
+
+// cost is the bytes of Verilog a run rooted at m reads in: a rough measure
+// of how long Yosys will take.
+func (t *tree) cost(m string) int {
+	n := 0
+	for _, x := range t.below(m) {
+		n += t.size[x]
 	}
 	return n
 }
 
-// Block synthesises one module of dir.
-func Block(ctx context.Context, dir, top string, o Options) (Result, error) {
+// roots picks the runs that cover blocks: the blocks no other chosen block
+// contains, largest first.
+func (t *tree) roots(blocks []string) []string {
+	var roots []string
+	for _, b := range blocks {
+		inside := false
+		for _, o := range blocks {
+			if o != b && contains(t.below(o)[1:], b) {
+				inside = true
+				break
+			}
+		}
+		if !inside && !contains(roots, b) {
+			roots = append(roots, b)
+		}
+	}
+	sort.SliceStable(roots, func(i, j int) bool { return t.cost(roots[i]) > t.cost(roots[j]) })
+	return roots
+}
+
+func contains(xs []string, x string) bool {
+	for _, y := range xs {
+		if y == x {
+			return true
+		}
+	}
+	return false
+}
+
+// perModule is what one Yosys run learnt, module by module (own cells, not
+// counting the modules it instantiates).
+type perModule struct {
+	cells    map[string]map[string]int
+	problems map[string][]string
+	levels   map[string]int
+	memories map[string][]Memory
+}
+
+func newPerModule() *perModule {
+	return &perModule{cells: map[string]map[string]int{}, problems: map[string][]string{},
+		levels: map[string]int{}, memories: map[string][]Memory{}}
+}
+
+// parseStat reads a hierarchical stat report into cells per module.
+func parseStat(path string) map[string]map[string]int {
+	out := map[string]map[string]int{}
+	cur := ""
+	for _, l := range lines(path) {
+		if m := sectRE.FindStringSubmatch(strings.TrimSpace(l)); m != nil {
+			cur = strings.TrimPrefix(m[1], `\`)
+			if cur == "design" {
+				cur = ""
+			}
+			continue
+		}
+		if strings.HasPrefix(strings.TrimSpace(l), "=== design hierarchy") {
+			cur = ""
+			continue
+		}
+		if m := cellRE.FindStringSubmatch(l); m != nil && cur != "" {
+			if out[cur] == nil {
+				out[cur] = map[string]int{}
+			}
+			n, _ := strconv.Atoi(m[2])
+			out[cur][m[1]] += n
+		}
+	}
+	return out
+}
+
+// total sums a cell-count function over m and, instance by instance, the
+// modules under it.
+func (t *tree) total(cells map[string]map[string]int, m string, count func(cell string, n int) int) int {
+	n := 0
+	for c, k := range cells[m] {
+		if _, isModule := t.size[c]; isModule {
+			continue
+		}
+		n += count(c, k)
+	}
+	for c, k := range t.children[m] {
+		n += k * t.total(cells, c, count)
+	}
+	return n
+}
+
+// Gate synthesises blocks of the tree in dir and returns their rows in the
+// order given. The tree is synthesised hierarchically, once per mapping
+// for each run that covers the blocks (the whole processor covers most of
+// them), so a block inside the processor is not synthesised twice; a
+// block's resources are its module's and those of the modules under it.
+// Runs go jobs at a time; progress, if not nil, hears about each.
+func Gate(ctx context.Context, dir string, blocks []string, o Options, jobs int, progress func(string)) ([]Result, error) {
 	if o.Timeout <= 0 {
-		o.Timeout = 30 * time.Minute
+		o.Timeout = 90 * time.Minute
 	}
-	start := time.Now()
-	r := Result{Block: top, Mapping: "generic"}
-	files, err := verilogFiles(dir)
+	if jobs < 1 {
+		jobs = 1
+	}
+	t, err := readTree(dir)
 	if err != nil {
-		return r, err
+		return nil, err
 	}
+	for _, b := range blocks {
+		if _, ok := t.size[b]; !ok {
+			return nil, fmt.Errorf("synth %s: no module %s", dir, b)
+		}
+	}
+	say := func(format string, args ...any) {
+		if progress != nil {
+			progress(fmt.Sprintf(format, args...))
+		}
+	}
+	type run struct {
+		root, kind string
+		res        *perModule
+		secs       float64
+		err        error
+	}
+	var runs []*run
+	for _, r := range t.roots(blocks) {
+		runs = append(runs, &run{root: r, kind: "generic"})
+		if o.Vendor {
+			runs = append(runs, &run{root: r, kind: "xilinx"}, &run{root: r, kind: "intel"})
+		}
+	}
+	parallel(jobs, len(runs), func(i int) {
+		r := runs[i]
+		start := time.Now()
+		switch r.kind {
+		case "generic":
+			r.res, r.err = generic(ctx, o, t, r.root)
+		case "xilinx":
+			r.res, r.err = xilinx(ctx, o, t, r.root)
+		case "intel":
+			r.res, r.err = intel(ctx, o, t, r.root)
+		}
+		r.secs = time.Since(start).Seconds()
+		if r.err == nil {
+			say("%-7s %-20s %d modules  %.0f s", r.kind, r.root, len(t.below(r.root)), r.secs)
+		}
+	})
+	for _, r := range runs {
+		if r.err != nil {
+			return nil, r.err
+		}
+	}
+	rows := make([]Result, len(blocks))
+	genericLUTs := make([]int, len(blocks))
+	for i, b := range blocks {
+		row := Result{Block: b, Mapping: "generic"}
+		done := false
+		for _, r := range runs {
+			if !contains(t.below(r.root), b) {
+				continue
+			}
+			if r.kind == "generic" && !done {
+				fillGeneric(&row, t, r.res)
+				genericLUTs[i], done = row.LUTs, true
+			}
+			if r.kind == "xilinx" && row.Mapping != "xilinx" {
+				fillXilinx(&row, t, r.res)
+			}
+			if r.kind == "intel" && row.Intel == nil {
+				fillIntel(&row, t, r.res)
+			}
+			row.Seconds += r.secs
+		}
+		rows[i] = row
+	}
+	if o.ICE40 {
+		parallel(jobs, len(rows), func(i int) {
+			r := &rows[i]
+			if genericLUTs[i] > ice40LUTs {
+				r.ICE40Note = fmt.Sprintf("not placed: %d LUTs, an HX8K has %d", genericLUTs[i], ice40LUTs)
+				return
+			}
+			start := time.Now()
+			r.ICE40MHz, r.ICE40Note = ice40(ctx, o, t, r.Block)
+			r.Seconds += time.Since(start).Seconds()
+			say("ice40   %-20s %.1f MHz", r.Block, r.ICE40MHz)
+		})
+	}
+	for i := range rows {
+		r := &rows[i]
+		if o.MaxLUTLevels > 0 && r.LUTLevels > o.MaxLUTLevels {
+			r.Goals = append(r.Goals, fmt.Sprintf("%d LUT levels, goal %d", r.LUTLevels, o.MaxLUTLevels))
+		}
+		for _, m := range r.Memories {
+			if m.Depth > deepMemory && m.Got != "block" {
+				r.Goals = append(r.Goals, fmt.Sprintf("%s (%d x %d) in %s, not block RAM", m.Name, m.Depth, m.Width, m.Got))
+			}
+		}
+		r.Problems = uniq(r.Problems)
+	}
+	return rows, nil
+}
+
+// Block runs the gate on one module of dir.
+func Block(ctx context.Context, dir, top string, o Options) (Result, error) {
+	rows, err := Gate(ctx, dir, []string{top}, o, 1, nil)
+	if err != nil {
+		return Result{Block: top}, err
+	}
+	return rows[0], nil
+}
+
+func parallel(jobs, n int, f func(int)) {
+	sem := make(chan struct{}, jobs)
+	var wg sync.WaitGroup
+	for i := 0; i < n; i++ {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func(i int) {
+			defer func() { <-sem; wg.Done() }()
+			f(i)
+		}(i)
+	}
+	wg.Wait()
+}
+
+func fillGeneric(row *Result, t *tree, p *perModule) {
+	for _, m := range t.below(row.Block) {
+		for _, pr := range p.problems[m] {
+			if m == row.Block {
+				row.Problems = append(row.Problems, pr)
+			} else {
+				row.Problems = append(row.Problems, m+": "+pr)
+			}
+		}
+	}
+	row.LUTs = t.total(p.cells, row.Block, func(c string, n int) int {
+		if c == "$lut" {
+			return n
+		}
+		return 0
+	})
+	row.FFs = t.total(p.cells, row.Block, func(c string, n int) int {
+		if strings.Contains(c, "DFF") || strings.HasPrefix(c, "$_SDFF") || strings.HasPrefix(c, "$_ALDFF") {
+			return n
+		}
+		return 0
+	})
+	row.LUTLevels = p.levels[row.Block]
+}
+
+func fillXilinx(row *Result, t *tree, p *perModule) {
+	for _, m := range t.below(row.Block) {
+		row.Problems = append(row.Problems, p.problems[m]...)
+	}
+	if len(p.cells) == 0 {
+		return // the mapping stopped; a problem above says why
+	}
+	row.Mapping = "xilinx"
+	count := func(kind string) func(string, int) int {
+		return func(c string, n int) int {
+			switch {
+			case kind == "lut" && (strings.HasPrefix(c, "LUT") || strings.HasPrefix(c, "RAM32") || strings.HasPrefix(c, "RAM64") ||
+				strings.HasPrefix(c, "RAM128") || strings.HasPrefix(c, "RAM256") || strings.HasPrefix(c, "SRL")):
+				return n
+			case kind == "ff" && strings.HasPrefix(c, "FD"):
+				return n
+			case kind == "bram" && strings.HasPrefix(c, "RAMB36"):
+				return 2 * n // counted in 18 Kb halves
+			case kind == "bram" && strings.HasPrefix(c, "RAMB18"):
+				return n
+			case kind == "dsp" && strings.HasPrefix(c, "DSP48"):
+				return n
+			}
+			return 0
+		}
+	}
+	row.LUTs = t.total(p.cells, row.Block, count("lut"))
+	row.FFs = t.total(p.cells, row.Block, count("ff"))
+	row.BRAMs = t.total(p.cells, row.Block, count("bram"))
+	row.DSPs = t.total(p.cells, row.Block, count("dsp"))
+	for _, m := range t.below(row.Block) {
+		for _, mem := range p.memories[m] {
+			if m != row.Block {
+				mem.Name = m + "." + mem.Name
+			}
+			row.Memories = append(row.Memories, mem)
+			if mem.Want == "block" && mem.Got != "block" {
+				row.Problems = append(row.Problems, fmt.Sprintf("memory %s meant for block RAM became %s", mem.Name, mem.Got))
+			}
+		}
+	}
+}
+
+func fillIntel(row *Result, t *tree, p *perModule) {
+	if len(p.cells) == 0 {
+		return
+	}
+	in := &Intel{}
+	in.ALUTs = t.total(p.cells, row.Block, func(c string, n int) int {
+		if strings.HasPrefix(c, "MISTRAL_ALUT") || c == "MISTRAL_NOT" {
+			return n
+		}
+		return 0
+	})
+	in.FFs = t.total(p.cells, row.Block, func(c string, n int) int {
+		if c == "MISTRAL_FF" {
+			return n
+		}
+		return 0
+	})
+	in.M10Ks = t.total(p.cells, row.Block, func(c string, n int) int {
+		if c == "MISTRAL_M10K" {
+			return n
+		}
+		return 0
+	})
+	in.MLABs = t.total(p.cells, row.Block, func(c string, n int) int {
+		if c == "MISTRAL_MLAB" {
+			return n
+		}
+		return 0
+	})
+	in.DSPs = t.total(p.cells, row.Block, func(c string, n int) int {
+		if strings.HasPrefix(c, "MISTRAL_MUL") {
+			return n
+		}
+		return 0
+	})
+	row.Intel = in
+}
+
+// generic maps the run's modules to 6-input LUTs, keeping the hierarchy,
+// and measures each module's depth on a flattened copy of it.
+func generic(ctx context.Context, o Options, t *tree, root string) (*perModule, error) {
 	work, err := os.MkdirTemp("", "kvd-synth")
 	if err != nil {
-		return r, err
+		return nil, err
 	}
 	defer os.RemoveAll(work)
 	out := func(name string) string { return filepath.Join(work, name) }
-	read := "read_verilog -noautowire " + quote(files)
-	script := strings.Join([]string{
-		read,
-		"hierarchy -check -top " + top,
+	script := []string{
+		"read_verilog -noautowire " + quote(t.files),
+		"hierarchy -check -top " + root,
 		"proc",
 		// Latches and structural faults show before optimisation hides them.
-		"tee -o " + out("cells.txt") + " stat",
+		"tee -q -o " + out("cells.txt") + " stat",
 		"check",
 		// Memories meant for block RAM stay memories: a block RAM is a
 		// register boundary (its read is clocked), so the depth is
@@ -228,134 +554,102 @@ func Block(ctx context.Context, dir, top string, o Options) (Result, error) {
 		// type is hidden from the fine mapping and restored for ltp,
 		// which counts memories as registers. (Whether they did become
 		// block RAM is the Xilinx mapping's check.)
-		"synth -flatten -top " + top + " -run begin:fine",
+		"synth -top " + root + " -run begin:fine",
 		"select -set bram t:$mem_v2 a:ram_style=block %i",
 		"chtype -set $__kvd_bram @bram",
-		"synth -top " + top + " -lut 6 -run fine:check",
+		"synth -top " + root + " -lut 6 -run fine:check",
 		"chtype -set $mem_v2 t:$__kvd_bram",
-		"tee -o " + out("stat.txt") + " stat",
-		"tee -o " + out("ltp.txt") + " ltp -noff",
-	}, "; ")
-	log, err := yosys(ctx, o.Timeout, script)
-	if err != nil {
-		return r, fmt.Errorf("synth %s: %v", top, err)
+		"tee -q -o " + out("stat.txt") + " stat",
+		"design -save mapped",
 	}
-	for _, l := range lines(out("cells.txt")) {
-		if m := cellRE.FindStringSubmatch(l); m != nil && latchRE.MatchString(m[1]) {
-			r.Problems = append(r.Problems, fmt.Sprintf("%s latch cells (%s)", m[2], m[1]))
+	// Depth is a property of a module with everything under it inlined:
+	// each module is flattened on its own copy of the mapped design.
+	for _, m := range t.below(root) {
+		script = append(script, "design -load mapped", "hierarchy -top "+m, "flatten",
+			"tee -q -a "+out("ltp.txt")+" ltp -noff")
+	}
+	log, err := yosysScript(ctx, o.Timeout, work, script)
+	if err != nil {
+		return nil, fmt.Errorf("synth %s: %v", root, err)
+	}
+	p := newPerModule()
+	for m, cells := range parseStat(out("cells.txt")) {
+		for c, n := range cells {
+			if latchRE.MatchString(c) {
+				p.problems[m] = append(p.problems[m], fmt.Sprintf("%d latch cells (%s)", n, c))
+			}
 		}
 	}
 	for _, w := range warnRE.FindAllStringSubmatchIndex(log, -1) {
 		msg := log[w[2]:w[3]]
-		switch {
-		case loopRE.MatchString(msg):
-			r.Problems = append(r.Problems, "combinational loop through "+loopSources(log[w[1]:]))
-		case drvRE.MatchString(msg):
-			r.Problems = append(r.Problems, "driver problem: "+msg)
-		}
-	}
-	for _, l := range lines(out("stat.txt")) {
-		m := cellRE.FindStringSubmatch(l)
-		if m == nil {
-			continue
-		}
-		n, _ := strconv.Atoi(m[2])
-		switch {
-		case m[1] == "$lut":
-			r.LUTs += n
-		case strings.Contains(m[1], "DFF") || strings.Contains(m[1], "$_SDFF") || strings.Contains(m[1], "$_ALDFF"):
-			r.FFs += n
-		}
-	}
-	ltp, _ := os.ReadFile(out("ltp.txt"))
-	if m := ltpRE.FindSubmatch(ltp); m != nil {
-		r.LUTLevels, _ = strconv.Atoi(string(m[1]))
-	} else if loopRE.Match(ltp) {
-		r.Problems = append(r.Problems, "combinational loop (ltp)")
-	}
-	genericLUTs := r.LUTs
-	if o.Vendor {
-		if err := xilinx(ctx, o, read, top, work, &r); err != nil {
-			return r, err
-		}
-		if r.Mapping == "xilinx" {
-			if err := intel(ctx, o, read, top, work, &r); err != nil {
-				return r, err
+		if m := loopRE.FindStringSubmatch(msg); m != nil {
+			mod := strings.TrimPrefix(m[1], `\`)
+			p.problems[mod] = append(p.problems[mod], "combinational loop through "+loopSources(log[w[1]:]))
+		} else if drvRE.MatchString(msg) {
+			mod := root
+			if m := drvModRE.FindStringSubmatch(msg); m != nil {
+				mod = m[1]
 			}
+			p.problems[mod] = append(p.problems[mod], "driver problem: "+msg)
 		}
 	}
-	if o.ICE40 {
-		if genericLUTs > ice40LUTs {
-			r.ICE40Note = fmt.Sprintf("not placed: %d LUTs, an HX8K has %d", genericLUTs, ice40LUTs)
-		} else {
-			r.ICE40MHz, r.ICE40Note = ice40(ctx, o, read, top, work)
+	for m := range p.problems {
+		sort.Strings(p.problems[m])
+	}
+	p.cells = parseStat(out("stat.txt"))
+	ltp, _ := os.ReadFile(out("ltp.txt"))
+	for _, m := range ltpRE.FindAllSubmatch(ltp, -1) {
+		n, _ := strconv.Atoi(string(m[2]))
+		p.levels[strings.TrimPrefix(string(m[1]), `\`)] = n
+	}
+	for _, m := range ltpLoop.FindAllSubmatch(ltp, -1) {
+		mod := strings.TrimPrefix(string(m[2]), `\`)
+		if !contains(p.problems[mod], "combinational loop (ltp)") {
+			p.problems[mod] = append(p.problems[mod], "combinational loop (ltp)")
 		}
 	}
-	if o.MaxLUTLevels > 0 && r.LUTLevels > o.MaxLUTLevels {
-		r.Goals = append(r.Goals, fmt.Sprintf("%d LUT levels, goal %d", r.LUTLevels, o.MaxLUTLevels))
-	}
-	for _, m := range r.Memories {
-		if m.Depth > deepMemory && m.Got != "block" {
-			r.Goals = append(r.Goals, fmt.Sprintf("%s (%d x %d) in %s, not block RAM", m.Name, m.Depth, m.Width, m.Got))
-		}
-	}
-	r.Problems = uniq(r.Problems)
-	r.Seconds = time.Since(start).Seconds()
-	return r, nil
+	return p, nil
 }
 
-// xilinx maps the block with synth_xilinx. Its memory mapper logs where
-// each memory went; a memory it does not name became flip-flops.
-func xilinx(ctx context.Context, o Options, read, top, work string, r *Result) error {
-	mems := filepath.Join(work, "mems.txt")
-	stat := filepath.Join(work, "xstat.txt")
-	script := strings.Join([]string{
-		read,
-		"hierarchy -check -top " + top,
+// xilinx maps the run's modules with synth_xilinx, keeping the hierarchy.
+// Its memory mapper logs where each memory went; a memory it does not
+// name became flip-flops.
+func xilinx(ctx context.Context, o Options, t *tree, root string) (*perModule, error) {
+	work, err := os.MkdirTemp("", "kvd-synth")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(work)
+	out := func(name string) string { return filepath.Join(work, name) }
+	script := []string{
+		"read_verilog -noautowire " + quote(t.files),
+		"hierarchy -check -top " + root,
 		"proc",
-		"flatten",
 		"opt_clean",
 		"memory -nomap",
-		"tee -q -o " + filepath.Join(work, "mem_all.txt") + " select -list t:$mem_v2",
-		"tee -q -o " + filepath.Join(work, "mem_block.txt") + " select -list t:$mem_v2 a:ram_style=block %i",
-		"tee -q -o " + filepath.Join(work, "mem_dist.txt") + " select -list t:$mem_v2 a:ram_style=distributed %i",
-		"tee -q -o " + filepath.Join(work, "mem_regs.txt") + " select -list t:$mem_v2 a:ram_style=registers %i",
-		"tee -q -o " + mems + " dump -m t:$mem_v2",
-		"synth_xilinx -flatten -top " + top,
-		"tee -o " + stat + " stat",
-	}, "; ")
-	log, err := yosys(ctx, o.Timeout, script)
+		"tee -q -o " + out("mem_all.txt") + " select -list t:$mem_v2",
+		"tee -q -o " + out("mem_block.txt") + " select -list t:$mem_v2 a:ram_style=block %i",
+		"tee -q -o " + out("mem_dist.txt") + " select -list t:$mem_v2 a:ram_style=distributed %i",
+		"tee -q -o " + out("mem_regs.txt") + " select -list t:$mem_v2 a:ram_style=registers %i",
+	}
+	for _, m := range t.below(root) {
+		script = append(script, "tee -q -a "+out("mems.txt")+" log module "+m,
+			"tee -q -a "+out("mems.txt")+" dump "+m+"/t:$mem_v2")
+	}
+	script = append(script, "synth_xilinx -top "+root, "tee -q -o "+out("stat.txt")+" stat")
+	log, err := yosysScript(ctx, o.Timeout, work, script)
+	p := newPerModule()
 	if m := noMapRE.FindStringSubmatch(log); err != nil && m != nil {
 		// Yosys stops on a ram_style it cannot honour (block RAM with an
 		// asynchronous read): a fault of the block, not of the gate.
-		r.Problems = append(r.Problems, fmt.Sprintf("memory %s cannot be mapped as its ram_style asks (synth_xilinx: no valid mapping)", strings.TrimPrefix(m[1], top+".")))
-		return nil
+		mod, mem, _ := strings.Cut(m[1], ".")
+		p.problems[mod] = append(p.problems[mod], fmt.Sprintf("memory %s cannot be mapped as its ram_style asks (synth_xilinx: no valid mapping)", mem))
+		return p, nil
 	}
 	if err != nil {
-		return fmt.Errorf("synth_xilinx %s: %v", top, err)
+		return nil, fmt.Errorf("synth_xilinx %s: %v", root, err)
 	}
-	r.Mapping = "xilinx"
-	r.LUTs, r.FFs = 0, 0
-	for _, l := range lines(stat) {
-		m := cellRE.FindStringSubmatch(l)
-		if m == nil {
-			continue
-		}
-		n, _ := strconv.Atoi(m[2])
-		switch c := m[1]; {
-		case strings.HasPrefix(c, "LUT"), strings.HasPrefix(c, "RAM32"), strings.HasPrefix(c, "RAM64"),
-			strings.HasPrefix(c, "RAM128"), strings.HasPrefix(c, "RAM256"), strings.HasPrefix(c, "SRL"):
-			r.LUTs += n
-		case strings.HasPrefix(c, "FD"):
-			r.FFs += n
-		case strings.HasPrefix(c, "RAMB36"):
-			r.BRAMs += 2 * n // counted in 18 Kb halves
-		case strings.HasPrefix(c, "RAMB18"):
-			r.BRAMs += n
-		case strings.HasPrefix(c, "DSP48"):
-			r.DSPs += n
-		}
-	}
+	p.cells = parseStat(out("stat.txt"))
 	got := map[string]string{}
 	for _, m := range mapMemRE.FindAllStringSubmatch(log, -1) {
 		kind := "lutram"
@@ -365,48 +659,52 @@ func xilinx(ctx context.Context, o Options, read, top, work string, r *Result) e
 		got[m[1]] = kind
 	}
 	want := map[string]string{}
-	for _, s := range []string{"block", "distributed", "registers"} {
-		file := map[string]string{"block": "mem_block.txt", "distributed": "mem_dist.txt", "registers": "mem_regs.txt"}[s]
-		for _, n := range lines(filepath.Join(work, file)) {
+	for style, file := range map[string]string{"block": "mem_block.txt", "distributed": "mem_dist.txt", "registers": "mem_regs.txt"} {
+		for _, n := range lines(out(file)) {
 			if n = strings.TrimSpace(n); n != "" {
-				want[n] = s
+				want[n] = style
 			}
 		}
 	}
-	dims := memDims(filepath.Join(work, "mems.txt"))
-	for _, sel := range lines(filepath.Join(work, "mem_all.txt")) {
+	dims := memDims(out("mems.txt"))
+	for _, sel := range lines(out("mem_all.txt")) {
 		sel = strings.TrimSpace(sel)
-		if sel == "" {
+		mod, name, ok := strings.Cut(sel, "/")
+		if !ok {
 			continue
 		}
-		// select -list names top/cell; the mapper's log names top.cell.
-		name := strings.Replace(sel, "/", ".", 1)
-		m := Memory{Name: strings.TrimPrefix(name, top+"."), Want: want[sel], Got: got[name]}
+		m := Memory{Name: name, Want: want[sel], Got: got[mod+"."+name]}
 		if m.Got == "" {
 			m.Got = "registers"
 		}
-		d := dims[strings.TrimPrefix(sel, top+"/")]
+		d := dims[mod+"/"+name]
 		m.Depth, m.Width = d[0], d[1]
-		r.Memories = append(r.Memories, m)
-		if m.Want == "block" && m.Got != "block" {
-			r.Problems = append(r.Problems, fmt.Sprintf("memory %s meant for block RAM became %s", m.Name, m.Got))
-		}
+		p.memories[mod] = append(p.memories[mod], m)
 	}
-	return nil
+	for mod := range p.memories {
+		sort.Slice(p.memories[mod], func(i, j int) bool { return p.memories[mod][i].Name < p.memories[mod][j].Name })
+	}
+	return p, nil
 }
 
 var (
+	dumpModRE   = regexp.MustCompile(`^module (\S+)$`)
 	dumpCellRE  = regexp.MustCompile(`^\s*cell \$mem_v2 (\S+)`)
 	dumpParamRE = regexp.MustCompile(`^\s*parameter \\(SIZE|WIDTH) (\d+)`)
 )
 
-// memDims reads depth and width per memory cell from an RTLIL dump.
+// memDims reads depth and width per module/memory from RTLIL dumps, each
+// after a "module NAME" line.
 func memDims(path string) map[string][2]int {
 	dims := map[string][2]int{}
-	cur := ""
+	mod, cur := "", ""
 	for _, l := range lines(path) {
+		if m := dumpModRE.FindStringSubmatch(l); m != nil {
+			mod, cur = m[1], ""
+			continue
+		}
 		if m := dumpCellRE.FindStringSubmatch(l); m != nil {
-			cur = strings.TrimPrefix(m[1], `\`)
+			cur = mod + "/" + strings.TrimPrefix(m[1], `\`)
 			continue
 		}
 		if m := dumpParamRE.FindStringSubmatch(l); m != nil && cur != "" {
@@ -423,34 +721,26 @@ func memDims(path string) map[string][2]int {
 	return dims
 }
 
-// intel maps the block with synth_intel_alm.
-func intel(ctx context.Context, o Options, read, top, work string, r *Result) error {
-	stat := filepath.Join(work, "istat.txt")
-	if _, err := yosys(ctx, o.Timeout, read+"; synth_intel_alm -top "+top+" -noiopad -noclkbuf; tee -o "+stat+" stat"); err != nil {
-		return fmt.Errorf("synth_intel_alm %s: %v", top, err)
+// intel maps the run's modules with synth_intel_alm, keeping the hierarchy.
+func intel(ctx context.Context, o Options, t *tree, root string) (*perModule, error) {
+	work, err := os.MkdirTemp("", "kvd-synth")
+	if err != nil {
+		return nil, err
 	}
-	in := &Intel{}
-	for _, l := range lines(stat) {
-		m := cellRE.FindStringSubmatch(l)
-		if m == nil {
-			continue
-		}
-		n, _ := strconv.Atoi(m[2])
-		switch c := m[1]; {
-		case strings.HasPrefix(c, "MISTRAL_ALUT"), c == "MISTRAL_NOT":
-			in.ALUTs += n
-		case c == "MISTRAL_FF":
-			in.FFs += n
-		case c == "MISTRAL_M10K":
-			in.M10Ks += n
-		case c == "MISTRAL_MLAB":
-			in.MLABs += n
-		case strings.HasPrefix(c, "MISTRAL_MUL"):
-			in.DSPs += n
-		}
+	defer os.RemoveAll(work)
+	stat := filepath.Join(work, "stat.txt")
+	script := []string{"read_verilog -noautowire " + quote(t.files),
+		"synth_intel_alm -top " + root + " -noflatten -noiopad -noclkbuf", "tee -q -o " + stat + " stat"}
+	log, err := yosysScript(ctx, o.Timeout, work, script)
+	p := newPerModule()
+	if m := noMapRE.FindStringSubmatch(log); err != nil && m != nil {
+		return p, nil // the Xilinx run reports it
 	}
-	r.Intel = in
-	return nil
+	if err != nil {
+		return nil, fmt.Errorf("synth_intel_alm %s: %v", root, err)
+	}
+	p.cells = parseStat(stat)
+	return p, nil
 }
 
 var srcRE = regexp.MustCompile(`([\w.-]+\.v):(\d+)`)
@@ -498,11 +788,18 @@ func uniq(xs []string) []string {
 
 var fmaxRE = regexp.MustCompile(`Max frequency for clock '[^']*': ([0-9.]+) MHz`)
 
-// ice40 maps the block to an iCE40 and routes it. The vendor RAM styles the
-// generators ask for mean nothing on an iCE40, so they are dropped first.
-func ice40(ctx context.Context, o Options, read, top, work string) (float64, string) {
+// ice40 maps one block, flattened, to an iCE40 and routes it. The vendor
+// RAM styles the generators ask for mean nothing on an iCE40, so they are
+// dropped first.
+func ice40(ctx context.Context, o Options, t *tree, top string) (float64, string) {
+	work, err := os.MkdirTemp("", "kvd-ice40")
+	if err != nil {
+		return 0, err.Error()
+	}
+	defer os.RemoveAll(work)
 	js := filepath.Join(work, "ice40.json")
-	if _, err := yosys(ctx, o.Timeout, read+"; setattr -unset ram_style m:*; synth_ice40 -top "+top+" -json "+js); err != nil {
+	script := []string{"read_verilog -noautowire " + quote(t.files), "setattr -unset ram_style m:*", "synth_ice40 -top " + top + " -json " + js}
+	if _, err := yosysScript(ctx, o.Timeout, work, script); err != nil {
 		return 0, "synth_ice40 failed"
 	}
 	clock := o.ClockMHz
@@ -522,10 +819,15 @@ func ice40(ctx context.Context, o Options, read, top, work string) (float64, str
 	return f, ""
 }
 
-func yosys(ctx context.Context, timeout time.Duration, script string) (string, error) {
+// yosysScript runs script (one command per element) from a file in work.
+func yosysScript(ctx context.Context, timeout time.Duration, work string, script []string) (string, error) {
+	path := filepath.Join(work, "script.ys")
+	if err := os.WriteFile(path, []byte(strings.Join(script, "\n")+"\n"), 0o644); err != nil {
+		return "", err
+	}
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, "yosys", "-p", script)
+	cmd := exec.CommandContext(ctx, "yosys", "-s", path)
 	var out bytes.Buffer
 	cmd.Stdout = &out
 	cmd.Stderr = &out

@@ -117,17 +117,26 @@ func TestGateCatchesLatchAndLoop(t *testing.T) {
 	}
 }
 
-// The gate starts the longest runs first; the whole processor counts every
-// block it instantiates.
-func TestSourceSizeCountsInstances(t *testing.T) {
+// The gate covers the blocks with as few runs as it can, longest first: a
+// block inside another chosen block is not synthesised again.
+func TestRootsCoverBlocksOnce(t *testing.T) {
 	c, _ := config.Preset("sim")
 	dir := t.TempDir()
 	if _, err := design.Write(c, dir); err != nil {
 		t.Fatal(err)
 	}
-	top, mem, rs, cq := sourceSize(dir, "kvd_top", map[string]bool{}), sourceSize(dir, "kvd_memsys", map[string]bool{}),
-		sourceSize(dir, "kvd_rs", map[string]bool{}), sourceSize(dir, "kvd_fifo_w86_d256", map[string]bool{})
-	if top <= mem || rs <= cq || cq == 0 {
-		t.Errorf("kvd_top %d, kvd_memsys %d, kvd_rs %d, its queue %d", top, mem, rs, cq)
+	tr, err := readTree(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := tr.roots(tr.modules); !cmp.Equal(got, []string{"kvd_top", "kvd_atomic", "kvd_fifo_w72_d64", "kvd_fifo_w64_d16"}) &&
+		!cmp.Equal(got, []string{"kvd_top", "kvd_atomic", "kvd_fifo_w64_d16", "kvd_fifo_w72_d64"}) {
+		t.Errorf("roots of the whole tree: %v", got)
+	}
+	if got := tr.roots([]string{"kvd_fifo_w86_d256", "kvd_keyhash", "kvd_rs"}); !cmp.Equal(got, []string{"kvd_rs", "kvd_keyhash"}) {
+		t.Errorf("roots of rs, its queue and the key hash: %v", got)
+	}
+	if tr.children["kvd_rs"]["kvd_fifo_w86_d256"] != 1 || tr.children["kvd_top"]["kvd_rs"] != 1 || len(tr.children["kvd_keyhash"]) != 0 {
+		t.Errorf("instances: %v", tr.children)
 	}
 }
