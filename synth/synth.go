@@ -6,7 +6,7 @@
 package synth
 
 import (
-	"bytes"
+	"bufio"
 	"context"
 	"fmt"
 	"os"
@@ -312,8 +312,11 @@ func Gate(ctx context.Context, dir string, blocks []string, o Options, jobs int,
 			return nil, fmt.Errorf("synth %s: no module %s", dir, b)
 		}
 	}
+	var sayMu sync.Mutex
 	say := func(format string, args ...any) {
 		if progress != nil {
+			sayMu.Lock()
+			defer sayMu.Unlock()
 			progress(fmt.Sprintf(format, args...))
 		}
 	}
@@ -322,6 +325,9 @@ func Gate(ctx context.Context, dir string, blocks []string, o Options, jobs int,
 		res        *perModule
 		secs       float64
 		err        error
+		work       string
+		started    time.Time
+		running    bool
 	}
 	var runs []*run
 	for _, r := range t.roots(blocks) {
@@ -330,18 +336,52 @@ func Gate(ctx context.Context, dir string, blocks []string, o Options, jobs int,
 			runs = append(runs, &run{root: r, kind: "xilinx"}, &run{root: r, kind: "intel"})
 		}
 	}
+	// A whole processor keeps Yosys busy for many minutes per mapping: say
+	// every minute which runs are going and which pass each is in.
+	var mu sync.Mutex
+	stop := make(chan struct{})
+	defer close(stop)
+	go func() {
+		tick := time.NewTicker(time.Minute)
+		defer tick.Stop()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-tick.C:
+				mu.Lock()
+				for _, r := range runs {
+					if r.running {
+						say("%-7s %-20s running %.0f min, in %s", r.kind, r.root, time.Since(r.started).Minutes(), lastPass(filepath.Join(r.work, "yosys.log")))
+					}
+				}
+				mu.Unlock()
+			}
+		}
+	}()
 	parallel(jobs, len(runs), func(i int) {
 		r := runs[i]
-		start := time.Now()
+		work, err := os.MkdirTemp("", "kvd-synth")
+		if err != nil {
+			r.err = err
+			return
+		}
+		defer os.RemoveAll(work)
+		mu.Lock()
+		r.work, r.started, r.running = work, time.Now(), true
+		mu.Unlock()
 		switch r.kind {
 		case "generic":
-			r.res, r.err = generic(ctx, o, t, r.root)
+			r.res, r.err = generic(ctx, o, t, r.root, work)
 		case "xilinx":
-			r.res, r.err = xilinx(ctx, o, t, r.root)
+			r.res, r.err = xilinx(ctx, o, t, r.root, work)
 		case "intel":
-			r.res, r.err = intel(ctx, o, t, r.root)
+			r.res, r.err = intel(ctx, o, t, r.root, work)
 		}
-		r.secs = time.Since(start).Seconds()
+		mu.Lock()
+		r.running = false
+		r.secs = time.Since(r.started).Seconds()
+		mu.Unlock()
 		if r.err == nil {
 			say("%-7s %-20s %d modules  %.0f s", r.kind, r.root, len(t.below(r.root)), r.secs)
 		}
@@ -533,12 +573,7 @@ func fillIntel(row *Result, t *tree, p *perModule) {
 
 // generic maps the run's modules to 6-input LUTs, keeping the hierarchy,
 // and measures each module's depth on a flattened copy of it.
-func generic(ctx context.Context, o Options, t *tree, root string) (*perModule, error) {
-	work, err := os.MkdirTemp("", "kvd-synth")
-	if err != nil {
-		return nil, err
-	}
-	defer os.RemoveAll(work)
+func generic(ctx context.Context, o Options, t *tree, root, work string) (*perModule, error) {
 	out := func(name string) string { return filepath.Join(work, name) }
 	script := []string{
 		"read_verilog -noautowire " + quote(t.files),
@@ -614,12 +649,7 @@ func generic(ctx context.Context, o Options, t *tree, root string) (*perModule, 
 // xilinx maps the run's modules with synth_xilinx, keeping the hierarchy.
 // Its memory mapper logs where each memory went; a memory it does not
 // name became flip-flops.
-func xilinx(ctx context.Context, o Options, t *tree, root string) (*perModule, error) {
-	work, err := os.MkdirTemp("", "kvd-synth")
-	if err != nil {
-		return nil, err
-	}
-	defer os.RemoveAll(work)
+func xilinx(ctx context.Context, o Options, t *tree, root, work string) (*perModule, error) {
 	out := func(name string) string { return filepath.Join(work, name) }
 	script := []string{
 		"read_verilog -noautowire " + quote(t.files),
@@ -722,12 +752,7 @@ func memDims(path string) map[string][2]int {
 }
 
 // intel maps the run's modules with synth_intel_alm, keeping the hierarchy.
-func intel(ctx context.Context, o Options, t *tree, root string) (*perModule, error) {
-	work, err := os.MkdirTemp("", "kvd-synth")
-	if err != nil {
-		return nil, err
-	}
-	defer os.RemoveAll(work)
+func intel(ctx context.Context, o Options, t *tree, root, work string) (*perModule, error) {
 	stat := filepath.Join(work, "stat.txt")
 	script := []string{"read_verilog -noautowire " + quote(t.files),
 		"synth_intel_alm -top " + root + " -noflatten -noiopad -noclkbuf", "tee -q -o " + stat + " stat"}
@@ -819,26 +844,95 @@ func ice40(ctx context.Context, o Options, t *tree, top string) (float64, string
 	return f, ""
 }
 
-// yosysScript runs script (one command per element) from a file in work.
+// yosysScript runs script (one command per element) from a file in work,
+// logging to work/yosys.log, and returns the log lines the gate reads:
+// warnings with their indented details, errors and the memory mapper's
+// lines. (The whole processor's full log runs to hundreds of megabytes.)
 func yosysScript(ctx context.Context, timeout time.Duration, work string, script []string) (string, error) {
 	path := filepath.Join(work, "script.ys")
 	if err := os.WriteFile(path, []byte(strings.Join(script, "\n")+"\n"), 0o644); err != nil {
 		return "", err
 	}
+	logPath := filepath.Join(work, "yosys.log")
+	f, err := os.Create(logPath)
+	if err != nil {
+		return "", err
+	}
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, "yosys", "-s", path)
-	var out bytes.Buffer
-	cmd.Stdout = &out
-	cmd.Stderr = &out
-	err := cmd.Run()
+	cmd.Stdout = f
+	cmd.Stderr = f
+	err = cmd.Run()
+	f.Close()
+	kept, last := scanLog(logPath)
 	if ctx.Err() == context.DeadlineExceeded {
-		return out.String(), fmt.Errorf("yosys did not finish within %s", timeout)
+		return kept, fmt.Errorf("yosys did not finish within %s (last pass: %s)", timeout, lastPass(logPath))
 	}
 	if err != nil {
-		return out.String(), fmt.Errorf("yosys: %v: %s", err, tail(out.String()))
+		return kept, fmt.Errorf("yosys: %v: %s", err, tail(last))
 	}
-	return out.String(), nil
+	return kept, nil
+}
+
+var keepRE = regexp.MustCompile(`^(Warning: |ERROR: |mapping memory )`)
+
+// scanLog returns the lines of a Yosys log the gate reads, and its last
+// lines for an error message.
+func scanLog(path string) (kept, last string) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", ""
+	}
+	defer f.Close()
+	var k strings.Builder
+	var ring []string
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 1<<20), 256<<20)
+	detail := false
+	for sc.Scan() {
+		l := sc.Text()
+		switch {
+		case keepRE.MatchString(l):
+			k.WriteString(l + "\n")
+			detail = strings.HasPrefix(l, "Warning: ")
+		case detail && strings.HasPrefix(l, "    "):
+			k.WriteString(l + "\n")
+		default:
+			detail = false
+		}
+		if ring = append(ring, l); len(ring) > 30 {
+			ring = ring[1:]
+		}
+	}
+	return k.String(), strings.Join(ring, "\n")
+}
+
+var passRE = regexp.MustCompile(`(?m)^[0-9.]+ Executing (\S+) pass`)
+
+// lastPass names the pass a running (or stopped) Yosys was last in, from
+// the tail of its log.
+func lastPass(path string) string {
+	f, err := os.Open(path)
+	if err != nil {
+		return "not started"
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return "?"
+	}
+	off := st.Size() - 256<<10
+	if off < 0 {
+		off = 0
+	}
+	buf := make([]byte, st.Size()-off)
+	n, _ := f.ReadAt(buf, off)
+	m := passRE.FindAllSubmatch(buf[:n], -1)
+	if len(m) == 0 {
+		return "reading the design"
+	}
+	return string(m[len(m)-1][1])
 }
 
 func quote(files []string) string {
