@@ -341,6 +341,20 @@ func (g *gen) build() (*ir.Module, error) {
 		}, nil)
 	})
 
+	// The reorder buffers' per-position flags are updated as whole vectors
+	// under masks: a per-position loop would emit RB comparators per update
+	// site (41 k lines of one always block at RB = 256), which Yosys and
+	// Verilator both pay for. RB is a power of two, so positions wrap
+	// modulo RB exactly as the RBW-bit pointer arithmetic does.
+	rbOne := func(pos ir.Expr) ir.Expr { // the position pos, one-hot
+		return g.sigOf(ir.Shl(k(p.RB, 1), pos))
+	}
+	rbRange := func(from, count ir.Expr) ir.Expr { // positions from .. from+count-1
+		low := ir.Not(ir.Shl(ir.Ones(p.RB), count))
+		// The upper half of {low, low} << from is low rotated left by from.
+		return g.bitsOf(ir.Shl(ir.Cat(low, low), from), 2*p.RB-1, p.RB)
+	}
+
 	// ---- step 2: delivery ---------------------------------------------------------
 	for c, s := range cs {
 		x := fmt.Sprintf("c%d_", c)
@@ -358,9 +372,7 @@ func (g *gen) build() (*ir.Module, error) {
 					lv[i] = g.bitsOf(s.lvt, g.LW*i+g.LW-1, g.LW*i)
 				}
 				b.Set(s.oselN, g.pick(s.head, lv))
-				for i := 0; i < p.RB; i++ {
-					b.If(ir.Eq(s.head, k(g.RBW, uint64(i))), func(b *ir.Block) { b.Set(g.bitOf(s.vN, i), k(1, 0)) }, nil)
-				}
+				b.Set(s.vN, ir.And(s.vN, ir.Not(rbOne(s.head))))
 				b.Set(s.headN, ir.Add(s.head, k(g.RBW, 1)))
 				b.Set(s.usedN, ir.Sub(s.usedN, k(g.RBW+1, 1)))
 			}, func(b *ir.Block) {
@@ -378,35 +390,36 @@ func (g *gen) build() (*ir.Module, error) {
 			}
 		})
 	}
-	// rbWrite writes beat data at position pos of client cl through bank bk.
+	// rbMark marks positions from .. from+count-1 (count 5 bits, 0..16) of
+	// client cl: v <- 1, e <- errv.
 	rbMark := func(b *ir.Block, cl ir.Expr, from ir.Expr, count ir.Expr, errv bool) {
-		// positions from .. from+count-1 (count 5 bits, 0..16) of client cl: v <- 1, e <- errv
+		m := rbRange(from, count)
 		for c, s := range cs {
 			b.If(ir.Eq(cl, k(g.CW, uint64(c))), func(b *ir.Block) {
-				for i := 0; i < p.RB; i++ {
-					d := ir.Sub(k(g.RBW, uint64(i)), from)
-					in := ir.Lt(ir.Zext(d, max(g.RBW, 5)+1), ir.Zext(count, max(g.RBW, 5)+1))
-					b.If(in, func(b *ir.Block) {
-						b.Set(g.bitOf(s.vN, i), k(1, 1))
-						b.Set(g.bitOf(s.eN, i), c1(errv))
-					}, nil)
+				b.Set(s.vN, ir.Or(s.vN, m))
+				if errv {
+					b.Set(s.eN, ir.Or(s.eN, m))
+				} else {
+					b.Set(s.eN, ir.And(s.eN, ir.Not(m)))
 				}
 			}, nil)
 		}
 	}
+	// rbWrite writes beat data at position pos of client cl through bank bk.
 	rbWrite := func(b *ir.Block, cl ir.Expr, pos ir.Expr, bk int, data ir.Expr) {
+		oh := rbOne(pos)
+		// The bank number's field in lvt, as a mask and as the value to put there.
+		amt := ir.Mul(ir.Zext(pos, g.RBW+8), k(g.RBW+8, uint64(g.LW)))
+		field := g.sigOf(ir.Shl(ir.Zext(ir.Ones(g.LW), p.RB*g.LW), amt))
+		val := g.sigOf(ir.Shl(k(p.RB*g.LW, uint64(bk)), amt))
 		for c, s := range cs {
 			b.If(ir.Eq(cl, k(g.CW, uint64(c))), func(b *ir.Block) {
 				b.Set(s.bwe[bk], k(1, 1))
 				b.Set(s.baddr[bk], pos)
 				b.Set(s.bdata[bk], data)
-				for i := 0; i < p.RB; i++ {
-					b.If(ir.Eq(pos, k(g.RBW, uint64(i))), func(b *ir.Block) {
-						b.Set(g.bitOf(s.vN, i), k(1, 1))
-						b.Set(g.bitOf(s.eN, i), k(1, 0))
-						b.Set(g.bitsOf(s.lvtN, g.LW*i+g.LW-1, g.LW*i), k(g.LW, uint64(bk)))
-					}, nil)
-				}
+				b.Set(s.vN, ir.Or(s.vN, oh))
+				b.Set(s.eN, ir.And(s.eN, ir.Not(oh)))
+				b.Set(s.lvtN, ir.Or(ir.And(s.lvtN, ir.Not(field)), val))
 			}, nil)
 		}
 	}
@@ -955,15 +968,10 @@ func (g *gen) build() (*ir.Module, error) {
 			})
 			b.If(racc, func(b *ir.Block) {
 				endp := ir.Add(s.tail, g.fit(ir.Sub(s.rdBeats, k(5, 1)), g.RBW))
-				for i := 0; i < p.RB; i++ {
-					d := ir.Sub(k(g.RBW, uint64(i)), s.tail)
-					in := ir.Lt(ir.Zext(d, max(g.RBW, 5)+1), ir.Zext(s.rdBeats, max(g.RBW, 5)+1))
-					b.If(in, func(b *ir.Block) {
-						b.Set(g.bitOf(s.vN, i), k(1, 0))
-						b.Set(g.bitOf(s.eN, i), k(1, 0))
-						b.Set(g.bitOf(s.lastN, i), ir.Eq(endp, k(g.RBW, uint64(i))))
-					}, nil)
-				}
+				m := rbRange(s.tail, s.rdBeats)
+				b.Set(s.vN, ir.And(s.vN, ir.Not(m)))
+				b.Set(s.eN, ir.And(s.eN, ir.Not(m)))
+				b.Set(s.lastN, ir.Or(ir.And(s.lastN, ir.Not(m)), ir.And(rbOne(endp), m)))
 				b.Set(s.tailN, ir.Add(s.tail, g.fit(s.rdBeats, g.RBW)))
 				b.Set(s.usedN, ir.Add(s.usedN, ir.Zext(s.rdBeats, g.RBW+1)))
 			}, nil)
