@@ -32,6 +32,9 @@ type Result struct {
 	BRAMs     int    `json:"brams"` // in 18 Kb halves
 	DSPs      int    `json:"dsps"`
 	LUTLevels int    `json:"lut_levels"`
+	// LUTPath names the ends of one longest path, "from -> to", so that the
+	// engineer knows where to cut it (its inner nodes are ABC's, unnamed).
+	LUTPath string `json:"lut_path,omitempty"`
 	// Intel is synth_intel_alm's count (Cyclone V cells, the ALM family
 	// Yosys maps to; the paper's Stratix V is one too).
 	Intel *Intel `json:"intel,omitempty"`
@@ -239,12 +242,64 @@ type perModule struct {
 	cells    map[string]map[string]int
 	problems map[string][]string
 	levels   map[string]int
+	paths    map[string]string
 	memories map[string][]Memory
 }
 
 func newPerModule() *perModule {
 	return &perModule{cells: map[string]map[string]int{}, problems: map[string][]string{},
-		levels: map[string]int{}, memories: map[string][]Memory{}}
+		levels: map[string]int{}, paths: map[string]string{}, memories: map[string][]Memory{}}
+}
+
+// longestPath is one module's ltp result.
+type longestPath struct {
+	levels int
+	path   string // "from -> to"
+}
+
+// ltpNode is one node line of an ltp report: "   3: \name [7] (via ...)",
+// or "   ff: \name_reg [7] (via ...)" for the flip-flop the path ends in.
+var ltpNode = regexp.MustCompile(`^\s*(\d+|ff): (.+?)(?: \(via .*\))?$`)
+
+// parseLTP reads the reports of `ltp -noff`, one per module, into each
+// module's depth and the named ends of its longest path.
+func parseLTP(report string) map[string]longestPath {
+	out := map[string]longestPath{}
+	cur := ""
+	var from, to string
+	flush := func() {
+		if cur != "" && from != "" {
+			lp := out[cur]
+			lp.path = from + " -> " + to
+			out[cur] = lp
+		}
+	}
+	for _, l := range strings.Split(report, "\n") {
+		if m := ltpRE.FindStringSubmatch(l); m != nil {
+			flush()
+			cur, from, to = strings.TrimPrefix(m[1], `\`), "", ""
+			n, _ := strconv.Atoi(m[2])
+			out[cur] = longestPath{levels: n}
+			continue
+		}
+		m := ltpNode.FindStringSubmatch(l)
+		if m == nil || cur == "" {
+			continue
+		}
+		name := ltpName(m[2])
+		if from == "" {
+			from = name
+		}
+		to = name
+	}
+	flush()
+	return out
+}
+
+// ltpName turns Yosys' "\name [7]" into "name[7]".
+func ltpName(s string) string {
+	s = strings.TrimPrefix(strings.TrimSpace(s), `\`)
+	return strings.Replace(s, " [", "[", 1)
 }
 
 // parseStat reads a hierarchical stat report into cells per module.
@@ -430,7 +485,11 @@ func Gate(ctx context.Context, dir string, blocks []string, o Options, jobs int,
 	for i := range rows {
 		r := &rows[i]
 		if o.MaxLUTLevels > 0 && r.LUTLevels > o.MaxLUTLevels {
-			r.Goals = append(r.Goals, fmt.Sprintf("%d LUT levels, goal %d", r.LUTLevels, o.MaxLUTLevels))
+			goal := fmt.Sprintf("%d LUT levels, goal %d", r.LUTLevels, o.MaxLUTLevels)
+			if r.LUTPath != "" {
+				goal += ": " + r.LUTPath
+			}
+			r.Goals = append(r.Goals, goal)
 		}
 		for _, m := range r.Memories {
 			if m.Depth > deepMemory && m.Got != "block" {
@@ -488,6 +547,7 @@ func fillGeneric(row *Result, t *tree, p *perModule) {
 		return 0
 	})
 	row.LUTLevels = p.levels[row.Block]
+	row.LUTPath = p.paths[row.Block]
 }
 
 func fillXilinx(row *Result, t *tree, p *perModule) {
@@ -633,9 +693,8 @@ func generic(ctx context.Context, o Options, t *tree, root, work string) (*perMo
 	}
 	p.cells = parseStat(out("stat.txt"))
 	ltp, _ := os.ReadFile(out("ltp.txt"))
-	for _, m := range ltpRE.FindAllSubmatch(ltp, -1) {
-		n, _ := strconv.Atoi(string(m[2]))
-		p.levels[strings.TrimPrefix(string(m[1]), `\`)] = n
+	for mod, lp := range parseLTP(string(ltp)) {
+		p.levels[mod], p.paths[mod] = lp.levels, lp.path
 	}
 	for _, m := range ltpLoop.FindAllSubmatch(ltp, -1) {
 		mod := strings.TrimPrefix(string(m[2]), `\`)

@@ -28,6 +28,9 @@ func TestSmallBlocks(t *testing.T) {
 		if !r.OK() || r.LUTs == 0 || r.FFs == 0 || r.LUTLevels == 0 || (r.ICE40MHz == 0 && r.ICE40Note == "") {
 			t.Errorf("%s: %+v", b, r)
 		}
+		if !strings.Contains(r.LUTPath, " -> ") || strings.Contains(r.LUTPath, "$abc$") {
+			t.Errorf("%s: the longest path's ends are not named: %q", b, r.LUTPath)
+		}
 		// The key-hash unit is built to 3 levels a stage (docs/microarch.md
 		// §2.3); the FIFO deeper than 32 must map to block RAM.
 		if b == "kvd_keyhash" && r.LUTLevels > 6 {
@@ -138,5 +141,32 @@ func TestRootsCoverBlocksOnce(t *testing.T) {
 	}
 	if tr.children["kvd_rs"]["kvd_fifo_w86_d256"] != 1 || tr.children["kvd_top"]["kvd_rs"] != 1 || len(tr.children["kvd_keyhash"]) != 0 {
 		t.Errorf("instances: %v", tr.children)
+	}
+}
+
+// The depth report names the ends of the longest path (ABC's inner nodes
+// carry no names an engineer could look up) and tells modules apart.
+func TestParseLTP(t *testing.T) {
+	report := `
+4. Executing LTP pass (find longest path).
+
+Longest topological path in kvd_slab (length=3):
+    0: \req_class [2]
+    1: $abc$1$new_n6_ (via $abc$1$auto$blifparse.cc:525:parse_blif$7)
+    2: $abc$1$new_n5_ (via $abc$1$auto$blifparse.cc:525:parse_blif$8)
+    3: $abc$1$c0_hi_next[11] (via $abc$1$auto$blifparse.cc:525:parse_blif$9)
+   ff: \c0_hi_reg [11] (via $auto$ff.cc:266:slice$10)
+
+Longest topological path in kvd_out (length=1):
+    0: \a_reg
+    1: \out_port [0] (via $abc$2$x)
+`
+	got := parseLTP(report)
+	want := map[string]longestPath{
+		"kvd_slab": {levels: 3, path: "req_class[2] -> c0_hi_reg[11]"},
+		"kvd_out":  {levels: 1, path: "a_reg -> out_port[0]"},
+	}
+	if diff := cmp.Diff(want, got, cmp.AllowUnexported(longestPath{})); diff != "" {
+		t.Errorf("parseLTP (-want +got):\n%s", diff)
 	}
 }

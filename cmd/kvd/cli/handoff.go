@@ -119,7 +119,7 @@ block.`,
 				rows := make([]map[string]any, 0, len(in.Gate))
 				for _, r := range in.Gate {
 					rows = append(rows, map[string]any{"block": r.Block, "luts": r.LUTs, "ffs": r.FFs, "brams": r.BRAMs,
-						"dsps": r.DSPs, "lut_levels": r.LUTLevels, "ok": r.OK(), "problems": r.Problems, "goals": r.Goals})
+						"dsps": r.DSPs, "lut_levels": r.LUTLevels, "lut_path": r.LUTPath, "ok": r.OK(), "problems": r.Problems, "goals": r.Goals})
 				}
 				json.NewEncoder(cmd.OutOrStdout()).Encode(map[string]any{
 					"bundle": path, "sha256": sum, "config": c.Name, "config_hash": c.Hash(), "rows": rows,

@@ -151,7 +151,8 @@ func writeSynthMarkdown(b io.Writer, command, source string, rows []synth.Result
 	fmt.Fprintf(b, "Source: %s, through Yosys. Resources: `synth_xilinx` (LUTs include LUT RAM; block RAM\n", source)
 	fmt.Fprintf(b, "in 18 Kb halves) and `synth_intel_alm` (Cyclone V cells; M10K blocks). LUT levels: the longest\n")
 	fmt.Fprintf(b, "register-to-register path of a generic `synth -flatten -lut 6` mapping (`ltp -noff`); the goal\n")
-	fmt.Fprintf(b, "is at most %d. A block fails the gate on a latch, a combinational loop, a multiply-driven net or a\n", MaxLUTLevels)
+	fmt.Fprintf(b, "is at most %d; for a block over it, the goals below name the two ends of one longest path. A\n", MaxLUTLevels)
+	fmt.Fprintf(b, "block fails the gate on a latch, a combinational loop, a multiply-driven net or a\n")
 	fmt.Fprintf(b, "memory meant for block RAM that did not get it. Rows without a vendor mapping count memories as\nflip-flops.\n\n")
 	io.WriteString(b, synth.Table(rows, MaxLUTLevels))
 	var goals []string
