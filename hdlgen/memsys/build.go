@@ -423,13 +423,20 @@ func (g *gen) build() (*ir.Module, error) {
 			}, nil)
 		}
 	}
+	// The flush flags of all entries as one vector, so that a release reads
+	// its entry's flag through one multiplexer: decrementing fcount inside
+	// the per-entry loop chained K conditional decrements (531 LUT levels,
+	// pt1_slot_reg -> fcount_reg, on the paper preset).
+	flushBits := make([]ir.Expr, K)
+	for i := range flushBits {
+		flushBits[K-1-i] = g.bitOf(ptF[i], 2)
+	}
+	ptFlush := g.wire("pt_flush_flags", ir.Cat(flushBits...))
 	ptRelease := func(b *ir.Block, pt ir.Expr) {
 		for i := 0; i < K; i++ {
-			b.If(ir.Eq(pt, k(g.PW, uint64(i))), func(b *ir.Block) {
-				b.Set(ptBN[i], k(1, 0))
-				b.If(g.bitOf(ptF[i], 2), func(b *ir.Block) { b.Set(fcountN, ir.Sub(fcountN, k(fcount.W, 1))) }, nil)
-			}, nil)
+			b.If(ir.Eq(pt, k(g.PW, uint64(i))), func(b *ir.Block) { b.Set(ptBN[i], k(1, 0)) }, nil)
 		}
+		b.If(ir.BitAt(ptFlush, pt), func(b *ir.Block) { b.Set(fcountN, ir.Sub(fcountN, k(fcount.W, 1))) }, nil)
 	}
 
 	// ---- step 3: link arbiters -----------------------------------------------------

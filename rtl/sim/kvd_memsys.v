@@ -1854,6 +1854,9 @@ wire         c2_v_head;
 wire         c2_deliver;
 /* verilator lint_on UNUSEDSIGNAL */
 /* verilator lint_off UNUSEDSIGNAL */
+wire [127:0] pt_flush_flags;
+/* verilator lint_on UNUSEDSIGNAL */
+/* verilator lint_off UNUSEDSIGNAL */
 wire         l0_tag_free;
 /* verilator lint_on UNUSEDSIGNAL */
 /* verilator lint_off UNUSEDSIGNAL */
@@ -5560,6 +5563,7 @@ assign c1_v_head = c1_rb_v_reg[c1_rb_head_reg];
 assign c1_deliver = (!c1_ov_reg || c1_mem_rdata_ready) && c1_v_head;
 assign c2_v_head = c2_rb_v_reg[c2_rb_head_reg];
 assign c2_deliver = (!c2_ov_reg || c2_mem_rdata_ready) && c2_v_head;
+assign pt_flush_flags = {pt127_flags_reg[2], pt126_flags_reg[2], pt125_flags_reg[2], pt124_flags_reg[2], pt123_flags_reg[2], pt122_flags_reg[2], pt121_flags_reg[2], pt120_flags_reg[2], pt119_flags_reg[2], pt118_flags_reg[2], pt117_flags_reg[2], pt116_flags_reg[2], pt115_flags_reg[2], pt114_flags_reg[2], pt113_flags_reg[2], pt112_flags_reg[2], pt111_flags_reg[2], pt110_flags_reg[2], pt109_flags_reg[2], pt108_flags_reg[2], pt107_flags_reg[2], pt106_flags_reg[2], pt105_flags_reg[2], pt104_flags_reg[2], pt103_flags_reg[2], pt102_flags_reg[2], pt101_flags_reg[2], pt100_flags_reg[2], pt99_flags_reg[2], pt98_flags_reg[2], pt97_flags_reg[2], pt96_flags_reg[2], pt95_flags_reg[2], pt94_flags_reg[2], pt93_flags_reg[2], pt92_flags_reg[2], pt91_flags_reg[2], pt90_flags_reg[2], pt89_flags_reg[2], pt88_flags_reg[2], pt87_flags_reg[2], pt86_flags_reg[2], pt85_flags_reg[2], pt84_flags_reg[2], pt83_flags_reg[2], pt82_flags_reg[2], pt81_flags_reg[2], pt80_flags_reg[2], pt79_flags_reg[2], pt78_flags_reg[2], pt77_flags_reg[2], pt76_flags_reg[2], pt75_flags_reg[2], pt74_flags_reg[2], pt73_flags_reg[2], pt72_flags_reg[2], pt71_flags_reg[2], pt70_flags_reg[2], pt69_flags_reg[2], pt68_flags_reg[2], pt67_flags_reg[2], pt66_flags_reg[2], pt65_flags_reg[2], pt64_flags_reg[2], pt63_flags_reg[2], pt62_flags_reg[2], pt61_flags_reg[2], pt60_flags_reg[2], pt59_flags_reg[2], pt58_flags_reg[2], pt57_flags_reg[2], pt56_flags_reg[2], pt55_flags_reg[2], pt54_flags_reg[2], pt53_flags_reg[2], pt52_flags_reg[2], pt51_flags_reg[2], pt50_flags_reg[2], pt49_flags_reg[2], pt48_flags_reg[2], pt47_flags_reg[2], pt46_flags_reg[2], pt45_flags_reg[2], pt44_flags_reg[2], pt43_flags_reg[2], pt42_flags_reg[2], pt41_flags_reg[2], pt40_flags_reg[2], pt39_flags_reg[2], pt38_flags_reg[2], pt37_flags_reg[2], pt36_flags_reg[2], pt35_flags_reg[2], pt34_flags_reg[2], pt33_flags_reg[2], pt32_flags_reg[2], pt31_flags_reg[2], pt30_flags_reg[2], pt29_flags_reg[2], pt28_flags_reg[2], pt27_flags_reg[2], pt26_flags_reg[2], pt25_flags_reg[2], pt24_flags_reg[2], pt23_flags_reg[2], pt22_flags_reg[2], pt21_flags_reg[2], pt20_flags_reg[2], pt19_flags_reg[2], pt18_flags_reg[2], pt17_flags_reg[2], pt16_flags_reg[2], pt15_flags_reg[2], pt14_flags_reg[2], pt13_flags_reg[2], pt12_flags_reg[2], pt11_flags_reg[2], pt10_flags_reg[2], pt9_flags_reg[2], pt8_flags_reg[2], pt7_flags_reg[2], pt6_flags_reg[2], pt5_flags_reg[2], pt4_flags_reg[2], pt3_flags_reg[2], pt2_flags_reg[2], pt1_flags_reg[2], pt0_flags_reg[2]};
 assign l0_tag_free = ((((((((((((((!l0_tt0_busy_reg | !l0_tt1_busy_reg) | !l0_tt2_busy_reg) | !l0_tt3_busy_reg) | !l0_tt4_busy_reg) | !l0_tt5_busy_reg) | !l0_tt6_busy_reg) | !l0_tt7_busy_reg) | !l0_tt8_busy_reg) | !l0_tt9_busy_reg) | !l0_tt10_busy_reg) | !l0_tt11_busy_reg) | !l0_tt12_busy_reg) | !l0_tt13_busy_reg) | !l0_tt14_busy_reg) | !l0_tt15_busy_reg;
 assign l0_low_tag = !l0_tt0_busy_reg ? 4'd0 : (!l0_tt1_busy_reg ? 4'd1 : (!l0_tt2_busy_reg ? 4'd2 : (!l0_tt3_busy_reg ? 4'd3 : (!l0_tt4_busy_reg ? 4'd4 : (!l0_tt5_busy_reg ? 4'd5 : (!l0_tt6_busy_reg ? 4'd6 : (!l0_tt7_busy_reg ? 4'd7 : (!l0_tt8_busy_reg ? 4'd8 : (!l0_tt9_busy_reg ? 4'd9 : (!l0_tt10_busy_reg ? 4'd10 : (!l0_tt11_busy_reg ? 4'd11 : (!l0_tt12_busy_reg ? 4'd12 : (!l0_tt13_busy_reg ? 4'd13 : (!l0_tt14_busy_reg ? 4'd14 : (!l0_tt15_busy_reg ? 4'd15 : 4'd15)))))))))))))));
 assign l0_elig0 = (l0_os_free & c0_rq0_ne) & ((c0_rq0_head[0] == 1'b1) || (l0_tag_free && ((c0_rq0_head[559] == 1'b0) || (l0_inst_res_reg < 5'd16))));
@@ -8003,771 +8007,390 @@ always @* begin
         dr_meta_next = dw_head[531:528];
         if (dw_head[538:532] == 7'd0) begin
             pt0_busy_next = 1'b0;
-            if (pt0_flags_reg[2]) begin
-                fcount_next = fcount_next - 8'd1;
-            end
         end
         if (dw_head[538:532] == 7'd1) begin
             pt1_busy_next = 1'b0;
-            if (pt1_flags_reg[2]) begin
-                fcount_next = fcount_next - 8'd1;
-            end
         end
         if (dw_head[538:532] == 7'd2) begin
             pt2_busy_next = 1'b0;
-            if (pt2_flags_reg[2]) begin
-                fcount_next = fcount_next - 8'd1;
-            end
         end
         if (dw_head[538:532] == 7'd3) begin
             pt3_busy_next = 1'b0;
-            if (pt3_flags_reg[2]) begin
-                fcount_next = fcount_next - 8'd1;
-            end
         end
         if (dw_head[538:532] == 7'd4) begin
             pt4_busy_next = 1'b0;
-            if (pt4_flags_reg[2]) begin
-                fcount_next = fcount_next - 8'd1;
-            end
         end
         if (dw_head[538:532] == 7'd5) begin
             pt5_busy_next = 1'b0;
-            if (pt5_flags_reg[2]) begin
-                fcount_next = fcount_next - 8'd1;
-            end
         end
         if (dw_head[538:532] == 7'd6) begin
             pt6_busy_next = 1'b0;
-            if (pt6_flags_reg[2]) begin
-                fcount_next = fcount_next - 8'd1;
-            end
         end
         if (dw_head[538:532] == 7'd7) begin
             pt7_busy_next = 1'b0;
-            if (pt7_flags_reg[2]) begin
-                fcount_next = fcount_next - 8'd1;
-            end
         end
         if (dw_head[538:532] == 7'd8) begin
             pt8_busy_next = 1'b0;
-            if (pt8_flags_reg[2]) begin
-                fcount_next = fcount_next - 8'd1;
-            end
         end
         if (dw_head[538:532] == 7'd9) begin
             pt9_busy_next = 1'b0;
-            if (pt9_flags_reg[2]) begin
-                fcount_next = fcount_next - 8'd1;
-            end
         end
         if (dw_head[538:532] == 7'd10) begin
             pt10_busy_next = 1'b0;
-            if (pt10_flags_reg[2]) begin
-                fcount_next = fcount_next - 8'd1;
-            end
         end
         if (dw_head[538:532] == 7'd11) begin
             pt11_busy_next = 1'b0;
-            if (pt11_flags_reg[2]) begin
-                fcount_next = fcount_next - 8'd1;
-            end
         end
         if (dw_head[538:532] == 7'd12) begin
             pt12_busy_next = 1'b0;
-            if (pt12_flags_reg[2]) begin
-                fcount_next = fcount_next - 8'd1;
-            end
         end
         if (dw_head[538:532] == 7'd13) begin
             pt13_busy_next = 1'b0;
-            if (pt13_flags_reg[2]) begin
-                fcount_next = fcount_next - 8'd1;
-            end
         end
         if (dw_head[538:532] == 7'd14) begin
             pt14_busy_next = 1'b0;
-            if (pt14_flags_reg[2]) begin
-                fcount_next = fcount_next - 8'd1;
-            end
         end
         if (dw_head[538:532] == 7'd15) begin
             pt15_busy_next = 1'b0;
-            if (pt15_flags_reg[2]) begin
-                fcount_next = fcount_next - 8'd1;
-            end
         end
         if (dw_head[538:532] == 7'd16) begin
             pt16_busy_next = 1'b0;
-            if (pt16_flags_reg[2]) begin
-                fcount_next = fcount_next - 8'd1;
-            end
         end
         if (dw_head[538:532] == 7'd17) begin
             pt17_busy_next = 1'b0;
-            if (pt17_flags_reg[2]) begin
-                fcount_next = fcount_next - 8'd1;
-            end
         end
         if (dw_head[538:532] == 7'd18) begin
             pt18_busy_next = 1'b0;
-            if (pt18_flags_reg[2]) begin
-                fcount_next = fcount_next - 8'd1;
-            end
         end
         if (dw_head[538:532] == 7'd19) begin
             pt19_busy_next = 1'b0;
-            if (pt19_flags_reg[2]) begin
-                fcount_next = fcount_next - 8'd1;
-            end
         end
         if (dw_head[538:532] == 7'd20) begin
             pt20_busy_next = 1'b0;
-            if (pt20_flags_reg[2]) begin
-                fcount_next = fcount_next - 8'd1;
-            end
         end
         if (dw_head[538:532] == 7'd21) begin
             pt21_busy_next = 1'b0;
-            if (pt21_flags_reg[2]) begin
-                fcount_next = fcount_next - 8'd1;
-            end
         end
         if (dw_head[538:532] == 7'd22) begin
             pt22_busy_next = 1'b0;
-            if (pt22_flags_reg[2]) begin
-                fcount_next = fcount_next - 8'd1;
-            end
         end
         if (dw_head[538:532] == 7'd23) begin
             pt23_busy_next = 1'b0;
-            if (pt23_flags_reg[2]) begin
-                fcount_next = fcount_next - 8'd1;
-            end
         end
         if (dw_head[538:532] == 7'd24) begin
             pt24_busy_next = 1'b0;
-            if (pt24_flags_reg[2]) begin
-                fcount_next = fcount_next - 8'd1;
-            end
         end
         if (dw_head[538:532] == 7'd25) begin
             pt25_busy_next = 1'b0;
-            if (pt25_flags_reg[2]) begin
-                fcount_next = fcount_next - 8'd1;
-            end
         end
         if (dw_head[538:532] == 7'd26) begin
             pt26_busy_next = 1'b0;
-            if (pt26_flags_reg[2]) begin
-                fcount_next = fcount_next - 8'd1;
-            end
         end
         if (dw_head[538:532] == 7'd27) begin
             pt27_busy_next = 1'b0;
-            if (pt27_flags_reg[2]) begin
-                fcount_next = fcount_next - 8'd1;
-            end
         end
         if (dw_head[538:532] == 7'd28) begin
             pt28_busy_next = 1'b0;
-            if (pt28_flags_reg[2]) begin
-                fcount_next = fcount_next - 8'd1;
-            end
         end
         if (dw_head[538:532] == 7'd29) begin
             pt29_busy_next = 1'b0;
-            if (pt29_flags_reg[2]) begin
-                fcount_next = fcount_next - 8'd1;
-            end
         end
         if (dw_head[538:532] == 7'd30) begin
             pt30_busy_next = 1'b0;
-            if (pt30_flags_reg[2]) begin
-                fcount_next = fcount_next - 8'd1;
-            end
         end
         if (dw_head[538:532] == 7'd31) begin
             pt31_busy_next = 1'b0;
-            if (pt31_flags_reg[2]) begin
-                fcount_next = fcount_next - 8'd1;
-            end
         end
         if (dw_head[538:532] == 7'd32) begin
             pt32_busy_next = 1'b0;
-            if (pt32_flags_reg[2]) begin
-                fcount_next = fcount_next - 8'd1;
-            end
         end
         if (dw_head[538:532] == 7'd33) begin
             pt33_busy_next = 1'b0;
-            if (pt33_flags_reg[2]) begin
-                fcount_next = fcount_next - 8'd1;
-            end
         end
         if (dw_head[538:532] == 7'd34) begin
             pt34_busy_next = 1'b0;
-            if (pt34_flags_reg[2]) begin
-                fcount_next = fcount_next - 8'd1;
-            end
         end
         if (dw_head[538:532] == 7'd35) begin
             pt35_busy_next = 1'b0;
-            if (pt35_flags_reg[2]) begin
-                fcount_next = fcount_next - 8'd1;
-            end
         end
         if (dw_head[538:532] == 7'd36) begin
             pt36_busy_next = 1'b0;
-            if (pt36_flags_reg[2]) begin
-                fcount_next = fcount_next - 8'd1;
-            end
         end
         if (dw_head[538:532] == 7'd37) begin
             pt37_busy_next = 1'b0;
-            if (pt37_flags_reg[2]) begin
-                fcount_next = fcount_next - 8'd1;
-            end
         end
         if (dw_head[538:532] == 7'd38) begin
             pt38_busy_next = 1'b0;
-            if (pt38_flags_reg[2]) begin
-                fcount_next = fcount_next - 8'd1;
-            end
         end
         if (dw_head[538:532] == 7'd39) begin
             pt39_busy_next = 1'b0;
-            if (pt39_flags_reg[2]) begin
-                fcount_next = fcount_next - 8'd1;
-            end
         end
         if (dw_head[538:532] == 7'd40) begin
             pt40_busy_next = 1'b0;
-            if (pt40_flags_reg[2]) begin
-                fcount_next = fcount_next - 8'd1;
-            end
         end
         if (dw_head[538:532] == 7'd41) begin
             pt41_busy_next = 1'b0;
-            if (pt41_flags_reg[2]) begin
-                fcount_next = fcount_next - 8'd1;
-            end
         end
         if (dw_head[538:532] == 7'd42) begin
             pt42_busy_next = 1'b0;
-            if (pt42_flags_reg[2]) begin
-                fcount_next = fcount_next - 8'd1;
-            end
         end
         if (dw_head[538:532] == 7'd43) begin
             pt43_busy_next = 1'b0;
-            if (pt43_flags_reg[2]) begin
-                fcount_next = fcount_next - 8'd1;
-            end
         end
         if (dw_head[538:532] == 7'd44) begin
             pt44_busy_next = 1'b0;
-            if (pt44_flags_reg[2]) begin
-                fcount_next = fcount_next - 8'd1;
-            end
         end
         if (dw_head[538:532] == 7'd45) begin
             pt45_busy_next = 1'b0;
-            if (pt45_flags_reg[2]) begin
-                fcount_next = fcount_next - 8'd1;
-            end
         end
         if (dw_head[538:532] == 7'd46) begin
             pt46_busy_next = 1'b0;
-            if (pt46_flags_reg[2]) begin
-                fcount_next = fcount_next - 8'd1;
-            end
         end
         if (dw_head[538:532] == 7'd47) begin
             pt47_busy_next = 1'b0;
-            if (pt47_flags_reg[2]) begin
-                fcount_next = fcount_next - 8'd1;
-            end
         end
         if (dw_head[538:532] == 7'd48) begin
             pt48_busy_next = 1'b0;
-            if (pt48_flags_reg[2]) begin
-                fcount_next = fcount_next - 8'd1;
-            end
         end
         if (dw_head[538:532] == 7'd49) begin
             pt49_busy_next = 1'b0;
-            if (pt49_flags_reg[2]) begin
-                fcount_next = fcount_next - 8'd1;
-            end
         end
         if (dw_head[538:532] == 7'd50) begin
             pt50_busy_next = 1'b0;
-            if (pt50_flags_reg[2]) begin
-                fcount_next = fcount_next - 8'd1;
-            end
         end
         if (dw_head[538:532] == 7'd51) begin
             pt51_busy_next = 1'b0;
-            if (pt51_flags_reg[2]) begin
-                fcount_next = fcount_next - 8'd1;
-            end
         end
         if (dw_head[538:532] == 7'd52) begin
             pt52_busy_next = 1'b0;
-            if (pt52_flags_reg[2]) begin
-                fcount_next = fcount_next - 8'd1;
-            end
         end
         if (dw_head[538:532] == 7'd53) begin
             pt53_busy_next = 1'b0;
-            if (pt53_flags_reg[2]) begin
-                fcount_next = fcount_next - 8'd1;
-            end
         end
         if (dw_head[538:532] == 7'd54) begin
             pt54_busy_next = 1'b0;
-            if (pt54_flags_reg[2]) begin
-                fcount_next = fcount_next - 8'd1;
-            end
         end
         if (dw_head[538:532] == 7'd55) begin
             pt55_busy_next = 1'b0;
-            if (pt55_flags_reg[2]) begin
-                fcount_next = fcount_next - 8'd1;
-            end
         end
         if (dw_head[538:532] == 7'd56) begin
             pt56_busy_next = 1'b0;
-            if (pt56_flags_reg[2]) begin
-                fcount_next = fcount_next - 8'd1;
-            end
         end
         if (dw_head[538:532] == 7'd57) begin
             pt57_busy_next = 1'b0;
-            if (pt57_flags_reg[2]) begin
-                fcount_next = fcount_next - 8'd1;
-            end
         end
         if (dw_head[538:532] == 7'd58) begin
             pt58_busy_next = 1'b0;
-            if (pt58_flags_reg[2]) begin
-                fcount_next = fcount_next - 8'd1;
-            end
         end
         if (dw_head[538:532] == 7'd59) begin
             pt59_busy_next = 1'b0;
-            if (pt59_flags_reg[2]) begin
-                fcount_next = fcount_next - 8'd1;
-            end
         end
         if (dw_head[538:532] == 7'd60) begin
             pt60_busy_next = 1'b0;
-            if (pt60_flags_reg[2]) begin
-                fcount_next = fcount_next - 8'd1;
-            end
         end
         if (dw_head[538:532] == 7'd61) begin
             pt61_busy_next = 1'b0;
-            if (pt61_flags_reg[2]) begin
-                fcount_next = fcount_next - 8'd1;
-            end
         end
         if (dw_head[538:532] == 7'd62) begin
             pt62_busy_next = 1'b0;
-            if (pt62_flags_reg[2]) begin
-                fcount_next = fcount_next - 8'd1;
-            end
         end
         if (dw_head[538:532] == 7'd63) begin
             pt63_busy_next = 1'b0;
-            if (pt63_flags_reg[2]) begin
-                fcount_next = fcount_next - 8'd1;
-            end
         end
         if (dw_head[538:532] == 7'd64) begin
             pt64_busy_next = 1'b0;
-            if (pt64_flags_reg[2]) begin
-                fcount_next = fcount_next - 8'd1;
-            end
         end
         if (dw_head[538:532] == 7'd65) begin
             pt65_busy_next = 1'b0;
-            if (pt65_flags_reg[2]) begin
-                fcount_next = fcount_next - 8'd1;
-            end
         end
         if (dw_head[538:532] == 7'd66) begin
             pt66_busy_next = 1'b0;
-            if (pt66_flags_reg[2]) begin
-                fcount_next = fcount_next - 8'd1;
-            end
         end
         if (dw_head[538:532] == 7'd67) begin
             pt67_busy_next = 1'b0;
-            if (pt67_flags_reg[2]) begin
-                fcount_next = fcount_next - 8'd1;
-            end
         end
         if (dw_head[538:532] == 7'd68) begin
             pt68_busy_next = 1'b0;
-            if (pt68_flags_reg[2]) begin
-                fcount_next = fcount_next - 8'd1;
-            end
         end
         if (dw_head[538:532] == 7'd69) begin
             pt69_busy_next = 1'b0;
-            if (pt69_flags_reg[2]) begin
-                fcount_next = fcount_next - 8'd1;
-            end
         end
         if (dw_head[538:532] == 7'd70) begin
             pt70_busy_next = 1'b0;
-            if (pt70_flags_reg[2]) begin
-                fcount_next = fcount_next - 8'd1;
-            end
         end
         if (dw_head[538:532] == 7'd71) begin
             pt71_busy_next = 1'b0;
-            if (pt71_flags_reg[2]) begin
-                fcount_next = fcount_next - 8'd1;
-            end
         end
         if (dw_head[538:532] == 7'd72) begin
             pt72_busy_next = 1'b0;
-            if (pt72_flags_reg[2]) begin
-                fcount_next = fcount_next - 8'd1;
-            end
         end
         if (dw_head[538:532] == 7'd73) begin
             pt73_busy_next = 1'b0;
-            if (pt73_flags_reg[2]) begin
-                fcount_next = fcount_next - 8'd1;
-            end
         end
         if (dw_head[538:532] == 7'd74) begin
             pt74_busy_next = 1'b0;
-            if (pt74_flags_reg[2]) begin
-                fcount_next = fcount_next - 8'd1;
-            end
         end
         if (dw_head[538:532] == 7'd75) begin
             pt75_busy_next = 1'b0;
-            if (pt75_flags_reg[2]) begin
-                fcount_next = fcount_next - 8'd1;
-            end
         end
         if (dw_head[538:532] == 7'd76) begin
             pt76_busy_next = 1'b0;
-            if (pt76_flags_reg[2]) begin
-                fcount_next = fcount_next - 8'd1;
-            end
         end
         if (dw_head[538:532] == 7'd77) begin
             pt77_busy_next = 1'b0;
-            if (pt77_flags_reg[2]) begin
-                fcount_next = fcount_next - 8'd1;
-            end
         end
         if (dw_head[538:532] == 7'd78) begin
             pt78_busy_next = 1'b0;
-            if (pt78_flags_reg[2]) begin
-                fcount_next = fcount_next - 8'd1;
-            end
         end
         if (dw_head[538:532] == 7'd79) begin
             pt79_busy_next = 1'b0;
-            if (pt79_flags_reg[2]) begin
-                fcount_next = fcount_next - 8'd1;
-            end
         end
         if (dw_head[538:532] == 7'd80) begin
             pt80_busy_next = 1'b0;
-            if (pt80_flags_reg[2]) begin
-                fcount_next = fcount_next - 8'd1;
-            end
         end
         if (dw_head[538:532] == 7'd81) begin
             pt81_busy_next = 1'b0;
-            if (pt81_flags_reg[2]) begin
-                fcount_next = fcount_next - 8'd1;
-            end
         end
         if (dw_head[538:532] == 7'd82) begin
             pt82_busy_next = 1'b0;
-            if (pt82_flags_reg[2]) begin
-                fcount_next = fcount_next - 8'd1;
-            end
         end
         if (dw_head[538:532] == 7'd83) begin
             pt83_busy_next = 1'b0;
-            if (pt83_flags_reg[2]) begin
-                fcount_next = fcount_next - 8'd1;
-            end
         end
         if (dw_head[538:532] == 7'd84) begin
             pt84_busy_next = 1'b0;
-            if (pt84_flags_reg[2]) begin
-                fcount_next = fcount_next - 8'd1;
-            end
         end
         if (dw_head[538:532] == 7'd85) begin
             pt85_busy_next = 1'b0;
-            if (pt85_flags_reg[2]) begin
-                fcount_next = fcount_next - 8'd1;
-            end
         end
         if (dw_head[538:532] == 7'd86) begin
             pt86_busy_next = 1'b0;
-            if (pt86_flags_reg[2]) begin
-                fcount_next = fcount_next - 8'd1;
-            end
         end
         if (dw_head[538:532] == 7'd87) begin
             pt87_busy_next = 1'b0;
-            if (pt87_flags_reg[2]) begin
-                fcount_next = fcount_next - 8'd1;
-            end
         end
         if (dw_head[538:532] == 7'd88) begin
             pt88_busy_next = 1'b0;
-            if (pt88_flags_reg[2]) begin
-                fcount_next = fcount_next - 8'd1;
-            end
         end
         if (dw_head[538:532] == 7'd89) begin
             pt89_busy_next = 1'b0;
-            if (pt89_flags_reg[2]) begin
-                fcount_next = fcount_next - 8'd1;
-            end
         end
         if (dw_head[538:532] == 7'd90) begin
             pt90_busy_next = 1'b0;
-            if (pt90_flags_reg[2]) begin
-                fcount_next = fcount_next - 8'd1;
-            end
         end
         if (dw_head[538:532] == 7'd91) begin
             pt91_busy_next = 1'b0;
-            if (pt91_flags_reg[2]) begin
-                fcount_next = fcount_next - 8'd1;
-            end
         end
         if (dw_head[538:532] == 7'd92) begin
             pt92_busy_next = 1'b0;
-            if (pt92_flags_reg[2]) begin
-                fcount_next = fcount_next - 8'd1;
-            end
         end
         if (dw_head[538:532] == 7'd93) begin
             pt93_busy_next = 1'b0;
-            if (pt93_flags_reg[2]) begin
-                fcount_next = fcount_next - 8'd1;
-            end
         end
         if (dw_head[538:532] == 7'd94) begin
             pt94_busy_next = 1'b0;
-            if (pt94_flags_reg[2]) begin
-                fcount_next = fcount_next - 8'd1;
-            end
         end
         if (dw_head[538:532] == 7'd95) begin
             pt95_busy_next = 1'b0;
-            if (pt95_flags_reg[2]) begin
-                fcount_next = fcount_next - 8'd1;
-            end
         end
         if (dw_head[538:532] == 7'd96) begin
             pt96_busy_next = 1'b0;
-            if (pt96_flags_reg[2]) begin
-                fcount_next = fcount_next - 8'd1;
-            end
         end
         if (dw_head[538:532] == 7'd97) begin
             pt97_busy_next = 1'b0;
-            if (pt97_flags_reg[2]) begin
-                fcount_next = fcount_next - 8'd1;
-            end
         end
         if (dw_head[538:532] == 7'd98) begin
             pt98_busy_next = 1'b0;
-            if (pt98_flags_reg[2]) begin
-                fcount_next = fcount_next - 8'd1;
-            end
         end
         if (dw_head[538:532] == 7'd99) begin
             pt99_busy_next = 1'b0;
-            if (pt99_flags_reg[2]) begin
-                fcount_next = fcount_next - 8'd1;
-            end
         end
         if (dw_head[538:532] == 7'd100) begin
             pt100_busy_next = 1'b0;
-            if (pt100_flags_reg[2]) begin
-                fcount_next = fcount_next - 8'd1;
-            end
         end
         if (dw_head[538:532] == 7'd101) begin
             pt101_busy_next = 1'b0;
-            if (pt101_flags_reg[2]) begin
-                fcount_next = fcount_next - 8'd1;
-            end
         end
         if (dw_head[538:532] == 7'd102) begin
             pt102_busy_next = 1'b0;
-            if (pt102_flags_reg[2]) begin
-                fcount_next = fcount_next - 8'd1;
-            end
         end
         if (dw_head[538:532] == 7'd103) begin
             pt103_busy_next = 1'b0;
-            if (pt103_flags_reg[2]) begin
-                fcount_next = fcount_next - 8'd1;
-            end
         end
         if (dw_head[538:532] == 7'd104) begin
             pt104_busy_next = 1'b0;
-            if (pt104_flags_reg[2]) begin
-                fcount_next = fcount_next - 8'd1;
-            end
         end
         if (dw_head[538:532] == 7'd105) begin
             pt105_busy_next = 1'b0;
-            if (pt105_flags_reg[2]) begin
-                fcount_next = fcount_next - 8'd1;
-            end
         end
         if (dw_head[538:532] == 7'd106) begin
             pt106_busy_next = 1'b0;
-            if (pt106_flags_reg[2]) begin
-                fcount_next = fcount_next - 8'd1;
-            end
         end
         if (dw_head[538:532] == 7'd107) begin
             pt107_busy_next = 1'b0;
-            if (pt107_flags_reg[2]) begin
-                fcount_next = fcount_next - 8'd1;
-            end
         end
         if (dw_head[538:532] == 7'd108) begin
             pt108_busy_next = 1'b0;
-            if (pt108_flags_reg[2]) begin
-                fcount_next = fcount_next - 8'd1;
-            end
         end
         if (dw_head[538:532] == 7'd109) begin
             pt109_busy_next = 1'b0;
-            if (pt109_flags_reg[2]) begin
-                fcount_next = fcount_next - 8'd1;
-            end
         end
         if (dw_head[538:532] == 7'd110) begin
             pt110_busy_next = 1'b0;
-            if (pt110_flags_reg[2]) begin
-                fcount_next = fcount_next - 8'd1;
-            end
         end
         if (dw_head[538:532] == 7'd111) begin
             pt111_busy_next = 1'b0;
-            if (pt111_flags_reg[2]) begin
-                fcount_next = fcount_next - 8'd1;
-            end
         end
         if (dw_head[538:532] == 7'd112) begin
             pt112_busy_next = 1'b0;
-            if (pt112_flags_reg[2]) begin
-                fcount_next = fcount_next - 8'd1;
-            end
         end
         if (dw_head[538:532] == 7'd113) begin
             pt113_busy_next = 1'b0;
-            if (pt113_flags_reg[2]) begin
-                fcount_next = fcount_next - 8'd1;
-            end
         end
         if (dw_head[538:532] == 7'd114) begin
             pt114_busy_next = 1'b0;
-            if (pt114_flags_reg[2]) begin
-                fcount_next = fcount_next - 8'd1;
-            end
         end
         if (dw_head[538:532] == 7'd115) begin
             pt115_busy_next = 1'b0;
-            if (pt115_flags_reg[2]) begin
-                fcount_next = fcount_next - 8'd1;
-            end
         end
         if (dw_head[538:532] == 7'd116) begin
             pt116_busy_next = 1'b0;
-            if (pt116_flags_reg[2]) begin
-                fcount_next = fcount_next - 8'd1;
-            end
         end
         if (dw_head[538:532] == 7'd117) begin
             pt117_busy_next = 1'b0;
-            if (pt117_flags_reg[2]) begin
-                fcount_next = fcount_next - 8'd1;
-            end
         end
         if (dw_head[538:532] == 7'd118) begin
             pt118_busy_next = 1'b0;
-            if (pt118_flags_reg[2]) begin
-                fcount_next = fcount_next - 8'd1;
-            end
         end
         if (dw_head[538:532] == 7'd119) begin
             pt119_busy_next = 1'b0;
-            if (pt119_flags_reg[2]) begin
-                fcount_next = fcount_next - 8'd1;
-            end
         end
         if (dw_head[538:532] == 7'd120) begin
             pt120_busy_next = 1'b0;
-            if (pt120_flags_reg[2]) begin
-                fcount_next = fcount_next - 8'd1;
-            end
         end
         if (dw_head[538:532] == 7'd121) begin
             pt121_busy_next = 1'b0;
-            if (pt121_flags_reg[2]) begin
-                fcount_next = fcount_next - 8'd1;
-            end
         end
         if (dw_head[538:532] == 7'd122) begin
             pt122_busy_next = 1'b0;
-            if (pt122_flags_reg[2]) begin
-                fcount_next = fcount_next - 8'd1;
-            end
         end
         if (dw_head[538:532] == 7'd123) begin
             pt123_busy_next = 1'b0;
-            if (pt123_flags_reg[2]) begin
-                fcount_next = fcount_next - 8'd1;
-            end
         end
         if (dw_head[538:532] == 7'd124) begin
             pt124_busy_next = 1'b0;
-            if (pt124_flags_reg[2]) begin
-                fcount_next = fcount_next - 8'd1;
-            end
         end
         if (dw_head[538:532] == 7'd125) begin
             pt125_busy_next = 1'b0;
-            if (pt125_flags_reg[2]) begin
-                fcount_next = fcount_next - 8'd1;
-            end
         end
         if (dw_head[538:532] == 7'd126) begin
             pt126_busy_next = 1'b0;
-            if (pt126_flags_reg[2]) begin
-                fcount_next = fcount_next - 8'd1;
-            end
         end
         if (dw_head[538:532] == 7'd127) begin
             pt127_busy_next = 1'b0;
-            if (pt127_flags_reg[2]) begin
-                fcount_next = fcount_next - 8'd1;
-            end
+        end
+        if (pt_flush_flags[dw_head[538:532]]) begin
+            fcount_next = fcount_next - 8'd1;
         end
     end
     if (ce_arb_grant) begin
@@ -9522,771 +9145,390 @@ always @* begin
         if (rs_release) begin
             if (rs_pt == 7'd0) begin
                 pt0_busy_next = 1'b0;
-                if (pt0_flags_reg[2]) begin
-                    fcount_next = fcount_next - 8'd1;
-                end
             end
             if (rs_pt == 7'd1) begin
                 pt1_busy_next = 1'b0;
-                if (pt1_flags_reg[2]) begin
-                    fcount_next = fcount_next - 8'd1;
-                end
             end
             if (rs_pt == 7'd2) begin
                 pt2_busy_next = 1'b0;
-                if (pt2_flags_reg[2]) begin
-                    fcount_next = fcount_next - 8'd1;
-                end
             end
             if (rs_pt == 7'd3) begin
                 pt3_busy_next = 1'b0;
-                if (pt3_flags_reg[2]) begin
-                    fcount_next = fcount_next - 8'd1;
-                end
             end
             if (rs_pt == 7'd4) begin
                 pt4_busy_next = 1'b0;
-                if (pt4_flags_reg[2]) begin
-                    fcount_next = fcount_next - 8'd1;
-                end
             end
             if (rs_pt == 7'd5) begin
                 pt5_busy_next = 1'b0;
-                if (pt5_flags_reg[2]) begin
-                    fcount_next = fcount_next - 8'd1;
-                end
             end
             if (rs_pt == 7'd6) begin
                 pt6_busy_next = 1'b0;
-                if (pt6_flags_reg[2]) begin
-                    fcount_next = fcount_next - 8'd1;
-                end
             end
             if (rs_pt == 7'd7) begin
                 pt7_busy_next = 1'b0;
-                if (pt7_flags_reg[2]) begin
-                    fcount_next = fcount_next - 8'd1;
-                end
             end
             if (rs_pt == 7'd8) begin
                 pt8_busy_next = 1'b0;
-                if (pt8_flags_reg[2]) begin
-                    fcount_next = fcount_next - 8'd1;
-                end
             end
             if (rs_pt == 7'd9) begin
                 pt9_busy_next = 1'b0;
-                if (pt9_flags_reg[2]) begin
-                    fcount_next = fcount_next - 8'd1;
-                end
             end
             if (rs_pt == 7'd10) begin
                 pt10_busy_next = 1'b0;
-                if (pt10_flags_reg[2]) begin
-                    fcount_next = fcount_next - 8'd1;
-                end
             end
             if (rs_pt == 7'd11) begin
                 pt11_busy_next = 1'b0;
-                if (pt11_flags_reg[2]) begin
-                    fcount_next = fcount_next - 8'd1;
-                end
             end
             if (rs_pt == 7'd12) begin
                 pt12_busy_next = 1'b0;
-                if (pt12_flags_reg[2]) begin
-                    fcount_next = fcount_next - 8'd1;
-                end
             end
             if (rs_pt == 7'd13) begin
                 pt13_busy_next = 1'b0;
-                if (pt13_flags_reg[2]) begin
-                    fcount_next = fcount_next - 8'd1;
-                end
             end
             if (rs_pt == 7'd14) begin
                 pt14_busy_next = 1'b0;
-                if (pt14_flags_reg[2]) begin
-                    fcount_next = fcount_next - 8'd1;
-                end
             end
             if (rs_pt == 7'd15) begin
                 pt15_busy_next = 1'b0;
-                if (pt15_flags_reg[2]) begin
-                    fcount_next = fcount_next - 8'd1;
-                end
             end
             if (rs_pt == 7'd16) begin
                 pt16_busy_next = 1'b0;
-                if (pt16_flags_reg[2]) begin
-                    fcount_next = fcount_next - 8'd1;
-                end
             end
             if (rs_pt == 7'd17) begin
                 pt17_busy_next = 1'b0;
-                if (pt17_flags_reg[2]) begin
-                    fcount_next = fcount_next - 8'd1;
-                end
             end
             if (rs_pt == 7'd18) begin
                 pt18_busy_next = 1'b0;
-                if (pt18_flags_reg[2]) begin
-                    fcount_next = fcount_next - 8'd1;
-                end
             end
             if (rs_pt == 7'd19) begin
                 pt19_busy_next = 1'b0;
-                if (pt19_flags_reg[2]) begin
-                    fcount_next = fcount_next - 8'd1;
-                end
             end
             if (rs_pt == 7'd20) begin
                 pt20_busy_next = 1'b0;
-                if (pt20_flags_reg[2]) begin
-                    fcount_next = fcount_next - 8'd1;
-                end
             end
             if (rs_pt == 7'd21) begin
                 pt21_busy_next = 1'b0;
-                if (pt21_flags_reg[2]) begin
-                    fcount_next = fcount_next - 8'd1;
-                end
             end
             if (rs_pt == 7'd22) begin
                 pt22_busy_next = 1'b0;
-                if (pt22_flags_reg[2]) begin
-                    fcount_next = fcount_next - 8'd1;
-                end
             end
             if (rs_pt == 7'd23) begin
                 pt23_busy_next = 1'b0;
-                if (pt23_flags_reg[2]) begin
-                    fcount_next = fcount_next - 8'd1;
-                end
             end
             if (rs_pt == 7'd24) begin
                 pt24_busy_next = 1'b0;
-                if (pt24_flags_reg[2]) begin
-                    fcount_next = fcount_next - 8'd1;
-                end
             end
             if (rs_pt == 7'd25) begin
                 pt25_busy_next = 1'b0;
-                if (pt25_flags_reg[2]) begin
-                    fcount_next = fcount_next - 8'd1;
-                end
             end
             if (rs_pt == 7'd26) begin
                 pt26_busy_next = 1'b0;
-                if (pt26_flags_reg[2]) begin
-                    fcount_next = fcount_next - 8'd1;
-                end
             end
             if (rs_pt == 7'd27) begin
                 pt27_busy_next = 1'b0;
-                if (pt27_flags_reg[2]) begin
-                    fcount_next = fcount_next - 8'd1;
-                end
             end
             if (rs_pt == 7'd28) begin
                 pt28_busy_next = 1'b0;
-                if (pt28_flags_reg[2]) begin
-                    fcount_next = fcount_next - 8'd1;
-                end
             end
             if (rs_pt == 7'd29) begin
                 pt29_busy_next = 1'b0;
-                if (pt29_flags_reg[2]) begin
-                    fcount_next = fcount_next - 8'd1;
-                end
             end
             if (rs_pt == 7'd30) begin
                 pt30_busy_next = 1'b0;
-                if (pt30_flags_reg[2]) begin
-                    fcount_next = fcount_next - 8'd1;
-                end
             end
             if (rs_pt == 7'd31) begin
                 pt31_busy_next = 1'b0;
-                if (pt31_flags_reg[2]) begin
-                    fcount_next = fcount_next - 8'd1;
-                end
             end
             if (rs_pt == 7'd32) begin
                 pt32_busy_next = 1'b0;
-                if (pt32_flags_reg[2]) begin
-                    fcount_next = fcount_next - 8'd1;
-                end
             end
             if (rs_pt == 7'd33) begin
                 pt33_busy_next = 1'b0;
-                if (pt33_flags_reg[2]) begin
-                    fcount_next = fcount_next - 8'd1;
-                end
             end
             if (rs_pt == 7'd34) begin
                 pt34_busy_next = 1'b0;
-                if (pt34_flags_reg[2]) begin
-                    fcount_next = fcount_next - 8'd1;
-                end
             end
             if (rs_pt == 7'd35) begin
                 pt35_busy_next = 1'b0;
-                if (pt35_flags_reg[2]) begin
-                    fcount_next = fcount_next - 8'd1;
-                end
             end
             if (rs_pt == 7'd36) begin
                 pt36_busy_next = 1'b0;
-                if (pt36_flags_reg[2]) begin
-                    fcount_next = fcount_next - 8'd1;
-                end
             end
             if (rs_pt == 7'd37) begin
                 pt37_busy_next = 1'b0;
-                if (pt37_flags_reg[2]) begin
-                    fcount_next = fcount_next - 8'd1;
-                end
             end
             if (rs_pt == 7'd38) begin
                 pt38_busy_next = 1'b0;
-                if (pt38_flags_reg[2]) begin
-                    fcount_next = fcount_next - 8'd1;
-                end
             end
             if (rs_pt == 7'd39) begin
                 pt39_busy_next = 1'b0;
-                if (pt39_flags_reg[2]) begin
-                    fcount_next = fcount_next - 8'd1;
-                end
             end
             if (rs_pt == 7'd40) begin
                 pt40_busy_next = 1'b0;
-                if (pt40_flags_reg[2]) begin
-                    fcount_next = fcount_next - 8'd1;
-                end
             end
             if (rs_pt == 7'd41) begin
                 pt41_busy_next = 1'b0;
-                if (pt41_flags_reg[2]) begin
-                    fcount_next = fcount_next - 8'd1;
-                end
             end
             if (rs_pt == 7'd42) begin
                 pt42_busy_next = 1'b0;
-                if (pt42_flags_reg[2]) begin
-                    fcount_next = fcount_next - 8'd1;
-                end
             end
             if (rs_pt == 7'd43) begin
                 pt43_busy_next = 1'b0;
-                if (pt43_flags_reg[2]) begin
-                    fcount_next = fcount_next - 8'd1;
-                end
             end
             if (rs_pt == 7'd44) begin
                 pt44_busy_next = 1'b0;
-                if (pt44_flags_reg[2]) begin
-                    fcount_next = fcount_next - 8'd1;
-                end
             end
             if (rs_pt == 7'd45) begin
                 pt45_busy_next = 1'b0;
-                if (pt45_flags_reg[2]) begin
-                    fcount_next = fcount_next - 8'd1;
-                end
             end
             if (rs_pt == 7'd46) begin
                 pt46_busy_next = 1'b0;
-                if (pt46_flags_reg[2]) begin
-                    fcount_next = fcount_next - 8'd1;
-                end
             end
             if (rs_pt == 7'd47) begin
                 pt47_busy_next = 1'b0;
-                if (pt47_flags_reg[2]) begin
-                    fcount_next = fcount_next - 8'd1;
-                end
             end
             if (rs_pt == 7'd48) begin
                 pt48_busy_next = 1'b0;
-                if (pt48_flags_reg[2]) begin
-                    fcount_next = fcount_next - 8'd1;
-                end
             end
             if (rs_pt == 7'd49) begin
                 pt49_busy_next = 1'b0;
-                if (pt49_flags_reg[2]) begin
-                    fcount_next = fcount_next - 8'd1;
-                end
             end
             if (rs_pt == 7'd50) begin
                 pt50_busy_next = 1'b0;
-                if (pt50_flags_reg[2]) begin
-                    fcount_next = fcount_next - 8'd1;
-                end
             end
             if (rs_pt == 7'd51) begin
                 pt51_busy_next = 1'b0;
-                if (pt51_flags_reg[2]) begin
-                    fcount_next = fcount_next - 8'd1;
-                end
             end
             if (rs_pt == 7'd52) begin
                 pt52_busy_next = 1'b0;
-                if (pt52_flags_reg[2]) begin
-                    fcount_next = fcount_next - 8'd1;
-                end
             end
             if (rs_pt == 7'd53) begin
                 pt53_busy_next = 1'b0;
-                if (pt53_flags_reg[2]) begin
-                    fcount_next = fcount_next - 8'd1;
-                end
             end
             if (rs_pt == 7'd54) begin
                 pt54_busy_next = 1'b0;
-                if (pt54_flags_reg[2]) begin
-                    fcount_next = fcount_next - 8'd1;
-                end
             end
             if (rs_pt == 7'd55) begin
                 pt55_busy_next = 1'b0;
-                if (pt55_flags_reg[2]) begin
-                    fcount_next = fcount_next - 8'd1;
-                end
             end
             if (rs_pt == 7'd56) begin
                 pt56_busy_next = 1'b0;
-                if (pt56_flags_reg[2]) begin
-                    fcount_next = fcount_next - 8'd1;
-                end
             end
             if (rs_pt == 7'd57) begin
                 pt57_busy_next = 1'b0;
-                if (pt57_flags_reg[2]) begin
-                    fcount_next = fcount_next - 8'd1;
-                end
             end
             if (rs_pt == 7'd58) begin
                 pt58_busy_next = 1'b0;
-                if (pt58_flags_reg[2]) begin
-                    fcount_next = fcount_next - 8'd1;
-                end
             end
             if (rs_pt == 7'd59) begin
                 pt59_busy_next = 1'b0;
-                if (pt59_flags_reg[2]) begin
-                    fcount_next = fcount_next - 8'd1;
-                end
             end
             if (rs_pt == 7'd60) begin
                 pt60_busy_next = 1'b0;
-                if (pt60_flags_reg[2]) begin
-                    fcount_next = fcount_next - 8'd1;
-                end
             end
             if (rs_pt == 7'd61) begin
                 pt61_busy_next = 1'b0;
-                if (pt61_flags_reg[2]) begin
-                    fcount_next = fcount_next - 8'd1;
-                end
             end
             if (rs_pt == 7'd62) begin
                 pt62_busy_next = 1'b0;
-                if (pt62_flags_reg[2]) begin
-                    fcount_next = fcount_next - 8'd1;
-                end
             end
             if (rs_pt == 7'd63) begin
                 pt63_busy_next = 1'b0;
-                if (pt63_flags_reg[2]) begin
-                    fcount_next = fcount_next - 8'd1;
-                end
             end
             if (rs_pt == 7'd64) begin
                 pt64_busy_next = 1'b0;
-                if (pt64_flags_reg[2]) begin
-                    fcount_next = fcount_next - 8'd1;
-                end
             end
             if (rs_pt == 7'd65) begin
                 pt65_busy_next = 1'b0;
-                if (pt65_flags_reg[2]) begin
-                    fcount_next = fcount_next - 8'd1;
-                end
             end
             if (rs_pt == 7'd66) begin
                 pt66_busy_next = 1'b0;
-                if (pt66_flags_reg[2]) begin
-                    fcount_next = fcount_next - 8'd1;
-                end
             end
             if (rs_pt == 7'd67) begin
                 pt67_busy_next = 1'b0;
-                if (pt67_flags_reg[2]) begin
-                    fcount_next = fcount_next - 8'd1;
-                end
             end
             if (rs_pt == 7'd68) begin
                 pt68_busy_next = 1'b0;
-                if (pt68_flags_reg[2]) begin
-                    fcount_next = fcount_next - 8'd1;
-                end
             end
             if (rs_pt == 7'd69) begin
                 pt69_busy_next = 1'b0;
-                if (pt69_flags_reg[2]) begin
-                    fcount_next = fcount_next - 8'd1;
-                end
             end
             if (rs_pt == 7'd70) begin
                 pt70_busy_next = 1'b0;
-                if (pt70_flags_reg[2]) begin
-                    fcount_next = fcount_next - 8'd1;
-                end
             end
             if (rs_pt == 7'd71) begin
                 pt71_busy_next = 1'b0;
-                if (pt71_flags_reg[2]) begin
-                    fcount_next = fcount_next - 8'd1;
-                end
             end
             if (rs_pt == 7'd72) begin
                 pt72_busy_next = 1'b0;
-                if (pt72_flags_reg[2]) begin
-                    fcount_next = fcount_next - 8'd1;
-                end
             end
             if (rs_pt == 7'd73) begin
                 pt73_busy_next = 1'b0;
-                if (pt73_flags_reg[2]) begin
-                    fcount_next = fcount_next - 8'd1;
-                end
             end
             if (rs_pt == 7'd74) begin
                 pt74_busy_next = 1'b0;
-                if (pt74_flags_reg[2]) begin
-                    fcount_next = fcount_next - 8'd1;
-                end
             end
             if (rs_pt == 7'd75) begin
                 pt75_busy_next = 1'b0;
-                if (pt75_flags_reg[2]) begin
-                    fcount_next = fcount_next - 8'd1;
-                end
             end
             if (rs_pt == 7'd76) begin
                 pt76_busy_next = 1'b0;
-                if (pt76_flags_reg[2]) begin
-                    fcount_next = fcount_next - 8'd1;
-                end
             end
             if (rs_pt == 7'd77) begin
                 pt77_busy_next = 1'b0;
-                if (pt77_flags_reg[2]) begin
-                    fcount_next = fcount_next - 8'd1;
-                end
             end
             if (rs_pt == 7'd78) begin
                 pt78_busy_next = 1'b0;
-                if (pt78_flags_reg[2]) begin
-                    fcount_next = fcount_next - 8'd1;
-                end
             end
             if (rs_pt == 7'd79) begin
                 pt79_busy_next = 1'b0;
-                if (pt79_flags_reg[2]) begin
-                    fcount_next = fcount_next - 8'd1;
-                end
             end
             if (rs_pt == 7'd80) begin
                 pt80_busy_next = 1'b0;
-                if (pt80_flags_reg[2]) begin
-                    fcount_next = fcount_next - 8'd1;
-                end
             end
             if (rs_pt == 7'd81) begin
                 pt81_busy_next = 1'b0;
-                if (pt81_flags_reg[2]) begin
-                    fcount_next = fcount_next - 8'd1;
-                end
             end
             if (rs_pt == 7'd82) begin
                 pt82_busy_next = 1'b0;
-                if (pt82_flags_reg[2]) begin
-                    fcount_next = fcount_next - 8'd1;
-                end
             end
             if (rs_pt == 7'd83) begin
                 pt83_busy_next = 1'b0;
-                if (pt83_flags_reg[2]) begin
-                    fcount_next = fcount_next - 8'd1;
-                end
             end
             if (rs_pt == 7'd84) begin
                 pt84_busy_next = 1'b0;
-                if (pt84_flags_reg[2]) begin
-                    fcount_next = fcount_next - 8'd1;
-                end
             end
             if (rs_pt == 7'd85) begin
                 pt85_busy_next = 1'b0;
-                if (pt85_flags_reg[2]) begin
-                    fcount_next = fcount_next - 8'd1;
-                end
             end
             if (rs_pt == 7'd86) begin
                 pt86_busy_next = 1'b0;
-                if (pt86_flags_reg[2]) begin
-                    fcount_next = fcount_next - 8'd1;
-                end
             end
             if (rs_pt == 7'd87) begin
                 pt87_busy_next = 1'b0;
-                if (pt87_flags_reg[2]) begin
-                    fcount_next = fcount_next - 8'd1;
-                end
             end
             if (rs_pt == 7'd88) begin
                 pt88_busy_next = 1'b0;
-                if (pt88_flags_reg[2]) begin
-                    fcount_next = fcount_next - 8'd1;
-                end
             end
             if (rs_pt == 7'd89) begin
                 pt89_busy_next = 1'b0;
-                if (pt89_flags_reg[2]) begin
-                    fcount_next = fcount_next - 8'd1;
-                end
             end
             if (rs_pt == 7'd90) begin
                 pt90_busy_next = 1'b0;
-                if (pt90_flags_reg[2]) begin
-                    fcount_next = fcount_next - 8'd1;
-                end
             end
             if (rs_pt == 7'd91) begin
                 pt91_busy_next = 1'b0;
-                if (pt91_flags_reg[2]) begin
-                    fcount_next = fcount_next - 8'd1;
-                end
             end
             if (rs_pt == 7'd92) begin
                 pt92_busy_next = 1'b0;
-                if (pt92_flags_reg[2]) begin
-                    fcount_next = fcount_next - 8'd1;
-                end
             end
             if (rs_pt == 7'd93) begin
                 pt93_busy_next = 1'b0;
-                if (pt93_flags_reg[2]) begin
-                    fcount_next = fcount_next - 8'd1;
-                end
             end
             if (rs_pt == 7'd94) begin
                 pt94_busy_next = 1'b0;
-                if (pt94_flags_reg[2]) begin
-                    fcount_next = fcount_next - 8'd1;
-                end
             end
             if (rs_pt == 7'd95) begin
                 pt95_busy_next = 1'b0;
-                if (pt95_flags_reg[2]) begin
-                    fcount_next = fcount_next - 8'd1;
-                end
             end
             if (rs_pt == 7'd96) begin
                 pt96_busy_next = 1'b0;
-                if (pt96_flags_reg[2]) begin
-                    fcount_next = fcount_next - 8'd1;
-                end
             end
             if (rs_pt == 7'd97) begin
                 pt97_busy_next = 1'b0;
-                if (pt97_flags_reg[2]) begin
-                    fcount_next = fcount_next - 8'd1;
-                end
             end
             if (rs_pt == 7'd98) begin
                 pt98_busy_next = 1'b0;
-                if (pt98_flags_reg[2]) begin
-                    fcount_next = fcount_next - 8'd1;
-                end
             end
             if (rs_pt == 7'd99) begin
                 pt99_busy_next = 1'b0;
-                if (pt99_flags_reg[2]) begin
-                    fcount_next = fcount_next - 8'd1;
-                end
             end
             if (rs_pt == 7'd100) begin
                 pt100_busy_next = 1'b0;
-                if (pt100_flags_reg[2]) begin
-                    fcount_next = fcount_next - 8'd1;
-                end
             end
             if (rs_pt == 7'd101) begin
                 pt101_busy_next = 1'b0;
-                if (pt101_flags_reg[2]) begin
-                    fcount_next = fcount_next - 8'd1;
-                end
             end
             if (rs_pt == 7'd102) begin
                 pt102_busy_next = 1'b0;
-                if (pt102_flags_reg[2]) begin
-                    fcount_next = fcount_next - 8'd1;
-                end
             end
             if (rs_pt == 7'd103) begin
                 pt103_busy_next = 1'b0;
-                if (pt103_flags_reg[2]) begin
-                    fcount_next = fcount_next - 8'd1;
-                end
             end
             if (rs_pt == 7'd104) begin
                 pt104_busy_next = 1'b0;
-                if (pt104_flags_reg[2]) begin
-                    fcount_next = fcount_next - 8'd1;
-                end
             end
             if (rs_pt == 7'd105) begin
                 pt105_busy_next = 1'b0;
-                if (pt105_flags_reg[2]) begin
-                    fcount_next = fcount_next - 8'd1;
-                end
             end
             if (rs_pt == 7'd106) begin
                 pt106_busy_next = 1'b0;
-                if (pt106_flags_reg[2]) begin
-                    fcount_next = fcount_next - 8'd1;
-                end
             end
             if (rs_pt == 7'd107) begin
                 pt107_busy_next = 1'b0;
-                if (pt107_flags_reg[2]) begin
-                    fcount_next = fcount_next - 8'd1;
-                end
             end
             if (rs_pt == 7'd108) begin
                 pt108_busy_next = 1'b0;
-                if (pt108_flags_reg[2]) begin
-                    fcount_next = fcount_next - 8'd1;
-                end
             end
             if (rs_pt == 7'd109) begin
                 pt109_busy_next = 1'b0;
-                if (pt109_flags_reg[2]) begin
-                    fcount_next = fcount_next - 8'd1;
-                end
             end
             if (rs_pt == 7'd110) begin
                 pt110_busy_next = 1'b0;
-                if (pt110_flags_reg[2]) begin
-                    fcount_next = fcount_next - 8'd1;
-                end
             end
             if (rs_pt == 7'd111) begin
                 pt111_busy_next = 1'b0;
-                if (pt111_flags_reg[2]) begin
-                    fcount_next = fcount_next - 8'd1;
-                end
             end
             if (rs_pt == 7'd112) begin
                 pt112_busy_next = 1'b0;
-                if (pt112_flags_reg[2]) begin
-                    fcount_next = fcount_next - 8'd1;
-                end
             end
             if (rs_pt == 7'd113) begin
                 pt113_busy_next = 1'b0;
-                if (pt113_flags_reg[2]) begin
-                    fcount_next = fcount_next - 8'd1;
-                end
             end
             if (rs_pt == 7'd114) begin
                 pt114_busy_next = 1'b0;
-                if (pt114_flags_reg[2]) begin
-                    fcount_next = fcount_next - 8'd1;
-                end
             end
             if (rs_pt == 7'd115) begin
                 pt115_busy_next = 1'b0;
-                if (pt115_flags_reg[2]) begin
-                    fcount_next = fcount_next - 8'd1;
-                end
             end
             if (rs_pt == 7'd116) begin
                 pt116_busy_next = 1'b0;
-                if (pt116_flags_reg[2]) begin
-                    fcount_next = fcount_next - 8'd1;
-                end
             end
             if (rs_pt == 7'd117) begin
                 pt117_busy_next = 1'b0;
-                if (pt117_flags_reg[2]) begin
-                    fcount_next = fcount_next - 8'd1;
-                end
             end
             if (rs_pt == 7'd118) begin
                 pt118_busy_next = 1'b0;
-                if (pt118_flags_reg[2]) begin
-                    fcount_next = fcount_next - 8'd1;
-                end
             end
             if (rs_pt == 7'd119) begin
                 pt119_busy_next = 1'b0;
-                if (pt119_flags_reg[2]) begin
-                    fcount_next = fcount_next - 8'd1;
-                end
             end
             if (rs_pt == 7'd120) begin
                 pt120_busy_next = 1'b0;
-                if (pt120_flags_reg[2]) begin
-                    fcount_next = fcount_next - 8'd1;
-                end
             end
             if (rs_pt == 7'd121) begin
                 pt121_busy_next = 1'b0;
-                if (pt121_flags_reg[2]) begin
-                    fcount_next = fcount_next - 8'd1;
-                end
             end
             if (rs_pt == 7'd122) begin
                 pt122_busy_next = 1'b0;
-                if (pt122_flags_reg[2]) begin
-                    fcount_next = fcount_next - 8'd1;
-                end
             end
             if (rs_pt == 7'd123) begin
                 pt123_busy_next = 1'b0;
-                if (pt123_flags_reg[2]) begin
-                    fcount_next = fcount_next - 8'd1;
-                end
             end
             if (rs_pt == 7'd124) begin
                 pt124_busy_next = 1'b0;
-                if (pt124_flags_reg[2]) begin
-                    fcount_next = fcount_next - 8'd1;
-                end
             end
             if (rs_pt == 7'd125) begin
                 pt125_busy_next = 1'b0;
-                if (pt125_flags_reg[2]) begin
-                    fcount_next = fcount_next - 8'd1;
-                end
             end
             if (rs_pt == 7'd126) begin
                 pt126_busy_next = 1'b0;
-                if (pt126_flags_reg[2]) begin
-                    fcount_next = fcount_next - 8'd1;
-                end
             end
             if (rs_pt == 7'd127) begin
                 pt127_busy_next = 1'b0;
-                if (pt127_flags_reg[2]) begin
-                    fcount_next = fcount_next - 8'd1;
-                end
+            end
+            if (pt_flush_flags[rs_pt]) begin
+                fcount_next = fcount_next - 8'd1;
             end
         end
     end
@@ -10316,771 +9558,390 @@ always @* begin
                     if (l0_cpl_rec[17] == 1'b1) begin
                         if (l0_cpl_rec[24:18] == 7'd0) begin
                             pt0_busy_next = 1'b0;
-                            if (pt0_flags_reg[2]) begin
-                                fcount_next = fcount_next - 8'd1;
-                            end
                         end
                         if (l0_cpl_rec[24:18] == 7'd1) begin
                             pt1_busy_next = 1'b0;
-                            if (pt1_flags_reg[2]) begin
-                                fcount_next = fcount_next - 8'd1;
-                            end
                         end
                         if (l0_cpl_rec[24:18] == 7'd2) begin
                             pt2_busy_next = 1'b0;
-                            if (pt2_flags_reg[2]) begin
-                                fcount_next = fcount_next - 8'd1;
-                            end
                         end
                         if (l0_cpl_rec[24:18] == 7'd3) begin
                             pt3_busy_next = 1'b0;
-                            if (pt3_flags_reg[2]) begin
-                                fcount_next = fcount_next - 8'd1;
-                            end
                         end
                         if (l0_cpl_rec[24:18] == 7'd4) begin
                             pt4_busy_next = 1'b0;
-                            if (pt4_flags_reg[2]) begin
-                                fcount_next = fcount_next - 8'd1;
-                            end
                         end
                         if (l0_cpl_rec[24:18] == 7'd5) begin
                             pt5_busy_next = 1'b0;
-                            if (pt5_flags_reg[2]) begin
-                                fcount_next = fcount_next - 8'd1;
-                            end
                         end
                         if (l0_cpl_rec[24:18] == 7'd6) begin
                             pt6_busy_next = 1'b0;
-                            if (pt6_flags_reg[2]) begin
-                                fcount_next = fcount_next - 8'd1;
-                            end
                         end
                         if (l0_cpl_rec[24:18] == 7'd7) begin
                             pt7_busy_next = 1'b0;
-                            if (pt7_flags_reg[2]) begin
-                                fcount_next = fcount_next - 8'd1;
-                            end
                         end
                         if (l0_cpl_rec[24:18] == 7'd8) begin
                             pt8_busy_next = 1'b0;
-                            if (pt8_flags_reg[2]) begin
-                                fcount_next = fcount_next - 8'd1;
-                            end
                         end
                         if (l0_cpl_rec[24:18] == 7'd9) begin
                             pt9_busy_next = 1'b0;
-                            if (pt9_flags_reg[2]) begin
-                                fcount_next = fcount_next - 8'd1;
-                            end
                         end
                         if (l0_cpl_rec[24:18] == 7'd10) begin
                             pt10_busy_next = 1'b0;
-                            if (pt10_flags_reg[2]) begin
-                                fcount_next = fcount_next - 8'd1;
-                            end
                         end
                         if (l0_cpl_rec[24:18] == 7'd11) begin
                             pt11_busy_next = 1'b0;
-                            if (pt11_flags_reg[2]) begin
-                                fcount_next = fcount_next - 8'd1;
-                            end
                         end
                         if (l0_cpl_rec[24:18] == 7'd12) begin
                             pt12_busy_next = 1'b0;
-                            if (pt12_flags_reg[2]) begin
-                                fcount_next = fcount_next - 8'd1;
-                            end
                         end
                         if (l0_cpl_rec[24:18] == 7'd13) begin
                             pt13_busy_next = 1'b0;
-                            if (pt13_flags_reg[2]) begin
-                                fcount_next = fcount_next - 8'd1;
-                            end
                         end
                         if (l0_cpl_rec[24:18] == 7'd14) begin
                             pt14_busy_next = 1'b0;
-                            if (pt14_flags_reg[2]) begin
-                                fcount_next = fcount_next - 8'd1;
-                            end
                         end
                         if (l0_cpl_rec[24:18] == 7'd15) begin
                             pt15_busy_next = 1'b0;
-                            if (pt15_flags_reg[2]) begin
-                                fcount_next = fcount_next - 8'd1;
-                            end
                         end
                         if (l0_cpl_rec[24:18] == 7'd16) begin
                             pt16_busy_next = 1'b0;
-                            if (pt16_flags_reg[2]) begin
-                                fcount_next = fcount_next - 8'd1;
-                            end
                         end
                         if (l0_cpl_rec[24:18] == 7'd17) begin
                             pt17_busy_next = 1'b0;
-                            if (pt17_flags_reg[2]) begin
-                                fcount_next = fcount_next - 8'd1;
-                            end
                         end
                         if (l0_cpl_rec[24:18] == 7'd18) begin
                             pt18_busy_next = 1'b0;
-                            if (pt18_flags_reg[2]) begin
-                                fcount_next = fcount_next - 8'd1;
-                            end
                         end
                         if (l0_cpl_rec[24:18] == 7'd19) begin
                             pt19_busy_next = 1'b0;
-                            if (pt19_flags_reg[2]) begin
-                                fcount_next = fcount_next - 8'd1;
-                            end
                         end
                         if (l0_cpl_rec[24:18] == 7'd20) begin
                             pt20_busy_next = 1'b0;
-                            if (pt20_flags_reg[2]) begin
-                                fcount_next = fcount_next - 8'd1;
-                            end
                         end
                         if (l0_cpl_rec[24:18] == 7'd21) begin
                             pt21_busy_next = 1'b0;
-                            if (pt21_flags_reg[2]) begin
-                                fcount_next = fcount_next - 8'd1;
-                            end
                         end
                         if (l0_cpl_rec[24:18] == 7'd22) begin
                             pt22_busy_next = 1'b0;
-                            if (pt22_flags_reg[2]) begin
-                                fcount_next = fcount_next - 8'd1;
-                            end
                         end
                         if (l0_cpl_rec[24:18] == 7'd23) begin
                             pt23_busy_next = 1'b0;
-                            if (pt23_flags_reg[2]) begin
-                                fcount_next = fcount_next - 8'd1;
-                            end
                         end
                         if (l0_cpl_rec[24:18] == 7'd24) begin
                             pt24_busy_next = 1'b0;
-                            if (pt24_flags_reg[2]) begin
-                                fcount_next = fcount_next - 8'd1;
-                            end
                         end
                         if (l0_cpl_rec[24:18] == 7'd25) begin
                             pt25_busy_next = 1'b0;
-                            if (pt25_flags_reg[2]) begin
-                                fcount_next = fcount_next - 8'd1;
-                            end
                         end
                         if (l0_cpl_rec[24:18] == 7'd26) begin
                             pt26_busy_next = 1'b0;
-                            if (pt26_flags_reg[2]) begin
-                                fcount_next = fcount_next - 8'd1;
-                            end
                         end
                         if (l0_cpl_rec[24:18] == 7'd27) begin
                             pt27_busy_next = 1'b0;
-                            if (pt27_flags_reg[2]) begin
-                                fcount_next = fcount_next - 8'd1;
-                            end
                         end
                         if (l0_cpl_rec[24:18] == 7'd28) begin
                             pt28_busy_next = 1'b0;
-                            if (pt28_flags_reg[2]) begin
-                                fcount_next = fcount_next - 8'd1;
-                            end
                         end
                         if (l0_cpl_rec[24:18] == 7'd29) begin
                             pt29_busy_next = 1'b0;
-                            if (pt29_flags_reg[2]) begin
-                                fcount_next = fcount_next - 8'd1;
-                            end
                         end
                         if (l0_cpl_rec[24:18] == 7'd30) begin
                             pt30_busy_next = 1'b0;
-                            if (pt30_flags_reg[2]) begin
-                                fcount_next = fcount_next - 8'd1;
-                            end
                         end
                         if (l0_cpl_rec[24:18] == 7'd31) begin
                             pt31_busy_next = 1'b0;
-                            if (pt31_flags_reg[2]) begin
-                                fcount_next = fcount_next - 8'd1;
-                            end
                         end
                         if (l0_cpl_rec[24:18] == 7'd32) begin
                             pt32_busy_next = 1'b0;
-                            if (pt32_flags_reg[2]) begin
-                                fcount_next = fcount_next - 8'd1;
-                            end
                         end
                         if (l0_cpl_rec[24:18] == 7'd33) begin
                             pt33_busy_next = 1'b0;
-                            if (pt33_flags_reg[2]) begin
-                                fcount_next = fcount_next - 8'd1;
-                            end
                         end
                         if (l0_cpl_rec[24:18] == 7'd34) begin
                             pt34_busy_next = 1'b0;
-                            if (pt34_flags_reg[2]) begin
-                                fcount_next = fcount_next - 8'd1;
-                            end
                         end
                         if (l0_cpl_rec[24:18] == 7'd35) begin
                             pt35_busy_next = 1'b0;
-                            if (pt35_flags_reg[2]) begin
-                                fcount_next = fcount_next - 8'd1;
-                            end
                         end
                         if (l0_cpl_rec[24:18] == 7'd36) begin
                             pt36_busy_next = 1'b0;
-                            if (pt36_flags_reg[2]) begin
-                                fcount_next = fcount_next - 8'd1;
-                            end
                         end
                         if (l0_cpl_rec[24:18] == 7'd37) begin
                             pt37_busy_next = 1'b0;
-                            if (pt37_flags_reg[2]) begin
-                                fcount_next = fcount_next - 8'd1;
-                            end
                         end
                         if (l0_cpl_rec[24:18] == 7'd38) begin
                             pt38_busy_next = 1'b0;
-                            if (pt38_flags_reg[2]) begin
-                                fcount_next = fcount_next - 8'd1;
-                            end
                         end
                         if (l0_cpl_rec[24:18] == 7'd39) begin
                             pt39_busy_next = 1'b0;
-                            if (pt39_flags_reg[2]) begin
-                                fcount_next = fcount_next - 8'd1;
-                            end
                         end
                         if (l0_cpl_rec[24:18] == 7'd40) begin
                             pt40_busy_next = 1'b0;
-                            if (pt40_flags_reg[2]) begin
-                                fcount_next = fcount_next - 8'd1;
-                            end
                         end
                         if (l0_cpl_rec[24:18] == 7'd41) begin
                             pt41_busy_next = 1'b0;
-                            if (pt41_flags_reg[2]) begin
-                                fcount_next = fcount_next - 8'd1;
-                            end
                         end
                         if (l0_cpl_rec[24:18] == 7'd42) begin
                             pt42_busy_next = 1'b0;
-                            if (pt42_flags_reg[2]) begin
-                                fcount_next = fcount_next - 8'd1;
-                            end
                         end
                         if (l0_cpl_rec[24:18] == 7'd43) begin
                             pt43_busy_next = 1'b0;
-                            if (pt43_flags_reg[2]) begin
-                                fcount_next = fcount_next - 8'd1;
-                            end
                         end
                         if (l0_cpl_rec[24:18] == 7'd44) begin
                             pt44_busy_next = 1'b0;
-                            if (pt44_flags_reg[2]) begin
-                                fcount_next = fcount_next - 8'd1;
-                            end
                         end
                         if (l0_cpl_rec[24:18] == 7'd45) begin
                             pt45_busy_next = 1'b0;
-                            if (pt45_flags_reg[2]) begin
-                                fcount_next = fcount_next - 8'd1;
-                            end
                         end
                         if (l0_cpl_rec[24:18] == 7'd46) begin
                             pt46_busy_next = 1'b0;
-                            if (pt46_flags_reg[2]) begin
-                                fcount_next = fcount_next - 8'd1;
-                            end
                         end
                         if (l0_cpl_rec[24:18] == 7'd47) begin
                             pt47_busy_next = 1'b0;
-                            if (pt47_flags_reg[2]) begin
-                                fcount_next = fcount_next - 8'd1;
-                            end
                         end
                         if (l0_cpl_rec[24:18] == 7'd48) begin
                             pt48_busy_next = 1'b0;
-                            if (pt48_flags_reg[2]) begin
-                                fcount_next = fcount_next - 8'd1;
-                            end
                         end
                         if (l0_cpl_rec[24:18] == 7'd49) begin
                             pt49_busy_next = 1'b0;
-                            if (pt49_flags_reg[2]) begin
-                                fcount_next = fcount_next - 8'd1;
-                            end
                         end
                         if (l0_cpl_rec[24:18] == 7'd50) begin
                             pt50_busy_next = 1'b0;
-                            if (pt50_flags_reg[2]) begin
-                                fcount_next = fcount_next - 8'd1;
-                            end
                         end
                         if (l0_cpl_rec[24:18] == 7'd51) begin
                             pt51_busy_next = 1'b0;
-                            if (pt51_flags_reg[2]) begin
-                                fcount_next = fcount_next - 8'd1;
-                            end
                         end
                         if (l0_cpl_rec[24:18] == 7'd52) begin
                             pt52_busy_next = 1'b0;
-                            if (pt52_flags_reg[2]) begin
-                                fcount_next = fcount_next - 8'd1;
-                            end
                         end
                         if (l0_cpl_rec[24:18] == 7'd53) begin
                             pt53_busy_next = 1'b0;
-                            if (pt53_flags_reg[2]) begin
-                                fcount_next = fcount_next - 8'd1;
-                            end
                         end
                         if (l0_cpl_rec[24:18] == 7'd54) begin
                             pt54_busy_next = 1'b0;
-                            if (pt54_flags_reg[2]) begin
-                                fcount_next = fcount_next - 8'd1;
-                            end
                         end
                         if (l0_cpl_rec[24:18] == 7'd55) begin
                             pt55_busy_next = 1'b0;
-                            if (pt55_flags_reg[2]) begin
-                                fcount_next = fcount_next - 8'd1;
-                            end
                         end
                         if (l0_cpl_rec[24:18] == 7'd56) begin
                             pt56_busy_next = 1'b0;
-                            if (pt56_flags_reg[2]) begin
-                                fcount_next = fcount_next - 8'd1;
-                            end
                         end
                         if (l0_cpl_rec[24:18] == 7'd57) begin
                             pt57_busy_next = 1'b0;
-                            if (pt57_flags_reg[2]) begin
-                                fcount_next = fcount_next - 8'd1;
-                            end
                         end
                         if (l0_cpl_rec[24:18] == 7'd58) begin
                             pt58_busy_next = 1'b0;
-                            if (pt58_flags_reg[2]) begin
-                                fcount_next = fcount_next - 8'd1;
-                            end
                         end
                         if (l0_cpl_rec[24:18] == 7'd59) begin
                             pt59_busy_next = 1'b0;
-                            if (pt59_flags_reg[2]) begin
-                                fcount_next = fcount_next - 8'd1;
-                            end
                         end
                         if (l0_cpl_rec[24:18] == 7'd60) begin
                             pt60_busy_next = 1'b0;
-                            if (pt60_flags_reg[2]) begin
-                                fcount_next = fcount_next - 8'd1;
-                            end
                         end
                         if (l0_cpl_rec[24:18] == 7'd61) begin
                             pt61_busy_next = 1'b0;
-                            if (pt61_flags_reg[2]) begin
-                                fcount_next = fcount_next - 8'd1;
-                            end
                         end
                         if (l0_cpl_rec[24:18] == 7'd62) begin
                             pt62_busy_next = 1'b0;
-                            if (pt62_flags_reg[2]) begin
-                                fcount_next = fcount_next - 8'd1;
-                            end
                         end
                         if (l0_cpl_rec[24:18] == 7'd63) begin
                             pt63_busy_next = 1'b0;
-                            if (pt63_flags_reg[2]) begin
-                                fcount_next = fcount_next - 8'd1;
-                            end
                         end
                         if (l0_cpl_rec[24:18] == 7'd64) begin
                             pt64_busy_next = 1'b0;
-                            if (pt64_flags_reg[2]) begin
-                                fcount_next = fcount_next - 8'd1;
-                            end
                         end
                         if (l0_cpl_rec[24:18] == 7'd65) begin
                             pt65_busy_next = 1'b0;
-                            if (pt65_flags_reg[2]) begin
-                                fcount_next = fcount_next - 8'd1;
-                            end
                         end
                         if (l0_cpl_rec[24:18] == 7'd66) begin
                             pt66_busy_next = 1'b0;
-                            if (pt66_flags_reg[2]) begin
-                                fcount_next = fcount_next - 8'd1;
-                            end
                         end
                         if (l0_cpl_rec[24:18] == 7'd67) begin
                             pt67_busy_next = 1'b0;
-                            if (pt67_flags_reg[2]) begin
-                                fcount_next = fcount_next - 8'd1;
-                            end
                         end
                         if (l0_cpl_rec[24:18] == 7'd68) begin
                             pt68_busy_next = 1'b0;
-                            if (pt68_flags_reg[2]) begin
-                                fcount_next = fcount_next - 8'd1;
-                            end
                         end
                         if (l0_cpl_rec[24:18] == 7'd69) begin
                             pt69_busy_next = 1'b0;
-                            if (pt69_flags_reg[2]) begin
-                                fcount_next = fcount_next - 8'd1;
-                            end
                         end
                         if (l0_cpl_rec[24:18] == 7'd70) begin
                             pt70_busy_next = 1'b0;
-                            if (pt70_flags_reg[2]) begin
-                                fcount_next = fcount_next - 8'd1;
-                            end
                         end
                         if (l0_cpl_rec[24:18] == 7'd71) begin
                             pt71_busy_next = 1'b0;
-                            if (pt71_flags_reg[2]) begin
-                                fcount_next = fcount_next - 8'd1;
-                            end
                         end
                         if (l0_cpl_rec[24:18] == 7'd72) begin
                             pt72_busy_next = 1'b0;
-                            if (pt72_flags_reg[2]) begin
-                                fcount_next = fcount_next - 8'd1;
-                            end
                         end
                         if (l0_cpl_rec[24:18] == 7'd73) begin
                             pt73_busy_next = 1'b0;
-                            if (pt73_flags_reg[2]) begin
-                                fcount_next = fcount_next - 8'd1;
-                            end
                         end
                         if (l0_cpl_rec[24:18] == 7'd74) begin
                             pt74_busy_next = 1'b0;
-                            if (pt74_flags_reg[2]) begin
-                                fcount_next = fcount_next - 8'd1;
-                            end
                         end
                         if (l0_cpl_rec[24:18] == 7'd75) begin
                             pt75_busy_next = 1'b0;
-                            if (pt75_flags_reg[2]) begin
-                                fcount_next = fcount_next - 8'd1;
-                            end
                         end
                         if (l0_cpl_rec[24:18] == 7'd76) begin
                             pt76_busy_next = 1'b0;
-                            if (pt76_flags_reg[2]) begin
-                                fcount_next = fcount_next - 8'd1;
-                            end
                         end
                         if (l0_cpl_rec[24:18] == 7'd77) begin
                             pt77_busy_next = 1'b0;
-                            if (pt77_flags_reg[2]) begin
-                                fcount_next = fcount_next - 8'd1;
-                            end
                         end
                         if (l0_cpl_rec[24:18] == 7'd78) begin
                             pt78_busy_next = 1'b0;
-                            if (pt78_flags_reg[2]) begin
-                                fcount_next = fcount_next - 8'd1;
-                            end
                         end
                         if (l0_cpl_rec[24:18] == 7'd79) begin
                             pt79_busy_next = 1'b0;
-                            if (pt79_flags_reg[2]) begin
-                                fcount_next = fcount_next - 8'd1;
-                            end
                         end
                         if (l0_cpl_rec[24:18] == 7'd80) begin
                             pt80_busy_next = 1'b0;
-                            if (pt80_flags_reg[2]) begin
-                                fcount_next = fcount_next - 8'd1;
-                            end
                         end
                         if (l0_cpl_rec[24:18] == 7'd81) begin
                             pt81_busy_next = 1'b0;
-                            if (pt81_flags_reg[2]) begin
-                                fcount_next = fcount_next - 8'd1;
-                            end
                         end
                         if (l0_cpl_rec[24:18] == 7'd82) begin
                             pt82_busy_next = 1'b0;
-                            if (pt82_flags_reg[2]) begin
-                                fcount_next = fcount_next - 8'd1;
-                            end
                         end
                         if (l0_cpl_rec[24:18] == 7'd83) begin
                             pt83_busy_next = 1'b0;
-                            if (pt83_flags_reg[2]) begin
-                                fcount_next = fcount_next - 8'd1;
-                            end
                         end
                         if (l0_cpl_rec[24:18] == 7'd84) begin
                             pt84_busy_next = 1'b0;
-                            if (pt84_flags_reg[2]) begin
-                                fcount_next = fcount_next - 8'd1;
-                            end
                         end
                         if (l0_cpl_rec[24:18] == 7'd85) begin
                             pt85_busy_next = 1'b0;
-                            if (pt85_flags_reg[2]) begin
-                                fcount_next = fcount_next - 8'd1;
-                            end
                         end
                         if (l0_cpl_rec[24:18] == 7'd86) begin
                             pt86_busy_next = 1'b0;
-                            if (pt86_flags_reg[2]) begin
-                                fcount_next = fcount_next - 8'd1;
-                            end
                         end
                         if (l0_cpl_rec[24:18] == 7'd87) begin
                             pt87_busy_next = 1'b0;
-                            if (pt87_flags_reg[2]) begin
-                                fcount_next = fcount_next - 8'd1;
-                            end
                         end
                         if (l0_cpl_rec[24:18] == 7'd88) begin
                             pt88_busy_next = 1'b0;
-                            if (pt88_flags_reg[2]) begin
-                                fcount_next = fcount_next - 8'd1;
-                            end
                         end
                         if (l0_cpl_rec[24:18] == 7'd89) begin
                             pt89_busy_next = 1'b0;
-                            if (pt89_flags_reg[2]) begin
-                                fcount_next = fcount_next - 8'd1;
-                            end
                         end
                         if (l0_cpl_rec[24:18] == 7'd90) begin
                             pt90_busy_next = 1'b0;
-                            if (pt90_flags_reg[2]) begin
-                                fcount_next = fcount_next - 8'd1;
-                            end
                         end
                         if (l0_cpl_rec[24:18] == 7'd91) begin
                             pt91_busy_next = 1'b0;
-                            if (pt91_flags_reg[2]) begin
-                                fcount_next = fcount_next - 8'd1;
-                            end
                         end
                         if (l0_cpl_rec[24:18] == 7'd92) begin
                             pt92_busy_next = 1'b0;
-                            if (pt92_flags_reg[2]) begin
-                                fcount_next = fcount_next - 8'd1;
-                            end
                         end
                         if (l0_cpl_rec[24:18] == 7'd93) begin
                             pt93_busy_next = 1'b0;
-                            if (pt93_flags_reg[2]) begin
-                                fcount_next = fcount_next - 8'd1;
-                            end
                         end
                         if (l0_cpl_rec[24:18] == 7'd94) begin
                             pt94_busy_next = 1'b0;
-                            if (pt94_flags_reg[2]) begin
-                                fcount_next = fcount_next - 8'd1;
-                            end
                         end
                         if (l0_cpl_rec[24:18] == 7'd95) begin
                             pt95_busy_next = 1'b0;
-                            if (pt95_flags_reg[2]) begin
-                                fcount_next = fcount_next - 8'd1;
-                            end
                         end
                         if (l0_cpl_rec[24:18] == 7'd96) begin
                             pt96_busy_next = 1'b0;
-                            if (pt96_flags_reg[2]) begin
-                                fcount_next = fcount_next - 8'd1;
-                            end
                         end
                         if (l0_cpl_rec[24:18] == 7'd97) begin
                             pt97_busy_next = 1'b0;
-                            if (pt97_flags_reg[2]) begin
-                                fcount_next = fcount_next - 8'd1;
-                            end
                         end
                         if (l0_cpl_rec[24:18] == 7'd98) begin
                             pt98_busy_next = 1'b0;
-                            if (pt98_flags_reg[2]) begin
-                                fcount_next = fcount_next - 8'd1;
-                            end
                         end
                         if (l0_cpl_rec[24:18] == 7'd99) begin
                             pt99_busy_next = 1'b0;
-                            if (pt99_flags_reg[2]) begin
-                                fcount_next = fcount_next - 8'd1;
-                            end
                         end
                         if (l0_cpl_rec[24:18] == 7'd100) begin
                             pt100_busy_next = 1'b0;
-                            if (pt100_flags_reg[2]) begin
-                                fcount_next = fcount_next - 8'd1;
-                            end
                         end
                         if (l0_cpl_rec[24:18] == 7'd101) begin
                             pt101_busy_next = 1'b0;
-                            if (pt101_flags_reg[2]) begin
-                                fcount_next = fcount_next - 8'd1;
-                            end
                         end
                         if (l0_cpl_rec[24:18] == 7'd102) begin
                             pt102_busy_next = 1'b0;
-                            if (pt102_flags_reg[2]) begin
-                                fcount_next = fcount_next - 8'd1;
-                            end
                         end
                         if (l0_cpl_rec[24:18] == 7'd103) begin
                             pt103_busy_next = 1'b0;
-                            if (pt103_flags_reg[2]) begin
-                                fcount_next = fcount_next - 8'd1;
-                            end
                         end
                         if (l0_cpl_rec[24:18] == 7'd104) begin
                             pt104_busy_next = 1'b0;
-                            if (pt104_flags_reg[2]) begin
-                                fcount_next = fcount_next - 8'd1;
-                            end
                         end
                         if (l0_cpl_rec[24:18] == 7'd105) begin
                             pt105_busy_next = 1'b0;
-                            if (pt105_flags_reg[2]) begin
-                                fcount_next = fcount_next - 8'd1;
-                            end
                         end
                         if (l0_cpl_rec[24:18] == 7'd106) begin
                             pt106_busy_next = 1'b0;
-                            if (pt106_flags_reg[2]) begin
-                                fcount_next = fcount_next - 8'd1;
-                            end
                         end
                         if (l0_cpl_rec[24:18] == 7'd107) begin
                             pt107_busy_next = 1'b0;
-                            if (pt107_flags_reg[2]) begin
-                                fcount_next = fcount_next - 8'd1;
-                            end
                         end
                         if (l0_cpl_rec[24:18] == 7'd108) begin
                             pt108_busy_next = 1'b0;
-                            if (pt108_flags_reg[2]) begin
-                                fcount_next = fcount_next - 8'd1;
-                            end
                         end
                         if (l0_cpl_rec[24:18] == 7'd109) begin
                             pt109_busy_next = 1'b0;
-                            if (pt109_flags_reg[2]) begin
-                                fcount_next = fcount_next - 8'd1;
-                            end
                         end
                         if (l0_cpl_rec[24:18] == 7'd110) begin
                             pt110_busy_next = 1'b0;
-                            if (pt110_flags_reg[2]) begin
-                                fcount_next = fcount_next - 8'd1;
-                            end
                         end
                         if (l0_cpl_rec[24:18] == 7'd111) begin
                             pt111_busy_next = 1'b0;
-                            if (pt111_flags_reg[2]) begin
-                                fcount_next = fcount_next - 8'd1;
-                            end
                         end
                         if (l0_cpl_rec[24:18] == 7'd112) begin
                             pt112_busy_next = 1'b0;
-                            if (pt112_flags_reg[2]) begin
-                                fcount_next = fcount_next - 8'd1;
-                            end
                         end
                         if (l0_cpl_rec[24:18] == 7'd113) begin
                             pt113_busy_next = 1'b0;
-                            if (pt113_flags_reg[2]) begin
-                                fcount_next = fcount_next - 8'd1;
-                            end
                         end
                         if (l0_cpl_rec[24:18] == 7'd114) begin
                             pt114_busy_next = 1'b0;
-                            if (pt114_flags_reg[2]) begin
-                                fcount_next = fcount_next - 8'd1;
-                            end
                         end
                         if (l0_cpl_rec[24:18] == 7'd115) begin
                             pt115_busy_next = 1'b0;
-                            if (pt115_flags_reg[2]) begin
-                                fcount_next = fcount_next - 8'd1;
-                            end
                         end
                         if (l0_cpl_rec[24:18] == 7'd116) begin
                             pt116_busy_next = 1'b0;
-                            if (pt116_flags_reg[2]) begin
-                                fcount_next = fcount_next - 8'd1;
-                            end
                         end
                         if (l0_cpl_rec[24:18] == 7'd117) begin
                             pt117_busy_next = 1'b0;
-                            if (pt117_flags_reg[2]) begin
-                                fcount_next = fcount_next - 8'd1;
-                            end
                         end
                         if (l0_cpl_rec[24:18] == 7'd118) begin
                             pt118_busy_next = 1'b0;
-                            if (pt118_flags_reg[2]) begin
-                                fcount_next = fcount_next - 8'd1;
-                            end
                         end
                         if (l0_cpl_rec[24:18] == 7'd119) begin
                             pt119_busy_next = 1'b0;
-                            if (pt119_flags_reg[2]) begin
-                                fcount_next = fcount_next - 8'd1;
-                            end
                         end
                         if (l0_cpl_rec[24:18] == 7'd120) begin
                             pt120_busy_next = 1'b0;
-                            if (pt120_flags_reg[2]) begin
-                                fcount_next = fcount_next - 8'd1;
-                            end
                         end
                         if (l0_cpl_rec[24:18] == 7'd121) begin
                             pt121_busy_next = 1'b0;
-                            if (pt121_flags_reg[2]) begin
-                                fcount_next = fcount_next - 8'd1;
-                            end
                         end
                         if (l0_cpl_rec[24:18] == 7'd122) begin
                             pt122_busy_next = 1'b0;
-                            if (pt122_flags_reg[2]) begin
-                                fcount_next = fcount_next - 8'd1;
-                            end
                         end
                         if (l0_cpl_rec[24:18] == 7'd123) begin
                             pt123_busy_next = 1'b0;
-                            if (pt123_flags_reg[2]) begin
-                                fcount_next = fcount_next - 8'd1;
-                            end
                         end
                         if (l0_cpl_rec[24:18] == 7'd124) begin
                             pt124_busy_next = 1'b0;
-                            if (pt124_flags_reg[2]) begin
-                                fcount_next = fcount_next - 8'd1;
-                            end
                         end
                         if (l0_cpl_rec[24:18] == 7'd125) begin
                             pt125_busy_next = 1'b0;
-                            if (pt125_flags_reg[2]) begin
-                                fcount_next = fcount_next - 8'd1;
-                            end
                         end
                         if (l0_cpl_rec[24:18] == 7'd126) begin
                             pt126_busy_next = 1'b0;
-                            if (pt126_flags_reg[2]) begin
-                                fcount_next = fcount_next - 8'd1;
-                            end
                         end
                         if (l0_cpl_rec[24:18] == 7'd127) begin
                             pt127_busy_next = 1'b0;
-                            if (pt127_flags_reg[2]) begin
-                                fcount_next = fcount_next - 8'd1;
-                            end
+                        end
+                        if (pt_flush_flags[l0_cpl_rec[24:18]]) begin
+                            fcount_next = fcount_next - 8'd1;
                         end
                         l0_inst_res_next = l0_inst_res_next - 5'd1;
                     end
@@ -11439,771 +10300,390 @@ always @* begin
             if (l0_scan_rec[17] == 1'b1) begin
                 if (l0_scan_rec[24:18] == 7'd0) begin
                     pt0_busy_next = 1'b0;
-                    if (pt0_flags_reg[2]) begin
-                        fcount_next = fcount_next - 8'd1;
-                    end
                 end
                 if (l0_scan_rec[24:18] == 7'd1) begin
                     pt1_busy_next = 1'b0;
-                    if (pt1_flags_reg[2]) begin
-                        fcount_next = fcount_next - 8'd1;
-                    end
                 end
                 if (l0_scan_rec[24:18] == 7'd2) begin
                     pt2_busy_next = 1'b0;
-                    if (pt2_flags_reg[2]) begin
-                        fcount_next = fcount_next - 8'd1;
-                    end
                 end
                 if (l0_scan_rec[24:18] == 7'd3) begin
                     pt3_busy_next = 1'b0;
-                    if (pt3_flags_reg[2]) begin
-                        fcount_next = fcount_next - 8'd1;
-                    end
                 end
                 if (l0_scan_rec[24:18] == 7'd4) begin
                     pt4_busy_next = 1'b0;
-                    if (pt4_flags_reg[2]) begin
-                        fcount_next = fcount_next - 8'd1;
-                    end
                 end
                 if (l0_scan_rec[24:18] == 7'd5) begin
                     pt5_busy_next = 1'b0;
-                    if (pt5_flags_reg[2]) begin
-                        fcount_next = fcount_next - 8'd1;
-                    end
                 end
                 if (l0_scan_rec[24:18] == 7'd6) begin
                     pt6_busy_next = 1'b0;
-                    if (pt6_flags_reg[2]) begin
-                        fcount_next = fcount_next - 8'd1;
-                    end
                 end
                 if (l0_scan_rec[24:18] == 7'd7) begin
                     pt7_busy_next = 1'b0;
-                    if (pt7_flags_reg[2]) begin
-                        fcount_next = fcount_next - 8'd1;
-                    end
                 end
                 if (l0_scan_rec[24:18] == 7'd8) begin
                     pt8_busy_next = 1'b0;
-                    if (pt8_flags_reg[2]) begin
-                        fcount_next = fcount_next - 8'd1;
-                    end
                 end
                 if (l0_scan_rec[24:18] == 7'd9) begin
                     pt9_busy_next = 1'b0;
-                    if (pt9_flags_reg[2]) begin
-                        fcount_next = fcount_next - 8'd1;
-                    end
                 end
                 if (l0_scan_rec[24:18] == 7'd10) begin
                     pt10_busy_next = 1'b0;
-                    if (pt10_flags_reg[2]) begin
-                        fcount_next = fcount_next - 8'd1;
-                    end
                 end
                 if (l0_scan_rec[24:18] == 7'd11) begin
                     pt11_busy_next = 1'b0;
-                    if (pt11_flags_reg[2]) begin
-                        fcount_next = fcount_next - 8'd1;
-                    end
                 end
                 if (l0_scan_rec[24:18] == 7'd12) begin
                     pt12_busy_next = 1'b0;
-                    if (pt12_flags_reg[2]) begin
-                        fcount_next = fcount_next - 8'd1;
-                    end
                 end
                 if (l0_scan_rec[24:18] == 7'd13) begin
                     pt13_busy_next = 1'b0;
-                    if (pt13_flags_reg[2]) begin
-                        fcount_next = fcount_next - 8'd1;
-                    end
                 end
                 if (l0_scan_rec[24:18] == 7'd14) begin
                     pt14_busy_next = 1'b0;
-                    if (pt14_flags_reg[2]) begin
-                        fcount_next = fcount_next - 8'd1;
-                    end
                 end
                 if (l0_scan_rec[24:18] == 7'd15) begin
                     pt15_busy_next = 1'b0;
-                    if (pt15_flags_reg[2]) begin
-                        fcount_next = fcount_next - 8'd1;
-                    end
                 end
                 if (l0_scan_rec[24:18] == 7'd16) begin
                     pt16_busy_next = 1'b0;
-                    if (pt16_flags_reg[2]) begin
-                        fcount_next = fcount_next - 8'd1;
-                    end
                 end
                 if (l0_scan_rec[24:18] == 7'd17) begin
                     pt17_busy_next = 1'b0;
-                    if (pt17_flags_reg[2]) begin
-                        fcount_next = fcount_next - 8'd1;
-                    end
                 end
                 if (l0_scan_rec[24:18] == 7'd18) begin
                     pt18_busy_next = 1'b0;
-                    if (pt18_flags_reg[2]) begin
-                        fcount_next = fcount_next - 8'd1;
-                    end
                 end
                 if (l0_scan_rec[24:18] == 7'd19) begin
                     pt19_busy_next = 1'b0;
-                    if (pt19_flags_reg[2]) begin
-                        fcount_next = fcount_next - 8'd1;
-                    end
                 end
                 if (l0_scan_rec[24:18] == 7'd20) begin
                     pt20_busy_next = 1'b0;
-                    if (pt20_flags_reg[2]) begin
-                        fcount_next = fcount_next - 8'd1;
-                    end
                 end
                 if (l0_scan_rec[24:18] == 7'd21) begin
                     pt21_busy_next = 1'b0;
-                    if (pt21_flags_reg[2]) begin
-                        fcount_next = fcount_next - 8'd1;
-                    end
                 end
                 if (l0_scan_rec[24:18] == 7'd22) begin
                     pt22_busy_next = 1'b0;
-                    if (pt22_flags_reg[2]) begin
-                        fcount_next = fcount_next - 8'd1;
-                    end
                 end
                 if (l0_scan_rec[24:18] == 7'd23) begin
                     pt23_busy_next = 1'b0;
-                    if (pt23_flags_reg[2]) begin
-                        fcount_next = fcount_next - 8'd1;
-                    end
                 end
                 if (l0_scan_rec[24:18] == 7'd24) begin
                     pt24_busy_next = 1'b0;
-                    if (pt24_flags_reg[2]) begin
-                        fcount_next = fcount_next - 8'd1;
-                    end
                 end
                 if (l0_scan_rec[24:18] == 7'd25) begin
                     pt25_busy_next = 1'b0;
-                    if (pt25_flags_reg[2]) begin
-                        fcount_next = fcount_next - 8'd1;
-                    end
                 end
                 if (l0_scan_rec[24:18] == 7'd26) begin
                     pt26_busy_next = 1'b0;
-                    if (pt26_flags_reg[2]) begin
-                        fcount_next = fcount_next - 8'd1;
-                    end
                 end
                 if (l0_scan_rec[24:18] == 7'd27) begin
                     pt27_busy_next = 1'b0;
-                    if (pt27_flags_reg[2]) begin
-                        fcount_next = fcount_next - 8'd1;
-                    end
                 end
                 if (l0_scan_rec[24:18] == 7'd28) begin
                     pt28_busy_next = 1'b0;
-                    if (pt28_flags_reg[2]) begin
-                        fcount_next = fcount_next - 8'd1;
-                    end
                 end
                 if (l0_scan_rec[24:18] == 7'd29) begin
                     pt29_busy_next = 1'b0;
-                    if (pt29_flags_reg[2]) begin
-                        fcount_next = fcount_next - 8'd1;
-                    end
                 end
                 if (l0_scan_rec[24:18] == 7'd30) begin
                     pt30_busy_next = 1'b0;
-                    if (pt30_flags_reg[2]) begin
-                        fcount_next = fcount_next - 8'd1;
-                    end
                 end
                 if (l0_scan_rec[24:18] == 7'd31) begin
                     pt31_busy_next = 1'b0;
-                    if (pt31_flags_reg[2]) begin
-                        fcount_next = fcount_next - 8'd1;
-                    end
                 end
                 if (l0_scan_rec[24:18] == 7'd32) begin
                     pt32_busy_next = 1'b0;
-                    if (pt32_flags_reg[2]) begin
-                        fcount_next = fcount_next - 8'd1;
-                    end
                 end
                 if (l0_scan_rec[24:18] == 7'd33) begin
                     pt33_busy_next = 1'b0;
-                    if (pt33_flags_reg[2]) begin
-                        fcount_next = fcount_next - 8'd1;
-                    end
                 end
                 if (l0_scan_rec[24:18] == 7'd34) begin
                     pt34_busy_next = 1'b0;
-                    if (pt34_flags_reg[2]) begin
-                        fcount_next = fcount_next - 8'd1;
-                    end
                 end
                 if (l0_scan_rec[24:18] == 7'd35) begin
                     pt35_busy_next = 1'b0;
-                    if (pt35_flags_reg[2]) begin
-                        fcount_next = fcount_next - 8'd1;
-                    end
                 end
                 if (l0_scan_rec[24:18] == 7'd36) begin
                     pt36_busy_next = 1'b0;
-                    if (pt36_flags_reg[2]) begin
-                        fcount_next = fcount_next - 8'd1;
-                    end
                 end
                 if (l0_scan_rec[24:18] == 7'd37) begin
                     pt37_busy_next = 1'b0;
-                    if (pt37_flags_reg[2]) begin
-                        fcount_next = fcount_next - 8'd1;
-                    end
                 end
                 if (l0_scan_rec[24:18] == 7'd38) begin
                     pt38_busy_next = 1'b0;
-                    if (pt38_flags_reg[2]) begin
-                        fcount_next = fcount_next - 8'd1;
-                    end
                 end
                 if (l0_scan_rec[24:18] == 7'd39) begin
                     pt39_busy_next = 1'b0;
-                    if (pt39_flags_reg[2]) begin
-                        fcount_next = fcount_next - 8'd1;
-                    end
                 end
                 if (l0_scan_rec[24:18] == 7'd40) begin
                     pt40_busy_next = 1'b0;
-                    if (pt40_flags_reg[2]) begin
-                        fcount_next = fcount_next - 8'd1;
-                    end
                 end
                 if (l0_scan_rec[24:18] == 7'd41) begin
                     pt41_busy_next = 1'b0;
-                    if (pt41_flags_reg[2]) begin
-                        fcount_next = fcount_next - 8'd1;
-                    end
                 end
                 if (l0_scan_rec[24:18] == 7'd42) begin
                     pt42_busy_next = 1'b0;
-                    if (pt42_flags_reg[2]) begin
-                        fcount_next = fcount_next - 8'd1;
-                    end
                 end
                 if (l0_scan_rec[24:18] == 7'd43) begin
                     pt43_busy_next = 1'b0;
-                    if (pt43_flags_reg[2]) begin
-                        fcount_next = fcount_next - 8'd1;
-                    end
                 end
                 if (l0_scan_rec[24:18] == 7'd44) begin
                     pt44_busy_next = 1'b0;
-                    if (pt44_flags_reg[2]) begin
-                        fcount_next = fcount_next - 8'd1;
-                    end
                 end
                 if (l0_scan_rec[24:18] == 7'd45) begin
                     pt45_busy_next = 1'b0;
-                    if (pt45_flags_reg[2]) begin
-                        fcount_next = fcount_next - 8'd1;
-                    end
                 end
                 if (l0_scan_rec[24:18] == 7'd46) begin
                     pt46_busy_next = 1'b0;
-                    if (pt46_flags_reg[2]) begin
-                        fcount_next = fcount_next - 8'd1;
-                    end
                 end
                 if (l0_scan_rec[24:18] == 7'd47) begin
                     pt47_busy_next = 1'b0;
-                    if (pt47_flags_reg[2]) begin
-                        fcount_next = fcount_next - 8'd1;
-                    end
                 end
                 if (l0_scan_rec[24:18] == 7'd48) begin
                     pt48_busy_next = 1'b0;
-                    if (pt48_flags_reg[2]) begin
-                        fcount_next = fcount_next - 8'd1;
-                    end
                 end
                 if (l0_scan_rec[24:18] == 7'd49) begin
                     pt49_busy_next = 1'b0;
-                    if (pt49_flags_reg[2]) begin
-                        fcount_next = fcount_next - 8'd1;
-                    end
                 end
                 if (l0_scan_rec[24:18] == 7'd50) begin
                     pt50_busy_next = 1'b0;
-                    if (pt50_flags_reg[2]) begin
-                        fcount_next = fcount_next - 8'd1;
-                    end
                 end
                 if (l0_scan_rec[24:18] == 7'd51) begin
                     pt51_busy_next = 1'b0;
-                    if (pt51_flags_reg[2]) begin
-                        fcount_next = fcount_next - 8'd1;
-                    end
                 end
                 if (l0_scan_rec[24:18] == 7'd52) begin
                     pt52_busy_next = 1'b0;
-                    if (pt52_flags_reg[2]) begin
-                        fcount_next = fcount_next - 8'd1;
-                    end
                 end
                 if (l0_scan_rec[24:18] == 7'd53) begin
                     pt53_busy_next = 1'b0;
-                    if (pt53_flags_reg[2]) begin
-                        fcount_next = fcount_next - 8'd1;
-                    end
                 end
                 if (l0_scan_rec[24:18] == 7'd54) begin
                     pt54_busy_next = 1'b0;
-                    if (pt54_flags_reg[2]) begin
-                        fcount_next = fcount_next - 8'd1;
-                    end
                 end
                 if (l0_scan_rec[24:18] == 7'd55) begin
                     pt55_busy_next = 1'b0;
-                    if (pt55_flags_reg[2]) begin
-                        fcount_next = fcount_next - 8'd1;
-                    end
                 end
                 if (l0_scan_rec[24:18] == 7'd56) begin
                     pt56_busy_next = 1'b0;
-                    if (pt56_flags_reg[2]) begin
-                        fcount_next = fcount_next - 8'd1;
-                    end
                 end
                 if (l0_scan_rec[24:18] == 7'd57) begin
                     pt57_busy_next = 1'b0;
-                    if (pt57_flags_reg[2]) begin
-                        fcount_next = fcount_next - 8'd1;
-                    end
                 end
                 if (l0_scan_rec[24:18] == 7'd58) begin
                     pt58_busy_next = 1'b0;
-                    if (pt58_flags_reg[2]) begin
-                        fcount_next = fcount_next - 8'd1;
-                    end
                 end
                 if (l0_scan_rec[24:18] == 7'd59) begin
                     pt59_busy_next = 1'b0;
-                    if (pt59_flags_reg[2]) begin
-                        fcount_next = fcount_next - 8'd1;
-                    end
                 end
                 if (l0_scan_rec[24:18] == 7'd60) begin
                     pt60_busy_next = 1'b0;
-                    if (pt60_flags_reg[2]) begin
-                        fcount_next = fcount_next - 8'd1;
-                    end
                 end
                 if (l0_scan_rec[24:18] == 7'd61) begin
                     pt61_busy_next = 1'b0;
-                    if (pt61_flags_reg[2]) begin
-                        fcount_next = fcount_next - 8'd1;
-                    end
                 end
                 if (l0_scan_rec[24:18] == 7'd62) begin
                     pt62_busy_next = 1'b0;
-                    if (pt62_flags_reg[2]) begin
-                        fcount_next = fcount_next - 8'd1;
-                    end
                 end
                 if (l0_scan_rec[24:18] == 7'd63) begin
                     pt63_busy_next = 1'b0;
-                    if (pt63_flags_reg[2]) begin
-                        fcount_next = fcount_next - 8'd1;
-                    end
                 end
                 if (l0_scan_rec[24:18] == 7'd64) begin
                     pt64_busy_next = 1'b0;
-                    if (pt64_flags_reg[2]) begin
-                        fcount_next = fcount_next - 8'd1;
-                    end
                 end
                 if (l0_scan_rec[24:18] == 7'd65) begin
                     pt65_busy_next = 1'b0;
-                    if (pt65_flags_reg[2]) begin
-                        fcount_next = fcount_next - 8'd1;
-                    end
                 end
                 if (l0_scan_rec[24:18] == 7'd66) begin
                     pt66_busy_next = 1'b0;
-                    if (pt66_flags_reg[2]) begin
-                        fcount_next = fcount_next - 8'd1;
-                    end
                 end
                 if (l0_scan_rec[24:18] == 7'd67) begin
                     pt67_busy_next = 1'b0;
-                    if (pt67_flags_reg[2]) begin
-                        fcount_next = fcount_next - 8'd1;
-                    end
                 end
                 if (l0_scan_rec[24:18] == 7'd68) begin
                     pt68_busy_next = 1'b0;
-                    if (pt68_flags_reg[2]) begin
-                        fcount_next = fcount_next - 8'd1;
-                    end
                 end
                 if (l0_scan_rec[24:18] == 7'd69) begin
                     pt69_busy_next = 1'b0;
-                    if (pt69_flags_reg[2]) begin
-                        fcount_next = fcount_next - 8'd1;
-                    end
                 end
                 if (l0_scan_rec[24:18] == 7'd70) begin
                     pt70_busy_next = 1'b0;
-                    if (pt70_flags_reg[2]) begin
-                        fcount_next = fcount_next - 8'd1;
-                    end
                 end
                 if (l0_scan_rec[24:18] == 7'd71) begin
                     pt71_busy_next = 1'b0;
-                    if (pt71_flags_reg[2]) begin
-                        fcount_next = fcount_next - 8'd1;
-                    end
                 end
                 if (l0_scan_rec[24:18] == 7'd72) begin
                     pt72_busy_next = 1'b0;
-                    if (pt72_flags_reg[2]) begin
-                        fcount_next = fcount_next - 8'd1;
-                    end
                 end
                 if (l0_scan_rec[24:18] == 7'd73) begin
                     pt73_busy_next = 1'b0;
-                    if (pt73_flags_reg[2]) begin
-                        fcount_next = fcount_next - 8'd1;
-                    end
                 end
                 if (l0_scan_rec[24:18] == 7'd74) begin
                     pt74_busy_next = 1'b0;
-                    if (pt74_flags_reg[2]) begin
-                        fcount_next = fcount_next - 8'd1;
-                    end
                 end
                 if (l0_scan_rec[24:18] == 7'd75) begin
                     pt75_busy_next = 1'b0;
-                    if (pt75_flags_reg[2]) begin
-                        fcount_next = fcount_next - 8'd1;
-                    end
                 end
                 if (l0_scan_rec[24:18] == 7'd76) begin
                     pt76_busy_next = 1'b0;
-                    if (pt76_flags_reg[2]) begin
-                        fcount_next = fcount_next - 8'd1;
-                    end
                 end
                 if (l0_scan_rec[24:18] == 7'd77) begin
                     pt77_busy_next = 1'b0;
-                    if (pt77_flags_reg[2]) begin
-                        fcount_next = fcount_next - 8'd1;
-                    end
                 end
                 if (l0_scan_rec[24:18] == 7'd78) begin
                     pt78_busy_next = 1'b0;
-                    if (pt78_flags_reg[2]) begin
-                        fcount_next = fcount_next - 8'd1;
-                    end
                 end
                 if (l0_scan_rec[24:18] == 7'd79) begin
                     pt79_busy_next = 1'b0;
-                    if (pt79_flags_reg[2]) begin
-                        fcount_next = fcount_next - 8'd1;
-                    end
                 end
                 if (l0_scan_rec[24:18] == 7'd80) begin
                     pt80_busy_next = 1'b0;
-                    if (pt80_flags_reg[2]) begin
-                        fcount_next = fcount_next - 8'd1;
-                    end
                 end
                 if (l0_scan_rec[24:18] == 7'd81) begin
                     pt81_busy_next = 1'b0;
-                    if (pt81_flags_reg[2]) begin
-                        fcount_next = fcount_next - 8'd1;
-                    end
                 end
                 if (l0_scan_rec[24:18] == 7'd82) begin
                     pt82_busy_next = 1'b0;
-                    if (pt82_flags_reg[2]) begin
-                        fcount_next = fcount_next - 8'd1;
-                    end
                 end
                 if (l0_scan_rec[24:18] == 7'd83) begin
                     pt83_busy_next = 1'b0;
-                    if (pt83_flags_reg[2]) begin
-                        fcount_next = fcount_next - 8'd1;
-                    end
                 end
                 if (l0_scan_rec[24:18] == 7'd84) begin
                     pt84_busy_next = 1'b0;
-                    if (pt84_flags_reg[2]) begin
-                        fcount_next = fcount_next - 8'd1;
-                    end
                 end
                 if (l0_scan_rec[24:18] == 7'd85) begin
                     pt85_busy_next = 1'b0;
-                    if (pt85_flags_reg[2]) begin
-                        fcount_next = fcount_next - 8'd1;
-                    end
                 end
                 if (l0_scan_rec[24:18] == 7'd86) begin
                     pt86_busy_next = 1'b0;
-                    if (pt86_flags_reg[2]) begin
-                        fcount_next = fcount_next - 8'd1;
-                    end
                 end
                 if (l0_scan_rec[24:18] == 7'd87) begin
                     pt87_busy_next = 1'b0;
-                    if (pt87_flags_reg[2]) begin
-                        fcount_next = fcount_next - 8'd1;
-                    end
                 end
                 if (l0_scan_rec[24:18] == 7'd88) begin
                     pt88_busy_next = 1'b0;
-                    if (pt88_flags_reg[2]) begin
-                        fcount_next = fcount_next - 8'd1;
-                    end
                 end
                 if (l0_scan_rec[24:18] == 7'd89) begin
                     pt89_busy_next = 1'b0;
-                    if (pt89_flags_reg[2]) begin
-                        fcount_next = fcount_next - 8'd1;
-                    end
                 end
                 if (l0_scan_rec[24:18] == 7'd90) begin
                     pt90_busy_next = 1'b0;
-                    if (pt90_flags_reg[2]) begin
-                        fcount_next = fcount_next - 8'd1;
-                    end
                 end
                 if (l0_scan_rec[24:18] == 7'd91) begin
                     pt91_busy_next = 1'b0;
-                    if (pt91_flags_reg[2]) begin
-                        fcount_next = fcount_next - 8'd1;
-                    end
                 end
                 if (l0_scan_rec[24:18] == 7'd92) begin
                     pt92_busy_next = 1'b0;
-                    if (pt92_flags_reg[2]) begin
-                        fcount_next = fcount_next - 8'd1;
-                    end
                 end
                 if (l0_scan_rec[24:18] == 7'd93) begin
                     pt93_busy_next = 1'b0;
-                    if (pt93_flags_reg[2]) begin
-                        fcount_next = fcount_next - 8'd1;
-                    end
                 end
                 if (l0_scan_rec[24:18] == 7'd94) begin
                     pt94_busy_next = 1'b0;
-                    if (pt94_flags_reg[2]) begin
-                        fcount_next = fcount_next - 8'd1;
-                    end
                 end
                 if (l0_scan_rec[24:18] == 7'd95) begin
                     pt95_busy_next = 1'b0;
-                    if (pt95_flags_reg[2]) begin
-                        fcount_next = fcount_next - 8'd1;
-                    end
                 end
                 if (l0_scan_rec[24:18] == 7'd96) begin
                     pt96_busy_next = 1'b0;
-                    if (pt96_flags_reg[2]) begin
-                        fcount_next = fcount_next - 8'd1;
-                    end
                 end
                 if (l0_scan_rec[24:18] == 7'd97) begin
                     pt97_busy_next = 1'b0;
-                    if (pt97_flags_reg[2]) begin
-                        fcount_next = fcount_next - 8'd1;
-                    end
                 end
                 if (l0_scan_rec[24:18] == 7'd98) begin
                     pt98_busy_next = 1'b0;
-                    if (pt98_flags_reg[2]) begin
-                        fcount_next = fcount_next - 8'd1;
-                    end
                 end
                 if (l0_scan_rec[24:18] == 7'd99) begin
                     pt99_busy_next = 1'b0;
-                    if (pt99_flags_reg[2]) begin
-                        fcount_next = fcount_next - 8'd1;
-                    end
                 end
                 if (l0_scan_rec[24:18] == 7'd100) begin
                     pt100_busy_next = 1'b0;
-                    if (pt100_flags_reg[2]) begin
-                        fcount_next = fcount_next - 8'd1;
-                    end
                 end
                 if (l0_scan_rec[24:18] == 7'd101) begin
                     pt101_busy_next = 1'b0;
-                    if (pt101_flags_reg[2]) begin
-                        fcount_next = fcount_next - 8'd1;
-                    end
                 end
                 if (l0_scan_rec[24:18] == 7'd102) begin
                     pt102_busy_next = 1'b0;
-                    if (pt102_flags_reg[2]) begin
-                        fcount_next = fcount_next - 8'd1;
-                    end
                 end
                 if (l0_scan_rec[24:18] == 7'd103) begin
                     pt103_busy_next = 1'b0;
-                    if (pt103_flags_reg[2]) begin
-                        fcount_next = fcount_next - 8'd1;
-                    end
                 end
                 if (l0_scan_rec[24:18] == 7'd104) begin
                     pt104_busy_next = 1'b0;
-                    if (pt104_flags_reg[2]) begin
-                        fcount_next = fcount_next - 8'd1;
-                    end
                 end
                 if (l0_scan_rec[24:18] == 7'd105) begin
                     pt105_busy_next = 1'b0;
-                    if (pt105_flags_reg[2]) begin
-                        fcount_next = fcount_next - 8'd1;
-                    end
                 end
                 if (l0_scan_rec[24:18] == 7'd106) begin
                     pt106_busy_next = 1'b0;
-                    if (pt106_flags_reg[2]) begin
-                        fcount_next = fcount_next - 8'd1;
-                    end
                 end
                 if (l0_scan_rec[24:18] == 7'd107) begin
                     pt107_busy_next = 1'b0;
-                    if (pt107_flags_reg[2]) begin
-                        fcount_next = fcount_next - 8'd1;
-                    end
                 end
                 if (l0_scan_rec[24:18] == 7'd108) begin
                     pt108_busy_next = 1'b0;
-                    if (pt108_flags_reg[2]) begin
-                        fcount_next = fcount_next - 8'd1;
-                    end
                 end
                 if (l0_scan_rec[24:18] == 7'd109) begin
                     pt109_busy_next = 1'b0;
-                    if (pt109_flags_reg[2]) begin
-                        fcount_next = fcount_next - 8'd1;
-                    end
                 end
                 if (l0_scan_rec[24:18] == 7'd110) begin
                     pt110_busy_next = 1'b0;
-                    if (pt110_flags_reg[2]) begin
-                        fcount_next = fcount_next - 8'd1;
-                    end
                 end
                 if (l0_scan_rec[24:18] == 7'd111) begin
                     pt111_busy_next = 1'b0;
-                    if (pt111_flags_reg[2]) begin
-                        fcount_next = fcount_next - 8'd1;
-                    end
                 end
                 if (l0_scan_rec[24:18] == 7'd112) begin
                     pt112_busy_next = 1'b0;
-                    if (pt112_flags_reg[2]) begin
-                        fcount_next = fcount_next - 8'd1;
-                    end
                 end
                 if (l0_scan_rec[24:18] == 7'd113) begin
                     pt113_busy_next = 1'b0;
-                    if (pt113_flags_reg[2]) begin
-                        fcount_next = fcount_next - 8'd1;
-                    end
                 end
                 if (l0_scan_rec[24:18] == 7'd114) begin
                     pt114_busy_next = 1'b0;
-                    if (pt114_flags_reg[2]) begin
-                        fcount_next = fcount_next - 8'd1;
-                    end
                 end
                 if (l0_scan_rec[24:18] == 7'd115) begin
                     pt115_busy_next = 1'b0;
-                    if (pt115_flags_reg[2]) begin
-                        fcount_next = fcount_next - 8'd1;
-                    end
                 end
                 if (l0_scan_rec[24:18] == 7'd116) begin
                     pt116_busy_next = 1'b0;
-                    if (pt116_flags_reg[2]) begin
-                        fcount_next = fcount_next - 8'd1;
-                    end
                 end
                 if (l0_scan_rec[24:18] == 7'd117) begin
                     pt117_busy_next = 1'b0;
-                    if (pt117_flags_reg[2]) begin
-                        fcount_next = fcount_next - 8'd1;
-                    end
                 end
                 if (l0_scan_rec[24:18] == 7'd118) begin
                     pt118_busy_next = 1'b0;
-                    if (pt118_flags_reg[2]) begin
-                        fcount_next = fcount_next - 8'd1;
-                    end
                 end
                 if (l0_scan_rec[24:18] == 7'd119) begin
                     pt119_busy_next = 1'b0;
-                    if (pt119_flags_reg[2]) begin
-                        fcount_next = fcount_next - 8'd1;
-                    end
                 end
                 if (l0_scan_rec[24:18] == 7'd120) begin
                     pt120_busy_next = 1'b0;
-                    if (pt120_flags_reg[2]) begin
-                        fcount_next = fcount_next - 8'd1;
-                    end
                 end
                 if (l0_scan_rec[24:18] == 7'd121) begin
                     pt121_busy_next = 1'b0;
-                    if (pt121_flags_reg[2]) begin
-                        fcount_next = fcount_next - 8'd1;
-                    end
                 end
                 if (l0_scan_rec[24:18] == 7'd122) begin
                     pt122_busy_next = 1'b0;
-                    if (pt122_flags_reg[2]) begin
-                        fcount_next = fcount_next - 8'd1;
-                    end
                 end
                 if (l0_scan_rec[24:18] == 7'd123) begin
                     pt123_busy_next = 1'b0;
-                    if (pt123_flags_reg[2]) begin
-                        fcount_next = fcount_next - 8'd1;
-                    end
                 end
                 if (l0_scan_rec[24:18] == 7'd124) begin
                     pt124_busy_next = 1'b0;
-                    if (pt124_flags_reg[2]) begin
-                        fcount_next = fcount_next - 8'd1;
-                    end
                 end
                 if (l0_scan_rec[24:18] == 7'd125) begin
                     pt125_busy_next = 1'b0;
-                    if (pt125_flags_reg[2]) begin
-                        fcount_next = fcount_next - 8'd1;
-                    end
                 end
                 if (l0_scan_rec[24:18] == 7'd126) begin
                     pt126_busy_next = 1'b0;
-                    if (pt126_flags_reg[2]) begin
-                        fcount_next = fcount_next - 8'd1;
-                    end
                 end
                 if (l0_scan_rec[24:18] == 7'd127) begin
                     pt127_busy_next = 1'b0;
-                    if (pt127_flags_reg[2]) begin
-                        fcount_next = fcount_next - 8'd1;
-                    end
+                end
+                if (pt_flush_flags[l0_scan_rec[24:18]]) begin
+                    fcount_next = fcount_next - 8'd1;
                 end
                 l0_inst_res_next = l0_inst_res_next - 5'd1;
             end
@@ -12230,771 +10710,390 @@ always @* begin
                     if (l1_cpl_rec[17] == 1'b1) begin
                         if (l1_cpl_rec[24:18] == 7'd0) begin
                             pt0_busy_next = 1'b0;
-                            if (pt0_flags_reg[2]) begin
-                                fcount_next = fcount_next - 8'd1;
-                            end
                         end
                         if (l1_cpl_rec[24:18] == 7'd1) begin
                             pt1_busy_next = 1'b0;
-                            if (pt1_flags_reg[2]) begin
-                                fcount_next = fcount_next - 8'd1;
-                            end
                         end
                         if (l1_cpl_rec[24:18] == 7'd2) begin
                             pt2_busy_next = 1'b0;
-                            if (pt2_flags_reg[2]) begin
-                                fcount_next = fcount_next - 8'd1;
-                            end
                         end
                         if (l1_cpl_rec[24:18] == 7'd3) begin
                             pt3_busy_next = 1'b0;
-                            if (pt3_flags_reg[2]) begin
-                                fcount_next = fcount_next - 8'd1;
-                            end
                         end
                         if (l1_cpl_rec[24:18] == 7'd4) begin
                             pt4_busy_next = 1'b0;
-                            if (pt4_flags_reg[2]) begin
-                                fcount_next = fcount_next - 8'd1;
-                            end
                         end
                         if (l1_cpl_rec[24:18] == 7'd5) begin
                             pt5_busy_next = 1'b0;
-                            if (pt5_flags_reg[2]) begin
-                                fcount_next = fcount_next - 8'd1;
-                            end
                         end
                         if (l1_cpl_rec[24:18] == 7'd6) begin
                             pt6_busy_next = 1'b0;
-                            if (pt6_flags_reg[2]) begin
-                                fcount_next = fcount_next - 8'd1;
-                            end
                         end
                         if (l1_cpl_rec[24:18] == 7'd7) begin
                             pt7_busy_next = 1'b0;
-                            if (pt7_flags_reg[2]) begin
-                                fcount_next = fcount_next - 8'd1;
-                            end
                         end
                         if (l1_cpl_rec[24:18] == 7'd8) begin
                             pt8_busy_next = 1'b0;
-                            if (pt8_flags_reg[2]) begin
-                                fcount_next = fcount_next - 8'd1;
-                            end
                         end
                         if (l1_cpl_rec[24:18] == 7'd9) begin
                             pt9_busy_next = 1'b0;
-                            if (pt9_flags_reg[2]) begin
-                                fcount_next = fcount_next - 8'd1;
-                            end
                         end
                         if (l1_cpl_rec[24:18] == 7'd10) begin
                             pt10_busy_next = 1'b0;
-                            if (pt10_flags_reg[2]) begin
-                                fcount_next = fcount_next - 8'd1;
-                            end
                         end
                         if (l1_cpl_rec[24:18] == 7'd11) begin
                             pt11_busy_next = 1'b0;
-                            if (pt11_flags_reg[2]) begin
-                                fcount_next = fcount_next - 8'd1;
-                            end
                         end
                         if (l1_cpl_rec[24:18] == 7'd12) begin
                             pt12_busy_next = 1'b0;
-                            if (pt12_flags_reg[2]) begin
-                                fcount_next = fcount_next - 8'd1;
-                            end
                         end
                         if (l1_cpl_rec[24:18] == 7'd13) begin
                             pt13_busy_next = 1'b0;
-                            if (pt13_flags_reg[2]) begin
-                                fcount_next = fcount_next - 8'd1;
-                            end
                         end
                         if (l1_cpl_rec[24:18] == 7'd14) begin
                             pt14_busy_next = 1'b0;
-                            if (pt14_flags_reg[2]) begin
-                                fcount_next = fcount_next - 8'd1;
-                            end
                         end
                         if (l1_cpl_rec[24:18] == 7'd15) begin
                             pt15_busy_next = 1'b0;
-                            if (pt15_flags_reg[2]) begin
-                                fcount_next = fcount_next - 8'd1;
-                            end
                         end
                         if (l1_cpl_rec[24:18] == 7'd16) begin
                             pt16_busy_next = 1'b0;
-                            if (pt16_flags_reg[2]) begin
-                                fcount_next = fcount_next - 8'd1;
-                            end
                         end
                         if (l1_cpl_rec[24:18] == 7'd17) begin
                             pt17_busy_next = 1'b0;
-                            if (pt17_flags_reg[2]) begin
-                                fcount_next = fcount_next - 8'd1;
-                            end
                         end
                         if (l1_cpl_rec[24:18] == 7'd18) begin
                             pt18_busy_next = 1'b0;
-                            if (pt18_flags_reg[2]) begin
-                                fcount_next = fcount_next - 8'd1;
-                            end
                         end
                         if (l1_cpl_rec[24:18] == 7'd19) begin
                             pt19_busy_next = 1'b0;
-                            if (pt19_flags_reg[2]) begin
-                                fcount_next = fcount_next - 8'd1;
-                            end
                         end
                         if (l1_cpl_rec[24:18] == 7'd20) begin
                             pt20_busy_next = 1'b0;
-                            if (pt20_flags_reg[2]) begin
-                                fcount_next = fcount_next - 8'd1;
-                            end
                         end
                         if (l1_cpl_rec[24:18] == 7'd21) begin
                             pt21_busy_next = 1'b0;
-                            if (pt21_flags_reg[2]) begin
-                                fcount_next = fcount_next - 8'd1;
-                            end
                         end
                         if (l1_cpl_rec[24:18] == 7'd22) begin
                             pt22_busy_next = 1'b0;
-                            if (pt22_flags_reg[2]) begin
-                                fcount_next = fcount_next - 8'd1;
-                            end
                         end
                         if (l1_cpl_rec[24:18] == 7'd23) begin
                             pt23_busy_next = 1'b0;
-                            if (pt23_flags_reg[2]) begin
-                                fcount_next = fcount_next - 8'd1;
-                            end
                         end
                         if (l1_cpl_rec[24:18] == 7'd24) begin
                             pt24_busy_next = 1'b0;
-                            if (pt24_flags_reg[2]) begin
-                                fcount_next = fcount_next - 8'd1;
-                            end
                         end
                         if (l1_cpl_rec[24:18] == 7'd25) begin
                             pt25_busy_next = 1'b0;
-                            if (pt25_flags_reg[2]) begin
-                                fcount_next = fcount_next - 8'd1;
-                            end
                         end
                         if (l1_cpl_rec[24:18] == 7'd26) begin
                             pt26_busy_next = 1'b0;
-                            if (pt26_flags_reg[2]) begin
-                                fcount_next = fcount_next - 8'd1;
-                            end
                         end
                         if (l1_cpl_rec[24:18] == 7'd27) begin
                             pt27_busy_next = 1'b0;
-                            if (pt27_flags_reg[2]) begin
-                                fcount_next = fcount_next - 8'd1;
-                            end
                         end
                         if (l1_cpl_rec[24:18] == 7'd28) begin
                             pt28_busy_next = 1'b0;
-                            if (pt28_flags_reg[2]) begin
-                                fcount_next = fcount_next - 8'd1;
-                            end
                         end
                         if (l1_cpl_rec[24:18] == 7'd29) begin
                             pt29_busy_next = 1'b0;
-                            if (pt29_flags_reg[2]) begin
-                                fcount_next = fcount_next - 8'd1;
-                            end
                         end
                         if (l1_cpl_rec[24:18] == 7'd30) begin
                             pt30_busy_next = 1'b0;
-                            if (pt30_flags_reg[2]) begin
-                                fcount_next = fcount_next - 8'd1;
-                            end
                         end
                         if (l1_cpl_rec[24:18] == 7'd31) begin
                             pt31_busy_next = 1'b0;
-                            if (pt31_flags_reg[2]) begin
-                                fcount_next = fcount_next - 8'd1;
-                            end
                         end
                         if (l1_cpl_rec[24:18] == 7'd32) begin
                             pt32_busy_next = 1'b0;
-                            if (pt32_flags_reg[2]) begin
-                                fcount_next = fcount_next - 8'd1;
-                            end
                         end
                         if (l1_cpl_rec[24:18] == 7'd33) begin
                             pt33_busy_next = 1'b0;
-                            if (pt33_flags_reg[2]) begin
-                                fcount_next = fcount_next - 8'd1;
-                            end
                         end
                         if (l1_cpl_rec[24:18] == 7'd34) begin
                             pt34_busy_next = 1'b0;
-                            if (pt34_flags_reg[2]) begin
-                                fcount_next = fcount_next - 8'd1;
-                            end
                         end
                         if (l1_cpl_rec[24:18] == 7'd35) begin
                             pt35_busy_next = 1'b0;
-                            if (pt35_flags_reg[2]) begin
-                                fcount_next = fcount_next - 8'd1;
-                            end
                         end
                         if (l1_cpl_rec[24:18] == 7'd36) begin
                             pt36_busy_next = 1'b0;
-                            if (pt36_flags_reg[2]) begin
-                                fcount_next = fcount_next - 8'd1;
-                            end
                         end
                         if (l1_cpl_rec[24:18] == 7'd37) begin
                             pt37_busy_next = 1'b0;
-                            if (pt37_flags_reg[2]) begin
-                                fcount_next = fcount_next - 8'd1;
-                            end
                         end
                         if (l1_cpl_rec[24:18] == 7'd38) begin
                             pt38_busy_next = 1'b0;
-                            if (pt38_flags_reg[2]) begin
-                                fcount_next = fcount_next - 8'd1;
-                            end
                         end
                         if (l1_cpl_rec[24:18] == 7'd39) begin
                             pt39_busy_next = 1'b0;
-                            if (pt39_flags_reg[2]) begin
-                                fcount_next = fcount_next - 8'd1;
-                            end
                         end
                         if (l1_cpl_rec[24:18] == 7'd40) begin
                             pt40_busy_next = 1'b0;
-                            if (pt40_flags_reg[2]) begin
-                                fcount_next = fcount_next - 8'd1;
-                            end
                         end
                         if (l1_cpl_rec[24:18] == 7'd41) begin
                             pt41_busy_next = 1'b0;
-                            if (pt41_flags_reg[2]) begin
-                                fcount_next = fcount_next - 8'd1;
-                            end
                         end
                         if (l1_cpl_rec[24:18] == 7'd42) begin
                             pt42_busy_next = 1'b0;
-                            if (pt42_flags_reg[2]) begin
-                                fcount_next = fcount_next - 8'd1;
-                            end
                         end
                         if (l1_cpl_rec[24:18] == 7'd43) begin
                             pt43_busy_next = 1'b0;
-                            if (pt43_flags_reg[2]) begin
-                                fcount_next = fcount_next - 8'd1;
-                            end
                         end
                         if (l1_cpl_rec[24:18] == 7'd44) begin
                             pt44_busy_next = 1'b0;
-                            if (pt44_flags_reg[2]) begin
-                                fcount_next = fcount_next - 8'd1;
-                            end
                         end
                         if (l1_cpl_rec[24:18] == 7'd45) begin
                             pt45_busy_next = 1'b0;
-                            if (pt45_flags_reg[2]) begin
-                                fcount_next = fcount_next - 8'd1;
-                            end
                         end
                         if (l1_cpl_rec[24:18] == 7'd46) begin
                             pt46_busy_next = 1'b0;
-                            if (pt46_flags_reg[2]) begin
-                                fcount_next = fcount_next - 8'd1;
-                            end
                         end
                         if (l1_cpl_rec[24:18] == 7'd47) begin
                             pt47_busy_next = 1'b0;
-                            if (pt47_flags_reg[2]) begin
-                                fcount_next = fcount_next - 8'd1;
-                            end
                         end
                         if (l1_cpl_rec[24:18] == 7'd48) begin
                             pt48_busy_next = 1'b0;
-                            if (pt48_flags_reg[2]) begin
-                                fcount_next = fcount_next - 8'd1;
-                            end
                         end
                         if (l1_cpl_rec[24:18] == 7'd49) begin
                             pt49_busy_next = 1'b0;
-                            if (pt49_flags_reg[2]) begin
-                                fcount_next = fcount_next - 8'd1;
-                            end
                         end
                         if (l1_cpl_rec[24:18] == 7'd50) begin
                             pt50_busy_next = 1'b0;
-                            if (pt50_flags_reg[2]) begin
-                                fcount_next = fcount_next - 8'd1;
-                            end
                         end
                         if (l1_cpl_rec[24:18] == 7'd51) begin
                             pt51_busy_next = 1'b0;
-                            if (pt51_flags_reg[2]) begin
-                                fcount_next = fcount_next - 8'd1;
-                            end
                         end
                         if (l1_cpl_rec[24:18] == 7'd52) begin
                             pt52_busy_next = 1'b0;
-                            if (pt52_flags_reg[2]) begin
-                                fcount_next = fcount_next - 8'd1;
-                            end
                         end
                         if (l1_cpl_rec[24:18] == 7'd53) begin
                             pt53_busy_next = 1'b0;
-                            if (pt53_flags_reg[2]) begin
-                                fcount_next = fcount_next - 8'd1;
-                            end
                         end
                         if (l1_cpl_rec[24:18] == 7'd54) begin
                             pt54_busy_next = 1'b0;
-                            if (pt54_flags_reg[2]) begin
-                                fcount_next = fcount_next - 8'd1;
-                            end
                         end
                         if (l1_cpl_rec[24:18] == 7'd55) begin
                             pt55_busy_next = 1'b0;
-                            if (pt55_flags_reg[2]) begin
-                                fcount_next = fcount_next - 8'd1;
-                            end
                         end
                         if (l1_cpl_rec[24:18] == 7'd56) begin
                             pt56_busy_next = 1'b0;
-                            if (pt56_flags_reg[2]) begin
-                                fcount_next = fcount_next - 8'd1;
-                            end
                         end
                         if (l1_cpl_rec[24:18] == 7'd57) begin
                             pt57_busy_next = 1'b0;
-                            if (pt57_flags_reg[2]) begin
-                                fcount_next = fcount_next - 8'd1;
-                            end
                         end
                         if (l1_cpl_rec[24:18] == 7'd58) begin
                             pt58_busy_next = 1'b0;
-                            if (pt58_flags_reg[2]) begin
-                                fcount_next = fcount_next - 8'd1;
-                            end
                         end
                         if (l1_cpl_rec[24:18] == 7'd59) begin
                             pt59_busy_next = 1'b0;
-                            if (pt59_flags_reg[2]) begin
-                                fcount_next = fcount_next - 8'd1;
-                            end
                         end
                         if (l1_cpl_rec[24:18] == 7'd60) begin
                             pt60_busy_next = 1'b0;
-                            if (pt60_flags_reg[2]) begin
-                                fcount_next = fcount_next - 8'd1;
-                            end
                         end
                         if (l1_cpl_rec[24:18] == 7'd61) begin
                             pt61_busy_next = 1'b0;
-                            if (pt61_flags_reg[2]) begin
-                                fcount_next = fcount_next - 8'd1;
-                            end
                         end
                         if (l1_cpl_rec[24:18] == 7'd62) begin
                             pt62_busy_next = 1'b0;
-                            if (pt62_flags_reg[2]) begin
-                                fcount_next = fcount_next - 8'd1;
-                            end
                         end
                         if (l1_cpl_rec[24:18] == 7'd63) begin
                             pt63_busy_next = 1'b0;
-                            if (pt63_flags_reg[2]) begin
-                                fcount_next = fcount_next - 8'd1;
-                            end
                         end
                         if (l1_cpl_rec[24:18] == 7'd64) begin
                             pt64_busy_next = 1'b0;
-                            if (pt64_flags_reg[2]) begin
-                                fcount_next = fcount_next - 8'd1;
-                            end
                         end
                         if (l1_cpl_rec[24:18] == 7'd65) begin
                             pt65_busy_next = 1'b0;
-                            if (pt65_flags_reg[2]) begin
-                                fcount_next = fcount_next - 8'd1;
-                            end
                         end
                         if (l1_cpl_rec[24:18] == 7'd66) begin
                             pt66_busy_next = 1'b0;
-                            if (pt66_flags_reg[2]) begin
-                                fcount_next = fcount_next - 8'd1;
-                            end
                         end
                         if (l1_cpl_rec[24:18] == 7'd67) begin
                             pt67_busy_next = 1'b0;
-                            if (pt67_flags_reg[2]) begin
-                                fcount_next = fcount_next - 8'd1;
-                            end
                         end
                         if (l1_cpl_rec[24:18] == 7'd68) begin
                             pt68_busy_next = 1'b0;
-                            if (pt68_flags_reg[2]) begin
-                                fcount_next = fcount_next - 8'd1;
-                            end
                         end
                         if (l1_cpl_rec[24:18] == 7'd69) begin
                             pt69_busy_next = 1'b0;
-                            if (pt69_flags_reg[2]) begin
-                                fcount_next = fcount_next - 8'd1;
-                            end
                         end
                         if (l1_cpl_rec[24:18] == 7'd70) begin
                             pt70_busy_next = 1'b0;
-                            if (pt70_flags_reg[2]) begin
-                                fcount_next = fcount_next - 8'd1;
-                            end
                         end
                         if (l1_cpl_rec[24:18] == 7'd71) begin
                             pt71_busy_next = 1'b0;
-                            if (pt71_flags_reg[2]) begin
-                                fcount_next = fcount_next - 8'd1;
-                            end
                         end
                         if (l1_cpl_rec[24:18] == 7'd72) begin
                             pt72_busy_next = 1'b0;
-                            if (pt72_flags_reg[2]) begin
-                                fcount_next = fcount_next - 8'd1;
-                            end
                         end
                         if (l1_cpl_rec[24:18] == 7'd73) begin
                             pt73_busy_next = 1'b0;
-                            if (pt73_flags_reg[2]) begin
-                                fcount_next = fcount_next - 8'd1;
-                            end
                         end
                         if (l1_cpl_rec[24:18] == 7'd74) begin
                             pt74_busy_next = 1'b0;
-                            if (pt74_flags_reg[2]) begin
-                                fcount_next = fcount_next - 8'd1;
-                            end
                         end
                         if (l1_cpl_rec[24:18] == 7'd75) begin
                             pt75_busy_next = 1'b0;
-                            if (pt75_flags_reg[2]) begin
-                                fcount_next = fcount_next - 8'd1;
-                            end
                         end
                         if (l1_cpl_rec[24:18] == 7'd76) begin
                             pt76_busy_next = 1'b0;
-                            if (pt76_flags_reg[2]) begin
-                                fcount_next = fcount_next - 8'd1;
-                            end
                         end
                         if (l1_cpl_rec[24:18] == 7'd77) begin
                             pt77_busy_next = 1'b0;
-                            if (pt77_flags_reg[2]) begin
-                                fcount_next = fcount_next - 8'd1;
-                            end
                         end
                         if (l1_cpl_rec[24:18] == 7'd78) begin
                             pt78_busy_next = 1'b0;
-                            if (pt78_flags_reg[2]) begin
-                                fcount_next = fcount_next - 8'd1;
-                            end
                         end
                         if (l1_cpl_rec[24:18] == 7'd79) begin
                             pt79_busy_next = 1'b0;
-                            if (pt79_flags_reg[2]) begin
-                                fcount_next = fcount_next - 8'd1;
-                            end
                         end
                         if (l1_cpl_rec[24:18] == 7'd80) begin
                             pt80_busy_next = 1'b0;
-                            if (pt80_flags_reg[2]) begin
-                                fcount_next = fcount_next - 8'd1;
-                            end
                         end
                         if (l1_cpl_rec[24:18] == 7'd81) begin
                             pt81_busy_next = 1'b0;
-                            if (pt81_flags_reg[2]) begin
-                                fcount_next = fcount_next - 8'd1;
-                            end
                         end
                         if (l1_cpl_rec[24:18] == 7'd82) begin
                             pt82_busy_next = 1'b0;
-                            if (pt82_flags_reg[2]) begin
-                                fcount_next = fcount_next - 8'd1;
-                            end
                         end
                         if (l1_cpl_rec[24:18] == 7'd83) begin
                             pt83_busy_next = 1'b0;
-                            if (pt83_flags_reg[2]) begin
-                                fcount_next = fcount_next - 8'd1;
-                            end
                         end
                         if (l1_cpl_rec[24:18] == 7'd84) begin
                             pt84_busy_next = 1'b0;
-                            if (pt84_flags_reg[2]) begin
-                                fcount_next = fcount_next - 8'd1;
-                            end
                         end
                         if (l1_cpl_rec[24:18] == 7'd85) begin
                             pt85_busy_next = 1'b0;
-                            if (pt85_flags_reg[2]) begin
-                                fcount_next = fcount_next - 8'd1;
-                            end
                         end
                         if (l1_cpl_rec[24:18] == 7'd86) begin
                             pt86_busy_next = 1'b0;
-                            if (pt86_flags_reg[2]) begin
-                                fcount_next = fcount_next - 8'd1;
-                            end
                         end
                         if (l1_cpl_rec[24:18] == 7'd87) begin
                             pt87_busy_next = 1'b0;
-                            if (pt87_flags_reg[2]) begin
-                                fcount_next = fcount_next - 8'd1;
-                            end
                         end
                         if (l1_cpl_rec[24:18] == 7'd88) begin
                             pt88_busy_next = 1'b0;
-                            if (pt88_flags_reg[2]) begin
-                                fcount_next = fcount_next - 8'd1;
-                            end
                         end
                         if (l1_cpl_rec[24:18] == 7'd89) begin
                             pt89_busy_next = 1'b0;
-                            if (pt89_flags_reg[2]) begin
-                                fcount_next = fcount_next - 8'd1;
-                            end
                         end
                         if (l1_cpl_rec[24:18] == 7'd90) begin
                             pt90_busy_next = 1'b0;
-                            if (pt90_flags_reg[2]) begin
-                                fcount_next = fcount_next - 8'd1;
-                            end
                         end
                         if (l1_cpl_rec[24:18] == 7'd91) begin
                             pt91_busy_next = 1'b0;
-                            if (pt91_flags_reg[2]) begin
-                                fcount_next = fcount_next - 8'd1;
-                            end
                         end
                         if (l1_cpl_rec[24:18] == 7'd92) begin
                             pt92_busy_next = 1'b0;
-                            if (pt92_flags_reg[2]) begin
-                                fcount_next = fcount_next - 8'd1;
-                            end
                         end
                         if (l1_cpl_rec[24:18] == 7'd93) begin
                             pt93_busy_next = 1'b0;
-                            if (pt93_flags_reg[2]) begin
-                                fcount_next = fcount_next - 8'd1;
-                            end
                         end
                         if (l1_cpl_rec[24:18] == 7'd94) begin
                             pt94_busy_next = 1'b0;
-                            if (pt94_flags_reg[2]) begin
-                                fcount_next = fcount_next - 8'd1;
-                            end
                         end
                         if (l1_cpl_rec[24:18] == 7'd95) begin
                             pt95_busy_next = 1'b0;
-                            if (pt95_flags_reg[2]) begin
-                                fcount_next = fcount_next - 8'd1;
-                            end
                         end
                         if (l1_cpl_rec[24:18] == 7'd96) begin
                             pt96_busy_next = 1'b0;
-                            if (pt96_flags_reg[2]) begin
-                                fcount_next = fcount_next - 8'd1;
-                            end
                         end
                         if (l1_cpl_rec[24:18] == 7'd97) begin
                             pt97_busy_next = 1'b0;
-                            if (pt97_flags_reg[2]) begin
-                                fcount_next = fcount_next - 8'd1;
-                            end
                         end
                         if (l1_cpl_rec[24:18] == 7'd98) begin
                             pt98_busy_next = 1'b0;
-                            if (pt98_flags_reg[2]) begin
-                                fcount_next = fcount_next - 8'd1;
-                            end
                         end
                         if (l1_cpl_rec[24:18] == 7'd99) begin
                             pt99_busy_next = 1'b0;
-                            if (pt99_flags_reg[2]) begin
-                                fcount_next = fcount_next - 8'd1;
-                            end
                         end
                         if (l1_cpl_rec[24:18] == 7'd100) begin
                             pt100_busy_next = 1'b0;
-                            if (pt100_flags_reg[2]) begin
-                                fcount_next = fcount_next - 8'd1;
-                            end
                         end
                         if (l1_cpl_rec[24:18] == 7'd101) begin
                             pt101_busy_next = 1'b0;
-                            if (pt101_flags_reg[2]) begin
-                                fcount_next = fcount_next - 8'd1;
-                            end
                         end
                         if (l1_cpl_rec[24:18] == 7'd102) begin
                             pt102_busy_next = 1'b0;
-                            if (pt102_flags_reg[2]) begin
-                                fcount_next = fcount_next - 8'd1;
-                            end
                         end
                         if (l1_cpl_rec[24:18] == 7'd103) begin
                             pt103_busy_next = 1'b0;
-                            if (pt103_flags_reg[2]) begin
-                                fcount_next = fcount_next - 8'd1;
-                            end
                         end
                         if (l1_cpl_rec[24:18] == 7'd104) begin
                             pt104_busy_next = 1'b0;
-                            if (pt104_flags_reg[2]) begin
-                                fcount_next = fcount_next - 8'd1;
-                            end
                         end
                         if (l1_cpl_rec[24:18] == 7'd105) begin
                             pt105_busy_next = 1'b0;
-                            if (pt105_flags_reg[2]) begin
-                                fcount_next = fcount_next - 8'd1;
-                            end
                         end
                         if (l1_cpl_rec[24:18] == 7'd106) begin
                             pt106_busy_next = 1'b0;
-                            if (pt106_flags_reg[2]) begin
-                                fcount_next = fcount_next - 8'd1;
-                            end
                         end
                         if (l1_cpl_rec[24:18] == 7'd107) begin
                             pt107_busy_next = 1'b0;
-                            if (pt107_flags_reg[2]) begin
-                                fcount_next = fcount_next - 8'd1;
-                            end
                         end
                         if (l1_cpl_rec[24:18] == 7'd108) begin
                             pt108_busy_next = 1'b0;
-                            if (pt108_flags_reg[2]) begin
-                                fcount_next = fcount_next - 8'd1;
-                            end
                         end
                         if (l1_cpl_rec[24:18] == 7'd109) begin
                             pt109_busy_next = 1'b0;
-                            if (pt109_flags_reg[2]) begin
-                                fcount_next = fcount_next - 8'd1;
-                            end
                         end
                         if (l1_cpl_rec[24:18] == 7'd110) begin
                             pt110_busy_next = 1'b0;
-                            if (pt110_flags_reg[2]) begin
-                                fcount_next = fcount_next - 8'd1;
-                            end
                         end
                         if (l1_cpl_rec[24:18] == 7'd111) begin
                             pt111_busy_next = 1'b0;
-                            if (pt111_flags_reg[2]) begin
-                                fcount_next = fcount_next - 8'd1;
-                            end
                         end
                         if (l1_cpl_rec[24:18] == 7'd112) begin
                             pt112_busy_next = 1'b0;
-                            if (pt112_flags_reg[2]) begin
-                                fcount_next = fcount_next - 8'd1;
-                            end
                         end
                         if (l1_cpl_rec[24:18] == 7'd113) begin
                             pt113_busy_next = 1'b0;
-                            if (pt113_flags_reg[2]) begin
-                                fcount_next = fcount_next - 8'd1;
-                            end
                         end
                         if (l1_cpl_rec[24:18] == 7'd114) begin
                             pt114_busy_next = 1'b0;
-                            if (pt114_flags_reg[2]) begin
-                                fcount_next = fcount_next - 8'd1;
-                            end
                         end
                         if (l1_cpl_rec[24:18] == 7'd115) begin
                             pt115_busy_next = 1'b0;
-                            if (pt115_flags_reg[2]) begin
-                                fcount_next = fcount_next - 8'd1;
-                            end
                         end
                         if (l1_cpl_rec[24:18] == 7'd116) begin
                             pt116_busy_next = 1'b0;
-                            if (pt116_flags_reg[2]) begin
-                                fcount_next = fcount_next - 8'd1;
-                            end
                         end
                         if (l1_cpl_rec[24:18] == 7'd117) begin
                             pt117_busy_next = 1'b0;
-                            if (pt117_flags_reg[2]) begin
-                                fcount_next = fcount_next - 8'd1;
-                            end
                         end
                         if (l1_cpl_rec[24:18] == 7'd118) begin
                             pt118_busy_next = 1'b0;
-                            if (pt118_flags_reg[2]) begin
-                                fcount_next = fcount_next - 8'd1;
-                            end
                         end
                         if (l1_cpl_rec[24:18] == 7'd119) begin
                             pt119_busy_next = 1'b0;
-                            if (pt119_flags_reg[2]) begin
-                                fcount_next = fcount_next - 8'd1;
-                            end
                         end
                         if (l1_cpl_rec[24:18] == 7'd120) begin
                             pt120_busy_next = 1'b0;
-                            if (pt120_flags_reg[2]) begin
-                                fcount_next = fcount_next - 8'd1;
-                            end
                         end
                         if (l1_cpl_rec[24:18] == 7'd121) begin
                             pt121_busy_next = 1'b0;
-                            if (pt121_flags_reg[2]) begin
-                                fcount_next = fcount_next - 8'd1;
-                            end
                         end
                         if (l1_cpl_rec[24:18] == 7'd122) begin
                             pt122_busy_next = 1'b0;
-                            if (pt122_flags_reg[2]) begin
-                                fcount_next = fcount_next - 8'd1;
-                            end
                         end
                         if (l1_cpl_rec[24:18] == 7'd123) begin
                             pt123_busy_next = 1'b0;
-                            if (pt123_flags_reg[2]) begin
-                                fcount_next = fcount_next - 8'd1;
-                            end
                         end
                         if (l1_cpl_rec[24:18] == 7'd124) begin
                             pt124_busy_next = 1'b0;
-                            if (pt124_flags_reg[2]) begin
-                                fcount_next = fcount_next - 8'd1;
-                            end
                         end
                         if (l1_cpl_rec[24:18] == 7'd125) begin
                             pt125_busy_next = 1'b0;
-                            if (pt125_flags_reg[2]) begin
-                                fcount_next = fcount_next - 8'd1;
-                            end
                         end
                         if (l1_cpl_rec[24:18] == 7'd126) begin
                             pt126_busy_next = 1'b0;
-                            if (pt126_flags_reg[2]) begin
-                                fcount_next = fcount_next - 8'd1;
-                            end
                         end
                         if (l1_cpl_rec[24:18] == 7'd127) begin
                             pt127_busy_next = 1'b0;
-                            if (pt127_flags_reg[2]) begin
-                                fcount_next = fcount_next - 8'd1;
-                            end
+                        end
+                        if (pt_flush_flags[l1_cpl_rec[24:18]]) begin
+                            fcount_next = fcount_next - 8'd1;
                         end
                         l1_inst_res_next = l1_inst_res_next - 5'd1;
                     end
@@ -13353,771 +11452,390 @@ always @* begin
             if (l1_scan_rec[17] == 1'b1) begin
                 if (l1_scan_rec[24:18] == 7'd0) begin
                     pt0_busy_next = 1'b0;
-                    if (pt0_flags_reg[2]) begin
-                        fcount_next = fcount_next - 8'd1;
-                    end
                 end
                 if (l1_scan_rec[24:18] == 7'd1) begin
                     pt1_busy_next = 1'b0;
-                    if (pt1_flags_reg[2]) begin
-                        fcount_next = fcount_next - 8'd1;
-                    end
                 end
                 if (l1_scan_rec[24:18] == 7'd2) begin
                     pt2_busy_next = 1'b0;
-                    if (pt2_flags_reg[2]) begin
-                        fcount_next = fcount_next - 8'd1;
-                    end
                 end
                 if (l1_scan_rec[24:18] == 7'd3) begin
                     pt3_busy_next = 1'b0;
-                    if (pt3_flags_reg[2]) begin
-                        fcount_next = fcount_next - 8'd1;
-                    end
                 end
                 if (l1_scan_rec[24:18] == 7'd4) begin
                     pt4_busy_next = 1'b0;
-                    if (pt4_flags_reg[2]) begin
-                        fcount_next = fcount_next - 8'd1;
-                    end
                 end
                 if (l1_scan_rec[24:18] == 7'd5) begin
                     pt5_busy_next = 1'b0;
-                    if (pt5_flags_reg[2]) begin
-                        fcount_next = fcount_next - 8'd1;
-                    end
                 end
                 if (l1_scan_rec[24:18] == 7'd6) begin
                     pt6_busy_next = 1'b0;
-                    if (pt6_flags_reg[2]) begin
-                        fcount_next = fcount_next - 8'd1;
-                    end
                 end
                 if (l1_scan_rec[24:18] == 7'd7) begin
                     pt7_busy_next = 1'b0;
-                    if (pt7_flags_reg[2]) begin
-                        fcount_next = fcount_next - 8'd1;
-                    end
                 end
                 if (l1_scan_rec[24:18] == 7'd8) begin
                     pt8_busy_next = 1'b0;
-                    if (pt8_flags_reg[2]) begin
-                        fcount_next = fcount_next - 8'd1;
-                    end
                 end
                 if (l1_scan_rec[24:18] == 7'd9) begin
                     pt9_busy_next = 1'b0;
-                    if (pt9_flags_reg[2]) begin
-                        fcount_next = fcount_next - 8'd1;
-                    end
                 end
                 if (l1_scan_rec[24:18] == 7'd10) begin
                     pt10_busy_next = 1'b0;
-                    if (pt10_flags_reg[2]) begin
-                        fcount_next = fcount_next - 8'd1;
-                    end
                 end
                 if (l1_scan_rec[24:18] == 7'd11) begin
                     pt11_busy_next = 1'b0;
-                    if (pt11_flags_reg[2]) begin
-                        fcount_next = fcount_next - 8'd1;
-                    end
                 end
                 if (l1_scan_rec[24:18] == 7'd12) begin
                     pt12_busy_next = 1'b0;
-                    if (pt12_flags_reg[2]) begin
-                        fcount_next = fcount_next - 8'd1;
-                    end
                 end
                 if (l1_scan_rec[24:18] == 7'd13) begin
                     pt13_busy_next = 1'b0;
-                    if (pt13_flags_reg[2]) begin
-                        fcount_next = fcount_next - 8'd1;
-                    end
                 end
                 if (l1_scan_rec[24:18] == 7'd14) begin
                     pt14_busy_next = 1'b0;
-                    if (pt14_flags_reg[2]) begin
-                        fcount_next = fcount_next - 8'd1;
-                    end
                 end
                 if (l1_scan_rec[24:18] == 7'd15) begin
                     pt15_busy_next = 1'b0;
-                    if (pt15_flags_reg[2]) begin
-                        fcount_next = fcount_next - 8'd1;
-                    end
                 end
                 if (l1_scan_rec[24:18] == 7'd16) begin
                     pt16_busy_next = 1'b0;
-                    if (pt16_flags_reg[2]) begin
-                        fcount_next = fcount_next - 8'd1;
-                    end
                 end
                 if (l1_scan_rec[24:18] == 7'd17) begin
                     pt17_busy_next = 1'b0;
-                    if (pt17_flags_reg[2]) begin
-                        fcount_next = fcount_next - 8'd1;
-                    end
                 end
                 if (l1_scan_rec[24:18] == 7'd18) begin
                     pt18_busy_next = 1'b0;
-                    if (pt18_flags_reg[2]) begin
-                        fcount_next = fcount_next - 8'd1;
-                    end
                 end
                 if (l1_scan_rec[24:18] == 7'd19) begin
                     pt19_busy_next = 1'b0;
-                    if (pt19_flags_reg[2]) begin
-                        fcount_next = fcount_next - 8'd1;
-                    end
                 end
                 if (l1_scan_rec[24:18] == 7'd20) begin
                     pt20_busy_next = 1'b0;
-                    if (pt20_flags_reg[2]) begin
-                        fcount_next = fcount_next - 8'd1;
-                    end
                 end
                 if (l1_scan_rec[24:18] == 7'd21) begin
                     pt21_busy_next = 1'b0;
-                    if (pt21_flags_reg[2]) begin
-                        fcount_next = fcount_next - 8'd1;
-                    end
                 end
                 if (l1_scan_rec[24:18] == 7'd22) begin
                     pt22_busy_next = 1'b0;
-                    if (pt22_flags_reg[2]) begin
-                        fcount_next = fcount_next - 8'd1;
-                    end
                 end
                 if (l1_scan_rec[24:18] == 7'd23) begin
                     pt23_busy_next = 1'b0;
-                    if (pt23_flags_reg[2]) begin
-                        fcount_next = fcount_next - 8'd1;
-                    end
                 end
                 if (l1_scan_rec[24:18] == 7'd24) begin
                     pt24_busy_next = 1'b0;
-                    if (pt24_flags_reg[2]) begin
-                        fcount_next = fcount_next - 8'd1;
-                    end
                 end
                 if (l1_scan_rec[24:18] == 7'd25) begin
                     pt25_busy_next = 1'b0;
-                    if (pt25_flags_reg[2]) begin
-                        fcount_next = fcount_next - 8'd1;
-                    end
                 end
                 if (l1_scan_rec[24:18] == 7'd26) begin
                     pt26_busy_next = 1'b0;
-                    if (pt26_flags_reg[2]) begin
-                        fcount_next = fcount_next - 8'd1;
-                    end
                 end
                 if (l1_scan_rec[24:18] == 7'd27) begin
                     pt27_busy_next = 1'b0;
-                    if (pt27_flags_reg[2]) begin
-                        fcount_next = fcount_next - 8'd1;
-                    end
                 end
                 if (l1_scan_rec[24:18] == 7'd28) begin
                     pt28_busy_next = 1'b0;
-                    if (pt28_flags_reg[2]) begin
-                        fcount_next = fcount_next - 8'd1;
-                    end
                 end
                 if (l1_scan_rec[24:18] == 7'd29) begin
                     pt29_busy_next = 1'b0;
-                    if (pt29_flags_reg[2]) begin
-                        fcount_next = fcount_next - 8'd1;
-                    end
                 end
                 if (l1_scan_rec[24:18] == 7'd30) begin
                     pt30_busy_next = 1'b0;
-                    if (pt30_flags_reg[2]) begin
-                        fcount_next = fcount_next - 8'd1;
-                    end
                 end
                 if (l1_scan_rec[24:18] == 7'd31) begin
                     pt31_busy_next = 1'b0;
-                    if (pt31_flags_reg[2]) begin
-                        fcount_next = fcount_next - 8'd1;
-                    end
                 end
                 if (l1_scan_rec[24:18] == 7'd32) begin
                     pt32_busy_next = 1'b0;
-                    if (pt32_flags_reg[2]) begin
-                        fcount_next = fcount_next - 8'd1;
-                    end
                 end
                 if (l1_scan_rec[24:18] == 7'd33) begin
                     pt33_busy_next = 1'b0;
-                    if (pt33_flags_reg[2]) begin
-                        fcount_next = fcount_next - 8'd1;
-                    end
                 end
                 if (l1_scan_rec[24:18] == 7'd34) begin
                     pt34_busy_next = 1'b0;
-                    if (pt34_flags_reg[2]) begin
-                        fcount_next = fcount_next - 8'd1;
-                    end
                 end
                 if (l1_scan_rec[24:18] == 7'd35) begin
                     pt35_busy_next = 1'b0;
-                    if (pt35_flags_reg[2]) begin
-                        fcount_next = fcount_next - 8'd1;
-                    end
                 end
                 if (l1_scan_rec[24:18] == 7'd36) begin
                     pt36_busy_next = 1'b0;
-                    if (pt36_flags_reg[2]) begin
-                        fcount_next = fcount_next - 8'd1;
-                    end
                 end
                 if (l1_scan_rec[24:18] == 7'd37) begin
                     pt37_busy_next = 1'b0;
-                    if (pt37_flags_reg[2]) begin
-                        fcount_next = fcount_next - 8'd1;
-                    end
                 end
                 if (l1_scan_rec[24:18] == 7'd38) begin
                     pt38_busy_next = 1'b0;
-                    if (pt38_flags_reg[2]) begin
-                        fcount_next = fcount_next - 8'd1;
-                    end
                 end
                 if (l1_scan_rec[24:18] == 7'd39) begin
                     pt39_busy_next = 1'b0;
-                    if (pt39_flags_reg[2]) begin
-                        fcount_next = fcount_next - 8'd1;
-                    end
                 end
                 if (l1_scan_rec[24:18] == 7'd40) begin
                     pt40_busy_next = 1'b0;
-                    if (pt40_flags_reg[2]) begin
-                        fcount_next = fcount_next - 8'd1;
-                    end
                 end
                 if (l1_scan_rec[24:18] == 7'd41) begin
                     pt41_busy_next = 1'b0;
-                    if (pt41_flags_reg[2]) begin
-                        fcount_next = fcount_next - 8'd1;
-                    end
                 end
                 if (l1_scan_rec[24:18] == 7'd42) begin
                     pt42_busy_next = 1'b0;
-                    if (pt42_flags_reg[2]) begin
-                        fcount_next = fcount_next - 8'd1;
-                    end
                 end
                 if (l1_scan_rec[24:18] == 7'd43) begin
                     pt43_busy_next = 1'b0;
-                    if (pt43_flags_reg[2]) begin
-                        fcount_next = fcount_next - 8'd1;
-                    end
                 end
                 if (l1_scan_rec[24:18] == 7'd44) begin
                     pt44_busy_next = 1'b0;
-                    if (pt44_flags_reg[2]) begin
-                        fcount_next = fcount_next - 8'd1;
-                    end
                 end
                 if (l1_scan_rec[24:18] == 7'd45) begin
                     pt45_busy_next = 1'b0;
-                    if (pt45_flags_reg[2]) begin
-                        fcount_next = fcount_next - 8'd1;
-                    end
                 end
                 if (l1_scan_rec[24:18] == 7'd46) begin
                     pt46_busy_next = 1'b0;
-                    if (pt46_flags_reg[2]) begin
-                        fcount_next = fcount_next - 8'd1;
-                    end
                 end
                 if (l1_scan_rec[24:18] == 7'd47) begin
                     pt47_busy_next = 1'b0;
-                    if (pt47_flags_reg[2]) begin
-                        fcount_next = fcount_next - 8'd1;
-                    end
                 end
                 if (l1_scan_rec[24:18] == 7'd48) begin
                     pt48_busy_next = 1'b0;
-                    if (pt48_flags_reg[2]) begin
-                        fcount_next = fcount_next - 8'd1;
-                    end
                 end
                 if (l1_scan_rec[24:18] == 7'd49) begin
                     pt49_busy_next = 1'b0;
-                    if (pt49_flags_reg[2]) begin
-                        fcount_next = fcount_next - 8'd1;
-                    end
                 end
                 if (l1_scan_rec[24:18] == 7'd50) begin
                     pt50_busy_next = 1'b0;
-                    if (pt50_flags_reg[2]) begin
-                        fcount_next = fcount_next - 8'd1;
-                    end
                 end
                 if (l1_scan_rec[24:18] == 7'd51) begin
                     pt51_busy_next = 1'b0;
-                    if (pt51_flags_reg[2]) begin
-                        fcount_next = fcount_next - 8'd1;
-                    end
                 end
                 if (l1_scan_rec[24:18] == 7'd52) begin
                     pt52_busy_next = 1'b0;
-                    if (pt52_flags_reg[2]) begin
-                        fcount_next = fcount_next - 8'd1;
-                    end
                 end
                 if (l1_scan_rec[24:18] == 7'd53) begin
                     pt53_busy_next = 1'b0;
-                    if (pt53_flags_reg[2]) begin
-                        fcount_next = fcount_next - 8'd1;
-                    end
                 end
                 if (l1_scan_rec[24:18] == 7'd54) begin
                     pt54_busy_next = 1'b0;
-                    if (pt54_flags_reg[2]) begin
-                        fcount_next = fcount_next - 8'd1;
-                    end
                 end
                 if (l1_scan_rec[24:18] == 7'd55) begin
                     pt55_busy_next = 1'b0;
-                    if (pt55_flags_reg[2]) begin
-                        fcount_next = fcount_next - 8'd1;
-                    end
                 end
                 if (l1_scan_rec[24:18] == 7'd56) begin
                     pt56_busy_next = 1'b0;
-                    if (pt56_flags_reg[2]) begin
-                        fcount_next = fcount_next - 8'd1;
-                    end
                 end
                 if (l1_scan_rec[24:18] == 7'd57) begin
                     pt57_busy_next = 1'b0;
-                    if (pt57_flags_reg[2]) begin
-                        fcount_next = fcount_next - 8'd1;
-                    end
                 end
                 if (l1_scan_rec[24:18] == 7'd58) begin
                     pt58_busy_next = 1'b0;
-                    if (pt58_flags_reg[2]) begin
-                        fcount_next = fcount_next - 8'd1;
-                    end
                 end
                 if (l1_scan_rec[24:18] == 7'd59) begin
                     pt59_busy_next = 1'b0;
-                    if (pt59_flags_reg[2]) begin
-                        fcount_next = fcount_next - 8'd1;
-                    end
                 end
                 if (l1_scan_rec[24:18] == 7'd60) begin
                     pt60_busy_next = 1'b0;
-                    if (pt60_flags_reg[2]) begin
-                        fcount_next = fcount_next - 8'd1;
-                    end
                 end
                 if (l1_scan_rec[24:18] == 7'd61) begin
                     pt61_busy_next = 1'b0;
-                    if (pt61_flags_reg[2]) begin
-                        fcount_next = fcount_next - 8'd1;
-                    end
                 end
                 if (l1_scan_rec[24:18] == 7'd62) begin
                     pt62_busy_next = 1'b0;
-                    if (pt62_flags_reg[2]) begin
-                        fcount_next = fcount_next - 8'd1;
-                    end
                 end
                 if (l1_scan_rec[24:18] == 7'd63) begin
                     pt63_busy_next = 1'b0;
-                    if (pt63_flags_reg[2]) begin
-                        fcount_next = fcount_next - 8'd1;
-                    end
                 end
                 if (l1_scan_rec[24:18] == 7'd64) begin
                     pt64_busy_next = 1'b0;
-                    if (pt64_flags_reg[2]) begin
-                        fcount_next = fcount_next - 8'd1;
-                    end
                 end
                 if (l1_scan_rec[24:18] == 7'd65) begin
                     pt65_busy_next = 1'b0;
-                    if (pt65_flags_reg[2]) begin
-                        fcount_next = fcount_next - 8'd1;
-                    end
                 end
                 if (l1_scan_rec[24:18] == 7'd66) begin
                     pt66_busy_next = 1'b0;
-                    if (pt66_flags_reg[2]) begin
-                        fcount_next = fcount_next - 8'd1;
-                    end
                 end
                 if (l1_scan_rec[24:18] == 7'd67) begin
                     pt67_busy_next = 1'b0;
-                    if (pt67_flags_reg[2]) begin
-                        fcount_next = fcount_next - 8'd1;
-                    end
                 end
                 if (l1_scan_rec[24:18] == 7'd68) begin
                     pt68_busy_next = 1'b0;
-                    if (pt68_flags_reg[2]) begin
-                        fcount_next = fcount_next - 8'd1;
-                    end
                 end
                 if (l1_scan_rec[24:18] == 7'd69) begin
                     pt69_busy_next = 1'b0;
-                    if (pt69_flags_reg[2]) begin
-                        fcount_next = fcount_next - 8'd1;
-                    end
                 end
                 if (l1_scan_rec[24:18] == 7'd70) begin
                     pt70_busy_next = 1'b0;
-                    if (pt70_flags_reg[2]) begin
-                        fcount_next = fcount_next - 8'd1;
-                    end
                 end
                 if (l1_scan_rec[24:18] == 7'd71) begin
                     pt71_busy_next = 1'b0;
-                    if (pt71_flags_reg[2]) begin
-                        fcount_next = fcount_next - 8'd1;
-                    end
                 end
                 if (l1_scan_rec[24:18] == 7'd72) begin
                     pt72_busy_next = 1'b0;
-                    if (pt72_flags_reg[2]) begin
-                        fcount_next = fcount_next - 8'd1;
-                    end
                 end
                 if (l1_scan_rec[24:18] == 7'd73) begin
                     pt73_busy_next = 1'b0;
-                    if (pt73_flags_reg[2]) begin
-                        fcount_next = fcount_next - 8'd1;
-                    end
                 end
                 if (l1_scan_rec[24:18] == 7'd74) begin
                     pt74_busy_next = 1'b0;
-                    if (pt74_flags_reg[2]) begin
-                        fcount_next = fcount_next - 8'd1;
-                    end
                 end
                 if (l1_scan_rec[24:18] == 7'd75) begin
                     pt75_busy_next = 1'b0;
-                    if (pt75_flags_reg[2]) begin
-                        fcount_next = fcount_next - 8'd1;
-                    end
                 end
                 if (l1_scan_rec[24:18] == 7'd76) begin
                     pt76_busy_next = 1'b0;
-                    if (pt76_flags_reg[2]) begin
-                        fcount_next = fcount_next - 8'd1;
-                    end
                 end
                 if (l1_scan_rec[24:18] == 7'd77) begin
                     pt77_busy_next = 1'b0;
-                    if (pt77_flags_reg[2]) begin
-                        fcount_next = fcount_next - 8'd1;
-                    end
                 end
                 if (l1_scan_rec[24:18] == 7'd78) begin
                     pt78_busy_next = 1'b0;
-                    if (pt78_flags_reg[2]) begin
-                        fcount_next = fcount_next - 8'd1;
-                    end
                 end
                 if (l1_scan_rec[24:18] == 7'd79) begin
                     pt79_busy_next = 1'b0;
-                    if (pt79_flags_reg[2]) begin
-                        fcount_next = fcount_next - 8'd1;
-                    end
                 end
                 if (l1_scan_rec[24:18] == 7'd80) begin
                     pt80_busy_next = 1'b0;
-                    if (pt80_flags_reg[2]) begin
-                        fcount_next = fcount_next - 8'd1;
-                    end
                 end
                 if (l1_scan_rec[24:18] == 7'd81) begin
                     pt81_busy_next = 1'b0;
-                    if (pt81_flags_reg[2]) begin
-                        fcount_next = fcount_next - 8'd1;
-                    end
                 end
                 if (l1_scan_rec[24:18] == 7'd82) begin
                     pt82_busy_next = 1'b0;
-                    if (pt82_flags_reg[2]) begin
-                        fcount_next = fcount_next - 8'd1;
-                    end
                 end
                 if (l1_scan_rec[24:18] == 7'd83) begin
                     pt83_busy_next = 1'b0;
-                    if (pt83_flags_reg[2]) begin
-                        fcount_next = fcount_next - 8'd1;
-                    end
                 end
                 if (l1_scan_rec[24:18] == 7'd84) begin
                     pt84_busy_next = 1'b0;
-                    if (pt84_flags_reg[2]) begin
-                        fcount_next = fcount_next - 8'd1;
-                    end
                 end
                 if (l1_scan_rec[24:18] == 7'd85) begin
                     pt85_busy_next = 1'b0;
-                    if (pt85_flags_reg[2]) begin
-                        fcount_next = fcount_next - 8'd1;
-                    end
                 end
                 if (l1_scan_rec[24:18] == 7'd86) begin
                     pt86_busy_next = 1'b0;
-                    if (pt86_flags_reg[2]) begin
-                        fcount_next = fcount_next - 8'd1;
-                    end
                 end
                 if (l1_scan_rec[24:18] == 7'd87) begin
                     pt87_busy_next = 1'b0;
-                    if (pt87_flags_reg[2]) begin
-                        fcount_next = fcount_next - 8'd1;
-                    end
                 end
                 if (l1_scan_rec[24:18] == 7'd88) begin
                     pt88_busy_next = 1'b0;
-                    if (pt88_flags_reg[2]) begin
-                        fcount_next = fcount_next - 8'd1;
-                    end
                 end
                 if (l1_scan_rec[24:18] == 7'd89) begin
                     pt89_busy_next = 1'b0;
-                    if (pt89_flags_reg[2]) begin
-                        fcount_next = fcount_next - 8'd1;
-                    end
                 end
                 if (l1_scan_rec[24:18] == 7'd90) begin
                     pt90_busy_next = 1'b0;
-                    if (pt90_flags_reg[2]) begin
-                        fcount_next = fcount_next - 8'd1;
-                    end
                 end
                 if (l1_scan_rec[24:18] == 7'd91) begin
                     pt91_busy_next = 1'b0;
-                    if (pt91_flags_reg[2]) begin
-                        fcount_next = fcount_next - 8'd1;
-                    end
                 end
                 if (l1_scan_rec[24:18] == 7'd92) begin
                     pt92_busy_next = 1'b0;
-                    if (pt92_flags_reg[2]) begin
-                        fcount_next = fcount_next - 8'd1;
-                    end
                 end
                 if (l1_scan_rec[24:18] == 7'd93) begin
                     pt93_busy_next = 1'b0;
-                    if (pt93_flags_reg[2]) begin
-                        fcount_next = fcount_next - 8'd1;
-                    end
                 end
                 if (l1_scan_rec[24:18] == 7'd94) begin
                     pt94_busy_next = 1'b0;
-                    if (pt94_flags_reg[2]) begin
-                        fcount_next = fcount_next - 8'd1;
-                    end
                 end
                 if (l1_scan_rec[24:18] == 7'd95) begin
                     pt95_busy_next = 1'b0;
-                    if (pt95_flags_reg[2]) begin
-                        fcount_next = fcount_next - 8'd1;
-                    end
                 end
                 if (l1_scan_rec[24:18] == 7'd96) begin
                     pt96_busy_next = 1'b0;
-                    if (pt96_flags_reg[2]) begin
-                        fcount_next = fcount_next - 8'd1;
-                    end
                 end
                 if (l1_scan_rec[24:18] == 7'd97) begin
                     pt97_busy_next = 1'b0;
-                    if (pt97_flags_reg[2]) begin
-                        fcount_next = fcount_next - 8'd1;
-                    end
                 end
                 if (l1_scan_rec[24:18] == 7'd98) begin
                     pt98_busy_next = 1'b0;
-                    if (pt98_flags_reg[2]) begin
-                        fcount_next = fcount_next - 8'd1;
-                    end
                 end
                 if (l1_scan_rec[24:18] == 7'd99) begin
                     pt99_busy_next = 1'b0;
-                    if (pt99_flags_reg[2]) begin
-                        fcount_next = fcount_next - 8'd1;
-                    end
                 end
                 if (l1_scan_rec[24:18] == 7'd100) begin
                     pt100_busy_next = 1'b0;
-                    if (pt100_flags_reg[2]) begin
-                        fcount_next = fcount_next - 8'd1;
-                    end
                 end
                 if (l1_scan_rec[24:18] == 7'd101) begin
                     pt101_busy_next = 1'b0;
-                    if (pt101_flags_reg[2]) begin
-                        fcount_next = fcount_next - 8'd1;
-                    end
                 end
                 if (l1_scan_rec[24:18] == 7'd102) begin
                     pt102_busy_next = 1'b0;
-                    if (pt102_flags_reg[2]) begin
-                        fcount_next = fcount_next - 8'd1;
-                    end
                 end
                 if (l1_scan_rec[24:18] == 7'd103) begin
                     pt103_busy_next = 1'b0;
-                    if (pt103_flags_reg[2]) begin
-                        fcount_next = fcount_next - 8'd1;
-                    end
                 end
                 if (l1_scan_rec[24:18] == 7'd104) begin
                     pt104_busy_next = 1'b0;
-                    if (pt104_flags_reg[2]) begin
-                        fcount_next = fcount_next - 8'd1;
-                    end
                 end
                 if (l1_scan_rec[24:18] == 7'd105) begin
                     pt105_busy_next = 1'b0;
-                    if (pt105_flags_reg[2]) begin
-                        fcount_next = fcount_next - 8'd1;
-                    end
                 end
                 if (l1_scan_rec[24:18] == 7'd106) begin
                     pt106_busy_next = 1'b0;
-                    if (pt106_flags_reg[2]) begin
-                        fcount_next = fcount_next - 8'd1;
-                    end
                 end
                 if (l1_scan_rec[24:18] == 7'd107) begin
                     pt107_busy_next = 1'b0;
-                    if (pt107_flags_reg[2]) begin
-                        fcount_next = fcount_next - 8'd1;
-                    end
                 end
                 if (l1_scan_rec[24:18] == 7'd108) begin
                     pt108_busy_next = 1'b0;
-                    if (pt108_flags_reg[2]) begin
-                        fcount_next = fcount_next - 8'd1;
-                    end
                 end
                 if (l1_scan_rec[24:18] == 7'd109) begin
                     pt109_busy_next = 1'b0;
-                    if (pt109_flags_reg[2]) begin
-                        fcount_next = fcount_next - 8'd1;
-                    end
                 end
                 if (l1_scan_rec[24:18] == 7'd110) begin
                     pt110_busy_next = 1'b0;
-                    if (pt110_flags_reg[2]) begin
-                        fcount_next = fcount_next - 8'd1;
-                    end
                 end
                 if (l1_scan_rec[24:18] == 7'd111) begin
                     pt111_busy_next = 1'b0;
-                    if (pt111_flags_reg[2]) begin
-                        fcount_next = fcount_next - 8'd1;
-                    end
                 end
                 if (l1_scan_rec[24:18] == 7'd112) begin
                     pt112_busy_next = 1'b0;
-                    if (pt112_flags_reg[2]) begin
-                        fcount_next = fcount_next - 8'd1;
-                    end
                 end
                 if (l1_scan_rec[24:18] == 7'd113) begin
                     pt113_busy_next = 1'b0;
-                    if (pt113_flags_reg[2]) begin
-                        fcount_next = fcount_next - 8'd1;
-                    end
                 end
                 if (l1_scan_rec[24:18] == 7'd114) begin
                     pt114_busy_next = 1'b0;
-                    if (pt114_flags_reg[2]) begin
-                        fcount_next = fcount_next - 8'd1;
-                    end
                 end
                 if (l1_scan_rec[24:18] == 7'd115) begin
                     pt115_busy_next = 1'b0;
-                    if (pt115_flags_reg[2]) begin
-                        fcount_next = fcount_next - 8'd1;
-                    end
                 end
                 if (l1_scan_rec[24:18] == 7'd116) begin
                     pt116_busy_next = 1'b0;
-                    if (pt116_flags_reg[2]) begin
-                        fcount_next = fcount_next - 8'd1;
-                    end
                 end
                 if (l1_scan_rec[24:18] == 7'd117) begin
                     pt117_busy_next = 1'b0;
-                    if (pt117_flags_reg[2]) begin
-                        fcount_next = fcount_next - 8'd1;
-                    end
                 end
                 if (l1_scan_rec[24:18] == 7'd118) begin
                     pt118_busy_next = 1'b0;
-                    if (pt118_flags_reg[2]) begin
-                        fcount_next = fcount_next - 8'd1;
-                    end
                 end
                 if (l1_scan_rec[24:18] == 7'd119) begin
                     pt119_busy_next = 1'b0;
-                    if (pt119_flags_reg[2]) begin
-                        fcount_next = fcount_next - 8'd1;
-                    end
                 end
                 if (l1_scan_rec[24:18] == 7'd120) begin
                     pt120_busy_next = 1'b0;
-                    if (pt120_flags_reg[2]) begin
-                        fcount_next = fcount_next - 8'd1;
-                    end
                 end
                 if (l1_scan_rec[24:18] == 7'd121) begin
                     pt121_busy_next = 1'b0;
-                    if (pt121_flags_reg[2]) begin
-                        fcount_next = fcount_next - 8'd1;
-                    end
                 end
                 if (l1_scan_rec[24:18] == 7'd122) begin
                     pt122_busy_next = 1'b0;
-                    if (pt122_flags_reg[2]) begin
-                        fcount_next = fcount_next - 8'd1;
-                    end
                 end
                 if (l1_scan_rec[24:18] == 7'd123) begin
                     pt123_busy_next = 1'b0;
-                    if (pt123_flags_reg[2]) begin
-                        fcount_next = fcount_next - 8'd1;
-                    end
                 end
                 if (l1_scan_rec[24:18] == 7'd124) begin
                     pt124_busy_next = 1'b0;
-                    if (pt124_flags_reg[2]) begin
-                        fcount_next = fcount_next - 8'd1;
-                    end
                 end
                 if (l1_scan_rec[24:18] == 7'd125) begin
                     pt125_busy_next = 1'b0;
-                    if (pt125_flags_reg[2]) begin
-                        fcount_next = fcount_next - 8'd1;
-                    end
                 end
                 if (l1_scan_rec[24:18] == 7'd126) begin
                     pt126_busy_next = 1'b0;
-                    if (pt126_flags_reg[2]) begin
-                        fcount_next = fcount_next - 8'd1;
-                    end
                 end
                 if (l1_scan_rec[24:18] == 7'd127) begin
                     pt127_busy_next = 1'b0;
-                    if (pt127_flags_reg[2]) begin
-                        fcount_next = fcount_next - 8'd1;
-                    end
+                end
+                if (pt_flush_flags[l1_scan_rec[24:18]]) begin
+                    fcount_next = fcount_next - 8'd1;
                 end
                 l1_inst_res_next = l1_inst_res_next - 5'd1;
             end
