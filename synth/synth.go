@@ -17,6 +17,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 )
 
@@ -353,7 +354,7 @@ func (t *tree) total(cells map[string]map[string]int, m string, count func(cell 
 // Runs go jobs at a time; progress, if not nil, hears about each.
 func Gate(ctx context.Context, dir string, blocks []string, o Options, jobs int, progress func(string)) ([]Result, error) {
 	if o.Timeout <= 0 {
-		o.Timeout = 90 * time.Minute
+		o.Timeout = 4 * time.Hour
 	}
 	if jobs < 1 {
 		jobs = 1
@@ -439,15 +440,20 @@ func Gate(ctx context.Context, dir string, blocks []string, o Options, jobs int,
 		mu.Unlock()
 		if r.err == nil {
 			say("%-7s %-20s %d modules  %.0f s", r.kind, r.root, len(t.below(r.root)), r.secs)
+		} else {
+			say("%-7s %-20s failed after %.0f s: %v", r.kind, r.root, r.secs, r.err)
 		}
 	})
-	for _, r := range runs {
-		if r.err != nil {
-			return nil, r.err
-		}
+	if err := ctx.Err(); err != nil {
+		return nil, err // stopped by the caller: no table
 	}
+	// A run that failed (a timeout, a Yosys error) fails the blocks it
+	// covers, naming it; what the other runs measured is kept, since a
+	// processor's runs last an hour each and one mapping's failure says
+	// nothing about another's figures.
 	rows := make([]Result, len(blocks))
 	genericLUTs := make([]int, len(blocks))
+	generic := make([]bool, len(blocks))
 	for i, b := range blocks {
 		row := Result{Block: b, Mapping: "generic"}
 		done := false
@@ -455,7 +461,13 @@ func Gate(ctx context.Context, dir string, blocks []string, o Options, jobs int,
 			if !contains(t.below(r.root), b) {
 				continue
 			}
+			row.Seconds += r.secs
+			if r.err != nil {
+				row.Problems = append(row.Problems, fmt.Sprintf("the %s mapping (Yosys on %s) did not complete: %v", r.kind, r.root, r.err))
+				continue
+			}
 			if r.kind == "generic" && !done {
+				generic[i] = true
 				fillGeneric(&row, t, r.res)
 				genericLUTs[i], done = row.LUTs, true
 			}
@@ -465,13 +477,16 @@ func Gate(ctx context.Context, dir string, blocks []string, o Options, jobs int,
 			if r.kind == "intel" && row.Intel == nil {
 				fillIntel(&row, t, r.res)
 			}
-			row.Seconds += r.secs
 		}
 		rows[i] = row
 	}
 	if o.ICE40 {
 		parallel(jobs, len(rows), func(i int) {
 			r := &rows[i]
+			if !generic[i] {
+				r.ICE40Note = "not placed: no generic mapping to size it"
+				return
+			}
 			if genericLUTs[i] > ice40LUTs {
 				r.ICE40Note = fmt.Sprintf("not placed: %d LUTs, an HX8K has %d", genericLUTs[i], ice40LUTs)
 				return
@@ -907,6 +922,15 @@ func ice40(ctx context.Context, o Options, t *tree, top string) (float64, string
 // logging to work/yosys.log, and returns the log lines the gate reads:
 // warnings with their indented details, errors and the memory mapper's
 // lines. (The whole processor's full log runs to hundreds of megabytes.)
+// killGroup makes a cancelled or timed-out tool take its children with
+// it: Yosys runs ABC as a child process, which outlived a killed Yosys
+// (found when the paper preset's Xilinx mapping timed out in ABC).
+func killGroup(cmd *exec.Cmd) {
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
+	cmd.WaitDelay = 10 * time.Second
+}
+
 func yosysScript(ctx context.Context, timeout time.Duration, work string, script []string) (string, error) {
 	path := filepath.Join(work, "script.ys")
 	if err := os.WriteFile(path, []byte(strings.Join(script, "\n")+"\n"), 0o644); err != nil {
@@ -922,6 +946,7 @@ func yosysScript(ctx context.Context, timeout time.Duration, work string, script
 	cmd := exec.CommandContext(ctx, "yosys", "-s", path)
 	cmd.Stdout = f
 	cmd.Stderr = f
+	killGroup(cmd)
 	err = cmd.Run()
 	f.Close()
 	kept, last := scanLog(logPath)

@@ -1,11 +1,16 @@
 package synth
 
 import (
+	"bytes"
 	"context"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 
@@ -168,5 +173,51 @@ Longest topological path in kvd_out (length=1):
 	}
 	if diff := cmp.Diff(want, got, cmp.AllowUnexported(longestPath{})); diff != "" {
 		t.Errorf("parseLTP (-want +got):\n%s", diff)
+	}
+}
+
+// A tool stopped by its timeout takes its children with it (Yosys runs ABC
+// as a child, which outlived a killed Yosys).
+func TestKillGroupTakesChildren(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	var out bytes.Buffer
+	cmd := exec.CommandContext(ctx, "sh", "-c", "sleep 30 & echo $!; wait")
+	cmd.Stdout = &out
+	killGroup(cmd)
+	start := time.Now()
+	cmd.Run()
+	if time.Since(start) > 15*time.Second {
+		t.Fatal("the timed-out command was not stopped")
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(out.String()))
+	if err != nil {
+		t.Fatalf("child pid: %q", out.String())
+	}
+	for i := 0; ; i++ {
+		if err := syscall.Kill(pid, 0); err == syscall.ESRCH {
+			return
+		}
+		if i == 50 {
+			t.Fatalf("the child %d outlived its timed-out parent", pid)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// A mapping that does not finish fails the blocks it covers, naming the
+// mapping, instead of losing the whole table.
+func TestGateKeepsTheTableWhenARunFails(t *testing.T) {
+	c, _ := config.Preset("sim")
+	dir := t.TempDir()
+	if _, err := design.Write(c, dir); err != nil {
+		t.Fatal(err)
+	}
+	rows, err := Gate(context.Background(), dir, []string{"kvd_keyhash"}, Options{Timeout: time.Nanosecond}, 1, nil)
+	if err != nil {
+		t.Fatalf("a timed-out run made the gate return an error instead of a failed row: %v", err)
+	}
+	if len(rows) != 1 || rows[0].OK() || !strings.Contains(strings.Join(rows[0].Problems, "; "), "generic mapping (Yosys on kvd_keyhash) did not complete") {
+		t.Fatalf("rows: %+v", rows)
 	}
 }

@@ -152,7 +152,7 @@ block.`,
 	cmd.Flags().BoolVar(&noGate, "no-gate", false, "skip the synthesis gate")
 	cmd.Flags().BoolVar(&noRegress, "no-regress", false, "skip the regression on the bundle's RTL")
 	cmd.Flags().IntVar(&jobs, "jobs", runtime.NumCPU(), "blocks the gate synthesises at once")
-	cmd.Flags().DurationVar(&gateTimeout, "gate-timeout", 90*time.Minute, "bound on one Yosys run of one block")
+	cmd.Flags().DurationVar(&gateTimeout, "gate-timeout", 4*time.Hour, "bound on one Yosys run (the paper preset's processor takes Yosys over 90 minutes per mapping on 2 cores)")
 	cmd.Flags().BoolVar(&noCache, "no-gate-cache", false, "run Yosys even when an identical run's gate table is cached")
 	cmd.Flags().BoolVar(&jsonOut, "json", false, "print one JSON object: the gate's rows, the bundle's path and hash")
 	return cmd
