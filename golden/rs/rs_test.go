@@ -158,6 +158,7 @@ type harness struct {
 	onPipe  func(e event)
 	notRdy  []int
 	cplSent []event
+	probe   func() // called with h.in set, just before the model steps
 }
 
 func newHarness(t testing.TB, cfg config.Config, seed uint64) *harness {
@@ -303,6 +304,9 @@ func (h *harness) step(r *req) bool {
 				h.cplSent = append(h.cplSent, event{cycle: h.cyc, id: p.id, status: p.status, vlen: p.vlen, value: p.value})
 			}
 		}
+	}
+	if h.probe != nil {
+		h.probe()
 	}
 	if err := h.m.Step(h.in, h.out); err != nil {
 		t.Fatalf("cycle %d: %v\n%s", h.cyc, err, h.m.DescribeState())
@@ -1308,6 +1312,477 @@ func TestHotKeyNoForwardingGets(t *testing.T) {
 		if p.wb {
 			t.Fatal("write-back without a change")
 		}
+	}
+}
+
+// ---------------------------------------------------------------------------
+// v3 (rs.md §9): one test per rule. Each fixes the cycles the document
+// gives; a model without the rule (or with §5's timing) fails it.
+
+// runUntil steps with no request until cycle c (the next step is cycle c).
+func (h *harness) runUntil(c int) {
+	for h.cyc < c {
+		h.step(nil)
+	}
+}
+
+// pipeAt is the cycle the operation with request tag tag was on pipe_*.
+func pipeAt(t *testing.T, h *harness, tag uint64, wb bool) int {
+	t.Helper()
+	for _, e := range h.pipes {
+		if e.wb == wb && (wb || e.tag == tag) {
+			return e.cycle
+		}
+	}
+	t.Fatalf("tag %d (write-back %v) never on the pipe: %+v", tag, wb, h.pipes)
+	return 0
+}
+
+// respAt is the cycle of the response with tag tag.
+func respAt(t *testing.T, h *harness, tag uint64) int {
+	t.Helper()
+	for _, e := range h.resps {
+		if e.tag == tag {
+			return e.cycle
+		}
+	}
+	t.Fatalf("no response for tag %d: %+v", tag, h.resps)
+	return 0
+}
+
+// §9.2 B, rule 1: X for slot s waits while D2 holds a completion for s
+// (an operation's, or s's write-back's) and goes in the cycle after it
+// leaves D2; X for another slot is not held.
+func TestV3XWaitsWhileD2HoldsItsSlot(t *testing.T) {
+	const L = 10
+	for _, tc := range []struct {
+		name string
+		wb   bool // the completion in D2 is a write-back's
+		same bool // the request's slot is D2's
+	}{
+		{"operation, same slot", false, true},
+		{"operation, other slot", false, false},
+		{"write-back, same slot", true, true},
+		{"write-back, other slot", true, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHarness(t, simCfg(t, true), 50)
+			h.latency = func() int { return L }
+			h.slot["k"], h.slot["o"] = 5, 6
+			h.mem["k"], h.mem["o"] = val{8, 7}, val{8, 8}
+			c := newChecker(t, h)
+			// An operation accepted at 0 completes at 3+L and is in D2 at
+			// d2 = 7+L (COMPLETE). An ATOMIC's write-back, pushed there,
+			// is on the pipe at 9+L, completes at 9+2L and is in D2 at
+			// 13+2L.
+			first := h.newReq(OpGet, "k", 0, 1)
+			d2 := 7 + L
+			if tc.wb {
+				first = h.newReq(OpAtomic, "k", 1, 1)
+				d2 = 13 + 2*L
+			}
+			c.accept(first)
+			h.step(first)
+			h.runUntil(d2 - 1)
+			key := "o"
+			if tc.same {
+				key = "k"
+			}
+			b := h.newReq(OpGet, key, 0, 2) // enters X at d2-1
+			if !h.step(b) {
+				t.Fatal("refused with X empty")
+			}
+			c.accept(b)
+			if st := &h.m.st; !st.d2.valid || h.m.lineSlot(&st.d2) != 5 || !st.xValid {
+				t.Fatalf("cycle %d: want D2 holding slot 5's completion and X full: %s", h.cyc, h.m.DescribeState())
+			}
+			cr := h.newReq(OpGet, key, 0, 3)
+			acc := -1
+			for range 5 {
+				if h.step(cr) {
+					acc = h.cyc - 1
+					break
+				}
+			}
+			c.accept(cr)
+			h.drain(500)
+			if len(c.reqs) != 0 {
+				t.Fatalf("%d unanswered", len(c.reqs))
+			}
+			// Same slot: req_ready = 0 at d2 (X held), X goes at d2+1
+			// and the next request enters X then. Other slot: X goes at
+			// d2.
+			wantAcc, goes := d2, d2
+			if tc.same {
+				wantAcc, goes = d2+1, d2+1
+			}
+			if acc != wantAcc {
+				t.Fatalf("next request accepted at %d, want %d; req_ready = 0 in %v", acc, wantAcc, h.notRdy)
+			}
+			// Where X went: the slot is idle after D2's COMPLETE (nothing
+			// dirty, no chain), so b goes to the pipeline, pushed when X
+			// goes, on the pipe two cycles later.
+			if got := pipeAt(t, h, 2, false); got != goes+2 {
+				t.Fatalf("b on the pipe at %d, want %d (X went at %d)", got, goes+2, goes)
+			}
+		})
+	}
+}
+
+// §9.2 B, rule 2: a request for the walked slot waits in X until the walk
+// has ended (it never joins the walked chain); a request for another slot
+// goes during the walk.
+func TestV3WalkedSlotRequestWaitsForWalkEnd(t *testing.T) {
+	const L = 10
+	for _, same := range []bool{true, false} {
+		t.Run(fmt.Sprintf("walked slot %v", same), func(t *testing.T) {
+			h := newHarness(t, simCfg(t, true), 51)
+			h.latency = func() int { return L }
+			h.slot["k"], h.slot["o"] = 5, 6
+			c := newChecker(t, h)
+			// A1 (accepted 0) to the pipeline; A2..A4 (1..3) chained.
+			// COMPLETE of A1 at 7+L starts the walk: WAIT at 8+L, steps at
+			// 9+L, 10+L, 11+L; the last step ends it (END pushes the
+			// write-back, the cache stays valid).
+			var rs []*req
+			for i := range 4 {
+				rs = append(rs, h.newReq(OpAtomic, "k", 1, uint16(i+1)))
+			}
+			h.seqReqs(rs, c.accept)
+			h.runUntil(8 + L)
+			key := "o"
+			if same {
+				key = "k"
+			}
+			e := h.newReq(OpAtomic, key, 1, 5) // enters X at 8+L
+			if !h.step(e) {
+				t.Fatal("refused with X empty")
+			}
+			c.accept(e)
+			f := h.newReq(OpGet, "o", 0, 6)
+			acc := -1
+			for range 10 {
+				if h.step(f) {
+					acc = h.cyc - 1
+					break
+				}
+			}
+			c.accept(f)
+			h.drain(500)
+			if len(c.reqs) != 0 {
+				t.Fatalf("%d unanswered", len(c.reqs))
+			}
+			if same {
+				// X held in 9+L .. 11+L (walk.active), goes at 12+L: served
+				// from the cache the walk left, response at 13+L. The next
+				// request enters X at 12+L.
+				if acc != 12+L {
+					t.Fatalf("next request accepted at %d, want %d; req_ready = 0 in %v", acc, 12+L, h.notRdy)
+				}
+				if got := respAt(t, h, 5); got != 13+L {
+					t.Fatalf("E answered at %d, want %d", got, 13+L)
+				}
+				if h.resps[len(h.resps)-2].tag != 5 && h.resps[len(h.resps)-1].tag != 5 || h.resps[4].tag != 5 {
+					t.Fatalf("E not answered after the walk: %+v", h.resps)
+				}
+				for _, p := range h.pipes {
+					if p.tag == 5 {
+						t.Fatalf("E went to the pipeline: %+v", p)
+					}
+				}
+			} else {
+				// Another slot: X goes at 9+L during the walk (to the
+				// pipeline: on the pipe at 11+L); the next enters X at 9+L.
+				if acc != 9+L {
+					t.Fatalf("next request accepted at %d, want %d; req_ready = 0 in %v", acc, 9+L, h.notRdy)
+				}
+				if got := pipeAt(t, h, 5, false); got != 11+L {
+					t.Fatalf("E on the pipe at %d, want %d", got, 11+L)
+				}
+			}
+		})
+	}
+}
+
+// §9.2 A, rule 3: a walk's first step comes two cycles after the COMPLETE
+// that starts it (the WAIT cycle between), then one step per cycle.
+func TestV3WalkFirstStepAfterWait(t *testing.T) {
+	const L, n = 10, 6
+	h := newHarness(t, simCfg(t, true), 52)
+	h.latency = func() int { return L }
+	h.slot["k"] = 5
+	c := newChecker(t, h)
+	var rs []*req
+	for i := range n {
+		rs = append(rs, h.newReq(OpAtomic, "k", 1, uint16(i+1)))
+	}
+	h.seqReqs(rs, c.accept)
+	h.runUntil(7 + L) // the next step is COMPLETE of the first
+	h.step(nil)
+	if st := &h.m.st; !st.walkActive || !st.walkWait || st.walkSlot != 5 {
+		t.Fatalf("after COMPLETE: want a walk of slot 5 in WAIT: %s", h.m.DescribeState())
+	}
+	h.step(nil) // WAIT
+	if st := &h.m.st; !st.walkActive || st.walkWait || st.slots[5].n != n-1 {
+		t.Fatalf("after the WAIT cycle: want the walk active, no step yet: %s", h.m.DescribeState())
+	}
+	h.drain(500)
+	if c.checked != n {
+		t.Fatalf("%d checked", c.checked)
+	}
+	// COMPLETE at 7+L (response 8+L); steps at 9+L, 10+L, …
+	want := []int{8 + L}
+	for i := 1; i < n; i++ {
+		want = append(want, 9+L+i)
+	}
+	var got []int
+	for _, e := range h.resps {
+		got = append(got, e.cycle)
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("responses at %v, want %v", got, want)
+	}
+	// The walk ends at its last step (8+L+n-1), whose END pushes the
+	// write-back: on the pipe two cycles later.
+	if wb := pipeAt(t, h, 0, true); wb != 8+L+n+1 {
+		t.Fatalf("write-back on the pipe at %d, want %d", wb, 8+L+n+1)
+	}
+}
+
+// §9.2 C, rule 4: a PQ entry pushed in cycle t drives pipe_valid first in
+// cycle t+2, for each kind of push: an arrival's (X going), a write-back
+// (END after COMPLETE), a chain head (END after a write-back's COMPLETE).
+// |PQ| counts the entry in t+1 though pipe_valid is 0.
+func TestV3PipeVisibleTwoCyclesAfterPush(t *testing.T) {
+	const L = 10
+	h := newHarness(t, simCfg(t, false), 53)
+	h.latency = func() int { return L }
+	h.slot["a"], h.slot["b"] = 5, 5
+	pv := map[int]bool{}
+	pqAtStart := map[int]int{}
+	h.probe = func() { pqAtStart[h.cyc] = h.m.st.pqN }
+	// ATOMIC a accepted at 0 (X goes at 1: push); PUT b accepted at 1
+	// (chained at 2).
+	h.seqReqs([]*req{h.newReq(OpAtomic, "a", 1, 1), h.newReq(OpPut, "b", 2, 2)}, nil)
+	for h.cyc < 30+2*L {
+		h.step(nil)
+		pv[h.cyc-1] = h.get("pipe_valid") == 1
+	}
+	pushes := []int{1, 7 + L, 13 + 2*L} // X goes; COMPLETE of the GET; COMPLETE of the write-back
+	wantPipe := []event{
+		{cycle: 3, tag: 1, op: OpGet},
+		{cycle: 9 + L, wb: true, op: OpPut},
+		{cycle: 15 + 2*L, tag: 2, op: OpPut},
+	}
+	if len(h.pipes) != 3 {
+		t.Fatalf("pipe %+v", h.pipes)
+	}
+	for i, w := range wantPipe {
+		g := h.pipes[i]
+		if g.cycle != w.cycle || g.wb != w.wb || g.op != w.op || !w.wb && g.tag != w.tag {
+			t.Fatalf("pipe op %d: %+v, want cycle %d tag %d wb %v op %d", i, g, w.cycle, w.tag, w.wb, w.op)
+		}
+	}
+	for _, p := range pushes {
+		if pqAtStart[p+1] != 1 || pv[p+1] {
+			t.Fatalf("cycle %d (push at %d): |PQ| %d at its start, pipe_valid %v; want 1 and false", p+1, p, pqAtStart[p+1], pv[p+1])
+		}
+		if !pv[p+2] {
+			t.Fatalf("cycle %d (push at %d): pipe_valid 0", p+2, p)
+		}
+	}
+}
+
+// §9.2, rule 5: req_ready depends on state only. Every cycle of random
+// runs (walks, D2 holds, full PQs, no free ids), the outputs are the same
+// for other values of req_slot and req_valid — and for any request at all.
+func TestV3ReqReadyIgnoresReqSlot(t *testing.T) {
+	for _, fwd := range []bool{true, false} {
+		t.Run(fmt.Sprintf("fwd=%v", fwd), func(t *testing.T) {
+			cfg := simCfg(t, fwd)
+			cfg.RS.Slots, cfg.RS.MaxInflight = 4, 6
+			h := newHarness(t, cfg, 54)
+			h.log = false
+			h.random = true
+			h.latency = func() int { return 1 + h.rng.IntN(12) }
+			h.pready = func() bool { return h.rng.IntN(4) != 0 }
+			keys := []string{"a", "b", "c", "d", "e"}
+			for i, k := range keys {
+				h.slot[k] = i % 4
+			}
+			c := newChecker(t, h)
+			lay := h.lay
+			sl, vl := lay.MustSlot("req_slot").Off, lay.MustSlot("req_valid").Off
+			alt := make([]uint64, len(h.in))
+			o1, o2 := make([]uint64, len(h.out)), make([]uint64, len(h.out))
+			checked, held := 0, 0
+			h.probe = func() {
+				snap := h.m.Snapshot()
+				if err := h.m.Step(h.in, o1); err != nil {
+					t.Fatal(err)
+				}
+				if o1[h.lay.MustSlot("req_ready").Off] == 0 {
+					held++
+				}
+				for v := range 6 {
+					h.m.Restore(snap)
+					copy(alt, h.in)
+					alt[sl] = uint64(v % 4)
+					alt[vl] = uint64(v / 4 % 2)
+					if v == 5 { // another request altogether
+						for i := range lay.MustSlot("pipe_ready").Off {
+							alt[i] = h.rng.Uint64()
+						}
+						alt[sl] &= 3
+					}
+					if err := h.m.Step(alt, o2); err != nil && v != 5 {
+						t.Fatal(err)
+					}
+					if !reflect.DeepEqual(o1, o2) {
+						t.Fatalf("cycle %d: outputs change with req_slot %d req_valid %d: %v vs %v", h.cyc, alt[sl], alt[vl], o1, o2)
+					}
+				}
+				h.m.Restore(snap)
+				checked++
+			}
+			tag := uint16(0)
+			h.drive(4000, func() *req {
+				if h.rng.IntN(6) == 0 {
+					return nil
+				}
+				k := keys[h.rng.IntN(len(keys))]
+				if h.rng.IntN(2) == 0 {
+					k = "a"
+				}
+				r := h.newReq([]int{OpGet, OpPut, OpAtomic, OpAtomic, OpDelete}[h.rng.IntN(5)], k, h.rng.Uint64N(9), tag)
+				tag++
+				return r
+			}, c.accept)
+			h.probe = nil
+			h.pready = nil
+			h.drain(10000)
+			if len(c.reqs) != 0 {
+				t.Fatalf("%d unanswered", len(c.reqs))
+			}
+			t.Logf("%d cycles probed, req_ready = 0 in %d; %d responses checked", checked, held, c.checked)
+			if held < 100 {
+				t.Fatalf("req_ready = 0 in only %d cycles: the probe saw too little", held)
+			}
+		})
+	}
+}
+
+// Rule 6: a completion is acted on (COMPLETE, its response pushed) two
+// cycles after CQ pops it into D1 — also when a walk held it at CQ's
+// output.
+func TestV3CompletionActedTwoCyclesAfterPop(t *testing.T) {
+	const L = 10
+	t.Run("alone", func(t *testing.T) {
+		h := newHarness(t, simCfg(t, true), 55)
+		h.latency = func() int { return L }
+		h.slot["a"] = 5
+		h.step(h.newReq(OpGet, "a", 0, 1))
+		cq, d1, d2 := map[int]int{}, map[int]bool{}, map[int]bool{}
+		h.probe = func() { cq[h.cyc], d1[h.cyc], d2[h.cyc] = h.m.cq.Len(), h.m.st.d1.valid, h.m.st.d2.valid }
+		h.drain(100)
+		cp := h.cplSent[0].cycle // 3+L; at CQ's output at cp+2, popped then
+		if cp != 3+L || cq[cp+2] != 1 || cq[cp+3] != 0 || !d1[cp+3] || d2[cp+3] || !d2[cp+4] || d1[cp+4] {
+			t.Fatalf("completion at %d; CQ %v D1 %v D2 %v", cp, cq, d1, d2)
+		}
+		if got := respAt(t, h, 1); got != cp+5 { // COMPLETE at pop+2 = cp+4
+			t.Fatalf("response at %d, want %d", got, cp+5)
+		}
+	})
+	t.Run("held by a walk", func(t *testing.T) {
+		h := newHarness(t, simCfg(t, true), 56)
+		h.latency = func() int { return L }
+		h.slot["a"], h.slot["b"] = 5, 6
+		c := newChecker(t, h)
+		// A1 (0) to the pipe; B1 (1, slot 6) to the pipe, completed at
+		// tc+1 = 8+L; A2..A4 (2..4) chained on slot 5. COMPLETE of A1 at
+		// tc = 7+L starts the walk: WAIT 8+L, steps 9+L .. 11+L. B1 is at
+		// CQ's output from 10+L but popped only at 12+L, when ADVANCE
+		// resumes; D2 at 13+L, COMPLETE at 14+L, response at 15+L.
+		h.onPipe = func(e event) {
+			if e.tag == 2 {
+				h.pend[len(h.pend)-1].due = 8 + L
+			}
+		}
+		rs := []*req{h.newReq(OpGet, "a", 0, 1), h.newReq(OpGet, "b", 0, 2)}
+		for i := range 3 {
+			rs = append(rs, h.newReq(OpGet, "a", 0, uint16(i+3)))
+		}
+		h.seqReqs(rs, c.accept)
+		cq := map[int]int{}
+		h.probe = func() { cq[h.cyc] = h.m.cq.Len() }
+		h.drain(200)
+		if c.checked != 5 {
+			t.Fatalf("%d checked", c.checked)
+		}
+		if cq[10+L] != 1 || cq[12+L] != 1 || cq[13+L] != 0 {
+			t.Fatalf("CQ length by cycle %v: want B1 held at its output 10+L .. 12+L, popped at 12+L", cq)
+		}
+		want := map[uint64]int{1: 8 + L, 3: 10 + L, 4: 11 + L, 5: 12 + L, 2: 15 + L}
+		for tag, cy := range want {
+			if got := respAt(t, h, tag); got != cy {
+				t.Fatalf("tag %d answered at %d, want %d (all: %+v)", tag, got, cy, h.resps)
+			}
+		}
+	})
+}
+
+// Liveness (the golden side of the testbench's
+// TestRSKeyBehindAHotKeyIsServed): a key that shares its slot with a hot
+// key, forwarding on, is answered within a few round trips, while the hot
+// key keeps being served.
+func TestKeyBehindAHotKeyIsServed(t *testing.T) {
+	for _, L := range []int{5, 40} {
+		t.Run(fmt.Sprintf("L=%d", L), func(t *testing.T) {
+			h := newHarness(t, simCfg(t, true), 57)
+			h.log = false
+			h.latency = func() int { return L }
+			h.slot["hot"], h.slot["cold"] = 3, 3
+			c := newChecker(t, h)
+			accAt := map[uint16]int{}
+			worst, colds, coldAcc := 0, 0, 0
+			h.onResp = func(e event) {
+				c.resp(e)
+				if r := accAt[uint16(e.tag)]; e.tag%50 == 7 {
+					worst = max(worst, e.cycle-r)
+					colds++
+				}
+			}
+			tag := uint16(0)
+			const cycles = 20000
+			h.drive(cycles, func() *req {
+				k, op := "hot", OpAtomic
+				if tag%50 == 7 {
+					k, op = "cold", []int{OpGet, OpPut, OpAtomic}[tag/50%3]
+				}
+				r := h.newReq(op, k, 1, tag)
+				tag++
+				return r
+			}, func(r *req) {
+				accAt[r.tag] = h.cyc - 1
+				if r.key == "cold" {
+					coldAcc++
+				}
+				c.accept(r)
+			})
+			h.drain(100000)
+			if len(c.reqs) != 0 {
+				t.Fatalf("%d unanswered", len(c.reqs))
+			}
+			// A cold request waits behind at most the hot key's write-back in
+			// flight and the one dirtied meanwhile, then its own round
+			// trip, then the chain behind it: a few round trips of L+6 plus
+			// the walk of at most M ids.
+			bound := 5*(L+6) + 2*h.p.M
+			t.Logf("L=%d: %d responses in %d cycles, %d cold requests, worst cold latency %d cycles (bound %d)", L, c.checked, h.cyc, colds, worst, bound)
+			if colds != coldAcc || colds < 50 || worst > bound {
+				t.Fatalf("%d of %d cold requests answered, worst latency %d, bound %d", colds, coldAcc, worst, bound)
+			}
+		})
 	}
 }
 
