@@ -178,6 +178,7 @@ func TestBenchBridgeJSON(t *testing.T) {
 }
 
 func TestSynthJSONAndBadBlock(t *testing.T) {
+	t.Setenv("KVD_CACHE_DIR", t.TempDir()) // Yosys runs: no table from an earlier test run
 	code, out, errs := run(t, "synth", "--block", "kvd_fifo_w64_d16", "--json")
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, errs)
@@ -228,6 +229,7 @@ func TestHandoffTwiceIsIdentical(t *testing.T) {
 // loop, fail the gate with their names (issue 10's acceptance), on a real
 // generated tree gated through --rtl.
 func TestSynthGateNamesInjectedFaults(t *testing.T) {
+	t.Setenv("KVD_CACHE_DIR", t.TempDir()) // Yosys runs: no table from an earlier test run
 	dir := t.TempDir()
 	if code, _, errs := run(t, "rtl", "--config", "sim", "--out", dir); code != 0 {
 		t.Fatalf("rtl: %s", errs)
@@ -282,5 +284,52 @@ func TestSynthMarkdown(t *testing.T) {
 		if !strings.Contains(doc, want) {
 			t.Errorf("the document lacks %q:\n%s", want, doc)
 		}
+	}
+}
+
+// A gate run whose inputs are all the same as an earlier one's reuses its
+// table; a changed byte of RTL, or --no-gate-cache, runs Yosys again.
+func TestGateCacheReusesOnlyIdenticalRuns(t *testing.T) {
+	t.Setenv("KVD_CACHE_DIR", t.TempDir())
+	dir := t.TempDir()
+	if code, _, errs := run(t, "rtl", "--config", "sim", "--out", dir); code != 0 {
+		t.Fatalf("rtl: %s", errs)
+	}
+	gate := func(extra ...string) (rows string, reused bool) {
+		t.Helper()
+		args := append([]string{"synth", "--rtl", dir, "--no-vendor", "--block", "kvd_keyhash", "--json"}, extra...)
+		code, out, errs := run(t, args...)
+		if code != 0 {
+			t.Fatalf("synth: %s", errs)
+		}
+		var v struct{ Rows []synth.Result }
+		if err := json.Unmarshal([]byte(out), &v); err != nil || len(v.Rows) != 1 {
+			t.Fatalf("synth --json: %v: %s", err, out)
+		}
+		v.Rows[0].Seconds = 0
+		b, _ := json.Marshal(v.Rows)
+		return string(b), strings.Contains(errs, "reusing the table")
+	}
+	first, reused := gate()
+	if reused {
+		t.Fatal("the first run reused a table from an empty cache")
+	}
+	second, reused := gate()
+	if !reused || second != first {
+		t.Fatalf("an identical run was not reused (reused %v):\n%s\n%s", reused, first, second)
+	}
+	if _, reused := gate("--no-gate-cache"); reused {
+		t.Error("--no-gate-cache reused the table")
+	}
+	path := filepath.Join(dir, "kvd_keyhash.v")
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, append(b, "// one more byte of RTL\n"...), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, reused := gate(); reused {
+		t.Error("a changed RTL tree reused the old table")
 	}
 }

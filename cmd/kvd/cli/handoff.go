@@ -23,7 +23,7 @@ import (
 func newHandoffCmd() *cobra.Command {
 	var cf configFlags
 	var out, doc string
-	var noGate, noRegress, jsonOut bool
+	var noGate, noRegress, jsonOut, noCache bool
 	var jobs int
 	var gateTimeout time.Duration
 	cmd := &cobra.Command{
@@ -90,7 +90,7 @@ block.`,
 					return err
 				}
 				o := synth.Options{Vendor: true, ICE40: true, ClockMHz: c.ClockMHz, MaxLUTLevels: MaxLUTLevels, Timeout: gateTimeout}
-				in.Gate, err = runGate(cmd, rtl, names, o, jobs)
+				in.Gate, err = runGate(cmd, rtl, names, o, jobs, noCache)
 				if err != nil {
 					return err
 				}
@@ -153,6 +153,7 @@ block.`,
 	cmd.Flags().BoolVar(&noRegress, "no-regress", false, "skip the regression on the bundle's RTL")
 	cmd.Flags().IntVar(&jobs, "jobs", runtime.NumCPU(), "blocks the gate synthesises at once")
 	cmd.Flags().DurationVar(&gateTimeout, "gate-timeout", 90*time.Minute, "bound on one Yosys run of one block")
+	cmd.Flags().BoolVar(&noCache, "no-gate-cache", false, "run Yosys even when an identical run's gate table is cached")
 	cmd.Flags().BoolVar(&jsonOut, "json", false, "print one JSON object: the gate's rows, the bundle's path and hash")
 	return cmd
 }

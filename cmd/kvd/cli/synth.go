@@ -22,7 +22,7 @@ const MaxLUTLevels = 6
 func newSynthCmd() *cobra.Command {
 	var cf configFlags
 	var blocks []string
-	var jsonOut, noVendor, ice40 bool
+	var jsonOut, noVendor, ice40, noCache bool
 	var doc, rtlDir string
 	var jobs int
 	cmd := &cobra.Command{
@@ -75,7 +75,7 @@ deep memories outside block RAM) are reported beside it.`,
 				names = blocks
 			}
 			o := synth.Options{Vendor: !noVendor, ICE40: ice40, ClockMHz: c.ClockMHz, MaxLUTLevels: MaxLUTLevels}
-			rows, err := runGate(cmd, dir, names, o, jobs)
+			rows, err := runGate(cmd, dir, names, o, jobs, noCache)
 			if err != nil {
 				return err
 			}
@@ -113,17 +113,36 @@ deep memories outside block RAM) are reported beside it.`,
 	cmd.Flags().BoolVar(&ice40, "ice40", false, "also place and route each block that fits an iCE40 HX8K with nextpnr for a post-route Fmax")
 	cmd.Flags().StringVar(&doc, "doc", "", "also write the tables as Markdown to this file (e.g. docs/synthesis.md)")
 	cmd.Flags().IntVar(&jobs, "jobs", runtime.NumCPU(), "blocks synthesised at once")
+	cmd.Flags().BoolVar(&noCache, "no-gate-cache", false, "run Yosys even when an identical run's table is cached")
 	return cmd
 }
 
 // runGate runs the gate over names with a progress line per Yosys run.
-func runGate(cmd *cobra.Command, dir string, names []string, o synth.Options, jobs int) ([]synth.Result, error) {
+// runGate runs the synthesis gate, or reuses the table of an earlier run
+// whose inputs were all the same (gatecache.go) unless noCache.
+func runGate(cmd *cobra.Command, dir string, names []string, o synth.Options, jobs int, noCache bool) ([]synth.Result, error) {
 	log := cmd.ErrOrStderr()
+	var key string
+	if !noCache {
+		var err error
+		if key, err = gateKey(cmd.Context(), dir, names, o); err != nil {
+			return nil, err
+		}
+		if rows, ok := loadGate(key); ok {
+			fmt.Fprintf(log, "  gate: reusing the table of an identical run (same RTL bytes, blocks, options, Yosys, nextpnr\n"+
+				"        and kvd build): %s; --no-gate-cache runs Yosys again\n", gateCachePath(key))
+			return rows, nil
+		}
+	}
 	fmt.Fprintf(log, "  gate: %d blocks, %d Yosys runs at a time: %s\n", len(names), jobs, strings.Join(names, ", "))
 	start := time.Now()
-	return synth.Gate(cmd.Context(), dir, names, o, jobs, func(s string) {
+	rows, err := synth.Gate(cmd.Context(), dir, names, o, jobs, func(s string) {
 		fmt.Fprintf(log, "  gate %5.0f s  %s\n", time.Since(start).Seconds(), s)
 	})
+	if err == nil && key != "" {
+		storeGate(key, rows, log)
+	}
+	return rows, err
 }
 
 // gateError names every block that failed a check.
