@@ -341,18 +341,24 @@ func (g *gen) body() (*ir.Module, error) {
 	aOpRd := m.Reg("a_op_rd", g.op.W)
 	aOpRd.Comment = "ops[D2's id]"
 	aKeyRd, aValRdA, aValRdB := m.Reg("a_key_rd", g.kp.W), m.Reg("a_val_rd_a", g.vp.W), m.Reg("a_val_rd_b", g.vp.W)
-	aLvt := m.Reg("a_lvt", 1)
-	aHitAK, aHitAV, aHitBV := m.Reg("a_hit_ak", 1), m.Reg("a_hit_av", 1), m.Reg("a_hit_bv", 1)
+	// Each value read picks one of four sources with a registered 2-bit
+	// select (one 6-input LUT per bit): {1, 0} this cycle's write by A,
+	// {1, 1} by B; {0, lvt} the bank the live-value table names.
+	aSel := m.Reg("a_val_sel", 2)
+	aHitAK := m.Reg("a_hit_ak", 1)
 	bKeyRd, bValRdA, bValRdB := m.Reg("b_key_rd", g.kp.W), m.Reg("b_val_rd_a", g.vp.W), m.Reg("b_val_rd_b", g.vp.W)
-	bLvt := m.Reg("b_lvt", 1)
-	bHitAK, bHitAV, bHitBV := m.Reg("b_hit_ak", 1), m.Reg("b_hit_av", 1), m.Reg("b_hit_bv", 1)
+	bSel := m.Reg("b_val_sel", 2)
+	bHitAK := m.Reg("b_hit_ak", 1)
 	wkA, wdA, wdB := m.Reg("wr_key_a", g.kp.W), m.Reg("wr_val_a", g.vp.W), m.Reg("wr_val_b", g.vp.W)
 	wkA.Comment = "the last cycle's writes, for the read bypass"
 	aKey := g.wire("a_key", ir.Sel(aHitAK, wkA, aKeyRd))
-	aVal := g.wire("a_val", ir.Sel(aHitAV, wdA, ir.Sel(aHitBV, wdB, ir.Sel(aLvt, aValRdB, aValRdA))))
+	pick := func(sel *ir.Signal, rdA, rdB *ir.Signal) ir.Expr {
+		return ir.Sel(ir.Bit(sel, 1), ir.Sel(ir.Bit(sel, 0), wdB, wdA), ir.Sel(ir.Bit(sel, 0), rdB, rdA))
+	}
+	aVal := g.wire("a_val", pick(aSel, aValRdA, aValRdB))
 	aVal.Comment = "D2's slot: value part and chain"
 	bKey := g.wire("b_key", ir.Sel(bHitAK, wkA, bKeyRd))
-	bVal := g.wire("b_val", ir.Sel(bHitAV, wdA, ir.Sel(bHitBV, wdB, ir.Sel(bLvt, bValRdB, bValRdA))))
+	bVal := g.wire("b_val", pick(bSel, bValRdA, bValRdB))
 	bVal.Comment = "X's slot: value part and chain"
 	m.MarkUnused(bKey) // the arrival side never needs caux
 
@@ -853,15 +859,17 @@ func (g *gen) body() (*ir.Module, error) {
 	vMem(valAB, bValRdA, bAddr, aValWE, midSlot, fVal)
 	vMem(valBA, aValRdB, aAddr, bValWE, xSlot, bValNew)
 	vMem(valBB, bValRdB, bAddr, bValWE, xSlot, bValNew)
+	// A and B never write the same slot in one cycle (the D2 and walk rules).
+	sel := func(addr ir.Expr) ir.Expr {
+		hitA := ir.LAnd(aValWE, ir.Eq(midSlot, addr))
+		hitB := ir.LAnd(bValWE, ir.Eq(xSlot, addr))
+		return ir.Cat(ir.LOr(hitA, hitB), ir.Sel(hitA, ir.C(1, 0), ir.Sel(hitB, ir.C(1, 1), ir.BitAt(lvt, addr))))
+	}
 	m.Seq(clk, "read bypass: the live-value table and this cycle's writes", func(b *ir.Block) {
-		b.Set(aLvt, ir.BitAt(lvt, aAddr))
-		b.Set(bLvt, ir.BitAt(lvt, bAddr))
 		b.Set(aHitAK, ir.LAnd(aKeyWE, ir.Eq(midSlot, aAddr)))
-		b.Set(aHitAV, ir.LAnd(aValWE, ir.Eq(midSlot, aAddr)))
-		b.Set(aHitBV, ir.LAnd(bValWE, ir.Eq(xSlot, aAddr)))
+		b.Set(aSel, sel(aAddr))
 		b.Set(bHitAK, ir.LAnd(aKeyWE, ir.Eq(midSlot, bAddr)))
-		b.Set(bHitAV, ir.LAnd(aValWE, ir.Eq(midSlot, bAddr)))
-		b.Set(bHitBV, ir.LAnd(bValWE, ir.Eq(xSlot, bAddr)))
+		b.Set(bSel, sel(bAddr))
 		b.Set(wkA, cKey)
 		b.Set(wdA, fVal)
 		b.Set(wdB, bValNew)
