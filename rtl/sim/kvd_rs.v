@@ -160,17 +160,13 @@ reg  [450:0] a_op_rd; // ops[D2's id]
 reg  [155:0] a_key_rd;
 reg  [92:0]  a_val_rd_a;
 reg  [92:0]  a_val_rd_b;
-reg          a_lvt;
+reg  [1:0]   a_val_sel;
 reg          a_hit_ak;
-reg          a_hit_av;
-reg          a_hit_bv;
 reg  [155:0] b_key_rd;
 reg  [92:0]  b_val_rd_a;
 reg  [92:0]  b_val_rd_b;
-reg          b_lvt;
+reg  [1:0]   b_val_sel;
 reg          b_hit_ak;
-reg          b_hit_av;
-reg          b_hit_bv;
 reg  [155:0] wr_key_a; // the last cycle's writes, for the read bypass
 reg  [92:0]  wr_val_a;
 reg  [92:0]  wr_val_b;
@@ -389,9 +385,9 @@ assign advance = !walk_active_reg && pq_room;
 assign do_cpl = advance && d2_valid_reg;
 assign a_addr = advance ? d1_slot : d2_slot;
 assign a_key = a_hit_ak ? wr_key_a : a_key_rd;
-assign a_val = a_hit_av ? wr_val_a : (a_hit_bv ? wr_val_b : (a_lvt ? a_val_rd_b : a_val_rd_a));
+assign a_val = a_val_sel[1] ? (a_val_sel[0] ? wr_val_b : wr_val_a) : (a_val_sel[0] ? a_val_rd_b : a_val_rd_a);
 assign b_key = b_hit_ak ? wr_key_a : b_key_rd;
-assign b_val = b_hit_av ? wr_val_a : (b_hit_bv ? wr_val_b : (b_lvt ? b_val_rd_b : b_val_rd_a));
+assign b_val = b_val_sel[1] ? (b_val_sel[0] ? wr_val_b : wr_val_a) : (b_val_sel[0] ? b_val_rd_b : b_val_rd_a);
 assign cpl_ok = d2_status == 4'd0;
 assign cpl_err = d2_status > 4'd1;
 assign op_a = walk_active_reg ? walk_op : a_op_rd;
@@ -961,14 +957,10 @@ end
 
 // read bypass: the live-value table and this cycle's writes
 always @(posedge clk) begin
-    a_lvt <= lvt_reg[a_addr];
-    b_lvt <= lvt_reg[b_addr];
     a_hit_ak <= a_key_we && (mid_slot == a_addr);
-    a_hit_av <= a_val_we && (mid_slot == a_addr);
-    a_hit_bv <= b_val_we && (x_slot == a_addr);
+    a_val_sel <= {(a_val_we && (mid_slot == a_addr)) || (b_val_we && (x_slot == a_addr)), (a_val_we && (mid_slot == a_addr)) ? 1'b0 : ((b_val_we && (x_slot == a_addr)) ? 1'b1 : lvt_reg[a_addr])};
     b_hit_ak <= a_key_we && (mid_slot == b_addr);
-    b_hit_av <= a_val_we && (mid_slot == b_addr);
-    b_hit_bv <= b_val_we && (x_slot == b_addr);
+    b_val_sel <= {(a_val_we && (mid_slot == b_addr)) || (b_val_we && (x_slot == b_addr)), (a_val_we && (mid_slot == b_addr)) ? 1'b0 : ((b_val_we && (x_slot == b_addr)) ? 1'b1 : lvt_reg[b_addr])};
     wr_key_a <= c_key;
     wr_val_a <= f_val;
     wr_val_b <= b_val_new;
