@@ -1,7 +1,7 @@
 // Package rs generates kvd_rs, the reservation station of
-// docs/microarch/rs.md (v2): per-slot chains of dependent operations, a
+// docs/microarch/rs.md (v3, §9): per-slot chains of dependent operations, a
 // cache of the latest short value of each in-flight key, and forwarding at
-// one per clock.
+// one per clock, with the wide per-slot state in block RAM.
 package rs
 
 import (
@@ -164,7 +164,7 @@ func (g *gen) build() (*ir.Module, error) {
 		fwd = "off"
 	}
 	m.Doc = ir.Doc{
-		Title: fmt.Sprintf("Reservation station (rs.md v2): %d slots, %d operations in flight, forwarding %s, %d-bit aux", g.R, g.M, fwd, g.A),
+		Title: fmt.Sprintf("Reservation station (rs.md v3): %d slots, %d operations in flight, forwarding %s, %d-bit aux", g.R, g.M, fwd, g.A),
 		Purpose: []string{
 			"At most one operation per slot in the main pipeline; the others wait in",
 			"per-slot chains. The latest short value (vlen <= 8) of the completed key",
@@ -174,8 +174,9 @@ func (g *gen) build() (*ir.Module, error) {
 			"never served from the cache; docs/microarch/rs.md.",
 		},
 		Protocol: []string{
-			"req_*: valid/ready; req_ready depends on state and on req_slot (a",
-			"request for the slot being walked waits for the walk to end).",
+			"req_*: valid/ready; req_ready depends on state only (an accepted request",
+			"waits in a one-entry arrival stage; one for the slot being walked or",
+			"completed waits there, and the requests behind it wait at the port).",
 			"pipe_*: operations for the main pipeline, valid/ready; pipe_valid depends",
 			"on state only. While the pipeline holds back a full queue (16 entries) the",
 			"completion side waits. req_aux comes back on pipe_aux; a write-back",
@@ -186,11 +187,13 @@ func (g *gen) build() (*ir.Module, error) {
 			"Data outputs are meaningful only while their valid is 1.",
 		},
 		Latency: []string{
-			"An operation to an idle slot reaches pipe_* the cycle after it is accepted;",
-			"a completion is processed 2 cycles after it arrives (its queue) at the",
-			"earliest and its response leaves one cycle later. Cached keys answer the",
-			"cycle after their request. With pipe_ready held at 1 the completion side",
-			"never waits.",
+			"An operation to an idle slot reaches pipe_* 3 cycles after it is accepted",
+			"(arrival stage, then PQ entries show 2 cycles after their push); a",
+			"completion is processed 4 cycles after it arrives at the earliest (its",
+			"queue, then the line D1, D2) and its response leaves one cycle later.",
+			"Cached keys answer 2 cycles after their request. A walk's first step",
+			"comes 2 cycles after the completion that starts it. With pipe_ready held",
+			"at 1 the completion side never waits.",
 		},
 	}
 	return g.body()

@@ -6,7 +6,7 @@
 `default_nettype none
 
 /*
- * Reservation station (rs.md v2): 256 slots, 64 operations in flight, forwarding on, 23-bit aux
+ * Reservation station (rs.md v3): 256 slots, 64 operations in flight, forwarding on, 23-bit aux
  *
  * Purpose:
  *   At most one operation per slot in the main pipeline; the others wait in
@@ -17,8 +17,9 @@
  *   never served from the cache; docs/microarch/rs.md.
  *
  * Interface:
- *   req_*: valid/ready; req_ready depends on state and on req_slot (a
- *   request for the slot being walked waits for the walk to end).
+ *   req_*: valid/ready; req_ready depends on state only (an accepted request
+ *   waits in a one-entry arrival stage; one for the slot being walked or
+ *   completed waits there, and the requests behind it wait at the port).
  *   pipe_*: operations for the main pipeline, valid/ready; pipe_valid depends
  *   on state only. While the pipeline holds back a full queue (16 entries) the
  *   completion side waits. req_aux comes back on pipe_aux; a write-back
@@ -29,11 +30,13 @@
  *   Data outputs are meaningful only while their valid is 1.
  *
  * Latency:
- *   An operation to an idle slot reaches pipe_* the cycle after it is accepted;
- *   a completion is processed 2 cycles after it arrives (its queue) at the
- *   earliest and its response leaves one cycle later. Cached keys answer the
- *   cycle after their request. With pipe_ready held at 1 the completion side
- *   never waits.
+ *   An operation to an idle slot reaches pipe_* 3 cycles after it is accepted
+ *   (arrival stage, then PQ entries show 2 cycles after their push); a
+ *   completion is processed 4 cycles after it arrives at the earliest (its
+ *   queue, then the line D1, D2) and its response leaves one cycle later.
+ *   Cached keys answer 2 cycles after their request. A walk's first step
+ *   comes 2 cycles after the completion that starts it. With pipe_ready held
+ *   at 1 the completion side never waits.
  */
 module kvd_rs
 (
