@@ -738,7 +738,9 @@ func (a *rsPipeOut) String() string {
 // ---------------------------------------------------------------------------
 // The station shadow
 
-// rsStation is rs.md §3–§5 (v2) read literally, cycle by cycle. The
+// rsStation is rs.md §3–§5 with §9's v3 delta (the arrival stage X, the
+// completion line D1/D2, WAIT before a walk's first step, PQ entries visible
+// two cycles after their push) read literally, cycle by cycle. The
 // stimulus steps it beside the golden model on the same inputs to see what
 // the outputs cannot show — chain lengths, which requests were served from
 // the cache, whether ids ran out, walks ended early — for functional
@@ -766,9 +768,16 @@ type rsStation struct {
 	cqOV          bool
 	cqOD          rsCQEnt
 
-	walkActive                  bool
+	walkActive, walkWait        bool
 	walkSlot, walkCur, walkPrev int
 
+	// §9.1: the arrival stage and the completion line.
+	xValid        bool
+	x             rsOp
+	d1v, d2v      bool
+	d1, d2        rsCQEnt
+	cycle         uint64
+	pqAt          [rsQ]uint64 // the cycle each PQ entry was pushed in
 	pq            [rsQ]rsPipeOut
 	pqHead, pqLen int
 	rq            [rsQ]rsRQEnt
@@ -806,6 +815,7 @@ func newRSStation(cfg config.Config, eval rsEval, vlW int) *rsStation {
 	for i := range st.pq {
 		st.pq[i].key = make([]uint64, kw)
 	}
+	st.x.key = make([]uint64, kw)
 	st.reset()
 	return st
 }
@@ -823,13 +833,25 @@ func (st *rsStation) reset() {
 	}
 	clear(st.ckey)
 	st.cqHead, st.cqLen, st.cqOV = 0, 0, false
-	st.walkActive = false
+	st.walkActive, st.walkWait = false, false
+	st.xValid, st.d1v, st.d2v = false, false, false
+	st.cycle = 0
 	st.pqHead, st.pqLen, st.rqHead, st.rqLen = 0, 0, 0, 0
 }
 
-func (st *rsStation) ready(reqSlot int) bool {
-	return st.freeLen >= 1 && st.pqLen <= rsQ-2 && st.rqLen <= rsQ-2 &&
-		!(st.walkActive && st.walkSlot == reqSlot)
+// slotOf is §9.2's slot(e) of a completion-line entry.
+func (st *rsStation) slotOf(e rsCQEnt) int {
+	if e.id >= uint64(st.m) {
+		return int(e.id) - st.m
+	}
+	return int(st.ops[e.id].slot)
+}
+
+// xGoes is §9.2 B: X acts this cycle, on the state at its start.
+func (st *rsStation) xGoes() bool {
+	s := int(st.x.slot) % st.r
+	return st.xValid && st.freeLen >= 1 && st.pqLen <= rsQ-2 && st.rqLen <= rsQ-2 &&
+		!(st.walkActive && st.walkSlot == s) && !(st.d2v && st.slotOf(st.d2) == s)
 }
 
 // servable is rs.md §1: GET, DELETE, ATOMIC, or a PUT of at most 8 bytes.
@@ -839,10 +861,12 @@ func rsServable(o *rsOp) bool {
 
 // step fills out with the outputs of this cycle and advances over the edge.
 func (st *rsStation) step(in *rsIn, out *rsOut) error {
-	ready := st.ready(int(in.req.slot))
+	goes := st.xGoes()
+	ready := !st.xValid || goes
 	out.reqReady = ready
 	pqStart := st.pqLen
-	out.pipeValid = st.pqLen > 0
+	// §9.2 C: a PQ entry drives pipe_* from two cycles after its push on.
+	out.pipeValid = st.pqLen > 0 && st.pqAt[st.pqHead]+2 <= st.cycle
 	if out.pipeValid {
 		out.pipe.copyFrom(&st.pq[st.pqHead])
 	} else {
@@ -860,37 +884,53 @@ func (st *rsStation) step(in *rsIn, out *rsOut) error {
 	}
 	// RQ's head just read leaves at the end of the cycle; removing it now is
 	// the same, since this cycle's pushes go behind it. PQ's leaves at the
-	// end only if pipe_ready.
+	// end only if it was visible and pipe_ready.
 
-	completed := false
+	advanced := false
 	var err error
-	if pqStart >= rsQ {
-		// §5 A: the pipeline holds PQ back; the completion side waits.
-		if st.walkActive || st.cqOV {
+	switch {
+	case pqStart >= rsQ:
+		// §9.2 A: the pipeline holds PQ back; the completion side waits.
+		if st.walkActive || st.d2v {
 			st.nStalled++
 		}
-	} else if st.walkActive {
+	case st.walkActive && st.walkWait:
+		st.walkWait = false
+	case st.walkActive:
 		err = st.walkStep()
-	} else if st.cqOV {
-		completed = true
-		err = st.complete(st.cqOD)
+	default:
+		// ADVANCE: COMPLETE D2's entry, then the line moves on.
+		advanced = true
+		if st.d2v {
+			err = st.complete(st.d2)
+		}
+		st.d2v, st.d2 = st.d1v, st.d1
+		st.d1v, st.d1 = st.cqOV, st.cqOD
 	}
 	if err != nil {
 		return err
 	}
-	if in.reqValid && ready {
-		if err := st.arrive(&in.req); err != nil {
+	if goes {
+		st.xValid = false
+		if err := st.arrive(&st.x); err != nil {
 			return err
 		}
+	}
+	if in.reqValid && ready {
+		k := st.x.key
+		st.x = in.req
+		st.x.key = k
+		copy(k, in.req.key)
+		st.xValid = true
 	}
 	if out.pipeValid && in.pipeReady {
 		st.pqHead, st.pqLen = (st.pqHead+1)%rsQ, st.pqLen-1
 	}
-	// CQ: microarch.md §3 with out_ready = completed.
-	if (!st.cqOV || completed) && st.cqLen > 0 {
+	// CQ: microarch.md §3 with out_ready = advanced.
+	if (!st.cqOV || advanced) && st.cqLen > 0 {
 		st.cqOD, st.cqOV = st.cq[st.cqHead], true
 		st.cqHead, st.cqLen = (st.cqHead+1)%len(st.cq), st.cqLen-1
-	} else if completed {
+	} else if advanced {
 		st.cqOV = false
 	}
 	if in.cplValid {
@@ -900,6 +940,7 @@ func (st *rsStation) step(in *rsIn, out *rsOut) error {
 		st.cq[(st.cqHead+st.cqLen)%len(st.cq)] = rsCQEnt{in.cplID, in.cplStatus & 15, in.cplVlen & st.vlmask, in.cplValue}
 		st.cqLen++
 	}
+	st.cycle++
 	return nil
 }
 
@@ -933,6 +974,7 @@ func (st *rsStation) pushPQ(e *rsPipeOut) error {
 		return fmt.Errorf("pipeline queue overflow")
 	}
 	st.pq[(st.pqHead+st.pqLen)%rsQ].copyFrom(e)
+	st.pqAt[(st.pqHead+st.pqLen)%rsQ] = st.cycle
 	st.pqLen++
 	return nil
 }
@@ -1098,6 +1140,7 @@ func (st *rsStation) complete(e rsCQEnt) error {
 	// A write-back's completion never walks (rs.md §5 A.2).
 	if e.id < uint64(st.m) && st.fwd && st.cv[s] && st.clen[s] > 0 {
 		st.walkActive, st.walkSlot, st.walkCur, st.walkPrev = true, s, st.head[s], -1
+		st.walkWait = true // §9.2: the first step comes after a WAIT
 		return nil
 	}
 	return st.end(s)

@@ -11,10 +11,16 @@
 // B (arrival side), C (output queues) and the completion queue CQ, which is
 // the §3 FIFO of golden/fifo.
 //
-// This is rs.md v2: 3-bit wire opcodes (the vector operations 4–7 pass
-// through to the pipeline in slot order), 4-bit wire status codes, a value
-// length with the value's first 8 bytes (only short values, vlen ≤ 8, are
-// cached and served), an opaque aux, and pipe_ready back-pressure.
+// This is rs.md v3 (§9, a delta on §5): requests are accepted into the
+// arrival stage X and act from it a cycle or more later (req_ready depends
+// on state only); completions leave CQ into the completion line D1, D2 and
+// are acted on from D2 (WAIT / WALK / ADVANCE); a walk's first step comes
+// two cycles after the COMPLETE that starts it (walk.wait); a PQ entry
+// drives pipe_* from the second cycle after its push. The rest is v2's:
+// 3-bit wire opcodes (the vector operations 4–7 pass through to the
+// pipeline in slot order), 4-bit wire status codes, a value length with the
+// value's first 8 bytes (only short values, vlen ≤ 8, are cached and
+// served), an opaque aux, and pipe_ready back-pressure.
 package rs
 
 import (
@@ -227,12 +233,20 @@ type slotRec struct {
 	wbLife                      uint8 // idFree (none), idQueued, idIssued, idCompleted
 }
 
-// pqEnt is one pipeline operation in PQ; its key lives in state.pqKey.
+// pqEnt is one pipeline operation in PQ; its key lives in state.pqKey. at
+// is the cycle it was pushed in (§9.1): it drives pipe_* from cycle at+2.
 type pqEnt struct {
 	id, klen, vlen, value uint64
 	delta, cmp, swap, aux uint64
+	at                    uint64
 	tag                   uint16
 	op, fid               uint8
+}
+
+// lineEnt is one entry of the completion line D1, D2 (§9.1): a CQ entry.
+type lineEnt struct {
+	valid                   bool
+	id, status, vlen, value uint64
 }
 
 type rqEnt struct {
@@ -252,8 +266,17 @@ type state struct {
 	free             []int32 // ring of M ids
 	freeHead, freeN  int
 	walkActive       bool
+	walkWait         bool // §9.1 walk.wait: the first step is not due yet
 	walkSlot         int32
 	walkCur, walkPrv int32 // walkPrv < 0: none
+
+	// §9.1: the arrival stage X (a request: op, fid, klen, slot, vlen,
+	// value, delta, cmp, swap, aux, tag in x; its masked key in xkey) and
+	// the completion line D1, D2.
+	xValid bool
+	x      opRec
+	xkey   []uint64 // kw words
+	d1, d2 lineEnt
 
 	pq            [QueueCap]pqEnt
 	pqKey         []uint64 // QueueCap × kw words
@@ -273,19 +296,21 @@ func (s *state) clone() state {
 	c.ckey = append([]uint64(nil), s.ckey...)
 	c.free = append([]int32(nil), s.free...)
 	c.pqKey = append([]uint64(nil), s.pqKey...)
+	c.xkey = append([]uint64(nil), s.xkey...)
 	return c
 }
 
 func (s *state) copyFrom(o *state) {
-	ops, okey, slots, ckey, free, pqKey := s.ops, s.okey, s.slots, s.ckey, s.free, s.pqKey
+	ops, okey, slots, ckey, free, pqKey, xkey := s.ops, s.okey, s.slots, s.ckey, s.free, s.pqKey, s.xkey
 	copy(ops, o.ops)
 	copy(okey, o.okey)
 	copy(slots, o.slots)
 	copy(ckey, o.ckey)
 	copy(free, o.free)
 	copy(pqKey, o.pqKey)
+	copy(xkey, o.xkey)
 	*s = *o
-	s.ops, s.okey, s.slots, s.ckey, s.free, s.pqKey = ops, okey, slots, ckey, free, pqKey
+	s.ops, s.okey, s.slots, s.ckey, s.free, s.pqKey, s.xkey = ops, okey, slots, ckey, free, pqKey, xkey
 }
 
 type snapshot struct {
@@ -321,10 +346,9 @@ type Model struct {
 	oPipeDelta, oPipeCmp, oPipeSwap, oPipeAux                   int
 	oRespValid, oRespTag, oRespStatus, oRespVlen, oRespValue    int
 
-	cq   *fifo.Model
-	st   state
-	xkey []uint64 // scratch: the arriving key, masked
-	err  error    // first impossibility found during a Step
+	cq  *fifo.Model
+	st  state
+	err error // first impossibility found during a Step
 }
 
 // New builds the model for cfg, in its reset state, with the default aux
@@ -407,8 +431,8 @@ func NewWithAux(cfg config.Config, eval Evaluator, a int) (*Model, error) {
 		ckey:  make([]uint64, p.R*m.kw),
 		free:  make([]int32, p.M),
 		pqKey: make([]uint64, QueueCap*m.kw),
+		xkey:  make([]uint64, m.kw),
 	}
-	m.xkey = make([]uint64, m.kw)
 	m.Reset()
 	return m, nil
 }
@@ -429,11 +453,14 @@ func (m *Model) Reset() {
 	clear(st.slots)
 	clear(st.ckey)
 	clear(st.pqKey)
+	clear(st.xkey)
+	st.xValid, st.x = false, opRec{}
+	st.d1, st.d2 = lineEnt{}, lineEnt{}
 	for i := range st.free {
 		st.free[i] = int32(i)
 	}
 	st.freeHead, st.freeN = 0, m.p.M
-	st.walkActive, st.walkSlot, st.walkCur, st.walkPrv = false, 0, 0, -1
+	st.walkActive, st.walkWait, st.walkSlot, st.walkCur, st.walkPrv = false, false, 0, 0, -1
 	st.pq = [QueueCap]pqEnt{}
 	st.rq = [QueueCap]rqEnt{}
 	st.pqHead, st.pqN, st.rqHead, st.rqN = 0, 0, 0, 0
@@ -449,7 +476,7 @@ func (m *Model) Snapshot() any { return snapshot{st: m.st.clone(), cq: m.cq.Snap
 // restores.
 func (m *Model) Restore(s any) {
 	sn, ok := s.(snapshot)
-	if !ok || len(sn.st.ops) != m.p.M || len(sn.st.slots) != m.p.R || len(sn.st.okey) != len(m.st.okey) {
+	if !ok || len(sn.st.ops) != m.p.M || len(sn.st.slots) != m.p.R || len(sn.st.okey) != len(m.st.okey) || len(sn.st.xkey) != m.kw {
 		panic(fmt.Sprintf("rs: Restore of a %T that is not a snapshot of this configuration", s))
 	}
 	m.st.copyFrom(&sn.st)
@@ -464,12 +491,31 @@ func b2u(b bool) uint64 {
 	return 0
 }
 
-// ready is req_ready (§5): state at the start of the cycle, and whether the
-// request's slot is being walked.
-func (m *Model) ready(reqSlot int32) bool {
+// lineSlot is slot(e) of §9.2: e.id - M for a write-back's entry, else
+// ops[e.id].slot.
+func (m *Model) lineSlot(e *lineEnt) int32 {
+	if e.id >= uint64(m.p.M) {
+		return int32(e.id - uint64(m.p.M))
+	}
+	return m.st.ops[e.id].slot
+}
+
+// xGoes is §9.2 B: whether X goes this cycle, on the state at its start.
+func (m *Model) xGoes() bool {
 	st := &m.st
-	return st.freeN >= 1 && st.pqN <= QueueCap-2 && st.rqN <= QueueCap-2 &&
-		!(st.walkActive && st.walkSlot == reqSlot)
+	return st.xValid && st.freeN >= 1 && st.pqN <= QueueCap-2 && st.rqN <= QueueCap-2 &&
+		!(st.walkActive && st.x.slot == st.walkSlot) &&
+		!(st.d2.valid && m.lineSlot(&st.d2) == st.x.slot)
+}
+
+// ready is req_ready (§9.2): !X.valid || X goes this cycle; state only.
+func (m *Model) ready() bool { return !m.st.xValid || m.xGoes() }
+
+// pipeVisible is §9.2 C: PQ's head drives pipe_* only when it was pushed
+// two or more cycles ago.
+func (m *Model) pipeVisible() bool {
+	st := &m.st
+	return st.pqN > 0 && st.cycle >= st.pq[st.pqHead].at+2
 }
 
 // Step implements model.Model (§1.1). It allocates nothing unless it
@@ -479,9 +525,11 @@ func (m *Model) Step(in, out []uint64) error {
 	kw := m.kw
 
 	// ---- Outputs of this cycle, from the state at its start.
-	ready := m.ready(int32(in[m.iReqSlot] & m.maskS))
+	goes := m.xGoes()
+	ready := !st.xValid || goes
 	out[m.oReqReady] = b2u(ready)
-	if st.pqN > 0 {
+	visible := m.pipeVisible()
+	if visible {
 		e := &st.pq[st.pqHead]
 		out[m.oPipeValid] = 1
 		out[m.oPipeID] = e.id
@@ -542,18 +590,17 @@ func (m *Model) Step(in, out []uint64) error {
 	}
 
 	// §5 A: the completion side does nothing if |PQ| ≥ Q at the start of
-	// the cycle.
+	// the cycle (|PQ| counts the entries not yet visible, §9.2 C).
 	side := st.pqN < QueueCap
 	if !side {
 		st.stalls++
 	}
 
 	// ---- CQ (microarch.md §3). Its out_ready is 1 exactly when the
-	// completion side performs COMPLETE: when it may act, no walk is
-	// active and the CQ has an entry at its output. It is driven as
-	// side && !walk.active here: in a cycle where the output register is
-	// empty, out_ready = 1 and 0 have the same effect (§3.2, step 1), so
-	// this is the same FIFO behaviour.
+	// completion side performs ADVANCE (§9.2 A.3): when it may act and no
+	// walk is active (WAIT and WALK both need walk.active). An entry at
+	// CQ's output then moves to D1. out_ready = 1 in a cycle where the
+	// output register is empty has the same effect as 0 (§3.2, step 1).
 	m.cqIn[m.cqInValid] = b2u(cplValid)
 	d := m.cqIn[m.cqInDat : m.cqInDat+m.cqWords]
 	clear(d)
@@ -573,10 +620,10 @@ func (m *Model) Step(in, out []uint64) error {
 		}
 	}
 
-	// ---- Output queues (§5 C): this cycle's heads leave at the edge, PQ's
-	// only if pipe_ready. Removing them first leaves room for this cycle's
-	// pushes, which go to the back.
-	if st.pqN > 0 && in[m.iPipeReady]&1 != 0 {
+	// ---- Output queues (§5 C, §9.2 C): this cycle's heads leave at the
+	// edge, PQ's only if it drove pipe_valid and pipe_ready is 1. Removing
+	// them first leaves room for this cycle's pushes, which go to the back.
+	if visible && in[m.iPipeReady]&1 != 0 {
 		e := &st.pq[st.pqHead]
 		if e.id < uint64(m.p.M) {
 			st.ops[e.id].life = idIssued
@@ -591,19 +638,36 @@ func (m *Model) Step(in, out []uint64) error {
 		st.rqN--
 	}
 
-	// ---- A. The completion side.
+	// ---- A. The completion side (§9.2 A): WAIT, WALK or ADVANCE.
 	if side {
-		if st.walkActive {
+		switch {
+		case st.walkActive && st.walkWait:
+			st.walkWait = false
+		case st.walkActive:
 			m.walkStep()
-		} else if m.cqOut[m.cqOutValid] != 0 {
-			id, status, vlen, value := m.unpackCQ(m.cqOut[m.cqOutDat : m.cqOutDat+m.cqWords])
-			m.complete(id, status, vlen, value)
+		default:
+			if st.d2.valid {
+				d := st.d2
+				m.complete(d.id, d.status, d.vlen, d.value)
+			}
+			st.d2 = st.d1
+			st.d1 = lineEnt{}
+			if m.cqOut[m.cqOutValid] != 0 {
+				id, status, vlen, value := m.unpackCQ(m.cqOut[m.cqOutDat : m.cqOutDat+m.cqWords])
+				st.d1 = lineEnt{valid: true, id: id, status: status, vlen: vlen, value: value}
+			}
 		}
 	}
 
-	// ---- B. The arrival side.
+	// ---- B. The arrival side (§9.2 B): X acts if it goes (decided on the
+	// state at the start of the cycle) on the state after A, then the
+	// request on the ports, if accepted, enters X.
+	if goes {
+		m.arrive()
+		st.xValid = false
+	}
 	if ready && in[m.iReqValid]&1 != 0 {
-		m.arrive(in)
+		m.accept(in)
 	}
 
 	st.cycle++
@@ -780,6 +844,7 @@ func (m *Model) pushPQ(e pqEnt, key []uint64) bool {
 		return false
 	}
 	i := (st.pqHead + st.pqN) % QueueCap
+	e.at = st.cycle
 	st.pq[i] = e
 	copy(m.key(st.pqKey, i), key)
 	st.pqN++
@@ -956,43 +1021,56 @@ func (m *Model) complete(id, status, vlen, value uint64) {
 	sl := &st.slots[s]
 	// A write-back's completion never walks (rs.md §5 A.2): walking it
 	// could starve an operation queued ahead of the cached key's newcomers.
+	// §9.2: a walk's first step comes after a WAIT cycle.
 	if id < M && m.p.FWD && sl.cv && sl.n > 0 {
-		st.walkActive, st.walkSlot, st.walkCur, st.walkPrv = true, s, sl.head, -1
+		st.walkActive, st.walkWait, st.walkSlot, st.walkCur, st.walkPrv = true, true, s, sl.head, -1
 	} else {
 		m.end(s)
 	}
 }
 
-// arrive is §5 B for the request on the input ports.
-func (m *Model) arrive(in []uint64) {
+// accept puts the request on the input ports into X (§9.1: every req_*
+// field, key and value masked).
+func (m *Model) accept(in []uint64) {
 	st := &m.st
-	op := uint8(in[m.iReqOp] & (1<<OpBits - 1))
-	fid := uint8(in[m.iReqFid] & m.maskF)
 	klen := in[m.iReqKlen] & m.maskKL
-	s := int32(in[m.iReqSlot] & m.maskS)
 	vlen := in[m.iReqVlen] & m.maskVL
-	value := maskValue(in[m.iReqValue], vlen)
-	delta := in[m.iReqDelta] & m.maskW
-	cmp := in[m.iReqCmp] & m.maskW
-	swap := in[m.iReqSwap] & m.maskW
-	aux := in[m.iReqAux] & m.maskA
-	tag := uint16(in[m.iReqTag])
-	m.maskKey(m.xkey, in[m.iReqKey:m.iReqKey+m.kw], klen)
+	st.x = opRec{
+		op:    uint8(in[m.iReqOp] & (1<<OpBits - 1)),
+		fid:   uint8(in[m.iReqFid] & m.maskF),
+		klen:  klen,
+		slot:  int32(in[m.iReqSlot] & m.maskS),
+		vlen:  vlen,
+		value: maskValue(in[m.iReqValue], vlen),
+		delta: in[m.iReqDelta] & m.maskW,
+		cmp:   in[m.iReqCmp] & m.maskW,
+		swap:  in[m.iReqSwap] & m.maskW,
+		aux:   in[m.iReqAux] & m.maskA,
+		tag:   uint16(in[m.iReqTag]),
+	}
+	m.maskKey(st.xkey, in[m.iReqKey:m.iReqKey+m.kw], klen)
+	st.xValid = true
+}
 
+// arrive is §5 B for the request in X (§9.2 B), on the state after A.
+func (m *Model) arrive() {
+	st := &m.st
+	x := st.x
+	s := x.slot
 	sl := &st.slots[s]
-	if m.p.FWD && sl.cv && sl.n == 0 && sl.cklen == klen && keyEq(m.xkey, m.key(st.ckey, int(s))) && servable(op, vlen) {
-		status, rl, rv := m.exec(s, op, fid, vlen, value, delta, cmp, swap)
-		m.respond(tag, status, rl, rv)
+	if m.p.FWD && sl.cv && sl.n == 0 && sl.cklen == x.klen && keyEq(st.xkey, m.key(st.ckey, int(s))) && servable(x.op, x.vlen) {
+		status, rl, rv := m.exec(s, x.op, x.fid, x.vlen, x.value, x.delta, x.cmp, x.swap)
+		m.respond(x.tag, status, rl, rv)
 		return
 	}
 	if st.freeN < 1 {
-		m.fail("request accepted with no free id")
+		m.fail("X went with no free id")
 		return
 	}
 	i := m.alloc()
-	st.ops[i] = opRec{value: value, delta: delta, cmp: cmp, swap: swap, klen: klen, vlen: vlen, aux: aux,
-		next: 0, slot: s, tag: tag, op: op, fid: fid, life: idChained}
-	copy(m.key(st.okey, int(i)), m.xkey)
+	x.next, x.life = 0, idChained
+	st.ops[i] = x
+	copy(m.key(st.okey, int(i)), st.xkey)
 	if !sl.busy {
 		m.pushOp(i)
 		sl.busy, sl.wb, sl.cv = true, false, false
@@ -1053,8 +1131,24 @@ func (m *Model) DescribeState() string {
 		st.freeN, m.p.M, st.pqN, QueueCap, st.rqN, QueueCap, m.cq.Len(), m.p.R+1, pipeOps, pipeWB, cqPending)
 	if st.walkActive {
 		fmt.Fprintf(&b, "; walking slot %d at id %d", st.walkSlot, st.walkCur)
+		if st.walkWait {
+			b.WriteString(" (WAIT: first step next cycle)")
+		}
 	} else {
 		b.WriteString("; no walk")
+	}
+	if st.xValid {
+		fmt.Fprintf(&b, "; X holds tag %d for slot %d", st.x.tag, st.x.slot)
+	} else {
+		b.WriteString("; X empty")
+	}
+	for i, d := range []*lineEnt{&st.d1, &st.d2} {
+		if d.valid {
+			fmt.Fprintf(&b, "; D%d id %d (slot %d)", i+1, d.id, m.lineSlot(d))
+		}
+	}
+	if st.pqN > 0 && !m.pipeVisible() {
+		b.WriteString("; PQ head pushed last cycle (not yet visible)")
 	}
 	if st.pqN >= QueueCap {
 		b.WriteString("; completion side waiting: |PQ| = Q (pipe_ready held low)")
@@ -1062,7 +1156,7 @@ func (m *Model) DescribeState() string {
 	if st.stalls > 0 {
 		fmt.Fprintf(&b, "; %d cycles waited on a full PQ so far", st.stalls)
 	}
-	fmt.Fprintf(&b, "; req_ready %d (for a slot not being walked)", b2u(m.ready(-1)))
+	fmt.Fprintf(&b, "; req_ready %d", b2u(m.ready()))
 	// A few busy slots in detail.
 	shown := 0
 	for s := range st.slots {

@@ -158,6 +158,7 @@ type harness struct {
 	onPipe  func(e event)
 	notRdy  []int
 	cplSent []event
+	probe   func() // called with h.in set, just before the model steps
 }
 
 func newHarness(t testing.TB, cfg config.Config, seed uint64) *harness {
@@ -303,6 +304,9 @@ func (h *harness) step(r *req) bool {
 				h.cplSent = append(h.cplSent, event{cycle: h.cyc, id: p.id, status: p.status, vlen: p.vlen, value: p.value})
 			}
 		}
+	}
+	if h.probe != nil {
+		h.probe()
 	}
 	if err := h.m.Step(h.in, h.out); err != nil {
 		t.Fatalf("cycle %d: %v\n%s", h.cyc, err, h.m.DescribeState())
@@ -499,7 +503,8 @@ func (h *harness) seqReqs(rs []*req, accept func(*req)) {
 
 func (h *harness) idle() bool {
 	st := &h.m.st
-	return len(h.pend) == 0 && st.busyN == 0 && st.pqN == 0 && st.rqN == 0 && h.m.cq.Len() == 0 && !st.walkActive && st.freeN == h.p.M
+	return len(h.pend) == 0 && st.busyN == 0 && st.pqN == 0 && st.rqN == 0 && h.m.cq.Len() == 0 && !st.walkActive && st.freeN == h.p.M &&
+		!st.xValid && !st.d1.valid && !st.d2.valid
 }
 
 func (h *harness) drain(limit int) {
@@ -768,21 +773,66 @@ func TestNewRejects(t *testing.T) {
 // ---------------------------------------------------------------------------
 // req_ready.
 
+// req_ready (§9.2) = !X.valid || X goes, on the state at the start of the
+// cycle: with X empty it is 1 whatever the rest; with X full it is the
+// condition of X going. The states are set by hand; only the outputs of the
+// cycle matter (the advance may find the hand-made state impossible, which
+// is ignored here).
 func TestReqReadyRule(t *testing.T) {
 	cfg := simCfg(t, true)
-	probe := func(mut func(st *state), valid bool) uint64 {
+	M := uint64(cfg.RS.MaxInflight)
+	probe := func(mut func(st *state), valid bool, reqSlot uint64) (ready, pipe uint64) {
 		m := newModel(t, cfg)
+		m.st.cycle = 10
 		mut(&m.st)
 		lay := model.MustLayout(m.Ports())
 		in, out := make([]uint64, lay.InWords), make([]uint64, lay.OutWords)
+		in[lay.MustSlot("req_slot").Off] = reqSlot
 		if valid {
 			in[lay.MustSlot("req_valid").Off] = 1
 			in[lay.MustSlot("req_klen").Off] = 1
 		}
-		if err := m.Step(in, out); err != nil {
-			t.Fatal(err)
+		_ = m.Step(in, out)
+		return out[lay.MustSlot("req_ready").Off], out[lay.MustSlot("pipe_valid").Off]
+	}
+	x := func(slot int32) func(st *state) { // X holds a GET for slot
+		return func(st *state) { st.xValid, st.x = true, opRec{klen: 1, slot: slot, tag: 9} }
+	}
+	and := func(fs ...func(st *state)) func(st *state) {
+		return func(st *state) {
+			for _, f := range fs {
+				f(st)
+			}
 		}
-		return out[lay.MustSlot("req_ready").Off]
+	}
+	walk := func(slot int32, wait bool) func(st *state) {
+		return func(st *state) {
+			st.walkActive, st.walkWait, st.walkSlot = true, wait, slot
+			st.ops[63].life, st.ops[63].slot, st.walkCur = idChained, slot, 63
+			st.slots[slot].n, st.slots[slot].head, st.slots[slot].tail = 1, 63, 63
+		}
+	}
+	d2 := func(id uint64, slot int32) func(st *state) {
+		return func(st *state) {
+			st.d2 = lineEnt{valid: true, id: id}
+			if id < M {
+				st.ops[id].slot = slot
+			}
+		}
+	}
+	d1 := func(id uint64, slot int32) func(st *state) {
+		return func(st *state) {
+			st.d1 = lineEnt{valid: true, id: id}
+			st.ops[id].slot = slot
+		}
+	}
+	pq := func(n int, at uint64) func(st *state) { // n entries pushed in cycle at
+		return func(st *state) {
+			st.pqN = n
+			for i := range n {
+				st.pq[i].at = at
+			}
+		}
 	}
 	for _, tc := range []struct {
 		name string
@@ -790,25 +840,48 @@ func TestReqReadyRule(t *testing.T) {
 		want uint64
 	}{
 		{"reset", func(*state) {}, 1},
-		{"walk active", func(st *state) { st.walkActive = true; st.ops[0].life = idChained; st.freeN--; st.slots[0].n = 1 }, 0},
-		{"walk on another slot", func(st *state) {
-			st.walkActive, st.walkSlot = true, 1
-			st.ops[0].life = idChained
-			st.freeN--
-			st.slots[1].n = 1
-		}, 1},
-		{"one free id", func(st *state) { st.freeN = 1 }, 1},
-		{"no free id", func(st *state) { st.freeN = 0 }, 0},
-		{"PQ Q-2", func(st *state) { st.pqN = QueueCap - 2 }, 1},
-		{"PQ Q-1", func(st *state) { st.pqN = QueueCap - 1 }, 0},
-		{"PQ Q", func(st *state) { st.pqN = QueueCap }, 0},
-		{"RQ Q-2", func(st *state) { st.rqN = QueueCap - 2 }, 1},
-		{"RQ Q-1", func(st *state) { st.rqN = QueueCap - 1 }, 0},
+		// X empty: req_ready = 1, whatever the rest of the state.
+		{"X empty, no free id", func(st *state) { st.freeN = 0 }, 1},
+		{"X empty, PQ Q", pq(QueueCap, 0), 1},
+		{"X empty, RQ Q-1", func(st *state) { st.rqN = QueueCap - 1 }, 1},
+		{"X empty, walk on slot 0", walk(0, false), 1},
+		{"X empty, D2 for slot 0", d2(3, 0), 1},
+		// X full: req_ready = X goes.
+		{"X goes", x(0), 1},
+		{"X, walk on its slot", and(x(0), walk(0, false)), 0},
+		{"X, walk on its slot, WAIT", and(x(0), walk(0, true)), 0},
+		{"X, walk on another slot", and(x(0), walk(1, false)), 1},
+		{"X, D2 operation of its slot", and(x(5), d2(3, 5)), 0},
+		{"X, D2 operation of another slot", and(x(5), d2(3, 6)), 1},
+		{"X, D2 write-back of its slot", and(x(5), d2(M+5, 0)), 0},
+		{"X, D2 write-back of another slot", and(x(5), d2(M+6, 0)), 1},
+		{"X, D1 of its slot (only D2 holds X)", and(x(5), d1(3, 5)), 1},
+		{"X, one free id", and(x(0), func(st *state) { st.freeN = 1 }), 1},
+		{"X, no free id", and(x(0), func(st *state) { st.freeN = 0 }), 0},
+		{"X, PQ Q-2", and(x(0), pq(QueueCap-2, 0)), 1},
+		{"X, PQ Q-1", and(x(0), pq(QueueCap-1, 0)), 0},
+		{"X, PQ Q-1, none visible yet", and(x(0), pq(QueueCap-1, 9)), 0}, // |PQ| counts invisible entries
+		{"X, PQ Q", and(x(0), pq(QueueCap, 0)), 0},
+		{"X, RQ Q-2", and(x(0), func(st *state) { st.rqN = QueueCap - 2 }), 1},
+		{"X, RQ Q-1", and(x(0), func(st *state) { st.rqN = QueueCap - 1 }), 0},
 	} {
 		for _, valid := range []bool{false, true} {
-			if got := probe(tc.mut, valid); got != tc.want {
-				t.Errorf("%s (req_valid %v): req_ready %d, want %d", tc.name, valid, got, tc.want)
+			// §9.2: req_ready depends on state only, not on req_slot.
+			for _, rs := range []uint64{0, 1, 5, 6, 255} {
+				if got, _ := probe(tc.mut, valid, rs); got != tc.want {
+					t.Errorf("%s (req_valid %v, req_slot %d): req_ready %d, want %d", tc.name, valid, rs, got, tc.want)
+				}
 			}
+		}
+	}
+	// §9.2 C: PQ's head drives pipe_valid from the second cycle after its
+	// push (the model is at cycle 10).
+	for _, tc := range []struct {
+		at   uint64
+		want uint64
+	}{{10, 0}, {9, 0}, {8, 1}, {0, 1}} {
+		if _, got := probe(pq(1, tc.at), false, 0); got != tc.want {
+			t.Errorf("PQ head pushed in cycle %d, now cycle 10: pipe_valid %d, want %d", tc.at, got, tc.want)
 		}
 	}
 }
@@ -864,8 +937,11 @@ func TestReqReadyFallsOnFullPQ(t *testing.T) {
 }
 
 // ---------------------------------------------------------------------------
-// One operation, exact cycles (pipe_ready always 1, short values: the first
-// version's timing).
+// One operation, exact cycles (pipe_ready always 1, short values). The v3
+// path (§9): accepted into X in cycle 0; X goes in 1 and pushes to PQ; the
+// entry drives pipe_* from 3 (t+2); the pipeline completes it at 3+L; CQ's
+// output has it at 5+L (microarch.md §3) and ADVANCE pops it to D1; it is in
+// D2 at 7+L, where COMPLETE acts on it; the response is seen at 8+L.
 
 func TestSingleOperationPath(t *testing.T) {
 	for _, fwd := range []bool{true, false} {
@@ -878,37 +954,35 @@ func TestSingleOperationPath(t *testing.T) {
 			if !h.step(put) { // cycle 0
 				t.Fatal("PUT not accepted at cycle 0")
 			}
-			for h.cyc < 10 {
+			for h.cyc < 20 {
 				h.step(nil)
 			}
-			// arrival 0 → pipe 1 → completion 1+L → CQ output 3+L (COMPLETE)
-			// → response 4+L.
-			if len(h.pipes) != 1 || h.pipes[0] != (event{cycle: 1, id: 0, tag: 7, op: OpPut, klen: 5, vlen: 5, value: 42, key: "hello", aux: put.aux}) {
+			if len(h.pipes) != 1 || h.pipes[0] != (event{cycle: 3, id: 0, tag: 7, op: OpPut, klen: 5, vlen: 5, value: 42, key: "hello", aux: put.aux}) {
 				t.Fatalf("pipe: %+v", h.pipes)
 			}
-			if len(h.cplSent) != 1 || h.cplSent[0].cycle != 1+L {
+			if len(h.cplSent) != 1 || h.cplSent[0].cycle != 3+L {
 				t.Fatalf("completions: %+v", h.cplSent)
 			}
-			if len(h.resps) != 1 || h.resps[0] != (event{cycle: 4 + L, tag: 7, status: StatusOK}) {
+			if len(h.resps) != 1 || h.resps[0] != (event{cycle: 8 + L, tag: 7, status: StatusOK}) {
 				t.Fatalf("responses: %+v", h.resps)
 			}
 			if !h.idle() {
 				t.Fatalf("not idle: %s", h.m.DescribeState())
 			}
-			// A GET of the same key at cycle 10: the slot went idle (a PUT
+			// A GET of the same key at cycle 20: the slot went idle (a PUT
 			// leaves nothing dirty), so it goes to the pipeline with the
 			// next free id, 1 (0 went to the back of the free FIFO).
 			get := h.newReq(OpGet, "hello", 0, 8)
 			if !h.step(get) {
 				t.Fatal("GET not accepted")
 			}
-			for h.cyc < 20 {
+			for h.cyc < 40 {
 				h.step(nil)
 			}
-			if len(h.pipes) != 2 || h.pipes[1] != (event{cycle: 11, id: 1, tag: 8, op: OpGet, klen: 5, key: "hello", aux: get.aux}) {
+			if len(h.pipes) != 2 || h.pipes[1] != (event{cycle: 23, id: 1, tag: 8, op: OpGet, klen: 5, key: "hello", aux: get.aux}) {
 				t.Fatalf("pipe: %+v", h.pipes)
 			}
-			if len(h.resps) != 2 || h.resps[1] != (event{cycle: 14 + L, tag: 8, status: StatusOK, vlen: 5, value: 42}) {
+			if len(h.resps) != 2 || h.resps[1] != (event{cycle: 28 + L, tag: 8, status: StatusOK, vlen: 5, value: 42}) {
 				t.Fatalf("responses: %+v", h.resps)
 			}
 		})
@@ -916,7 +990,8 @@ func TestSingleOperationPath(t *testing.T) {
 }
 
 // An ATOMIC goes to the pipeline as a GET (with its fid, operands and aux);
-// its response and its write-back PUT leave in the cycle after COMPLETE.
+// its response leaves in the cycle after COMPLETE (7+L), its write-back PUT
+// two cycles after (§9.2 C).
 func TestSingleAtomicPath(t *testing.T) {
 	const L = 6
 	h := newHarness(t, simCfg(t, true), 3)
@@ -930,13 +1005,13 @@ func TestSingleAtomicPath(t *testing.T) {
 	}
 	h.drain(100)
 	wantPipes := []event{
-		{cycle: 1, id: 0, tag: 99, op: OpGet, klen: 3, key: "ctr", delta: 5, cmp: 3, swap: 4, aux: a.aux},
-		{cycle: 4 + L, id: uint64(h.p.M + 200), op: OpPut, klen: 3, vlen: 8, value: 15, key: "ctr", wb: true, aux: a.aux},
+		{cycle: 3, id: 0, tag: 99, op: OpGet, klen: 3, key: "ctr", delta: 5, cmp: 3, swap: 4, aux: a.aux},
+		{cycle: 9 + L, id: uint64(h.p.M + 200), op: OpPut, klen: 3, vlen: 8, value: 15, key: "ctr", wb: true, aux: a.aux},
 	}
 	if !reflect.DeepEqual(h.pipes, wantPipes) {
 		t.Fatalf("pipe: %+v\nwant %+v", h.pipes, wantPipes)
 	}
-	if len(h.resps) != 1 || h.resps[0] != (event{cycle: 4 + L, tag: 99, status: StatusOK, vlen: 8, value: 10}) {
+	if len(h.resps) != 1 || h.resps[0] != (event{cycle: 8 + L, tag: 99, status: StatusOK, vlen: 8, value: 10}) {
 		t.Fatalf("responses: %+v", h.resps)
 	}
 	if h.mem["ctr"] != (val{8, 15}) {
@@ -1020,7 +1095,12 @@ func hotKeyRun(t *testing.T, fwd bool, L, cycles int) (*harness, *checker, map[u
 func TestHotKeyForwarding(t *testing.T) {
 	const L, cycles = 20, 20000
 	h, c, acc := hotKeyRun(t, true, L, cycles)
-	nresp := len(h.resps)
+	nresp := 0
+	for _, e := range h.resps {
+		if e.cycle < cycles {
+			nresp++
+		}
+	}
 	h.drain(10 * L)
 	if c.checked != len(acc) {
 		t.Fatalf("%d responses for %d requests", c.checked, len(acc))
@@ -1035,50 +1115,142 @@ func TestHotKeyForwarding(t *testing.T) {
 		t.Fatalf("memory %+v after %d fetch-adds", h.mem["hot"], len(acc))
 	}
 	rate := float64(nresp) / float64(cycles)
-	t.Logf("forwarding, latency %d: %d ops in %d cycles = %.4f ops/cycle; %d pipeline ops", L, nresp, cycles, rate, len(h.pipes))
+	t.Logf("forwarding, latency %d: %d ops in %d cycles = %.4f ops/cycle (§9.3: 1 - 1/(L+6) = %.4f); %d pipeline ops",
+		L, nresp, cycles, rate, 1-1.0/(L+6), len(h.pipes))
 	if rate < 0.95 {
 		t.Errorf("%.4f ops/cycle, want at least 0.95", rate)
 	}
-	// The first operation: accepted at 0, on the pipe at 1, completed at
-	// 1+L, COMPLETE at 3+L, response at 4+L. Requests accepted in cycles
-	// 1 .. 3+L were chained (3+L of them); COMPLETE starts the walk, which
-	// runs in cycles 4+L .. 6+2L, one per cycle, with req_ready = 0.
-	c0 := 3 + L
-	n := c0
-	if h.resps[0].cycle != c0+1 {
-		t.Fatalf("first response at %d, want %d", h.resps[0].cycle, c0+1)
+	// The first operation: accepted at 0, goes from X at 1, on the pipe at
+	// 3, completed at 3+L, COMPLETE at c0 = 7+L, response at 8+L. Requests
+	// accepted in cycles 1 .. 5+L went from X in 2 .. 6+L and were chained
+	// (5+L of them). The one accepted at 6+L waits in X: D2 holds the slot's
+	// completion at 7+L, then the walk is active: WAIT at 8+L, steps
+	// 9+L .. 13+2L, one per cycle. So req_ready = 0 in 7+L .. 13+2L.
+	c0 := 7 + L
+	we := 13 + 2*L // the walk's last step: END pushes the first write-back
+	if h.resps[0].cycle != c0+1 || h.resps[1].cycle != c0+3 {
+		t.Fatalf("first responses at %d, %d; want %d (COMPLETE + 1) and %d (after the WAIT cycle)", h.resps[0].cycle, h.resps[1].cycle, c0+1, c0+3)
 	}
 	wantNR := []int{}
-	for cy := c0 + 1; cy <= c0+n; cy++ {
+	for cy := c0; cy <= we; cy++ {
 		wantNR = append(wantNR, cy)
 	}
-	if !reflect.DeepEqual(h.notRdy, wantNR) {
-		t.Fatalf("req_ready = 0 in cycles %v, want %v", h.notRdy, wantNR)
-	}
-	// After the first response, one response every cycle while requests
-	// keep coming.
-	for i := 1; i < nresp; i++ {
-		if h.resps[i].cycle != h.resps[i-1].cycle+1 {
-			t.Fatalf("response %d at %d, previous at %d", i, h.resps[i].cycle, h.resps[i-1].cycle)
+	// Then each write-back round trip (pushed at END in cycle w, on the
+	// pipe at w+2, completed at w+2+L, at CQ's output at w+4+L, in D2 at
+	// w+6+L where COMPLETE pushes the next one) holds X for one cycle: the
+	// cycle its completion is in D2 (§9.2 B). Period L+6.
+	var wbCpl []int
+	for _, e := range h.cplSent {
+		if e.id >= uint64(h.p.M) {
+			wbCpl = append(wbCpl, e.cycle)
 		}
 	}
-	// Arrivals after the walk execute at arrival: the response leaves the
-	// next cycle.
+	for k, w := 0, we; w+6+L < cycles; k, w = k+1, w+6+L {
+		if k >= len(wbCpl) || wbCpl[k] != w+2+L {
+			t.Fatalf("write-back completion %d at %v, want %d (write-backs: %v)", k, wbCpl[min(k, len(wbCpl)-1)], w+2+L, wbCpl)
+		}
+		wantNR = append(wantNR, w+6+L)
+	}
+	var gotNR []int
+	for _, cy := range h.notRdy {
+		if cy < cycles {
+			gotNR = append(gotNR, cy)
+		}
+	}
+	if !reflect.DeepEqual(gotNR, wantNR) {
+		t.Fatalf("req_ready = 0 in cycles %v\nwant %v", gotNR, wantNR)
+	}
+	// After the walk, one response every cycle except the cycle after X
+	// was held by D2.
+	nr := map[int]bool{}
+	for _, cy := range wantNR {
+		nr[cy] = true
+	}
+	for i := 1; i < nresp; i++ {
+		p, e := h.resps[i-1].cycle, h.resps[i].cycle
+		if p <= c0+1 {
+			continue
+		}
+		want := 1
+		if p > we+1 && nr[p] {
+			want = 2
+		}
+		if e-p != want {
+			t.Fatalf("response %d at %d, previous at %d; want a gap of %d", i, e, p, want)
+		}
+	}
+	// Arrivals after the walk execute when X goes: the response leaves two
+	// cycles after acceptance, three if D2 held X the cycle after.
 	for _, e := range h.resps {
 		a := acc[uint16(e.tag)]
-		if a > c0+n && e.cycle != a+1 {
-			t.Fatalf("tag %d accepted at %d answered at %d", e.tag, a, e.cycle)
+		want := a + 2
+		if nr[a+1] {
+			want++
+		}
+		if a > we && e.cycle != want {
+			t.Fatalf("tag %d accepted at %d answered at %d, want %d", e.tag, a, e.cycle, want)
 		}
 	}
 	// The pipeline sees the first GET and then only write-backs, one per
-	// round trip of L+3 cycles.
+	// round trip of L+6 cycles.
 	for i, p := range h.pipes[1:] {
 		if !p.wb || p.op != OpPut || p.vlen != 8 {
 			t.Fatalf("pipe op %d: %+v, want a write-back PUT", i+1, p)
 		}
 	}
-	if max := cycles/(L+3) + 3; len(h.pipes) > max {
+	if max := cycles/(L+6) + 3; len(h.pipes) > max {
 		t.Errorf("%d pipeline ops, want at most %d", len(h.pipes), max)
+	}
+}
+
+// TestHotKeyThroughput measures §9.3's claim: one hot key, atomics,
+// forwarding on, a pipeline answering in ~200 cycles (the paper preset, as
+// §8's bench): each write-back completion holds X one cycle, so the rate is
+// 1 - 1/(L+6) ≈ 0.995 at L = 200.
+func TestHotKeyThroughput(t *testing.T) {
+	paper, _ := config.Preset("paper")
+	for _, tc := range []struct {
+		name   string
+		lat    func(h *harness) int
+		expect float64 // 0: not predicted exactly
+	}{
+		{"latency 200", func(*harness) int { return 200 }, 1 - 1.0/206},
+		{"latency 150-250", func(h *harness) int { return 150 + h.rng.IntN(101) }, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			const warm, window = 5000, 200000
+			h := newHarness(t, paper, 30)
+			h.log = false
+			h.latency = func() int { return tc.lat(h) }
+			h.slot["hot"] = 77
+			c := newChecker(t, h)
+			n := 0
+			h.onResp = func(e event) {
+				c.resp(e)
+				if e.cycle >= warm && e.cycle < warm+window {
+					n++
+				}
+			}
+			tag := uint16(0)
+			h.drive(warm+window, func() *req {
+				r := h.newReq(OpAtomic, "hot", 1, tag)
+				tag++
+				return r
+			}, c.accept)
+			h.drain(2000)
+			if len(c.reqs) != 0 {
+				t.Fatalf("%d requests unanswered", len(c.reqs))
+			}
+			rate := float64(n) / window
+			t.Logf("paper preset, one hot key, atomics, forwarding, %s: %d responses in %d cycles (after %d of warm-up) = %.4f op/cycle (§9.3 predicts ≈ 0.995)",
+				tc.name, n, window, warm, rate)
+			if tc.expect > 0 && (rate < tc.expect-2.0/window || rate > tc.expect+2.0/window) {
+				t.Errorf("%.5f op/cycle, want %.5f (1 - 1/(L+6))", rate, tc.expect)
+			}
+			if rate < 0.99 {
+				t.Errorf("%.4f op/cycle, want at least 0.99", rate)
+			}
+		})
 	}
 }
 
@@ -1090,14 +1262,16 @@ func TestHotKeyNoForwarding(t *testing.T) {
 	if c.checked != len(acc) {
 		t.Fatalf("%d responses for %d requests", c.checked, len(acc))
 	}
-	// Each atomic is a GET round trip and a write-back round trip of L+3
-	// cycles each: responses exactly 2(L+3) apart.
-	if h.resps[0].cycle != L+4 {
+	// Each atomic is a GET round trip and a write-back round trip of L+6
+	// cycles each (END's push at c, on the pipe at c+2, completed at
+	// c+2+L, at CQ's output at c+4+L, COMPLETE from D2 at c+6+L):
+	// responses exactly 2(L+6) apart.
+	if h.resps[0].cycle != L+8 {
 		t.Fatalf("first response at %d", h.resps[0].cycle)
 	}
 	for i := 1; i < len(h.resps); i++ {
-		if d := h.resps[i].cycle - h.resps[i-1].cycle; d != 2*(L+3) {
-			t.Fatalf("responses %d and %d are %d cycles apart, want %d", i-1, i, d, 2*(L+3))
+		if d := h.resps[i].cycle - h.resps[i-1].cycle; d != 2*(L+6) {
+			t.Fatalf("responses %d and %d are %d cycles apart, want %d", i-1, i, d, 2*(L+6))
 		}
 		if h.resps[i].value != uint64(i) {
 			t.Fatalf("response %d: value %d", i, h.resps[i].value)
@@ -1110,7 +1284,7 @@ func TestHotKeyNoForwarding(t *testing.T) {
 		}
 	}
 	rate := float64(nresp) / float64(cycles)
-	t.Logf("no forwarding, latency %d: %d ops in %d cycles = %.4f ops/cycle (1/%d)", L, nresp, cycles, rate, 2*(L+3))
+	t.Logf("no forwarding, latency %d: %d ops in %d cycles = %.4f ops/cycle (1/%d)", L, nresp, cycles, rate, 2*(L+6))
 	// The chain fills every id, so req_ready falls on free-id exhaustion.
 	if len(h.notRdy) < cycles/2 {
 		t.Fatalf("req_ready = 0 in only %d cycles", len(h.notRdy))
@@ -1120,7 +1294,8 @@ func TestHotKeyNoForwarding(t *testing.T) {
 	}
 }
 
-// GETs without forwarding: one per round trip, no write-backs.
+// GETs without forwarding: one per round trip of L+6 cycles, no
+// write-backs.
 func TestHotKeyNoForwardingGets(t *testing.T) {
 	const L = 10
 	h := newHarness(t, simCfg(t, false), 6)
@@ -1129,14 +1304,485 @@ func TestHotKeyNoForwardingGets(t *testing.T) {
 	tag := uint16(0)
 	h.drive(1000, func() *req { r := h.newReq(OpGet, "k", 0, tag); tag++; return r }, nil)
 	for i := 1; i < len(h.resps); i++ {
-		if d := h.resps[i].cycle - h.resps[i-1].cycle; d != L+3 {
-			t.Fatalf("responses %d apart, want %d", d, L+3)
+		if d := h.resps[i].cycle - h.resps[i-1].cycle; d != L+6 {
+			t.Fatalf("responses %d apart, want %d", d, L+6)
 		}
 	}
 	for _, p := range h.pipes {
 		if p.wb {
 			t.Fatal("write-back without a change")
 		}
+	}
+}
+
+// ---------------------------------------------------------------------------
+// v3 (rs.md §9): one test per rule. Each fixes the cycles the document
+// gives; a model without the rule (or with §5's timing) fails it.
+
+// runUntil steps with no request until cycle c (the next step is cycle c).
+func (h *harness) runUntil(c int) {
+	for h.cyc < c {
+		h.step(nil)
+	}
+}
+
+// pipeAt is the cycle the operation with request tag tag was on pipe_*.
+func pipeAt(t *testing.T, h *harness, tag uint64, wb bool) int {
+	t.Helper()
+	for _, e := range h.pipes {
+		if e.wb == wb && (wb || e.tag == tag) {
+			return e.cycle
+		}
+	}
+	t.Fatalf("tag %d (write-back %v) never on the pipe: %+v", tag, wb, h.pipes)
+	return 0
+}
+
+// respAt is the cycle of the response with tag tag.
+func respAt(t *testing.T, h *harness, tag uint64) int {
+	t.Helper()
+	for _, e := range h.resps {
+		if e.tag == tag {
+			return e.cycle
+		}
+	}
+	t.Fatalf("no response for tag %d: %+v", tag, h.resps)
+	return 0
+}
+
+// §9.2 B, rule 1: X for slot s waits while D2 holds a completion for s
+// (an operation's, or s's write-back's) and goes in the cycle after it
+// leaves D2; X for another slot is not held.
+func TestV3XWaitsWhileD2HoldsItsSlot(t *testing.T) {
+	const L = 10
+	for _, tc := range []struct {
+		name string
+		wb   bool // the completion in D2 is a write-back's
+		same bool // the request's slot is D2's
+	}{
+		{"operation, same slot", false, true},
+		{"operation, other slot", false, false},
+		{"write-back, same slot", true, true},
+		{"write-back, other slot", true, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHarness(t, simCfg(t, true), 50)
+			h.latency = func() int { return L }
+			h.slot["k"], h.slot["o"] = 5, 6
+			h.mem["k"], h.mem["o"] = val{8, 7}, val{8, 8}
+			c := newChecker(t, h)
+			// An operation accepted at 0 completes at 3+L and is in D2 at
+			// d2 = 7+L (COMPLETE). An ATOMIC's write-back, pushed there,
+			// is on the pipe at 9+L, completes at 9+2L and is in D2 at
+			// 13+2L.
+			first := h.newReq(OpGet, "k", 0, 1)
+			d2 := 7 + L
+			if tc.wb {
+				first = h.newReq(OpAtomic, "k", 1, 1)
+				d2 = 13 + 2*L
+			}
+			c.accept(first)
+			h.step(first)
+			h.runUntil(d2 - 1)
+			key := "o"
+			if tc.same {
+				key = "k"
+			}
+			b := h.newReq(OpGet, key, 0, 2) // enters X at d2-1
+			if !h.step(b) {
+				t.Fatal("refused with X empty")
+			}
+			c.accept(b)
+			if st := &h.m.st; !st.d2.valid || h.m.lineSlot(&st.d2) != 5 || !st.xValid {
+				t.Fatalf("cycle %d: want D2 holding slot 5's completion and X full: %s", h.cyc, h.m.DescribeState())
+			}
+			cr := h.newReq(OpGet, key, 0, 3)
+			acc := -1
+			for range 5 {
+				if h.step(cr) {
+					acc = h.cyc - 1
+					break
+				}
+			}
+			c.accept(cr)
+			h.drain(500)
+			if len(c.reqs) != 0 {
+				t.Fatalf("%d unanswered", len(c.reqs))
+			}
+			// Same slot: req_ready = 0 at d2 (X held), X goes at d2+1
+			// and the next request enters X then. Other slot: X goes at
+			// d2.
+			wantAcc, goes := d2, d2
+			if tc.same {
+				wantAcc, goes = d2+1, d2+1
+			}
+			if acc != wantAcc {
+				t.Fatalf("next request accepted at %d, want %d; req_ready = 0 in %v", acc, wantAcc, h.notRdy)
+			}
+			// Where X went: the slot is idle after D2's COMPLETE (nothing
+			// dirty, no chain), so b goes to the pipeline, pushed when X
+			// goes, on the pipe two cycles later.
+			if got := pipeAt(t, h, 2, false); got != goes+2 {
+				t.Fatalf("b on the pipe at %d, want %d (X went at %d)", got, goes+2, goes)
+			}
+		})
+	}
+}
+
+// §9.2 B, rule 2: a request for the walked slot waits in X until the walk
+// has ended (it never joins the walked chain); a request for another slot
+// goes during the walk.
+func TestV3WalkedSlotRequestWaitsForWalkEnd(t *testing.T) {
+	const L = 10
+	for _, same := range []bool{true, false} {
+		t.Run(fmt.Sprintf("walked slot %v", same), func(t *testing.T) {
+			h := newHarness(t, simCfg(t, true), 51)
+			h.latency = func() int { return L }
+			h.slot["k"], h.slot["o"] = 5, 6
+			c := newChecker(t, h)
+			// A1 (accepted 0) to the pipeline; A2..A4 (1..3) chained.
+			// COMPLETE of A1 at 7+L starts the walk: WAIT at 8+L, steps at
+			// 9+L, 10+L, 11+L; the last step ends it (END pushes the
+			// write-back, the cache stays valid).
+			var rs []*req
+			for i := range 4 {
+				rs = append(rs, h.newReq(OpAtomic, "k", 1, uint16(i+1)))
+			}
+			h.seqReqs(rs, c.accept)
+			h.runUntil(8 + L)
+			key := "o"
+			if same {
+				key = "k"
+			}
+			e := h.newReq(OpAtomic, key, 1, 5) // enters X at 8+L
+			if !h.step(e) {
+				t.Fatal("refused with X empty")
+			}
+			c.accept(e)
+			f := h.newReq(OpGet, "o", 0, 6)
+			acc := -1
+			for range 10 {
+				if h.step(f) {
+					acc = h.cyc - 1
+					break
+				}
+			}
+			c.accept(f)
+			h.drain(500)
+			if len(c.reqs) != 0 {
+				t.Fatalf("%d unanswered", len(c.reqs))
+			}
+			if same {
+				// X held in 9+L .. 11+L (walk.active), goes at 12+L: served
+				// from the cache the walk left, response at 13+L. The next
+				// request enters X at 12+L.
+				if acc != 12+L {
+					t.Fatalf("next request accepted at %d, want %d; req_ready = 0 in %v", acc, 12+L, h.notRdy)
+				}
+				if got := respAt(t, h, 5); got != 13+L {
+					t.Fatalf("E answered at %d, want %d", got, 13+L)
+				}
+				if h.resps[4].tag != 5 { // A1, the walk's A2..A4, then E
+					t.Fatalf("E not answered right after the walk: %+v", h.resps)
+				}
+				for _, p := range h.pipes {
+					if p.tag == 5 {
+						t.Fatalf("E went to the pipeline: %+v", p)
+					}
+				}
+			} else {
+				// Another slot: X goes at 9+L during the walk (to the
+				// pipeline: on the pipe at 11+L); the next enters X at 9+L.
+				if acc != 9+L {
+					t.Fatalf("next request accepted at %d, want %d; req_ready = 0 in %v", acc, 9+L, h.notRdy)
+				}
+				if got := pipeAt(t, h, 5, false); got != 11+L {
+					t.Fatalf("E on the pipe at %d, want %d", got, 11+L)
+				}
+			}
+		})
+	}
+}
+
+// §9.2 A, rule 3: a walk's first step comes two cycles after the COMPLETE
+// that starts it (the WAIT cycle between), then one step per cycle.
+func TestV3WalkFirstStepAfterWait(t *testing.T) {
+	const L, n = 10, 6
+	h := newHarness(t, simCfg(t, true), 52)
+	h.latency = func() int { return L }
+	h.slot["k"] = 5
+	c := newChecker(t, h)
+	var rs []*req
+	for i := range n {
+		rs = append(rs, h.newReq(OpAtomic, "k", 1, uint16(i+1)))
+	}
+	h.seqReqs(rs, c.accept)
+	h.runUntil(7 + L) // the next step is COMPLETE of the first
+	h.step(nil)
+	if st := &h.m.st; !st.walkActive || !st.walkWait || st.walkSlot != 5 {
+		t.Fatalf("after COMPLETE: want a walk of slot 5 in WAIT: %s", h.m.DescribeState())
+	}
+	h.step(nil) // WAIT
+	if st := &h.m.st; !st.walkActive || st.walkWait || st.slots[5].n != n-1 {
+		t.Fatalf("after the WAIT cycle: want the walk active, no step yet: %s", h.m.DescribeState())
+	}
+	h.drain(500)
+	if c.checked != n {
+		t.Fatalf("%d checked", c.checked)
+	}
+	// COMPLETE at 7+L (response 8+L); steps at 9+L, 10+L, …
+	want := []int{8 + L}
+	for i := 1; i < n; i++ {
+		want = append(want, 9+L+i)
+	}
+	var got []int
+	for _, e := range h.resps {
+		got = append(got, e.cycle)
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("responses at %v, want %v", got, want)
+	}
+	// The walk ends at its last step (8+L+n-1), whose END pushes the
+	// write-back: on the pipe two cycles later.
+	if wb := pipeAt(t, h, 0, true); wb != 8+L+n+1 {
+		t.Fatalf("write-back on the pipe at %d, want %d", wb, 8+L+n+1)
+	}
+}
+
+// §9.2 C, rule 4: a PQ entry pushed in cycle t drives pipe_valid first in
+// cycle t+2, for each kind of push: an arrival's (X going), a write-back
+// (END after COMPLETE), a chain head (END after a write-back's COMPLETE).
+// |PQ| counts the entry in t+1 though pipe_valid is 0.
+func TestV3PipeVisibleTwoCyclesAfterPush(t *testing.T) {
+	const L = 10
+	h := newHarness(t, simCfg(t, false), 53)
+	h.latency = func() int { return L }
+	h.slot["a"], h.slot["b"] = 5, 5
+	pv := map[int]bool{}
+	pqAtStart := map[int]int{}
+	h.probe = func() { pqAtStart[h.cyc] = h.m.st.pqN }
+	// ATOMIC a accepted at 0 (X goes at 1: push); PUT b accepted at 1
+	// (chained at 2).
+	h.seqReqs([]*req{h.newReq(OpAtomic, "a", 1, 1), h.newReq(OpPut, "b", 2, 2)}, nil)
+	for h.cyc < 30+2*L {
+		h.step(nil)
+		pv[h.cyc-1] = h.get("pipe_valid") == 1
+	}
+	pushes := []int{1, 7 + L, 13 + 2*L} // X goes; COMPLETE of the GET; COMPLETE of the write-back
+	wantPipe := []event{
+		{cycle: 3, tag: 1, op: OpGet},
+		{cycle: 9 + L, wb: true, op: OpPut},
+		{cycle: 15 + 2*L, tag: 2, op: OpPut},
+	}
+	if len(h.pipes) != 3 {
+		t.Fatalf("pipe %+v", h.pipes)
+	}
+	for i, w := range wantPipe {
+		g := h.pipes[i]
+		if g.cycle != w.cycle || g.wb != w.wb || g.op != w.op || !w.wb && g.tag != w.tag {
+			t.Fatalf("pipe op %d: %+v, want cycle %d tag %d wb %v op %d", i, g, w.cycle, w.tag, w.wb, w.op)
+		}
+	}
+	for _, p := range pushes {
+		if pqAtStart[p+1] != 1 || pv[p+1] {
+			t.Fatalf("cycle %d (push at %d): |PQ| %d at its start, pipe_valid %v; want 1 and false", p+1, p, pqAtStart[p+1], pv[p+1])
+		}
+		if !pv[p+2] {
+			t.Fatalf("cycle %d (push at %d): pipe_valid 0", p+2, p)
+		}
+	}
+}
+
+// §9.2, rule 5: req_ready depends on state only. Every cycle of random
+// runs (walks, D2 holds, full PQs, no free ids), the outputs are the same
+// for other values of req_slot and req_valid — and for any request at all.
+func TestV3ReqReadyIgnoresReqSlot(t *testing.T) {
+	for _, fwd := range []bool{true, false} {
+		t.Run(fmt.Sprintf("fwd=%v", fwd), func(t *testing.T) {
+			cfg := simCfg(t, fwd)
+			cfg.RS.Slots, cfg.RS.MaxInflight = 4, 6
+			h := newHarness(t, cfg, 54)
+			h.log = false
+			h.random = true
+			h.latency = func() int { return 1 + h.rng.IntN(12) }
+			h.pready = func() bool { return h.rng.IntN(4) != 0 }
+			keys := []string{"a", "b", "c", "d", "e"}
+			for i, k := range keys {
+				h.slot[k] = i % 4
+			}
+			c := newChecker(t, h)
+			lay := h.lay
+			sl, vl := lay.MustSlot("req_slot").Off, lay.MustSlot("req_valid").Off
+			alt := make([]uint64, len(h.in))
+			o1, o2 := make([]uint64, len(h.out)), make([]uint64, len(h.out))
+			checked, held := 0, 0
+			h.probe = func() {
+				snap := h.m.Snapshot()
+				if err := h.m.Step(h.in, o1); err != nil {
+					t.Fatal(err)
+				}
+				if o1[h.lay.MustSlot("req_ready").Off] == 0 {
+					held++
+				}
+				for v := range 6 {
+					h.m.Restore(snap)
+					copy(alt, h.in)
+					alt[sl] = uint64(v % 4)
+					alt[vl] = uint64(v / 4 % 2)
+					if v == 5 { // another request altogether
+						for i := range lay.MustSlot("pipe_ready").Off {
+							alt[i] = h.rng.Uint64()
+						}
+						alt[sl] &= 3
+					}
+					if err := h.m.Step(alt, o2); err != nil && v != 5 {
+						t.Fatal(err)
+					}
+					if !reflect.DeepEqual(o1, o2) {
+						t.Fatalf("cycle %d: outputs change with req_slot %d req_valid %d: %v vs %v", h.cyc, alt[sl], alt[vl], o1, o2)
+					}
+				}
+				h.m.Restore(snap)
+				checked++
+			}
+			tag := uint16(0)
+			h.drive(4000, func() *req {
+				if h.rng.IntN(6) == 0 {
+					return nil
+				}
+				k := keys[h.rng.IntN(len(keys))]
+				if h.rng.IntN(2) == 0 {
+					k = "a"
+				}
+				r := h.newReq([]int{OpGet, OpPut, OpAtomic, OpAtomic, OpDelete}[h.rng.IntN(5)], k, h.rng.Uint64N(9), tag)
+				tag++
+				return r
+			}, c.accept)
+			h.probe = nil
+			h.pready = nil
+			h.drain(10000)
+			if len(c.reqs) != 0 {
+				t.Fatalf("%d unanswered", len(c.reqs))
+			}
+			t.Logf("%d cycles probed, req_ready = 0 in %d; %d responses checked", checked, held, c.checked)
+			if held < 100 {
+				t.Fatalf("req_ready = 0 in only %d cycles: the probe saw too little", held)
+			}
+		})
+	}
+}
+
+// Rule 6: a completion is acted on (COMPLETE, its response pushed) two
+// cycles after CQ pops it into D1 — also when a walk held it at CQ's
+// output.
+func TestV3CompletionActedTwoCyclesAfterPop(t *testing.T) {
+	const L = 10
+	t.Run("alone", func(t *testing.T) {
+		h := newHarness(t, simCfg(t, true), 55)
+		h.latency = func() int { return L }
+		h.slot["a"] = 5
+		h.step(h.newReq(OpGet, "a", 0, 1))
+		cq, d1, d2 := map[int]int{}, map[int]bool{}, map[int]bool{}
+		h.probe = func() { cq[h.cyc], d1[h.cyc], d2[h.cyc] = h.m.cq.Len(), h.m.st.d1.valid, h.m.st.d2.valid }
+		h.drain(100)
+		cp := h.cplSent[0].cycle // 3+L; at CQ's output at cp+2, popped then
+		if cp != 3+L || cq[cp+2] != 1 || cq[cp+3] != 0 || !d1[cp+3] || d2[cp+3] || !d2[cp+4] || d1[cp+4] {
+			t.Fatalf("completion at %d; CQ %v D1 %v D2 %v", cp, cq, d1, d2)
+		}
+		if got := respAt(t, h, 1); got != cp+5 { // COMPLETE at pop+2 = cp+4
+			t.Fatalf("response at %d, want %d", got, cp+5)
+		}
+	})
+	t.Run("held by a walk", func(t *testing.T) {
+		h := newHarness(t, simCfg(t, true), 56)
+		h.latency = func() int { return L }
+		h.slot["a"], h.slot["b"] = 5, 6
+		c := newChecker(t, h)
+		// A1 (0) to the pipe; B1 (1, slot 6) to the pipe, completed at
+		// tc+1 = 8+L; A2..A4 (2..4) chained on slot 5. COMPLETE of A1 at
+		// tc = 7+L starts the walk: WAIT 8+L, steps 9+L .. 11+L. B1 is at
+		// CQ's output from 10+L but popped only at 12+L, when ADVANCE
+		// resumes; D2 at 13+L, COMPLETE at 14+L, response at 15+L.
+		h.onPipe = func(e event) {
+			if e.tag == 2 {
+				h.pend[len(h.pend)-1].due = 8 + L
+			}
+		}
+		rs := []*req{h.newReq(OpGet, "a", 0, 1), h.newReq(OpGet, "b", 0, 2)}
+		for i := range 3 {
+			rs = append(rs, h.newReq(OpGet, "a", 0, uint16(i+3)))
+		}
+		h.seqReqs(rs, c.accept)
+		cq := map[int]int{}
+		h.probe = func() { cq[h.cyc] = h.m.cq.Len() }
+		h.drain(200)
+		if c.checked != 5 {
+			t.Fatalf("%d checked", c.checked)
+		}
+		if cq[10+L] != 1 || cq[12+L] != 1 || cq[13+L] != 0 {
+			t.Fatalf("CQ length by cycle %v: want B1 held at its output 10+L .. 12+L, popped at 12+L", cq)
+		}
+		want := map[uint64]int{1: 8 + L, 3: 10 + L, 4: 11 + L, 5: 12 + L, 2: 15 + L}
+		for tag, cy := range want {
+			if got := respAt(t, h, tag); got != cy {
+				t.Fatalf("tag %d answered at %d, want %d (all: %+v)", tag, got, cy, h.resps)
+			}
+		}
+	})
+}
+
+// Liveness (the golden side of the testbench's
+// TestRSKeyBehindAHotKeyIsServed): a key that shares its slot with a hot
+// key, forwarding on, is answered within a few round trips, while the hot
+// key keeps being served.
+func TestKeyBehindAHotKeyIsServed(t *testing.T) {
+	for _, L := range []int{5, 40} {
+		t.Run(fmt.Sprintf("L=%d", L), func(t *testing.T) {
+			h := newHarness(t, simCfg(t, true), 57)
+			h.log = false
+			h.latency = func() int { return L }
+			h.slot["hot"], h.slot["cold"] = 3, 3
+			c := newChecker(t, h)
+			accAt := map[uint16]int{}
+			worst, colds, coldAcc := 0, 0, 0
+			h.onResp = func(e event) {
+				c.resp(e)
+				if r := accAt[uint16(e.tag)]; e.tag%50 == 7 {
+					worst = max(worst, e.cycle-r)
+					colds++
+				}
+			}
+			tag := uint16(0)
+			const cycles = 20000
+			h.drive(cycles, func() *req {
+				k, op := "hot", OpAtomic
+				if tag%50 == 7 {
+					k, op = "cold", []int{OpGet, OpPut, OpAtomic}[tag/50%3]
+				}
+				r := h.newReq(op, k, 1, tag)
+				tag++
+				return r
+			}, func(r *req) {
+				accAt[r.tag] = h.cyc - 1
+				if r.key == "cold" {
+					coldAcc++
+				}
+				c.accept(r)
+			})
+			h.drain(100000)
+			if len(c.reqs) != 0 {
+				t.Fatalf("%d unanswered", len(c.reqs))
+			}
+			// A cold request waits behind at most the hot key's write-back in
+			// flight and the one dirtied meanwhile, then its own round
+			// trip, then the chain behind it: a few round trips of L+6 plus
+			// the walk of at most M ids.
+			bound := 5*(L+6) + 2*h.p.M
+			t.Logf("L=%d: %d responses in %d cycles, %d cold requests, worst cold latency %d cycles (bound %d)", L, c.checked, h.cyc, colds, worst, bound)
+			if colds != coldAcc || colds < 50 || worst > bound {
+				t.Fatalf("%d of %d cold requests answered, worst latency %d, bound %d", colds, coldAcc, worst, bound)
+			}
+		})
 	}
 }
 
@@ -1375,15 +2021,17 @@ func TestLongPutNeverAbsorbed(t *testing.T) {
 				t.Fatal("PUT not accepted")
 			}
 			c.accept(p)
+			// The PUT acts from X in the next cycle (§9.2 B), while the GET
+			// enters X.
+			if !h.step(g) {
+				t.Fatal("GET not accepted")
+			}
+			c.accept(g)
 			sl := &h.m.st.slots[5]
 			long := vlen > 8
 			if absorbed := sl.cval != 101; absorbed == long {
 				t.Fatalf("vlen %d: cache value %#x after the PUT's arrival (len %d)", vlen, sl.cval, sl.n)
 			}
-			if !h.step(g) {
-				t.Fatal("GET not accepted")
-			}
-			c.accept(g)
 			h.drain(200)
 			if c.checked != 3 {
 				t.Fatalf("%d responses checked", c.checked)
@@ -1581,6 +2229,7 @@ func TestVectorOps(t *testing.T) {
 		v := h.newReq(OpUpdateS2V, "k", 100, 2)
 		g := h.newReq(OpGet, "k", 0, 3)
 		h.seqReqs([]*req{v, g}, c.accept)
+		h.step(nil) // g acts from X
 		if sl := &h.m.st.slots[4]; sl.n != 2 {
 			t.Fatalf("chain length %d, want 2", sl.n)
 		}
@@ -1664,7 +2313,8 @@ func TestPipeReadyHold(t *testing.T) {
 		reqs = append(reqs, h.newReq(OpPut, fmt.Sprintf("a%d", s), uint64(s), uint16(2*s)), h.newReq(OpGet, fmt.Sprintf("b%d", s), 0, uint16(2*s+1)))
 	}
 	h.seqReqs(reqs, c.accept)
-	h.step(nil)
+	h.step(nil) // the last request acts from X
+	h.step(nil) // the last push reaches pipe_* (t+2)
 	if st := &h.m.st; st.busyN != 20 || st.chainN != 20 || st.pqN != 0 {
 		t.Fatalf("after phase 1: %s", h.m.DescribeState())
 	}
@@ -1678,17 +2328,26 @@ func TestPipeReadyHold(t *testing.T) {
 	for range 60 {
 		h.step(nil)
 	}
+	// X is empty, so one request is accepted (§9.2: req_ready = !X.valid
+	// || X goes); it cannot go with |PQ| = Q, so the next ones are not.
+	x := h.newReq(OpGet, "a0", 0, 999)
+	if !h.step(x) {
+		t.Fatalf("cycle %d: request refused with X empty", h.cyc-1)
+	}
+	c.accept(x)
 	for range 5 {
-		if h.step(h.newReq(OpGet, "a0", 0, 999)) {
-			t.Fatalf("cycle %d: request accepted with |PQ| %d", h.cyc-1, h.m.st.pqN)
+		if h.step(h.newReq(OpGet, "a1", 0, 998)) {
+			t.Fatalf("cycle %d: request accepted with |PQ| %d and X full", h.cyc-1, h.m.st.pqN)
 		}
 	}
 	st := &h.m.st
-	if st.pqN != QueueCap || h.maxPQ != QueueCap || len(h.resps) != QueueCap {
-		t.Fatalf("|PQ| %d (max %d), %d responses; want Q = %d of each", st.pqN, h.maxPQ, len(h.resps), QueueCap)
+	if st.pqN != QueueCap || h.maxPQ != QueueCap || len(h.resps) != QueueCap || !st.xValid {
+		t.Fatalf("|PQ| %d (max %d), %d responses, X valid %v; want Q = %d of each, X valid", st.pqN, h.maxPQ, len(h.resps), st.xValid, QueueCap)
 	}
-	if h.m.cq.Len() != 20-QueueCap || st.stalls == 0 {
-		t.Fatalf("CQ holds %d, %d stalls: %s", h.m.cq.Len(), st.stalls, h.m.DescribeState())
+	// The 4 completions not acted on: 2 in the completion line (D1, D2,
+	// frozen while the side waits), 2 in CQ.
+	if h.m.cq.Len() != 2 || !st.d1.valid || !st.d2.valid || st.stalls == 0 {
+		t.Fatalf("CQ holds %d, D1 %v D2 %v, %d stalls: %s", h.m.cq.Len(), st.d1.valid, st.d2.valid, st.stalls, h.m.DescribeState())
 	}
 	if d := h.m.DescribeState(); !strings.Contains(d, "completion side waiting") {
 		t.Errorf("DescribeState does not say the completion side waits:\n%s", d)
@@ -1698,7 +2357,7 @@ func TestPipeReadyHold(t *testing.T) {
 	hold = false
 	h.latency = func() int { return 3 }
 	h.drain(1000)
-	if c.checked != 40 || len(h.pipes) != 40 {
+	if c.checked != 41 || len(h.pipes) != 41 {
 		t.Fatalf("%d responses checked, %d pipeline ops", c.checked, len(h.pipes))
 	}
 	if !reflect.DeepEqual(h.mem, c.ref) {
@@ -1730,7 +2389,7 @@ func TestPipeReadyToggleHotKey(t *testing.T) {
 	}, c.accept)
 	h.pready = nil
 	h.drain(10000)
-	if len(c.reqs) != 0 || c.checked < 500 {
+	if len(c.reqs) != 0 || c.checked < 400 {
 		t.Fatalf("%d checked, %d unanswered", c.checked, len(c.reqs))
 	}
 	if !reflect.DeepEqual(h.mem, c.ref) {
@@ -1763,13 +2422,13 @@ func TestErrorOnOperation(t *testing.T) {
 		t.Fatalf("responses %+v", h.resps)
 	}
 	// After the error the cache is invalid: no walk; the PUT goes to the
-	// pipeline in the cycle after COMPLETE, and then the GET is served
-	// from the cache the PUT left (a walk).
+	// pipeline two cycles after COMPLETE (7+L), and then the GET is served
+	// from the cache the PUT left (a walk: WAIT, then the step).
 	wantOps := []uint64{OpGet, OpPut}
-	if len(h.pipes) != 2 || h.pipes[0].op != wantOps[0] || h.pipes[1].op != wantOps[1] || h.pipes[1].cycle != 1+L+3 {
+	if len(h.pipes) != 2 || h.pipes[0].op != wantOps[0] || h.pipes[1].op != wantOps[1] || h.pipes[1].cycle != 9+L {
 		t.Fatalf("pipe %+v", h.pipes)
 	}
-	if h.resps[2].value != 7 || h.resps[2].vlen != 8 || h.resps[2].cycle != h.resps[1].cycle+1 {
+	if h.resps[2].value != 7 || h.resps[2].vlen != 8 || h.resps[2].cycle != h.resps[1].cycle+2 {
 		t.Fatalf("GET after PUT: %+v", h.resps)
 	}
 }
@@ -1844,8 +2503,8 @@ func TestErrorOnWriteBack(t *testing.T) {
 				t.Fatal("not accepted")
 			}
 			h.drain(200)
-			// GET, then the write-back three times (two errors), each in the
-			// cycle after the previous one's COMPLETE.
+			// GET, then the write-back three times (two errors), each two
+			// cycles after the previous one's COMPLETE: L+6 after it.
 			if len(h.pipes) != 4 || h.pipes[0].op != OpGet {
 				t.Fatalf("pipe %+v", h.pipes)
 			}
@@ -1853,11 +2512,11 @@ func TestErrorOnWriteBack(t *testing.T) {
 				if !p.wb || p.op != OpPut || p.vlen != 8 || p.value != 9 || p.id != uint64(h.p.M+250) {
 					t.Fatalf("write-back %d: %+v", i, p)
 				}
-				if p.cycle != h.pipes[i].cycle+L+3 {
+				if p.cycle != h.pipes[i].cycle+L+6 {
 					t.Fatalf("write-back %d at %d, previous op at %d", i, p.cycle, h.pipes[i].cycle)
 				}
 			}
-			if len(h.resps) != 1 || h.resps[0] != (event{cycle: 4 + L, tag: 1, status: StatusNotFound, vlen: 8, value: 0}) {
+			if len(h.resps) != 1 || h.resps[0] != (event{cycle: 8 + L, tag: 1, status: StatusNotFound, vlen: 8, value: 0}) {
 				t.Fatalf("responses %+v", h.resps)
 			}
 			if h.mem["w"] != (val{8, 9}) {
@@ -1914,9 +2573,9 @@ func TestFidOutOfRange(t *testing.T) {
 		t.Fatal("not accepted")
 	}
 	h.drain(100)
-	if len(h.resps) != 5 || h.resps[2] != (event{cycle: acc + 1, tag: 3, status: StatusLambdaFault}) ||
-		h.resps[3] != (event{cycle: acc + 2, tag: 4, status: StatusLambdaFault}) ||
-		h.resps[4] != (event{cycle: acc + 3, tag: 5, status: StatusOK, vlen: 8, value: 52}) {
+	if len(h.resps) != 5 || h.resps[2] != (event{cycle: acc + 2, tag: 3, status: StatusLambdaFault}) ||
+		h.resps[3] != (event{cycle: acc + 3, tag: 4, status: StatusLambdaFault}) ||
+		h.resps[4] != (event{cycle: acc + 4, tag: 5, status: StatusOK, vlen: 8, value: 52}) {
 		t.Fatalf("responses %+v", h.resps)
 	}
 	if h.mem["f"] != (val{8, 52}) {
@@ -1949,14 +2608,25 @@ func TestFreeIDExhaustion(t *testing.T) {
 			t.Fatalf("request %d refused at cycle %d", s, h.cyc-1)
 		}
 	}
+	// The last request takes the last id when it goes from X; one more
+	// is accepted into X (req_ready = !X.valid || X goes) and stays there.
 	last := h.newReq(OpGet, fmt.Sprintf("s%d", M), 0, uint16(M))
+	if !h.step(last) {
+		t.Fatal("refused with X empty")
+	}
+	h.slot[fmt.Sprintf("s%d", M+1)] = M + 1
+	extra := h.newReq(OpGet, fmt.Sprintf("s%d", M+1), 0, uint16(M+1))
 	for range 10 {
-		if h.step(last) {
-			t.Fatal("accepted with no free id")
+		if h.step(extra) {
+			t.Fatal("accepted with X full and no free id")
 		}
 	}
-	// Complete id 5 only: COMPLETE two cycles later frees it; req_ready
-	// rises the cycle after, and the waiting request gets id 5.
+	if st := &h.m.st; st.freeN != 0 || !st.xValid || st.x.tag != uint16(M) {
+		t.Fatalf("want no free id and X holding the last request: %s", h.m.DescribeState())
+	}
+	// Complete id 5 only, at cycle x: at CQ's output at x+2, D1, D2, and
+	// COMPLETE at x+4 frees it; X goes at x+5 (req_ready = 1: the extra
+	// request enters X), takes id 5 and pushes it; on the pipe at x+7.
 	h.hold = false
 	var keep []pending
 	for _, p := range h.pend {
@@ -1970,17 +2640,18 @@ func TestFreeIDExhaustion(t *testing.T) {
 	}
 	h.pend = keep
 	x := h.cyc
-	for !h.step(last) {
+	for !h.step(extra) {
 		if h.cyc > x+10 {
 			t.Fatal("never ready")
 		}
 	}
-	if got := h.cyc - 1; got != x+3 {
-		t.Fatalf("accepted at %d, completion at %d; want %d", got, x, x+3)
+	if got := h.cyc - 1; got != x+5 {
+		t.Fatalf("accepted at %d, completion at %d; want %d", got, x, x+5)
 	}
 	h.step(nil)
-	if p := h.pipes[len(h.pipes)-1]; p.id != 5 || p.key != fmt.Sprintf("s%d", M) {
-		t.Fatalf("issued %+v, want id 5", p)
+	h.step(nil)
+	if p := h.pipes[len(h.pipes)-1]; p.id != 5 || p.key != fmt.Sprintf("s%d", M) || p.cycle != x+7 {
+		t.Fatalf("issued %+v, want id 5 at cycle %d", p, x+7)
 	}
 }
 
@@ -2002,9 +2673,11 @@ func TestImpossibleCompletions(t *testing.T) {
 		want string
 	}{
 		{"unknown id", false, []cpl{{0, 3, 0}}, "not in the pipeline"},
-		{"not yet issued", true, []cpl{{1, 0, 0}}, "queued in PQ"},
-		{"twice", true, []cpl{{2, 0, 0}, {3, 0, 0}}, "completed (in CQ)"},
-		{"twice later", true, []cpl{{2, 0, 0}, {9, 0, 0}}, "free"},
+		{"still in X", true, []cpl{{1, 0, 0}}, "free"},             // accepted at 0, in X
+		{"not yet issued", true, []cpl{{2, 0, 0}}, "queued in PQ"}, // pushed at 1, on the pipe at 3
+		{"twice", true, []cpl{{4, 0, 0}, {5, 0, 0}}, "completed (in CQ)"},
+		{"twice, in D2", true, []cpl{{4, 0, 0}, {8, 0, 0}}, "completed (in CQ)"}, // CQ out 6 → D1, D2 at 8, COMPLETE at 8
+		{"twice later", true, []cpl{{4, 0, 0}, {9, 0, 0}}, "free"},
 		{"write-back not in flight", false, []cpl{{0, uint64(M + 3), 0}}, "not in flight"},
 		{"id out of range", false, []cpl{{0, 400, 0}}, "out of range"},
 		{"held by pipe_ready", true, []cpl{{4, 0, 0}}, "queued in PQ"},
@@ -2112,6 +2785,11 @@ func TestResetAndDescribe(t *testing.T) {
 		h.step(h.newReq(OpPut, []string{"a", "b"}[i%2], 1, uint16(i)))
 	}
 	d := h.m.DescribeState()
+	if !strings.Contains(d, "X holds tag 5 for slot 1") {
+		t.Errorf("DescribeState lacks X:\n%s", d)
+	}
+	h.step(nil) // the last request acts from X
+	d = h.m.DescribeState()
 	for _, want := range []string{"busy slots 1/256", "chained ops 5", "free ids 58/64", "in pipeline 1 ops", "req_ready 1", "[1: len 5"} {
 		if !strings.Contains(d, want) {
 			t.Errorf("DescribeState lacks %q:\n%s", want, d)

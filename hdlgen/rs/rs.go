@@ -1,7 +1,7 @@
 // Package rs generates kvd_rs, the reservation station of
-// docs/microarch/rs.md (v2): per-slot chains of dependent operations, a
+// docs/microarch/rs.md (v3, §9): per-slot chains of dependent operations, a
 // cache of the latest short value of each in-flight key, and forwarding at
-// one per clock.
+// one per clock, with the wide per-slot state in block RAM.
 package rs
 
 import (
@@ -80,7 +80,7 @@ type gen struct {
 	m                                           *ir.Module
 	M, R, S, I, K, KL, W, VL, F, A, N, idW, lnW int
 	fwd                                         bool
-	op, slot, pq, rs                            *ir.Record
+	op, kp, vp, pq, rs                          *ir.Record
 }
 
 // wire declares a wire driven by e.
@@ -122,19 +122,21 @@ func (g *gen) build() (*ir.Module, error) {
 		g.op.Add(name, g.W)
 	}
 	g.op.Add("aux", g.A)
-	// A slot's state (rs.md §3: per slot s).
-	g.slot = ir.NewRecord()
-	g.slot.Add("cv", 1)
-	g.slot.Add("dirty", 1)
-	g.slot.Add("cfound", 1)
-	g.slot.Add("len", g.lnW)
-	g.slot.Add("head", g.idW)
-	g.slot.Add("tail", g.idW)
-	g.slot.Add("cklen", g.KL)
-	g.slot.Add("cvlen", g.VL)
-	g.slot.Add("cval", ValueBits)
-	g.slot.Add("caux", g.A)
-	g.slot.Add("ckey", 8*g.K)
+	// A slot's wide state, in block RAM (rs.md §9.4): the cache key part,
+	// written only by COMPLETE, and the value and chain part, written by both
+	// sides. The per-slot bits read every cycle (busy, cv, dirty, len > 0)
+	// are flip-flops.
+	g.kp = ir.NewRecord()
+	g.kp.Add("cklen", g.KL)
+	g.kp.Add("caux", g.A)
+	g.kp.Add("ckey", 8*g.K)
+	g.vp = ir.NewRecord()
+	g.vp.Add("cfound", 1)
+	g.vp.Add("len", g.lnW)
+	g.vp.Add("head", g.idW)
+	g.vp.Add("tail", g.idW)
+	g.vp.Add("cvlen", g.VL)
+	g.vp.Add("cval", ValueBits)
 	// A pipeline operation (PQ entry) and a response (RQ entry).
 	g.pq = ir.NewRecord()
 	g.pq.Add("id", g.I)
@@ -162,7 +164,7 @@ func (g *gen) build() (*ir.Module, error) {
 		fwd = "off"
 	}
 	m.Doc = ir.Doc{
-		Title: fmt.Sprintf("Reservation station (rs.md v2): %d slots, %d operations in flight, forwarding %s, %d-bit aux", g.R, g.M, fwd, g.A),
+		Title: fmt.Sprintf("Reservation station (rs.md v3): %d slots, %d operations in flight, forwarding %s, %d-bit aux", g.R, g.M, fwd, g.A),
 		Purpose: []string{
 			"At most one operation per slot in the main pipeline; the others wait in",
 			"per-slot chains. The latest short value (vlen <= 8) of the completed key",
@@ -172,8 +174,9 @@ func (g *gen) build() (*ir.Module, error) {
 			"never served from the cache; docs/microarch/rs.md.",
 		},
 		Protocol: []string{
-			"req_*: valid/ready; req_ready depends on state and on req_slot (a",
-			"request for the slot being walked waits for the walk to end).",
+			"req_*: valid/ready; req_ready depends on state only (an accepted request",
+			"waits in a one-entry arrival stage; one for the slot being walked or",
+			"completed waits there, and the requests behind it wait at the port).",
 			"pipe_*: operations for the main pipeline, valid/ready; pipe_valid depends",
 			"on state only. While the pipeline holds back a full queue (16 entries) the",
 			"completion side waits. req_aux comes back on pipe_aux; a write-back",
@@ -184,11 +187,13 @@ func (g *gen) build() (*ir.Module, error) {
 			"Data outputs are meaningful only while their valid is 1.",
 		},
 		Latency: []string{
-			"An operation to an idle slot reaches pipe_* the cycle after it is accepted;",
-			"a completion is processed 2 cycles after it arrives (its queue) at the",
-			"earliest and its response leaves one cycle later. Cached keys answer the",
-			"cycle after their request. With pipe_ready held at 1 the completion side",
-			"never waits.",
+			"An operation to an idle slot reaches pipe_* 3 cycles after it is accepted",
+			"(arrival stage, then PQ entries show 2 cycles after their push); a",
+			"completion is processed 4 cycles after it arrives at the earliest (its",
+			"queue, then the line D1, D2) and its response leaves one cycle later.",
+			"Cached keys answer 2 cycles after their request. A walk's first step",
+			"comes 2 cycles after the completion that starts it. With pipe_ready held",
+			"at 1 the completion side never waits.",
 		},
 	}
 	return g.body()
@@ -198,6 +203,7 @@ func (g *gen) body() (*ir.Module, error) {
 	m := g.m
 	M, S, I, K, KL, W, VL, F, A, idW, lnW := g.M, g.S, g.I, g.K, g.KL, g.W, g.VL, g.F, g.A, g.idW, g.lnW
 	const VB = ValueBits
+	fwdC := ir.C(1, b2u(g.fwd))
 	clk := m.Clock("clk")
 	rst := m.Reset("rst")
 	const reqG, pipeG, cplG, respG = "Requests", "Main pipeline: operations", "Main pipeline: completions", "Responses"
@@ -233,28 +239,42 @@ func (g *gen) body() (*ir.Module, error) {
 		respOut[name] = m.Output(respG, "resp_"+name, g.rs.Width(name))
 	}
 
-	// ---- state ------------------------------------------------------------
-	opsMem := m.Mem("ops_mem", g.op.W, 1<<uint(idW), false)
-	nextMem := m.Mem("next_mem", idW, 1<<uint(idW), false)
-	slotMem := m.Mem("slot_mem", g.slot.W, g.R, false)
+	// ---- state (rs.md §3, §9.1, §9.4) ---------------------------------------------
+	nIDs := 1 << uint(idW)
+	opsA := m.Mem("ops_a_mem", g.op.W, nIDs, true) // copy read by the completion line
+	opsB := m.Mem("ops_b_mem", g.op.W, nIDs, true) // copy read for END's chain head and the walk
+	opSlot := m.Mem("op_slot_mem", S, nIDs, false)
+	nextMem := m.Mem("next_mem", idW, nIDs, false)
+	keyA := m.Mem("ckey_a_mem", g.kp.W, g.R, true) // read by the completion side
+	keyB := m.Mem("ckey_b_mem", g.kp.W, g.R, true) // read by the arrival side
+	// The value part: 2 writes (A, B) and 2 reads (A, B) from four simple
+	// dual-port banks, bank wXrY written by side X and read by side Y, and a
+	// live-value table naming the side that wrote each slot last.
+	valAA := m.Mem("cval_wa_ra_mem", g.vp.W, g.R, true)
+	valAB := m.Mem("cval_wa_rb_mem", g.vp.W, g.R, true)
+	valBA := m.Mem("cval_wb_ra_mem", g.vp.W, g.R, true)
+	valBB := m.Mem("cval_wb_rb_mem", g.vp.W, g.R, true)
+	lvt, lvtNext := m.Reg("lvt_reg", g.R), m.Reg("lvt_next", g.R)
+	lvt.Comment = "per slot: 1 when the arrival side wrote its value part last"
 	busy, busyNext := m.Reg("busy_reg", g.R), m.Reg("busy_next", g.R)
 	busy.Comment = "per slot: an operation of the slot is in the main pipeline or waits in PQ"
-	walkActive, walkActiveNext := m.RegPair("walk_active", 1)
-	walkSlot, walkSlotNext := m.RegPair("walk_slot", S)
-	walkCur, walkCurNext := m.RegPair("walk_cur", idW)
-	walkPrev, walkPrevNext := m.RegPair("walk_prev", idW)
-	walkHasPrev, walkHasPrevNext := m.RegPair("walk_has_prev", 1)
-	pqCount, rqCount := m.Reg("pq_count_reg", 5), m.Reg("rq_count_reg", 5)
+	cvF, cvNext := m.Reg("cv_reg", g.R), m.Reg("cv_next", g.R)
+	dirtyF, dirtyNext := m.Reg("dirty_reg", g.R), m.Reg("dirty_next", g.R)
+	lnzF, lnzNext := m.Reg("lnz_reg", g.R), m.Reg("lnz_next", g.R)
+	lnzF.Comment = "per slot: len > 0"
+	pqCount, pqVis, rqCount := m.Reg("pq_count_reg", 5), m.Reg("pq_vis_reg", 5), m.Reg("rq_count_reg", 5)
+	pqCount.Comment = "|PQ|: every entry not yet taken, visible or not"
+	pqVis.Comment = "PQ entries written (visible on pipe_*)"
 
 	// Free ids: ids never used yet are handed out in order by a counter, then
 	// freed ids in the order they were freed (docs/microarch/rs.md §3).
 	fresh, freshNext := m.RegPair("fresh", lnW)
-	recMem := m.Mem("recycled_mem", idW, 1<<uint(idW), false)
+	recMem := m.Mem("recycled_mem", idW, nIDs, false)
 	recHead, recHeadNext := m.RegPair("recycled_head", idW)
 	recTail, recTailNext := m.RegPair("recycled_tail", idW)
 	recCount, recCountNext := m.RegPair("recycled_count", lnW)
 
-	// ---- completion queue (a §3 FIFO) -----------------------------------------
+	// ---- completion queue (a §3 FIFO) and the completion line D1, D2 (§9.1) ------
 	cqW := VB + VL + StatusBits + I
 	cqMod, err := fifo.Generate(cqW, g.R)
 	if err != nil {
@@ -262,325 +282,473 @@ func (g *gen) body() (*ir.Module, error) {
 	}
 	cqOutValid := m.Wire("cq_out_valid", 1)
 	cqOutData := m.Wire("cq_out_data", cqW)
-	cqPop := m.Wire("cq_pop", 1)
+	advance := m.Wire("advance", 1)
 	m.Instantiate("u_cq", cqMod, nil, []ir.Conn{
 		{Port: "clk", Expr: clk}, {Port: "rst", Expr: rst},
 		{Port: "in_valid", Expr: cplValid}, {Port: "in_ready", Expr: nil},
 		{Port: "in_data", Expr: ir.Cat(cplValue, cplVlen, cplStatus, cplID)},
-		{Port: "out_valid", Expr: cqOutValid}, {Port: "out_ready", Expr: cqPop},
+		{Port: "out_valid", Expr: cqOutValid}, {Port: "out_ready", Expr: advance},
 		{Port: "out_data", Expr: cqOutData},
 	})
-	cqID := g.wire("cq_id", ir.Bits(cqOutData, I-1, 0))
-	cqStatus := g.wire("cq_status", ir.Bits(cqOutData, I+StatusBits-1, I))
-	cqVlen := g.wire("cq_vlen", ir.Bits(cqOutData, I+StatusBits+VL-1, I+StatusBits))
-	cqValue := g.wire("cq_value", ir.Bits(cqOutData, cqW-1, I+StatusBits+VL))
-
-	// ---- completion side: WALK or COMPLETE (§5 A) -------------------------------
-	// It waits while the pipeline holds back a full PQ (it might need to push).
-	pqRoom := g.wire("pq_room", ir.Lt(pqCount, g.c(5, Q)))
-	doWalk := g.wire("do_walk", ir.LAnd(walkActive, pqRoom))
-	doCpl := g.wire("do_cpl", ir.AndAll(ir.LNot(walkActive), cqOutValid, pqRoom))
-	m.Assign(cqPop, doCpl)
-	cplWB := g.wire("cpl_wb", ir.Ge(cqID, g.c(I, uint64(M))))
+	entID := func(d ir.Expr) ir.Expr { return ir.Bits(d, I-1, 0) }
+	entStatus := func(d ir.Expr) ir.Expr { return ir.Bits(d, I+StatusBits-1, I) }
+	entVlen := func(d ir.Expr) ir.Expr { return ir.Bits(d, I+StatusBits+VL-1, I+StatusBits) }
+	entValue := func(d ir.Expr) ir.Expr { return ir.Bits(d, cqW-1, I+StatusBits+VL) }
+	isWB := func(id ir.Expr) ir.Expr { return ir.Ge(id, g.c(I, uint64(M))) }
 	// (id - M) mod R, computed on the low S bits only.
-	cplWBSlot := g.wire("cpl_wb_slot", ir.Sub(ir.Bits(cqID, S-1, 0), g.c(S, uint64(M)%uint64(g.R))))
-	cplOpID := g.wire("cpl_op_id", ir.Bits(cqID, idW-1, 0))
-	opAAddr := g.wire("op_a_addr", ir.Sel(walkActive, walkCur, cplOpID))
-	opA := g.wire("op_a", opsMem.Read(opAAddr))
-	opA.Comment = "the walked operation, or the completed one"
-	cSlot := g.wire("c_slot", ir.Sel(walkActive, walkSlot, ir.Sel(cplWB, cplWBSlot, g.op.Get(opA, "slot"))))
-	se := g.wire("c_slot_old", slotMem.Read(cSlot))
-	sget := func(name string) ir.Expr { return g.slot.Get(se, name) }
-	nextZ := g.wire("next_z", nextMem.Read(walkCur))
+	wbSlot := func(id ir.Expr) ir.Expr { return ir.Sub(ir.Bits(id, S-1, 0), g.c(S, uint64(M)%uint64(g.R))) }
+	cqID := g.wire("cq_id", entID(cqOutData))
+	cqSlot := g.wire("cq_slot", ir.Sel(isWB(cqID), wbSlot(cqID), opSlot.Read(ir.Bits(cqID, idW-1, 0))))
+	cqSlot.Comment = "the slot of CQ's output entry, kept with it in the line"
+	d1Valid, d1ValidN := m.RegPair("d1_valid", 1)
+	d2Valid, d2ValidN := m.RegPair("d2_valid", 1)
+	d1Data, d2Data := m.Reg("d1_data", cqW), m.Reg("d2_data", cqW)
+	d1Slot, d2Slot := m.Reg("d1_slot", S), m.Reg("d2_slot", S)
+	d2ID := g.wire("d2_id", entID(d2Data))
+	d2Status := g.wire("d2_status", entStatus(d2Data))
+	d2Vlen := g.wire("d2_vlen", entVlen(d2Data))
+	d2Value := g.wire("d2_value", entValue(d2Data))
+	d2WB := g.wire("d2_wb", isWB(d2ID))
+	d1ID := g.wire("d1_id", entID(d1Data))
+	m.MarkUnused(d1ID)
 
-	// Exec inputs: a walk runs against the slot's cache, an atomic completion
+	// ---- the walk (§5 A.1, §9.4: the walked slot's state in registers) -----------
+	walkActive, walkActiveNext := m.RegPair("walk_active", 1)
+	walkWait, walkWaitNext := m.RegPair("walk_wait", 1)
+	walkSlot := m.Reg("walk_slot", S)
+	walkCur := m.Reg("walk_cur", idW)
+	walkPrev := m.Reg("walk_prev", idW)
+	walkHasPrev := m.Reg("walk_has_prev", 1)
+	walkVal := m.Reg("walk_val", g.vp.W)
+	walkVal.Comment = "the walked slot's value part and chain"
+	walkKey := m.Reg("walk_key", g.kp.W)
+	walkKey.Comment = "the walked slot's cache key part"
+	walkDirty := m.Reg("walk_dirty", 1)
+	opZ := m.Reg("walk_op", g.op.W)
+	opZ.Comment = "ops[walk.cur], read ahead"
+	eqZ := m.Reg("walk_eq", 1)
+	eqZ.Comment = "ops[walk.cur]'s key equals the cached key (compared a cycle ahead)"
+	opsBRd := m.Reg("ops_b_rd", g.op.W)
+	opsBRd.Comment = "ops_b read: END's chain head, or the walk's next operation"
+
+	// ---- the completion side's action (§9.2 A) ------------------------------------
+	pqRoom := g.wire("pq_room", ir.Lt(pqCount, g.c(5, Q)))
+	doWait := g.wire("do_wait", ir.AndAll(walkActive, walkWait, pqRoom))
+	doStep := g.wire("do_step", ir.AndAll(walkActive, ir.LNot(walkWait), pqRoom))
+	m.Assign(advance, ir.LAnd(ir.LNot(walkActive), pqRoom))
+	doCpl := g.wire("do_cpl", ir.LAnd(advance, d2Valid))
+
+	// Registered reads for the entry entering (or held in) D2, each corrected
+	// by the writes of its own cycle.
+	aAddr := g.wire("a_addr", ir.Sel(advance, d1Slot, d2Slot))
+	aOpRd := m.Reg("a_op_rd", g.op.W)
+	aOpRd.Comment = "ops[D2's id]"
+	aKeyRd, aValRdA, aValRdB := m.Reg("a_key_rd", g.kp.W), m.Reg("a_val_rd_a", g.vp.W), m.Reg("a_val_rd_b", g.vp.W)
+	// Each value read picks one of four sources with a registered 2-bit
+	// select (one 6-input LUT per bit): {1, 0} this cycle's write by A,
+	// {1, 1} by B; {0, lvt} the bank the live-value table names.
+	aSel := m.Reg("a_val_sel", 2)
+	aHitAK := m.Reg("a_hit_ak", 1)
+	bKeyRd, bValRdA, bValRdB := m.Reg("b_key_rd", g.kp.W), m.Reg("b_val_rd_a", g.vp.W), m.Reg("b_val_rd_b", g.vp.W)
+	bSel := m.Reg("b_val_sel", 2)
+	bHitAK := m.Reg("b_hit_ak", 1)
+	wkA, wdA, wdB := m.Reg("wr_key_a", g.kp.W), m.Reg("wr_val_a", g.vp.W), m.Reg("wr_val_b", g.vp.W)
+	wkA.Comment = "the last cycle's writes, for the read bypass"
+	aKey := g.wire("a_key", ir.Sel(aHitAK, wkA, aKeyRd))
+	pick := func(sel *ir.Signal, rdA, rdB *ir.Signal) ir.Expr {
+		return ir.Sel(ir.Bit(sel, 1), ir.Sel(ir.Bit(sel, 0), wdB, wdA), ir.Sel(ir.Bit(sel, 0), rdB, rdA))
+	}
+	aVal := g.wire("a_val", pick(aSel, aValRdA, aValRdB))
+	aVal.Comment = "D2's slot: value part and chain"
+	bKey := g.wire("b_key", ir.Sel(bHitAK, wkA, bKeyRd))
+	bVal := g.wire("b_val", pick(bSel, bValRdA, bValRdB))
+	bVal.Comment = "X's slot: value part and chain"
+	m.MarkUnused(bKey) // the arrival side never needs caux
+
+	// Exec inputs: a walk runs against the walked cache, an atomic completion
 	// against the value its GET read.
-	cplOK := g.wire("cpl_ok", ir.Eq(cqStatus, g.c(StatusBits, stOK)))
-	cplErr := g.wire("cpl_err", ir.Gt(cqStatus, g.c(StatusBits, stNotFound)))
+	wv := func(n string) ir.Expr { return g.vp.Get(walkVal, n) }
+	cplOK := g.wire("cpl_ok", ir.Eq(d2Status, g.c(StatusBits, stOK)))
+	cplErr := g.wire("cpl_err", ir.Gt(d2Status, g.c(StatusBits, stNotFound)))
 	cplErr.Comment = "every status but OK and NOT_FOUND is an error (rs.md §1)"
-	cfIn := g.wire("c_cfound_in", ir.Sel(walkActive, sget("cfound"), cplOK))
-	cvlIn := g.wire("c_cvlen_in", ir.Sel(walkActive, sget("cvlen"), ir.Sel(cplOK, cqVlen, g.c(VL, 0))))
-	cvIn := g.wire("c_cval_in", ir.Sel(walkActive, sget("cval"), ir.Sel(cplOK, cqValue, g.c(VB, 0))))
-	cx := g.exec("c", opA, cfIn, cvlIn, cvIn)
-
-	keyEq := g.wire("walk_key_eq", ir.AndAll(
-		ir.C(1, b2u(g.fwd)),
-		ir.Eq(g.op.Get(opA, "key"), sget("ckey")),
-		ir.Eq(g.op.Get(opA, "klen"), sget("cklen")),
-	))
-	opAServable := g.wire("op_a_servable", g.servable(opA))
-	match := g.wire("walk_match", ir.LAnd(keyEq, opAServable))
-	match.Comment = "the walked operation is the cached key's and servable: executed here"
-	walkStop := g.wire("walk_stop", ir.LAnd(keyEq, ir.LNot(opAServable)))
-	walkStop.Comment = "the cached key's long PUT or vector operation: the walk ends before it"
-	wLast := g.wire("walk_last", ir.Eq(walkCur, sget("tail")))
+	opA := g.wire("op_a", ir.Sel(walkActive, opZ, aOpRd))
+	opA.Comment = "the walked operation, or the completed one"
+	m.MarkUnused(opA) // read whole; its slot is known otherwise
+	cfIn := g.wire("c_cfound_in", ir.Sel(walkActive, wv("cfound"), cplOK))
+	cvlIn := g.wire("c_cvlen_in", ir.Sel(walkActive, wv("cvlen"), ir.Sel(cplOK, d2Vlen, g.c(VL, 0))))
+	cvIn := g.wire("c_cval_in", ir.Sel(walkActive, wv("cval"), ir.Sel(cplOK, d2Value, g.c(VB, 0))))
+	cx := g.exec("ce", opA, cfIn, cvlIn, cvIn)
 	opACode := g.op.Get(opA, "op")
 	opAIsPut := g.wire("op_a_put", ir.Eq(opACode, g.c(OpBits, opPut)))
 	opAIsDel := g.wire("op_a_del", ir.Eq(opACode, g.c(OpBits, opDel)))
 	opAIsVec := g.wire("op_a_vec", ir.Bit(opACode, OpBits-1))
-	// The cache length a non-vector completion without error leaves (before
-	// the cache-valid rule: a long value is never served).
-	cNewVlen := g.wire("c_new_cvlen", ir.Sel(opAIsPut, g.op.Get(opA, "vlen"), ir.Sel(opAIsDel, g.c(VL, 0), cx.nvlen)))
-	cNewCV := g.wire("c_new_cv", ir.LAnd(ir.C(1, b2u(g.fwd)), ir.Le(cNewVlen, g.c(VL, 8))))
-
-	// The slot record after the first half of the completion side (before END).
-	s1 := m.Reg("c_slot_mid", g.slot.W)
-	s1.Comment = "slot record after WALK or COMPLETE, before END"
-	c1Resp := m.Reg("c_resp_valid", 1)
-	c1RespData := m.Reg("c_resp_data", g.rs.W)
-	c1Free := m.Reg("c_free_valid", 1)
-	c1FreeID := m.Reg("c_free_id", idW)
-	c1NextWE := m.Reg("c_next_we", 1)
-	c1End := m.Reg("c_end", 1)
-
 	tagA := g.op.Get(opA, "tag")
-	m.Comb("completion side, first half: WALK step or COMPLETE (rs.md §5 A)", func(b *ir.Block) {
-		b.Set(s1, se)
-		b.Set(c1Resp, ir.C(1, 0))
-		b.Set(c1RespData, g.respPack(tagA, cx.status, cx.vlen, cx.value))
-		b.Set(c1Free, ir.C(1, 0))
-		b.Set(c1FreeID, opAAddr)
-		b.Set(c1NextWE, ir.C(1, 0))
-		b.Set(c1End, ir.C(1, 0))
-		b.If(doWalk, func(b *ir.Block) {
-			b.If(match, func(b *ir.Block) {
-				b.Set(c1Resp, ir.C(1, 1))
-				b.Set(g.field(s1, "cfound"), cx.found)
-				b.Set(g.field(s1, "cvlen"), cx.nvlen)
-				b.Set(g.field(s1, "cval"), cx.val)
-				b.Set(g.field(s1, "dirty"), ir.Or(sget("dirty"), cx.dirty))
-				b.Set(g.field(s1, "len"), ir.Sub(sget("len"), g.c(lnW, 1)))
-				b.If(ir.LNot(walkHasPrev), func(b *ir.Block) {
-					b.Set(g.field(s1, "head"), nextZ)
-				}, func(b *ir.Block) {
-					b.Set(c1NextWE, ir.C(1, 1))
-				})
-				b.If(wLast, func(b *ir.Block) {
-					b.Set(g.field(s1, "tail"), walkPrev)
+
+	// COMPLETE of D2's entry (§5 A.2).
+	cNewVlen := g.wire("c_new_cvlen", ir.Sel(opAIsPut, g.op.Get(opA, "vlen"), ir.Sel(opAIsDel, g.c(VL, 0), cx.nvlen)))
+	cNewCV := g.wire("c_new_cv", ir.LAnd(fwdC, ir.Le(cNewVlen, g.c(VL, 8))))
+	cVal := m.Reg("c_val", g.vp.W)
+	cKey := m.Reg("c_key", g.kp.W)
+	cKeyWE := m.Reg("c_key_we", 1)
+	cDirty := m.Reg("c_dirty", 1)
+	cCv := m.Reg("c_cv", 1)
+	cResp := m.Reg("c_resp_valid", 1)
+	cRespData := m.Reg("c_resp_data", g.rs.W)
+	cFree := m.Reg("c_free_valid", 1)
+	cFreeID := m.Reg("c_free_id", idW)
+	vf := func(s *ir.Signal, n string) ir.Expr { return g.vp.Get(s, n) }
+	kf := func(s *ir.Signal, n string) ir.Expr { return g.kp.Get(s, n) }
+	m.Comb("completion side: COMPLETE of D2's entry (rs.md §5 A.2, §9.2 A.3)", func(b *ir.Block) {
+		b.Set(cVal, aVal)
+		b.Set(cKey, aKey)
+		b.Set(cKeyWE, ir.C(1, 0))
+		b.Set(cDirty, ir.BitAt(dirtyF, d2Slot))
+		b.Set(cCv, ir.BitAt(cvF, d2Slot))
+		b.Set(cResp, ir.C(1, 0))
+		b.Set(cRespData, g.respPack(tagA, cx.status, cx.vlen, cx.value))
+		b.Set(cFree, ir.C(1, 0))
+		b.Set(cFreeID, ir.Bits(d2ID, idW-1, 0))
+		b.If(doCpl, func(b *ir.Block) {
+			b.If(d2WB, func(b *ir.Block) {
+				b.If(cplErr, func(b *ir.Block) {
+					b.Set(cDirty, ir.C(1, 1))
 				}, nil)
-				b.Set(c1Free, ir.C(1, 1))
-			}, nil)
-			b.If(ir.LOr(wLast, walkStop), func(b *ir.Block) {
-				b.Set(c1End, ir.C(1, 1))
-			}, nil)
-		}, func(b *ir.Block) {
-			b.If(doCpl, func(b *ir.Block) {
-				b.If(cplWB, func(b *ir.Block) {
-					b.If(cplErr, func(b *ir.Block) {
-						b.Set(g.field(s1, "dirty"), ir.C(1, 1))
-					}, nil)
+			}, func(b *ir.Block) {
+				b.Set(cResp, ir.C(1, 1))
+				b.Set(cFree, ir.C(1, 1))
+				b.If(opAIsVec, func(b *ir.Block) {
+					// The station does not know the value a vector operation leaves.
+					b.Set(cRespData, g.respPack(tagA, d2Status, d2Vlen, d2Value))
+					b.Set(cCv, ir.C(1, 0))
 				}, func(b *ir.Block) {
-					b.Set(c1Resp, ir.C(1, 1))
-					b.Set(c1Free, ir.C(1, 1))
-					b.If(opAIsVec, func(b *ir.Block) {
-						// The station does not know the value a vector operation leaves.
-						b.Set(c1RespData, g.respPack(tagA, cqStatus, cqVlen, cqValue))
-						b.Set(g.field(s1, "cv"), ir.C(1, 0))
+					b.If(cplErr, func(b *ir.Block) {
+						b.Set(cRespData, g.respPack(tagA, d2Status, g.c(VL, 0), g.c(VB, 0)))
+						b.Set(cCv, ir.C(1, 0))
 					}, func(b *ir.Block) {
-						b.If(cplErr, func(b *ir.Block) {
-							b.Set(c1RespData, g.respPack(tagA, cqStatus, g.c(VL, 0), g.c(VB, 0)))
-							b.Set(g.field(s1, "cv"), ir.C(1, 0))
+						b.Set(cCv, cNewCV)
+						b.Set(cKeyWE, ir.C(1, 1))
+						b.Set(kf(cKey, "ckey"), g.op.Get(opA, "key"))
+						b.Set(kf(cKey, "cklen"), g.op.Get(opA, "klen"))
+						b.Set(kf(cKey, "caux"), g.op.Get(opA, "aux"))
+						b.Set(vf(cVal, "cvlen"), cNewVlen)
+						b.If(opAIsPut, func(b *ir.Block) {
+							b.Set(vf(cVal, "cfound"), ir.C(1, 1))
+							b.Set(vf(cVal, "cval"), g.op.Get(opA, "value"))
+							b.Set(cRespData, g.respPack(tagA, g.c(StatusBits, stOK), g.c(VL, 0), g.c(VB, 0)))
 						}, func(b *ir.Block) {
-							b.Set(g.field(s1, "cv"), cNewCV)
-							b.Set(g.field(s1, "ckey"), g.op.Get(opA, "key"))
-							b.Set(g.field(s1, "cklen"), g.op.Get(opA, "klen"))
-							b.Set(g.field(s1, "caux"), g.op.Get(opA, "aux"))
-							b.Set(g.field(s1, "cvlen"), cNewVlen)
-							b.If(opAIsPut, func(b *ir.Block) {
-								b.Set(g.field(s1, "cfound"), ir.C(1, 1))
-								b.Set(g.field(s1, "cval"), g.op.Get(opA, "value"))
-								b.Set(c1RespData, g.respPack(tagA, g.c(StatusBits, stOK), g.c(VL, 0), g.c(VB, 0)))
+							b.If(opAIsDel, func(b *ir.Block) {
+								b.Set(vf(cVal, "cfound"), ir.C(1, 0))
+								b.Set(vf(cVal, "cval"), g.c(VB, 0))
+								b.Set(cRespData, g.respPack(tagA, d2Status, g.c(VL, 0), g.c(VB, 0)))
 							}, func(b *ir.Block) {
-								b.If(opAIsDel, func(b *ir.Block) {
-									b.Set(g.field(s1, "cfound"), ir.C(1, 0))
-									b.Set(g.field(s1, "cval"), g.c(VB, 0))
-									b.Set(c1RespData, g.respPack(tagA, cqStatus, g.c(VL, 0), g.c(VB, 0)))
-								}, func(b *ir.Block) {
-									// GET, or an ATOMIC whose GET came back: exec.
-									b.Set(g.field(s1, "cfound"), cx.found)
-									b.Set(g.field(s1, "cval"), cx.val)
-									b.Set(g.field(s1, "dirty"), ir.Or(sget("dirty"), cx.dirty))
-								})
+								// GET, or an ATOMIC whose GET came back: exec.
+								b.Set(vf(cVal, "cfound"), cx.found)
+								b.Set(vf(cVal, "cval"), cx.val)
+								b.Set(cDirty, ir.Or(ir.BitAt(dirtyF, d2Slot), cx.dirty))
 							})
 						})
 					})
 				})
-			}, nil)
-		})
+			})
+		}, nil)
 	})
-	// ---- completion side, second half: walk start or END(s) ---------------------
-	mid := func(name string) ir.Expr { return g.slot.Get(s1, name) }
+
+	// A WALK step on the walked registers (§5 A.1).
+	z := walkCur
+	nextZ := g.wire("next_z", nextMem.Read(z))
+	match := g.wire("walk_match", ir.LAnd(eqZ, g.servable(opZ)))
+	match.Comment = "the walked operation is the cached key's and servable: executed here"
+	walkStop := g.wire("walk_stop", ir.LAnd(eqZ, ir.LNot(g.servable(opZ))))
+	walkStop.Comment = "the cached key's long PUT or vector operation: the walk ends before it"
+	wLast := g.wire("walk_last", ir.Eq(z, wv("tail")))
+	walkEnd := g.wire("walk_end", ir.LAnd(doStep, ir.LOr(wLast, walkStop)))
+	wValNew := m.Reg("w_val_new", g.vp.W)
+	wDirtyNew := m.Reg("w_dirty_new", 1)
+	m.Comb("completion side: a WALK step (rs.md §5 A.1)", func(b *ir.Block) {
+		b.Set(wValNew, walkVal)
+		b.Set(wDirtyNew, walkDirty)
+		b.If(ir.LAnd(doStep, match), func(b *ir.Block) {
+			b.Set(vf(wValNew, "cfound"), cx.found)
+			b.Set(vf(wValNew, "cvlen"), cx.nvlen)
+			b.Set(vf(wValNew, "cval"), cx.val)
+			b.Set(wDirtyNew, ir.Or(walkDirty, cx.dirty))
+			b.Set(vf(wValNew, "len"), ir.Sub(wv("len"), g.c(lnW, 1)))
+			b.If(ir.LNot(walkHasPrev), func(b *ir.Block) {
+				b.Set(vf(wValNew, "head"), nextZ)
+			}, nil)
+			b.If(wLast, func(b *ir.Block) {
+				b.Set(vf(wValNew, "tail"), walkPrev)
+			}, nil)
+		}, nil)
+	})
+	walkUnlink := g.wire("walk_unlink", ir.AndAll(doStep, match, walkHasPrev))
+	walkResp := g.wire("walk_resp", ir.LAnd(doStep, match))
+
+	// The slot the completion side acts on, after COMPLETE or the step.
+	midSlot := g.wire("mid_slot", ir.Sel(walkActive, walkSlot, d2Slot))
+	midVal := g.wire("mid_val", ir.Sel(walkActive, wValNew, cVal))
+	midKey := g.wire("mid_key", ir.Sel(walkActive, walkKey, cKey))
+	midDirty := g.wire("mid_dirty", ir.Sel(walkActive, wDirtyNew, cDirty))
+	midCv := g.wire("mid_cv", ir.LOr(walkActive, cCv))
+	mv := func(n string) ir.Expr { return g.vp.Get(midVal, n) }
+	mk := func(n string) ir.Expr { return g.kp.Get(midKey, n) }
+	midQueued := g.wire("mid_queued", ir.Ne(mv("len"), g.c(lnW, 0)))
 	// A write-back's completion never walks (rs.md §5 A.2).
-	walkStart := g.wire("walk_start", ir.AndAll(doCpl, ir.LNot(cplWB), ir.C(1, b2u(g.fwd)), mid("cv"), ir.Ne(mid("len"), g.c(lnW, 0))))
-	endNow := g.wire("end_now", ir.LOr(c1End, ir.LAnd(doCpl, ir.LNot(walkStart))))
-	endHead := g.wire("end_head", mid("head"))
-	opB := g.wire("op_b", opsMem.Read(endHead))
-	opB.Comment = "the chain head END sends to the pipeline"
-	m.MarkUnused(opB) // read whole; END needs all but its slot
+	walkStart := g.wire("walk_start", ir.AndAll(doCpl, ir.LNot(d2WB), fwdC, cCv, midQueued))
+	endNow := g.wire("end_now", ir.LOr(walkEnd, ir.LAnd(doCpl, ir.LNot(walkStart))))
+	endHead := g.wire("end_head", mv("head"))
 	nextH := g.wire("next_h", nextMem.Read(endHead))
-	endDirty := g.wire("end_dirty", mid("dirty"))
-	endQueued := g.wire("end_queued", ir.Ne(mid("len"), g.c(lnW, 0)))
-	s2 := m.Reg("c_slot_new", g.slot.W)
-	s2.Comment = "slot record the completion side writes back"
-	cBusy := m.Reg("c_busy_new", 1)
-	cPush := m.Reg("c_pq_push", 1)
-	cPushData := m.Reg("c_pq_data", g.pq.W)
-	wbID := g.wire("wb_id", ir.Add(g.c(I, uint64(M)), ir.Zext(cSlot, I)))
-	wbData := g.wire("wb_data", g.pq.Pack(map[string]ir.Expr{
-		"id": wbID, "tag": g.c(TagBits, 0),
-		"op":  ir.Sel(mid("cfound"), g.c(OpBits, opPut), g.c(OpBits, opDel)),
-		"fid": g.c(F, 0), "key": mid("ckey"), "klen": mid("cklen"),
-		"vlen":  ir.Sel(mid("cfound"), mid("cvlen"), g.c(VL, 0)),
-		"value": ir.Sel(mid("cfound"), mid("cval"), g.c(VB, 0)),
-		"delta": g.c(W, 0), "cmp": g.c(W, 0), "swap": g.c(W, 0),
-		"aux": mid("caux"),
-	}))
-	wbData.Comment = "END's write-back: PUT of the cached value, or DELETE"
-	headData := g.wire("head_data", g.push(ir.Zext(endHead, I), opB))
-	headData.Comment = "END's chain head, as push(h) sends it"
-	m.Comb("completion side, second half: END (rs.md §5)", func(b *ir.Block) {
-		b.Set(s2, s1)
-		b.Set(cBusy, ir.C(1, 1))
-		b.Set(cPush, ir.C(1, 0))
-		b.Set(cPushData, wbData)
+
+	// END(s) (§5).
+	fVal := m.Reg("f_val", g.vp.W)
+	fVal.Comment = "the completion side's slot after END: written back"
+	fDirty, fCv, fBusy := m.Reg("f_dirty", 1), m.Reg("f_cv", 1), m.Reg("f_busy", 1)
+	pA := m.Reg("a_push", 1)
+	pAHead := m.Reg("a_push_head", 1)
+	pAHead.Comment = "the push is END's chain head, read from ops_b"
+	m.Comb("completion side: END (rs.md §5)", func(b *ir.Block) {
+		b.Set(fVal, midVal)
+		b.Set(fDirty, midDirty)
+		b.Set(fCv, midCv)
+		b.Set(fBusy, ir.C(1, 1))
+		b.Set(pA, ir.C(1, 0))
+		b.Set(pAHead, ir.C(1, 0))
 		b.If(endNow, func(b *ir.Block) {
-			b.If(endDirty, func(b *ir.Block) {
-				b.Set(cPush, ir.C(1, 1))
-				b.Set(g.field(s2, "dirty"), ir.C(1, 0))
+			b.If(midDirty, func(b *ir.Block) {
+				b.Set(pA, ir.C(1, 1))
+				b.Set(fDirty, ir.C(1, 0))
 			}, func(b *ir.Block) {
-				b.If(endQueued, func(b *ir.Block) {
-					b.Set(cPush, ir.C(1, 1))
-					b.Set(cPushData, headData)
-					b.Set(g.field(s2, "head"), nextH)
-					b.Set(g.field(s2, "len"), ir.Sub(mid("len"), g.c(lnW, 1)))
-					b.Set(g.field(s2, "cv"), ir.C(1, 0))
+				b.If(midQueued, func(b *ir.Block) {
+					b.Set(pA, ir.C(1, 1))
+					b.Set(pAHead, ir.C(1, 1))
+					b.Set(vf(fVal, "head"), nextH)
+					b.Set(vf(fVal, "len"), ir.Sub(mv("len"), g.c(lnW, 1)))
+					b.Set(fCv, ir.C(1, 0))
 				}, func(b *ir.Block) {
-					b.Set(cBusy, ir.C(1, 0))
-					b.Set(g.field(s2, "cv"), ir.C(1, 0))
+					b.Set(fBusy, ir.C(1, 0))
+					b.Set(fCv, ir.C(1, 0))
 				})
 			})
 		}, nil)
 	})
-	m.Comb("walk registers", func(b *ir.Block) {
-		b.Set(walkActiveNext, walkActive)
-		b.Set(walkSlotNext, walkSlot)
-		b.Set(walkCurNext, walkCur)
-		b.Set(walkPrevNext, walkPrev)
-		b.Set(walkHasPrevNext, walkHasPrev)
-		b.If(doWalk, func(b *ir.Block) {
-			b.If(c1End, func(b *ir.Block) {
-				b.Set(walkActiveNext, ir.C(1, 0))
-			}, func(b *ir.Block) {
-				b.Set(walkCurNext, nextZ)
-				b.If(ir.LNot(match), func(b *ir.Block) {
-					b.Set(walkPrevNext, walkCur)
-					b.Set(walkHasPrevNext, ir.C(1, 1))
-				}, nil)
-			})
-		}, func(b *ir.Block) {
-			b.If(walkStart, func(b *ir.Block) {
-				b.Set(walkActiveNext, ir.C(1, 1))
-				b.Set(walkSlotNext, cSlot)
-				b.Set(walkCurNext, mid("head"))
-				b.Set(walkHasPrevNext, ir.C(1, 0))
-			}, nil)
-		})
-	})
-	cAct := g.wire("c_act", ir.LOr(doWalk, doCpl))
+	wbID := g.wire("wb_id", ir.Add(g.c(I, uint64(M)), ir.Zext(midSlot, I)))
+	wbData := g.wire("wb_data", g.pq.Pack(map[string]ir.Expr{
+		"id": wbID, "tag": g.c(TagBits, 0),
+		"op":  ir.Sel(mv("cfound"), g.c(OpBits, opPut), g.c(OpBits, opDel)),
+		"fid": g.c(F, 0), "key": mk("ckey"), "klen": mk("cklen"),
+		"vlen":  ir.Sel(mv("cfound"), mv("cvlen"), g.c(VL, 0)),
+		"value": ir.Sel(mv("cfound"), mv("cval"), g.c(VB, 0)),
+		"delta": g.c(W, 0), "cmp": g.c(W, 0), "swap": g.c(W, 0),
+		"aux": mk("caux"),
+	}))
+	wbData.Comment = "END's write-back: PUT of the cached value, or DELETE"
+	// The completion side writes its slot's value part when it completes or
+	// a walk ends, and the key part when COMPLETE sets the cache.
+	aValWE := g.wire("a_val_we", ir.LOr(doCpl, walkEnd))
+	aKeyWE := g.wire("a_key_we", ir.LAnd(doCpl, cKeyWE))
+	aFree := g.wire("a_free", ir.LOr(cFree, walkResp))
+	aFreeID := g.wire("a_free_id", ir.Sel(walkActive, z, cFreeID))
+	aResp := g.wire("a_resp_valid", ir.LOr(cResp, walkResp))
+	aRespData := g.wire("a_resp_data", ir.Sel(walkActive, g.respPack(tagA, cx.status, cx.vlen, cx.value), cRespData))
 
-	// ---- arrival side (§5 B) ------------------------------------------------------
+	// ops_b: END's chain head, the walk's first operation, or the one after
+	// the walk's next (a step compares the next one's key, §9.4).
+	nextN := g.wire("next_n", nextMem.Read(nextZ))
+	opsBAddr := g.wire("ops_b_addr", ir.Sel(ir.LOr(walkStart, ir.LAnd(endNow, pAHead)), endHead,
+		ir.Sel(walkWait, nextZ, nextN)))
+	cmpN := g.wire("walk_cmp_next", ir.AndAll(fwdC,
+		ir.Eq(g.op.Get(opsBRd, "key"), g.kp.Get(walkKey, "ckey")),
+		ir.Eq(g.op.Get(opsBRd, "klen"), g.kp.Get(walkKey, "cklen"))))
+	cmpN.Comment = "the key comparison of the walk's next operation, registered into walk_eq"
+	m.Seq(clk, "the walk registers", func(b *ir.Block) {
+		b.Set(walkActive, walkActiveNext)
+		b.Set(walkWait, walkWaitNext)
+		b.If(walkStart, func(b *ir.Block) {
+			b.Set(walkSlot, d2Slot)
+			b.Set(walkCur, mv("head"))
+			b.Set(walkHasPrev, ir.C(1, 0))
+			b.Set(walkVal, cVal)
+			b.Set(walkKey, cKey)
+			b.Set(walkDirty, cDirty)
+		}, nil)
+		b.If(doWait, func(b *ir.Block) {
+			b.Set(opZ, opsBRd)
+			b.Set(eqZ, cmpN)
+		}, nil)
+		b.If(ir.LAnd(doStep, ir.LNot(walkEnd)), func(b *ir.Block) {
+			b.Set(walkVal, wValNew)
+			b.Set(walkDirty, wDirtyNew)
+			b.Set(walkCur, nextZ)
+			b.If(ir.LNot(match), func(b *ir.Block) {
+				b.Set(walkPrev, z)
+				b.Set(walkHasPrev, ir.C(1, 1))
+			}, nil)
+			b.Set(opZ, opsBRd)
+			b.Set(eqZ, cmpN)
+		}, nil)
+		b.If(rst, func(b *ir.Block) {
+			b.Set(walkActive, ir.C(1, 0))
+			b.Set(walkWait, ir.C(1, 0))
+		}, nil)
+	})
+	m.Comb("walk state", func(b *ir.Block) {
+		b.Set(walkActiveNext, walkActive)
+		b.Set(walkWaitNext, walkWait)
+		b.If(walkStart, func(b *ir.Block) {
+			b.Set(walkActiveNext, ir.C(1, 1))
+			b.Set(walkWaitNext, ir.C(1, 1))
+		}, nil)
+		b.If(doWait, func(b *ir.Block) {
+			b.Set(walkWaitNext, ir.C(1, 0))
+		}, nil)
+		b.If(walkEnd, func(b *ir.Block) {
+			b.Set(walkActiveNext, ir.C(1, 0))
+		}, nil)
+	})
+	m.Comb("the completion line (rs.md §9.2 A.3)", func(b *ir.Block) {
+		b.Set(d1ValidN, d1Valid)
+		b.Set(d2ValidN, d2Valid)
+		b.If(advance, func(b *ir.Block) {
+			b.Set(d2ValidN, d1Valid)
+			b.Set(d1ValidN, cqOutValid)
+		}, nil)
+	})
+	m.Seq(clk, "the completion line", func(b *ir.Block) {
+		b.Set(d1Valid, d1ValidN)
+		b.Set(d2Valid, d2ValidN)
+		b.If(advance, func(b *ir.Block) {
+			b.Set(d2Data, d1Data)
+			b.Set(d2Slot, d1Slot)
+			b.Set(d1Data, cqOutData)
+			b.Set(d1Slot, cqSlot)
+		}, nil)
+		b.If(rst, func(b *ir.Block) {
+			b.Set(d1Valid, ir.C(1, 0))
+			b.Set(d2Valid, ir.C(1, 0))
+		}, nil)
+	})
+
+	// ---- arrival side (§9.2 B): the stage X -----------------------------------------
+	xValid, xValidN := m.RegPair("x_valid", 1)
+	xOp := m.Reg("x_op", g.op.W)
+	xOp.Comment = "the arrival stage X: the accepted request, key and value masked"
+	xSlot := g.wire("x_slot", g.op.Get(xOp, "slot"))
 	freeAvail := g.wire("free_avail", ir.LOr(ir.Lt(fresh, g.c(lnW, uint64(M))), ir.Ne(recCount, g.c(lnW, 0))))
-	// Requests for the slot being walked wait (rs.md §5): an exception to
-	// microarch.md §1.3, so req_ready reads req_slot.
-	m.Assign(reqReady, ir.AndAll(freeAvail, ir.Le(pqCount, g.c(5, Q-2)), ir.Le(rqCount, g.c(5, Q-2)),
-		ir.LNot(ir.LAnd(walkActive, ir.Eq(reqSlot, walkSlot)))))
-	aFire := g.wire("a_fire", ir.LAnd(reqValid, reqReady))
-	same := g.wire("a_same_slot", ir.LAnd(cAct, ir.Eq(cSlot, reqSlot)))
-	seA := g.wire("a_slot_old", ir.Sel(same, s2, slotMem.Read(reqSlot)))
-	aget := func(name string) ir.Expr { return g.slot.Get(seA, name) }
-	busyA := g.wire("a_busy", ir.Sel(same, cBusy, ir.BitAt(busy, reqSlot)))
+	xGo := g.wire("x_go", ir.AndAll(xValid, freeAvail, ir.Le(pqCount, g.c(5, Q-2)), ir.Le(rqCount, g.c(5, Q-2)),
+		ir.LNot(ir.LAnd(walkActive, ir.Eq(xSlot, walkSlot))),
+		ir.LNot(ir.LAnd(d2Valid, ir.Eq(xSlot, d2Slot)))))
+	xGo.Comment = "X acts this cycle (rs.md §9.2 B)"
+	// req_ready depends on state only (rs.md §9.2).
+	m.Assign(reqReady, ir.LOr(ir.LNot(xValid), xGo))
+	reqFire := g.wire("req_fire", ir.LAnd(reqValid, reqReady))
 	en := make([]ir.Expr, K)
 	for i := 0; i < K; i++ {
 		en[K-1-i] = ir.Rep(8, ir.Gt(reqKlen, g.c(KL, uint64(i))))
 	}
-	keyA := g.wire("a_key", ir.And(reqKey, ir.Cat(en...)))
-	keyA.Comment = "bytes past req_klen cleared"
+	keyIn := g.wire("req_key_masked", ir.And(reqKey, ir.Cat(en...)))
+	keyIn.Comment = "bytes past req_klen cleared"
 	ven := make([]ir.Expr, 8)
 	for i := 0; i < 8; i++ {
 		ven[7-i] = ir.Rep(8, ir.Gt(reqVlen, g.c(VL, uint64(i))))
 	}
-	valA := g.wire("a_value_masked", ir.And(reqValue, ir.Cat(ven...)))
-	valA.Comment = "bytes past req_vlen cleared"
-	aVals := map[string]ir.Expr{"op": reqOp, "fid": reqFid, "klen": reqKlen, "slot": reqSlot, "tag": reqTag,
-		"vlen": reqVlen, "value": valA, "key": keyA, "aux": reqAux}
+	valIn := g.wire("req_value_masked", ir.And(reqValue, ir.Cat(ven...)))
+	valIn.Comment = "bytes past req_vlen cleared"
+	inVals := map[string]ir.Expr{"op": reqOp, "fid": reqFid, "klen": reqKlen, "slot": reqSlot, "tag": reqTag,
+		"vlen": reqVlen, "value": valIn, "key": keyIn, "aux": reqAux}
 	for i, name := range lambda.Operands[1:] {
-		aVals[name] = reqOps[i+1]
+		inVals[name] = reqOps[i+1]
 	}
-	aRec := g.wire("a_op", g.op.Pack(aVals))
-	ax := g.exec("a", aRec, aget("cfound"), aget("cvlen"), aget("cval"))
-	aLocal := g.wire("a_local", ir.AndAll(ir.C(1, b2u(g.fwd)), busyA, aget("cv"), ir.Eq(aget("len"), g.c(lnW, 0)),
-		ir.Eq(keyA, aget("ckey")), ir.Eq(reqKlen, aget("cklen")), g.servable(aRec)))
-	aIssue := g.wire("a_issue", ir.LAnd(ir.LNot(aLocal), ir.LNot(busyA)))
-	aChain := g.wire("a_chain", ir.LAnd(ir.LNot(aLocal), busyA))
-	aAlloc := g.wire("a_alloc", ir.LAnd(aFire, ir.LNot(aLocal)))
+	inRec := g.wire("req_rec", g.op.Pack(inVals))
+	bAddr := g.wire("b_addr", ir.Sel(reqReady, reqSlot, xSlot))
+	bAddr.Comment = "the slot X will hold next cycle: read one cycle ahead"
+
+	bv := func(n string) ir.Expr { return g.vp.Get(bVal, n) }
+	bk := func(n string) ir.Expr { return g.kp.Get(bKey, n) }
+	bBusy := g.wire("b_busy", ir.BitAt(busy, xSlot))
+	bCv := g.wire("b_cv", ir.BitAt(cvF, xSlot))
+	bLnz := g.wire("b_lnz", ir.BitAt(lnzF, xSlot))
+	bDirty := g.wire("b_dirty", ir.BitAt(dirtyF, xSlot))
+	ax := g.exec("xe", xOp, bv("cfound"), bv("cvlen"), bv("cval"))
+	bLocal := g.wire("b_local", ir.AndAll(fwdC, bCv, ir.LNot(bLnz),
+		ir.Eq(g.op.Get(xOp, "key"), bk("ckey")), ir.Eq(g.op.Get(xOp, "klen"), bk("cklen")), g.servable(xOp)))
+	bLocal.Comment = "X is served from its slot's cache"
+	bIssue := g.wire("b_issue", ir.LAnd(ir.LNot(bLocal), ir.LNot(bBusy)))
+	bChain := g.wire("b_chain", ir.LAnd(ir.LNot(bLocal), bBusy))
+	bAlloc := g.wire("b_alloc", ir.LAnd(xGo, ir.LNot(bLocal)))
 	fromFresh := g.wire("alloc_fresh", ir.Lt(fresh, g.c(lnW, uint64(M))))
 	allocID := g.wire("alloc_id", ir.Sel(fromFresh, ir.Bits(fresh, idW-1, 0), recMem.Read(recHead)))
-	s3 := m.Reg("a_slot_new", g.slot.W)
-	m.Comb("arrival side: the slot record after the request", func(b *ir.Block) {
-		b.Set(s3, seA)
-		b.If(aLocal, func(b *ir.Block) {
-			b.Set(g.field(s3, "cfound"), ax.found)
-			b.Set(g.field(s3, "cvlen"), ax.nvlen)
-			b.Set(g.field(s3, "cval"), ax.val)
-			b.Set(g.field(s3, "dirty"), ir.Or(aget("dirty"), ax.dirty))
+	bValNew := m.Reg("b_val_new", g.vp.W)
+	m.Comb("arrival side: X's slot after X (rs.md §5 B)", func(b *ir.Block) {
+		b.Set(bValNew, bVal)
+		b.If(bLocal, func(b *ir.Block) {
+			b.Set(vf(bValNew, "cfound"), ax.found)
+			b.Set(vf(bValNew, "cvlen"), ax.nvlen)
+			b.Set(vf(bValNew, "cval"), ax.val)
 		}, func(b *ir.Block) {
-			b.If(aIssue, func(b *ir.Block) {
-				b.Set(g.field(s3, "cv"), ir.C(1, 0))
-				b.Set(g.field(s3, "dirty"), ir.C(1, 0))
-				b.Set(g.field(s3, "len"), g.c(lnW, 0))
+			b.If(bIssue, func(b *ir.Block) {
+				// An idle slot's chain is empty: say so in the block RAM too
+				// (its contents are not reset).
+				b.Set(vf(bValNew, "len"), g.c(lnW, 0))
 			}, func(b *ir.Block) {
-				b.Set(g.field(s3, "len"), ir.Add(aget("len"), g.c(lnW, 1)))
-				b.Set(g.field(s3, "tail"), allocID)
-				b.If(ir.Eq(aget("len"), g.c(lnW, 0)), func(b *ir.Block) {
-					b.Set(g.field(s3, "head"), allocID)
-				}, nil)
+				b.Set(vf(bValNew, "tail"), allocID)
+				b.If(bLnz, func(b *ir.Block) {
+					b.Set(vf(bValNew, "len"), ir.Add(bv("len"), g.c(lnW, 1)))
+				}, func(b *ir.Block) {
+					b.Set(vf(bValNew, "len"), g.c(lnW, 1))
+					b.Set(vf(bValNew, "head"), allocID)
+				})
 			})
 		})
 	})
-	aPush := g.wire("a_pq_push", ir.LAnd(aFire, aIssue))
-	aPushData := g.wire("a_pq_data", g.push(ir.Zext(allocID, I), aRec))
-	aResp := g.wire("a_resp_valid", ir.LAnd(aFire, aLocal))
-	aRespData := g.wire("a_resp_data", g.respPack(reqTag, ax.status, ax.vlen, ax.value))
-	aNextWE := g.wire("a_next_we", ir.AndAll(aFire, aChain, ir.Ne(aget("len"), g.c(lnW, 0))))
+	bValWE := g.wire("b_val_we", xGo)
+	pB := g.wire("b_push", ir.LAnd(xGo, bIssue))
+	pBData := g.wire("b_push_data", g.push(ir.Zext(allocID, I), xOp))
+	bResp := g.wire("b_resp_valid", ir.LAnd(xGo, bLocal))
+	bRespData := g.wire("b_resp_data", g.respPack(g.op.Get(xOp, "tag"), ax.status, ax.vlen, ax.value))
+	bNextWE := g.wire("b_next_we", ir.AndAll(xGo, bChain, bLnz))
+	m.Comb("the arrival stage", func(b *ir.Block) {
+		b.Set(xValidN, xValid)
+		b.If(xGo, func(b *ir.Block) { b.Set(xValidN, ir.C(1, 0)) }, nil)
+		b.If(reqFire, func(b *ir.Block) { b.Set(xValidN, ir.C(1, 1)) }, nil)
+	})
 
 	// ---- free ids ---------------------------------------------------------------
-	popRec := g.wire("free_pop_recycled", ir.LAnd(aAlloc, ir.LNot(fromFresh)))
+	popRec := g.wire("free_pop_recycled", ir.LAnd(bAlloc, ir.LNot(fromFresh)))
 	m.Comb("free ids", func(b *ir.Block) {
 		b.Set(freshNext, fresh)
 		b.Set(recHeadNext, recHead)
 		b.Set(recTailNext, recTail)
 		b.Set(recCountNext, recCount)
-		b.If(ir.LAnd(aAlloc, fromFresh), func(b *ir.Block) {
+		b.If(ir.LAnd(bAlloc, fromFresh), func(b *ir.Block) {
 			b.Set(freshNext, ir.Add(fresh, g.c(lnW, 1)))
 		}, nil)
 		b.If(popRec, func(b *ir.Block) {
 			b.Set(recHeadNext, ir.Add(recHead, g.c(idW, 1)))
 		}, nil)
-		b.If(c1Free, func(b *ir.Block) {
+		b.If(aFree, func(b *ir.Block) {
 			b.Set(recTailNext, ir.Add(recTail, g.c(idW, 1)))
 		}, nil)
-		b.If(ir.LAnd(c1Free, ir.LNot(popRec)), func(b *ir.Block) {
+		b.If(ir.LAnd(aFree, ir.LNot(popRec)), func(b *ir.Block) {
 			b.Set(recCountNext, ir.Add(recCount, g.c(lnW, 1)))
 		}, func(b *ir.Block) {
-			b.If(ir.LAnd(popRec, ir.LNot(c1Free)), func(b *ir.Block) {
+			b.If(ir.LAnd(popRec, ir.LNot(aFree)), func(b *ir.Block) {
 				b.Set(recCountNext, ir.Sub(recCount, g.c(lnW, 1)))
 			}, nil)
 		})
 	})
 
-	// ---- output queues (§5 C) ------------------------------------------------------
-	pqValid, pqData := g.outQueue("pq", g.pq.W, clk, rst, cPush, cPushData, aPush, aPushData, pipeReady, pqCount)
-	rqValid, rqData := g.outQueue("rq", g.rs.W, clk, rst, c1Resp, c1RespData, aResp, aRespData, nil, rqCount)
+	// ---- output queues (§5 C, §9.2 C) ----------------------------------------------
+	// A push of cycle t is written into PQ at the end of cycle t+1 (END's
+	// chain head is read from ops_b in between), so it drives pipe_* from
+	// cycle t+2 on; |PQ| counts it from the push.
+	sA, sAHead, sB := m.Reg("pq_stage_a", 1), m.Reg("pq_stage_a_head", 1), m.Reg("pq_stage_b", 1)
+	sAID := m.Reg("pq_stage_a_id", idW)
+	sAData, sBData := m.Reg("pq_stage_a_data", g.pq.W), m.Reg("pq_stage_b_data", g.pq.W)
+	pushA := g.wire("pq_push_a", ir.LAnd(pqRoom, pA))
+	stAData := g.wire("pq_stage_a_rec", ir.Sel(sAHead, g.push(ir.Zext(sAID, I), opsBRd), sAData))
+	pqValid, pqData := g.outQueue("pq", g.pq.W, clk, rst, sA, stAData, sB, sBData, pipeReady, pqVis)
+	pqPop := g.wire("pq_taken", ir.LAnd(pqValid, pipeReady))
+	rqValid, rqData := g.outQueue("rq", g.rs.W, clk, rst, aResp, aRespData, bResp, bRespData, nil, rqCount)
 	m.Assign(pipeValid, pqValid)
 	for _, name := range g.pq.Names {
 		m.Assign(pipeOut[name], g.pq.Get(pqData, name))
@@ -589,54 +757,125 @@ func (g *gen) body() (*ir.Module, error) {
 	for _, name := range g.rs.Names {
 		m.Assign(respOut[name], g.rs.Get(rqData, name))
 	}
-
-	// ---- registers and memories ------------------------------------------------------
-	m.Comb("busy bits", func(b *ir.Block) {
-		b.Set(busyNext, busy)
-		b.If(cAct, func(b *ir.Block) {
-			b.Set(ir.BitAt(busyNext, cSlot), cBusy)
-		}, nil)
-		b.If(aPush, func(b *ir.Block) {
-			b.Set(ir.BitAt(busyNext, reqSlot), ir.C(1, 1))
+	m.Seq(clk, "PQ: pushes staged one cycle, |PQ|", func(b *ir.Block) {
+		b.Set(sA, pushA)
+		b.Set(sAHead, pAHead)
+		b.Set(sAID, endHead)
+		b.Set(sAData, wbData)
+		b.Set(sB, pB)
+		b.Set(sBData, pBData)
+		b.Set(pqCount, ir.Sub(ir.Add(ir.Add(pqCount, ir.Zext(pushA, 5)), ir.Zext(pB, 5)), ir.Zext(pqPop, 5)))
+		b.If(rst, func(b *ir.Block) {
+			b.Set(sA, ir.C(1, 0))
+			b.Set(sB, ir.C(1, 0))
+			b.Set(pqCount, ir.C(5, 0))
 		}, nil)
 	})
-	m.Seq(clk, "state: the completion side's slot write first, the arrival side's last (it saw the first)", func(b *ir.Block) {
+
+	// ---- per-slot flags ---------------------------------------------------------------
+	aFlagWE := g.wire("a_flag_we", aValWE)
+	m.Comb("per-slot flags: the completion side's slot, then X's (never the same slot)", func(b *ir.Block) {
+		b.Set(busyNext, busy)
+		b.Set(cvNext, cvF)
+		b.Set(dirtyNext, dirtyF)
+		b.Set(lnzNext, lnzF)
+		b.Set(lvtNext, lvt)
+		b.If(aFlagWE, func(b *ir.Block) {
+			b.Set(ir.BitAt(busyNext, midSlot), fBusy)
+			b.Set(ir.BitAt(cvNext, midSlot), fCv)
+			b.Set(ir.BitAt(dirtyNext, midSlot), fDirty)
+			b.Set(ir.BitAt(lnzNext, midSlot), ir.Ne(vf(fVal, "len"), g.c(lnW, 0)))
+			b.Set(ir.BitAt(lvtNext, midSlot), ir.C(1, 0))
+		}, nil)
+		b.If(xGo, func(b *ir.Block) {
+			b.If(bLocal, func(b *ir.Block) {
+				b.Set(ir.BitAt(dirtyNext, xSlot), ir.Or(bDirty, ax.dirty))
+			}, nil)
+			b.If(bIssue, func(b *ir.Block) {
+				b.Set(ir.BitAt(busyNext, xSlot), ir.C(1, 1))
+			}, nil)
+			b.If(bChain, func(b *ir.Block) {
+				b.Set(ir.BitAt(lnzNext, xSlot), ir.C(1, 1))
+			}, nil)
+			b.If(bValWE, func(b *ir.Block) {
+				b.Set(ir.BitAt(lvtNext, xSlot), ir.C(1, 1))
+			}, nil)
+		}, nil)
+	})
+
+	// ---- registers and memories ------------------------------------------------------
+	m.Seq(clk, "control state", func(b *ir.Block) {
 		b.Set(busy, busyNext)
-		b.Set(walkActive, walkActiveNext)
-		b.Set(walkSlot, walkSlotNext)
-		b.Set(walkCur, walkCurNext)
-		b.Set(walkPrev, walkPrevNext)
-		b.Set(walkHasPrev, walkHasPrevNext)
+		b.Set(cvF, cvNext)
+		b.Set(dirtyF, dirtyNext)
+		b.Set(lnzF, lnzNext)
+		b.Set(lvt, lvtNext)
+		b.Set(xValid, xValidN)
 		b.Set(fresh, freshNext)
 		b.Set(recHead, recHeadNext)
 		b.Set(recTail, recTailNext)
 		b.Set(recCount, recCountNext)
-		b.If(cAct, func(b *ir.Block) {
-			b.Write(slotMem, cSlot, s2)
-		}, nil)
-		b.If(aFire, func(b *ir.Block) {
-			b.Write(slotMem, reqSlot, s3)
-		}, nil)
-		b.If(c1NextWE, func(b *ir.Block) {
-			b.Write(nextMem, walkPrev, nextZ)
-		}, nil)
-		b.If(aNextWE, func(b *ir.Block) {
-			b.Write(nextMem, aget("tail"), allocID)
-		}, nil)
-		b.If(aAlloc, func(b *ir.Block) {
-			b.Write(opsMem, allocID, aRec)
-		}, nil)
-		b.If(c1Free, func(b *ir.Block) {
-			b.Write(recMem, recTail, c1FreeID)
-		}, nil)
+		b.If(reqFire, func(b *ir.Block) { b.Set(xOp, inRec) }, nil)
 		b.If(rst, func(b *ir.Block) {
 			b.Set(busy, g.c(g.R, 0))
-			b.Set(walkActive, ir.C(1, 0))
+			b.Set(cvF, g.c(g.R, 0))
+			b.Set(dirtyF, g.c(g.R, 0))
+			b.Set(lnzF, g.c(g.R, 0))
+			b.Set(xValid, ir.C(1, 0))
 			b.Set(fresh, g.c(lnW, 0))
 			b.Set(recHead, g.c(idW, 0))
 			b.Set(recTail, g.c(idW, 0))
 			b.Set(recCount, g.c(lnW, 0))
 		}, nil)
+	})
+	m.Seq(clk, "chain links and the free-id ring (flip-flops / distributed RAM)", func(b *ir.Block) {
+		b.If(walkUnlink, func(b *ir.Block) { b.Write(nextMem, walkPrev, nextZ) }, nil)
+		b.If(bNextWE, func(b *ir.Block) { b.Write(nextMem, bv("tail"), allocID) }, nil)
+		b.If(aFree, func(b *ir.Block) { b.Write(recMem, recTail, aFreeID) }, nil)
+	})
+	m.Seq(clk, "op_slot: each operation's slot", func(b *ir.Block) {
+		b.If(bAlloc, func(b *ir.Block) { b.Write(opSlot, allocID, xSlot) }, nil)
+	})
+	m.Seq(clk, "ops_a: written by X, read for D2", func(b *ir.Block) {
+		b.Set(aOpRd, opsA.Read(ir.Sel(advance, ir.Bits(d1ID, idW-1, 0), ir.Bits(d2ID, idW-1, 0))))
+		b.If(bAlloc, func(b *ir.Block) { b.Write(opsA, allocID, xOp) }, nil)
+	})
+	m.Seq(clk, "ops_b: written by X, read for END and the walk", func(b *ir.Block) {
+		b.If(pqRoom, func(b *ir.Block) { b.Set(opsBRd, opsB.Read(opsBAddr)) }, nil)
+		b.If(bAlloc, func(b *ir.Block) { b.Write(opsB, allocID, xOp) }, nil)
+	})
+	kMem := func(mem *ir.Memory, rd *ir.Signal, addr ir.Expr) {
+		m.Seq(clk, mem.Name+": written by COMPLETE", func(b *ir.Block) {
+			b.Set(rd, mem.Read(addr))
+			b.If(aKeyWE, func(b *ir.Block) { b.Write(mem, midSlot, cKey) }, nil)
+		})
+	}
+	kMem(keyA, aKeyRd, aAddr)
+	kMem(keyB, bKeyRd, bAddr)
+	vMem := func(mem *ir.Memory, rd *ir.Signal, addr ir.Expr, we ir.Expr, wa ir.Expr, wd ir.Expr) {
+		m.Seq(clk, mem.Name, func(b *ir.Block) {
+			b.Set(rd, mem.Read(addr))
+			b.If(we, func(b *ir.Block) { b.Write(mem, wa, wd) }, nil)
+		})
+	}
+	vMem(valAA, aValRdA, aAddr, aValWE, midSlot, fVal)
+	vMem(valAB, bValRdA, bAddr, aValWE, midSlot, fVal)
+	vMem(valBA, aValRdB, aAddr, bValWE, xSlot, bValNew)
+	vMem(valBB, bValRdB, bAddr, bValWE, xSlot, bValNew)
+	// A and B never write the same slot in one cycle (the D2 and walk rules).
+	sel := func(addr ir.Expr) ir.Expr {
+		hitA := ir.LAnd(aValWE, ir.Eq(midSlot, addr))
+		hitB := ir.LAnd(bValWE, ir.Eq(xSlot, addr))
+		return ir.Cat(ir.LOr(hitA, hitB), ir.Sel(hitA, ir.C(1, 0), ir.Sel(hitB, ir.C(1, 1), ir.BitAt(lvt, addr))))
+	}
+	m.Seq(clk, "read bypass: the live-value table and this cycle's writes", func(b *ir.Block) {
+		b.Set(aHitAK, ir.LAnd(aKeyWE, ir.Eq(midSlot, aAddr)))
+		b.Set(aSel, sel(aAddr))
+		b.Set(bHitAK, ir.LAnd(aKeyWE, ir.Eq(midSlot, bAddr)))
+		b.Set(bSel, sel(bAddr))
+		b.Set(wkA, cKey)
+		b.Set(wdA, fVal)
+		b.Set(wdB, bValNew)
 	})
 	return m, m.Err()
 }
@@ -708,9 +947,6 @@ func (g *gen) outQueue(name string, w int, clk, rst *ir.Signal, p0 ir.Expr, d0 i
 	})
 	return valid, data
 }
-
-// field is a constant slice of a record register, for assignments.
-func (g *gen) field(s *ir.Signal, name string) ir.Expr { return g.slot.Get(s, name) }
 
 // execResult is the outcome of exec (rs.md §4).
 type execResult struct {

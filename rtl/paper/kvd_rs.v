@@ -6,7 +6,7 @@
 `default_nettype none
 
 /*
- * Reservation station (rs.md v2): 1024 slots, 256 operations in flight, forwarding on, 37-bit aux
+ * Reservation station (rs.md v3): 1024 slots, 256 operations in flight, forwarding on, 37-bit aux
  *
  * Purpose:
  *   At most one operation per slot in the main pipeline; the others wait in
@@ -17,8 +17,9 @@
  *   never served from the cache; docs/microarch/rs.md.
  *
  * Interface:
- *   req_*: valid/ready; req_ready depends on state and on req_slot (a
- *   request for the slot being walked waits for the walk to end).
+ *   req_*: valid/ready; req_ready depends on state only (an accepted request
+ *   waits in a one-entry arrival stage; one for the slot being walked or
+ *   completed waits there, and the requests behind it wait at the port).
  *   pipe_*: operations for the main pipeline, valid/ready; pipe_valid depends
  *   on state only. While the pipeline holds back a full queue (16 entries) the
  *   completion side waits. req_aux comes back on pipe_aux; a write-back
@@ -29,11 +30,13 @@
  *   Data outputs are meaningful only while their valid is 1.
  *
  * Latency:
- *   An operation to an idle slot reaches pipe_* the cycle after it is accepted;
- *   a completion is processed 2 cycles after it arrives (its queue) at the
- *   earliest and its response leaves one cycle later. Cached keys answer the
- *   cycle after their request. With pipe_ready held at 1 the completion side
- *   never waits.
+ *   An operation to an idle slot reaches pipe_* 3 cycles after it is accepted
+ *   (arrival stage, then PQ entries show 2 cycles after their push); a
+ *   completion is processed 4 cycles after it arrives at the earliest (its
+ *   queue, then the line D1, D2) and its response leaves one cycle later.
+ *   Cached keys answer 2 cycles after their request. A walk's first step
+ *   comes 2 cycles after the completion that starts it. With pipe_ready held
+ *   at 1 the completion side never waits.
  */
 module kvd_rs
 (
@@ -95,19 +98,18 @@ module kvd_rs
     output wire [63:0]  resp_value
 );
 
+reg  [1023:0] lvt_reg; // per slot: 1 when the arrival side wrote its value part last
+reg  [1023:0] lvt_next;
 reg  [1023:0] busy_reg; // per slot: an operation of the slot is in the main pipeline or waits in PQ
 reg  [1023:0] busy_next;
-reg           walk_active_reg;
-reg           walk_active_next;
-reg  [9:0]    walk_slot_reg;
-reg  [9:0]    walk_slot_next;
-reg  [7:0]    walk_cur_reg;
-reg  [7:0]    walk_cur_next;
-reg  [7:0]    walk_prev_reg;
-reg  [7:0]    walk_prev_next;
-reg           walk_has_prev_reg;
-reg           walk_has_prev_next;
-reg  [4:0]    pq_count_reg;
+reg  [1023:0] cv_reg;
+reg  [1023:0] cv_next;
+reg  [1023:0] dirty_reg;
+reg  [1023:0] dirty_next;
+reg  [1023:0] lnz_reg; // per slot: len > 0
+reg  [1023:0] lnz_next;
+reg  [4:0]    pq_count_reg; // |PQ|: every entry not yet taken, visible or not
+reg  [4:0]    pq_vis_reg; // PQ entries written (visible on pipe_*)
 reg  [4:0]    rq_count_reg;
 reg  [8:0]    fresh_reg;
 reg  [8:0]    fresh_next;
@@ -119,122 +121,199 @@ reg  [8:0]    recycled_count_reg;
 reg  [8:0]    recycled_count_next;
 wire          cq_out_valid;
 wire [87:0]   cq_out_data;
-wire          cq_pop;
+wire          advance;
 wire [10:0]   cq_id;
-wire [3:0]    cq_status;
-wire [8:0]    cq_vlen;
-wire [63:0]   cq_value;
+wire [9:0]    cq_slot; // the slot of CQ's output entry, kept with it in the line
+reg           d1_valid_reg;
+reg           d1_valid_next;
+reg           d2_valid_reg;
+reg           d2_valid_next;
+reg  [87:0]   d1_data;
+reg  [87:0]   d2_data;
+reg  [9:0]    d1_slot;
+reg  [9:0]    d2_slot;
+wire [10:0]   d2_id;
+wire [3:0]    d2_status;
+wire [8:0]    d2_vlen;
+wire [63:0]   d2_value;
+wire          d2_wb;
+/* verilator lint_off UNUSEDSIGNAL */
+wire [10:0]   d1_id;
+/* verilator lint_on UNUSEDSIGNAL */
+reg           walk_active_reg;
+reg           walk_active_next;
+reg           walk_wait_reg;
+reg           walk_wait_next;
+reg  [9:0]    walk_slot;
+reg  [7:0]    walk_cur;
+reg  [7:0]    walk_prev;
+reg           walk_has_prev;
+reg  [98:0]   walk_val; // the walked slot's value part and chain
+reg  [298:0]  walk_key; // the walked slot's cache key part
+reg           walk_dirty;
+reg  [595:0]  walk_op; // ops[walk.cur], read ahead
+reg           walk_eq; // ops[walk.cur]'s key equals the cached key (compared a cycle ahead)
+reg  [595:0]  ops_b_rd; // ops_b read: END's chain head, or the walk's next operation
 wire          pq_room;
-wire          do_walk;
+wire          do_wait;
+wire          do_step;
 wire          do_cpl;
-wire          cpl_wb;
-wire [9:0]    cpl_wb_slot;
-wire [7:0]    cpl_op_id;
-wire [7:0]    op_a_addr;
-wire [595:0]  op_a; // the walked operation, or the completed one
-wire [9:0]    c_slot;
-wire [399:0]  c_slot_old;
-wire [7:0]    next_z;
+wire [9:0]    a_addr;
+reg  [595:0]  a_op_rd; // ops[D2's id]
+reg  [298:0]  a_key_rd;
+reg  [98:0]   a_val_rd_a;
+reg  [98:0]   a_val_rd_b;
+reg  [1:0]    a_val_sel;
+reg           a_hit_ak;
+reg  [298:0]  b_key_rd;
+reg  [98:0]   b_val_rd_a;
+reg  [98:0]   b_val_rd_b;
+reg  [1:0]    b_val_sel;
+reg           b_hit_ak;
+reg  [298:0]  wr_key_a; // the last cycle's writes, for the read bypass
+reg  [98:0]   wr_val_a;
+reg  [98:0]   wr_val_b;
+wire [298:0]  a_key;
+wire [98:0]   a_val; // D2's slot: value part and chain
+/* verilator lint_off UNUSEDSIGNAL */
+wire [298:0]  b_key;
+/* verilator lint_on UNUSEDSIGNAL */
+wire [98:0]   b_val; // X's slot: value part and chain
 wire          cpl_ok;
 wire          cpl_err; // every status but OK and NOT_FOUND is an error (rs.md §1)
+/* verilator lint_off UNUSEDSIGNAL */
+wire [595:0]  op_a; // the walked operation, or the completed one
+/* verilator lint_on UNUSEDSIGNAL */
 wire          c_cfound_in;
 wire [8:0]    c_cvlen_in;
 wire [63:0]   c_cval_in;
-wire [63:0]   c_old; // cfound ? cval : 0, cut to the scalar width
-wire [2:0]    c_fid;
-wire [63:0]   c_fn_sat_add_s;
-wire [63:0]   c_fn_sat_add; // fid 6: let s = old + delta; delta >= 0 ? (s < old ? bitushr(-1, 1) : s) : (s > old ? bitnot(bitushr(-1, 1)) : s)
-wire [63:0]   c_fn_set_bit; // fid 5: bitor(old, bitshl(1, delta))
-wire          c_fn_set_bit_fault;
-wire [63:0]   c_fn_fetch_xor; // fid 4: bitxor(old, delta)
-wire [63:0]   c_fn_min; // fid 3: min(old, delta)
-wire [63:0]   c_fn_max; // fid 2: max(old, delta)
-wire [63:0]   c_fn_cas; // fid 1: old == cmp ? swap : old
-wire [63:0]   c_fn_fetch_add; // fid 0: old + delta
-wire [63:0]   c_lambda;
-wire          c_fault;
-wire [3:0]    c_status;
-wire [8:0]    c_rvlen;
-wire [63:0]   c_value;
-wire          c_found;
-wire [8:0]    c_vlen;
-wire [63:0]   c_val;
-wire          c_dirty;
-wire          walk_key_eq;
-wire          op_a_servable;
-wire          walk_match; // the walked operation is the cached key's and servable: executed here
-wire          walk_stop; // the cached key's long PUT or vector operation: the walk ends before it
-wire          walk_last;
+wire [63:0]   ce_old; // cfound ? cval : 0, cut to the scalar width
+wire [2:0]    ce_fid;
+wire [63:0]   ce_fn_sat_add_s;
+wire [63:0]   ce_fn_sat_add; // fid 6: let s = old + delta; delta >= 0 ? (s < old ? bitushr(-1, 1) : s) : (s > old ? bitnot(bitushr(-1, 1)) : s)
+wire [63:0]   ce_fn_set_bit; // fid 5: bitor(old, bitshl(1, delta))
+wire          ce_fn_set_bit_fault;
+wire [63:0]   ce_fn_fetch_xor; // fid 4: bitxor(old, delta)
+wire [63:0]   ce_fn_min; // fid 3: min(old, delta)
+wire [63:0]   ce_fn_max; // fid 2: max(old, delta)
+wire [63:0]   ce_fn_cas; // fid 1: old == cmp ? swap : old
+wire [63:0]   ce_fn_fetch_add; // fid 0: old + delta
+wire [63:0]   ce_lambda;
+wire          ce_fault;
+wire [3:0]    ce_status;
+wire [8:0]    ce_rvlen;
+wire [63:0]   ce_value;
+wire          ce_found;
+wire [8:0]    ce_vlen;
+wire [63:0]   ce_val;
+wire          ce_dirty;
 wire          op_a_put;
 wire          op_a_del;
 wire          op_a_vec;
 wire [8:0]    c_new_cvlen;
 wire          c_new_cv;
-reg  [399:0]  c_slot_mid; // slot record after WALK or COMPLETE, before END
+reg  [98:0]   c_val;
+reg  [298:0]  c_key;
+reg           c_key_we;
+reg           c_dirty;
+reg           c_cv;
 reg           c_resp_valid;
 reg  [92:0]   c_resp_data;
 reg           c_free_valid;
 reg  [7:0]    c_free_id;
-reg           c_next_we;
-reg           c_end;
+wire [7:0]    next_z;
+wire          walk_match; // the walked operation is the cached key's and servable: executed here
+wire          walk_stop; // the cached key's long PUT or vector operation: the walk ends before it
+wire          walk_last;
+wire          walk_end;
+reg  [98:0]   w_val_new;
+reg           w_dirty_new;
+wire          walk_unlink;
+wire          walk_resp;
+wire [9:0]    mid_slot;
+wire [98:0]   mid_val;
+wire [298:0]  mid_key;
+wire          mid_dirty;
+wire          mid_cv;
+wire          mid_queued;
 wire          walk_start;
 wire          end_now;
 wire [7:0]    end_head;
-/* verilator lint_off UNUSEDSIGNAL */
-wire [595:0]  op_b; // the chain head END sends to the pipeline
-/* verilator lint_on UNUSEDSIGNAL */
 wire [7:0]    next_h;
-wire          end_dirty;
-wire          end_queued;
-reg  [399:0]  c_slot_new; // slot record the completion side writes back
-reg           c_busy_new;
-reg           c_pq_push;
-reg  [596:0]  c_pq_data;
+reg  [98:0]   f_val; // the completion side's slot after END: written back
+reg           f_dirty;
+reg           f_cv;
+reg           f_busy;
+reg           a_push;
+reg           a_push_head; // the push is END's chain head, read from ops_b
 wire [10:0]   wb_id;
 wire [596:0]  wb_data; // END's write-back: PUT of the cached value, or DELETE
-wire [596:0]  head_data; // END's chain head, as push(h) sends it
-wire          c_act;
-wire          free_avail;
-wire          a_fire;
-wire          a_same_slot;
-wire [399:0]  a_slot_old;
-wire          a_busy;
-wire [255:0]  a_key; // bytes past req_klen cleared
-wire [63:0]   a_value_masked; // bytes past req_vlen cleared
-wire [595:0]  a_op;
-wire [63:0]   a_old; // cfound ? cval : 0, cut to the scalar width
-wire [2:0]    a_fid;
-wire [63:0]   a_fn_sat_add_s;
-wire [63:0]   a_fn_sat_add; // fid 6: let s = old + delta; delta >= 0 ? (s < old ? bitushr(-1, 1) : s) : (s > old ? bitnot(bitushr(-1, 1)) : s)
-wire [63:0]   a_fn_set_bit; // fid 5: bitor(old, bitshl(1, delta))
-wire          a_fn_set_bit_fault;
-wire [63:0]   a_fn_fetch_xor; // fid 4: bitxor(old, delta)
-wire [63:0]   a_fn_min; // fid 3: min(old, delta)
-wire [63:0]   a_fn_max; // fid 2: max(old, delta)
-wire [63:0]   a_fn_cas; // fid 1: old == cmp ? swap : old
-wire [63:0]   a_fn_fetch_add; // fid 0: old + delta
-wire [63:0]   a_lambda;
-wire          a_fault;
-wire [3:0]    a_status;
-wire [8:0]    a_rvlen;
-wire [63:0]   a_value;
-wire          a_found;
-wire [8:0]    a_vlen;
-wire [63:0]   a_val;
-wire          a_dirty;
-wire          a_local;
-wire          a_issue;
-wire          a_chain;
-wire          a_alloc;
-wire          alloc_fresh;
-wire [7:0]    alloc_id;
-reg  [399:0]  a_slot_new;
-wire          a_pq_push;
-wire [596:0]  a_pq_data;
+wire          a_val_we;
+wire          a_key_we;
+wire          a_free;
+wire [7:0]    a_free_id;
 wire          a_resp_valid;
 wire [92:0]   a_resp_data;
-wire          a_next_we;
+wire [7:0]    next_n;
+wire [7:0]    ops_b_addr;
+wire          walk_cmp_next; // the key comparison of the walk's next operation, registered into walk_eq
+reg           x_valid_reg;
+reg           x_valid_next;
+reg  [595:0]  x_op; // the arrival stage X: the accepted request, key and value masked
+wire [9:0]    x_slot;
+wire          free_avail;
+wire          x_go; // X acts this cycle (rs.md §9.2 B)
+wire          req_fire;
+wire [255:0]  req_key_masked; // bytes past req_klen cleared
+wire [63:0]   req_value_masked; // bytes past req_vlen cleared
+wire [595:0]  req_rec;
+wire [9:0]    b_addr; // the slot X will hold next cycle: read one cycle ahead
+wire          b_busy;
+wire          b_cv;
+wire          b_lnz;
+wire          b_dirty;
+wire [63:0]   xe_old; // cfound ? cval : 0, cut to the scalar width
+wire [2:0]    xe_fid;
+wire [63:0]   xe_fn_sat_add_s;
+wire [63:0]   xe_fn_sat_add; // fid 6: let s = old + delta; delta >= 0 ? (s < old ? bitushr(-1, 1) : s) : (s > old ? bitnot(bitushr(-1, 1)) : s)
+wire [63:0]   xe_fn_set_bit; // fid 5: bitor(old, bitshl(1, delta))
+wire          xe_fn_set_bit_fault;
+wire [63:0]   xe_fn_fetch_xor; // fid 4: bitxor(old, delta)
+wire [63:0]   xe_fn_min; // fid 3: min(old, delta)
+wire [63:0]   xe_fn_max; // fid 2: max(old, delta)
+wire [63:0]   xe_fn_cas; // fid 1: old == cmp ? swap : old
+wire [63:0]   xe_fn_fetch_add; // fid 0: old + delta
+wire [63:0]   xe_lambda;
+wire          xe_fault;
+wire [3:0]    xe_status;
+wire [8:0]    xe_rvlen;
+wire [63:0]   xe_value;
+wire          xe_found;
+wire [8:0]    xe_vlen;
+wire [63:0]   xe_val;
+wire          xe_dirty;
+wire          b_local; // X is served from its slot's cache
+wire          b_issue;
+wire          b_chain;
+wire          b_alloc;
+wire          alloc_fresh;
+wire [7:0]    alloc_id;
+reg  [98:0]   b_val_new;
+wire          b_val_we;
+wire          b_push;
+wire [596:0]  b_push_data;
+wire          b_resp_valid;
+wire [92:0]   b_resp_data;
+wire          b_next_we;
 wire          free_pop_recycled;
+reg           pq_stage_a;
+reg           pq_stage_a_head;
+reg           pq_stage_b;
+reg  [7:0]    pq_stage_a_id;
+reg  [596:0]  pq_stage_a_data;
+reg  [596:0]  pq_stage_b_data;
+wire          pq_push_a;
+wire [596:0]  pq_stage_a_rec;
 reg  [3:0]    pq_wr_reg;
 reg  [3:0]    pq_wr_next;
 reg  [3:0]    pq_rd_reg;
@@ -244,6 +323,7 @@ wire          pq_valid;
 wire [596:0]  pq_head;
 wire          pq_pop;
 wire [3:0]    pq_wr1;
+wire          pq_taken;
 reg  [3:0]    rq_wr_reg;
 reg  [3:0]    rq_wr_next;
 reg  [3:0]    rq_rd_reg;
@@ -252,15 +332,37 @@ reg  [4:0]    rq_count_next;
 wire          rq_valid;
 wire [92:0]   rq_head;
 wire [3:0]    rq_wr1;
+wire          a_flag_we;
+
+(* ram_style = "block" *)
+reg [595:0] ops_a_mem [0:255];
+
+(* ram_style = "block" *)
+reg [595:0] ops_b_mem [0:255];
 
 (* ram_style = "distributed" *)
-reg [595:0] ops_mem [0:255];
+reg [9:0] op_slot_mem [0:255];
 
 (* ram_style = "registers" *)
 reg [7:0] next_mem [0:255];
 
-(* ram_style = "registers" *)
-reg [399:0] slot_mem [0:1023];
+(* ram_style = "block" *)
+reg [298:0] ckey_a_mem [0:1023];
+
+(* ram_style = "block" *)
+reg [298:0] ckey_b_mem [0:1023];
+
+(* ram_style = "block" *)
+reg [98:0] cval_wa_ra_mem [0:1023];
+
+(* ram_style = "block" *)
+reg [98:0] cval_wa_rb_mem [0:1023];
+
+(* ram_style = "block" *)
+reg [98:0] cval_wb_ra_mem [0:1023];
+
+(* ram_style = "block" *)
+reg [98:0] cval_wb_rb_mem [0:1023];
 
 (* ram_style = "distributed" *)
 reg [7:0] recycled_mem [0:255];
@@ -272,115 +374,138 @@ reg [596:0] pq_mem [0:15];
 reg [92:0] rq_mem [0:15];
 
 assign cq_id = cq_out_data[10:0];
-assign cq_status = cq_out_data[14:11];
-assign cq_vlen = cq_out_data[23:15];
-assign cq_value = cq_out_data[87:24];
+assign cq_slot = (cq_id >= 11'd256) ? (cq_id[9:0] - 10'd256) : op_slot_mem[cq_id[7:0]];
+assign d2_id = d2_data[10:0];
+assign d2_status = d2_data[14:11];
+assign d2_vlen = d2_data[23:15];
+assign d2_value = d2_data[87:24];
+assign d2_wb = d2_id >= 11'd256;
+assign d1_id = d1_data[10:0];
 assign pq_room = pq_count_reg < 5'd16;
-assign do_walk = walk_active_reg && pq_room;
-assign do_cpl = (!walk_active_reg & cq_out_valid) & pq_room;
-assign cq_pop = do_cpl;
-assign cpl_wb = cq_id >= 11'd256;
-assign cpl_wb_slot = cq_id[9:0] - 10'd256;
-assign cpl_op_id = cq_id[7:0];
-assign op_a_addr = walk_active_reg ? walk_cur_reg : cpl_op_id;
-assign op_a = ops_mem[op_a_addr];
-assign c_slot = walk_active_reg ? walk_slot_reg : (cpl_wb ? cpl_wb_slot : op_a[21:12]);
-assign c_slot_old = slot_mem[c_slot];
-assign next_z = next_mem[walk_cur_reg];
-assign cpl_ok = cq_status == 4'd0;
-assign cpl_err = cq_status > 4'd1;
-assign c_cfound_in = walk_active_reg ? c_slot_old[2] : cpl_ok;
-assign c_cvlen_in = walk_active_reg ? c_slot_old[42:34] : (cpl_ok ? cq_vlen : 9'd0);
-assign c_cval_in = walk_active_reg ? c_slot_old[106:43] : (cpl_ok ? cq_value : 64'd0);
-assign c_old = c_cfound_in ? c_cval_in : 64'd0;
-assign c_fid = op_a[5:3];
-assign c_fn_sat_add_s = c_old + op_a[430:367];
-assign c_fn_sat_add = !((op_a[430:367] ^ 64'h8000000000000000) < 64'h8000000000000000) ? (((c_fn_sat_add_s ^ 64'h8000000000000000) < (c_old ^ 64'h8000000000000000)) ? 64'h7fffffffffffffff : c_fn_sat_add_s) : (((c_old ^ 64'h8000000000000000) < (c_fn_sat_add_s ^ 64'h8000000000000000)) ? 64'h8000000000000000 : c_fn_sat_add_s);
-assign c_fn_set_bit = c_old | (64'd1 << op_a[430:367]);
-assign c_fn_set_bit_fault = op_a[430:367] >= 64'h8000000000000000;
-assign c_fn_fetch_xor = c_old ^ op_a[430:367];
-assign c_fn_min = ((op_a[430:367] ^ 64'h8000000000000000) < (c_old ^ 64'h8000000000000000)) ? op_a[430:367] : c_old;
-assign c_fn_max = ((c_old ^ 64'h8000000000000000) < (op_a[430:367] ^ 64'h8000000000000000)) ? op_a[430:367] : c_old;
-assign c_fn_cas = (c_old == op_a[494:431]) ? op_a[558:495] : c_old;
-assign c_fn_fetch_add = c_old + op_a[430:367];
-assign c_lambda = (c_fid == 3'd0) ? c_fn_fetch_add : ((c_fid == 3'd1) ? c_fn_cas : ((c_fid == 3'd2) ? c_fn_max : ((c_fid == 3'd3) ? c_fn_min : ((c_fid == 3'd4) ? c_fn_fetch_xor : ((c_fid == 3'd5) ? (c_fn_set_bit_fault ? c_old : c_fn_set_bit) : ((c_fid == 3'd6) ? c_fn_sat_add : c_old))))));
-assign c_fault = (c_fid == 3'd0) ? 1'b0 : ((c_fid == 3'd1) ? 1'b0 : ((c_fid == 3'd2) ? 1'b0 : ((c_fid == 3'd3) ? 1'b0 : ((c_fid == 3'd4) ? 1'b0 : ((c_fid == 3'd5) ? c_fn_set_bit_fault : ((c_fid == 3'd6) ? 1'b0 : 1'b1))))));
-assign c_status = ((op_a[2:0] == 3'd0) || (op_a[2:0] == 3'd2)) ? (c_cfound_in ? 4'd0 : 4'd1) : ((op_a[2:0] == 3'd1) ? 4'd0 : (c_fault ? 4'd8 : (c_cfound_in ? 4'd0 : 4'd1)));
-assign c_rvlen = (op_a[2:0] == 3'd0) ? (c_cfound_in ? c_cvlen_in : 9'd0) : ((((op_a[2:0] == 3'd1) || (op_a[2:0] == 3'd2)) || c_fault) ? 9'd0 : 9'd8);
-assign c_value = (op_a[2:0] == 3'd0) ? (c_cfound_in ? c_cval_in : 64'd0) : ((((op_a[2:0] == 3'd1) || (op_a[2:0] == 3'd2)) || c_fault) ? 64'd0 : c_old);
-assign c_found = (op_a[2:0] == 3'd0) ? c_cfound_in : ((op_a[2:0] == 3'd1) ? 1'b1 : ((op_a[2:0] == 3'd2) ? 1'b0 : (c_fault ? c_cfound_in : 1'b1)));
-assign c_vlen = (op_a[2:0] == 3'd0) ? c_cvlen_in : ((op_a[2:0] == 3'd1) ? op_a[46:38] : ((op_a[2:0] == 3'd2) ? 9'd0 : (c_fault ? c_cvlen_in : 9'd8)));
-assign c_val = (op_a[2:0] == 3'd0) ? c_cval_in : ((op_a[2:0] == 3'd1) ? op_a[110:47] : ((op_a[2:0] == 3'd2) ? 64'd0 : (c_fault ? c_cval_in : c_lambda)));
-assign c_dirty = (op_a[2:0] == 3'd0) ? 1'b0 : (((op_a[2:0] == 3'd1) || (op_a[2:0] == 3'd2)) ? 1'b1 : !c_fault);
-assign walk_key_eq = (1'b1 & (op_a[366:111] == c_slot_old[399:144])) & (op_a[11:6] == c_slot_old[33:28]);
-assign op_a_servable = !op_a[2] && !((op_a[2:0] == 3'd1) && (op_a[46:38] > 9'd8));
-assign walk_match = walk_key_eq && op_a_servable;
-assign walk_stop = walk_key_eq && !op_a_servable;
-assign walk_last = walk_cur_reg == c_slot_old[27:20];
+assign do_wait = (walk_active_reg & walk_wait_reg) & pq_room;
+assign do_step = (walk_active_reg & !walk_wait_reg) & pq_room;
+assign advance = !walk_active_reg && pq_room;
+assign do_cpl = advance && d2_valid_reg;
+assign a_addr = advance ? d1_slot : d2_slot;
+assign a_key = a_hit_ak ? wr_key_a : a_key_rd;
+assign a_val = a_val_sel[1] ? (a_val_sel[0] ? wr_val_b : wr_val_a) : (a_val_sel[0] ? a_val_rd_b : a_val_rd_a);
+assign b_key = b_hit_ak ? wr_key_a : b_key_rd;
+assign b_val = b_val_sel[1] ? (b_val_sel[0] ? wr_val_b : wr_val_a) : (b_val_sel[0] ? b_val_rd_b : b_val_rd_a);
+assign cpl_ok = d2_status == 4'd0;
+assign cpl_err = d2_status > 4'd1;
+assign op_a = walk_active_reg ? walk_op : a_op_rd;
+assign c_cfound_in = walk_active_reg ? walk_val[0] : cpl_ok;
+assign c_cvlen_in = walk_active_reg ? walk_val[34:26] : (cpl_ok ? d2_vlen : 9'd0);
+assign c_cval_in = walk_active_reg ? walk_val[98:35] : (cpl_ok ? d2_value : 64'd0);
+assign ce_old = c_cfound_in ? c_cval_in : 64'd0;
+assign ce_fid = op_a[5:3];
+assign ce_fn_sat_add_s = ce_old + op_a[430:367];
+assign ce_fn_sat_add = !((op_a[430:367] ^ 64'h8000000000000000) < 64'h8000000000000000) ? (((ce_fn_sat_add_s ^ 64'h8000000000000000) < (ce_old ^ 64'h8000000000000000)) ? 64'h7fffffffffffffff : ce_fn_sat_add_s) : (((ce_old ^ 64'h8000000000000000) < (ce_fn_sat_add_s ^ 64'h8000000000000000)) ? 64'h8000000000000000 : ce_fn_sat_add_s);
+assign ce_fn_set_bit = ce_old | (64'd1 << op_a[430:367]);
+assign ce_fn_set_bit_fault = op_a[430:367] >= 64'h8000000000000000;
+assign ce_fn_fetch_xor = ce_old ^ op_a[430:367];
+assign ce_fn_min = ((op_a[430:367] ^ 64'h8000000000000000) < (ce_old ^ 64'h8000000000000000)) ? op_a[430:367] : ce_old;
+assign ce_fn_max = ((ce_old ^ 64'h8000000000000000) < (op_a[430:367] ^ 64'h8000000000000000)) ? op_a[430:367] : ce_old;
+assign ce_fn_cas = (ce_old == op_a[494:431]) ? op_a[558:495] : ce_old;
+assign ce_fn_fetch_add = ce_old + op_a[430:367];
+assign ce_lambda = (ce_fid == 3'd0) ? ce_fn_fetch_add : ((ce_fid == 3'd1) ? ce_fn_cas : ((ce_fid == 3'd2) ? ce_fn_max : ((ce_fid == 3'd3) ? ce_fn_min : ((ce_fid == 3'd4) ? ce_fn_fetch_xor : ((ce_fid == 3'd5) ? (ce_fn_set_bit_fault ? ce_old : ce_fn_set_bit) : ((ce_fid == 3'd6) ? ce_fn_sat_add : ce_old))))));
+assign ce_fault = (ce_fid == 3'd0) ? 1'b0 : ((ce_fid == 3'd1) ? 1'b0 : ((ce_fid == 3'd2) ? 1'b0 : ((ce_fid == 3'd3) ? 1'b0 : ((ce_fid == 3'd4) ? 1'b0 : ((ce_fid == 3'd5) ? ce_fn_set_bit_fault : ((ce_fid == 3'd6) ? 1'b0 : 1'b1))))));
+assign ce_status = ((op_a[2:0] == 3'd0) || (op_a[2:0] == 3'd2)) ? (c_cfound_in ? 4'd0 : 4'd1) : ((op_a[2:0] == 3'd1) ? 4'd0 : (ce_fault ? 4'd8 : (c_cfound_in ? 4'd0 : 4'd1)));
+assign ce_rvlen = (op_a[2:0] == 3'd0) ? (c_cfound_in ? c_cvlen_in : 9'd0) : ((((op_a[2:0] == 3'd1) || (op_a[2:0] == 3'd2)) || ce_fault) ? 9'd0 : 9'd8);
+assign ce_value = (op_a[2:0] == 3'd0) ? (c_cfound_in ? c_cval_in : 64'd0) : ((((op_a[2:0] == 3'd1) || (op_a[2:0] == 3'd2)) || ce_fault) ? 64'd0 : ce_old);
+assign ce_found = (op_a[2:0] == 3'd0) ? c_cfound_in : ((op_a[2:0] == 3'd1) ? 1'b1 : ((op_a[2:0] == 3'd2) ? 1'b0 : (ce_fault ? c_cfound_in : 1'b1)));
+assign ce_vlen = (op_a[2:0] == 3'd0) ? c_cvlen_in : ((op_a[2:0] == 3'd1) ? op_a[46:38] : ((op_a[2:0] == 3'd2) ? 9'd0 : (ce_fault ? c_cvlen_in : 9'd8)));
+assign ce_val = (op_a[2:0] == 3'd0) ? c_cval_in : ((op_a[2:0] == 3'd1) ? op_a[110:47] : ((op_a[2:0] == 3'd2) ? 64'd0 : (ce_fault ? c_cval_in : ce_lambda)));
+assign ce_dirty = (op_a[2:0] == 3'd0) ? 1'b0 : (((op_a[2:0] == 3'd1) || (op_a[2:0] == 3'd2)) ? 1'b1 : !ce_fault);
 assign op_a_put = op_a[2:0] == 3'd1;
 assign op_a_del = op_a[2:0] == 3'd2;
 assign op_a_vec = op_a[2];
-assign c_new_cvlen = op_a_put ? op_a[46:38] : (op_a_del ? 9'd0 : c_vlen);
+assign c_new_cvlen = op_a_put ? op_a[46:38] : (op_a_del ? 9'd0 : ce_vlen);
 assign c_new_cv = 1'b1 && (c_new_cvlen <= 9'd8);
-assign walk_start = (((do_cpl & !cpl_wb) & 1'b1) & c_slot_mid[0]) & (c_slot_mid[11:3] != 9'd0);
-assign end_now = c_end || (do_cpl && !walk_start);
-assign end_head = c_slot_mid[19:12];
-assign op_b = ops_mem[end_head];
+assign next_z = next_mem[walk_cur];
+assign walk_match = walk_eq && (!walk_op[2] && !((walk_op[2:0] == 3'd1) && (walk_op[46:38] > 9'd8)));
+assign walk_stop = walk_eq && !(!walk_op[2] && !((walk_op[2:0] == 3'd1) && (walk_op[46:38] > 9'd8)));
+assign walk_last = walk_cur == walk_val[25:18];
+assign walk_end = do_step && (walk_last || walk_stop);
+assign walk_unlink = (do_step & walk_match) & walk_has_prev;
+assign walk_resp = do_step && walk_match;
+assign mid_slot = walk_active_reg ? walk_slot : d2_slot;
+assign mid_val = walk_active_reg ? w_val_new : c_val;
+assign mid_key = walk_active_reg ? walk_key : c_key;
+assign mid_dirty = walk_active_reg ? w_dirty_new : c_dirty;
+assign mid_cv = walk_active_reg || c_cv;
+assign mid_queued = mid_val[9:1] != 9'd0;
+assign walk_start = (((do_cpl & !d2_wb) & 1'b1) & c_cv) & mid_queued;
+assign end_now = walk_end || (do_cpl && !walk_start);
+assign end_head = mid_val[17:10];
 assign next_h = next_mem[end_head];
-assign end_dirty = c_slot_mid[1];
-assign end_queued = c_slot_mid[11:3] != 9'd0;
-assign wb_id = 11'd256 + {1'b0, c_slot};
-assign wb_data = {c_slot_mid[143:107], 64'd0, 64'd0, 64'd0, c_slot_mid[2] ? c_slot_mid[106:43] : 64'd0, c_slot_mid[2] ? c_slot_mid[42:34] : 9'd0, c_slot_mid[33:28], c_slot_mid[399:144], 3'd0, c_slot_mid[2] ? 3'd1 : 3'd2, 16'd0, wb_id};
-assign head_data = {op_b[595:559], op_b[558:495], op_b[494:431], op_b[430:367], ((op_b[2:0] == 3'd1) || op_b[2]) ? op_b[110:47] : 64'd0, ((op_b[2:0] == 3'd1) || op_b[2]) ? op_b[46:38] : 9'd0, op_b[11:6], op_b[366:111], op_b[5:3], (op_b[2:0] == 3'd3) ? 3'd0 : op_b[2:0], op_b[37:22], {3'd0, end_head}};
-assign c_act = do_walk || do_cpl;
+assign wb_id = 11'd256 + {1'b0, mid_slot};
+assign wb_data = {mid_key[42:6], 64'd0, 64'd0, 64'd0, mid_val[0] ? mid_val[98:35] : 64'd0, mid_val[0] ? mid_val[34:26] : 9'd0, mid_key[5:0], mid_key[298:43], 3'd0, mid_val[0] ? 3'd1 : 3'd2, 16'd0, wb_id};
+assign a_val_we = do_cpl || walk_end;
+assign a_key_we = do_cpl && c_key_we;
+assign a_free = c_free_valid || walk_resp;
+assign a_free_id = walk_active_reg ? walk_cur : c_free_id;
+assign a_resp_valid = c_resp_valid || walk_resp;
+assign a_resp_data = walk_active_reg ? {ce_value, ce_rvlen, ce_status, op_a[37:22]} : c_resp_data;
+assign next_n = next_mem[next_z];
+assign ops_b_addr = (walk_start || (end_now && a_push_head)) ? end_head : (walk_wait_reg ? next_z : next_n);
+assign walk_cmp_next = (1'b1 & (ops_b_rd[366:111] == walk_key[298:43])) & (ops_b_rd[11:6] == walk_key[5:0]);
+assign x_slot = x_op[21:12];
 assign free_avail = (fresh_reg < 9'd256) || (recycled_count_reg != 9'd0);
-assign req_ready = ((free_avail & (pq_count_reg <= 5'd14)) & (rq_count_reg <= 5'd14)) & !(walk_active_reg && (req_slot == walk_slot_reg));
-assign a_fire = req_valid && req_ready;
-assign a_same_slot = c_act && (c_slot == req_slot);
-assign a_slot_old = a_same_slot ? c_slot_new : slot_mem[req_slot];
-assign a_busy = a_same_slot ? c_busy_new : busy_reg[req_slot];
-assign a_key = req_key & {{8{req_klen > 6'd31}}, {8{req_klen > 6'd30}}, {8{req_klen > 6'd29}}, {8{req_klen > 6'd28}}, {8{req_klen > 6'd27}}, {8{req_klen > 6'd26}}, {8{req_klen > 6'd25}}, {8{req_klen > 6'd24}}, {8{req_klen > 6'd23}}, {8{req_klen > 6'd22}}, {8{req_klen > 6'd21}}, {8{req_klen > 6'd20}}, {8{req_klen > 6'd19}}, {8{req_klen > 6'd18}}, {8{req_klen > 6'd17}}, {8{req_klen > 6'd16}}, {8{req_klen > 6'd15}}, {8{req_klen > 6'd14}}, {8{req_klen > 6'd13}}, {8{req_klen > 6'd12}}, {8{req_klen > 6'd11}}, {8{req_klen > 6'd10}}, {8{req_klen > 6'd9}}, {8{req_klen > 6'd8}}, {8{req_klen > 6'd7}}, {8{req_klen > 6'd6}}, {8{req_klen > 6'd5}}, {8{req_klen > 6'd4}}, {8{req_klen > 6'd3}}, {8{req_klen > 6'd2}}, {8{req_klen > 6'd1}}, {8{req_klen > 6'd0}}};
-assign a_value_masked = req_value & {{8{req_vlen > 9'd7}}, {8{req_vlen > 9'd6}}, {8{req_vlen > 9'd5}}, {8{req_vlen > 9'd4}}, {8{req_vlen > 9'd3}}, {8{req_vlen > 9'd2}}, {8{req_vlen > 9'd1}}, {8{req_vlen > 9'd0}}};
-assign a_op = {req_aux, req_swap, req_cmp, req_delta, a_key, a_value_masked, req_vlen, req_tag, req_slot, req_klen, req_fid, req_op};
-assign a_old = a_slot_old[2] ? a_slot_old[106:43] : 64'd0;
-assign a_fid = a_op[5:3];
-assign a_fn_sat_add_s = a_old + a_op[430:367];
-assign a_fn_sat_add = !((a_op[430:367] ^ 64'h8000000000000000) < 64'h8000000000000000) ? (((a_fn_sat_add_s ^ 64'h8000000000000000) < (a_old ^ 64'h8000000000000000)) ? 64'h7fffffffffffffff : a_fn_sat_add_s) : (((a_old ^ 64'h8000000000000000) < (a_fn_sat_add_s ^ 64'h8000000000000000)) ? 64'h8000000000000000 : a_fn_sat_add_s);
-assign a_fn_set_bit = a_old | (64'd1 << a_op[430:367]);
-assign a_fn_set_bit_fault = a_op[430:367] >= 64'h8000000000000000;
-assign a_fn_fetch_xor = a_old ^ a_op[430:367];
-assign a_fn_min = ((a_op[430:367] ^ 64'h8000000000000000) < (a_old ^ 64'h8000000000000000)) ? a_op[430:367] : a_old;
-assign a_fn_max = ((a_old ^ 64'h8000000000000000) < (a_op[430:367] ^ 64'h8000000000000000)) ? a_op[430:367] : a_old;
-assign a_fn_cas = (a_old == a_op[494:431]) ? a_op[558:495] : a_old;
-assign a_fn_fetch_add = a_old + a_op[430:367];
-assign a_lambda = (a_fid == 3'd0) ? a_fn_fetch_add : ((a_fid == 3'd1) ? a_fn_cas : ((a_fid == 3'd2) ? a_fn_max : ((a_fid == 3'd3) ? a_fn_min : ((a_fid == 3'd4) ? a_fn_fetch_xor : ((a_fid == 3'd5) ? (a_fn_set_bit_fault ? a_old : a_fn_set_bit) : ((a_fid == 3'd6) ? a_fn_sat_add : a_old))))));
-assign a_fault = (a_fid == 3'd0) ? 1'b0 : ((a_fid == 3'd1) ? 1'b0 : ((a_fid == 3'd2) ? 1'b0 : ((a_fid == 3'd3) ? 1'b0 : ((a_fid == 3'd4) ? 1'b0 : ((a_fid == 3'd5) ? a_fn_set_bit_fault : ((a_fid == 3'd6) ? 1'b0 : 1'b1))))));
-assign a_status = ((a_op[2:0] == 3'd0) || (a_op[2:0] == 3'd2)) ? (a_slot_old[2] ? 4'd0 : 4'd1) : ((a_op[2:0] == 3'd1) ? 4'd0 : (a_fault ? 4'd8 : (a_slot_old[2] ? 4'd0 : 4'd1)));
-assign a_rvlen = (a_op[2:0] == 3'd0) ? (a_slot_old[2] ? a_slot_old[42:34] : 9'd0) : ((((a_op[2:0] == 3'd1) || (a_op[2:0] == 3'd2)) || a_fault) ? 9'd0 : 9'd8);
-assign a_value = (a_op[2:0] == 3'd0) ? (a_slot_old[2] ? a_slot_old[106:43] : 64'd0) : ((((a_op[2:0] == 3'd1) || (a_op[2:0] == 3'd2)) || a_fault) ? 64'd0 : a_old);
-assign a_found = (a_op[2:0] == 3'd0) ? a_slot_old[2] : ((a_op[2:0] == 3'd1) ? 1'b1 : ((a_op[2:0] == 3'd2) ? 1'b0 : (a_fault ? a_slot_old[2] : 1'b1)));
-assign a_vlen = (a_op[2:0] == 3'd0) ? a_slot_old[42:34] : ((a_op[2:0] == 3'd1) ? a_op[46:38] : ((a_op[2:0] == 3'd2) ? 9'd0 : (a_fault ? a_slot_old[42:34] : 9'd8)));
-assign a_val = (a_op[2:0] == 3'd0) ? a_slot_old[106:43] : ((a_op[2:0] == 3'd1) ? a_op[110:47] : ((a_op[2:0] == 3'd2) ? 64'd0 : (a_fault ? a_slot_old[106:43] : a_lambda)));
-assign a_dirty = (a_op[2:0] == 3'd0) ? 1'b0 : (((a_op[2:0] == 3'd1) || (a_op[2:0] == 3'd2)) ? 1'b1 : !a_fault);
-assign a_local = (((((1'b1 & a_busy) & a_slot_old[0]) & (a_slot_old[11:3] == 9'd0)) & (a_key == a_slot_old[399:144])) & (req_klen == a_slot_old[33:28])) & (!a_op[2] && !((a_op[2:0] == 3'd1) && (a_op[46:38] > 9'd8)));
-assign a_issue = !a_local && !a_busy;
-assign a_chain = !a_local && a_busy;
-assign a_alloc = a_fire && !a_local;
+assign x_go = ((((x_valid_reg & free_avail) & (pq_count_reg <= 5'd14)) & (rq_count_reg <= 5'd14)) & !(walk_active_reg && (x_slot == walk_slot))) & !(d2_valid_reg && (x_slot == d2_slot));
+assign req_ready = !x_valid_reg || x_go;
+assign req_fire = req_valid && req_ready;
+assign req_key_masked = req_key & {{8{req_klen > 6'd31}}, {8{req_klen > 6'd30}}, {8{req_klen > 6'd29}}, {8{req_klen > 6'd28}}, {8{req_klen > 6'd27}}, {8{req_klen > 6'd26}}, {8{req_klen > 6'd25}}, {8{req_klen > 6'd24}}, {8{req_klen > 6'd23}}, {8{req_klen > 6'd22}}, {8{req_klen > 6'd21}}, {8{req_klen > 6'd20}}, {8{req_klen > 6'd19}}, {8{req_klen > 6'd18}}, {8{req_klen > 6'd17}}, {8{req_klen > 6'd16}}, {8{req_klen > 6'd15}}, {8{req_klen > 6'd14}}, {8{req_klen > 6'd13}}, {8{req_klen > 6'd12}}, {8{req_klen > 6'd11}}, {8{req_klen > 6'd10}}, {8{req_klen > 6'd9}}, {8{req_klen > 6'd8}}, {8{req_klen > 6'd7}}, {8{req_klen > 6'd6}}, {8{req_klen > 6'd5}}, {8{req_klen > 6'd4}}, {8{req_klen > 6'd3}}, {8{req_klen > 6'd2}}, {8{req_klen > 6'd1}}, {8{req_klen > 6'd0}}};
+assign req_value_masked = req_value & {{8{req_vlen > 9'd7}}, {8{req_vlen > 9'd6}}, {8{req_vlen > 9'd5}}, {8{req_vlen > 9'd4}}, {8{req_vlen > 9'd3}}, {8{req_vlen > 9'd2}}, {8{req_vlen > 9'd1}}, {8{req_vlen > 9'd0}}};
+assign req_rec = {req_aux, req_swap, req_cmp, req_delta, req_key_masked, req_value_masked, req_vlen, req_tag, req_slot, req_klen, req_fid, req_op};
+assign b_addr = req_ready ? req_slot : x_slot;
+assign b_busy = busy_reg[x_slot];
+assign b_cv = cv_reg[x_slot];
+assign b_lnz = lnz_reg[x_slot];
+assign b_dirty = dirty_reg[x_slot];
+assign xe_old = b_val[0] ? b_val[98:35] : 64'd0;
+assign xe_fid = x_op[5:3];
+assign xe_fn_sat_add_s = xe_old + x_op[430:367];
+assign xe_fn_sat_add = !((x_op[430:367] ^ 64'h8000000000000000) < 64'h8000000000000000) ? (((xe_fn_sat_add_s ^ 64'h8000000000000000) < (xe_old ^ 64'h8000000000000000)) ? 64'h7fffffffffffffff : xe_fn_sat_add_s) : (((xe_old ^ 64'h8000000000000000) < (xe_fn_sat_add_s ^ 64'h8000000000000000)) ? 64'h8000000000000000 : xe_fn_sat_add_s);
+assign xe_fn_set_bit = xe_old | (64'd1 << x_op[430:367]);
+assign xe_fn_set_bit_fault = x_op[430:367] >= 64'h8000000000000000;
+assign xe_fn_fetch_xor = xe_old ^ x_op[430:367];
+assign xe_fn_min = ((x_op[430:367] ^ 64'h8000000000000000) < (xe_old ^ 64'h8000000000000000)) ? x_op[430:367] : xe_old;
+assign xe_fn_max = ((xe_old ^ 64'h8000000000000000) < (x_op[430:367] ^ 64'h8000000000000000)) ? x_op[430:367] : xe_old;
+assign xe_fn_cas = (xe_old == x_op[494:431]) ? x_op[558:495] : xe_old;
+assign xe_fn_fetch_add = xe_old + x_op[430:367];
+assign xe_lambda = (xe_fid == 3'd0) ? xe_fn_fetch_add : ((xe_fid == 3'd1) ? xe_fn_cas : ((xe_fid == 3'd2) ? xe_fn_max : ((xe_fid == 3'd3) ? xe_fn_min : ((xe_fid == 3'd4) ? xe_fn_fetch_xor : ((xe_fid == 3'd5) ? (xe_fn_set_bit_fault ? xe_old : xe_fn_set_bit) : ((xe_fid == 3'd6) ? xe_fn_sat_add : xe_old))))));
+assign xe_fault = (xe_fid == 3'd0) ? 1'b0 : ((xe_fid == 3'd1) ? 1'b0 : ((xe_fid == 3'd2) ? 1'b0 : ((xe_fid == 3'd3) ? 1'b0 : ((xe_fid == 3'd4) ? 1'b0 : ((xe_fid == 3'd5) ? xe_fn_set_bit_fault : ((xe_fid == 3'd6) ? 1'b0 : 1'b1))))));
+assign xe_status = ((x_op[2:0] == 3'd0) || (x_op[2:0] == 3'd2)) ? (b_val[0] ? 4'd0 : 4'd1) : ((x_op[2:0] == 3'd1) ? 4'd0 : (xe_fault ? 4'd8 : (b_val[0] ? 4'd0 : 4'd1)));
+assign xe_rvlen = (x_op[2:0] == 3'd0) ? (b_val[0] ? b_val[34:26] : 9'd0) : ((((x_op[2:0] == 3'd1) || (x_op[2:0] == 3'd2)) || xe_fault) ? 9'd0 : 9'd8);
+assign xe_value = (x_op[2:0] == 3'd0) ? (b_val[0] ? b_val[98:35] : 64'd0) : ((((x_op[2:0] == 3'd1) || (x_op[2:0] == 3'd2)) || xe_fault) ? 64'd0 : xe_old);
+assign xe_found = (x_op[2:0] == 3'd0) ? b_val[0] : ((x_op[2:0] == 3'd1) ? 1'b1 : ((x_op[2:0] == 3'd2) ? 1'b0 : (xe_fault ? b_val[0] : 1'b1)));
+assign xe_vlen = (x_op[2:0] == 3'd0) ? b_val[34:26] : ((x_op[2:0] == 3'd1) ? x_op[46:38] : ((x_op[2:0] == 3'd2) ? 9'd0 : (xe_fault ? b_val[34:26] : 9'd8)));
+assign xe_val = (x_op[2:0] == 3'd0) ? b_val[98:35] : ((x_op[2:0] == 3'd1) ? x_op[110:47] : ((x_op[2:0] == 3'd2) ? 64'd0 : (xe_fault ? b_val[98:35] : xe_lambda)));
+assign xe_dirty = (x_op[2:0] == 3'd0) ? 1'b0 : (((x_op[2:0] == 3'd1) || (x_op[2:0] == 3'd2)) ? 1'b1 : !xe_fault);
+assign b_local = ((((1'b1 & b_cv) & !b_lnz) & (x_op[366:111] == b_key[298:43])) & (x_op[11:6] == b_key[5:0])) & (!x_op[2] && !((x_op[2:0] == 3'd1) && (x_op[46:38] > 9'd8)));
+assign b_issue = !b_local && !b_busy;
+assign b_chain = !b_local && b_busy;
+assign b_alloc = x_go && !b_local;
 assign alloc_fresh = fresh_reg < 9'd256;
 assign alloc_id = alloc_fresh ? fresh_reg[7:0] : recycled_mem[recycled_head_reg];
-assign a_pq_push = a_fire && a_issue;
-assign a_pq_data = {a_op[595:559], a_op[558:495], a_op[494:431], a_op[430:367], ((a_op[2:0] == 3'd1) || a_op[2]) ? a_op[110:47] : 64'd0, ((a_op[2:0] == 3'd1) || a_op[2]) ? a_op[46:38] : 9'd0, a_op[11:6], a_op[366:111], a_op[5:3], (a_op[2:0] == 3'd3) ? 3'd0 : a_op[2:0], a_op[37:22], {3'd0, alloc_id}};
-assign a_resp_valid = a_fire && a_local;
-assign a_resp_data = {a_value, a_rvlen, a_status, req_tag};
-assign a_next_we = (a_fire & a_chain) & (a_slot_old[11:3] != 9'd0);
-assign free_pop_recycled = a_alloc && !alloc_fresh;
-assign pq_valid = pq_count_reg != 5'd0;
+assign b_val_we = x_go;
+assign b_push = x_go && b_issue;
+assign b_push_data = {x_op[595:559], x_op[558:495], x_op[494:431], x_op[430:367], ((x_op[2:0] == 3'd1) || x_op[2]) ? x_op[110:47] : 64'd0, ((x_op[2:0] == 3'd1) || x_op[2]) ? x_op[46:38] : 9'd0, x_op[11:6], x_op[366:111], x_op[5:3], (x_op[2:0] == 3'd3) ? 3'd0 : x_op[2:0], x_op[37:22], {3'd0, alloc_id}};
+assign b_resp_valid = x_go && b_local;
+assign b_resp_data = {xe_value, xe_rvlen, xe_status, x_op[37:22]};
+assign b_next_we = (x_go & b_chain) & b_lnz;
+assign free_pop_recycled = b_alloc && !alloc_fresh;
+assign pq_push_a = pq_room && a_push;
+assign pq_stage_a_rec = pq_stage_a_head ? {ops_b_rd[595:559], ops_b_rd[558:495], ops_b_rd[494:431], ops_b_rd[430:367], ((ops_b_rd[2:0] == 3'd1) || ops_b_rd[2]) ? ops_b_rd[110:47] : 64'd0, ((ops_b_rd[2:0] == 3'd1) || ops_b_rd[2]) ? ops_b_rd[46:38] : 9'd0, ops_b_rd[11:6], ops_b_rd[366:111], ops_b_rd[5:3], (ops_b_rd[2:0] == 3'd3) ? 3'd0 : ops_b_rd[2:0], ops_b_rd[37:22], {3'd0, pq_stage_a_id}} : pq_stage_a_data;
+assign pq_valid = pq_vis_reg != 5'd0;
 assign pq_head = pq_mem[pq_rd_reg];
 assign pq_pop = pq_valid && pipe_ready;
-assign pq_wr1 = pq_wr_reg + {3'd0, c_pq_push};
+assign pq_wr1 = pq_wr_reg + {3'd0, pq_stage_a};
+assign pq_taken = pq_valid && pipe_ready;
 assign rq_valid = rq_count_reg != 5'd0;
 assign rq_head = rq_mem[rq_rd_reg];
-assign rq_wr1 = rq_wr_reg + {3'd0, c_resp_valid};
+assign rq_wr1 = rq_wr_reg + {3'd0, a_resp_valid};
 assign pipe_valid = pq_valid;
 assign pipe_id = pq_head[10:0];
 assign pipe_tag = pq_head[26:11];
@@ -399,141 +524,205 @@ assign resp_tag = rq_head[15:0];
 assign resp_status = rq_head[19:16];
 assign resp_vlen = rq_head[28:20];
 assign resp_value = rq_head[92:29];
+assign a_flag_we = a_val_we;
 
-// completion side, first half: WALK step or COMPLETE (rs.md §5 A)
+// completion side: COMPLETE of D2's entry (rs.md §5 A.2, §9.2 A.3)
 always @* begin
-    c_slot_mid = c_slot_old;
+    c_val = a_val;
+    c_key = a_key;
+    c_key_we = 1'b0;
+    c_dirty = dirty_reg[d2_slot];
+    c_cv = cv_reg[d2_slot];
     c_resp_valid = 1'b0;
-    c_resp_data = {c_value, c_rvlen, c_status, op_a[37:22]};
+    c_resp_data = {ce_value, ce_rvlen, ce_status, op_a[37:22]};
     c_free_valid = 1'b0;
-    c_free_id = op_a_addr;
-    c_next_we = 1'b0;
-    c_end = 1'b0;
-    if (do_walk) begin
-        if (walk_match) begin
-            c_resp_valid = 1'b1;
-            c_slot_mid[2] = c_found;
-            c_slot_mid[42:34] = c_vlen;
-            c_slot_mid[106:43] = c_val;
-            c_slot_mid[1] = c_slot_old[1] | c_dirty;
-            c_slot_mid[11:3] = c_slot_old[11:3] - 9'd1;
-            if (!walk_has_prev_reg) begin
-                c_slot_mid[19:12] = next_z;
-            end else begin
-                c_next_we = 1'b1;
-            end
-            if (walk_last) begin
-                c_slot_mid[27:20] = walk_prev_reg;
-            end
-            c_free_valid = 1'b1;
-        end
-        if (walk_last || walk_stop) begin
-            c_end = 1'b1;
-        end
-    end else if (do_cpl) begin
-        if (cpl_wb) begin
+    c_free_id = d2_id[7:0];
+    if (do_cpl) begin
+        if (d2_wb) begin
             if (cpl_err) begin
-                c_slot_mid[1] = 1'b1;
+                c_dirty = 1'b1;
             end
         end else begin
             c_resp_valid = 1'b1;
             c_free_valid = 1'b1;
             if (op_a_vec) begin
-                c_resp_data = {cq_value, cq_vlen, cq_status, op_a[37:22]};
-                c_slot_mid[0] = 1'b0;
+                c_resp_data = {d2_value, d2_vlen, d2_status, op_a[37:22]};
+                c_cv = 1'b0;
             end else if (cpl_err) begin
-                c_resp_data = {64'd0, 9'd0, cq_status, op_a[37:22]};
-                c_slot_mid[0] = 1'b0;
+                c_resp_data = {64'd0, 9'd0, d2_status, op_a[37:22]};
+                c_cv = 1'b0;
             end else begin
-                c_slot_mid[0] = c_new_cv;
-                c_slot_mid[399:144] = op_a[366:111];
-                c_slot_mid[33:28] = op_a[11:6];
-                c_slot_mid[143:107] = op_a[595:559];
-                c_slot_mid[42:34] = c_new_cvlen;
+                c_cv = c_new_cv;
+                c_key_we = 1'b1;
+                c_key[298:43] = op_a[366:111];
+                c_key[5:0] = op_a[11:6];
+                c_key[42:6] = op_a[595:559];
+                c_val[34:26] = c_new_cvlen;
                 if (op_a_put) begin
-                    c_slot_mid[2] = 1'b1;
-                    c_slot_mid[106:43] = op_a[110:47];
+                    c_val[0] = 1'b1;
+                    c_val[98:35] = op_a[110:47];
                     c_resp_data = {64'd0, 9'd0, 4'd0, op_a[37:22]};
                 end else if (op_a_del) begin
-                    c_slot_mid[2] = 1'b0;
-                    c_slot_mid[106:43] = 64'd0;
-                    c_resp_data = {64'd0, 9'd0, cq_status, op_a[37:22]};
+                    c_val[0] = 1'b0;
+                    c_val[98:35] = 64'd0;
+                    c_resp_data = {64'd0, 9'd0, d2_status, op_a[37:22]};
                 end else begin
-                    c_slot_mid[2] = c_found;
-                    c_slot_mid[106:43] = c_val;
-                    c_slot_mid[1] = c_slot_old[1] | c_dirty;
+                    c_val[0] = ce_found;
+                    c_val[98:35] = ce_val;
+                    c_dirty = dirty_reg[d2_slot] | ce_dirty;
                 end
             end
         end
     end
 end
 
-// completion side, second half: END (rs.md §5)
+// completion side: a WALK step (rs.md §5 A.1)
 always @* begin
-    c_slot_new = c_slot_mid;
-    c_busy_new = 1'b1;
-    c_pq_push = 1'b0;
-    c_pq_data = wb_data;
-    if (end_now) begin
-        if (end_dirty) begin
-            c_pq_push = 1'b1;
-            c_slot_new[1] = 1'b0;
-        end else if (end_queued) begin
-            c_pq_push = 1'b1;
-            c_pq_data = head_data;
-            c_slot_new[19:12] = next_h;
-            c_slot_new[11:3] = c_slot_mid[11:3] - 9'd1;
-            c_slot_new[0] = 1'b0;
-        end else begin
-            c_busy_new = 1'b0;
-            c_slot_new[0] = 1'b0;
+    w_val_new = walk_val;
+    w_dirty_new = walk_dirty;
+    if (do_step && walk_match) begin
+        w_val_new[0] = ce_found;
+        w_val_new[34:26] = ce_vlen;
+        w_val_new[98:35] = ce_val;
+        w_dirty_new = walk_dirty | ce_dirty;
+        w_val_new[9:1] = walk_val[9:1] - 9'd1;
+        if (!walk_has_prev) begin
+            w_val_new[17:10] = next_z;
+        end
+        if (walk_last) begin
+            w_val_new[25:18] = walk_prev;
         end
     end
 end
 
-// walk registers
+// completion side: END (rs.md §5)
+always @* begin
+    f_val = mid_val;
+    f_dirty = mid_dirty;
+    f_cv = mid_cv;
+    f_busy = 1'b1;
+    a_push = 1'b0;
+    a_push_head = 1'b0;
+    if (end_now) begin
+        if (mid_dirty) begin
+            a_push = 1'b1;
+            f_dirty = 1'b0;
+        end else if (mid_queued) begin
+            a_push = 1'b1;
+            a_push_head = 1'b1;
+            f_val[17:10] = next_h;
+            f_val[9:1] = mid_val[9:1] - 9'd1;
+            f_cv = 1'b0;
+        end else begin
+            f_busy = 1'b0;
+            f_cv = 1'b0;
+        end
+    end
+end
+
+// the walk registers
+always @(posedge clk) begin
+    walk_active_reg <= walk_active_next;
+    walk_wait_reg <= walk_wait_next;
+    if (walk_start) begin
+        walk_slot <= d2_slot;
+        walk_cur <= mid_val[17:10];
+        walk_has_prev <= 1'b0;
+        walk_val <= c_val;
+        walk_key <= c_key;
+        walk_dirty <= c_dirty;
+    end
+    if (do_wait) begin
+        walk_op <= ops_b_rd;
+        walk_eq <= walk_cmp_next;
+    end
+    if (do_step && !walk_end) begin
+        walk_val <= w_val_new;
+        walk_dirty <= w_dirty_new;
+        walk_cur <= next_z;
+        if (!walk_match) begin
+            walk_prev <= walk_cur;
+            walk_has_prev <= 1'b1;
+        end
+        walk_op <= ops_b_rd;
+        walk_eq <= walk_cmp_next;
+    end
+    if (rst) begin
+        walk_active_reg <= 1'b0;
+        walk_wait_reg <= 1'b0;
+    end
+end
+
+// walk state
 always @* begin
     walk_active_next = walk_active_reg;
-    walk_slot_next = walk_slot_reg;
-    walk_cur_next = walk_cur_reg;
-    walk_prev_next = walk_prev_reg;
-    walk_has_prev_next = walk_has_prev_reg;
-    if (do_walk) begin
-        if (c_end) begin
-            walk_active_next = 1'b0;
-        end else begin
-            walk_cur_next = next_z;
-            if (!walk_match) begin
-                walk_prev_next = walk_cur_reg;
-                walk_has_prev_next = 1'b1;
-            end
-        end
-    end else if (walk_start) begin
+    walk_wait_next = walk_wait_reg;
+    if (walk_start) begin
         walk_active_next = 1'b1;
-        walk_slot_next = c_slot;
-        walk_cur_next = c_slot_mid[19:12];
-        walk_has_prev_next = 1'b0;
+        walk_wait_next = 1'b1;
+    end
+    if (do_wait) begin
+        walk_wait_next = 1'b0;
+    end
+    if (walk_end) begin
+        walk_active_next = 1'b0;
     end
 end
 
-// arrival side: the slot record after the request
+// the completion line (rs.md §9.2 A.3)
 always @* begin
-    a_slot_new = a_slot_old;
-    if (a_local) begin
-        a_slot_new[2] = a_found;
-        a_slot_new[42:34] = a_vlen;
-        a_slot_new[106:43] = a_val;
-        a_slot_new[1] = a_slot_old[1] | a_dirty;
-    end else if (a_issue) begin
-        a_slot_new[0] = 1'b0;
-        a_slot_new[1] = 1'b0;
-        a_slot_new[11:3] = 9'd0;
+    d1_valid_next = d1_valid_reg;
+    d2_valid_next = d2_valid_reg;
+    if (advance) begin
+        d2_valid_next = d1_valid_reg;
+        d1_valid_next = cq_out_valid;
+    end
+end
+
+// the completion line
+always @(posedge clk) begin
+    d1_valid_reg <= d1_valid_next;
+    d2_valid_reg <= d2_valid_next;
+    if (advance) begin
+        d2_data <= d1_data;
+        d2_slot <= d1_slot;
+        d1_data <= cq_out_data;
+        d1_slot <= cq_slot;
+    end
+    if (rst) begin
+        d1_valid_reg <= 1'b0;
+        d2_valid_reg <= 1'b0;
+    end
+end
+
+// arrival side: X's slot after X (rs.md §5 B)
+always @* begin
+    b_val_new = b_val;
+    if (b_local) begin
+        b_val_new[0] = xe_found;
+        b_val_new[34:26] = xe_vlen;
+        b_val_new[98:35] = xe_val;
+    end else if (b_issue) begin
+        b_val_new[9:1] = 9'd0;
     end else begin
-        a_slot_new[11:3] = a_slot_old[11:3] + 9'd1;
-        a_slot_new[27:20] = alloc_id;
-        if (a_slot_old[11:3] == 9'd0) begin
-            a_slot_new[19:12] = alloc_id;
+        b_val_new[25:18] = alloc_id;
+        if (b_lnz) begin
+            b_val_new[9:1] = b_val[9:1] + 9'd1;
+        end else begin
+            b_val_new[9:1] = 9'd1;
+            b_val_new[17:10] = alloc_id;
         end
+    end
+end
+
+// the arrival stage
+always @* begin
+    x_valid_next = x_valid_reg;
+    if (x_go) begin
+        x_valid_next = 1'b0;
+    end
+    if (req_fire) begin
+        x_valid_next = 1'b1;
     end
 end
 
@@ -543,52 +732,52 @@ always @* begin
     recycled_head_next = recycled_head_reg;
     recycled_tail_next = recycled_tail_reg;
     recycled_count_next = recycled_count_reg;
-    if (a_alloc && alloc_fresh) begin
+    if (b_alloc && alloc_fresh) begin
         fresh_next = fresh_reg + 9'd1;
     end
     if (free_pop_recycled) begin
         recycled_head_next = recycled_head_reg + 8'd1;
     end
-    if (c_free_valid) begin
+    if (a_free) begin
         recycled_tail_next = recycled_tail_reg + 8'd1;
     end
-    if (c_free_valid && !free_pop_recycled) begin
+    if (a_free && !free_pop_recycled) begin
         recycled_count_next = recycled_count_reg + 9'd1;
-    end else if (free_pop_recycled && !c_free_valid) begin
+    end else if (free_pop_recycled && !a_free) begin
         recycled_count_next = recycled_count_reg - 9'd1;
     end
 end
 
 // pq pointers
 always @* begin
-    pq_wr_next = pq_wr1 + {3'd0, a_pq_push};
+    pq_wr_next = pq_wr1 + {3'd0, pq_stage_b};
     pq_rd_next = pq_rd_reg + {3'd0, pq_pop};
-    pq_count_next = ((pq_count_reg + {4'd0, c_pq_push}) + {4'd0, a_pq_push}) - {4'd0, pq_pop};
+    pq_count_next = ((pq_vis_reg + {4'd0, pq_stage_a}) + {4'd0, pq_stage_b}) - {4'd0, pq_pop};
 end
 
 // pq queue
 always @(posedge clk) begin
     pq_wr_reg <= pq_wr_next;
     pq_rd_reg <= pq_rd_next;
-    pq_count_reg <= pq_count_next;
-    if (c_pq_push) begin
-        pq_mem[pq_wr_reg] <= c_pq_data;
+    pq_vis_reg <= pq_count_next;
+    if (pq_stage_a) begin
+        pq_mem[pq_wr_reg] <= pq_stage_a_rec;
     end
-    if (a_pq_push) begin
-        pq_mem[pq_wr1] <= a_pq_data;
+    if (pq_stage_b) begin
+        pq_mem[pq_wr1] <= pq_stage_b_data;
     end
     if (rst) begin
         pq_wr_reg <= 4'd0;
         pq_rd_reg <= 4'd0;
-        pq_count_reg <= 5'd0;
+        pq_vis_reg <= 5'd0;
     end
 end
 
 // rq pointers
 always @* begin
-    rq_wr_next = rq_wr1 + {3'd0, a_resp_valid};
+    rq_wr_next = rq_wr1 + {3'd0, b_resp_valid};
     rq_rd_next = rq_rd_reg + {3'd0, rq_valid};
-    rq_count_next = ((rq_count_reg + {4'd0, c_resp_valid}) + {4'd0, a_resp_valid}) - {4'd0, rq_valid};
+    rq_count_next = ((rq_count_reg + {4'd0, a_resp_valid}) + {4'd0, b_resp_valid}) - {4'd0, rq_valid};
 end
 
 // rq queue
@@ -596,11 +785,11 @@ always @(posedge clk) begin
     rq_wr_reg <= rq_wr_next;
     rq_rd_reg <= rq_rd_next;
     rq_count_reg <= rq_count_next;
-    if (c_resp_valid) begin
-        rq_mem[rq_wr_reg] <= c_resp_data;
-    end
     if (a_resp_valid) begin
-        rq_mem[rq_wr1] <= a_resp_data;
+        rq_mem[rq_wr_reg] <= a_resp_data;
+    end
+    if (b_resp_valid) begin
+        rq_mem[rq_wr1] <= b_resp_data;
     end
     if (rst) begin
         rq_wr_reg <= 4'd0;
@@ -609,55 +798,175 @@ always @(posedge clk) begin
     end
 end
 
-// busy bits
-always @* begin
-    busy_next = busy_reg;
-    if (c_act) begin
-        busy_next[c_slot] = c_busy_new;
-    end
-    if (a_pq_push) begin
-        busy_next[req_slot] = 1'b1;
+// PQ: pushes staged one cycle, |PQ|
+always @(posedge clk) begin
+    pq_stage_a <= pq_push_a;
+    pq_stage_a_head <= a_push_head;
+    pq_stage_a_id <= end_head;
+    pq_stage_a_data <= wb_data;
+    pq_stage_b <= b_push;
+    pq_stage_b_data <= b_push_data;
+    pq_count_reg <= ((pq_count_reg + {4'd0, pq_push_a}) + {4'd0, b_push}) - {4'd0, pq_taken};
+    if (rst) begin
+        pq_stage_a <= 1'b0;
+        pq_stage_b <= 1'b0;
+        pq_count_reg <= 5'd0;
     end
 end
 
-// state: the completion side's slot write first, the arrival side's last (it saw the first)
+// per-slot flags: the completion side's slot, then X's (never the same slot)
+always @* begin
+    busy_next = busy_reg;
+    cv_next = cv_reg;
+    dirty_next = dirty_reg;
+    lnz_next = lnz_reg;
+    lvt_next = lvt_reg;
+    if (a_flag_we) begin
+        busy_next[mid_slot] = f_busy;
+        cv_next[mid_slot] = f_cv;
+        dirty_next[mid_slot] = f_dirty;
+        lnz_next[mid_slot] = f_val[9:1] != 9'd0;
+        lvt_next[mid_slot] = 1'b0;
+    end
+    if (x_go) begin
+        if (b_local) begin
+            dirty_next[x_slot] = b_dirty | xe_dirty;
+        end
+        if (b_issue) begin
+            busy_next[x_slot] = 1'b1;
+        end
+        if (b_chain) begin
+            lnz_next[x_slot] = 1'b1;
+        end
+        if (b_val_we) begin
+            lvt_next[x_slot] = 1'b1;
+        end
+    end
+end
+
+// control state
 always @(posedge clk) begin
     busy_reg <= busy_next;
-    walk_active_reg <= walk_active_next;
-    walk_slot_reg <= walk_slot_next;
-    walk_cur_reg <= walk_cur_next;
-    walk_prev_reg <= walk_prev_next;
-    walk_has_prev_reg <= walk_has_prev_next;
+    cv_reg <= cv_next;
+    dirty_reg <= dirty_next;
+    lnz_reg <= lnz_next;
+    lvt_reg <= lvt_next;
+    x_valid_reg <= x_valid_next;
     fresh_reg <= fresh_next;
     recycled_head_reg <= recycled_head_next;
     recycled_tail_reg <= recycled_tail_next;
     recycled_count_reg <= recycled_count_next;
-    if (c_act) begin
-        slot_mem[c_slot] <= c_slot_new;
-    end
-    if (a_fire) begin
-        slot_mem[req_slot] <= a_slot_new;
-    end
-    if (c_next_we) begin
-        next_mem[walk_prev_reg] <= next_z;
-    end
-    if (a_next_we) begin
-        next_mem[a_slot_old[27:20]] <= alloc_id;
-    end
-    if (a_alloc) begin
-        ops_mem[alloc_id] <= a_op;
-    end
-    if (c_free_valid) begin
-        recycled_mem[recycled_tail_reg] <= c_free_id;
+    if (req_fire) begin
+        x_op <= req_rec;
     end
     if (rst) begin
         busy_reg <= 1024'd0;
-        walk_active_reg <= 1'b0;
+        cv_reg <= 1024'd0;
+        dirty_reg <= 1024'd0;
+        lnz_reg <= 1024'd0;
+        x_valid_reg <= 1'b0;
         fresh_reg <= 9'd0;
         recycled_head_reg <= 8'd0;
         recycled_tail_reg <= 8'd0;
         recycled_count_reg <= 9'd0;
     end
+end
+
+// chain links and the free-id ring (flip-flops / distributed RAM)
+always @(posedge clk) begin
+    if (walk_unlink) begin
+        next_mem[walk_prev] <= next_z;
+    end
+    if (b_next_we) begin
+        next_mem[b_val[25:18]] <= alloc_id;
+    end
+    if (a_free) begin
+        recycled_mem[recycled_tail_reg] <= a_free_id;
+    end
+end
+
+// op_slot: each operation's slot
+always @(posedge clk) begin
+    if (b_alloc) begin
+        op_slot_mem[alloc_id] <= x_slot;
+    end
+end
+
+// ops_a: written by X, read for D2
+always @(posedge clk) begin
+    a_op_rd <= ops_a_mem[advance ? d1_id[7:0] : d2_id[7:0]];
+    if (b_alloc) begin
+        ops_a_mem[alloc_id] <= x_op;
+    end
+end
+
+// ops_b: written by X, read for END and the walk
+always @(posedge clk) begin
+    if (pq_room) begin
+        ops_b_rd <= ops_b_mem[ops_b_addr];
+    end
+    if (b_alloc) begin
+        ops_b_mem[alloc_id] <= x_op;
+    end
+end
+
+// ckey_a_mem: written by COMPLETE
+always @(posedge clk) begin
+    a_key_rd <= ckey_a_mem[a_addr];
+    if (a_key_we) begin
+        ckey_a_mem[mid_slot] <= c_key;
+    end
+end
+
+// ckey_b_mem: written by COMPLETE
+always @(posedge clk) begin
+    b_key_rd <= ckey_b_mem[b_addr];
+    if (a_key_we) begin
+        ckey_b_mem[mid_slot] <= c_key;
+    end
+end
+
+// cval_wa_ra_mem
+always @(posedge clk) begin
+    a_val_rd_a <= cval_wa_ra_mem[a_addr];
+    if (a_val_we) begin
+        cval_wa_ra_mem[mid_slot] <= f_val;
+    end
+end
+
+// cval_wa_rb_mem
+always @(posedge clk) begin
+    b_val_rd_a <= cval_wa_rb_mem[b_addr];
+    if (a_val_we) begin
+        cval_wa_rb_mem[mid_slot] <= f_val;
+    end
+end
+
+// cval_wb_ra_mem
+always @(posedge clk) begin
+    a_val_rd_b <= cval_wb_ra_mem[a_addr];
+    if (b_val_we) begin
+        cval_wb_ra_mem[x_slot] <= b_val_new;
+    end
+end
+
+// cval_wb_rb_mem
+always @(posedge clk) begin
+    b_val_rd_b <= cval_wb_rb_mem[b_addr];
+    if (b_val_we) begin
+        cval_wb_rb_mem[x_slot] <= b_val_new;
+    end
+end
+
+// read bypass: the live-value table and this cycle's writes
+always @(posedge clk) begin
+    a_hit_ak <= a_key_we && (mid_slot == a_addr);
+    a_val_sel <= {(a_val_we && (mid_slot == a_addr)) || (b_val_we && (x_slot == a_addr)), (a_val_we && (mid_slot == a_addr)) ? 1'b0 : ((b_val_we && (x_slot == a_addr)) ? 1'b1 : lvt_reg[a_addr])};
+    b_hit_ak <= a_key_we && (mid_slot == b_addr);
+    b_val_sel <= {(a_val_we && (mid_slot == b_addr)) || (b_val_we && (x_slot == b_addr)), (a_val_we && (mid_slot == b_addr)) ? 1'b0 : ((b_val_we && (x_slot == b_addr)) ? 1'b1 : lvt_reg[b_addr])};
+    wr_key_a <= c_key;
+    wr_val_a <= f_val;
+    wr_val_b <= b_val_new;
 end
 
 kvd_fifo_w88_d1024 u_cq (
@@ -669,7 +978,7 @@ kvd_fifo_w88_d1024 u_cq (
     /* verilator lint_on PINCONNECTEMPTY */
     .in_data   ({cpl_value, cpl_vlen, cpl_status, cpl_id}),
     .out_valid (cq_out_valid),
-    .out_ready (cq_pop),
+    .out_ready (advance),
     .out_data  (cq_out_data)
 );
 
