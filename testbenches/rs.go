@@ -16,7 +16,7 @@ import (
 	"github.com/kvdirect/kvd/golden/rs"
 )
 
-// The reservation-station scenarios (docs/microarch/rs.md v2). Each
+// The reservation-station scenarios (docs/microarch/rs.md: v2 ports, v3 timing, §9). Each
 // stimulus plays three parts around kvd_rs: the client that sends requests,
 // the main pipeline (a Go map of (length, first 8 bytes) behind a random
 // PCIe-like latency, with back-pressure and error statuses), and a semantic
