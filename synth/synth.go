@@ -612,37 +612,21 @@ func fillIntel(row *Result, t *tree, p *perModule) {
 	if len(p.cells) == 0 {
 		return
 	}
-	in := &Intel{}
-	in.ALUTs = t.total(p.cells, row.Block, func(c string, n int) int {
-		if strings.HasPrefix(c, "MISTRAL_ALUT") || c == "MISTRAL_NOT" {
-			return n
-		}
-		return 0
-	})
-	in.FFs = t.total(p.cells, row.Block, func(c string, n int) int {
-		if c == "MISTRAL_FF" {
-			return n
-		}
-		return 0
-	})
-	in.M10Ks = t.total(p.cells, row.Block, func(c string, n int) int {
-		if c == "MISTRAL_M10K" {
-			return n
-		}
-		return 0
-	})
-	in.MLABs = t.total(p.cells, row.Block, func(c string, n int) int {
-		if c == "MISTRAL_MLAB" {
-			return n
-		}
-		return 0
-	})
-	in.DSPs = t.total(p.cells, row.Block, func(c string, n int) int {
-		if strings.HasPrefix(c, "MISTRAL_MUL") {
-			return n
-		}
-		return 0
-	})
+	count := func(match func(cell string) bool) int {
+		return t.total(p.cells, row.Block, func(c string, n int) int {
+			if match(c) {
+				return n
+			}
+			return 0
+		})
+	}
+	in := &Intel{
+		ALUTs: count(func(c string) bool { return strings.HasPrefix(c, "MISTRAL_ALUT") || c == "MISTRAL_NOT" }),
+		FFs:   count(func(c string) bool { return c == "MISTRAL_FF" }),
+		M10Ks: count(func(c string) bool { return c == "MISTRAL_M10K" }),
+		MLABs: count(func(c string) bool { return c == "MISTRAL_MLAB" }),
+		DSPs:  count(func(c string) bool { return strings.HasPrefix(c, "MISTRAL_MUL") }),
+	}
 	row.Intel = in
 }
 

@@ -22,11 +22,13 @@ var (
 
 // VerilatorVersion is `verilator --version`'s line, or "missing".
 func VerilatorVersion() string {
-	verilatorOnce.Do(func() { verilatorVer = versionOf(context.Background(), "verilator", "--version") })
+	verilatorOnce.Do(func() { verilatorVer = VersionOf(context.Background(), "verilator", "--version") })
 	return verilatorVer
 }
 
-func versionOf(ctx context.Context, name string, args ...string) string {
+// VersionOf is the first line a tool prints for its version (or says it
+// is missing or failed).
+func VersionOf(ctx context.Context, name string, args ...string) string {
 	if _, err := exec.LookPath(name); err != nil {
 		return "missing (run tools/setup)"
 	}
@@ -42,8 +44,8 @@ func versionOf(ctx context.Context, name string, args ...string) string {
 func Versions(ctx context.Context) []Tool {
 	return []Tool{
 		{"verilator", VerilatorVersion()},
-		{"iverilog", versionOf(ctx, "iverilog", "-V")},
-		{"yosys", versionOf(ctx, "yosys", "-V")},
-		{"ccache", versionOf(ctx, "ccache", "--version")},
+		{"iverilog", VersionOf(ctx, "iverilog", "-V")},
+		{"yosys", VersionOf(ctx, "yosys", "-V")},
+		{"ccache", VersionOf(ctx, "ccache", "--version")},
 	}
 }

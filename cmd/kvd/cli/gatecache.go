@@ -8,12 +8,12 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"sort"
 	"strings"
 
 	"github.com/kvdirect/kvd/cosim/cache"
+	"github.com/kvdirect/kvd/cosim/toolchain"
 	"github.com/kvdirect/kvd/synth"
 )
 
@@ -40,7 +40,7 @@ func gateKey(ctx context.Context, dir string, names []string, o synth.Options) (
 	if err := hashFile(h, exe); err != nil {
 		return "", fmt.Errorf("gate cache: hashing this kvd build: %v", err)
 	}
-	fmt.Fprintf(h, "\nyosys %s\nnextpnr %s\n", toolVersion(ctx, "yosys", "-V"), toolVersion(ctx, "nextpnr-ice40", "--version"))
+	fmt.Fprintf(h, "\nyosys %s\nnextpnr %s\n", toolchain.VersionOf(ctx, "yosys", "-V"), toolchain.VersionOf(ctx, "nextpnr-ice40", "--version"))
 	fmt.Fprintf(h, "vendor %v ice40 %v clock %g levels %d\nblocks %s\n", o.Vendor, o.ICE40, o.ClockMHz, o.MaxLUTLevels, strings.Join(names, ","))
 	entries, err := os.ReadDir(dir)
 	if err != nil {
@@ -74,15 +74,6 @@ func hashFile(w io.Writer, path string) error {
 	}
 	fmt.Fprintf(w, "%x\n", fh.Sum(nil))
 	return nil
-}
-
-// toolVersion is the first line a tool prints for its version, or "none".
-func toolVersion(ctx context.Context, name string, args ...string) string {
-	out, err := exec.CommandContext(ctx, name, args...).CombinedOutput()
-	if err != nil {
-		return "none"
-	}
-	return strings.TrimSpace(strings.SplitN(string(out), "\n", 2)[0])
 }
 
 func gateCachePath(key string) string { return filepath.Join(cache.Root(), "gate", key+".json") }
