@@ -26,6 +26,7 @@ type OOORow struct {
 	PaperSpeedup  float64  `json:"paper_speedup,omitempty"` // the paper's ratio, where it gives both figures
 	MaxWaitCycles uint64   `json:"max_wait_cycles"`         // the longest a measured request waited, or an unanswered one has
 	Unanswered    int      `json:"unanswered"`              // requests still waiting when the run ended
+	Golden        bool     `json:"golden_only"`             // measured on golden/rs alone (--golden)
 }
 
 // OOOOptions shape kvd bench ooo.
@@ -35,7 +36,11 @@ type OOOOptions struct {
 	Keys           []int
 	PutRatios      []float64
 	LatMin, LatMax uint64 // the main pipeline's latency, cycles
-	Progress       func(string)
+	// Golden runs golden/rs alone, without the RTL: the same cycles a
+	// co-simulation without divergence gives, for exploring
+	// configurations and contract changes quickly.
+	Golden   bool
+	Progress func(string)
 }
 
 // The paper's figures (kv-direct.md §4): atomics on one key, and the
@@ -54,6 +59,10 @@ func BenchOOO(ctx context.Context, cfg config.Config, o OOOOptions) ([]OOORow, e
 		c := cfg
 		if err := c.Set(fmt.Sprintf("rs.forwarding=%v", fwd)); err != nil {
 			return nil, err
+		}
+		cfgs[fwd] = c
+		if o.Golden {
+			continue
 		}
 		dir, mod, cleanup, err := RTLFor(c, "kvd_rs", "")
 		if err != nil {
@@ -111,14 +120,20 @@ func BenchOOO(ctx context.Context, cfg config.Config, o OOOOptions) ([]OOORow, e
 			}
 			// The stimulus sees a cycle's outputs in the next one: one more
 			// cycle makes the measured window exactly Cycles - Warmup.
-			res, err := cosim.Run(ctx, bins[fwd], m, stim, cosim.Options{Cycles: o.Cycles + 1})
-			if err != nil {
-				return nil, fmt.Errorf("%s, forwarding=%v: %v", wl.phase.name, fwd, err)
+			if o.Golden {
+				if _, err := stepGolden(ctx, m, stim, o.Cycles+1); err != nil {
+					return nil, fmt.Errorf("%s, forwarding=%v: %v", wl.phase.name, fwd, err)
+				}
+			} else {
+				res, err := cosim.Run(ctx, bins[fwd], m, stim, cosim.Options{Cycles: o.Cycles + 1})
+				if err != nil {
+					return nil, fmt.Errorf("%s, forwarding=%v: %v", wl.phase.name, fwd, err)
+				}
+				if d := res.Divergence; d != nil {
+					return nil, fmt.Errorf("%s, forwarding=%v: the RTL diverged from golden/rs at cycle %d: benchmark a passing design (kvd sim rs_hot, rs_zipf)", wl.phase.name, fwd, d.Cycle)
+				}
 			}
-			if d := res.Divergence; d != nil {
-				return nil, fmt.Errorf("%s, forwarding=%v: the RTL diverged from golden/rs at cycle %d: benchmark a passing design (kvd sim rs_hot, rs_zipf)", wl.phase.name, fwd, d.Cycle)
-			}
-			row := OOORow{Workload: wl.name, Forwarding: fwd, ConfigHash: c.Hash(), WarmupCycles: o.Warmup}
+			row := OOORow{Workload: wl.name, Forwarding: fwd, ConfigHash: c.Hash(), WarmupCycles: o.Warmup, Golden: o.Golden}
 			if wl.name == "atomic" {
 				row.Keys = &wl.keys
 			} else {

@@ -70,28 +70,9 @@ func RunProcGolden(cfg config.Config, seed uint64, spec ProcSpec, limit uint64) 
 	if err != nil {
 		return ProcStats{}, err
 	}
-	l, err := model.NewLayout(m.Ports())
-	if err != nil {
-		return ProcStats{}, err
+	ended, err := stepGolden(context.Background(), m, s, limit)
+	if err == nil && !ended {
+		err = fmt.Errorf("proc: not done after %d cycles: %s", limit, s.Describe(limit))
 	}
-	in, out := make([]uint64, l.InWords), make([]uint64, l.OutWords)
-	var prev []uint64
-	m.Reset()
-	for cyc := uint64(0); ; cyc++ {
-		if cyc == limit {
-			return s.Stats(), fmt.Errorf("proc: not done after %d cycles: %s", limit, s.Describe(cyc))
-		}
-		clear(in)
-		more, err := s.Next(cyc, prev, in)
-		if err != nil {
-			return s.Stats(), err
-		}
-		if !more {
-			return s.Stats(), nil
-		}
-		if err := m.Step(in, out); err != nil {
-			return s.Stats(), fmt.Errorf("proc: golden model at cycle %d: %v", cyc, err)
-		}
-		prev = out
-	}
+	return s.Stats(), err
 }

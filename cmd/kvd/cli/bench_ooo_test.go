@@ -63,6 +63,32 @@ func TestBenchOOOJSON(t *testing.T) {
 	if r := rows[key{"zipf", false}]; r["put_ratio"] != 0.01 {
 		t.Errorf("long-tail row: %v", r)
 	}
+
+	// --golden steps golden/rs alone; a co-simulation without divergence
+	// runs the same cycles, so every row's figures must be the same.
+	code, gout, errs := run(t, "bench", "ooo", "--json", "--golden", "--config", "sim", "--cycles", "40000", "--warmup", "10000", "--keys", "1", "--put", "1")
+	if code != 0 {
+		t.Fatalf("--golden: exit %d: %s", code, errs)
+	}
+	var g struct {
+		Rows []map[string]any `json:"rows"`
+	}
+	if err := json.Unmarshal([]byte(gout), &g); err != nil {
+		t.Fatalf("--golden: not one JSON object: %v\n%s", err, gout)
+	}
+	if len(g.Rows) != len(got.Rows) {
+		t.Fatalf("--golden: %d rows, co-simulation %d", len(g.Rows), len(got.Rows))
+	}
+	for i, r := range g.Rows {
+		if r["golden_only"] != true || got.Rows[i]["golden_only"] != false {
+			t.Errorf("row %d: golden_only %v (--golden) and %v (co-simulated)", i, r["golden_only"], got.Rows[i]["golden_only"])
+		}
+		for _, k := range []string{"workload", "forwarding", "cycles", "ops", "max_wait_cycles", "unanswered"} {
+			if r[k] != got.Rows[i][k] {
+				t.Errorf("row %d: %s %v with --golden, %v co-simulated", i, k, r[k], got.Rows[i][k])
+			}
+		}
+	}
 }
 
 func TestBenchOOOBadInput(t *testing.T) {
