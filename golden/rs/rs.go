@@ -11,12 +11,14 @@
 // B (arrival side), C (output queues) and the completion queue CQ, which is
 // the §3 FIFO of golden/fifo.
 //
-// This is rs.md v3 (§9, a delta on §5): requests are accepted into the
-// arrival stage X and act from it a cycle or more later (req_ready depends
-// on state only); completions leave CQ into the completion line D1, D2 and
-// are acted on from D2 (WAIT / WALK / ADVANCE); a walk's first step comes
-// two cycles after the COMPLETE that starts it (walk.wait); a PQ entry
-// drives pipe_* from the second cycle after its push. The rest is v2's:
+// This is rs.md v3.1 (§10, a delta on §9, itself a delta on §5): requests
+// are accepted into the arrival stage X and act from it a cycle or more
+// later (req_ready depends on state only); X waits while its slot is walked
+// or has a completion in D1 or D2; completions leave CQ into the completion
+// line D1, D2 and are acted on from D2 (WALK / ADVANCE); a walk's first
+// step comes in the cycle after the COMPLETE that starts it (v3's WAIT
+// cycle and walk.wait are gone); a PQ entry drives pipe_* from the second
+// cycle after its push. The rest is v2's:
 // 3-bit wire opcodes (the vector operations 4–7 pass through to the
 // pipeline in slot order), 4-bit wire status codes, a value length with the
 // value's first 8 bytes (only short values, vlen ≤ 8, are cached and
@@ -266,7 +268,6 @@ type state struct {
 	free             []int32 // ring of M ids
 	freeHead, freeN  int
 	walkActive       bool
-	walkWait         bool // §9.1 walk.wait: the first step is not due yet
 	walkSlot         int32
 	walkCur, walkPrv int32 // walkPrv < 0: none
 
@@ -460,7 +461,7 @@ func (m *Model) Reset() {
 		st.free[i] = int32(i)
 	}
 	st.freeHead, st.freeN = 0, m.p.M
-	st.walkActive, st.walkWait, st.walkSlot, st.walkCur, st.walkPrv = false, false, 0, 0, -1
+	st.walkActive, st.walkSlot, st.walkCur, st.walkPrv = false, 0, 0, -1
 	st.pq = [QueueCap]pqEnt{}
 	st.rq = [QueueCap]rqEnt{}
 	st.pqHead, st.pqN, st.rqHead, st.rqN = 0, 0, 0, 0
@@ -500,15 +501,18 @@ func (m *Model) lineSlot(e *lineEnt) int32 {
 	return m.st.ops[e.id].slot
 }
 
-// xGoes is §9.2 B: whether X goes this cycle, on the state at its start.
+// xGoes is §10.1 B (§9.2 B with the D1 term): whether X goes this cycle,
+// on the state at its start — the D1 and D2 terms whatever A then does.
 func (m *Model) xGoes() bool {
 	st := &m.st
 	return st.xValid && st.freeN >= 1 && st.pqN <= QueueCap-2 && st.rqN <= QueueCap-2 &&
 		!(st.walkActive && st.x.slot == st.walkSlot) &&
+		!(st.d1.valid && m.lineSlot(&st.d1) == st.x.slot) &&
 		!(st.d2.valid && m.lineSlot(&st.d2) == st.x.slot)
 }
 
-// ready is req_ready (§9.2): !X.valid || X goes this cycle; state only.
+// ready is req_ready (§9.2, §10.1): !X.valid || X goes this cycle; state
+// only.
 func (m *Model) ready() bool { return !m.st.xValid || m.xGoes() }
 
 // pipeVisible is §9.2 C: PQ's head drives pipe_* only when it was pushed
@@ -597,8 +601,8 @@ func (m *Model) Step(in, out []uint64) error {
 	}
 
 	// ---- CQ (microarch.md §3). Its out_ready is 1 exactly when the
-	// completion side performs ADVANCE (§9.2 A.3): when it may act and no
-	// walk is active (WAIT and WALK both need walk.active). An entry at
+	// completion side performs ADVANCE (§9.2 A.3, §10.1 A): when it may act
+	// and no walk is active (WALK needs walk.active). An entry at
 	// CQ's output then moves to D1. out_ready = 1 in a cycle where the
 	// output register is empty has the same effect as 0 (§3.2, step 1).
 	m.cqIn[m.cqInValid] = b2u(cplValid)
@@ -638,14 +642,14 @@ func (m *Model) Step(in, out []uint64) error {
 		st.rqN--
 	}
 
-	// ---- A. The completion side (§9.2 A): WAIT, WALK or ADVANCE.
+	// ---- A. The completion side (§10.1 A): WALK if a walk is active (a
+	// walk a COMPLETE started takes its first step the next cycle),
+	// otherwise ADVANCE: COMPLETE D2's entry, then D2 = D1, D1 = CQ's
+	// output entry.
 	if side {
-		switch {
-		case st.walkActive && st.walkWait:
-			st.walkWait = false
-		case st.walkActive:
+		if st.walkActive {
 			m.walkStep()
-		default:
+		} else {
 			if st.d2.valid {
 				d := st.d2
 				m.complete(d.id, d.status, d.vlen, d.value)
@@ -659,9 +663,9 @@ func (m *Model) Step(in, out []uint64) error {
 		}
 	}
 
-	// ---- B. The arrival side (§9.2 B): X acts if it goes (decided on the
-	// state at the start of the cycle) on the state after A, then the
-	// request on the ports, if accepted, enters X.
+	// ---- B. The arrival side (§9.2 B, §10.1 B): X acts if it goes
+	// (decided on the state at the start of the cycle) on the state after
+	// A, then the request on the ports, if accepted, enters X.
 	if goes {
 		m.arrive()
 		st.xValid = false
@@ -1021,9 +1025,9 @@ func (m *Model) complete(id, status, vlen, value uint64) {
 	sl := &st.slots[s]
 	// A write-back's completion never walks (rs.md §5 A.2): walking it
 	// could starve an operation queued ahead of the cached key's newcomers.
-	// §9.2: a walk's first step comes after a WAIT cycle.
+	// §10.1: the walk's first step is in the next cycle (no WAIT).
 	if id < M && m.p.FWD && sl.cv && sl.n > 0 {
-		st.walkActive, st.walkWait, st.walkSlot, st.walkCur, st.walkPrv = true, true, s, sl.head, -1
+		st.walkActive, st.walkSlot, st.walkCur, st.walkPrv = true, s, sl.head, -1
 	} else {
 		m.end(s)
 	}
@@ -1131,9 +1135,6 @@ func (m *Model) DescribeState() string {
 		st.freeN, m.p.M, st.pqN, QueueCap, st.rqN, QueueCap, m.cq.Len(), m.p.R+1, pipeOps, pipeWB, cqPending)
 	if st.walkActive {
 		fmt.Fprintf(&b, "; walking slot %d at id %d", st.walkSlot, st.walkCur)
-		if st.walkWait {
-			b.WriteString(" (WAIT: first step next cycle)")
-		}
 	} else {
 		b.WriteString("; no walk")
 	}
