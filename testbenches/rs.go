@@ -16,7 +16,7 @@ import (
 	"github.com/kvdirect/kvd/golden/rs"
 )
 
-// The reservation-station scenarios (docs/microarch/rs.md: v2 ports, v3 timing, §9). Each
+// The reservation-station scenarios (docs/microarch/rs.md: v2 ports, v3.1 timing, §9 and §10). Each
 // stimulus plays three parts around kvd_rs: the client that sends requests,
 // the main pipeline (a Go map of (length, first 8 bytes) behind a random
 // PCIe-like latency, with back-pressure and error statuses), and a semantic
@@ -739,8 +739,9 @@ func (a *rsPipeOut) String() string {
 // The station shadow
 
 // rsStation is rs.md §3–§5 with §9's v3 delta (the arrival stage X, the
-// completion line D1/D2, WAIT before a walk's first step, PQ entries visible
-// two cycles after their push) read literally, cycle by cycle. The
+// completion line D1/D2, PQ entries visible two cycles after their push) and
+// §10's v3.1 delta on it (no WAIT before a walk's first step; X also waits
+// for a completion of its slot in D1) read literally, cycle by cycle. The
 // stimulus steps it beside the golden model on the same inputs to see what
 // the outputs cannot show — chain lengths, which requests were served from
 // the cache, whether ids ran out, walks ended early — for functional
@@ -768,7 +769,7 @@ type rsStation struct {
 	cqOV          bool
 	cqOD          rsCQEnt
 
-	walkActive, walkWait        bool
+	walkActive                  bool
 	walkSlot, walkCur, walkPrev int
 
 	// §9.1: the arrival stage and the completion line.
@@ -833,7 +834,7 @@ func (st *rsStation) reset() {
 	}
 	clear(st.ckey)
 	st.cqHead, st.cqLen, st.cqOV = 0, 0, false
-	st.walkActive, st.walkWait = false, false
+	st.walkActive = false
 	st.xValid, st.d1v, st.d2v = false, false, false
 	st.cycle = 0
 	st.pqHead, st.pqLen, st.rqHead, st.rqLen = 0, 0, 0, 0
@@ -847,11 +848,13 @@ func (st *rsStation) slotOf(e rsCQEnt) int {
 	return int(st.ops[e.id].slot)
 }
 
-// xGoes is §9.2 B: X acts this cycle, on the state at its start.
+// xGoes is §10.1 B (§9.2 B with the D1 term): X acts this cycle, on the
+// state at its start, whatever the completion side does in it.
 func (st *rsStation) xGoes() bool {
 	s := int(st.x.slot) % st.r
 	return st.xValid && st.freeLen >= 1 && st.pqLen <= rsQ-2 && st.rqLen <= rsQ-2 &&
-		!(st.walkActive && st.walkSlot == s) && !(st.d2v && st.slotOf(st.d2) == s)
+		!(st.walkActive && st.walkSlot == s) &&
+		!(st.d1v && st.slotOf(st.d1) == s) && !(st.d2v && st.slotOf(st.d2) == s)
 }
 
 // servable is rs.md §1: GET, DELETE, ATOMIC, or a PUT of at most 8 bytes.
@@ -894,9 +897,9 @@ func (st *rsStation) step(in *rsIn, out *rsOut) error {
 		if st.walkActive || st.d2v {
 			st.nStalled++
 		}
-	case st.walkActive && st.walkWait:
-		st.walkWait = false
 	case st.walkActive:
+		// §10.1 A: a WALK step, the cycle after the COMPLETE that started
+		// the walk at the earliest (v3's WAIT is gone).
 		err = st.walkStep()
 	default:
 		// ADVANCE: COMPLETE D2's entry, then the line moves on.
@@ -1139,8 +1142,8 @@ func (st *rsStation) complete(e rsCQEnt) error {
 	}
 	// A write-back's completion never walks (rs.md §5 A.2).
 	if e.id < uint64(st.m) && st.fwd && st.cv[s] && st.clen[s] > 0 {
+		// Its first step is next cycle (§10.1; v3 had a WAIT cycle first).
 		st.walkActive, st.walkSlot, st.walkCur, st.walkPrev = true, s, st.head[s], -1
-		st.walkWait = true // §9.2: the first step comes after a WAIT
 		return nil
 	}
 	return st.end(s)

@@ -1,7 +1,8 @@
 // Package rs generates kvd_rs, the reservation station of
-// docs/microarch/rs.md (v3, §9): per-slot chains of dependent operations, a
-// cache of the latest short value of each in-flight key, and forwarding at
-// one per clock, with the wide per-slot state in block RAM.
+// docs/microarch/rs.md (v3.1: §9 as amended by §10): per-slot chains of
+// dependent operations, a cache of the latest short value of each in-flight
+// key, and forwarding at one per clock, with the wide per-slot state in block
+// RAM.
 package rs
 
 import (
@@ -80,7 +81,7 @@ type gen struct {
 	m                                           *ir.Module
 	M, R, S, I, K, KL, W, VL, F, A, N, idW, lnW int
 	fwd                                         bool
-	op, kp, vp, pq, rs                          *ir.Record
+	op, okp, kp, vp, pq, rs                     *ir.Record
 }
 
 // wire declares a wire driven by e.
@@ -164,7 +165,7 @@ func (g *gen) build() (*ir.Module, error) {
 		fwd = "off"
 	}
 	m.Doc = ir.Doc{
-		Title: fmt.Sprintf("Reservation station (rs.md v3): %d slots, %d operations in flight, forwarding %s, %d-bit aux", g.R, g.M, fwd, g.A),
+		Title: fmt.Sprintf("Reservation station (rs.md v3.1): %d slots, %d operations in flight, forwarding %s, %d-bit aux", g.R, g.M, fwd, g.A),
 		Purpose: []string{
 			"At most one operation per slot in the main pipeline; the others wait in",
 			"per-slot chains. The latest short value (vlen <= 8) of the completed key",
@@ -175,8 +176,9 @@ func (g *gen) build() (*ir.Module, error) {
 		},
 		Protocol: []string{
 			"req_*: valid/ready; req_ready depends on state only (an accepted request",
-			"waits in a one-entry arrival stage; one for the slot being walked or",
-			"completed waits there, and the requests behind it wait at the port).",
+			"waits in a one-entry arrival stage; one for the slot being walked, or",
+			"with a completion in the line D1/D2, waits there, and the requests",
+			"behind it wait at the port).",
 			"pipe_*: operations for the main pipeline, valid/ready; pipe_valid depends",
 			"on state only. While the pipeline holds back a full queue (16 entries) the",
 			"completion side waits. req_aux comes back on pipe_aux; a write-back",
@@ -192,8 +194,8 @@ func (g *gen) build() (*ir.Module, error) {
 			"completion is processed 4 cycles after it arrives at the earliest (its",
 			"queue, then the line D1, D2) and its response leaves one cycle later.",
 			"Cached keys answer 2 cycles after their request. A walk's first step",
-			"comes 2 cycles after the completion that starts it. With pipe_ready held",
-			"at 1 the completion side never waits.",
+			"comes the cycle after the completion that starts it. With pipe_ready",
+			"held at 1 the completion side never waits.",
 		},
 	}
 	return g.body()
@@ -239,10 +241,18 @@ func (g *gen) body() (*ir.Module, error) {
 		respOut[name] = m.Output(respG, "resp_"+name, g.rs.Width(name))
 	}
 
-	// ---- state (rs.md §3, §9.1, §9.4) ---------------------------------------------
+	// ---- state (rs.md §3, §9.1, §9.4, §10.3) ---------------------------------------
 	nIDs := 1 << uint(idW)
 	opsA := m.Mem("ops_a_mem", g.op.W, nIDs, true) // copy read by the completion line
-	opsB := m.Mem("ops_b_mem", g.op.W, nIDs, true) // copy read for END's chain head and the walk
+	opsB := m.Mem("ops_b_mem", g.op.W, nIDs, true) // copy read for the walk's operation and END's chain head
+	// A third copy of each operation's key alone: the walk's key comparison
+	// is registered one step ahead, and its first one (the head of D2's
+	// chain) is read while the completion is in D1 (rs.md §10.3), in cycles
+	// where ops_a and ops_b are both taken.
+	g.okp = ir.NewRecord()
+	g.okp.Add("klen", KL)
+	g.okp.Add("key", 8*K)
+	opsK := m.Mem("ops_key_mem", g.okp.W, nIDs, true)
 	opSlot := m.Mem("op_slot_mem", S, nIDs, false)
 	nextMem := m.Mem("next_mem", idW, nIDs, false)
 	keyA := m.Mem("ckey_a_mem", g.kp.W, g.R, true) // read by the completion side
@@ -312,9 +322,8 @@ func (g *gen) body() (*ir.Module, error) {
 	d1ID := g.wire("d1_id", entID(d1Data))
 	m.MarkUnused(d1ID)
 
-	// ---- the walk (§5 A.1, §9.4: the walked slot's state in registers) -----------
+	// ---- the walk (§5 A.1, §9.4, §10.3: the walked slot's state in registers) -----
 	walkActive, walkActiveNext := m.RegPair("walk_active", 1)
-	walkWait, walkWaitNext := m.RegPair("walk_wait", 1)
 	walkSlot := m.Reg("walk_slot", S)
 	walkCur := m.Reg("walk_cur", idW)
 	walkPrev := m.Reg("walk_prev", idW)
@@ -324,42 +333,65 @@ func (g *gen) body() (*ir.Module, error) {
 	walkKey := m.Reg("walk_key", g.kp.W)
 	walkKey.Comment = "the walked slot's cache key part"
 	walkDirty := m.Reg("walk_dirty", 1)
-	opZ := m.Reg("walk_op", g.op.W)
-	opZ.Comment = "ops[walk.cur], read ahead"
 	eqZ := m.Reg("walk_eq", 1)
 	eqZ.Comment = "ops[walk.cur]'s key equals the cached key (compared a cycle ahead)"
 	opsBRd := m.Reg("ops_b_rd", g.op.W)
-	opsBRd.Comment = "ops_b read: END's chain head, or the walk's next operation"
+	opsBRd.Comment = "ops_b read: the walk's operation ops[walk.cur], or END's chain head"
+	opZ := opsBRd // the walked operation is ops_b's read itself, made a step ahead
+	opsKRd := m.Reg("ops_key_rd", g.okp.W)
+	opsKRd.Comment = "ops_key read: the key of the walk's next operation, or of the head of D2's chain"
 
-	// ---- the completion side's action (§9.2 A) ------------------------------------
+	// ---- the completion side's action (§10.1 A) -----------------------------------
 	pqRoom := g.wire("pq_room", ir.Lt(pqCount, g.c(5, Q)))
-	doWait := g.wire("do_wait", ir.AndAll(walkActive, walkWait, pqRoom))
-	doStep := g.wire("do_step", ir.AndAll(walkActive, ir.LNot(walkWait), pqRoom))
+	doStep := g.wire("do_step", ir.LAnd(walkActive, pqRoom))
 	m.Assign(advance, ir.LAnd(ir.LNot(walkActive), pqRoom))
 	doCpl := g.wire("do_cpl", ir.LAnd(advance, d2Valid))
 
-	// Registered reads for the entry entering (or held in) D2, each corrected
-	// by the writes of its own cycle.
+	// The value part and chain of a completion's slot are read a stage
+	// early, as the entry enters D1, so that head[s] is known while it is in
+	// D1 and the key of ops[head[s]] can be read then: the walk's first key
+	// comparison is then registered by the COMPLETE cycle (rs.md §10.3).
+	// Nothing writes a slot while its completion is in D1 or D2 (the D1 and
+	// D2 rules hold X back; the completion side writes D2's slot or the
+	// walked one, never a slot with a completion in the line), so the read
+	// goes into D2 with the entry. The key part, written only by COMPLETE,
+	// is read as the entry enters D2.
+	a1Addr := g.wire("a1_addr", ir.Sel(advance, cqSlot, d1Slot))
+	a1Addr.Comment = "the slot D1 holds next cycle: its value part is read one cycle ahead"
 	aAddr := g.wire("a_addr", ir.Sel(advance, d1Slot, d2Slot))
+	aAddr.Comment = "the slot D2 holds next cycle: its key part is read one cycle ahead"
 	aOpRd := m.Reg("a_op_rd", g.op.W)
 	aOpRd.Comment = "ops[D2's id]"
 	aKeyRd, aValRdA, aValRdB := m.Reg("a_key_rd", g.kp.W), m.Reg("a_val_rd_a", g.vp.W), m.Reg("a_val_rd_b", g.vp.W)
-	// Each value read picks one of four sources with a registered 2-bit
-	// select (one 6-input LUT per bit): {1, 0} this cycle's write by A,
-	// {1, 1} by B; {0, lvt} the bank the live-value table names.
-	aSel := m.Reg("a_val_sel", 2)
 	aHitAK := m.Reg("a_hit_ak", 1)
 	bKeyRd, bValRdA, bValRdB := m.Reg("b_key_rd", g.kp.W), m.Reg("b_val_rd_a", g.vp.W), m.Reg("b_val_rd_b", g.vp.W)
+	// The arrival side's value read picks one of four sources with a
+	// registered 2-bit select (one 6-input LUT per bit): {1, 0} this
+	// cycle's write by A, {1, 1} by B; {0, lvt} the bank the live-value
+	// table names.
 	bSel := m.Reg("b_val_sel", 2)
 	bHitAK := m.Reg("b_hit_ak", 1)
 	wkA, wdA, wdB := m.Reg("wr_key_a", g.kp.W), m.Reg("wr_val_a", g.vp.W), m.Reg("wr_val_b", g.vp.W)
 	wkA.Comment = "the last cycle's writes, for the read bypass"
+	wrBWE, wrBSlot := m.Reg("wr_val_b_we", 1), m.Reg("wr_val_b_slot", S)
 	aKey := g.wire("a_key", ir.Sel(aHitAK, wkA, aKeyRd))
 	pick := func(sel *ir.Signal, rdA, rdB *ir.Signal) ir.Expr {
 		return ir.Sel(ir.Bit(sel, 1), ir.Sel(ir.Bit(sel, 0), wdB, wdA), ir.Sel(ir.Bit(sel, 0), rdB, rdA))
 	}
-	aVal := g.wire("a_val", pick(aSel, aValRdA, aValRdB))
-	aVal.Comment = "D2's slot: value part and chain"
+	// D1's read is corrected in the cycle after it, from a registered write
+	// address: its own address comes from a LUT-RAM read at CQ's output,
+	// too late to be compared with that cycle's writes. Only the arrival
+	// side can have written the slot then (X joining its chain): the
+	// completion side writes D2's slot or the walked one, and a slot has at
+	// most one operation between PQ and its COMPLETE (a walked slot none),
+	// so neither is D1's. B's write of last cycle wins; else the live-value
+	// table, which last cycle's writes have updated, names the bank (one LUT
+	// after the table's lookup).
+	d1HitB := g.wire("d1_hit_b", ir.LAnd(wrBWE, ir.Eq(wrBSlot, d1Slot)))
+	d1Val := g.wire("d1_val", ir.Sel(d1HitB, wdB, ir.Sel(ir.BitAt(lvt, d1Slot), aValRdB, aValRdA)))
+	d1Val.Comment = "D1's slot: value part and chain"
+	d2Val := m.Reg("d2_val", g.vp.W)
+	d2Val.Comment = "D2's slot: value part and chain (D1's, taken along)"
 	bKey := g.wire("b_key", ir.Sel(bHitAK, wkA, bKeyRd))
 	bVal := g.wire("b_val", pick(bSel, bValRdA, bValRdB))
 	bVal.Comment = "X's slot: value part and chain"
@@ -399,7 +431,7 @@ func (g *gen) body() (*ir.Module, error) {
 	vf := func(s *ir.Signal, n string) ir.Expr { return g.vp.Get(s, n) }
 	kf := func(s *ir.Signal, n string) ir.Expr { return g.kp.Get(s, n) }
 	m.Comb("completion side: COMPLETE of D2's entry (rs.md §5 A.2, §9.2 A.3)", func(b *ir.Block) {
-		b.Set(cVal, aVal)
+		b.Set(cVal, d2Val)
 		b.Set(cKey, aKey)
 		b.Set(cKeyWE, ir.C(1, 0))
 		b.Set(cDirty, ir.BitAt(dirtyF, d2Slot))
@@ -551,28 +583,42 @@ func (g *gen) body() (*ir.Module, error) {
 	aResp := g.wire("a_resp_valid", ir.LOr(cResp, walkResp))
 	aRespData := g.wire("a_resp_data", ir.Sel(walkActive, g.respPack(tagA, cx.status, cx.vlen, cx.value), cRespData))
 
-	// ops_b: END's chain head, the walk's first operation, or the one after
-	// the walk's next (a step compares the next one's key, §9.4).
+	// The walk reads ahead (rs.md §10.3): at a step on z, ops_b holds ops[z]
+	// and ops_key the key of ops[next z], which is compared now and
+	// registered into walk_eq for the next step; they read ops[next z] and
+	// the key of ops[next next z] for it (nothing joins a walked chain, and
+	// an unlink changes next[prev] only, so the links ahead are stable). A
+	// walk starting reads its first operation, ops[head], and the key of the
+	// second; the first key comparison is made at the COMPLETE, on the key of
+	// ops[head] that ops_key read while the entry was in D1. When a walk
+	// ends, ops_b reads END's chain head and ops_key the key of the head of
+	// D2's chain again (the walk took ops_key when that entry entered D2).
+	// Both reads hold while the completion side waits for PQ room.
+	d2Head := g.wire("d2_head", g.vp.Get(d2Val, "head"))
+	d1Head := g.wire("d1_head", g.vp.Get(d1Val, "head"))
 	nextN := g.wire("next_n", nextMem.Read(nextZ))
-	opsBAddr := g.wire("ops_b_addr", ir.Sel(ir.LOr(walkStart, ir.LAnd(endNow, pAHead)), endHead,
-		ir.Sel(walkWait, nextZ, nextN)))
+	nextD2Head := g.wire("next_d2_head", nextMem.Read(d2Head))
+	opsBAddr := g.wire("ops_b_addr", ir.Sel(ir.LAnd(walkActive, ir.LNot(walkEnd)), nextZ, endHead))
+	opsBAddr.Comment = "the walk's next operation, else the head of END's (or a starting walk's) chain"
+	opsKAddr := g.wire("ops_key_addr", ir.Sel(walkActive, ir.Sel(walkEnd, d2Head, nextN), ir.Sel(walkStart, nextD2Head, d1Head)))
+	opsKAddr.Comment = "the key after the walk's next, a starting walk's second, or the head of the chain of D2's entry"
 	cmpN := g.wire("walk_cmp_next", ir.AndAll(fwdC,
-		ir.Eq(g.op.Get(opsBRd, "key"), g.kp.Get(walkKey, "ckey")),
-		ir.Eq(g.op.Get(opsBRd, "klen"), g.kp.Get(walkKey, "cklen"))))
-	cmpN.Comment = "the key comparison of the walk's next operation, registered into walk_eq"
+		ir.Eq(g.okp.Get(opsKRd, "key"), ir.Sel(walkActive, g.kp.Get(walkKey, "ckey"), g.op.Get(aOpRd, "key"))),
+		ir.Eq(g.okp.Get(opsKRd, "klen"), ir.Sel(walkActive, g.kp.Get(walkKey, "cklen"), g.op.Get(aOpRd, "klen")))))
+	cmpN.Comment = "the next walk step's key comparison, registered into walk_eq (a walk starting: against the key COMPLETE caches)"
+	// The walk registers are read only while a walk is active: they take
+	// D2's slot in every cycle without one, which is what a walk that
+	// COMPLETE starts needs, so that the decision to walk (through an
+	// atomic's λ) stays out of their enables.
 	m.Seq(clk, "the walk registers", func(b *ir.Block) {
 		b.Set(walkActive, walkActiveNext)
-		b.Set(walkWait, walkWaitNext)
-		b.If(walkStart, func(b *ir.Block) {
+		b.If(ir.LNot(walkActive), func(b *ir.Block) {
 			b.Set(walkSlot, d2Slot)
-			b.Set(walkCur, mv("head"))
+			b.Set(walkCur, d2Head)
 			b.Set(walkHasPrev, ir.C(1, 0))
 			b.Set(walkVal, cVal)
 			b.Set(walkKey, cKey)
 			b.Set(walkDirty, cDirty)
-		}, nil)
-		b.If(doWait, func(b *ir.Block) {
-			b.Set(opZ, opsBRd)
 			b.Set(eqZ, cmpN)
 		}, nil)
 		b.If(ir.LAnd(doStep, ir.LNot(walkEnd)), func(b *ir.Block) {
@@ -583,23 +629,16 @@ func (g *gen) body() (*ir.Module, error) {
 				b.Set(walkPrev, z)
 				b.Set(walkHasPrev, ir.C(1, 1))
 			}, nil)
-			b.Set(opZ, opsBRd)
 			b.Set(eqZ, cmpN)
 		}, nil)
 		b.If(rst, func(b *ir.Block) {
 			b.Set(walkActive, ir.C(1, 0))
-			b.Set(walkWait, ir.C(1, 0))
 		}, nil)
 	})
 	m.Comb("walk state", func(b *ir.Block) {
 		b.Set(walkActiveNext, walkActive)
-		b.Set(walkWaitNext, walkWait)
 		b.If(walkStart, func(b *ir.Block) {
 			b.Set(walkActiveNext, ir.C(1, 1))
-			b.Set(walkWaitNext, ir.C(1, 1))
-		}, nil)
-		b.If(doWait, func(b *ir.Block) {
-			b.Set(walkWaitNext, ir.C(1, 0))
 		}, nil)
 		b.If(walkEnd, func(b *ir.Block) {
 			b.Set(walkActiveNext, ir.C(1, 0))
@@ -619,6 +658,7 @@ func (g *gen) body() (*ir.Module, error) {
 		b.If(advance, func(b *ir.Block) {
 			b.Set(d2Data, d1Data)
 			b.Set(d2Slot, d1Slot)
+			b.Set(d2Val, d1Val)
 			b.Set(d1Data, cqOutData)
 			b.Set(d1Slot, cqSlot)
 		}, nil)
@@ -628,7 +668,7 @@ func (g *gen) body() (*ir.Module, error) {
 		}, nil)
 	})
 
-	// ---- arrival side (§9.2 B): the stage X -----------------------------------------
+	// ---- arrival side (§9.2 B, §10.1 B): the stage X ---------------------------------
 	xValid, xValidN := m.RegPair("x_valid", 1)
 	xOp := m.Reg("x_op", g.op.W)
 	xOp.Comment = "the arrival stage X: the accepted request, key and value masked"
@@ -636,8 +676,9 @@ func (g *gen) body() (*ir.Module, error) {
 	freeAvail := g.wire("free_avail", ir.LOr(ir.Lt(fresh, g.c(lnW, uint64(M))), ir.Ne(recCount, g.c(lnW, 0))))
 	xGo := g.wire("x_go", ir.AndAll(xValid, freeAvail, ir.Le(pqCount, g.c(5, Q-2)), ir.Le(rqCount, g.c(5, Q-2)),
 		ir.LNot(ir.LAnd(walkActive, ir.Eq(xSlot, walkSlot))),
+		ir.LNot(ir.LAnd(d1Valid, ir.Eq(xSlot, d1Slot))),
 		ir.LNot(ir.LAnd(d2Valid, ir.Eq(xSlot, d2Slot)))))
-	xGo.Comment = "X acts this cycle (rs.md §9.2 B)"
+	xGo.Comment = "X acts this cycle (rs.md §10.1 B)"
 	// req_ready depends on state only (rs.md §9.2).
 	m.Assign(reqReady, ir.LOr(ir.LNot(xValid), xGo))
 	reqFire := g.wire("req_fire", ir.LAnd(reqValid, reqReady))
@@ -840,9 +881,15 @@ func (g *gen) body() (*ir.Module, error) {
 		b.Set(aOpRd, opsA.Read(ir.Sel(advance, ir.Bits(d1ID, idW-1, 0), ir.Bits(d2ID, idW-1, 0))))
 		b.If(bAlloc, func(b *ir.Block) { b.Write(opsA, allocID, xOp) }, nil)
 	})
-	m.Seq(clk, "ops_b: written by X, read for END and the walk", func(b *ir.Block) {
+	m.Seq(clk, "ops_b: written by X, read for the walk and END", func(b *ir.Block) {
 		b.If(pqRoom, func(b *ir.Block) { b.Set(opsBRd, opsB.Read(opsBAddr)) }, nil)
 		b.If(bAlloc, func(b *ir.Block) { b.Write(opsB, allocID, xOp) }, nil)
+	})
+	m.Seq(clk, "ops_key: written by X, read for the walk's key comparisons", func(b *ir.Block) {
+		b.If(pqRoom, func(b *ir.Block) { b.Set(opsKRd, opsK.Read(opsKAddr)) }, nil)
+		b.If(bAlloc, func(b *ir.Block) {
+			b.Write(opsK, allocID, g.okp.Pack(map[string]ir.Expr{"klen": g.op.Get(xOp, "klen"), "key": g.op.Get(xOp, "key")}))
+		}, nil)
 	})
 	kMem := func(mem *ir.Memory, rd *ir.Signal, addr ir.Expr) {
 		m.Seq(clk, mem.Name+": written by COMPLETE", func(b *ir.Block) {
@@ -858,11 +905,11 @@ func (g *gen) body() (*ir.Module, error) {
 			b.If(we, func(b *ir.Block) { b.Write(mem, wa, wd) }, nil)
 		})
 	}
-	vMem(valAA, aValRdA, aAddr, aValWE, midSlot, fVal)
+	vMem(valAA, aValRdA, a1Addr, aValWE, midSlot, fVal)
 	vMem(valAB, bValRdA, bAddr, aValWE, midSlot, fVal)
-	vMem(valBA, aValRdB, aAddr, bValWE, xSlot, bValNew)
+	vMem(valBA, aValRdB, a1Addr, bValWE, xSlot, bValNew)
 	vMem(valBB, bValRdB, bAddr, bValWE, xSlot, bValNew)
-	// A and B never write the same slot in one cycle (the D2 and walk rules).
+	// A and B never write the same slot in one cycle (the D1, D2 and walk rules).
 	sel := func(addr ir.Expr) ir.Expr {
 		hitA := ir.LAnd(aValWE, ir.Eq(midSlot, addr))
 		hitB := ir.LAnd(bValWE, ir.Eq(xSlot, addr))
@@ -870,12 +917,13 @@ func (g *gen) body() (*ir.Module, error) {
 	}
 	m.Seq(clk, "read bypass: the live-value table and this cycle's writes", func(b *ir.Block) {
 		b.Set(aHitAK, ir.LAnd(aKeyWE, ir.Eq(midSlot, aAddr)))
-		b.Set(aSel, sel(aAddr))
 		b.Set(bHitAK, ir.LAnd(aKeyWE, ir.Eq(midSlot, bAddr)))
 		b.Set(bSel, sel(bAddr))
 		b.Set(wkA, cKey)
 		b.Set(wdA, fVal)
 		b.Set(wdB, bValNew)
+		b.Set(wrBWE, bValWE)
+		b.Set(wrBSlot, xSlot)
 	})
 	return m, m.Err()
 }

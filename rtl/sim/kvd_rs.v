@@ -6,7 +6,7 @@
 `default_nettype none
 
 /*
- * Reservation station (rs.md v3): 256 slots, 64 operations in flight, forwarding on, 23-bit aux
+ * Reservation station (rs.md v3.1): 256 slots, 64 operations in flight, forwarding on, 23-bit aux
  *
  * Purpose:
  *   At most one operation per slot in the main pipeline; the others wait in
@@ -18,8 +18,9 @@
  *
  * Interface:
  *   req_*: valid/ready; req_ready depends on state only (an accepted request
- *   waits in a one-entry arrival stage; one for the slot being walked or
- *   completed waits there, and the requests behind it wait at the port).
+ *   waits in a one-entry arrival stage; one for the slot being walked, or
+ *   with a completion in the line D1/D2, waits there, and the requests
+ *   behind it wait at the port).
  *   pipe_*: operations for the main pipeline, valid/ready; pipe_valid depends
  *   on state only. While the pipeline holds back a full queue (16 entries) the
  *   completion side waits. req_aux comes back on pipe_aux; a write-back
@@ -35,8 +36,8 @@
  *   completion is processed 4 cycles after it arrives at the earliest (its
  *   queue, then the line D1, D2) and its response leaves one cycle later.
  *   Cached keys answer 2 cycles after their request. A walk's first step
- *   comes 2 cycles after the completion that starts it. With pipe_ready held
- *   at 1 the completion side never waits.
+ *   comes the cycle after the completion that starts it. With pipe_ready
+ *   held at 1 the completion side never waits.
  */
 module kvd_rs
 (
@@ -142,8 +143,6 @@ wire [8:0]   d1_id;
 /* verilator lint_on UNUSEDSIGNAL */
 reg          walk_active_reg;
 reg          walk_active_next;
-reg          walk_wait_reg;
-reg          walk_wait_next;
 reg  [7:0]   walk_slot;
 reg  [5:0]   walk_cur;
 reg  [5:0]   walk_prev;
@@ -151,19 +150,18 @@ reg          walk_has_prev;
 reg  [92:0]  walk_val; // the walked slot's value part and chain
 reg  [155:0] walk_key; // the walked slot's cache key part
 reg          walk_dirty;
-reg  [450:0] walk_op; // ops[walk.cur], read ahead
 reg          walk_eq; // ops[walk.cur]'s key equals the cached key (compared a cycle ahead)
-reg  [450:0] ops_b_rd; // ops_b read: END's chain head, or the walk's next operation
+reg  [450:0] ops_b_rd; // ops_b read: the walk's operation ops[walk.cur], or END's chain head
+reg  [132:0] ops_key_rd; // ops_key read: the key of the walk's next operation, or of the head of D2's chain
 wire         pq_room;
-wire         do_wait;
 wire         do_step;
 wire         do_cpl;
-wire [7:0]   a_addr;
+wire [7:0]   a1_addr; // the slot D1 holds next cycle: its value part is read one cycle ahead
+wire [7:0]   a_addr; // the slot D2 holds next cycle: its key part is read one cycle ahead
 reg  [450:0] a_op_rd; // ops[D2's id]
 reg  [155:0] a_key_rd;
 reg  [92:0]  a_val_rd_a;
 reg  [92:0]  a_val_rd_b;
-reg  [1:0]   a_val_sel;
 reg          a_hit_ak;
 reg  [155:0] b_key_rd;
 reg  [92:0]  b_val_rd_a;
@@ -173,8 +171,12 @@ reg          b_hit_ak;
 reg  [155:0] wr_key_a; // the last cycle's writes, for the read bypass
 reg  [92:0]  wr_val_a;
 reg  [92:0]  wr_val_b;
+reg          wr_val_b_we;
+reg  [7:0]   wr_val_b_slot;
 wire [155:0] a_key;
-wire [92:0]  a_val; // D2's slot: value part and chain
+wire         d1_hit_b;
+wire [92:0]  d1_val; // D1's slot: value part and chain
+reg  [92:0]  d2_val; // D2's slot: value part and chain (D1's, taken along)
 /* verilator lint_off UNUSEDSIGNAL */
 wire [155:0] b_key;
 /* verilator lint_on UNUSEDSIGNAL */
@@ -254,15 +256,19 @@ wire         a_free;
 wire [5:0]   a_free_id;
 wire         a_resp_valid;
 wire [92:0]  a_resp_data;
+wire [5:0]   d2_head;
+wire [5:0]   d1_head;
 wire [5:0]   next_n;
-wire [5:0]   ops_b_addr;
-wire         walk_cmp_next; // the key comparison of the walk's next operation, registered into walk_eq
+wire [5:0]   next_d2_head;
+wire [5:0]   ops_b_addr; // the walk's next operation, else the head of END's (or a starting walk's) chain
+wire [5:0]   ops_key_addr; // the key after the walk's next, a starting walk's second, or the head of the chain of D2's entry
+wire         walk_cmp_next; // the next walk step's key comparison, registered into walk_eq (a walk starting: against the key COMPLETE caches)
 reg          x_valid_reg;
 reg          x_valid_next;
 reg  [450:0] x_op; // the arrival stage X: the accepted request, key and value masked
 wire [7:0]   x_slot;
 wire         free_avail;
-wire         x_go; // X acts this cycle (rs.md §9.2 B)
+wire         x_go; // X acts this cycle (rs.md §10.1 B)
 wire         req_fire;
 wire [127:0] req_key_masked; // bytes past req_klen cleared
 wire [63:0]  req_value_masked; // bytes past req_vlen cleared
@@ -340,6 +346,9 @@ reg [450:0] ops_a_mem [0:63];
 (* ram_style = "block" *)
 reg [450:0] ops_b_mem [0:63];
 
+(* ram_style = "block" *)
+reg [132:0] ops_key_mem [0:63];
+
 (* ram_style = "distributed" *)
 reg [7:0] op_slot_mem [0:63];
 
@@ -382,18 +391,19 @@ assign d2_value = d2_data[85:22];
 assign d2_wb = d2_id >= 9'd64;
 assign d1_id = d1_data[8:0];
 assign pq_room = pq_count_reg < 5'd16;
-assign do_wait = (walk_active_reg & walk_wait_reg) & pq_room;
-assign do_step = (walk_active_reg & !walk_wait_reg) & pq_room;
+assign do_step = walk_active_reg && pq_room;
 assign advance = !walk_active_reg && pq_room;
 assign do_cpl = advance && d2_valid_reg;
+assign a1_addr = advance ? cq_slot : d1_slot;
 assign a_addr = advance ? d1_slot : d2_slot;
 assign a_key = a_hit_ak ? wr_key_a : a_key_rd;
-assign a_val = a_val_sel[1] ? (a_val_sel[0] ? wr_val_b : wr_val_a) : (a_val_sel[0] ? a_val_rd_b : a_val_rd_a);
+assign d1_hit_b = wr_val_b_we && (wr_val_b_slot == d1_slot);
+assign d1_val = d1_hit_b ? wr_val_b : (lvt_reg[d1_slot] ? a_val_rd_b : a_val_rd_a);
 assign b_key = b_hit_ak ? wr_key_a : b_key_rd;
 assign b_val = b_val_sel[1] ? (b_val_sel[0] ? wr_val_b : wr_val_a) : (b_val_sel[0] ? b_val_rd_b : b_val_rd_a);
 assign cpl_ok = d2_status == 4'd0;
 assign cpl_err = d2_status > 4'd1;
-assign op_a = walk_active_reg ? walk_op : a_op_rd;
+assign op_a = walk_active_reg ? ops_b_rd : a_op_rd;
 assign c_cfound_in = walk_active_reg ? walk_val[0] : cpl_ok;
 assign c_cvlen_in = walk_active_reg ? walk_val[28:20] : (cpl_ok ? d2_vlen : 9'd0);
 assign c_cval_in = walk_active_reg ? walk_val[92:29] : (cpl_ok ? d2_value : 64'd0);
@@ -423,8 +433,8 @@ assign op_a_vec = op_a[2];
 assign c_new_cvlen = op_a_put ? op_a[43:35] : (op_a_del ? 9'd0 : ce_vlen);
 assign c_new_cv = 1'b1 && (c_new_cvlen <= 9'd8);
 assign next_z = next_mem[walk_cur];
-assign walk_match = walk_eq && (!walk_op[2] && !((walk_op[2:0] == 3'd1) && (walk_op[43:35] > 9'd8)));
-assign walk_stop = walk_eq && !(!walk_op[2] && !((walk_op[2:0] == 3'd1) && (walk_op[43:35] > 9'd8)));
+assign walk_match = walk_eq && (!ops_b_rd[2] && !((ops_b_rd[2:0] == 3'd1) && (ops_b_rd[43:35] > 9'd8)));
+assign walk_stop = walk_eq && !(!ops_b_rd[2] && !((ops_b_rd[2:0] == 3'd1) && (ops_b_rd[43:35] > 9'd8)));
 assign walk_last = walk_cur == walk_val[19:14];
 assign walk_end = do_step && (walk_last || walk_stop);
 assign walk_unlink = (do_step & walk_match) & walk_has_prev;
@@ -447,12 +457,16 @@ assign a_free = c_free_valid || walk_resp;
 assign a_free_id = walk_active_reg ? walk_cur : c_free_id;
 assign a_resp_valid = c_resp_valid || walk_resp;
 assign a_resp_data = walk_active_reg ? {ce_value, ce_rvlen, ce_status, op_a[34:19]} : c_resp_data;
+assign d2_head = d2_val[13:8];
+assign d1_head = d1_val[13:8];
 assign next_n = next_mem[next_z];
-assign ops_b_addr = (walk_start || (end_now && a_push_head)) ? end_head : (walk_wait_reg ? next_z : next_n);
-assign walk_cmp_next = (1'b1 & (ops_b_rd[235:108] == walk_key[155:28])) & (ops_b_rd[10:6] == walk_key[4:0]);
+assign next_d2_head = next_mem[d2_head];
+assign ops_b_addr = (walk_active_reg && !walk_end) ? next_z : end_head;
+assign ops_key_addr = walk_active_reg ? (walk_end ? d2_head : next_n) : (walk_start ? next_d2_head : d1_head);
+assign walk_cmp_next = (1'b1 & (ops_key_rd[132:5] == (walk_active_reg ? walk_key[155:28] : a_op_rd[235:108]))) & (ops_key_rd[4:0] == (walk_active_reg ? walk_key[4:0] : a_op_rd[10:6]));
 assign x_slot = x_op[18:11];
 assign free_avail = (fresh_reg < 7'd64) || (recycled_count_reg != 7'd0);
-assign x_go = ((((x_valid_reg & free_avail) & (pq_count_reg <= 5'd14)) & (rq_count_reg <= 5'd14)) & !(walk_active_reg && (x_slot == walk_slot))) & !(d2_valid_reg && (x_slot == d2_slot));
+assign x_go = (((((x_valid_reg & free_avail) & (pq_count_reg <= 5'd14)) & (rq_count_reg <= 5'd14)) & !(walk_active_reg && (x_slot == walk_slot))) & !(d1_valid_reg && (x_slot == d1_slot))) & !(d2_valid_reg && (x_slot == d2_slot));
 assign req_ready = !x_valid_reg || x_go;
 assign req_fire = req_valid && req_ready;
 assign req_key_masked = req_key & {{8{req_klen > 5'd15}}, {8{req_klen > 5'd14}}, {8{req_klen > 5'd13}}, {8{req_klen > 5'd12}}, {8{req_klen > 5'd11}}, {8{req_klen > 5'd10}}, {8{req_klen > 5'd9}}, {8{req_klen > 5'd8}}, {8{req_klen > 5'd7}}, {8{req_klen > 5'd6}}, {8{req_klen > 5'd5}}, {8{req_klen > 5'd4}}, {8{req_klen > 5'd3}}, {8{req_klen > 5'd2}}, {8{req_klen > 5'd1}}, {8{req_klen > 5'd0}}};
@@ -528,7 +542,7 @@ assign a_flag_we = a_val_we;
 
 // completion side: COMPLETE of D2's entry (rs.md §5 A.2, §9.2 A.3)
 always @* begin
-    c_val = a_val;
+    c_val = d2_val;
     c_key = a_key;
     c_key_we = 1'b0;
     c_dirty = dirty_reg[d2_slot];
@@ -623,17 +637,13 @@ end
 // the walk registers
 always @(posedge clk) begin
     walk_active_reg <= walk_active_next;
-    walk_wait_reg <= walk_wait_next;
-    if (walk_start) begin
+    if (!walk_active_reg) begin
         walk_slot <= d2_slot;
-        walk_cur <= mid_val[13:8];
+        walk_cur <= d2_head;
         walk_has_prev <= 1'b0;
         walk_val <= c_val;
         walk_key <= c_key;
         walk_dirty <= c_dirty;
-    end
-    if (do_wait) begin
-        walk_op <= ops_b_rd;
         walk_eq <= walk_cmp_next;
     end
     if (do_step && !walk_end) begin
@@ -644,25 +654,18 @@ always @(posedge clk) begin
             walk_prev <= walk_cur;
             walk_has_prev <= 1'b1;
         end
-        walk_op <= ops_b_rd;
         walk_eq <= walk_cmp_next;
     end
     if (rst) begin
         walk_active_reg <= 1'b0;
-        walk_wait_reg <= 1'b0;
     end
 end
 
 // walk state
 always @* begin
     walk_active_next = walk_active_reg;
-    walk_wait_next = walk_wait_reg;
     if (walk_start) begin
         walk_active_next = 1'b1;
-        walk_wait_next = 1'b1;
-    end
-    if (do_wait) begin
-        walk_wait_next = 1'b0;
     end
     if (walk_end) begin
         walk_active_next = 1'b0;
@@ -686,6 +689,7 @@ always @(posedge clk) begin
     if (advance) begin
         d2_data <= d1_data;
         d2_slot <= d1_slot;
+        d2_val <= d1_val;
         d1_data <= cq_out_data;
         d1_slot <= cq_slot;
     end
@@ -900,13 +904,23 @@ always @(posedge clk) begin
     end
 end
 
-// ops_b: written by X, read for END and the walk
+// ops_b: written by X, read for the walk and END
 always @(posedge clk) begin
     if (pq_room) begin
         ops_b_rd <= ops_b_mem[ops_b_addr];
     end
     if (b_alloc) begin
         ops_b_mem[alloc_id] <= x_op;
+    end
+end
+
+// ops_key: written by X, read for the walk's key comparisons
+always @(posedge clk) begin
+    if (pq_room) begin
+        ops_key_rd <= ops_key_mem[ops_key_addr];
+    end
+    if (b_alloc) begin
+        ops_key_mem[alloc_id] <= {x_op[235:108], x_op[10:6]};
     end
 end
 
@@ -928,7 +942,7 @@ end
 
 // cval_wa_ra_mem
 always @(posedge clk) begin
-    a_val_rd_a <= cval_wa_ra_mem[a_addr];
+    a_val_rd_a <= cval_wa_ra_mem[a1_addr];
     if (a_val_we) begin
         cval_wa_ra_mem[mid_slot] <= f_val;
     end
@@ -944,7 +958,7 @@ end
 
 // cval_wb_ra_mem
 always @(posedge clk) begin
-    a_val_rd_b <= cval_wb_ra_mem[a_addr];
+    a_val_rd_b <= cval_wb_ra_mem[a1_addr];
     if (b_val_we) begin
         cval_wb_ra_mem[x_slot] <= b_val_new;
     end
@@ -961,12 +975,13 @@ end
 // read bypass: the live-value table and this cycle's writes
 always @(posedge clk) begin
     a_hit_ak <= a_key_we && (mid_slot == a_addr);
-    a_val_sel <= {(a_val_we && (mid_slot == a_addr)) || (b_val_we && (x_slot == a_addr)), (a_val_we && (mid_slot == a_addr)) ? 1'b0 : ((b_val_we && (x_slot == a_addr)) ? 1'b1 : lvt_reg[a_addr])};
     b_hit_ak <= a_key_we && (mid_slot == b_addr);
     b_val_sel <= {(a_val_we && (mid_slot == b_addr)) || (b_val_we && (x_slot == b_addr)), (a_val_we && (mid_slot == b_addr)) ? 1'b0 : ((b_val_we && (x_slot == b_addr)) ? 1'b1 : lvt_reg[b_addr])};
     wr_key_a <= c_key;
     wr_val_a <= f_val;
     wr_val_b <= b_val_new;
+    wr_val_b_we <= b_val_we;
+    wr_val_b_slot <= x_slot;
 end
 
 kvd_fifo_w86_d256 u_cq (
