@@ -10,32 +10,33 @@ import (
 
 // stepGolden drives m with stim as cosim.Run would, without a simulator:
 // the stimulus sees each cycle's model outputs in the next cycle. It stops
-// when the stimulus ends or after cycles cycles, and reports which; an
-// error of the stimulus or the model names its cycle.
-func stepGolden(ctx context.Context, m model.Model, stim cosim.Stimulus, cycles uint64) (ended bool, err error) {
+// when the stimulus ends or after cycles cycles and returns the cycles
+// stepped (fewer than cycles: the stimulus ended); an error of the model
+// names its cycle.
+func stepGolden(ctx context.Context, m model.Model, stim cosim.Stimulus, cycles uint64) (uint64, error) {
 	l, err := model.NewLayout(m.Ports())
 	if err != nil {
-		return false, err
+		return 0, err
 	}
 	in, out := make([]uint64, l.InWords), make([]uint64, l.OutWords)
 	var prev []uint64
 	m.Reset()
 	for cyc := uint64(0); cyc < cycles; cyc++ {
 		if cyc&0xffff == 0 && ctx.Err() != nil {
-			return false, fmt.Errorf("interrupted at cycle %d", cyc)
+			return cyc, fmt.Errorf("interrupted at cycle %d", cyc)
 		}
 		clear(in)
 		more, err := stim.Next(cyc, prev, in)
 		if err != nil {
-			return false, err
+			return cyc, err
 		}
 		if !more {
-			return true, nil
+			return cyc, nil
 		}
 		if err := m.Step(in, out); err != nil {
-			return false, fmt.Errorf("golden model at cycle %d: %v", cyc, err)
+			return cyc, fmt.Errorf("golden model at cycle %d: %v", cyc, err)
 		}
 		prev = out
 	}
-	return false, nil
+	return cycles, nil
 }

@@ -70,8 +70,8 @@ func RunProcGolden(cfg config.Config, seed uint64, spec ProcSpec, limit uint64) 
 	if err != nil {
 		return ProcStats{}, err
 	}
-	ended, err := stepGolden(context.Background(), m, s, limit)
-	if err == nil && !ended {
+	n, err := stepGolden(context.Background(), m, s, limit)
+	if err == nil && n == limit {
 		err = fmt.Errorf("proc: not done after %d cycles: %s", limit, s.Describe(limit))
 	}
 	return s.Stats(), err

@@ -87,30 +87,6 @@ func (m *rsStub) Step(in, out []uint64) error {
 	return nil
 }
 
-// rsDrive runs a stimulus against a model without RTL, as cosim.Run's
-// producer does: the inputs of a cycle from the outputs of the one before.
-func rsDrive(m model.Model, stim cosim.Stimulus, cycles uint64) (uint64, error) {
-	l := model.MustLayout(m.Ports())
-	in, out := make([]uint64, l.InWords), make([]uint64, l.OutWords)
-	m.Reset()
-	var prev []uint64
-	for c := uint64(0); c < cycles; c++ {
-		clear(in)
-		more, err := stim.Next(c, prev, in)
-		if err != nil {
-			return c, err
-		}
-		if !more {
-			return c, nil
-		}
-		if err := m.Step(in, out); err != nil {
-			return c, fmt.Errorf("model at cycle %d: %v", c, err)
-		}
-		prev = out
-	}
-	return cycles, nil
-}
-
 func rsConfig(t testing.TB, preset string, fwd bool) config.Config {
 	t.Helper()
 	c, err := config.Preset(preset)
@@ -146,7 +122,7 @@ func TestRSScenariosAgainstTheStub(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				cycles, err := rsDrive(m, stim, 200_000)
+				cycles, err := stepGolden(context.Background(), m, stim, 200_000)
 				if err != nil {
 					t.Fatalf("%v\n%s", err, stim.Describe(cycles))
 				}
@@ -205,7 +181,7 @@ func TestRSMixedOnThePaperPresetAgainstTheStub(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if cycles, err := rsDrive(m, stim, 150_000); err != nil {
+	if cycles, err := stepGolden(context.Background(), m, stim, 150_000); err != nil {
 		t.Fatalf("%v\n%s", err, stim.Describe(cycles))
 	}
 	if stim.drains < 2 {
@@ -362,7 +338,7 @@ func TestRSCheckerCatchesBrokenStations(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			cycles, err := rsDrive(b, stim, 2_000_000)
+			cycles, err := stepGolden(context.Background(), b, stim, 2_000_000)
 			if !b.done {
 				t.Fatalf("the damage was never done (%d cycles, err %v)", cycles, err)
 			}
@@ -482,7 +458,7 @@ func TestRSGoldenModelAgainstTheReference(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			cycles, err := rsDrive(m, stim, tc.cycles)
+			cycles, err := stepGolden(context.Background(), m, stim, tc.cycles)
 			if err != nil {
 				t.Fatalf("%v\n%s", err, stim.Describe(cycles))
 			}
@@ -530,7 +506,7 @@ func TestRSAcceptanceWorkloadAgainstTheGoldenModel(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cycles, err := rsDrive(m, stim, 20_000_000)
+	cycles, err := stepGolden(context.Background(), m, stim, 20_000_000)
 	if err != nil {
 		t.Fatalf("%v\n%s", err, stim.Describe(cycles))
 	}
@@ -575,7 +551,7 @@ func TestRSKeyBehindAHotKeyIsServed(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cycles, err := rsDrive(m, stim, 2_000_000)
+	cycles, err := stepGolden(context.Background(), m, stim, 2_000_000)
 	if err != nil {
 		t.Fatalf("a key sharing its slot with a hot key starves (rs.md §5: a write-back's completion walks the chain, the walk forwards the hot key's newer requests, END writes back again, and the chain's head waits):\n%v\n%s", err, stim.Describe(cycles))
 	}
@@ -609,7 +585,7 @@ func TestRSOddSizesAgainstTheGoldenModel(t *testing.T) {
 					if err != nil {
 						t.Fatal(err)
 					}
-					cycles, err := rsDrive(m, stim, 150_000)
+					cycles, err := stepGolden(context.Background(), m, stim, 150_000)
 					if err != nil {
 						t.Fatalf("%s: %v\n%s", sc, err, stim.Describe(cycles))
 					}
