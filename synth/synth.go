@@ -979,7 +979,8 @@ func scanLog(path string) (kept, last string) {
 var passRE = regexp.MustCompile(`(?m)^[0-9.]+ Executing (\S+) pass`)
 
 // lastPass names the pass a running (or stopped) Yosys was last in, from
-// the tail of its log.
+// its log read backwards a window at a time: one pass (techmap after ABC on
+// a large design) can log megabytes without a header.
 func lastPass(path string) string {
 	f, err := os.Open(path)
 	if err != nil {
@@ -990,17 +991,16 @@ func lastPass(path string) string {
 	if err != nil {
 		return "?"
 	}
-	off := st.Size() - 256<<10
-	if off < 0 {
-		off = 0
+	const window = 256 << 10
+	buf := make([]byte, window+256) // overlap: a header cut by a window edge is whole in the next one
+	for end := st.Size(); end > 0; end -= window {
+		off := max(end-window, 0)
+		n, _ := f.ReadAt(buf[:min(end+256, st.Size())-off], off)
+		if m := passRE.FindAllSubmatch(buf[:n], -1); len(m) > 0 {
+			return string(m[len(m)-1][1])
+		}
 	}
-	buf := make([]byte, st.Size()-off)
-	n, _ := f.ReadAt(buf, off)
-	m := passRE.FindAllSubmatch(buf[:n], -1)
-	if len(m) == 0 {
-		return "reading the design"
-	}
-	return string(m[len(m)-1][1])
+	return "reading the design"
 }
 
 func quote(files []string) string {

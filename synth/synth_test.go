@@ -221,3 +221,34 @@ func TestGateKeepsTheTableWhenARunFails(t *testing.T) {
 		t.Fatalf("rows: %+v", rows)
 	}
 }
+
+// The progress line names the pass Yosys is in even when that pass has
+// logged more than one read window since its header (techmap after ABC on
+// the paper preset logs megabytes of "Using template" lines).
+func TestLastPassFindsAHeaderFarBack(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, s string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(s), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	filler := strings.Repeat("Using template $paramod$1621a3925ebc9a3e6ac5a340c9cbc5f3e45cd8de\\$lut for cells of type $lut.\n", 30000)
+	for _, tc := range []struct {
+		name, log, want string
+	}{
+		{"near", "21.43. Executing XILINX_SRL pass (x).\n21.44. Executing TECHMAP pass (map).\nUsing template\n", "TECHMAP"},
+		{"far", "21.43. Executing XILINX_SRL pass (x).\n21.44. Executing TECHMAP pass (map).\n" + filler, "TECHMAP"},
+		// the header straddles the edge of the last window
+		{"edge", "21.44. Executing TECHMAP pass (map).\n" + strings.Repeat("x", 256<<10-20) + "\n21.45. Executing OPT_CLEAN pass (y).\n" + strings.Repeat("y", 256<<10-20) + "\n", "OPT_CLEAN"},
+		{"none", "Reading the design\n" + filler, "reading the design"},
+	} {
+		if got := lastPass(write(tc.name, tc.log)); got != tc.want {
+			t.Errorf("%s: lastPass = %q, want %q", tc.name, got, tc.want)
+		}
+	}
+	if got := lastPass(filepath.Join(dir, "missing")); got != "not started" {
+		t.Errorf("missing log: %q", got)
+	}
+}
