@@ -1382,12 +1382,18 @@ func respAt(t *testing.T, h *harness, tag uint64) int {
 // §9.2 B, rule 1: X for slot s waits while D2 holds a completion for s
 // (an operation's, or s's write-back's) and goes in the cycle after it
 // leaves D2; X for another slot is not held.
-func TestV3XWaitsWhileD2HoldsItsSlot(t *testing.T) {
+func TestV3XWaitsWhileD2HoldsItsSlot(t *testing.T) { xHeldByLine(t, 2) }
+
+// xHeldByLine checks the hold of X by the completion-line entry in D1
+// (stage 1, §10.1 B) or D2 (stage 2, §9.2 B) for an operation's and a
+// write-back's completion, with the request for that entry's slot or
+// another.
+func xHeldByLine(t *testing.T, stage int) {
 	const L = 10
 	for _, tc := range []struct {
 		name string
-		wb   bool // the completion in D2 is a write-back's
-		same bool // the request's slot is D2's
+		wb   bool // the completion in the line is a write-back's
+		same bool // the request's slot is the entry's
 	}{
 		{"operation, same slot", false, true},
 		{"operation, other slot", false, false},
@@ -1395,34 +1401,40 @@ func TestV3XWaitsWhileD2HoldsItsSlot(t *testing.T) {
 		{"write-back, other slot", true, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			h := newHarness(t, simCfg(t, true), 50)
+			seed := map[int]uint64{1: 58, 2: 50}[stage]
+			h := newHarness(t, simCfg(t, true), seed)
 			h.latency = func() int { return L }
 			h.slot["k"], h.slot["o"] = 5, 6
 			h.mem["k"], h.mem["o"] = val{8, 7}, val{8, 8}
 			c := newChecker(t, h)
-			// An operation accepted at 0 completes at 3+L and is in D2 at
-			// d2 = 7+L (COMPLETE). An ATOMIC's write-back, pushed there,
-			// is on the pipe at 9+L, completes at 9+2L and is in D2 at
-			// 13+2L.
+			// An operation accepted at 0 completes at 3+L, is at CQ's
+			// output (popped) at 5+L, in D1 at 6+L and in D2 at 7+L
+			// (COMPLETE). An ATOMIC's write-back, pushed there, is on the
+			// pipe at 9+L, completes at 9+2L and is in D1 at 12+2L, in D2
+			// at 13+2L. d is the cycle the entry is in the stage tested.
 			first := h.newReq(OpGet, "k", 0, 1)
-			d2 := 7 + L
+			d := 5 + stage + L
 			if tc.wb {
 				first = h.newReq(OpAtomic, "k", 1, 1)
-				d2 = 13 + 2*L
+				d = 11 + stage + 2*L
 			}
 			c.accept(first)
 			h.step(first)
-			h.runUntil(d2 - 1)
+			h.runUntil(d - 1)
 			key := "o"
 			if tc.same {
 				key = "k"
 			}
-			b := h.newReq(OpGet, key, 0, 2) // enters X at d2-1
+			b := h.newReq(OpGet, key, 0, 2) // enters X at d-1
 			if !h.step(b) {
 				t.Fatal("refused with X empty")
 			}
 			c.accept(b)
-			if st := &h.m.st; !st.d2.valid || h.m.lineSlot(&st.d2) != 5 || !st.xValid {
+			st := &h.m.st
+			if stage == 1 && (!st.d1.valid || h.m.lineSlot(&st.d1) != 5 || st.d2.valid || !st.xValid || st.walkActive) {
+				t.Fatalf("cycle %d: want D1 holding slot 5's completion, D2 empty, X full: %s", h.cyc, h.m.DescribeState())
+			}
+			if stage == 2 && (!st.d2.valid || h.m.lineSlot(&st.d2) != 5 || !st.xValid) {
 				t.Fatalf("cycle %d: want D2 holding slot 5's completion and X full: %s", h.cyc, h.m.DescribeState())
 			}
 			cr := h.newReq(OpGet, key, 0, 3)
@@ -1438,19 +1450,20 @@ func TestV3XWaitsWhileD2HoldsItsSlot(t *testing.T) {
 			if len(c.reqs) != 0 {
 				t.Fatalf("%d unanswered", len(c.reqs))
 			}
-			// Same slot: req_ready = 0 at d2 (X held), X goes at d2+1
-			// and the next request enters X then. Other slot: X goes at
-			// d2.
-			wantAcc, goes := d2, d2
+			// Same slot: req_ready = 0 from d until the entry has left D2
+			// (D1 then D2 for stage 1; D2 for stage 2), then X goes and
+			// the next request enters X. Other slot: X goes at d.
+			wantAcc, goes := d, d
 			if tc.same {
-				wantAcc, goes = d2+1, d2+1
+				wantAcc, goes = d+3-stage, d+3-stage
 			}
 			if acc != wantAcc {
 				t.Fatalf("next request accepted at %d, want %d; req_ready = 0 in %v", acc, wantAcc, h.notRdy)
 			}
-			// Where X went: the slot is idle after D2's COMPLETE (nothing
-			// dirty, no chain), so b goes to the pipeline, pushed when X
-			// goes, on the pipe two cycles later.
+			// The slot is idle after the COMPLETE (nothing dirty, no
+			// chain), so b goes to the pipeline, pushed when X goes, on the
+			// pipe two cycles later (without the D1 term, stage 1's b would
+			// join slot 5's chain and be served by a walk).
 			if got := pipeAt(t, h, 2, false); got != goes+2 {
 				t.Fatalf("b on the pipe at %d, want %d (X went at %d)", got, goes+2, goes)
 			}
@@ -1466,79 +1479,7 @@ func TestV3XWaitsWhileD2HoldsItsSlot(t *testing.T) {
 // slot when the entry it waits for sits in D1.
 func TestV31XWaitsWhileD1HoldsItsSlot(t *testing.T) {
 	const L = 10
-	for _, tc := range []struct {
-		name string
-		wb   bool // the completion in D1 is a write-back's
-		same bool // the request's slot is D1's
-	}{
-		{"operation, same slot", false, true},
-		{"operation, other slot", false, false},
-		{"write-back, same slot", true, true},
-		{"write-back, other slot", true, false},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			h := newHarness(t, simCfg(t, true), 58)
-			h.latency = func() int { return L }
-			h.slot["k"], h.slot["o"] = 5, 6
-			h.mem["k"], h.mem["o"] = val{8, 7}, val{8, 8}
-			c := newChecker(t, h)
-			// An operation accepted at 0 completes at 3+L, is at CQ's
-			// output (popped) at 5+L and in D1 at d1 = 6+L (D2 at 7+L).
-			// An ATOMIC's write-back, pushed at 7+L, is on the pipe at
-			// 9+L, completes at 9+2L and is in D1 at 12+2L.
-			first := h.newReq(OpGet, "k", 0, 1)
-			d1 := 6 + L
-			if tc.wb {
-				first = h.newReq(OpAtomic, "k", 1, 1)
-				d1 = 12 + 2*L
-			}
-			c.accept(first)
-			h.step(first)
-			h.runUntil(d1 - 1)
-			key := "o"
-			if tc.same {
-				key = "k"
-			}
-			b := h.newReq(OpGet, key, 0, 2) // enters X at d1-1
-			if !h.step(b) {
-				t.Fatal("refused with X empty")
-			}
-			c.accept(b)
-			if st := &h.m.st; !st.d1.valid || h.m.lineSlot(&st.d1) != 5 || st.d2.valid || !st.xValid || st.walkActive {
-				t.Fatalf("cycle %d: want D1 holding slot 5's completion, D2 empty, X full: %s", h.cyc, h.m.DescribeState())
-			}
-			cr := h.newReq(OpGet, key, 0, 3)
-			acc := -1
-			for range 5 {
-				if h.step(cr) {
-					acc = h.cyc - 1
-					break
-				}
-			}
-			c.accept(cr)
-			h.drain(500)
-			if len(c.reqs) != 0 {
-				t.Fatalf("%d unanswered", len(c.reqs))
-			}
-			// Same slot: req_ready = 0 at d1 (D1) and d1+1 (D2), X goes at
-			// d1+2 and the next request enters X then. Other slot: X goes
-			// at d1.
-			wantAcc, goes := d1, d1
-			if tc.same {
-				wantAcc, goes = d1+2, d1+2
-			}
-			if acc != wantAcc {
-				t.Fatalf("next request accepted at %d, want %d; req_ready = 0 in %v", acc, wantAcc, h.notRdy)
-			}
-			// The slot is idle after the COMPLETE at d1+1 (nothing dirty,
-			// no chain), so b goes to the pipeline, pushed when X goes, on
-			// the pipe two cycles later (without the D1 term it would join
-			// slot 5's chain at d1 and be served by a walk).
-			if got := pipeAt(t, h, 2, false); got != goes+2 {
-				t.Fatalf("b on the pipe at %d, want %d (X went at %d)", got, goes+2, goes)
-			}
-		})
-	}
+	xHeldByLine(t, 1)
 	for _, same := range []bool{true, false} {
 		t.Run(fmt.Sprintf("D1 frozen by a walk, same slot %v", same), func(t *testing.T) {
 			const n = 4 // operations chained behind A1

@@ -375,9 +375,6 @@ func (g *gen) body() (*ir.Module, error) {
 	wkA.Comment = "the last cycle's writes, for the read bypass"
 	wrBWE, wrBSlot := m.Reg("wr_val_b_we", 1), m.Reg("wr_val_b_slot", S)
 	aKey := g.wire("a_key", ir.Sel(aHitAK, wkA, aKeyRd))
-	pick := func(sel *ir.Signal, rdA, rdB *ir.Signal) ir.Expr {
-		return ir.Sel(ir.Bit(sel, 1), ir.Sel(ir.Bit(sel, 0), wdB, wdA), ir.Sel(ir.Bit(sel, 0), rdB, rdA))
-	}
 	// D1's read is corrected in the cycle after it, from a registered write
 	// address: its own address comes from a LUT-RAM read at CQ's output,
 	// too late to be compared with that cycle's writes. Only the arrival
@@ -393,7 +390,7 @@ func (g *gen) body() (*ir.Module, error) {
 	d2Val := m.Reg("d2_val", g.vp.W)
 	d2Val.Comment = "D2's slot: value part and chain (D1's, taken along)"
 	bKey := g.wire("b_key", ir.Sel(bHitAK, wkA, bKeyRd))
-	bVal := g.wire("b_val", pick(bSel, bValRdA, bValRdB))
+	bVal := g.wire("b_val", ir.Sel(ir.Bit(bSel, 1), ir.Sel(ir.Bit(bSel, 0), wdB, wdA), ir.Sel(ir.Bit(bSel, 0), bValRdB, bValRdA)))
 	bVal.Comment = "X's slot: value part and chain"
 	m.MarkUnused(bKey) // the arrival side never needs caux
 
@@ -910,15 +907,12 @@ func (g *gen) body() (*ir.Module, error) {
 	vMem(valBA, aValRdB, a1Addr, bValWE, xSlot, bValNew)
 	vMem(valBB, bValRdB, bAddr, bValWE, xSlot, bValNew)
 	// A and B never write the same slot in one cycle (the D1, D2 and walk rules).
-	sel := func(addr ir.Expr) ir.Expr {
-		hitA := ir.LAnd(aValWE, ir.Eq(midSlot, addr))
-		hitB := ir.LAnd(bValWE, ir.Eq(xSlot, addr))
-		return ir.Cat(ir.LOr(hitA, hitB), ir.Sel(hitA, ir.C(1, 0), ir.Sel(hitB, ir.C(1, 1), ir.BitAt(lvt, addr))))
-	}
+	bHitA := ir.LAnd(aValWE, ir.Eq(midSlot, bAddr))
+	bHitB := ir.LAnd(bValWE, ir.Eq(xSlot, bAddr))
 	m.Seq(clk, "read bypass: the live-value table and this cycle's writes", func(b *ir.Block) {
 		b.Set(aHitAK, ir.LAnd(aKeyWE, ir.Eq(midSlot, aAddr)))
 		b.Set(bHitAK, ir.LAnd(aKeyWE, ir.Eq(midSlot, bAddr)))
-		b.Set(bSel, sel(bAddr))
+		b.Set(bSel, ir.Cat(ir.LOr(bHitA, bHitB), ir.Sel(bHitA, ir.C(1, 0), ir.Sel(bHitB, ir.C(1, 1), ir.BitAt(lvt, bAddr)))))
 		b.Set(wkA, cKey)
 		b.Set(wdA, fVal)
 		b.Set(wdB, bValNew)
