@@ -8,6 +8,8 @@ package synth
 import (
 	"bufio"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"os"
 	"os/exec"
@@ -92,6 +94,9 @@ type Options struct {
 	ClockMHz float64
 	// MaxLUTLevels is the logic-depth goal (0: none).
 	MaxLUTLevels int
+	// Cache, if not empty, is a directory where each finished Yosys run
+	// is kept and from which an identical run is taken (runcache.go).
+	Cache string
 }
 
 // ice40LUTs is an HX8K's logic cells: a block whose generic mapping needs
@@ -144,6 +149,7 @@ var (
 type tree struct {
 	dir      string
 	files    []string
+	sums     map[string]string // file -> sha256 of its bytes
 	modules  []string
 	children map[string]map[string]int // module -> child module -> instances
 	size     map[string]int            // bytes of the module's own file
@@ -154,7 +160,7 @@ func readTree(dir string) (*tree, error) {
 	if err != nil {
 		return nil, err
 	}
-	t := &tree{dir: dir, files: files, children: map[string]map[string]int{}, size: map[string]int{}}
+	t := &tree{dir: dir, files: files, sums: map[string]string{}, children: map[string]map[string]int{}, size: map[string]int{}}
 	text := map[string][]byte{}
 	for _, f := range files {
 		m := strings.TrimSuffix(filepath.Base(f), ".v")
@@ -163,6 +169,8 @@ func readTree(dir string) (*tree, error) {
 			return nil, err
 		}
 		t.size[m] = len(text[m])
+		sum := sha256.Sum256(text[m])
+		t.sums[f] = hex.EncodeToString(sum[:])
 	}
 	for _, m := range t.modules {
 		t.children[m] = map[string]int{}
@@ -245,6 +253,7 @@ type perModule struct {
 	levels   map[string]int
 	paths    map[string]string
 	memories map[string][]Memory
+	from     cacheNote
 }
 
 func newPerModule() *perModule {
@@ -415,8 +424,24 @@ func Gate(ctx context.Context, dir string, blocks []string, o Options, jobs int,
 			}
 		}
 	}()
+	// The whole processor's vendor mappings take longest (Intel's ABC9
+	// most): started first, they overlap the shorter generic run instead
+	// of one of them following it. (The rows are still filled in runs'
+	// order.)
+	rank := map[string]int{"intel": 0, "xilinx": 1, "generic": 2}
+	order := make([]int, len(runs))
+	for i := range order {
+		order[i] = i
+	}
+	sort.SliceStable(order, func(a, b int) bool {
+		ra, rb := runs[order[a]], runs[order[b]]
+		if ra.root != rb.root {
+			return order[a] < order[b]
+		}
+		return rank[ra.kind] < rank[rb.kind]
+	})
 	parallel(jobs, len(runs), func(i int) {
-		r := runs[i]
+		r := runs[order[i]]
 		work, err := os.MkdirTemp("", "kvd-synth")
 		if err != nil {
 			r.err = err
@@ -439,7 +464,7 @@ func Gate(ctx context.Context, dir string, blocks []string, o Options, jobs int,
 		r.secs = time.Since(r.started).Seconds()
 		mu.Unlock()
 		if r.err == nil {
-			say("%-7s %-20s %d modules  %.0f s", r.kind, r.root, len(t.below(r.root)), r.secs)
+			say("%-7s %-20s %d modules  %.0f s%s", r.kind, r.root, len(t.below(r.root)), r.secs, r.res.from)
 		} else {
 			say("%-7s %-20s failed after %.0f s: %v", r.kind, r.root, r.secs, r.err)
 		}
@@ -662,11 +687,12 @@ func generic(ctx context.Context, o Options, t *tree, root, work string) (*perMo
 		script = append(script, "design -load mapped", "hierarchy -top "+m, "flatten",
 			"tee -q -a "+out("ltp.txt")+" ltp -noff")
 	}
-	log, err := yosysScript(ctx, o.Timeout, work, script)
+	log, from, err := o.cachedYosys(ctx, t, work, script)
 	if err != nil {
 		return nil, fmt.Errorf("synth %s: %v", root, err)
 	}
 	p := newPerModule()
+	p.from = from
 	for m, cells := range parseStat(out("cells.txt")) {
 		for c, n := range cells {
 			if latchRE.MatchString(c) {
@@ -725,8 +751,9 @@ func xilinx(ctx context.Context, o Options, t *tree, root, work string) (*perMod
 			"tee -q -a "+out("mems.txt")+" dump "+m+"/t:$mem_v2")
 	}
 	script = append(script, "synth_xilinx -top "+root, "tee -q -o "+out("stat.txt")+" stat")
-	log, err := yosysScript(ctx, o.Timeout, work, script)
+	log, from, err := o.cachedYosys(ctx, t, work, script)
 	p := newPerModule()
+	p.from = from
 	if m := noMapRE.FindStringSubmatch(log); err != nil && m != nil {
 		// Yosys stops on a ram_style it cannot honour (block RAM with an
 		// asynchronous read): a fault of the block, not of the gate.
@@ -814,8 +841,9 @@ func intel(ctx context.Context, o Options, t *tree, root, work string) (*perModu
 	stat := filepath.Join(work, "stat.txt")
 	script := []string{"read_verilog -noautowire " + quote(t.files),
 		"synth_intel_alm -top " + root + " -noflatten -noiopad -noclkbuf", "tee -q -o " + stat + " stat"}
-	log, err := yosysScript(ctx, o.Timeout, work, script)
+	log, from, err := o.cachedYosys(ctx, t, work, script)
 	p := newPerModule()
+	p.from = from
 	if m := noMapRE.FindStringSubmatch(log); err != nil && m != nil {
 		return p, nil // the Xilinx run reports it
 	}
@@ -882,23 +910,37 @@ func ice40(ctx context.Context, o Options, t *tree, top string) (float64, string
 	defer os.RemoveAll(work)
 	js := filepath.Join(work, "ice40.json")
 	script := []string{"read_verilog -noautowire " + quote(t.files), "setattr -unset ram_style m:*", "synth_ice40 -top " + top + " -json " + js}
-	if _, err := yosysScript(ctx, o.Timeout, work, script); err != nil {
-		return 0, "synth_ice40 failed"
-	}
 	clock := o.ClockMHz
 	if clock <= 0 {
 		clock = 180
 	}
-	ctx, cancel := context.WithTimeout(ctx, o.Timeout)
-	defer cancel()
-	out, _ := exec.CommandContext(ctx, "nextpnr-ice40", "--hx8k", "--package", "ct256", "--json", js,
-		"--freq", strconv.FormatFloat(clock, 'f', 1, 64), "--timing-allow-fail", "--seed", "1").CombinedOutput()
-	m := fmaxRE.FindAllSubmatch(out, -1)
+	args := []string{"--hx8k", "--package", "ct256", "--json", js,
+		"--freq", strconv.FormatFloat(clock, 'f', 1, 64), "--timing-allow-fail", "--seed", "1"}
+	// The run is kept with its place-and-route: the Fmax reports are all
+	// the gate reads of it.
+	key := t.runKey(work, script, "nextpnr-ice40 "+nextpnrVersion()+" "+strings.Join(args, " "))
+	r, ok := o.load(key)
+	if !ok {
+		start := time.Now()
+		if _, err := yosysScript(ctx, o.Timeout, work, script); err != nil {
+			return 0, "synth_ice40 failed"
+		}
+		pctx, cancel := context.WithTimeout(ctx, o.Timeout)
+		defer cancel()
+		out, _ := exec.CommandContext(pctx, "nextpnr-ice40", args...).CombinedOutput()
+		if pctx.Err() != nil {
+			return 0, "nextpnr-ice40 did not finish"
+		}
+		r.Kept = strings.Join(fmaxRE.FindAllString(string(out), -1), "\n")
+		r.Seconds = time.Since(start).Seconds()
+		o.store(key, r) // a failure to keep it only costs the next run time
+	}
+	m := fmaxRE.FindAllStringSubmatch(r.Kept, -1)
 	if len(m) == 0 {
 		return 0, "does not fit an iCE40 HX8K"
 	}
 	// The last report is the one after routing.
-	f, _ := strconv.ParseFloat(string(m[len(m)-1][1]), 64)
+	f, _ := strconv.ParseFloat(m[len(m)-1][1], 64)
 	return f, ""
 }
 

@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sort"
 	"strconv"
 	"strings"
 	"syscall"
@@ -251,4 +252,75 @@ func TestLastPassFindsAHeaderFarBack(t *testing.T) {
 	if got := lastPass(filepath.Join(dir, "missing")); got != "not started" {
 		t.Errorf("missing log: %q", got)
 	}
+}
+
+// Each Yosys run is kept as soon as it finishes, so a gate stopped in one
+// mapping keeps the others: a run is taken from the cache only when its
+// script, RTL bytes and Yosys are the same, a run that did not finish is
+// not kept, and a cached run gives the row a fresh run gives.
+func TestRunCacheKeepsEachFinishedRun(t *testing.T) {
+	c, _ := config.Preset("sim")
+	dir := t.TempDir()
+	if _, err := design.Write(c, dir); err != nil {
+		t.Fatal(err)
+	}
+	cacheDir := t.TempDir()
+	gate := func(o Options) (Result, []string) {
+		t.Helper()
+		var hits []string
+		rows, err := Gate(context.Background(), dir, []string{"kvd_keyhash"}, o, 1, func(s string) {
+			if strings.Contains(s, "(cached: ") {
+				hits = append(hits, strings.Fields(s)[0])
+			}
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		rows[0].Seconds = 0
+		return rows[0], hits
+	}
+	if _, hits := gate(Options{Cache: cacheDir, Timeout: time.Nanosecond}); len(hits) != 0 {
+		t.Fatalf("hits from an empty cache: %v", hits)
+	}
+	if entries, _ := os.ReadDir(cacheDir); len(entries) != 0 {
+		t.Fatalf("a run that timed out was kept: %v", entries)
+	}
+	// The generic run finishes and is kept; the vendor runs then find it.
+	generic, hits := gate(Options{Cache: cacheDir})
+	if len(hits) != 0 {
+		t.Fatalf("hits from an empty cache: %v", hits)
+	}
+	vendor, hits := gate(Options{Cache: cacheDir, Vendor: true})
+	if diff := cmp.Diff([]string{"generic"}, hits); diff != "" {
+		t.Errorf("runs taken from the cache (-want +got):\n%s", diff)
+	}
+	if vendor.LUTLevels != generic.LUTLevels || vendor.LUTPath != generic.LUTPath || !vendor.OK() {
+		t.Errorf("the cached generic run gave %+v, the fresh one %+v", vendor, generic)
+	}
+	again, hits := gate(Options{Cache: cacheDir, Vendor: true})
+	if diff := cmp.Diff([]string{"generic", "intel", "xilinx"}, sorted(hits)); diff != "" {
+		t.Errorf("runs taken from the cache (-want +got):\n%s", diff)
+	}
+	fresh, _ := gate(Options{Vendor: true})
+	if diff := cmp.Diff(fresh, again); diff != "" {
+		t.Errorf("the cached runs' row differs from a fresh run's (-fresh +cached):\n%s", diff)
+	}
+	// One more byte in any file of the tree is another run.
+	path := filepath.Join(dir, "kvd_fifo_w72_d64.v")
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, append(b, "// one more byte\n"...), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, hits := gate(Options{Cache: cacheDir}); len(hits) != 0 {
+		t.Errorf("a changed tree was taken from the cache: %v", hits)
+	}
+}
+
+func sorted(xs []string) []string {
+	out := append([]string(nil), xs...)
+	sort.Strings(out)
+	return out
 }

@@ -5,12 +5,14 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"runtime"
 	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/kvdirect/kvd/cosim/cache"
 	"github.com/kvdirect/kvd/hdlgen/design"
 	"github.com/kvdirect/kvd/synth"
 )
@@ -117,32 +119,23 @@ deep memories outside block RAM) are reported beside it.`,
 	return cmd
 }
 
-// runGate runs the gate over names with a progress line per Yosys run.
-// runGate runs the synthesis gate, or reuses the table of an earlier run
-// whose inputs were all the same (gatecache.go) unless noCache.
+// runGate runs the synthesis gate with a progress line per Yosys run.
+// Unless noCache, each finished run is kept in the cache and an identical
+// one (the same script, RTL bytes and tool versions) is taken from it, so
+// an interrupted handoff keeps the mappings that had finished.
 func runGate(cmd *cobra.Command, dir string, names []string, o synth.Options, jobs int, noCache bool) ([]synth.Result, error) {
 	log := cmd.ErrOrStderr()
-	var key string
 	if !noCache {
-		var err error
-		if key, err = gateKey(cmd.Context(), dir, names, o); err != nil {
-			return nil, err
-		}
-		if rows, ok := loadGate(key); ok {
-			fmt.Fprintf(log, "  gate: reusing the table of an identical run (same RTL bytes, blocks, options, Yosys, nextpnr\n"+
-				"        and kvd build): %s; --no-gate-cache runs Yosys again\n", gateCachePath(key))
-			return rows, nil
-		}
+		o.Cache = filepath.Join(cache.Root(), "yosys")
 	}
 	fmt.Fprintf(log, "  gate: %d blocks, %d Yosys runs at a time: %s\n", len(names), jobs, strings.Join(names, ", "))
+	if o.Cache != "" {
+		fmt.Fprintf(log, "  gate: finished runs are kept in %s (--no-gate-cache: run Yosys regardless)\n", o.Cache)
+	}
 	start := time.Now()
-	rows, err := synth.Gate(cmd.Context(), dir, names, o, jobs, func(s string) {
+	return synth.Gate(cmd.Context(), dir, names, o, jobs, func(s string) {
 		fmt.Fprintf(log, "  gate %5.0f s  %s\n", time.Since(start).Seconds(), s)
 	})
-	if err == nil && key != "" {
-		storeGate(key, rows, log)
-	}
-	return rows, err
 }
 
 // gateError names every block that failed a check.
