@@ -487,7 +487,7 @@ func (c Config) Validate() error {
 		{"memory.host_bytes", c.Memory.HostBytes, c.HeapBase() < c.Memory.HostBytes, "leaves no room for the slab heap after the index and the slab rings"},
 		{"rs.slots", c.RS.Slots, isPow2(int64(c.RS.Slots)) && c.RS.Slots >= 2, "must be a power of two, at least 2"},
 		{"rs.max_inflight", c.RS.MaxInflight, c.RS.MaxInflight >= 1 && c.RS.MaxInflight <= 4096, "must be 1..4096"},
-		{"engine.contexts", c.Engine.Contexts, c.Engine.Contexts >= 2 && c.Engine.Contexts <= 64, "must be 2..64"},
+		{"engine.contexts", c.Engine.Contexts, c.Engine.Contexts >= 2 && c.Engine.Contexts <= 256, "must be 2..256"},
 		{"dma.links", c.DMA.Links, c.DMA.Links >= 1 && c.DMA.Links <= 4, "must be 1..4"},
 		{"dma.tags_per_link", c.DMA.TagsPerLink, isPow2(int64(c.DMA.TagsPerLink)), "must be a power of two"},
 		{"dma.data_bytes", c.DMA.DataBytes, isPow2(int64(c.DMA.DataBytes)) && c.DMA.DataBytes <= 64, "must be a power of two, at most 64"},

@@ -59,6 +59,7 @@ func TestRulesNameKeyValueAndRule(t *testing.T) {
 		{"bucket.inline_threshold=51", "bucket.inline_threshold = 51: must be at most the slot bytes, 50"},
 		{"memory.host_bytes=137438953472", "memory.host_bytes = 137438953472: bucket.pointer_bits=31"},
 		{"rs.slots=1000", "rs.slots = 1000: must be a power of two"},
+		{"engine.contexts=257", "engine.contexts = 257: must be 2..256"},
 		{"key.max_key_bytes=0", "key.max_key_bytes = 0"},
 		{"nope=1", "unknown key"},
 		{"rs.slots=x", "want a value of type int"},

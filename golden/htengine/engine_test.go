@@ -370,6 +370,23 @@ func TestRandomSimCollidingBuckets(t *testing.T) {
 	}
 }
 
+// The most contexts the configuration allows, behind a memory slow enough
+// that far more reads are outstanding than the 64 contexts the engine once
+// had: the return queue and every per-context table must hold them all.
+func TestManyContexts(t *testing.T) {
+	cfg := simConfig(t)
+	cfg.Engine.Contexts = 256
+	opt := defaultOpts()
+	opt.latMin, opt.latMax, opt.reqP, opt.rdReady = 200, 400, 1, 1
+	rng := rand.New(rand.NewPCG(256, 1))
+	keys := randomKeys(cfg, rng, 3000)
+	e := runRandom(t, cfg, opt, 256, keys, 4000)
+	if e.maxReads <= 128 {
+		t.Errorf("at most %d reads outstanding: the run does not fill the contexts", e.maxReads)
+	}
+	t.Logf("up to %d reads outstanding", e.maxReads)
+}
+
 // Few index buckets, many contexts, long latencies: much overlap between
 // buckets and long BLOCKED queues.
 func TestRandomSmallIndex(t *testing.T) {

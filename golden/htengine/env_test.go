@@ -99,8 +99,9 @@ type env struct {
 	perBucket map[uint64][]uint16
 	sent, got int
 
-	reads []*memRead
-	alAns *alAnswer
+	reads    []*memRead
+	maxReads int // the most reads outstanding at once
+	alAns    *alAnswer
 
 	// What the previous cycle left on the ports, for the §1.3 stability checks.
 	prevRd, prevAl, prevWr []uint64
@@ -376,6 +377,7 @@ func (e *env) step() {
 			e.injErr++
 		}
 		e.reads = append(e.reads, rd)
+		e.maxReads = max(e.maxReads, len(e.reads))
 	}
 
 	e.checkInvariants()

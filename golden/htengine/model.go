@@ -33,8 +33,8 @@ const (
 
 var phName = [...]string{"FREE", "BLOCKED", "READ", "RWAIT", "EXEC", "ALLOC", "AWAIT", "VEC", "VWAIT", "WRITE", "WBUSY", "FREEING", "FWAIT", "RESP"}
 
-// maxC bounds engine.contexts (config.Validate: 2..64).
-const maxC = 64
+// maxC bounds engine.contexts (config.Validate: 2..256).
+const maxC = 256
 
 // Stats count what the engine did since reset. They are not ports.
 type Stats struct {
