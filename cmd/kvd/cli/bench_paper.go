@@ -52,7 +52,11 @@ type paperRow struct {
 	DRAMPerOp        float64 `json:"dram_accesses_per_op"`
 	Divergences      int     `json:"divergences"`
 	Golden           bool    `json:"golden_only"` // measured on the golden model alone (--golden)
-	latency          []uint64
+	// With --sweep: the key's value for this row and the configuration it
+	// made (the top-level config_hash is the configuration swept from).
+	SweepValue      string `json:"sweep_value,omitempty"`
+	SweepConfigHash string `json:"sweep_config_hash,omitempty"`
+	latency         []uint64
 }
 
 // paperBenchMemory shrinks the paper preset's memories (not its timing) so
@@ -68,7 +72,7 @@ func newBenchPaperCmd() *cobra.Command {
 	var sizes []int
 	var only []string
 	var jsonOut, golden bool
-	var plots string
+	var plots, sweep string
 	cmd := &cobra.Command{
 		Use:   "paper",
 		Short: "The paper's throughput table (kv-direct.md §7), co-simulated on the whole processor",
@@ -84,16 +88,26 @@ workload, and the latency distributions.
 By default the configuration is the paper preset with its memories shrunk
 (` + strings.Join(paperBenchMemory, ", ") + `): the timing of PCIe, DRAM and the
 network are the paper's; only capacities shrink, so that a 50 % preload fits
-the golden models.`,
+the golden models.
+
+--sweep KEY=V1,V2,… runs the chosen cells once per value of one
+configuration key and plots throughput against it (throughput.svg), with
+the latency distribution of the first cell at each value (latency.svg): a
+design-space scan, e.g. of the engine's contexts, best with --golden.`,
 		Example: `  kvd bench paper
-  kvd bench paper --json --ops 5000 --kv 10 --workload "long-tail, 100 % GET"`,
+  kvd bench paper --json --ops 5000 --kv 10 --workload "long-tail, 100 % GET"
+  kvd bench paper --golden --kv 10 --workload "uniform, 100 % GET" --sweep engine.contexts=16,32,64,128`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if !cmd.Flags().Changed("config") {
 				cf.config = "paper"
 				cf.sets = append(append([]string(nil), paperBenchMemory...), cf.sets...)
 			}
-			c, err := cf.load()
+			base, err := cf.load()
+			if err != nil {
+				return err
+			}
+			key, values, err := parseSweep(sweep)
 			if err != nil {
 				return err
 			}
@@ -120,60 +134,80 @@ the golden models.`,
 				return fmt.Errorf("--workload %q: none of %s", only, strings.Join(names, ", "))
 			}
 			log := cmd.ErrOrStderr()
-			rtl := ""
-			if !golden {
-				dir, _, cleanup, err := testbenches.RTLFor(c, "kvd_top", "")
-				if err != nil {
-					return err
-				}
-				defer cleanup()
-				rtl = dir
-			}
 			var rows []paperRow
-			for _, wl := range table {
-				for _, kv := range sizes {
-					start := time.Now()
-					spec := testbenches.ProcSpec{Mix: wl.Mix, Dist: wl.Dist, KVBytes: kv, Util: 0.5, Ops: ops, BatchOps: 32}
-					o := testbenches.SimOptions{Config: c, Seed: seed, RTLDir: rtl, Log: log, NoWave: true,
-						RunDir: filepath.Join(plots, fmt.Sprintf("run-%s-%d", slug(wl.Name), kv)),
-						Replay: fmt.Sprintf("kvd bench paper --seed %d --ops %d --kv %d --workload %q", seed, ops, kv, wl.Name)}
-					var st testbenches.ProcStats
-					divergences := 0
-					if golden {
-						if st, err = testbenches.RunProcGolden(c, seed, spec, 1_000_000+2_000*ops); err != nil {
-							return fmt.Errorf("bench paper: %s, %d B: %v", wl.Name, kv, err)
-						}
-					} else {
-						run, err := testbenches.RunProc(cmd.Context(), o, spec, nil)
-						if err != nil {
-							return fmt.Errorf("bench paper: %s, %d B: %v", wl.Name, kv, err)
-						}
-						r := run.Run.Record
-						if r.Divergence != nil {
-							r.WriteReport(log, 2)
-							return fmt.Errorf("bench paper: %s, %d B: the processor diverged at cycle %d (replay: %s)", wl.Name, kv, r.Divergence.Cycle, o.Replay)
-						}
-						st, divergences = run.Stats, r.Divergences
+			for _, value := range values {
+				c := base
+				set := ""
+				if key != "" {
+					set = " --set " + key + "=" + value
+					if err := c.Set(key + "=" + value); err != nil {
+						return fmt.Errorf("--sweep: %v", err)
 					}
-					if !st.Checked {
-						return fmt.Errorf("bench paper: %s, %d B: the run ended before the table was checked (%d of %d operations)", wl.Name, kv, st.Ops, ops)
+					fmt.Fprintf(log, "  bench paper: %s = %s (config hash %s)\n", key, value, c.Hash())
+				}
+				rtl := ""
+				if !golden {
+					dir, _, cleanup, err := testbenches.RTLFor(c, "kvd_top", "")
+					if err != nil {
+						return err
 					}
-					opc := st.OpsPerCycle()
-					n := float64(max(st.Ops, 1))
-					row := paperRow{Workload: wl.Name, KVBytes: kv, Mops: opc * c.ClockMHz, PaperMops: wl.Paper[col[kv]],
-						OpsPerCycle: opc, Ops: st.Ops, Cycles: st.Cycles + 1,
-						LatencyP50Cycles: testbenches.Percentile(st.Latency, 50), LatencyP99Cycles: testbenches.Percentile(st.Latency, 99),
-						PCIePerOp: float64(st.PCIeReads+st.PCIeWrites) / n, DRAMPerOp: float64(st.DRAMReads+st.DRAMWrites) / n,
-						Divergences: divergences, Golden: golden, latency: st.Latency}
-					row.Ratio = row.Mops / row.PaperMops
-					row.LatencyP50Us = float64(row.LatencyP50Cycles) / c.ClockMHz
-					row.LatencyP99Us = float64(row.LatencyP99Cycles) / c.ClockMHz
-					rows = append(rows, row)
-					fmt.Fprintf(log, "  bench paper: %-22s %3d B  %7.1f Mops (paper %6.1f)  p50 %6.2f µs  %.0f s\n",
-						wl.Name, kv, row.Mops, row.PaperMops, row.LatencyP50Us, time.Since(start).Seconds())
+					defer cleanup()
+					rtl = dir
+				}
+				for _, wl := range table {
+					for _, kv := range sizes {
+						start := time.Now()
+						spec := testbenches.ProcSpec{Mix: wl.Mix, Dist: wl.Dist, KVBytes: kv, Util: 0.5, Ops: ops, BatchOps: 32}
+						o := testbenches.SimOptions{Config: c, Seed: seed, RTLDir: rtl, Log: log, NoWave: true,
+							RunDir: filepath.Join(plots, fmt.Sprintf("run-%s-%d", slug(wl.Name), kv)),
+							Replay: fmt.Sprintf("kvd bench paper --seed %d --ops %d --kv %d --workload %q%s", seed, ops, kv, wl.Name, set)}
+						var st testbenches.ProcStats
+						divergences := 0
+						if golden {
+							if st, err = testbenches.RunProcGolden(c, seed, spec, 1_000_000+2_000*ops); err != nil {
+								return fmt.Errorf("bench paper: %s, %d B: %v", wl.Name, kv, err)
+							}
+						} else {
+							run, err := testbenches.RunProc(cmd.Context(), o, spec, nil)
+							if err != nil {
+								return fmt.Errorf("bench paper: %s, %d B: %v", wl.Name, kv, err)
+							}
+							r := run.Run.Record
+							if r.Divergence != nil {
+								r.WriteReport(log, 2)
+								return fmt.Errorf("bench paper: %s, %d B: the processor diverged at cycle %d (replay: %s)", wl.Name, kv, r.Divergence.Cycle, o.Replay)
+							}
+							st, divergences = run.Stats, r.Divergences
+						}
+						if !st.Checked {
+							return fmt.Errorf("bench paper: %s, %d B: the run ended before the table was checked (%d of %d operations)", wl.Name, kv, st.Ops, ops)
+						}
+						opc := st.OpsPerCycle()
+						n := float64(max(st.Ops, 1))
+						row := paperRow{Workload: wl.Name, KVBytes: kv, Mops: opc * c.ClockMHz, PaperMops: wl.Paper[col[kv]],
+							OpsPerCycle: opc, Ops: st.Ops, Cycles: st.Cycles + 1,
+							LatencyP50Cycles: testbenches.Percentile(st.Latency, 50), LatencyP99Cycles: testbenches.Percentile(st.Latency, 99),
+							PCIePerOp: float64(st.PCIeReads+st.PCIeWrites) / n, DRAMPerOp: float64(st.DRAMReads+st.DRAMWrites) / n,
+							Divergences: divergences, Golden: golden, latency: st.Latency}
+						row.Ratio = row.Mops / row.PaperMops
+						if key != "" {
+							row.SweepValue, row.SweepConfigHash = value, c.Hash()
+						}
+						row.LatencyP50Us = float64(row.LatencyP50Cycles) / c.ClockMHz
+						row.LatencyP99Us = float64(row.LatencyP99Cycles) / c.ClockMHz
+						rows = append(rows, row)
+						fmt.Fprintf(log, "  bench paper: %-22s %3d B  %7.1f Mops (paper %6.1f)  p50 %6.2f µs  %.0f s\n",
+							wl.Name, kv, row.Mops, row.PaperMops, row.LatencyP50Us, time.Since(start).Seconds())
+					}
 				}
 			}
-			files, err := paperPlots(plots, rows, c, golden)
+			c := base
+			var files []string
+			if key != "" {
+				files, err = sweepPlots(plots, key, rows, c, golden)
+			} else {
+				files, err = paperPlots(plots, rows, c, golden)
+			}
 			if err != nil {
 				return err
 			}
@@ -186,8 +220,14 @@ the golden models.`,
 				how = "golden model alone (--golden)"
 			}
 			fmt.Fprintf(w, "bench paper: config %s (hash %s), seed %d, %d operations per cell, table preloaded to 50 %%, %.0f MHz, %s\n", c.Name, c.Hash(), seed, ops, c.ClockMHz, how)
+			if key != "" {
+				fmt.Fprintf(w, "%-*s ", max(len(key), 5), key)
+			}
 			fmt.Fprintf(w, "%-22s %4s %9s %9s %6s %8s %10s %10s %9s %9s\n", "workload", "KV", "Mops", "paper", "ratio", "op/cyc", "p50 µs", "p99 µs", "PCIe/op", "DRAM/op")
 			for _, r := range rows {
+				if key != "" {
+					fmt.Fprintf(w, "%-*s ", max(len(key), 5), r.SweepValue)
+				}
 				fmt.Fprintf(w, "%-22s %4d %9.1f %9.1f %6.2f %8.3f %10.2f %10.2f %9.2f %9.2f\n", r.Workload, r.KVBytes, r.Mops, r.PaperMops, r.Ratio,
 					r.OpsPerCycle, r.LatencyP50Us, r.LatencyP99Us, r.PCIePerOp, r.DRAMPerOp)
 			}
@@ -206,6 +246,7 @@ the golden models.`,
 	cmd.Flags().BoolVar(&jsonOut, "json", false, "print one JSON object")
 	cmd.Flags().BoolVar(&golden, "golden", false, "run the golden model alone, without Verilator (cycle-exact where the RTL co-simulates clean; for exploring configurations)")
 	cmd.Flags().StringVar(&plots, "out", filepath.Join("runs", "bench-paper"), "where the plots and run records go")
+	cmd.Flags().StringVar(&sweep, "sweep", "", "run the cells once per value of one configuration key, KEY=V1,V2,… (e.g. engine.contexts=16,32,64), and plot throughput against it")
 	return cmd
 }
 
@@ -316,6 +357,85 @@ func paperPlots(dir string, rows []paperRow, c config.Config, golden bool) ([]st
 			return nil, err
 		}
 		f = filepath.Join(dir, "latency.svg")
+		if err := plot.WriteFile(f, svg); err != nil {
+			return nil, err
+		}
+		files = append(files, f)
+	}
+	return files, nil
+}
+
+// parseSweep reads --sweep KEY=V1,V2,…; no sweep is one run with no key.
+func parseSweep(s string) (key string, values []string, err error) {
+	if s == "" {
+		return "", []string{""}, nil
+	}
+	key, list, ok := strings.Cut(s, "=")
+	key = strings.TrimSpace(key)
+	for _, v := range strings.Split(list, ",") {
+		if v = strings.TrimSpace(v); v != "" {
+			values = append(values, v)
+		}
+	}
+	if !ok || key == "" || len(values) == 0 {
+		return "", nil, fmt.Errorf("--sweep %q: want KEY=V1,V2,…, e.g. engine.contexts=16,32,64", s)
+	}
+	return key, values, nil
+}
+
+// sweepPlots writes throughput against the swept key's values, a series
+// per cell with the paper's figure dashed beside it, and the latency
+// distribution of the first cell at each value.
+func sweepPlots(dir, key string, rows []paperRow, c config.Config, golden bool) ([]string, error) {
+	if len(rows) == 0 {
+		return nil, nil
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, err
+	}
+	var ticks []string
+	var series []plot.Series
+	idx := map[string]int{}
+	var dists []plot.Distribution
+	first := rows[0].Workload + fmt.Sprint(rows[0].KVBytes)
+	for _, r := range rows {
+		if len(ticks) == 0 || ticks[len(ticks)-1] != r.SweepValue {
+			ticks = append(ticks, r.SweepValue)
+		}
+		name := fmt.Sprintf("%s, %d B", r.Workload, r.KVBytes)
+		i, ok := idx[name]
+		if !ok {
+			i = len(series)
+			idx[name] = i
+			series = append(series, plot.Series{Name: name})
+		}
+		series[i].Y = append(series[i].Y, r.Mops)
+		series[i].RefY = append(series[i].RefY, r.PaperMops)
+		if r.Workload+fmt.Sprint(r.KVBytes) == first && len(r.latency) > 0 {
+			dists = append(dists, plot.Distribution{Name: fmt.Sprintf("%s = %s", key, r.SweepValue), Samples: r.latency})
+		}
+	}
+	how := "co-simulated"
+	if golden {
+		how = "golden model"
+	}
+	tp := plot.LineChart{Title: fmt.Sprintf("kvd_top vs %s: %s %s, %s", key, c.Name, c.Hash(), how),
+		XLabel: key, YLabel: fmt.Sprintf("Mops at %.0f MHz", c.ClockMHz), XTicks: ticks, Series: series}
+	svg, err := tp.Render()
+	if err != nil {
+		return nil, err
+	}
+	files := []string{filepath.Join(dir, "throughput.svg")}
+	if err := plot.WriteFile(files[0], svg); err != nil {
+		return nil, err
+	}
+	if len(dists) > 0 {
+		h := plot.Histogram{Title: fmt.Sprintf("request-packet latency, %s, %d B, against %s", rows[0].Workload, rows[0].KVBytes, key),
+			Dists: dists, Scale: 1 / c.ClockMHz, Unit: "µs"}
+		if svg, err = h.Render(); err != nil {
+			return nil, err
+		}
+		f := filepath.Join(dir, "latency.svg")
 		if err := plot.WriteFile(f, svg); err != nil {
 			return nil, err
 		}

@@ -69,3 +69,52 @@ func TestBenchPaperJSON(t *testing.T) {
 		t.Errorf("a KV size the paper did not measure: exit %d, %q", code, errs)
 	}
 }
+
+// --sweep runs the cells once per value of one key: a row per value with
+// the value and the configuration it made, throughput plotted against the
+// key; a malformed sweep or a value the configuration refuses is one line
+// naming it.
+func TestBenchPaperSweep(t *testing.T) {
+	dir := t.TempDir()
+	code, out, errs := run(t, "bench", "paper", "--json", "--golden", "--config", "sim", "--ops", "300", "--kv", "10",
+		"--workload", "uniform, 100 % GET", "--sweep", "engine.contexts=2,4", "--out", dir)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	var got struct {
+		ConfigHash string     `json:"config_hash"`
+		Rows       []paperRow `json:"rows"`
+	}
+	if err := json.Unmarshal([]byte(out), &got); err != nil {
+		t.Fatal(err)
+	}
+	if len(got.Rows) != 2 {
+		t.Fatalf("%d rows, want one per value: %s", len(got.Rows), out)
+	}
+	a, b := got.Rows[0], got.Rows[1]
+	if a.SweepValue != "2" || b.SweepValue != "4" || a.SweepConfigHash == b.SweepConfigHash ||
+		a.SweepConfigHash == got.ConfigHash || b.SweepConfigHash == got.ConfigHash {
+		t.Errorf("sweep fields: %+v, %+v (swept from %s)", a, b, got.ConfigHash)
+	}
+	// Two and four contexts keep the engine far from its port bound: more
+	// contexts must be faster, or the sweep did not reach the configuration.
+	if !(b.OpsPerCycle > a.OpsPerCycle) {
+		t.Errorf("4 contexts %.3f op/cycle, 2 contexts %.3f", b.OpsPerCycle, a.OpsPerCycle)
+	}
+	svg, err := os.ReadFile(filepath.Join(dir, "throughput.svg"))
+	if err != nil || !strings.Contains(string(svg), "engine.contexts") {
+		t.Errorf("throughput.svg: %v", err)
+	}
+	for _, tc := range []struct{ sweep, want string }{
+		{"engine.contexts", "want KEY=V1,V2"},
+		{"engine.contexts=", "want KEY=V1,V2"},
+		{"nope=1,2", "unknown key"},
+		{"engine.contexts=8,1", "engine.contexts = 1: must be 2..256"},
+	} {
+		code, _, errs := run(t, "bench", "paper", "--golden", "--config", "sim", "--ops", "50", "--kv", "10",
+			"--workload", "uniform, 100 % GET", "--sweep", tc.sweep, "--out", t.TempDir())
+		if code == 0 || !strings.Contains(errs, tc.want) || strings.Count(strings.TrimSpace(errs), "\n") > 2 {
+			t.Errorf("--sweep %q: exit %d, %q; want an error saying %q", tc.sweep, code, errs, tc.want)
+		}
+	}
+}
