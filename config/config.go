@@ -30,6 +30,7 @@ type Config struct {
 	Memory  MemoryConfig  `json:"memory"`
 	Slab    SlabConfig    `json:"slab"`
 	RS      RSConfig      `json:"rs"`
+	ROB     ROBConfig     `json:"rob"`
 	Engine  EngineConfig  `json:"engine"`
 	DMA     DMAConfig     `json:"dma"`
 	DRAM    DRAMConfig    `json:"dram"`
@@ -79,6 +80,15 @@ type RSConfig struct {
 	Slots       int  `json:"slots"`
 	MaxInflight int  `json:"max_inflight"`
 	Forwarding  bool `json:"forwarding"`
+}
+
+// ROBConfig is the reorder buffer between the packet decoder and the
+// response encoder (docs/microarch/rob.md, processor.md §2.1).
+type ROBConfig struct {
+	// Entries is how many operations may be between decode and response:
+	// the tags. It is sized apart from rs.max_inflight because an entry
+	// also waits for every older operation of its stream.
+	Entries int `json:"entries"`
 }
 
 // EngineConfig is the timed hash-table engine (docs/microarch/engine.md).
@@ -196,6 +206,7 @@ func paper() Config {
 			HostRing: 4096, DaemonPeriodNs: 1000,
 		},
 		RS:     RSConfig{Slots: 1024, MaxInflight: 256, Forwarding: true},
+		ROB:    ROBConfig{Entries: 256},
 		Engine: EngineConfig{Contexts: 16},
 		DMA: DMAConfig{
 			Links: 2, TagsPerLink: 64, DataBytes: 32, TLPOverhead: 26,
@@ -237,6 +248,7 @@ func sim() Config {
 	c.Slab.HostRing = 128
 	c.RS.Slots = 256
 	c.RS.MaxInflight = 64
+	c.ROB.Entries = 64
 	c.Engine.Contexts = 8
 	c.DMA.TagsPerLink = 16
 	c.DRAM.Bytes = 4 << 20
@@ -487,6 +499,7 @@ func (c Config) Validate() error {
 		{"memory.host_bytes", c.Memory.HostBytes, c.HeapBase() < c.Memory.HostBytes, "leaves no room for the slab heap after the index and the slab rings"},
 		{"rs.slots", c.RS.Slots, isPow2(int64(c.RS.Slots)) && c.RS.Slots >= 2, "must be a power of two, at least 2"},
 		{"rs.max_inflight", c.RS.MaxInflight, c.RS.MaxInflight >= 1 && c.RS.MaxInflight <= 4096, "must be 1..4096"},
+		{"rob.entries", c.ROB.Entries, c.ROB.Entries >= 1 && c.ROB.Entries <= 4096, "must be 1..4096"},
 		{"engine.contexts", c.Engine.Contexts, c.Engine.Contexts >= 2 && c.Engine.Contexts <= 256, "must be 2..256"},
 		{"dma.links", c.DMA.Links, c.DMA.Links >= 1 && c.DMA.Links <= 4, "must be 1..4"},
 		{"dma.tags_per_link", c.DMA.TagsPerLink, isPow2(int64(c.DMA.TagsPerLink)), "must be a power of two"},

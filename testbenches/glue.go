@@ -190,9 +190,13 @@ func newGlueStim(cfg config.Config, seed, target uint64) (*glueStim, error) {
 	for _, pt := range ports {
 		s.sl[pt.Name] = l.MustSlot(pt.Name)
 	}
-	for g := range p.M {
+	// Tags (the reorder buffer's) and the station's ids are apart: with
+	// more tags than ids, requests wait at the station for a free id.
+	for g := range p.T {
 		s.freeTags = append(s.freeTags, g)
-		s.freeIDs = append(s.freeIDs, g)
+	}
+	for i := range p.M {
+		s.freeIDs = append(s.freeIDs, i)
 	}
 	for i := range p.R {
 		s.freeWB = append(s.freeWB, p.M+i)
@@ -369,7 +373,7 @@ func (s *glueStim) Next(cycle uint64, prev, in []uint64) (bool, error) {
 		switch {
 		case len(s.freeWB) > 0 && r.IntN(10) == 0:
 			s.pipeCur = s.writeBack()
-		case len(s.atStation) > 0:
+		case len(s.atStation) > 0 && len(s.freeIDs) > 0:
 			i := r.IntN(len(s.atStation))
 			o := s.atStation[i]
 			s.atStation[i] = s.atStation[len(s.atStation)-1]

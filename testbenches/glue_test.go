@@ -28,9 +28,9 @@ func runGlue(t *testing.T, c config.Config, seed, ops uint64) {
 	if stim.completed < ops {
 		t.Fatalf("%d operations completed and checked, want %d", stim.completed, ops)
 	}
-	t.Logf("%s (M = %d, K = %d, V = %d): %d operations issued, %d completed and checked, %d engine answers (%d write-backs), "+
+	t.Logf("%s (T = %d, M = %d, K = %d, V = %d): %d operations issued, %d completed and checked, %d engine answers (%d write-backs), "+
 		"%d cycles, 0 divergences, %.2f M cycles/s, %.1f s",
-		c.Name, c.RS.MaxInflight, c.Key.MaxKeyBytes, c.Key.MaxValueBytes, stim.pts["glue.issued"], stim.completed,
+		c.Name, c.ROB.Entries, c.RS.MaxInflight, c.Key.MaxKeyBytes, c.Key.MaxValueBytes, stim.pts["glue.issued"], stim.completed,
 		stim.engDone, stim.pts["glue.write_back"], res.Cycles, res.CyclesPerSec/1e6, res.Wall.Seconds())
 }
 
@@ -44,6 +44,22 @@ func TestGlueCosim(t *testing.T) {
 // The paper's sizes: 256 tags, 32-byte keys, 28-bit bucket indices.
 func TestGlueCosimPaper(t *testing.T) {
 	runGlue(t, preset(t, "paper"), 32, 50_000)
+}
+
+// Tags and station ids sized apart (processor.md §2.1): more tags than
+// ids, not a power of two, so requests wait at the station for ids while
+// the per-tag memories are indexed past M; and fewer tags than ids.
+func TestGlueCosimTagsApartFromIds(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		tags int
+	}{{"T200_M64", 200}, {"T12_M64", 12}} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := preset(t, "sim")
+			c.ROB.Entries = tc.tags
+			runGlue(t, c, 33, 30_000)
+		})
+	}
 }
 
 // The scenario's stimulus and checks against the golden model alone.

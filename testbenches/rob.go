@@ -100,7 +100,7 @@ func newROBStim(cfg config.Config, seed, target uint64) (*robStim, error) {
 	}
 	s := &robStim{
 		rng: rand.New(rand.NewPCG(seed, 0x726f62)),
-		m:   cfg.RS.MaxInflight, k: cfg.Key.MaxKeyBytes, v: cfg.Key.MaxValueBytes,
+		m:   cfg.ROB.Entries, k: cfg.Key.MaxKeyBytes, v: cfg.Key.MaxValueBytes,
 		p:      map[string]model.Slot{},
 		lastIn: make([]uint64, l.InWords),
 		target: target,

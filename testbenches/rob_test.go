@@ -29,7 +29,7 @@ func runROB(t *testing.T, c config.Config, seed, records uint64) {
 		t.Fatalf("%d records released and checked, want %d", stim.released, records)
 	}
 	t.Logf("%s (M = %d): %d requests, %d records released in order and checked, %d cycles, 0 divergences, %.2f M cycles/s, %.1f s",
-		c.Name, c.RS.MaxInflight, stim.nreq, stim.released, res.Cycles, res.CyclesPerSec/1e6, res.Wall.Seconds())
+		c.Name, c.ROB.Entries, stim.nreq, stim.released, res.Cycles, res.CyclesPerSec/1e6, res.Wall.Seconds())
 }
 
 // Out-of-order completions released in the decoder's order. make test runs
@@ -45,7 +45,7 @@ func TestROBCosimPaper(t *testing.T) {
 
 func TestROBCosimFiveEntries(t *testing.T) {
 	c := preset(t, "sim")
-	c.RS.MaxInflight = 5
+	c.ROB.Entries = 5
 	if err := c.Validate(); err != nil {
 		t.Fatal(err)
 	}

@@ -682,7 +682,7 @@ func narrow(t testing.TB) config.Config {
 	c.Key.MaxValueBytes = 24
 	c.Net.BytesPerCycle = 4
 	c.Vector.ElementBits = 8
-	c.RS.MaxInflight = 5
+	c.ROB.Entries = 5
 	if err := c.Validate(); err != nil {
 		t.Fatal(err)
 	}
@@ -699,7 +699,7 @@ func wide(t testing.TB) config.Config {
 	c.Key.MaxValueBytes = 200
 	c.Net.BytesPerCycle = 100
 	c.Vector.ElementBits = 64
-	c.RS.MaxInflight = 1
+	c.ROB.Entries = 1
 	if err := c.Validate(); err != nil {
 		t.Fatal(err)
 	}

@@ -135,7 +135,7 @@ func TestNewErrors(t *testing.T) {
 		want string
 	}{
 		{func(c *config.Config) { c.Key.MaxValueBytes = 20 }, "u_dec (kvd_dec): key.max_value_bytes = 20"},
-		{func(c *config.Config) { c.RS.MaxInflight = 0 }, "u_rob (kvd_rob): rs.max_inflight = 0"},
+		{func(c *config.Config) { c.ROB.Entries = 0 }, "u_rob (kvd_rob): rob.entries = 0"},
 		{func(c *config.Config) { c.Key.MaxValueBytes = 1456 }, "u_enc (kvd_enc): key.max_value_bytes = 1456"},
 	} {
 		cfg := preset(t, "sim")

@@ -45,7 +45,8 @@ const (
 
 // Params are the sizes of processor.md §4.1 for one configuration.
 type Params struct {
-	M, R, S, I int // tags (rs.max_inflight), slots, slot width, id width (0..M+R−1)
+	T          int // tags: the reorder buffer's entries (rob.entries)
+	M, R, S, I int // the station's operation ids (rs.max_inflight), slots, slot width, id width (0..M+R−1)
 	K, KL      int // max key bytes; bits to hold 0..K
 	V, VL      int // max value bytes; bits to hold 0..V
 	W, E       int // atomic.scalar_bits; vector.element_bits
@@ -59,7 +60,7 @@ func ParamsOf(cfg config.Config) Params {
 	m, r := cfg.RS.MaxInflight, cfg.RS.Slots
 	n := len(cfg.Atomic.Lambdas)
 	p := Params{
-		M: m, R: r, S: cfg.RSSlotBits(), I: bits.Len(uint(max(m+r-1, 0))),
+		T: cfg.ROB.Entries, M: m, R: r, S: cfg.RSSlotBits(), I: bits.Len(uint(max(m+r-1, 0))),
 		K: cfg.Key.MaxKeyBytes, KL: cfg.KeyLenBits(),
 		V: cfg.Key.MaxValueBytes, VL: bits.Len(uint(max(cfg.Key.MaxValueBytes, 0))),
 		W: cfg.Atomic.ScalarBits, E: cfg.Vector.ElementBits,
@@ -160,9 +161,9 @@ var idPhaseName = [...]string{"free", "in EF", "at the engine"}
 
 // state is the block between two clock edges (§4.3) plus bookkeeping.
 type state struct {
-	opr    []opr    // M
-	oprKey []uint64 // M × kw
-	reqv   values   // M values of 8V bits
+	opr    []opr    // T
+	oprKey []uint64 // T × kw
+	reqv   values   // T values of 8V bits
 	rspv   values
 	etag   []uint64 // M+R
 
@@ -183,15 +184,15 @@ type state struct {
 	c2Valid bool
 	c2      struct{ tag, status, vlen uint64 }
 	c2Value []uint64 // vw
-	tagPh   []uint8  // M: bookkeeping
-	rspvSet []bool   // M: rspv[g] written by an engine answer since g's issue
+	tagPh   []uint8  // T: bookkeeping
+	rspvSet []bool   // T: rspv[g] written by an engine answer since g's issue
 	idPh    []uint8  // M+R: bookkeeping
 }
 
 // values is an array of per-tag values, copy-on-write: v[i] is nil (all
 // zero) or a buffer of vw words that this state may write in place only
 // when own[i] is set. A snapshot shares every buffer and clears own on
-// both sides, so taking one copies M slice headers, not M × 8V bits; the
+// both sides, so taking one copies T slice headers, not T × 8V bits; the
 // next write of a shared tag allocates that tag's buffer afresh.
 type values struct {
 	v   [][]uint64
@@ -267,8 +268,10 @@ type Model struct {
 func New(cfg config.Config) (*Model, error) {
 	p := ParamsOf(cfg)
 	switch {
-	case p.M < 1 || p.M > 1<<TagBits:
-		return nil, fmt.Errorf("glue: rs.max_inflight = %d: tags are 16 bits, so 1 <= M <= %d", p.M, 1<<TagBits)
+	case p.T < 1 || p.T > 1<<TagBits:
+		return nil, fmt.Errorf("glue: rob.entries = %d: tags are 16 bits, so 1 <= T <= %d", p.T, 1<<TagBits)
+	case p.M < 1:
+		return nil, fmt.Errorf("glue: rs.max_inflight = %d: want at least 1", p.M)
 	case p.M+p.R > 1<<TagBits:
 		return nil, fmt.Errorf("glue: M + R = %d station ids do not fit ht_req_tag's 16 bits", p.M+p.R)
 	case p.K < 1 || p.V < 1:
@@ -328,15 +331,15 @@ func New(cfg config.Config) (*Model, error) {
 	s := &m.s
 	// Data registers are not reset (microarch.md §1.1); they start at zero
 	// here, as a simulator's do.
-	s.opr = make([]opr, p.M)
-	s.oprKey = make([]uint64, p.M*m.kw)
-	s.reqv, s.rspv = newValues(p.M), newValues(p.M)
+	s.opr = make([]opr, p.T)
+	s.oprKey = make([]uint64, p.T*m.kw)
+	s.reqv, s.rspv = newValues(p.T), newValues(p.T)
 	s.etag = make([]uint64, p.M+p.R)
 	s.khKey = make([]uint64, m.kw)
 	s.efKey = make([]uint64, DE*m.kw)
 	s.c2Value = make([]uint64, m.vw)
-	s.tagPh = make([]uint8, p.M)
-	s.rspvSet = make([]bool, p.M)
+	s.tagPh = make([]uint8, p.T)
+	s.rspvSet = make([]bool, p.T)
 	s.idPh = make([]uint8, p.M+p.R)
 	m.Reset()
 	return m, nil
@@ -497,8 +500,8 @@ func (m *Model) check(in []uint64) error {
 	}
 	if in[m.issValid]&1 != 0 {
 		g := in[m.issTag] & model.Mask(TagBits)
-		if g >= uint64(p.M) {
-			return fail("iss_tag = %d with iss_valid = 1, but tags are reorder-buffer entries 0..M−1 = %d (rob.md §2)", g, p.M-1)
+		if g >= uint64(p.T) {
+			return fail("iss_tag = %d with iss_valid = 1, but tags are reorder-buffer entries 0..T−1 = %d (rob.md §2)", g, p.T-1)
 		}
 		if c.issue {
 			if ph := s.tagPh[g]; ph != tagFree {
@@ -517,8 +520,8 @@ func (m *Model) check(in []uint64) error {
 	if c.hashed {
 		g := in[m.khOutTag] & model.Mask(TagBits)
 		switch {
-		case g >= uint64(p.M):
-			return fail("kh_out_tag = %d with kh_out_valid = 1: no tag ≥ M = %d is ever presented to the key-hash unit", g, p.M)
+		case g >= uint64(p.T):
+			return fail("kh_out_tag = %d with kh_out_valid = 1: no tag ≥ T = %d is ever presented to the key-hash unit", g, p.T)
 		case s.tagPh[g] != tagHashing:
 			return fail("kh_out_valid = 1 with kh_out_tag = %d, but that tag is %s, not being hashed", g, tagPhaseName[s.tagPh[g]])
 		case s.afN == DA:
@@ -533,8 +536,8 @@ func (m *Model) check(in []uint64) error {
 			return fail("rs_pipe_id = %d: station ids are 0..M+R−1 = %d (rs.md §1)", id, p.M+p.R-1)
 		case s.idPh[id] != idFree:
 			return fail("rs_pipe_id = %d taken while that id is still %s (the station sends an id again only after its completion)", id, idPhaseName[s.idPh[id]])
-		case id < uint64(p.M) && tag >= uint64(p.M):
-			return fail("rs_pipe_tag = %d for id %d < M: a request's tag is < M = %d", tag, id, p.M)
+		case id < uint64(p.M) && tag >= uint64(p.T):
+			return fail("rs_pipe_tag = %d for id %d < M: a request's tag is < T = %d", tag, id, p.T)
 		case id < uint64(p.M) && s.tagPh[tag] != tagStation:
 			return fail("rs_pipe_tag = %d (id %d), but that tag is %s, not at the station", tag, id, tagPhaseName[s.tagPh[tag]])
 		}
@@ -552,8 +555,8 @@ func (m *Model) check(in []uint64) error {
 		g := in[m.rrTag] & model.Mask(TagBits)
 		vlen := in[m.rrVlen] & model.Mask(p.VL)
 		switch {
-		case g >= uint64(p.M):
-			return fail("rs_resp_tag = %d with rs_resp_valid = 1: the glue sends the station tags < M = %d only", g, p.M)
+		case g >= uint64(p.T):
+			return fail("rs_resp_tag = %d with rs_resp_valid = 1: the glue sends the station tags < T = %d only", g, p.T)
 		case s.tagPh[g] != tagStation:
 			return fail("rs_resp_valid = 1 with rs_resp_tag = %d, but that tag is %s, not at the station", g, tagPhaseName[s.tagPh[g]])
 		case vlen > ShortBytes && !s.rspvSet[g]:
@@ -592,7 +595,7 @@ func (m *Model) advance(in []uint64) {
 	c2Value := s.c2Value
 	clear(c2Value)
 	if rrVlen > ShortBytes {
-		if rrTag < uint64(p.M) {
+		if rrTag < uint64(p.T) {
 			if v := s.rspv.get(int(rrTag)); v != nil {
 				copy(c2Value, v)
 			}
@@ -783,7 +786,7 @@ func (m *Model) DescribeState() string {
 }
 
 // Snapshot implements model.Model. The per-tag value arrays reqv and rspv
-// (M × 8V bits each) are shared copy-on-write: a snapshot copies their M
+// (T × 8V bits each) are shared copy-on-write: a snapshot copies their T
 // slice headers, and the first write of a tag's value after a snapshot or
 // a restore allocates that tag's buffer; everything else is copied.
 func (m *Model) Snapshot() any { return m.s.clone() }

@@ -20,7 +20,7 @@ func preset(t testing.TB, name string) config.Config {
 func withM(t testing.TB, m int) config.Config {
 	t.Helper()
 	c := preset(t, "sim")
-	c.RS.MaxInflight = m
+	c.ROB.Entries = m
 	if err := c.Validate(); err != nil {
 		t.Fatal(err)
 	}

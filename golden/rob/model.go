@@ -45,7 +45,7 @@ const (
 
 // Params are the sizes of rob.md §1 for one configuration.
 type Params struct {
-	M  int // entries (rs.max_inflight)
+	M  int // entries (rob.entries)
 	MW int // entry index width: log2 M rounded up, at least 1
 	K  int // max key bytes (key.max_key_bytes)
 	KL int // bits to hold 0..K
@@ -56,7 +56,7 @@ type Params struct {
 
 // ParamsOf derives §1's sizes from cfg.
 func ParamsOf(cfg config.Config) Params {
-	m, k, v := cfg.RS.MaxInflight, cfg.Key.MaxKeyBytes, cfg.Key.MaxValueBytes
+	m, k, v := cfg.ROB.Entries, cfg.Key.MaxKeyBytes, cfg.Key.MaxValueBytes
 	return Params{
 		M: m, MW: max(1, bits.Len(uint(max(m, 1)-1))),
 		K: k, KL: bits.Len(uint(k)), V: v, VL: bits.Len(uint(v)), IQ: IQ,
@@ -175,7 +175,7 @@ func New(cfg config.Config) (*Model, error) {
 	p := ParamsOf(cfg)
 	switch {
 	case p.M < 1 || p.M > 1<<TagBits:
-		return nil, fmt.Errorf("rs.max_inflight = %d: the reorder buffer needs 1 <= M <= %d (its entry index is the 16-bit tag, rob.md §2)", p.M, 1<<TagBits)
+		return nil, fmt.Errorf("rob.entries = %d: the reorder buffer needs 1 <= M <= %d (its entry index is the 16-bit tag, rob.md §2)", p.M, 1<<TagBits)
 	case p.K < 1:
 		return nil, fmt.Errorf("key.max_key_bytes = %d: must be at least 1", p.K)
 	case p.V < 1:

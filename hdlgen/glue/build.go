@@ -10,7 +10,7 @@ import (
 type gen struct {
 	z      Sizes
 	m      *ir.Module
-	bigMem bool // the per-tag memories ask for block RAM (M above the FIFO threshold)
+	bigMem bool // the per-tag memories ask for block RAM (T above the FIFO threshold)
 	p      map[string]*ir.Signal
 }
 
@@ -138,7 +138,7 @@ func (a *ahead) clock(b *ir.Block, mem *ir.Memory, wdata ir.Expr) {
 
 func (g *gen) build() (*ir.Module, error) {
 	z := g.z
-	M, MW, I, K, KL, V, VL, W, E, F, BI, H, A, S, CW := z.M, z.MW, z.I, z.K, z.KL, z.V, z.VL, z.W, z.E, z.F, z.BI, z.H, z.A, z.S, z.CW
+	T, TW, M, MW, I, K, KL, V, VL, W, E, F, BI, H, A, S, CW := z.T, z.TW, z.M, z.MW, z.I, z.K, z.KL, z.V, z.VL, z.W, z.E, z.F, z.BI, z.H, z.A, z.S, z.CW
 	m := ir.NewModule(Name)
 	g.m = m
 
@@ -146,7 +146,7 @@ func (g *gen) build() (*ir.Module, error) {
 	afRec := ir.NewRecord().Add("sec", H).Add("bucket", BI).Add("slot", S).Add("tag", TagBits)
 	oprRec := ir.NewRecord().Add("op", OpBits).Add("fid", F).Add("klen", KL).Add("key", 8*K).Add("vlen", VL).
 		Add("v64", 64).Add("cmp", W).Add("swap", W)
-	efRec := ir.NewRecord().Add("id", I).Add("tag", MW).Add("op", OpBits).Add("fid", F).Add("key", 8*K).Add("klen", KL).
+	efRec := ir.NewRecord().Add("id", I).Add("tag", TW).Add("op", OpBits).Add("fid", F).Add("key", 8*K).Add("klen", KL).
 		Add("vlen", VL).Add("value", 64).Add("delta", E).Add("cmp", E).Add("swap", E).Add("aux", A)
 	m.Doc = g.doc(afRec, oprRec, efRec)
 
@@ -187,7 +187,7 @@ func (g *gen) build() (*ir.Module, error) {
 		}
 		return s
 	}
-	// Only the low MW bits of a station tag name a tag (it is < M): the
+	// Only the low TW bits of a station tag name a tag (it is < T): the
 	// engine queue keeps those. Vector operands reach the engine as their
 	// low E bits.
 	m.MarkUnused(p("rs_pipe_tag"))
@@ -198,13 +198,14 @@ func (g *gen) build() (*ir.Module, error) {
 	}
 
 	// ---- per-tag memories (processor.md 4.3) ------------------------------------------------
-	depth := max(2, M) // the IR's memories are never a single word
+	depth := max(2, T) // the IR's memories are never a single word
 	oprMem := m.Mem("opr_mem", oprRec.W, depth, g.bigMem)
 	reqvMem := m.Mem("reqv_mem", 8*V, depth, true)
 	rspvMem := m.Mem("rspv_mem", 8*V, depth, true)
-	etagMem := m.Mem("etag_mem", MW, depth, false)
+	// etag is per station operation id (processor.md 4.3), not per tag.
+	etagMem := m.Mem("etag_mem", TW, max(2, M), false)
 	tagIdx := func(name string, tag *ir.Signal) *ir.Signal {
-		return g.wire(name, "", ir.Bits(tag, MW-1, 0))
+		return g.wire(name, "", ir.Bits(tag, TW-1, 0))
 	}
 
 	// ---- 1. issue, the key-hash register and the credits --------------------------------------
@@ -233,7 +234,7 @@ func (g *gen) build() (*ir.Module, error) {
 	g.advance(af, afPush, afPop)
 	afWord := g.wire("af_word", "{tag, slot, bucket, sec} of the key hashed this cycle",
 		afRec.Pack(map[string]ir.Expr{"tag": p("kh_out_tag"), "slot": p("kh_out_slot"), "bucket": p("kh_out_bucket"), "sec": p("kh_out_sec")}))
-	afNextTag := ir.Sel(af.nextFromPushed, ir.Bits(p("kh_out_tag"), MW-1, 0), ir.Bits(afRec.Get(af.nextStored, "tag"), MW-1, 0))
+	afNextTag := ir.Sel(af.nextFromPushed, ir.Bits(p("kh_out_tag"), TW-1, 0), ir.Bits(afRec.Get(af.nextStored, "tag"), TW-1, 0))
 	opr := g.ahead("opr", oprMem, afNextTag, issue, issIdx)
 	oprHead := opr.out
 	afHead := af.head
@@ -294,12 +295,12 @@ func (g *gen) build() (*ir.Module, error) {
 	efPop := ir.LAnd(ir.LNot(ef.empty), p("ht_req_ready"))
 	g.advance(ef, efPush, efPop)
 	efWord := g.wire("ef_word", "the station's pipeline record", efRec.Pack(map[string]ir.Expr{
-		"id": p("rs_pipe_id"), "tag": ir.Bits(p("rs_pipe_tag"), MW-1, 0), "op": p("rs_pipe_op"), "fid": p("rs_pipe_fid"),
+		"id": p("rs_pipe_id"), "tag": ir.Bits(p("rs_pipe_tag"), TW-1, 0), "op": p("rs_pipe_op"), "fid": p("rs_pipe_fid"),
 		"key": p("rs_pipe_key"), "klen": p("rs_pipe_klen"), "vlen": p("rs_pipe_vlen"), "value": p("rs_pipe_value"),
 		"delta": ir.Bits(p("rs_pipe_delta"), E-1, 0), "cmp": ir.Bits(p("rs_pipe_cmp"), E-1, 0),
 		"swap": ir.Bits(p("rs_pipe_swap"), E-1, 0), "aux": p("rs_pipe_aux"),
 	}))
-	efNextTag := ir.Sel(ef.nextFromPushed, ir.Bits(p("rs_pipe_tag"), MW-1, 0), efRec.Get(ef.nextStored, "tag"))
+	efNextTag := ir.Sel(ef.nextFromPushed, ir.Bits(p("rs_pipe_tag"), TW-1, 0), efRec.Get(ef.nextStored, "tag"))
 	reqv := g.ahead("reqv", reqvMem, efNextTag, issue, issIdx)
 	efHead := ef.head
 	efID := g.wire("ef_head_id", "", efRec.Get(efHead, "id"))

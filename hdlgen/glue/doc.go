@@ -14,7 +14,7 @@ func (g *gen) doc(afRec, oprRec, efRec *ir.Record) ir.Doc {
 	}
 	return ir.Doc{
 		Title: fmt.Sprintf("Processor glue: key hashing, station requests, engine queue and long values by tag (%d tags, %d station ids)",
-			z.M, z.M+z.R),
+			z.T, z.M+z.R),
 		Purpose: []string{
 			"docs/microarch/processor.md 4. An operation the front end issues (iss_*)",
 			"is written by its tag into opr_mem (its fields and the first 24 value",

@@ -39,7 +39,8 @@ const (
 
 // Sizes are the names of processor.md §4.1 for one configuration.
 type Sizes struct {
-	M, MW int // tags (reorder-buffer entries); tag index width (log2 M rounded up, >= 1)
+	T, TW int // tags (reorder-buffer entries, rob.entries); tag index width (log2 T rounded up, >= 1)
+	M, MW int // the station's operation ids (rs.max_inflight); their index width (log2 M rounded up, >= 1)
 	R, S  int // station slots; slot index width
 	I     int // station id width: bits to hold 0..M+R-1
 	K, KL int // max key bytes; key-length width
@@ -60,13 +61,14 @@ func SizesOf(cfg config.Config) (Sizes, error) {
 		return Sizes{}, err
 	}
 	z := Sizes{
-		M: cfg.RS.MaxInflight, R: cfg.RS.Slots, S: cfg.RSSlotBits(),
+		T: cfg.ROB.Entries, M: cfg.RS.MaxInflight, R: cfg.RS.Slots, S: cfg.RSSlotBits(),
 		K: cfg.Key.MaxKeyBytes, KL: cfg.KeyLenBits(),
 		V: cfg.Key.MaxValueBytes,
 		W: cfg.Atomic.ScalarBits, E: cfg.Vector.ElementBits,
 		N:  len(cfg.Atomic.Lambdas),
 		BI: cfg.BucketIndexBits(), H: cfg.Bucket.SecHashBits,
 	}
+	z.TW = max(1, bits.Len(uint(z.T-1)))
 	z.MW = max(1, bits.Len(uint(z.M-1)))
 	z.I = width(z.M + z.R - 1)
 	z.VL = width(max(z.V, ScalarBytes))
@@ -145,6 +147,6 @@ func Generate(cfg config.Config) (*ir.Module, error) {
 	if err != nil {
 		return nil, err
 	}
-	g := &gen{z: z, bigMem: z.M > fifo.BlockRAMThreshold}
+	g := &gen{z: z, bigMem: z.T > fifo.BlockRAMThreshold}
 	return g.build()
 }

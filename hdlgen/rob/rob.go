@@ -58,7 +58,7 @@ func SizesOf(cfg config.Config) (Sizes, error) {
 		return Sizes{}, err
 	}
 	z := Sizes{
-		M: cfg.RS.MaxInflight,
+		M: cfg.ROB.Entries,
 		K: cfg.Key.MaxKeyBytes, KL: cfg.KeyLenBits(),
 		V: cfg.Key.MaxValueBytes,
 	}

@@ -34,7 +34,7 @@ func emit(t *testing.T, c config.Config) []byte {
 // of up to v bytes.
 func sized(m, k, v int) config.Config {
 	c, _ := config.Preset("sim")
-	c.RS.MaxInflight = m
+	c.ROB.Entries = m
 	c.Key.MaxKeyBytes = k
 	c.Key.MaxValueBytes = v
 	return c

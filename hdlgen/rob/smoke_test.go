@@ -751,8 +751,8 @@ func configs() []struct {
 	simC, _ := config.Preset("sim")
 	paper, _ := config.Preset("paper")
 	m1, m5 := simC, simC
-	m1.RS.MaxInflight = 1
-	m5.RS.MaxInflight = 5
+	m1.ROB.Entries = 1
+	m5.ROB.Entries = 5
 	return []struct {
 		name string
 		c    config.Config
