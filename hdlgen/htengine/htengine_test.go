@@ -187,7 +187,6 @@ func TestLintClean(t *testing.T) {
 		"paper": preset(t, "paper"),
 		"c5":    preset(t, "sim", "engine.contexts=5"),
 		"c2":    preset(t, "sim", "engine.contexts=2"),
-		"c64":   preset(t, "sim", "engine.contexts=64"),
 		"c256":  preset(t, "sim", "engine.contexts=256"),
 		"k255":  preset(t, "sim", "key.max_value_bytes=255", "key.max_key_bytes=255"),
 		"slots12x4": func() config.Config {
