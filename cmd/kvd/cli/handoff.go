@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"runtime"
 	"strings"
 	"time"
@@ -22,7 +23,7 @@ import (
 
 func newHandoffCmd() *cobra.Command {
 	var cf configFlags
-	var out, doc string
+	var out, doc, regressMatch string
 	var noGate, noRegress, jsonOut, noCache bool
 	var jobs int
 	var gateTimeout time.Duration
@@ -52,6 +53,13 @@ block.`,
 				return err
 			}
 			log := cmd.ErrOrStderr()
+			// A bad selection is found before an hour of lint and synthesis.
+			var entries []regress.Entry
+			if !noRegress {
+				if entries, err = regressEntries(c, regressMatch); err != nil {
+					return err
+				}
+			}
 			root := "kvd_" + filepath.Base(c.Name) + "_" + c.Hash()
 			in := handoff.Inputs{Config: c, Top: handoff.Top, Verilator: toolchain.VerilatorVersion(), Yosys: yosysVersion(cmd.Context())}
 			files, err := handoff.Build(in)
@@ -102,7 +110,7 @@ block.`,
 				}
 			}
 			if !noRegress {
-				in.Regressions, err = regressOn(cmd.Context(), c, rtl, filepath.Join(out, root+"-regress"), log)
+				in.Regressions, err = regressOn(cmd.Context(), entries, rtl, filepath.Join(out, root+"-regress"), log)
 				if err != nil {
 					return err
 				}
@@ -151,6 +159,7 @@ block.`,
 	cmd.Flags().StringVar(&doc, "doc", "", "also write the gate's table to this file (make handoff: docs/synthesis.md)")
 	cmd.Flags().BoolVar(&noGate, "no-gate", false, "skip the synthesis gate")
 	cmd.Flags().BoolVar(&noRegress, "no-regress", false, "skip the regression on the bundle's RTL")
+	cmd.Flags().StringVar(&regressMatch, "regress-match", "", "run only the regression entries whose names match this regexp (the manifest lists those that ran)")
 	cmd.Flags().IntVar(&jobs, "jobs", runtime.NumCPU(), "blocks the gate synthesises at once")
 	cmd.Flags().DurationVar(&gateTimeout, "gate-timeout", 4*time.Hour, "bound on one Yosys run (the paper preset's processor takes Yosys over 90 minutes per mapping on 2 cores)")
 	cmd.Flags().BoolVar(&noCache, "no-gate-cache", false, "run Yosys even when an identical run's gate table is cached")
@@ -158,19 +167,34 @@ block.`,
 	return cmd
 }
 
-// regressOn runs the quick catalogue's entries for this configuration on the
-// bundle's RTL, so the manifest records what this exact tree passed.
-func regressOn(ctx context.Context, c config.Config, rtl, out string, log interface{ Write([]byte) (int, error) }) ([]handoff.Regression, error) {
+// regressEntries are the quick catalogue's entries for this configuration
+// (but the stored directed files), those matching match if it is set.
+func regressEntries(c config.Config, match string) ([]regress.Entry, error) {
 	all, err := regress.Catalogue(regress.Quick)
 	if err != nil {
 		return nil, err
 	}
+	var re *regexp.Regexp
+	if match != "" {
+		if re, err = regexp.Compile(match); err != nil {
+			return nil, fmt.Errorf("--regress-match %q: %v", match, err)
+		}
+	}
 	var entries []regress.Entry
-	for _, e := range all {
+	for _, e := range regress.Select(all, re, 1, 1) {
 		if e.Config == filepath.Base(c.Name) && e.Kind != "file" {
 			entries = append(entries, e)
 		}
 	}
+	if len(entries) == 0 && re != nil {
+		return nil, fmt.Errorf("--regress-match %q: no regression entry of configuration %s matches", match, filepath.Base(c.Name))
+	}
+	return entries, nil
+}
+
+// regressOn runs entries on the bundle's RTL, so the manifest records what
+// this exact tree passed.
+func regressOn(ctx context.Context, entries []regress.Entry, rtl, out string, log interface{ Write([]byte) (int, error) }) ([]handoff.Regression, error) {
 	if len(entries) == 0 {
 		return nil, nil
 	}
