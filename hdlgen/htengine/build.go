@@ -61,8 +61,9 @@ type gen struct {
 	dataR, infoR, walkR, bktR, planR, rspR, rqR, vresR *ir.Record
 
 	// per-context memories, in block RAM (ram.go)
-	dataMem, infoMem, rootMem, walkMem, curMem, auxMem, planMem *ctxMem
-	rspMem, vresMem, stMem, succMem, optrMem, bptrMem           *ctxMem
+	dataMem, valMem, infoMem, rootMem, walkMem, curMem, curLMem *ctxMem
+	auxMem, planMem, rspMem, vresMem, stMem, succMem, optrMem   *ctxMem
+	bptrMem                                                     *ctxMem
 	ctxMems                                                     []*ctxMem
 	bucketRegs                                                  []*ir.Signal
 
@@ -252,7 +253,9 @@ func (g *gen) state() {
 	z, m := g.z, g.m
 	C := z.C
 	// The request as accepted, with the form of a PUT's new copy.
-	g.dataR = ir.NewRecord().Add("key", 8*z.K).Add("klen", z.KL).Add("vlen", z.VL).Add("value", 8*z.V).
+	// (The value bytes are in a memory of their own, req_value_mem: the
+	// execute unit does not read them, so its copy of req_data_mem is narrow.)
+	g.dataR = ir.NewRecord().Add("key", 8*z.K).Add("klen", z.KL).Add("vlen", z.VL).
 		Add("sec", z.H).Add("op", OpBits).Add("ool", 1).Add("cnew", ClassBits).Add("need", z.S).
 		Add("fid", z.F).Add("delta", z.E).Add("cmp", z.E).Add("swap", z.E)
 	// status: acceptance's (engine.md 4), the answer of a refused request.
@@ -277,10 +280,13 @@ func (g *gen) state() {
 	// req_info_mem.
 	const acc, exu = "acceptance", "the execute unit"
 	g.dataMem = g.ctxMemory("req_data_mem", g.dataR.W, true, acc)
+	g.valMem = g.ctxMemory("req_value_mem", 8*z.V, false, acc)
 	g.infoMem = g.ctxMemory("req_info_mem", g.infoR.W, true, acc)
 	g.rootMem = g.ctxMemory("root_mem", z.BI, false, acc)
 	g.walkMem = g.ctxMemory("walk_mem", g.walkR.W, true, exu)
-	g.curMem = g.ctxMemory("cur_mem", g.bktR.W, true, exu)
+	// cur's image and line apart: the slab unit reads only the line.
+	g.curMem = g.ctxMemory("cur_mem", LineBits, false, exu)
+	g.curLMem = g.ctxMemory("cur_line_mem", g.LW, false, exu)
 	g.auxMem = g.ctxMemory("aux_mem", g.bktR.W, true, exu)
 	g.planMem = g.ctxMemory("plan_mem", g.planR.W, true, exu)
 	g.rspMem = g.ctxMemory("rsp_mem", g.rspR.W, true, exu)
@@ -638,13 +644,15 @@ func eqZ(a, b ir.Expr) ir.Expr {
 // ---- the execute unit (engine.md §6) ------------------------------------------------------
 
 type execUnit struct {
-	walk, data, curm, auxm, plan      *ir.Signal
+	walk, data, curm, curml, auxm     *ir.Signal
+	plan                              *ir.Signal
 	phase, status                     *ir.Signal
 	nextObj, nextBkt, toPlace         *ir.Signal
 	unlink, same, plNew, plAux, plCur *ir.Signal
 	plObj, tgt, tslot, link, upd      *ir.Signal
 	found, fool, record, placeMode    *ir.Signal
-	walkW, curW, auxW, planW, rspW    ir.Expr
+	walkW, curW, curLW, auxW, planW   ir.Expr
+	rspW                              ir.Expr
 }
 
 func (g *gen) execUnit() {
@@ -656,6 +664,7 @@ func (g *gen) execUnit() {
 	walkRd := g.readAhead("ex_walk", g.walkMem, xN, false, exWhy)
 	e.data = g.readAhead("ex_req", g.dataMem, xN, false, exWhy)
 	e.curm = g.readAhead("ex_curm", g.curMem, xN, false, exWhy)
+	e.curml = g.readAhead("ex_curml", g.curLMem, xN, false, exWhy)
 	e.auxm = g.readAhead("ex_auxm", g.auxMem, xN, false, exWhy)
 	e.plan = g.readAhead("ex_plan", g.planMem, xN, false, exWhy)
 	fresh := g.wire("ex_fresh", g.fresh.at(x))
@@ -683,10 +692,10 @@ func (g *gen) execUnit() {
 
 	// The bucket this step works on (engine.md §6.1–§6.3): the one just read,
 	// or, after an object read, the held current bucket.
-	cur := g.part("ex_cur", ir.Sel(isB, ir.Bits(g.rbuf, LineBits-1, 0), g.bktR.Get(e.curm, "img")))
-	curl := g.wire("ex_cur_line", ir.Sel(isB, g.rq.execL, g.bktR.Get(e.curm, "line")))
-	prev := g.part("ex_prev", ir.Sel(isB, g.bktR.Get(e.curm, "img"), g.bktR.Get(e.auxm, "img")))
-	prevl := g.wire("ex_prev_line", ir.Sel(isB, g.bktR.Get(e.curm, "line"), g.bktR.Get(e.auxm, "line")))
+	cur := g.part("ex_cur", ir.Sel(isB, ir.Bits(g.rbuf, LineBits-1, 0), e.curm))
+	curl := g.wire("ex_cur_line", ir.Sel(isB, g.rq.execL, e.curml))
+	prev := g.part("ex_prev", ir.Sel(isB, e.curm, g.bktR.Get(e.auxm, "img")))
+	prevl := g.wire("ex_prev_line", ir.Sel(isB, e.curml, g.bktR.Get(e.auxm, "line")))
 	prev.Comment = "the bucket before cur in the chain (DELETE's unlink)"
 	bv := g.decode("ex", cur, D("sec"))
 
@@ -922,7 +931,8 @@ func (g *gen) execUnit() {
 		"cand":   mcand,
 	})
 	curOut := g.part("ex_cur_out", ir.Cat(curl, rimg))
-	e.curW = curOut
+	e.curW = rimg
+	e.curLW = curl
 	// DELETE: prev <- cur at a bucket step, or prev taking cur's chain fields
 	// when cur empties (HT §4.4 step 4).
 	var prevMod ir.Expr
@@ -985,13 +995,12 @@ func (g *gen) slabUnit() {
 	// written in an earlier cycle. So no read needs a bypass.
 	const slWhy = "no bypass: an alloc uses only cnew, a free's fields are older than the edge"
 	info := g.readAhead("sl_info", g.infoMem, nw, false, slWhy)
-	curm := g.readAhead("sl_curm", g.curMem, nw, false, slWhy)
+	curLine := g.readAhead("sl_cur_line", g.curLMem, nw, false, slWhy)
 	plan := g.readAhead("sl_plan", g.planMem, nw, false, slWhy)
 	optr := g.readAhead("sl_obj_ptr", g.optrMem, nw, false, slWhy)
 	cnew := g.infoR.Get(info, "cnew")
 	bc := k(ClassBits, uint64(z.BC))
 	freeCls := ir.Sel(s.fb, bc, ir.Sel(s.fo, fit(g.planR.Get(plan, "oldcls"), ClassBits), cnew))
-	curLine := g.part("sl_cur_line", g.bktR.Get(curm, "line"))
 	freePtr := ir.Sel(s.fb, g.linePtr(curLine), ir.Sel(s.fo, g.planR.Get(plan, "oldptr"), optr))
 	m.Comb("slab unit: answer, transfer, load (engine.md 7)", func(b *ir.Block) {
 		b.Set(s.validN, s.valid)
@@ -1083,7 +1092,9 @@ func (g *gen) vecUnit() error {
 	v.load = g.wire("vc_load", ir.LAnd(v.inReady, any))
 	v.load.Comment = "kvd_vec is idle and some context is VEC: the winner is presented and taken"
 	nw := g.rrNext("vc_npick", g.phVec.n, v.rrN)
-	data := g.readAhead("vc_req", g.dataMem, nw, false, "no bypass: written at acceptance, before the walk")
+	const vcWhy = "no bypass: written at acceptance, before the walk"
+	data := g.readAhead("vc_req", g.dataMem, nw, false, vcWhy)
+	dvec := g.readAhead("vc_req_value", g.valMem, nw, false, vcWhy)
 	val := g.readAhead("vc_val", g.rspMem, nw, true,
 		"bypassed: a context the execute unit sends to VEC can be loaded the next cycle")
 	val.Comment = "the winner's value register: the KV's value as GET would answer it"
@@ -1097,7 +1108,7 @@ func (g *gen) vecUnit() error {
 		{Port: "in_op", Expr: op}, {Port: "in_fid", Expr: D("fid")},
 		{Port: "in_vlen", Expr: vl}, {Port: "in_value", Expr: g.rspR.Get(val, "value")},
 		{Port: "in_delta", Expr: D("delta")}, {Port: "in_cmp", Expr: D("cmp")}, {Port: "in_swap", Expr: D("swap")},
-		{Port: "in_dlen", Expr: D("vlen")}, {Port: "in_dvec", Expr: D("value")},
+		{Port: "in_dlen", Expr: D("vlen")}, {Port: "in_dvec", Expr: dvec},
 		{Port: "out_valid", Expr: v.outValid}, {Port: "out_fault", Expr: v.outFault},
 		{Port: "out_new", Expr: v.outNew}, {Port: "out_rlen", Expr: v.outRlen}, {Port: "out_resp", Expr: v.outResp},
 	})
@@ -1149,6 +1160,8 @@ func (g *gen) writeUnit() {
 	data := g.readAhead("wr_req", g.dataMem, xN, false, wrWhy)
 	plan := g.readAhead("wr_plan", g.planMem, xN, false, wrWhy)
 	curm := g.readAhead("wr_curm", g.curMem, xN, false, wrWhy)
+	curml := g.readAhead("wr_curml", g.curLMem, xN, false, wrWhy)
+	reqValue := g.readAhead("wr_req_value", g.valMem, xN, false, wrWhy)
 	auxm := g.readAhead("wr_auxm", g.auxMem, xN, false, wrWhy)
 	optr := g.readAhead("wr_obj_ptr", g.optrMem, xN, false, wrWhy)
 	bptr := g.readAhead("wr_bkt_ptr", g.bptrMem, xN, false, wrWhy)
@@ -1161,7 +1174,7 @@ func (g *gen) writeUnit() {
 	klen := g.wire("wr_klen", D("klen"))
 	vlen := g.wire("wr_vlen", ir.Sel(upd, g.vresR.Get(vres, "vlen"), D("vlen")))
 	key := g.wire("wr_key", D("key"))
-	value := g.part("wr_value", ir.Sel(upd, g.vresR.Get(vres, "value"), D("value")))
+	value := g.part("wr_value", ir.Sel(upd, g.vresR.Get(vres, "value"), reqValue))
 	uw := bitsFor(z.OB) + 1
 	kv := g.part("wr_kv_bytes", ir.Add(ir.Zext(klen, uw), ir.Zext(vlen, uw)))
 
@@ -1227,7 +1240,7 @@ func (g *gen) writeUnit() {
 	// placed (HT §4.3) and the link to the new bucket where the plan says.
 	tgt := Pl("tgt")
 	base := g.part("wr_base", ir.Sel(isSt(stAux), g.bktR.Get(auxm, "img"),
-		ir.Sel(isSt(stCur), g.bktR.Get(curm, "img"), k(LineBits, 0))))
+		ir.Sel(isSt(stCur), curm, k(LineBits, 0))))
 	pen := g.wire("wr_place", ir.OrAll(isSt(stNew), ir.LAnd(isSt(stAux), ir.Eq(tgt, k(2, tgtAux))),
 		ir.LAnd(isSt(stCur), ir.Eq(tgt, k(2, tgtCur)))))
 	pen.Comment = "this write carries the new copy"
@@ -1279,7 +1292,7 @@ func (g *gen) writeUnit() {
 
 	objLine := g.ptrLine(g.part("wr_obj_at", ir.Sel(Pl("same"), Pl("oldptr"), optr)))
 	line := ir.Sel(isSt(stObj), objLine, ir.Sel(isSt(stNew), g.ptrLine(bptr),
-		ir.Sel(isSt(stAux), g.bktR.Get(auxm, "line"), g.bktR.Get(curm, "line"))))
+		ir.Sel(isSt(stAux), g.bktR.Get(auxm, "line"), curml)))
 	m.Assign(g.wrValid, u.active)
 	m.Assign(g.wrAddr, ir.Cat(ir.Add(line, ir.Zext(u.beat, g.LW)), k(5, 0)))
 	m.Assign(g.wrData, ir.Sel(isSt(stObj), objBeat, bktBeat))
@@ -1511,15 +1524,17 @@ func (g *gen) storage() {
 	a, e, v, sl := &g.acc, &g.ex, &g.vc, &g.sl
 	x := g.rq.execX
 	g.dataMem.writes(a.fire, a.x, g.dataR.Pack(map[string]ir.Expr{
-		"key": a.key, "klen": g.reqKlen, "vlen": g.reqVlen, "value": a.value, "sec": g.reqSec,
+		"key": a.key, "klen": g.reqKlen, "vlen": g.reqVlen, "sec": g.reqSec,
 		"op": g.reqOp, "ool": a.ool, "cnew": a.cnew, "need": a.need,
 		"fid": g.reqFid, "delta": g.reqDelta, "cmp": g.reqCmp, "swap": g.reqSwap,
 	}))
+	g.valMem.writes(a.fire, a.x, a.value)
 	g.infoMem.writes(a.fire, a.x, g.infoR.Pack(map[string]ir.Expr{"tag": g.reqTag, "op": g.reqOp, "cnew": a.cnew, "status": a.status}))
 	g.rootMem.writes(a.fire, a.x, g.reqBucket)
 	g.succMem.writes(ir.AndAll(a.fire, a.ok, a.link), a.m, a.x)
 	g.walkMem.writes(g.rq.execV, x, e.walkW)
 	g.curMem.writes(g.rq.execV, x, e.curW)
+	g.curLMem.writes(g.rq.execV, x, e.curLW)
 	g.auxMem.writes(g.rq.execV, x, e.auxW)
 	g.planMem.writes(g.rq.execV, x, e.planW)
 	g.stMem.writes(g.rq.execV, x, e.status)
