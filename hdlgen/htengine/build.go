@@ -60,16 +60,19 @@ type gen struct {
 	// records of per-context memories
 	dataR, infoR, walkR, bktR, planR, rspR, rqR, vresR *ir.Record
 
-	// per-context memories
-	dataMem, infoMem, walkMem, curMem, auxMem, planMem, rspMem, stMem, succMem, optrMem, bptrMem *ir.Memory
-	vresMem                                                                                      *ir.Memory
-	bucketRegs                                                                                   []*ir.Signal
+	// per-context memories, in block RAM (ram.go)
+	dataMem, valMem, infoMem, rootMem, walkMem, curMem, curLMem *ctxMem
+	auxMem, planMem, rspMem, vresMem, stMem, succMem, optrMem   *ctxMem
+	bptrMem                                                     *ctxMem
+	ctxMems                                                     []*ctxMem
+	bucketRegs                                                  []*ir.Signal
 
 	// per-context flag vectors (C bits each): register and next value
 	vecs                                                []*vecReg
 	phFree, phRead, phAlloc, phFreeing, phWrite, phResp *vecReg
 	phVec                                               *vecReg
 	lock, hasSucc, errV                                 *vecReg
+	fresh, stNoMem, stFault                             *vecReg
 	paObj, paBkt, hold, frBkt, frOld, frNew             *vecReg
 	plObj, plNew, plAux, plCur                          *vecReg
 
@@ -137,6 +140,7 @@ func (g *gen) build() (*ir.Module, error) {
 	g.responseUnit()
 	g.contextState()
 	g.storage()
+	g.ramBlocks()
 	return m, m.Err()
 }
 
@@ -158,10 +162,14 @@ func (g *gen) doc() ir.Doc {
 			"A vector operation walks as GET; found, the KV's value goes through kvd_vec;",
 			"REDUCE and FILTER then answer its out_resp, an update answers the stored value",
 			"and first writes out_new in place (the bucket, or the object at its pointer).",
-			"Per-context records live in memories (distributed RAM, or registers where",
-			"two units write them); the phase of each context is one-hot across C-bit",
-			"vectors (FREE, READ, ALLOC, FREEING, VEC, WRITE, RESP; EXEC is exec_valid_reg,",
-			"VWAIT is the context vc_ctx_reg while kvd_vec holds its operation).",
+			"Per-context records live in block RAM (engine.md 13): each memory has one",
+			"writer, and each unit that reads it has its own registered read port, addressed",
+			"a cycle ahead with the context the unit will act on (its _next register, or its",
+			"round-robin choice over the next-state phases), the last edge's write bypassed",
+			"where it can be to that context. The phase of each context is one-hot across",
+			"C-bit vectors (FREE, READ, ALLOC, FREEING, VEC, WRITE, RESP; EXEC is",
+			"exec_valid_reg, VWAIT is the context vc_ctx_reg while kvd_vec holds its",
+			"operation).",
 		},
 		Protocol: []string{
 			"req_*: valid/ready; req_ready = some context is FREE (state only). req_op is",
@@ -245,10 +253,13 @@ func (g *gen) state() {
 	z, m := g.z, g.m
 	C := z.C
 	// The request as accepted, with the form of a PUT's new copy.
-	g.dataR = ir.NewRecord().Add("key", 8*z.K).Add("klen", z.KL).Add("vlen", z.VL).Add("value", 8*z.V).
+	// (The value bytes are in a memory of their own, req_value_mem: the
+	// execute unit does not read them, so its copy of req_data_mem is narrow.)
+	g.dataR = ir.NewRecord().Add("key", 8*z.K).Add("klen", z.KL).Add("vlen", z.VL).
 		Add("sec", z.H).Add("op", OpBits).Add("ool", 1).Add("cnew", ClassBits).Add("need", z.S).
 		Add("fid", z.F).Add("delta", z.E).Add("cmp", z.E).Add("swap", z.E)
-	g.infoR = ir.NewRecord().Add("tag", TagBits).Add("op", OpBits).Add("cnew", ClassBits)
+	// status: acceptance's (engine.md 4), the answer of a refused request.
+	g.infoR = ir.NewRecord().Add("tag", TagBits).Add("op", OpBits).Add("cnew", ClassBits).Add("status", StatusBits)
 	// The walk: the next read and the search state.
 	g.walkR = ir.NewRecord().Add("line", g.LW).Add("beats", BeatsBits).Add("obj", 1).Add("place", 1).
 		Add("rposnz", 1).Add("curnz", 1).Add("fitv", 1).Add("fslot", g.SW).Add("cand", z.S)
@@ -261,18 +272,29 @@ func (g *gen) state() {
 	// value register rsp_mem already holds), or REDUCE's and FILTER's response.
 	g.vresR = ir.NewRecord().Add("value", 8*z.V).Add("vlen", z.VL)
 
-	g.dataMem = m.Mem("req_data_mem", g.dataR.W, C, false)
-	g.infoMem = m.Mem("req_info_mem", g.infoR.W, C, false)
-	g.walkMem = m.Mem("walk_mem", g.walkR.W, C, false)
-	g.curMem = m.Mem("cur_mem", g.bktR.W, C, false)
-	g.auxMem = m.Mem("aux_mem", g.bktR.W, C, false)
-	g.planMem = m.Mem("plan_mem", g.planR.W, C, false)
-	g.rspMem = m.Mem("rsp_mem", g.rspR.W, C, false)
-	g.vresMem = m.Mem("vres_mem", g.vresR.W, C, false)
-	g.stMem = m.Mem("status_mem", StatusBits, C, false)
-	g.succMem = m.Mem("succ_mem", z.CW, C, false)
-	g.optrMem = m.Mem("obj_ptr_mem", z.P, C, false)
-	g.bptrMem = m.Mem("bkt_ptr_mem", z.P, C, false)
+	// Each memory has one writer (ram.go). The walk's first record is not
+	// written at acceptance (the execute unit writes walk_mem in the same
+	// cycles): root_mem keeps the index bucket and the flag "fresh" says the
+	// walk has not begun. The statuses written after the execute unit's
+	// (NO_MEMORY, LAMBDA_FAULT) are flags too, and a refused request's is in
+	// req_info_mem.
+	const acc, exu = "acceptance", "the execute unit"
+	g.dataMem = g.ctxMemory("req_data_mem", g.dataR.W, true, acc)
+	g.valMem = g.ctxMemory("req_value_mem", 8*z.V, false, acc)
+	g.infoMem = g.ctxMemory("req_info_mem", g.infoR.W, true, acc)
+	g.rootMem = g.ctxMemory("root_mem", z.BI, false, acc)
+	g.walkMem = g.ctxMemory("walk_mem", g.walkR.W, true, exu)
+	// cur's image and line apart: the slab unit reads only the line.
+	g.curMem = g.ctxMemory("cur_mem", LineBits, false, exu)
+	g.curLMem = g.ctxMemory("cur_line_mem", g.LW, false, exu)
+	g.auxMem = g.ctxMemory("aux_mem", g.bktR.W, true, exu)
+	g.planMem = g.ctxMemory("plan_mem", g.planR.W, true, exu)
+	g.rspMem = g.ctxMemory("rsp_mem", g.rspR.W, true, exu)
+	g.stMem = g.ctxMemory("status_mem", StatusBits, false, exu)
+	g.vresMem = g.ctxMemory("vres_mem", g.vresR.W, true, "the vector unit's result")
+	g.succMem = g.ctxMemory("succ_mem", z.CW, false, "acceptance (a blocked request's predecessor)")
+	g.optrMem = g.ctxMemory("obj_ptr_mem", z.P, false, "the slab unit's answer (the new object)")
+	g.bptrMem = g.ctxMemory("bkt_ptr_mem", z.P, false, "the slab unit's answer (the new bucket)")
 	for c := 0; c < C; c++ {
 		r := m.Reg(fmt.Sprintf("bucket%d_reg", c), z.BI)
 		if c == 0 {
@@ -291,6 +313,9 @@ func (g *gen) state() {
 	g.lock = g.vector("lock", "holds its index bucket", true, k(C, 0))
 	g.hasSucc = g.vector("has_succ", "an operation on the same index bucket waits behind it", true, k(C, 0))
 	g.errV = g.vector("err", "a read of this operation returned mem_rdata_err", true, k(C, 0))
+	g.fresh = g.vector("fresh", "the walk has not begun: its next read is the index bucket (root_mem), walk_mem is stale", false, nil)
+	g.stNoMem = g.vector("st_nomem", "status NO_MEMORY (an alloc was refused)", true, k(C, 0))
+	g.stFault = g.vector("st_fault", "status LAMBDA_FAULT (the vector unit's result)", true, k(C, 0))
 	g.paObj = g.vector("pa_obj", "plan: the new object is still to be allocated", false, nil)
 	g.paBkt = g.vector("pa_bkt", "plan: the new chained bucket is still to be allocated", false, nil)
 	g.hold = g.vector("hold", "holds an object this operation allocated", false, nil)
@@ -397,7 +422,15 @@ func (g *gen) readUnit() {
 	any, _, w := g.rrPick("rd_pick", g.phRead.r, r.rr)
 	r.w = w
 	r.load = g.wire("rd_load", ir.LAnd(ir.LOr(ir.LNot(r.valid), r.xfer), any))
-	r.walk = g.part("rd_walk", g.walkMem.Read(w))
+	nw := g.rrNext("rd_npick", g.phRead.n, r.rrN)
+	r.walk = g.readAhead("rd_walk", g.walkMem, nw, true,
+		"bypassed: a context the execute unit sends to READ can win the next cycle")
+	root := g.readAhead("rd_root", g.rootMem, nw, true,
+		"bypassed: a request accepted to READ can win the next cycle")
+	fresh := g.wire("rd_fresh", g.fresh.at(w))
+	fresh.Comment = "the winner's walk has not begun: its read is the index bucket"
+	line := g.wire("rd_walk_line", ir.Sel(fresh, ir.Zext(ir.Cat(root, zero1), g.LW), g.walkR.Get(r.walk, "line")))
+	beats := g.wire("rd_walk_beats", ir.Sel(fresh, k(BeatsBits, 2), g.walkR.Get(r.walk, "beats")))
 	m.Comb("read unit (engine.md 5.1)", func(b *ir.Block) {
 		b.Set(r.validN, r.valid)
 		b.Set(r.ctxN, r.ctx)
@@ -408,8 +441,8 @@ func (g *gen) readUnit() {
 			b.If(any, func(b *ir.Block) {
 				b.Set(r.validN, one1)
 				b.Set(r.ctxN, w)
-				b.Set(r.lineN, g.walkR.Get(r.walk, "line"))
-				b.Set(r.beatsN, g.walkR.Get(r.walk, "beats"))
+				b.Set(r.lineN, line)
+				b.Set(r.beatsN, beats)
 				b.Set(r.rrN, g.after(w))
 			}, func(b *ir.Block) {
 				b.Set(r.validN, zero1)
@@ -438,6 +471,7 @@ type returnQueue struct {
 	mem                           *ir.Memory
 	wp, wpN, rp, rpN, beat, beatN *ir.Signal
 	execV, execVN, execX, execXN  *ir.Signal
+	execL, execLN                 *ir.Signal
 	head, h, last                 *ir.Signal
 	qw                            int
 }
@@ -450,7 +484,9 @@ func (g *gen) returnQueue() {
 	}
 	depth = max(depth, 2)
 	q.qw = idxBits(depth)
-	g.rqR = ir.NewRecord().Add("ctx", z.CW).Add("beats", BeatsBits)
+	// line: the read's address, which the execute unit needs (a context's
+	// first read is not in walk_mem).
+	g.rqR = ir.NewRecord().Add("ctx", z.CW).Add("beats", BeatsBits).Add("line", g.LW)
 	q.mem = m.Mem("rq_mem", g.rqR.W, depth, false)
 	q.wp, q.wpN = m.RegPair("rq_wp", q.qw)
 	q.rp, q.rpN = m.RegPair("rq_rp", q.qw)
@@ -459,6 +495,8 @@ func (g *gen) returnQueue() {
 	q.execV, q.execVN = m.RegPair("exec_valid", 1)
 	q.execX, q.execXN = m.RegPair("exec_ctx", z.CW)
 	q.execV.Comment = "context exec_ctx is EXEC (engine.md 5.3: at most one)"
+	q.execL, q.execLN = m.RegPair("exec_line", g.LW)
+	q.execL.Comment = "the line address of the read exec_ctx has just completed"
 	q.head = g.part("rq_head", q.mem.Read(q.rp))
 	q.h = g.wire("rq_head_ctx", g.rqR.Get(q.head, "ctx"))
 	q.last = g.wire("rdata_last_beat", ir.LAnd(g.rdataValid,
@@ -470,6 +508,7 @@ func (g *gen) returnQueue() {
 		b.Set(q.beatN, q.beat)
 		b.Set(q.execVN, q.last)
 		b.Set(q.execXN, q.h)
+		b.Set(q.execLN, g.rqR.Get(q.head, "line"))
 		b.If(g.rd.xfer, func(b *ir.Block) { b.Set(q.wpN, ir.Add(q.wp, k(q.qw, 1))) }, nil)
 		b.If(g.rdataValid, func(b *ir.Block) {
 			b.If(q.last, func(b *ir.Block) {
@@ -486,8 +525,9 @@ func (g *gen) returnQueue() {
 		b.Set(q.beat, q.beatN)
 		b.Set(q.execV, q.execVN)
 		b.Set(q.execX, q.execXN)
+		b.Set(q.execL, q.execLN)
 		b.If(g.rd.xfer, func(b *ir.Block) {
-			b.Write(q.mem, q.wp, g.rqR.Pack(map[string]ir.Expr{"ctx": g.rd.ctx, "beats": g.rd.beats}))
+			b.Write(q.mem, q.wp, g.rqR.Pack(map[string]ir.Expr{"ctx": g.rd.ctx, "beats": g.rd.beats, "line": g.rd.line}))
 		}, nil)
 		for i := 0; i < g.NBEAT; i++ {
 			b.If(ir.LAnd(g.rdataValid, ir.Eq(q.beat, k(g.BTW, uint64(i)))), func(b *ir.Block) {
@@ -604,23 +644,32 @@ func eqZ(a, b ir.Expr) ir.Expr {
 // ---- the execute unit (engine.md §6) ------------------------------------------------------
 
 type execUnit struct {
-	walk, data, curm, auxm, plan      *ir.Signal
+	walk, data, curm, curml, auxm     *ir.Signal
+	plan                              *ir.Signal
 	phase, status                     *ir.Signal
 	nextObj, nextBkt, toPlace         *ir.Signal
 	unlink, same, plNew, plAux, plCur *ir.Signal
 	plObj, tgt, tslot, link, upd      *ir.Signal
 	found, fool, record, placeMode    *ir.Signal
-	walkW, curW, auxW, planW, rspW    ir.Expr
+	walkW, curW, curLW, auxW, planW   ir.Expr
+	rspW                              ir.Expr
 }
 
 func (g *gen) execUnit() {
 	z, m, e := g.z, g.m, &g.ex
-	x := g.rq.execX
-	e.walk = g.part("ex_walk", g.walkMem.Read(x))
-	e.data = g.part("ex_req", g.dataMem.Read(x))
-	e.curm = g.part("ex_curm", g.curMem.Read(x))
-	e.auxm = g.part("ex_auxm", g.auxMem.Read(x))
-	e.plan = g.part("ex_plan", g.planMem.Read(x))
+	x, xN := g.rq.execX, g.rq.execXN
+	// exec_ctx_next is the RQ head, RWAIT until its last beat: nothing
+	// writes a RWAIT context's storage, so no read needs a bypass.
+	const exWhy = "no bypass: exec_ctx was RWAIT at that edge"
+	walkRd := g.readAhead("ex_walk", g.walkMem, xN, false, exWhy)
+	e.data = g.readAhead("ex_req", g.dataMem, xN, false, exWhy)
+	e.curm = g.readAhead("ex_curm", g.curMem, xN, false, exWhy)
+	e.curml = g.readAhead("ex_curml", g.curLMem, xN, false, exWhy)
+	e.auxm = g.readAhead("ex_auxm", g.auxMem, xN, false, exWhy)
+	e.plan = g.readAhead("ex_plan", g.planMem, xN, false, exWhy)
+	fresh := g.wire("ex_fresh", g.fresh.at(x))
+	fresh.Comment = "the first step of the walk: its fields are the reset ones (engine.md 4), not walk_mem's"
+	e.walk = g.part("ex_walk_now", ir.Sel(fresh, k(g.walkR.W, 0), walkRd))
 	W := func(n string) ir.Expr { return g.walkR.Get(e.walk, n) }
 	D := func(n string) ir.Expr { return g.dataR.Get(e.data, n) }
 
@@ -643,10 +692,10 @@ func (g *gen) execUnit() {
 
 	// The bucket this step works on (engine.md §6.1–§6.3): the one just read,
 	// or, after an object read, the held current bucket.
-	cur := g.part("ex_cur", ir.Sel(isB, ir.Bits(g.rbuf, LineBits-1, 0), g.bktR.Get(e.curm, "img")))
-	curl := g.wire("ex_cur_line", ir.Sel(isB, W("line"), g.bktR.Get(e.curm, "line")))
-	prev := g.part("ex_prev", ir.Sel(isB, g.bktR.Get(e.curm, "img"), g.bktR.Get(e.auxm, "img")))
-	prevl := g.wire("ex_prev_line", ir.Sel(isB, g.bktR.Get(e.curm, "line"), g.bktR.Get(e.auxm, "line")))
+	cur := g.part("ex_cur", ir.Sel(isB, ir.Bits(g.rbuf, LineBits-1, 0), e.curm))
+	curl := g.wire("ex_cur_line", ir.Sel(isB, g.rq.execL, e.curml))
+	prev := g.part("ex_prev", ir.Sel(isB, e.curm, g.bktR.Get(e.auxm, "img")))
+	prevl := g.wire("ex_prev_line", ir.Sel(isB, e.curml, g.bktR.Get(e.auxm, "line")))
 	prev.Comment = "the bucket before cur in the chain (DELETE's unlink)"
 	bv := g.decode("ex", cur, D("sec"))
 
@@ -882,7 +931,8 @@ func (g *gen) execUnit() {
 		"cand":   mcand,
 	})
 	curOut := g.part("ex_cur_out", ir.Cat(curl, rimg))
-	e.curW = curOut
+	e.curW = rimg
+	e.curLW = curl
 	// DELETE: prev <- cur at a bucket step, or prev taking cur's chain fields
 	// when cur empties (HT §4.4 step 4).
 	var prevMod ir.Expr
@@ -937,14 +987,20 @@ func (g *gen) slabUnit() {
 	s.fo = g.wire("sl_load_fr_old", g.frOld.at(w))
 	s.more = g.wire("sl_more_frees", ir.OrAll(g.frBkt.at(s.ctx), g.frOld.at(s.ctx), g.frNew.at(s.ctx)))
 	s.more.Comment = "sl_ctx has frees left after the one in sl_*"
-	info := g.part("sl_info", g.infoMem.Read(w))
-	curm := g.part("sl_curm", g.curMem.Read(w))
-	plan := g.part("sl_plan", g.planMem.Read(w))
-	optr := g.wire("sl_obj_ptr", g.optrMem.Read(w))
+	nset := g.wire("sl_nset", ir.Or(g.phAlloc.n, g.phFreeing.n))
+	nw := g.rrNext("sl_npick", nset, s.rrN)
+	// A context written at the edge before the slab unit picks it is one
+	// entering ALLOC (from the execute unit or an alloc's answer), whose
+	// alloc uses only cnew (written at acceptance); a free's fields were
+	// written in an earlier cycle. So no read needs a bypass.
+	const slWhy = "no bypass: an alloc uses only cnew, a free's fields are older than the edge"
+	info := g.readAhead("sl_info", g.infoMem, nw, false, slWhy)
+	curLine := g.readAhead("sl_cur_line", g.curLMem, nw, false, slWhy)
+	plan := g.readAhead("sl_plan", g.planMem, nw, false, slWhy)
+	optr := g.readAhead("sl_obj_ptr", g.optrMem, nw, false, slWhy)
 	cnew := g.infoR.Get(info, "cnew")
 	bc := k(ClassBits, uint64(z.BC))
 	freeCls := ir.Sel(s.fb, bc, ir.Sel(s.fo, fit(g.planR.Get(plan, "oldcls"), ClassBits), cnew))
-	curLine := g.part("sl_cur_line", g.bktR.Get(curm, "line"))
 	freePtr := ir.Sel(s.fb, g.linePtr(curLine), ir.Sel(s.fo, g.planR.Get(plan, "oldptr"), optr))
 	m.Comb("slab unit: answer, transfer, load (engine.md 7)", func(b *ir.Block) {
 		b.Set(s.validN, s.valid)
@@ -1035,8 +1091,12 @@ func (g *gen) vecUnit() error {
 	v.w = w
 	v.load = g.wire("vc_load", ir.LAnd(v.inReady, any))
 	v.load.Comment = "kvd_vec is idle and some context is VEC: the winner is presented and taken"
-	data := g.part("vc_req", g.dataMem.Read(w))
-	val := g.part("vc_val", g.rspMem.Read(w))
+	nw := g.rrNext("vc_npick", g.phVec.n, v.rrN)
+	const vcWhy = "no bypass: written at acceptance, before the walk"
+	data := g.readAhead("vc_req", g.dataMem, nw, false, vcWhy)
+	dvec := g.readAhead("vc_req_value", g.valMem, nw, false, vcWhy)
+	val := g.readAhead("vc_val", g.rspMem, nw, true,
+		"bypassed: a context the execute unit sends to VEC can be loaded the next cycle")
 	val.Comment = "the winner's value register: the KV's value as GET would answer it"
 	D := func(n string) ir.Expr { return g.dataR.Get(data, n) }
 	op := g.wire("vc_op", ir.Bits(D("op"), vector.OpBits-1, 0))
@@ -1048,7 +1108,7 @@ func (g *gen) vecUnit() error {
 		{Port: "in_op", Expr: op}, {Port: "in_fid", Expr: D("fid")},
 		{Port: "in_vlen", Expr: vl}, {Port: "in_value", Expr: g.rspR.Get(val, "value")},
 		{Port: "in_delta", Expr: D("delta")}, {Port: "in_cmp", Expr: D("cmp")}, {Port: "in_swap", Expr: D("swap")},
-		{Port: "in_dlen", Expr: D("vlen")}, {Port: "in_dvec", Expr: D("value")},
+		{Port: "in_dlen", Expr: D("vlen")}, {Port: "in_dvec", Expr: dvec},
 		{Port: "out_valid", Expr: v.outValid}, {Port: "out_fault", Expr: v.outFault},
 		{Port: "out_new", Expr: v.outNew}, {Port: "out_rlen", Expr: v.outRlen}, {Port: "out_resp", Expr: v.outResp},
 	})
@@ -1093,22 +1153,28 @@ func (g *gen) writeUnit() {
 	x := u.ctx
 	flags := g.wire("wr_flags", ir.Cat(g.plCur.at(x), g.plAux.at(x), g.plNew.at(x), g.plObj.at(x)))
 	flags.Comment = "the plan's writes, by stage"
-	data := g.part("wr_req", g.dataMem.Read(x))
-	plan := g.part("wr_plan", g.planMem.Read(x))
-	curm := g.part("wr_curm", g.curMem.Read(x))
-	auxm := g.part("wr_auxm", g.auxMem.Read(x))
-	optr := g.wire("wr_obj_ptr", g.optrMem.Read(x))
-	bptr := g.wire("wr_bkt_ptr", g.bptrMem.Read(x))
+	// wr_ctx_next is WRITE (loaded) or WBUSY (kept): no unit writes such a
+	// context's storage, so no read needs a bypass.
+	xN := u.ctxN
+	const wrWhy = "no bypass: wr_ctx was WRITE or WBUSY at that edge"
+	data := g.readAhead("wr_req", g.dataMem, xN, false, wrWhy)
+	plan := g.readAhead("wr_plan", g.planMem, xN, false, wrWhy)
+	curm := g.readAhead("wr_curm", g.curMem, xN, false, wrWhy)
+	curml := g.readAhead("wr_curml", g.curLMem, xN, false, wrWhy)
+	reqValue := g.readAhead("wr_req_value", g.valMem, xN, false, wrWhy)
+	auxm := g.readAhead("wr_auxm", g.auxMem, xN, false, wrWhy)
+	optr := g.readAhead("wr_obj_ptr", g.optrMem, xN, false, wrWhy)
+	bptr := g.readAhead("wr_bkt_ptr", g.bptrMem, xN, false, wrWhy)
 	D := func(n string) ir.Expr { return g.dataR.Get(data, n) }
 	Pl := func(n string) ir.Expr { return g.planR.Get(plan, n) }
 	isSt := func(st int) ir.Expr { return ir.Eq(u.stage, k(stBits, uint64(st))) }
 	upd := g.wire("wr_upd", Pl("upd"))
 	upd.Comment = "a vector update: the KV's value bytes, in place (engine.md 6.7)"
-	vres := g.part("wr_vres", g.vresMem.Read(x))
+	vres := g.readAhead("wr_vres", g.vresMem, xN, false, wrWhy)
 	klen := g.wire("wr_klen", D("klen"))
 	vlen := g.wire("wr_vlen", ir.Sel(upd, g.vresR.Get(vres, "vlen"), D("vlen")))
 	key := g.wire("wr_key", D("key"))
-	value := g.part("wr_value", ir.Sel(upd, g.vresR.Get(vres, "value"), D("value")))
+	value := g.part("wr_value", ir.Sel(upd, g.vresR.Get(vres, "value"), reqValue))
 	uw := bitsFor(z.OB) + 1
 	kv := g.part("wr_kv_bytes", ir.Add(ir.Zext(klen, uw), ir.Zext(vlen, uw)))
 
@@ -1174,7 +1240,7 @@ func (g *gen) writeUnit() {
 	// placed (HT §4.3) and the link to the new bucket where the plan says.
 	tgt := Pl("tgt")
 	base := g.part("wr_base", ir.Sel(isSt(stAux), g.bktR.Get(auxm, "img"),
-		ir.Sel(isSt(stCur), g.bktR.Get(curm, "img"), k(LineBits, 0))))
+		ir.Sel(isSt(stCur), curm, k(LineBits, 0))))
 	pen := g.wire("wr_place", ir.OrAll(isSt(stNew), ir.LAnd(isSt(stAux), ir.Eq(tgt, k(2, tgtAux))),
 		ir.LAnd(isSt(stCur), ir.Eq(tgt, k(2, tgtCur)))))
 	pen.Comment = "this write carries the new copy"
@@ -1226,7 +1292,7 @@ func (g *gen) writeUnit() {
 
 	objLine := g.ptrLine(g.part("wr_obj_at", ir.Sel(Pl("same"), Pl("oldptr"), optr)))
 	line := ir.Sel(isSt(stObj), objLine, ir.Sel(isSt(stNew), g.ptrLine(bptr),
-		ir.Sel(isSt(stAux), g.bktR.Get(auxm, "line"), g.bktR.Get(curm, "line"))))
+		ir.Sel(isSt(stAux), g.bktR.Get(auxm, "line"), curml)))
 	m.Assign(g.wrValid, u.active)
 	m.Assign(g.wrAddr, ir.Cat(ir.Add(line, ir.Zext(u.beat, g.LW)), k(5, 0)))
 	m.Assign(g.wrData, ir.Sel(isSt(stObj), objBeat, bktBeat))
@@ -1257,11 +1323,20 @@ func (g *gen) responseSelect() {
 
 func (g *gen) responseUnit() {
 	z, m, r := g.z, g.m, &g.rsp
-	info := g.part("rsp_info", g.infoMem.Read(r.w))
-	st := g.wire("rsp_st", g.stMem.Read(r.w))
-	data := g.part("rsp_data", g.rspMem.Read(r.w))
-	r.succ = g.wire("rsp_succ", g.succMem.Read(r.w))
-	vres := g.part("rsp_vres", g.vresMem.Read(r.w))
+	np := g.rrNext("rsp_npick", g.phResp.n, r.rrN)
+	const exToResp = "bypassed: a context the execute unit sends to RESP can answer the next cycle"
+	info := g.readAhead("rsp_info", g.infoMem, np, true, "bypassed: a refused request answers the cycle after its acceptance")
+	exSt := g.readAhead("rsp_ex_st", g.stMem, np, true, exToResp)
+	data := g.readAhead("rsp_data", g.rspMem, np, true, exToResp)
+	r.succ = g.readAhead("rsp_succ", g.succMem, np, true,
+		"bypassed: acceptance links a request behind a context that can answer the next cycle")
+	vres := g.readAhead("rsp_vres", g.vresMem, np, true,
+		"bypassed: a context the vector unit's result sends to RESP can answer the next cycle")
+	accSt := g.wire("rsp_acc_st", g.infoR.Get(info, "status"))
+	st := g.wire("rsp_st", ir.Sel(g.stNoMem.at(r.w), k(StatusBits, StNoMemory),
+		ir.Sel(g.stFault.at(r.w), k(StatusBits, StLambdaFault),
+			ir.Sel(ir.Ne(accSt, k(StatusBits, StOK)), accSt, exSt))))
+	st.Comment = "the last status written: a refusal at acceptance, else the execute unit's, unless an alloc or the vector unit failed since"
 	op := g.wire("rsp_op", g.infoR.Get(info, "op"))
 	withValue := g.wire("rsp_with_value", ir.LAnd(ir.LOr(ir.Eq(op, k(OpBits, OpGet)), ir.Bit(op, 2)), ir.Eq(st, k(StatusBits, StOK))))
 	withValue.Comment = "GET or a vector operation, OK: the response carries a value"
@@ -1296,6 +1371,7 @@ func (g *gen) contextState() {
 		b.If(a.fire, func(b *ir.Block) {
 			b.Note("4: the lowest FREE context takes the request")
 			g.phFree.set(b, a.x, zero1)
+			g.fresh.set(b, a.x, one1)
 			b.If(a.ok, func(b *ir.Block) {
 				g.lock.set(b, a.x, one1)
 				b.If(a.link, func(b *ir.Block) {
@@ -1316,6 +1392,7 @@ func (g *gen) contextState() {
 		}, nil)
 		b.If(g.rq.execV, func(b *ir.Block) {
 			b.Note("6: EXEC -> READ, RESP, WRITE, ALLOC or VEC")
+			g.fresh.set(b, x, zero1)
 			b.If(exTo(exRead), func(b *ir.Block) { g.phRead.set(b, x, one1) }, nil)
 			b.If(exTo(exResp), func(b *ir.Block) { g.phResp.set(b, x, one1) }, nil)
 			b.If(exTo(exWrite), func(b *ir.Block) { g.phWrite.set(b, x, one1) }, nil)
@@ -1347,6 +1424,7 @@ func (g *gen) contextState() {
 					g.phWrite.set(b, c, one1)
 				})
 			}, func(b *ir.Block) {
+				g.stNoMem.set(b, c, one1)
 				g.frOld.set(b, c, zero1)
 				b.If(g.hold.at(c), func(b *ir.Block) {
 					g.frNew.set(b, c, one1)
@@ -1393,6 +1471,7 @@ func (g *gen) contextState() {
 			}, func(b *ir.Block) {
 				g.phResp.set(b, v.ctx, one1)
 			})
+			b.If(v.outFault, func(b *ir.Block) { g.stFault.set(b, v.ctx, one1) }, nil)
 		}, nil)
 		b.If(v.load, func(b *ir.Block) {
 			b.Note("8A load: VEC -> VWAIT")
@@ -1416,6 +1495,8 @@ func (g *gen) contextState() {
 			g.phFree.set(b, r.w, one1)
 			g.lock.set(b, r.w, zero1)
 			g.errV.set(b, r.w, zero1)
+			g.stNoMem.set(b, r.w, zero1)
+			g.stFault.set(b, r.w, zero1)
 			b.If(g.hasSucc.at(r.w), func(b *ir.Block) {
 				g.hasSucc.set(b, r.w, zero1)
 				g.phRead.set(b, r.succ, one1)
@@ -1436,62 +1517,38 @@ func (g *gen) contextState() {
 	})
 }
 
-// ---- per-context storage -----------------------------------------------------------------------
+// ---- per-context storage: the write ports (ram.go emits them) ---------------------------------
 
 func (g *gen) storage() {
 	z, m := g.z, g.m
-	a, e := &g.acc, &g.ex
+	a, e, v, sl := &g.acc, &g.ex, &g.vc, &g.sl
 	x := g.rq.execX
-	first := g.walkR.Pack(map[string]ir.Expr{
-		"line": a.firstLine, "beats": k(BeatsBits, 2), "obj": zero1, "place": zero1, "rposnz": zero1,
-		"curnz": zero1, "fitv": zero1, "fslot": k(g.SW, 0), "cand": k(z.S, 0),
-	})
-	v := &g.vc
-	m.Seq(g.clk, "per-context storage: acceptance, execute unit, slab answers, vector results", func(b *ir.Block) {
-		b.If(a.fire, func(b *ir.Block) {
-			b.Write(g.dataMem, a.x, g.dataR.Pack(map[string]ir.Expr{
-				"key": a.key, "klen": g.reqKlen, "vlen": g.reqVlen, "value": a.value, "sec": g.reqSec,
-				"op": g.reqOp, "ool": a.ool, "cnew": a.cnew, "need": a.need,
-				"fid": g.reqFid, "delta": g.reqDelta, "cmp": g.reqCmp, "swap": g.reqSwap,
-			}))
-			b.Write(g.infoMem, a.x, g.infoR.Pack(map[string]ir.Expr{"tag": g.reqTag, "op": g.reqOp, "cnew": a.cnew}))
-			b.Write(g.stMem, a.x, a.status)
-			b.Write(g.walkMem, a.x, first)
-		}, nil)
-		b.If(ir.AndAll(a.fire, a.ok, a.link), func(b *ir.Block) {
-			b.Write(g.succMem, a.m, a.x)
-		}, nil)
+	g.dataMem.writes(a.fire, a.x, g.dataR.Pack(map[string]ir.Expr{
+		"key": a.key, "klen": g.reqKlen, "vlen": g.reqVlen, "sec": g.reqSec,
+		"op": g.reqOp, "ool": a.ool, "cnew": a.cnew, "need": a.need,
+		"fid": g.reqFid, "delta": g.reqDelta, "cmp": g.reqCmp, "swap": g.reqSwap,
+	}))
+	g.valMem.writes(a.fire, a.x, a.value)
+	g.infoMem.writes(a.fire, a.x, g.infoR.Pack(map[string]ir.Expr{"tag": g.reqTag, "op": g.reqOp, "cnew": a.cnew, "status": a.status}))
+	g.rootMem.writes(a.fire, a.x, g.reqBucket)
+	g.succMem.writes(ir.AndAll(a.fire, a.ok, a.link), a.m, a.x)
+	g.walkMem.writes(g.rq.execV, x, e.walkW)
+	g.curMem.writes(g.rq.execV, x, e.curW)
+	g.curLMem.writes(g.rq.execV, x, e.curLW)
+	g.auxMem.writes(g.rq.execV, x, e.auxW)
+	g.planMem.writes(g.rq.execV, x, e.planW)
+	g.stMem.writes(g.rq.execV, x, e.status)
+	g.rspMem.writes(g.rq.execV, x, e.rspW)
+	g.optrMem.writes(ir.AndAll(g.alRspValid, g.alRspOK, sl.wkind), sl.wctx, g.alRspPtr)
+	g.bptrMem.writes(ir.AndAll(g.alRspValid, g.alRspOK, ir.LNot(sl.wkind)), sl.wctx, g.alRspPtr)
+	g.vresMem.writes(v.outValid, v.ctx, g.vresR.Pack(map[string]ir.Expr{
+		"value": ir.Sel(v.upd, v.outNew, v.outResp), "vlen": ir.Sel(v.upd, v.vlen, v.outRlen),
+	}))
+	m.Seq(g.clk, "per context: the index bucket, compared at acceptance (flip-flops)", func(b *ir.Block) {
 		for c := 0; c < z.C; c++ {
 			b.If(ir.LAnd(a.fire, ir.Bit(a.oh, c)), func(b *ir.Block) {
 				b.Set(g.bucketRegs[c], g.reqBucket)
 			}, nil)
 		}
-		b.If(g.rq.execV, func(b *ir.Block) {
-			b.Write(g.walkMem, x, e.walkW)
-			b.Write(g.curMem, x, e.curW)
-			b.Write(g.auxMem, x, e.auxW)
-			b.Write(g.planMem, x, e.planW)
-			b.Write(g.stMem, x, e.status)
-			b.Write(g.rspMem, x, e.rspW)
-		}, nil)
-		b.If(g.alRspValid, func(b *ir.Block) {
-			b.If(g.alRspOK, func(b *ir.Block) {
-				b.If(g.sl.wkind, func(b *ir.Block) {
-					b.Write(g.optrMem, g.sl.wctx, g.alRspPtr)
-				}, func(b *ir.Block) {
-					b.Write(g.bptrMem, g.sl.wctx, g.alRspPtr)
-				})
-			}, func(b *ir.Block) {
-				b.Write(g.stMem, g.sl.wctx, k(StatusBits, StNoMemory))
-			})
-		}, nil)
-		b.If(v.outValid, func(b *ir.Block) {
-			b.Write(g.vresMem, v.ctx, g.vresR.Pack(map[string]ir.Expr{
-				"value": ir.Sel(v.upd, v.outNew, v.outResp), "vlen": ir.Sel(v.upd, v.vlen, v.outRlen),
-			}))
-			b.If(v.outFault, func(b *ir.Block) {
-				b.Write(g.stMem, v.ctx, k(StatusBits, StLambdaFault))
-			}, nil)
-		}, nil)
 	})
 }

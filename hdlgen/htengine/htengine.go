@@ -231,13 +231,29 @@ func (g *gen) encode(name string, oh *ir.Signal, w int) *ir.Signal {
 // rrPick is engine.md §3's round-robin choice: the first member of set at or
 // after ptr in cyclic order.
 func (g *gen) rrPick(name string, set, ptr *ir.Signal) (any, oh, idx *ir.Signal) {
+	oh, idx = g.rrChoice(name, set, ptr)
+	any = g.wire(name+"_any", ir.OrR(set))
+	return any, oh, idx
+}
+
+// rrChoice is rrPick without the "any" bit: the one-hot and the index of
+// the choice (0 when set is empty).
+func (g *gen) rrChoice(name string, set, ptr *ir.Signal) (oh, idx *ir.Signal) {
 	n := set.Width()
 	hi := g.wire(name+"_hi", ir.And(set, ir.Shl(ir.Ones(n), ptr)))
 	sel := g.wire(name+"_sel", ir.Sel(ir.OrR(hi), hi, set))
 	oh = g.lowest(name+"_oh", sel)
 	idx = g.encode(name+"_idx", oh, ptr.Width())
-	any = g.wire(name+"_any", ir.OrR(set))
-	return any, oh, idx
+	return oh, idx
+}
+
+// rrNext is the round-robin choice a unit will make in the next cycle: the
+// same choice over the next-state set and pointer (engine.md §13), the
+// address of the unit's block-RAM reads.
+func (g *gen) rrNext(name string, setN, ptrN *ir.Signal) *ir.Signal {
+	_, idx := g.rrChoice(name, setN, ptrN)
+	idx.Comment = "the unit's round-robin choice next cycle: its block-RAM read address"
+	return idx
 }
 
 // after is idx + 1 modulo C.

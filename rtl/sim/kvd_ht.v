@@ -21,10 +21,14 @@
  *   A vector operation walks as GET; found, the KV's value goes through kvd_vec;
  *   REDUCE and FILTER then answer its out_resp, an update answers the stored value
  *   and first writes out_new in place (the bucket, or the object at its pointer).
- *   Per-context records live in memories (distributed RAM, or registers where
- *   two units write them); the phase of each context is one-hot across C-bit
- *   vectors (FREE, READ, ALLOC, FREEING, VEC, WRITE, RESP; EXEC is exec_valid_reg,
- *   VWAIT is the context vc_ctx_reg while kvd_vec holds its operation).
+ *   Per-context records live in block RAM (engine.md 13): each memory has one
+ *   writer, and each unit that reads it has its own registered read port, addressed
+ *   a cycle ahead with the context the unit will act on (its _next register, or its
+ *   round-robin choice over the next-state phases), the last edge's write bypassed
+ *   where it can be to that context. The phase of each context is one-hot across
+ *   C-bit vectors (FREE, READ, ALLOC, FREEING, VEC, WRITE, RESP; EXEC is
+ *   exec_valid_reg, VWAIT is the context vc_ctx_reg while kvd_vec holds its
+ *   operation).
  *
  * Interface:
  *   req_*: valid/ready; req_ready = some context is FREE (state only). req_op is
@@ -152,6 +156,12 @@ reg  [7:0]    has_succ_reg; // an operation on the same index bucket waits behin
 reg  [7:0]    has_succ_next;
 reg  [7:0]    err_reg; // a read of this operation returned mem_rdata_err
 reg  [7:0]    err_next;
+reg  [7:0]    fresh_reg; // the walk has not begun: its next read is the index bucket (root_mem), walk_mem is stale
+reg  [7:0]    fresh_next;
+reg  [7:0]    st_nomem_reg; // status NO_MEMORY (an alloc was refused)
+reg  [7:0]    st_nomem_next;
+reg  [7:0]    st_fault_reg; // status LAMBDA_FAULT (the vector unit's result)
+reg  [7:0]    st_fault_next;
 reg  [7:0]    pa_obj_reg; // plan: the new object is still to be allocated
 reg  [7:0]    pa_obj_next;
 reg  [7:0]    pa_bkt_reg; // plan: the new chained bucket is still to be allocated
@@ -213,9 +223,21 @@ wire [7:0]    rd_pick_oh;
 wire [2:0]    rd_pick_idx;
 wire          rd_pick_any;
 wire          rd_load;
+wire [7:0]    rd_npick_hi;
+wire [7:0]    rd_npick_sel;
+wire [7:0]    rd_npick_oh;
+wire [2:0]    rd_npick_idx; // the unit's round-robin choice next cycle: its block-RAM read address
+reg  [42:0]   rd_walk_reg; // walk_mem[rd_npick_idx] at the last edge; bypassed: a context the execute unit sends to READ can win the next cycle
+reg           rd_walk_byp_reg; // the execute unit wrote rd_walk_reg's word at the edge that read it
 /* verilator lint_off UNUSEDSIGNAL */
 wire [42:0]   rd_walk;
 /* verilator lint_on UNUSEDSIGNAL */
+reg  [13:0]   rd_root_reg; // root_mem[rd_npick_idx] at the last edge; bypassed: a request accepted to READ can win the next cycle
+reg           rd_root_byp_reg; // acceptance wrote rd_root_reg's word at the edge that read it
+wire [13:0]   rd_root;
+wire          rd_fresh; // the winner's walk has not begun: its read is the index bucket
+wire [18:0]   rd_walk_line;
+wire [4:0]    rd_walk_beats;
 reg  [2:0]    rq_wp_reg;
 reg  [2:0]    rq_wp_next;
 reg  [2:0]    rq_rp_reg;
@@ -226,25 +248,30 @@ reg           exec_valid_reg; // context exec_ctx is EXEC (engine.md 5.3: at mos
 reg           exec_valid_next;
 reg  [2:0]    exec_ctx_reg;
 reg  [2:0]    exec_ctx_next;
+reg  [18:0]   exec_line_reg; // the line address of the read exec_ctx has just completed
+reg  [18:0]   exec_line_next;
 /* verilator lint_off UNUSEDSIGNAL */
-wire [7:0]    rq_head;
+wire [26:0]   rq_head;
 /* verilator lint_on UNUSEDSIGNAL */
 wire [2:0]    rq_head_ctx;
 wire          rdata_last_beat;
 /* verilator lint_off UNUSEDSIGNAL */
-wire [42:0]   ex_walk;
+reg  [42:0]   ex_walk_reg; // walk_mem[exec_ctx_next] at the last edge; no bypass: exec_ctx was RWAIT at that edge
 /* verilator lint_on UNUSEDSIGNAL */
 /* verilator lint_off UNUSEDSIGNAL */
-wire [4090:0] ex_req;
+reg  [266:0]  ex_req_reg; // req_data_mem[exec_ctx_next] at the last edge; no bypass: exec_ctx was RWAIT at that edge
+/* verilator lint_on UNUSEDSIGNAL */
+reg  [511:0]  ex_curm_reg; // cur_mem[exec_ctx_next] at the last edge; no bypass: exec_ctx was RWAIT at that edge
+reg  [18:0]   ex_curml_reg; // cur_line_mem[exec_ctx_next] at the last edge; no bypass: exec_ctx was RWAIT at that edge
+/* verilator lint_off UNUSEDSIGNAL */
+reg  [530:0]  ex_auxm_reg; // aux_mem[exec_ctx_next] at the last edge; no bypass: exec_ctx was RWAIT at that edge
 /* verilator lint_on UNUSEDSIGNAL */
 /* verilator lint_off UNUSEDSIGNAL */
-wire [530:0]  ex_curm;
+reg  [42:0]   ex_plan_reg; // plan_mem[exec_ctx_next] at the last edge; no bypass: exec_ctx was RWAIT at that edge
 /* verilator lint_on UNUSEDSIGNAL */
+wire          ex_fresh; // the first step of the walk: its fields are the reset ones (engine.md 4), not walk_mem's
 /* verilator lint_off UNUSEDSIGNAL */
-wire [530:0]  ex_auxm;
-/* verilator lint_on UNUSEDSIGNAL */
-/* verilator lint_off UNUSEDSIGNAL */
-wire [42:0]   ex_plan;
+wire [42:0]   ex_walk_now;
 /* verilator lint_on UNUSEDSIGNAL */
 wire          ex_bucket; // the read just completed is a bucket (else an object)
 wire          ex_place;
@@ -418,19 +445,19 @@ wire          sl_load_obj;
 wire          sl_load_fr_bkt;
 wire          sl_load_fr_old;
 wire          sl_more_frees; // sl_ctx has frees left after the one in sl_*
+wire [7:0]    sl_nset;
+wire [7:0]    sl_npick_hi;
+wire [7:0]    sl_npick_sel;
+wire [7:0]    sl_npick_oh;
+wire [2:0]    sl_npick_idx; // the unit's round-robin choice next cycle: its block-RAM read address
 /* verilator lint_off UNUSEDSIGNAL */
-wire [21:0]   sl_info;
+reg  [25:0]   sl_info_reg; // req_info_mem[sl_npick_idx] at the last edge; no bypass: an alloc uses only cnew, a free's fields are older than the edge
 /* verilator lint_on UNUSEDSIGNAL */
+reg  [18:0]   sl_cur_line_reg; // cur_line_mem[sl_npick_idx] at the last edge; no bypass: an alloc uses only cnew, a free's fields are older than the edge
 /* verilator lint_off UNUSEDSIGNAL */
-wire [530:0]  sl_curm;
+reg  [42:0]   sl_plan_reg; // plan_mem[sl_npick_idx] at the last edge; no bypass: an alloc uses only cnew, a free's fields are older than the edge
 /* verilator lint_on UNUSEDSIGNAL */
-/* verilator lint_off UNUSEDSIGNAL */
-wire [42:0]   sl_plan;
-/* verilator lint_on UNUSEDSIGNAL */
-wire [30:0]   sl_obj_ptr;
-/* verilator lint_off UNUSEDSIGNAL */
-wire [18:0]   sl_cur_line;
-/* verilator lint_on UNUSEDSIGNAL */
+reg  [30:0]   sl_obj_ptr_reg; // obj_ptr_mem[sl_npick_idx] at the last edge; no bypass: an alloc uses only cnew, a free's fields are older than the edge
 reg  [2:0]    vc_ctx_reg; // the context whose operation kvd_vec holds (VWAIT)
 reg  [2:0]    vc_ctx_next;
 reg  [2:0]    vc_rr_reg;
@@ -451,9 +478,16 @@ wire [7:0]    vc_pick_oh;
 wire [2:0]    vc_pick_idx;
 wire          vc_pick_any;
 wire          vc_load; // kvd_vec is idle and some context is VEC: the winner is presented and taken
+wire [7:0]    vc_npick_hi;
+wire [7:0]    vc_npick_sel;
+wire [7:0]    vc_npick_oh;
+wire [2:0]    vc_npick_idx; // the unit's round-robin choice next cycle: its block-RAM read address
 /* verilator lint_off UNUSEDSIGNAL */
-wire [4090:0] vc_req;
+reg  [266:0]  vc_req_reg; // req_data_mem[vc_npick_idx] at the last edge; no bypass: written at acceptance, before the walk
 /* verilator lint_on UNUSEDSIGNAL */
+reg  [3823:0] vc_req_value_reg; // req_value_mem[vc_npick_idx] at the last edge; no bypass: written at acceptance, before the walk
+reg  [3832:0] vc_val_reg; // rsp_mem[vc_npick_idx] at the last edge; bypassed: a context the execute unit sends to VEC can be loaded the next cycle
+reg           vc_val_byp_reg; // the execute unit wrote vc_val_reg's word at the edge that read it
 /* verilator lint_off UNUSEDSIGNAL */
 wire [3832:0] vc_val; // the winner's value register: the KV's value as GET would answer it
 /* verilator lint_on UNUSEDSIGNAL */
@@ -472,22 +506,22 @@ reg  [2:0]    wr_rr_reg;
 reg  [2:0]    wr_rr_next;
 wire [3:0]    wr_flags; // the plan's writes, by stage
 /* verilator lint_off UNUSEDSIGNAL */
-wire [4090:0] wr_req;
+reg  [266:0]  wr_req_reg; // req_data_mem[wr_ctx_next] at the last edge; no bypass: wr_ctx was WRITE or WBUSY at that edge
 /* verilator lint_on UNUSEDSIGNAL */
 /* verilator lint_off UNUSEDSIGNAL */
-wire [42:0]   wr_plan;
+reg  [42:0]   wr_plan_reg; // plan_mem[wr_ctx_next] at the last edge; no bypass: wr_ctx was WRITE or WBUSY at that edge
 /* verilator lint_on UNUSEDSIGNAL */
+reg  [511:0]  wr_curm_reg; // cur_mem[wr_ctx_next] at the last edge; no bypass: wr_ctx was WRITE or WBUSY at that edge
+reg  [18:0]   wr_curml_reg; // cur_line_mem[wr_ctx_next] at the last edge; no bypass: wr_ctx was WRITE or WBUSY at that edge
+reg  [3823:0] wr_req_value_reg; // req_value_mem[wr_ctx_next] at the last edge; no bypass: wr_ctx was WRITE or WBUSY at that edge
 /* verilator lint_off UNUSEDSIGNAL */
-wire [530:0]  wr_curm;
+reg  [530:0]  wr_auxm_reg; // aux_mem[wr_ctx_next] at the last edge; no bypass: wr_ctx was WRITE or WBUSY at that edge
 /* verilator lint_on UNUSEDSIGNAL */
-/* verilator lint_off UNUSEDSIGNAL */
-wire [530:0]  wr_auxm;
-/* verilator lint_on UNUSEDSIGNAL */
-wire [30:0]   wr_obj_ptr;
-wire [30:0]   wr_bkt_ptr;
+reg  [30:0]   wr_obj_ptr_reg; // obj_ptr_mem[wr_ctx_next] at the last edge; no bypass: wr_ctx was WRITE or WBUSY at that edge
+reg  [30:0]   wr_bkt_ptr_reg; // bkt_ptr_mem[wr_ctx_next] at the last edge; no bypass: wr_ctx was WRITE or WBUSY at that edge
 wire          wr_upd; // a vector update: the KV's value bytes, in place (engine.md 6.7)
 /* verilator lint_off UNUSEDSIGNAL */
-wire [3832:0] wr_vres;
+reg  [3832:0] wr_vres_reg; // vres_mem[wr_ctx_next] at the last edge; no bypass: wr_ctx was WRITE or WBUSY at that edge
 /* verilator lint_on UNUSEDSIGNAL */
 wire [4:0]    wr_klen;
 wire [8:0]    wr_vlen;
@@ -560,59 +594,91 @@ wire [511:0]  wr_img;
 /* verilator lint_off UNUSEDSIGNAL */
 wire [30:0]   wr_obj_at;
 /* verilator lint_on UNUSEDSIGNAL */
+wire [7:0]    rsp_npick_hi;
+wire [7:0]    rsp_npick_sel;
+wire [7:0]    rsp_npick_oh;
+wire [2:0]    rsp_npick_idx; // the unit's round-robin choice next cycle: its block-RAM read address
+reg  [25:0]   rsp_info_reg; // req_info_mem[rsp_npick_idx] at the last edge; bypassed: a refused request answers the cycle after its acceptance
+reg           rsp_info_byp_reg; // acceptance wrote rsp_info_reg's word at the edge that read it
 /* verilator lint_off UNUSEDSIGNAL */
-wire [21:0]   rsp_info;
+wire [25:0]   rsp_info;
 /* verilator lint_on UNUSEDSIGNAL */
-wire [3:0]    rsp_st;
+reg  [3:0]    rsp_ex_st_reg; // status_mem[rsp_npick_idx] at the last edge; bypassed: a context the execute unit sends to RESP can answer the next cycle
+reg           rsp_ex_st_byp_reg; // the execute unit wrote rsp_ex_st_reg's word at the edge that read it
+wire [3:0]    rsp_ex_st;
+reg  [3832:0] rsp_data_reg; // rsp_mem[rsp_npick_idx] at the last edge; bypassed: a context the execute unit sends to RESP can answer the next cycle
+reg           rsp_data_byp_reg; // the execute unit wrote rsp_data_reg's word at the edge that read it
 /* verilator lint_off UNUSEDSIGNAL */
 wire [3832:0] rsp_data;
 /* verilator lint_on UNUSEDSIGNAL */
+reg  [2:0]    rsp_succ_reg; // succ_mem[rsp_npick_idx] at the last edge; bypassed: acceptance links a request behind a context that can answer the next cycle
+reg           rsp_succ_byp_reg; // acceptance (a blocked request's predecessor) wrote rsp_succ_reg's word at the edge that read it
 wire [2:0]    rsp_succ;
+reg  [3832:0] rsp_vres_reg; // vres_mem[rsp_npick_idx] at the last edge; bypassed: a context the vector unit's result sends to RESP can answer the next cycle
+reg           rsp_vres_byp_reg; // the vector unit's result wrote rsp_vres_reg's word at the edge that read it
 /* verilator lint_off UNUSEDSIGNAL */
 wire [3832:0] rsp_vres;
 /* verilator lint_on UNUSEDSIGNAL */
+wire [3:0]    rsp_acc_st;
+wire [3:0]    rsp_st; // the last status written: a refusal at acceptance, else the execute unit's, unless an alloc or the vector unit failed since
 wire [2:0]    rsp_op;
 wire          rsp_with_value; // GET or a vector operation, OK: the response carries a value
 wire          rsp_from_vec; // REDUCE, FILTER: the value is kvd_vec's out_resp (an update answers the stored value, rsp_mem)
+reg  [25:0]   req_info_mem_wdata_reg; // the data written to req_info_mem at the last edge, for the read bypass
+reg  [13:0]   root_mem_wdata_reg; // the data written to root_mem at the last edge, for the read bypass
+reg  [42:0]   walk_mem_wdata_reg; // the data written to walk_mem at the last edge, for the read bypass
+reg  [3832:0] rsp_mem_wdata_reg; // the data written to rsp_mem at the last edge, for the read bypass
+reg  [3:0]    status_mem_wdata_reg; // the data written to status_mem at the last edge, for the read bypass
+reg  [3832:0] vres_mem_wdata_reg; // the data written to vres_mem at the last edge, for the read bypass
+reg  [2:0]    succ_mem_wdata_reg; // the data written to succ_mem at the last edge, for the read bypass
 
-(* ram_style = "distributed" *)
-reg [4090:0] req_data_mem [0:7];
+(* ram_style = "block" *)
+reg [266:0] req_data_mem [0:7];
 
-(* ram_style = "distributed" *)
-reg [21:0] req_info_mem [0:7];
+(* ram_style = "block" *)
+reg [3823:0] req_value_mem [0:7];
 
-(* ram_style = "registers" *)
+(* ram_style = "block" *)
+reg [25:0] req_info_mem [0:7];
+
+(* ram_style = "block" *)
+reg [13:0] root_mem [0:7];
+
+(* ram_style = "block" *)
 reg [42:0] walk_mem [0:7];
 
-(* ram_style = "distributed" *)
-reg [530:0] cur_mem [0:7];
+(* ram_style = "block" *)
+reg [511:0] cur_mem [0:7];
 
-(* ram_style = "distributed" *)
+(* ram_style = "block" *)
+reg [18:0] cur_line_mem [0:7];
+
+(* ram_style = "block" *)
 reg [530:0] aux_mem [0:7];
 
-(* ram_style = "distributed" *)
+(* ram_style = "block" *)
 reg [42:0] plan_mem [0:7];
 
-(* ram_style = "distributed" *)
+(* ram_style = "block" *)
 reg [3832:0] rsp_mem [0:7];
 
-(* ram_style = "distributed" *)
-reg [3832:0] vres_mem [0:7];
-
-(* ram_style = "registers" *)
+(* ram_style = "block" *)
 reg [3:0] status_mem [0:7];
 
-(* ram_style = "distributed" *)
+(* ram_style = "block" *)
+reg [3832:0] vres_mem [0:7];
+
+(* ram_style = "block" *)
 reg [2:0] succ_mem [0:7];
 
-(* ram_style = "distributed" *)
+(* ram_style = "block" *)
 reg [30:0] obj_ptr_mem [0:7];
 
-(* ram_style = "distributed" *)
+(* ram_style = "block" *)
 reg [30:0] bkt_ptr_mem [0:7];
 
 (* ram_style = "distributed" *)
-reg [7:0] rq_mem [0:7];
+reg [26:0] rq_mem [0:7];
 
 assign req_ready = |ph_free_reg;
 assign acc_fire = req_valid && req_ready;
@@ -641,7 +707,13 @@ assign rd_pick_oh = rd_pick_sel & (~rd_pick_sel + 8'd1);
 assign rd_pick_idx = {|(rd_pick_oh & 8'd240), |(rd_pick_oh & 8'd204), |(rd_pick_oh & 8'd170)};
 assign rd_pick_any = |ph_read_reg;
 assign rd_load = (!rd_valid_reg || rd_xfer) && rd_pick_any;
-assign rd_walk = walk_mem[rd_pick_idx];
+assign rd_npick_hi = ph_read_next & (8'd255 << rd_rr_next);
+assign rd_npick_sel = |rd_npick_hi ? rd_npick_hi : ph_read_next;
+assign rd_npick_oh = rd_npick_sel & (~rd_npick_sel + 8'd1);
+assign rd_npick_idx = {|(rd_npick_oh & 8'd240), |(rd_npick_oh & 8'd204), |(rd_npick_oh & 8'd170)};
+assign rd_fresh = fresh_reg[rd_pick_idx];
+assign rd_walk_line = rd_fresh ? {4'd0, {rd_root, 1'b0}} : rd_walk[18:0];
+assign rd_walk_beats = rd_fresh ? 5'd2 : rd_walk[23:19];
 assign mem_rd_valid = rd_valid_reg;
 assign mem_rd_addr = {rd_line_reg, 5'd0};
 assign mem_rd_beats = rd_beats_reg;
@@ -649,31 +721,28 @@ assign rq_head = rq_mem[rq_rp_reg];
 assign rq_head_ctx = rq_head[2:0];
 assign rdata_last_beat = mem_rdata_valid && ({1'b0, rbeat_reg} == (rq_head[7:3] - 5'd1));
 assign mem_rdata_ready = 1'b1;
-assign ex_walk = walk_mem[exec_ctx_reg];
-assign ex_req = req_data_mem[exec_ctx_reg];
-assign ex_curm = cur_mem[exec_ctx_reg];
-assign ex_auxm = aux_mem[exec_ctx_reg];
-assign ex_plan = plan_mem[exec_ctx_reg];
-assign ex_bucket = ex_walk[24] == 1'b0;
-assign ex_place = ex_walk[25];
-assign ex_op = ex_req[3977:3975];
+assign ex_fresh = fresh_reg[exec_ctx_reg];
+assign ex_walk_now = ex_fresh ? 43'd0 : ex_walk_reg;
+assign ex_bucket = ex_walk_now[24] == 1'b0;
+assign ex_place = ex_walk_now[25];
+assign ex_op = ex_req_reg[153:151];
 assign ex_del = ex_op == 3'd2;
 assign ex_put = ex_op == 3'd1;
 assign ex_vec = ex_op[2];
-assign ex_klen = ex_req[132:128];
-assign ex_key = ex_req[127:0];
-assign ex_ool = ex_req[3978];
-assign ex_cnew = ex_req[3981:3979];
-assign ex_need = ex_req[3991:3982];
-assign ex_cands_left = ex_walk[42:33];
-assign ex_fitv = ex_walk[28];
-assign ex_fslot = ex_walk[32:29];
-assign ex_cur = ex_bucket ? rbuf_reg[511:0] : ex_curm[511:0];
-assign ex_cur_line = ex_bucket ? ex_walk[18:0] : ex_curm[530:512];
-assign ex_prev = ex_bucket ? ex_curm[511:0] : ex_auxm[511:0];
-assign ex_prev_line = ex_bucket ? ex_curm[530:512] : ex_auxm[530:512];
+assign ex_klen = ex_req_reg[132:128];
+assign ex_key = ex_req_reg[127:0];
+assign ex_ool = ex_req_reg[154];
+assign ex_cnew = ex_req_reg[157:155];
+assign ex_need = ex_req_reg[167:158];
+assign ex_cands_left = ex_walk_now[42:33];
+assign ex_fitv = ex_walk_now[28];
+assign ex_fslot = ex_walk_now[32:29];
+assign ex_cur = ex_bucket ? rbuf_reg[511:0] : ex_curm_reg;
+assign ex_cur_line = ex_bucket ? exec_line_reg : ex_curml_reg;
+assign ex_prev = ex_bucket ? ex_curm_reg : ex_auxm_reg[511:0];
+assign ex_prev_line = ex_bucket ? ex_curml_reg : ex_auxm_reg[530:512];
 assign ex_free = {(ex_cur[429:427] < 3'd5) && (ex_cur[390:360] == 31'd0), (ex_cur[426:424] < 3'd5) && (ex_cur[350:320] == 31'd0), (ex_cur[423:421] < 3'd5) && (ex_cur[310:280] == 31'd0), (ex_cur[420:418] < 3'd5) && (ex_cur[270:240] == 31'd0), (ex_cur[417:415] < 3'd5) && (ex_cur[230:200] == 31'd0), (ex_cur[414:412] < 3'd5) && (ex_cur[190:160] == 31'd0), (ex_cur[411:409] < 3'd5) && (ex_cur[150:120] == 31'd0), (ex_cur[408:406] < 3'd5) && (ex_cur[110:80] == 31'd0), (ex_cur[405:403] < 3'd5) && (ex_cur[70:40] == 31'd0), (ex_cur[402:400] < 3'd5) && (ex_cur[30:0] == 31'd0)};
-assign ex_cand = {((ex_cur[429:427] < 3'd5) & (ex_cur[390:360] != 31'd0)) & (ex_cur[399:391] == ex_req[3974:3966]), ((ex_cur[426:424] < 3'd5) & (ex_cur[350:320] != 31'd0)) & (ex_cur[359:351] == ex_req[3974:3966]), ((ex_cur[423:421] < 3'd5) & (ex_cur[310:280] != 31'd0)) & (ex_cur[319:311] == ex_req[3974:3966]), ((ex_cur[420:418] < 3'd5) & (ex_cur[270:240] != 31'd0)) & (ex_cur[279:271] == ex_req[3974:3966]), ((ex_cur[417:415] < 3'd5) & (ex_cur[230:200] != 31'd0)) & (ex_cur[239:231] == ex_req[3974:3966]), ((ex_cur[414:412] < 3'd5) & (ex_cur[190:160] != 31'd0)) & (ex_cur[199:191] == ex_req[3974:3966]), ((ex_cur[411:409] < 3'd5) & (ex_cur[150:120] != 31'd0)) & (ex_cur[159:151] == ex_req[3974:3966]), ((ex_cur[408:406] < 3'd5) & (ex_cur[110:80] != 31'd0)) & (ex_cur[119:111] == ex_req[3974:3966]), ((ex_cur[405:403] < 3'd5) & (ex_cur[70:40] != 31'd0)) & (ex_cur[79:71] == ex_req[3974:3966]), ((ex_cur[402:400] < 3'd5) & (ex_cur[30:0] != 31'd0)) & (ex_cur[39:31] == ex_req[3974:3966])};
+assign ex_cand = {((ex_cur[429:427] < 3'd5) & (ex_cur[390:360] != 31'd0)) & (ex_cur[399:391] == ex_req_reg[150:142]), ((ex_cur[426:424] < 3'd5) & (ex_cur[350:320] != 31'd0)) & (ex_cur[359:351] == ex_req_reg[150:142]), ((ex_cur[423:421] < 3'd5) & (ex_cur[310:280] != 31'd0)) & (ex_cur[319:311] == ex_req_reg[150:142]), ((ex_cur[420:418] < 3'd5) & (ex_cur[270:240] != 31'd0)) & (ex_cur[279:271] == ex_req_reg[150:142]), ((ex_cur[417:415] < 3'd5) & (ex_cur[230:200] != 31'd0)) & (ex_cur[239:231] == ex_req_reg[150:142]), ((ex_cur[414:412] < 3'd5) & (ex_cur[190:160] != 31'd0)) & (ex_cur[199:191] == ex_req_reg[150:142]), ((ex_cur[411:409] < 3'd5) & (ex_cur[150:120] != 31'd0)) & (ex_cur[159:151] == ex_req_reg[150:142]), ((ex_cur[408:406] < 3'd5) & (ex_cur[110:80] != 31'd0)) & (ex_cur[119:111] == ex_req_reg[150:142]), ((ex_cur[405:403] < 3'd5) & (ex_cur[70:40] != 31'd0)) & (ex_cur[79:71] == ex_req_reg[150:142]), ((ex_cur[402:400] < 3'd5) & (ex_cur[30:0] != 31'd0)) & (ex_cur[39:31] == ex_req_reg[150:142])};
 assign ex_start = {ex_cur[429:427] == 3'd7, ex_cur[426:424] == 3'd7, ex_cur[423:421] == 3'd7, ex_cur[420:418] == 3'd7, ex_cur[417:415] == 3'd7, ex_cur[414:412] == 3'd7, ex_cur[411:409] == 3'd7, ex_cur[408:406] == 3'd7, ex_cur[405:403] == 3'd7, ex_cur[402:400] == 3'd7};
 assign ex_cont = {ex_cur[429:427] == 3'd6, ex_cur[426:424] == 3'd6, ex_cur[423:421] == 3'd6, ex_cur[420:418] == 3'd6, ex_cur[417:415] == 3'd6, ex_cur[414:412] == 3'd6, ex_cur[411:409] == 3'd6, ex_cur[408:406] == 3'd6, ex_cur[405:403] == 3'd6, ex_cur[402:400] == 3'd6};
 assign ex_kmask = ~(128'hffffffffffffffffffffffffffffffff << {ex_klen, 3'd0});
@@ -736,7 +805,7 @@ assign ex_nc_ptr = ((((((((({31{ex_nc_oh[0]}} & ex_cur[30:0]) | ({31{ex_nc_oh[1]
 assign ex_nc_type = ((((((((({3{ex_nc_oh[0]}} & ex_cur[402:400]) | ({3{ex_nc_oh[1]}} & ex_cur[405:403])) | ({3{ex_nc_oh[2]}} & ex_cur[408:406])) | ({3{ex_nc_oh[3]}} & ex_cur[411:409])) | ({3{ex_nc_oh[4]}} & ex_cur[414:412])) | ({3{ex_nc_oh[5]}} & ex_cur[417:415])) | ({3{ex_nc_oh[6]}} & ex_cur[420:418])) | ({3{ex_nc_oh[7]}} & ex_cur[423:421])) | ({3{ex_nc_oh[8]}} & ex_cur[426:424])) | ({3{ex_nc_oh[9]}} & ex_cur[429:427]);
 assign ex_next_ptr = ex_cur[510:480];
 assign ex_chain = ex_cur[511];
-assign ex_cur_chained = ex_bucket ? ex_walk[26] : ex_walk[27];
+assign ex_cur_chained = ex_bucket ? ex_walk_now[26] : ex_walk_now[27];
 assign ex_unlink_ok = ex_cur_chained && ex_all_empty;
 assign ex_same_class = (ex_found_ool & ex_ool) & (ex_found_cls == ex_cnew);
 assign ex_record_fit = ((((ex_bucket & !ex_place) & ex_put) & !ex_found) & !ex_fitv) & ex_has_run;
@@ -769,11 +838,11 @@ assign sl_load_obj = pa_obj_reg[sl_pick_idx];
 assign sl_load_fr_bkt = fr_bkt_reg[sl_pick_idx];
 assign sl_load_fr_old = fr_old_reg[sl_pick_idx];
 assign sl_more_frees = (fr_bkt_reg[sl_ctx_reg] | fr_old_reg[sl_ctx_reg]) | fr_new_reg[sl_ctx_reg];
-assign sl_info = req_info_mem[sl_pick_idx];
-assign sl_curm = cur_mem[sl_pick_idx];
-assign sl_plan = plan_mem[sl_pick_idx];
-assign sl_obj_ptr = obj_ptr_mem[sl_pick_idx];
-assign sl_cur_line = sl_curm[530:512];
+assign sl_nset = ph_alloc_next | ph_freeing_next;
+assign sl_npick_hi = sl_nset & (8'd255 << sl_rr_next);
+assign sl_npick_sel = |sl_npick_hi ? sl_npick_hi : sl_nset;
+assign sl_npick_oh = sl_npick_sel & (~sl_npick_sel + 8'd1);
+assign sl_npick_idx = {|(sl_npick_oh & 8'd240), |(sl_npick_oh & 8'd204), |(sl_npick_oh & 8'd170)};
 assign al_valid = sl_valid_reg;
 assign al_op = sl_op_reg;
 assign al_class = sl_class_reg;
@@ -784,24 +853,19 @@ assign vc_pick_oh = vc_pick_sel & (~vc_pick_sel + 8'd1);
 assign vc_pick_idx = {|(vc_pick_oh & 8'd240), |(vc_pick_oh & 8'd204), |(vc_pick_oh & 8'd170)};
 assign vc_pick_any = |ph_vec_reg;
 assign vc_load = vc_in_ready && vc_pick_any;
-assign vc_req = req_data_mem[vc_pick_idx];
-assign vc_val = rsp_mem[vc_pick_idx];
-assign vc_op = vc_req[3976:3975];
+assign vc_npick_hi = ph_vec_next & (8'd255 << vc_rr_next);
+assign vc_npick_sel = |vc_npick_hi ? vc_npick_hi : ph_vec_next;
+assign vc_npick_oh = vc_npick_sel & (~vc_npick_sel + 8'd1);
+assign vc_npick_idx = {|(vc_npick_oh & 8'd240), |(vc_npick_oh & 8'd204), |(vc_npick_oh & 8'd170)};
+assign vc_op = vc_req_reg[152:151];
 assign vc_in_vlen = vc_val[3832:3824];
 assign vc_to_write = (vc_out_valid & !vc_out_fault) & vc_upd_reg;
 assign wr_flags = {pl_cur_reg[wr_ctx_reg], pl_aux_reg[wr_ctx_reg], pl_new_reg[wr_ctx_reg], pl_obj_reg[wr_ctx_reg]};
-assign wr_req = req_data_mem[wr_ctx_reg];
-assign wr_plan = plan_mem[wr_ctx_reg];
-assign wr_curm = cur_mem[wr_ctx_reg];
-assign wr_auxm = aux_mem[wr_ctx_reg];
-assign wr_obj_ptr = obj_ptr_mem[wr_ctx_reg];
-assign wr_bkt_ptr = bkt_ptr_mem[wr_ctx_reg];
-assign wr_upd = wr_plan[42];
-assign wr_vres = vres_mem[wr_ctx_reg];
-assign wr_klen = wr_req[132:128];
-assign wr_vlen = wr_upd ? wr_vres[3832:3824] : wr_req[141:133];
-assign wr_key = wr_req[127:0];
-assign wr_value = wr_upd ? wr_vres[3823:0] : wr_req[3965:142];
+assign wr_upd = wr_plan_reg[42];
+assign wr_klen = wr_req_reg[132:128];
+assign wr_vlen = wr_upd ? wr_vres_reg[3832:3824] : wr_req_reg[141:133];
+assign wr_key = wr_req_reg[127:0];
+assign wr_value = wr_upd ? wr_vres_reg[3823:0] : wr_req_value_reg;
 assign wr_kv_bytes = {6'd0, wr_klen} + {2'd0, wr_vlen};
 assign wr_xfer = wr_active_reg && mem_wr_ready;
 assign wr_obj_last = (wr_kv_bytes + 11'd1) >> 3'd5;
@@ -826,37 +890,38 @@ assign wr_val_coarse = wr_val_ext >> {wr_beat_reg, 8'd0};
 assign wr_val_fine = 5'd16 - wr_klen;
 assign wr_val_beat = wr_val_coarse[383:0] >> {wr_val_fine, 3'd0};
 assign wr_obj_beat = wr_val_beat[255:0] | wr_key_beat[255:0];
-assign wr_base = (wr_stage_reg == 2'd2) ? wr_auxm[511:0] : ((wr_stage_reg == 2'd3) ? wr_curm[511:0] : 512'd0);
-assign wr_place = ((wr_stage_reg == 2'd1) | ((wr_stage_reg == 2'd2) && (wr_plan[2:1] == 2'd1))) | ((wr_stage_reg == 2'd3) && (wr_plan[2:1] == 2'd0));
-assign wr_link = (wr_stage_reg == 2'd3) && wr_plan[7];
-assign wr_slot = (wr_stage_reg == 2'd1) ? 4'd0 : wr_plan[6:3];
-assign wr_run = wr_req[3991:3982] << wr_slot;
+assign wr_base = (wr_stage_reg == 2'd2) ? wr_auxm_reg[511:0] : ((wr_stage_reg == 2'd3) ? wr_curm_reg : 512'd0);
+assign wr_place = ((wr_stage_reg == 2'd1) | ((wr_stage_reg == 2'd2) && (wr_plan_reg[2:1] == 2'd1))) | ((wr_stage_reg == 2'd3) && (wr_plan_reg[2:1] == 2'd0));
+assign wr_link = (wr_stage_reg == 2'd3) && wr_plan_reg[7];
+assign wr_slot = (wr_stage_reg == 2'd1) ? 4'd0 : wr_plan_reg[6:3];
+assign wr_run = wr_req_reg[167:158] << wr_slot;
 assign wr_start_oh = 10'd1 << wr_slot;
 assign wr_run_mask = wr_place ? wr_run : 10'd0;
-assign wr_ool = wr_req[3978];
-assign wr_ool_slot = {wr_req[3974:3966], wr_obj_ptr};
+assign wr_ool = wr_req_reg[154];
+assign wr_ool_slot = {wr_req_reg[150:142], wr_obj_ptr_reg};
 assign wr_inline_kv = {272'd0, wr_key} | (wr_value[399:0] << {wr_klen, 3'd0});
 assign wr_slot_byte = {7'd0, wr_slot} * 11'd5;
 assign wr_inline_area = wr_inline_kv << {wr_slot_byte, 3'd0};
 assign wr_kmark = (wr_slot_byte + {6'd0, wr_klen}) - 11'd1;
 assign wr_emark = (wr_slot_byte + wr_kv_bytes) - 11'd1;
 assign wr_marks = (50'd1 << wr_kmark) | (50'd1 << wr_emark);
-assign wr_copy = {32'd0, wr_ool ? 50'd0 : wr_marks, wr_ool ? {{3{wr_start_oh[9]}} & wr_req[3981:3979], {3{wr_start_oh[8]}} & wr_req[3981:3979], {3{wr_start_oh[7]}} & wr_req[3981:3979], {3{wr_start_oh[6]}} & wr_req[3981:3979], {3{wr_start_oh[5]}} & wr_req[3981:3979], {3{wr_start_oh[4]}} & wr_req[3981:3979], {3{wr_start_oh[3]}} & wr_req[3981:3979], {3{wr_start_oh[2]}} & wr_req[3981:3979], {3{wr_start_oh[1]}} & wr_req[3981:3979], {3{wr_start_oh[0]}} & wr_req[3981:3979]} : {wr_start_oh[9] ? 3'd7 : (wr_run[9] ? 3'd6 : 3'd0), wr_start_oh[8] ? 3'd7 : (wr_run[8] ? 3'd6 : 3'd0), wr_start_oh[7] ? 3'd7 : (wr_run[7] ? 3'd6 : 3'd0), wr_start_oh[6] ? 3'd7 : (wr_run[6] ? 3'd6 : 3'd0), wr_start_oh[5] ? 3'd7 : (wr_run[5] ? 3'd6 : 3'd0), wr_start_oh[4] ? 3'd7 : (wr_run[4] ? 3'd6 : 3'd0), wr_start_oh[3] ? 3'd7 : (wr_run[3] ? 3'd6 : 3'd0), wr_start_oh[2] ? 3'd7 : (wr_run[2] ? 3'd6 : 3'd0), wr_start_oh[1] ? 3'd7 : (wr_run[1] ? 3'd6 : 3'd0), wr_start_oh[0] ? 3'd7 : (wr_run[0] ? 3'd6 : 3'd0)}, wr_ool ? {{40{wr_start_oh[9]}} & wr_ool_slot, {40{wr_start_oh[8]}} & wr_ool_slot, {40{wr_start_oh[7]}} & wr_ool_slot, {40{wr_start_oh[6]}} & wr_ool_slot, {40{wr_start_oh[5]}} & wr_ool_slot, {40{wr_start_oh[4]}} & wr_ool_slot, {40{wr_start_oh[3]}} & wr_ool_slot, {40{wr_start_oh[2]}} & wr_ool_slot, {40{wr_start_oh[1]}} & wr_ool_slot, {40{wr_start_oh[0]}} & wr_ool_slot} : wr_inline_area};
+assign wr_copy = {32'd0, wr_ool ? 50'd0 : wr_marks, wr_ool ? {{3{wr_start_oh[9]}} & wr_req_reg[157:155], {3{wr_start_oh[8]}} & wr_req_reg[157:155], {3{wr_start_oh[7]}} & wr_req_reg[157:155], {3{wr_start_oh[6]}} & wr_req_reg[157:155], {3{wr_start_oh[5]}} & wr_req_reg[157:155], {3{wr_start_oh[4]}} & wr_req_reg[157:155], {3{wr_start_oh[3]}} & wr_req_reg[157:155], {3{wr_start_oh[2]}} & wr_req_reg[157:155], {3{wr_start_oh[1]}} & wr_req_reg[157:155], {3{wr_start_oh[0]}} & wr_req_reg[157:155]} : {wr_start_oh[9] ? 3'd7 : (wr_run[9] ? 3'd6 : 3'd0), wr_start_oh[8] ? 3'd7 : (wr_run[8] ? 3'd6 : 3'd0), wr_start_oh[7] ? 3'd7 : (wr_run[7] ? 3'd6 : 3'd0), wr_start_oh[6] ? 3'd7 : (wr_run[6] ? 3'd6 : 3'd0), wr_start_oh[5] ? 3'd7 : (wr_run[5] ? 3'd6 : 3'd0), wr_start_oh[4] ? 3'd7 : (wr_run[4] ? 3'd6 : 3'd0), wr_start_oh[3] ? 3'd7 : (wr_run[3] ? 3'd6 : 3'd0), wr_start_oh[2] ? 3'd7 : (wr_run[2] ? 3'd6 : 3'd0), wr_start_oh[1] ? 3'd7 : (wr_run[1] ? 3'd6 : 3'd0), wr_start_oh[0] ? 3'd7 : (wr_run[0] ? 3'd6 : 3'd0)}, wr_ool ? {{40{wr_start_oh[9]}} & wr_ool_slot, {40{wr_start_oh[8]}} & wr_ool_slot, {40{wr_start_oh[7]}} & wr_ool_slot, {40{wr_start_oh[6]}} & wr_ool_slot, {40{wr_start_oh[5]}} & wr_ool_slot, {40{wr_start_oh[4]}} & wr_ool_slot, {40{wr_start_oh[3]}} & wr_ool_slot, {40{wr_start_oh[2]}} & wr_ool_slot, {40{wr_start_oh[1]}} & wr_ool_slot, {40{wr_start_oh[0]}} & wr_ool_slot} : wr_inline_area};
 assign wr_img_placed = (wr_base & ~{32'd0, {{5{wr_run_mask[9]}}, {5{wr_run_mask[8]}}, {5{wr_run_mask[7]}}, {5{wr_run_mask[6]}}, {5{wr_run_mask[5]}}, {5{wr_run_mask[4]}}, {5{wr_run_mask[3]}}, {5{wr_run_mask[2]}}, {5{wr_run_mask[1]}}, {5{wr_run_mask[0]}}}, {{3{wr_run_mask[9]}}, {3{wr_run_mask[8]}}, {3{wr_run_mask[7]}}, {3{wr_run_mask[6]}}, {3{wr_run_mask[5]}}, {3{wr_run_mask[4]}}, {3{wr_run_mask[3]}}, {3{wr_run_mask[2]}}, {3{wr_run_mask[1]}}, {3{wr_run_mask[0]}}}, {{40{wr_run_mask[9]}}, {40{wr_run_mask[8]}}, {40{wr_run_mask[7]}}, {40{wr_run_mask[6]}}, {40{wr_run_mask[5]}}, {40{wr_run_mask[4]}}, {40{wr_run_mask[3]}}, {40{wr_run_mask[2]}}, {40{wr_run_mask[1]}}, {40{wr_run_mask[0]}}}}) | (wr_place ? wr_copy : 512'd0);
 assign wr_val_begin = wr_slot_byte + {6'd0, wr_klen};
 assign wr_val_end = wr_slot_byte + wr_kv_bytes;
 assign wr_val_mask = ~(400'hffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff << {wr_val_end, 3'd0}) & (400'hffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff << {wr_val_begin, 3'd0});
 assign wr_img_update = (wr_base & ~{112'd0, wr_val_mask}) | {112'd0, wr_inline_area & wr_val_mask};
-assign wr_img = wr_upd ? wr_img_update : (wr_link ? {1'b1, wr_bkt_ptr, wr_img_placed[479:0]} : wr_img_placed);
-assign wr_obj_at = wr_plan[0] ? wr_plan[38:8] : wr_obj_ptr;
+assign wr_img = wr_upd ? wr_img_update : (wr_link ? {1'b1, wr_bkt_ptr_reg, wr_img_placed[479:0]} : wr_img_placed);
+assign wr_obj_at = wr_plan_reg[0] ? wr_plan_reg[38:8] : wr_obj_ptr_reg;
 assign mem_wr_valid = wr_active_reg;
-assign mem_wr_addr = {((wr_stage_reg == 2'd0) ? wr_obj_at[18:0] : ((wr_stage_reg == 2'd1) ? wr_bkt_ptr[18:0] : ((wr_stage_reg == 2'd2) ? wr_auxm[530:512] : wr_curm[530:512]))) + {15'd0, wr_beat_reg}, 5'd0};
+assign mem_wr_addr = {((wr_stage_reg == 2'd0) ? wr_obj_at[18:0] : ((wr_stage_reg == 2'd1) ? wr_bkt_ptr_reg[18:0] : ((wr_stage_reg == 2'd2) ? wr_auxm_reg[530:512] : wr_curml_reg))) + {15'd0, wr_beat_reg}, 5'd0};
 assign mem_wr_data = (wr_stage_reg == 2'd0) ? wr_obj_beat : (wr_beat_reg[0] ? wr_img[511:256] : wr_img[255:0]);
-assign rsp_info = req_info_mem[rsp_pick_idx];
-assign rsp_st = status_mem[rsp_pick_idx];
-assign rsp_data = rsp_mem[rsp_pick_idx];
-assign rsp_succ = succ_mem[rsp_pick_idx];
-assign rsp_vres = vres_mem[rsp_pick_idx];
+assign rsp_npick_hi = ph_resp_next & (8'd255 << rsp_rr_next);
+assign rsp_npick_sel = |rsp_npick_hi ? rsp_npick_hi : ph_resp_next;
+assign rsp_npick_oh = rsp_npick_sel & (~rsp_npick_sel + 8'd1);
+assign rsp_npick_idx = {|(rsp_npick_oh & 8'd240), |(rsp_npick_oh & 8'd204), |(rsp_npick_oh & 8'd170)};
+assign rsp_acc_st = rsp_info[25:22];
+assign rsp_st = st_nomem_reg[rsp_pick_idx] ? 4'd5 : (st_fault_reg[rsp_pick_idx] ? 4'd8 : ((rsp_acc_st != 4'd0) ? rsp_acc_st : rsp_ex_st));
 assign rsp_op = rsp_info[18:16];
 assign rsp_with_value = ((rsp_op == 3'd0) || rsp_op[2]) && (rsp_st == 4'd0);
 assign rsp_from_vec = rsp_op[2] && rsp_op[1];
@@ -865,6 +930,14 @@ assign rsp_tag = rsp_info[15:0];
 assign rsp_status = rsp_st;
 assign rsp_vlen = rsp_with_value ? (rsp_from_vec ? rsp_vres[3832:3824] : rsp_data[3832:3824]) : 9'd0;
 assign rsp_value = rsp_with_value ? (rsp_from_vec ? rsp_vres[3823:0] : rsp_data[3823:0]) : 3824'd0;
+assign rsp_info = rsp_info_byp_reg ? req_info_mem_wdata_reg : rsp_info_reg;
+assign rd_root = rd_root_byp_reg ? root_mem_wdata_reg : rd_root_reg;
+assign rd_walk = rd_walk_byp_reg ? walk_mem_wdata_reg : rd_walk_reg;
+assign vc_val = vc_val_byp_reg ? rsp_mem_wdata_reg : vc_val_reg;
+assign rsp_data = rsp_data_byp_reg ? rsp_mem_wdata_reg : rsp_data_reg;
+assign rsp_ex_st = rsp_ex_st_byp_reg ? status_mem_wdata_reg : rsp_ex_st_reg;
+assign rsp_vres = rsp_vres_byp_reg ? vres_mem_wdata_reg : rsp_vres_reg;
+assign rsp_succ = rsp_succ_byp_reg ? succ_mem_wdata_reg : rsp_succ_reg;
 
 // read unit (engine.md 5.1)
 always @* begin
@@ -877,8 +950,8 @@ always @* begin
         if (rd_pick_any) begin
             rd_valid_next = 1'b1;
             rd_ctx_next = rd_pick_idx;
-            rd_line_next = rd_walk[18:0];
-            rd_beats_next = rd_walk[23:19];
+            rd_line_next = rd_walk_line;
+            rd_beats_next = rd_walk_beats;
             rd_rr_next = (rd_pick_idx == 3'd7) ? 3'd0 : (rd_pick_idx + 3'd1);
         end else begin
             rd_valid_next = 1'b0;
@@ -906,6 +979,7 @@ always @* begin
     rbeat_next = rbeat_reg;
     exec_valid_next = rdata_last_beat;
     exec_ctx_next = rq_head_ctx;
+    exec_line_next = rq_head[26:8];
     if (rd_xfer) begin
         rq_wp_next = rq_wp_reg + 3'd1;
     end
@@ -926,8 +1000,9 @@ always @(posedge clk) begin
     rbeat_reg <= rbeat_next;
     exec_valid_reg <= exec_valid_next;
     exec_ctx_reg <= exec_ctx_next;
+    exec_line_reg <= exec_line_next;
     if (rd_xfer) begin
-        rq_mem[rq_wp_reg] <= {rd_beats_reg, rd_ctx_reg};
+        rq_mem[rq_wp_reg] <= {rd_line_reg, rd_beats_reg, rd_ctx_reg};
     end
     if (mem_rdata_valid && (rbeat_reg == 4'd0)) begin
         rbuf_reg[255:0] <= mem_rdata;
@@ -1132,12 +1207,12 @@ always @* begin
             if (sl_load_alloc) begin
                 sl_op_next = 1'b0;
                 sl_obj_next = sl_load_obj;
-                sl_class_next = sl_load_obj ? sl_info[21:19] : 3'd1;
+                sl_class_next = sl_load_obj ? sl_info_reg[21:19] : 3'd1;
                 sl_ptr_next = 31'd0;
             end else begin
                 sl_op_next = 1'b1;
-                sl_class_next = sl_load_fr_bkt ? 3'd1 : (sl_load_fr_old ? sl_plan[41:39] : sl_info[21:19]);
-                sl_ptr_next = sl_load_fr_bkt ? {12'd0, sl_cur_line} : (sl_load_fr_old ? sl_plan[38:8] : sl_obj_ptr);
+                sl_class_next = sl_load_fr_bkt ? 3'd1 : (sl_load_fr_old ? sl_plan_reg[41:39] : sl_info_reg[21:19]);
+                sl_ptr_next = sl_load_fr_bkt ? {12'd0, sl_cur_line_reg} : (sl_load_fr_old ? sl_plan_reg[38:8] : sl_obj_ptr_reg);
             end
         end else begin
             sl_valid_next = 1'b0;
@@ -1262,6 +1337,9 @@ always @* begin
     lock_next = lock_reg;
     has_succ_next = has_succ_reg;
     err_next = err_reg;
+    fresh_next = fresh_reg;
+    st_nomem_next = st_nomem_reg;
+    st_fault_next = st_fault_reg;
     pa_obj_next = pa_obj_reg;
     pa_bkt_next = pa_bkt_reg;
     hold_next = hold_reg;
@@ -1275,6 +1353,7 @@ always @* begin
     if (acc_fire) begin
         // 4: the lowest FREE context takes the request
         ph_free_next[acc_ctx] = 1'b0;
+        fresh_next[acc_ctx] = 1'b1;
         if (acc_ok) begin
             lock_next[acc_ctx] = 1'b1;
             if (acc_link) begin
@@ -1295,6 +1374,7 @@ always @* begin
     end
     if (exec_valid_reg) begin
         // 6: EXEC -> READ, RESP, WRITE, ALLOC or VEC
+        fresh_next[exec_ctx_reg] = 1'b0;
         if (ex_phase == 3'd0) begin
             ph_read_next[exec_ctx_reg] = 1'b1;
         end
@@ -1337,6 +1417,7 @@ always @* begin
                 ph_write_next[sl_wctx_reg] = 1'b1;
             end
         end else begin
+            st_nomem_next[sl_wctx_reg] = 1'b1;
             fr_old_next[sl_wctx_reg] = 1'b0;
             if (hold_reg[sl_wctx_reg]) begin
                 fr_new_next[sl_wctx_reg] = 1'b1;
@@ -1381,6 +1462,9 @@ always @* begin
         end else begin
             ph_resp_next[vc_ctx_reg] = 1'b1;
         end
+        if (vc_out_fault) begin
+            st_fault_next[vc_ctx_reg] = 1'b1;
+        end
     end
     if (vc_load) begin
         // 8A load: VEC -> VWAIT
@@ -1404,6 +1488,8 @@ always @* begin
         ph_free_next[rsp_pick_idx] = 1'b1;
         lock_next[rsp_pick_idx] = 1'b0;
         err_next[rsp_pick_idx] = 1'b0;
+        st_nomem_next[rsp_pick_idx] = 1'b0;
+        st_fault_next[rsp_pick_idx] = 1'b0;
         if (has_succ_reg[rsp_pick_idx]) begin
             has_succ_next[rsp_pick_idx] = 1'b0;
             ph_read_next[rsp_succ] = 1'b1;
@@ -1423,6 +1509,9 @@ always @(posedge clk) begin
     lock_reg <= lock_next;
     has_succ_reg <= has_succ_next;
     err_reg <= err_next;
+    fresh_reg <= fresh_next;
+    st_nomem_reg <= st_nomem_next;
+    st_fault_reg <= st_fault_next;
     pa_obj_reg <= pa_obj_next;
     pa_bkt_reg <= pa_bkt_next;
     hold_reg <= hold_next;
@@ -1444,20 +1533,13 @@ always @(posedge clk) begin
         lock_reg <= 8'd0;
         has_succ_reg <= 8'd0;
         err_reg <= 8'd0;
+        st_nomem_reg <= 8'd0;
+        st_fault_reg <= 8'd0;
     end
 end
 
-// per-context storage: acceptance, execute unit, slab answers, vector results
+// per context: the index bucket, compared at acceptance (flip-flops)
 always @(posedge clk) begin
-    if (acc_fire) begin
-        req_data_mem[acc_ctx] <= {req_swap, req_cmp, req_delta, req_fid, acc_need, acc_class, acc_ool, req_op, req_sec, acc_value, req_vlen, req_klen, acc_key};
-        req_info_mem[acc_ctx] <= {acc_class, req_op, req_tag};
-        status_mem[acc_ctx] <= acc_status;
-        walk_mem[acc_ctx] <= {10'd0, 4'd0, 1'b0, 1'b0, 1'b0, 1'b0, 1'b0, 5'd2, {4'd0, {req_bucket, 1'b0}}};
-    end
-    if ((acc_fire & acc_ok) & acc_link) begin
-        succ_mem[acc_pred] <= acc_ctx;
-    end
     if (acc_fire && acc_oh[0]) begin
         bucket0_reg <= req_bucket;
     end
@@ -1482,31 +1564,162 @@ always @(posedge clk) begin
     if (acc_fire && acc_oh[7]) begin
         bucket7_reg <= req_bucket;
     end
+end
+
+// req_data_mem (block RAM): written by acceptance; 3 read port(s), each read a cycle ahead
+always @(posedge clk) begin
+    if (acc_fire) begin
+        req_data_mem[acc_ctx] <= {req_swap, req_cmp, req_delta, req_fid, acc_need, acc_class, acc_ool, req_op, req_sec, req_vlen, req_klen, acc_key};
+    end
+    ex_req_reg <= req_data_mem[exec_ctx_next];
+    vc_req_reg <= req_data_mem[vc_npick_idx];
+    wr_req_reg <= req_data_mem[wr_ctx_next];
+end
+
+// req_value_mem (block RAM): written by acceptance; 2 read port(s), each read a cycle ahead
+always @(posedge clk) begin
+    if (acc_fire) begin
+        req_value_mem[acc_ctx] <= acc_value;
+    end
+    vc_req_value_reg <= req_value_mem[vc_npick_idx];
+    wr_req_value_reg <= req_value_mem[wr_ctx_next];
+end
+
+// req_info_mem (block RAM): written by acceptance; 2 read port(s), each read a cycle ahead
+always @(posedge clk) begin
+    if (acc_fire) begin
+        req_info_mem[acc_ctx] <= {acc_status, acc_class, req_op, req_tag};
+    end
+    sl_info_reg <= req_info_mem[sl_npick_idx];
+    rsp_info_reg <= req_info_mem[rsp_npick_idx];
+    // read bypass: this edge's write, for the ports reading its word
+    req_info_mem_wdata_reg <= {acc_status, acc_class, req_op, req_tag};
+    rsp_info_byp_reg <= acc_fire && (acc_ctx == rsp_npick_idx);
+end
+
+// root_mem (block RAM): written by acceptance; 1 read port(s), each read a cycle ahead
+always @(posedge clk) begin
+    if (acc_fire) begin
+        root_mem[acc_ctx] <= req_bucket;
+    end
+    rd_root_reg <= root_mem[rd_npick_idx];
+    // read bypass: this edge's write, for the ports reading its word
+    root_mem_wdata_reg <= req_bucket;
+    rd_root_byp_reg <= acc_fire && (acc_ctx == rd_npick_idx);
+end
+
+// walk_mem (block RAM): written by the execute unit; 2 read port(s), each read a cycle ahead
+always @(posedge clk) begin
     if (exec_valid_reg) begin
-        walk_mem[exec_ctx_reg] <= {ex_next_cand, ex_record_fit ? ex_run_slot : ex_fslot, ex_fitv || ex_record_fit, ex_cur_chained, ex_walk[26] || ex_next_bkt, ex_place || ex_to_place, ex_next_obj, ex_next_obj ? ((ex_nc_type == 3'd0) ? 5'd1 : ((ex_nc_type == 3'd1) ? 5'd2 : ((ex_nc_type == 3'd2) ? 5'd4 : ((ex_nc_type == 3'd3) ? 5'd8 : 5'd16)))) : 5'd2, ex_next_obj ? ex_nc_ptr[18:0] : ex_next_ptr[18:0]};
-        cur_mem[exec_ctx_reg] <= ex_cur_out;
-        aux_mem[exec_ctx_reg] <= ex_del ? {ex_prev_line, ex_unlink ? {ex_chain, ex_next_ptr, ex_prev[479:0]} : ex_prev} : (ex_to_place ? ex_cur_out : (ex_record_fit ? {ex_cur_line, ex_cur} : ex_auxm));
-        plan_mem[exec_ctx_reg] <= {ex_upd, ex_found ? ex_found_cls : ex_plan[41:39], ex_found ? ex_found_ptr : ex_plan[38:8], ex_link, ex_tslot, ex_tgt, ex_same};
-        status_mem[exec_ctx_reg] <= ex_status;
+        walk_mem[exec_ctx_reg] <= {ex_next_cand, ex_record_fit ? ex_run_slot : ex_fslot, ex_fitv || ex_record_fit, ex_cur_chained, ex_walk_now[26] || ex_next_bkt, ex_place || ex_to_place, ex_next_obj, ex_next_obj ? ((ex_nc_type == 3'd0) ? 5'd1 : ((ex_nc_type == 3'd1) ? 5'd2 : ((ex_nc_type == 3'd2) ? 5'd4 : ((ex_nc_type == 3'd3) ? 5'd8 : 5'd16)))) : 5'd2, ex_next_obj ? ex_nc_ptr[18:0] : ex_next_ptr[18:0]};
+    end
+    rd_walk_reg <= walk_mem[rd_npick_idx];
+    ex_walk_reg <= walk_mem[exec_ctx_next];
+    // read bypass: this edge's write, for the ports reading its word
+    walk_mem_wdata_reg <= {ex_next_cand, ex_record_fit ? ex_run_slot : ex_fslot, ex_fitv || ex_record_fit, ex_cur_chained, ex_walk_now[26] || ex_next_bkt, ex_place || ex_to_place, ex_next_obj, ex_next_obj ? ((ex_nc_type == 3'd0) ? 5'd1 : ((ex_nc_type == 3'd1) ? 5'd2 : ((ex_nc_type == 3'd2) ? 5'd4 : ((ex_nc_type == 3'd3) ? 5'd8 : 5'd16)))) : 5'd2, ex_next_obj ? ex_nc_ptr[18:0] : ex_next_ptr[18:0]};
+    rd_walk_byp_reg <= exec_valid_reg && (exec_ctx_reg == rd_npick_idx);
+end
+
+// cur_mem (block RAM): written by the execute unit; 2 read port(s), each read a cycle ahead
+always @(posedge clk) begin
+    if (exec_valid_reg) begin
+        cur_mem[exec_ctx_reg] <= ex_removed;
+    end
+    ex_curm_reg <= cur_mem[exec_ctx_next];
+    wr_curm_reg <= cur_mem[wr_ctx_next];
+end
+
+// cur_line_mem (block RAM): written by the execute unit; 3 read port(s), each read a cycle ahead
+always @(posedge clk) begin
+    if (exec_valid_reg) begin
+        cur_line_mem[exec_ctx_reg] <= ex_cur_line;
+    end
+    ex_curml_reg <= cur_line_mem[exec_ctx_next];
+    sl_cur_line_reg <= cur_line_mem[sl_npick_idx];
+    wr_curml_reg <= cur_line_mem[wr_ctx_next];
+end
+
+// aux_mem (block RAM): written by the execute unit; 2 read port(s), each read a cycle ahead
+always @(posedge clk) begin
+    if (exec_valid_reg) begin
+        aux_mem[exec_ctx_reg] <= ex_del ? {ex_prev_line, ex_unlink ? {ex_chain, ex_next_ptr, ex_prev[479:0]} : ex_prev} : (ex_to_place ? ex_cur_out : (ex_record_fit ? {ex_cur_line, ex_cur} : ex_auxm_reg));
+    end
+    ex_auxm_reg <= aux_mem[exec_ctx_next];
+    wr_auxm_reg <= aux_mem[wr_ctx_next];
+end
+
+// plan_mem (block RAM): written by the execute unit; 3 read port(s), each read a cycle ahead
+always @(posedge clk) begin
+    if (exec_valid_reg) begin
+        plan_mem[exec_ctx_reg] <= {ex_upd, ex_found ? ex_found_cls : ex_plan_reg[41:39], ex_found ? ex_found_ptr : ex_plan_reg[38:8], ex_link, ex_tslot, ex_tgt, ex_same};
+    end
+    ex_plan_reg <= plan_mem[exec_ctx_next];
+    sl_plan_reg <= plan_mem[sl_npick_idx];
+    wr_plan_reg <= plan_mem[wr_ctx_next];
+end
+
+// rsp_mem (block RAM): written by the execute unit; 2 read port(s), each read a cycle ahead
+always @(posedge clk) begin
+    if (exec_valid_reg) begin
         rsp_mem[exec_ctx_reg] <= {ex_vlen, ex_value};
     end
-    if (al_rsp_valid) begin
-        if (al_rsp_ok) begin
-            if (sl_wobj_reg) begin
-                obj_ptr_mem[sl_wctx_reg] <= al_rsp_ptr;
-            end else begin
-                bkt_ptr_mem[sl_wctx_reg] <= al_rsp_ptr;
-            end
-        end else begin
-            status_mem[sl_wctx_reg] <= 4'd5;
-        end
+    vc_val_reg <= rsp_mem[vc_npick_idx];
+    rsp_data_reg <= rsp_mem[rsp_npick_idx];
+    // read bypass: this edge's write, for the ports reading its word
+    rsp_mem_wdata_reg <= {ex_vlen, ex_value};
+    vc_val_byp_reg <= exec_valid_reg && (exec_ctx_reg == vc_npick_idx);
+    rsp_data_byp_reg <= exec_valid_reg && (exec_ctx_reg == rsp_npick_idx);
+end
+
+// status_mem (block RAM): written by the execute unit; 1 read port(s), each read a cycle ahead
+always @(posedge clk) begin
+    if (exec_valid_reg) begin
+        status_mem[exec_ctx_reg] <= ex_status;
     end
+    rsp_ex_st_reg <= status_mem[rsp_npick_idx];
+    // read bypass: this edge's write, for the ports reading its word
+    status_mem_wdata_reg <= ex_status;
+    rsp_ex_st_byp_reg <= exec_valid_reg && (exec_ctx_reg == rsp_npick_idx);
+end
+
+// vres_mem (block RAM): written by the vector unit's result; 2 read port(s), each read a cycle ahead
+always @(posedge clk) begin
     if (vc_out_valid) begin
         vres_mem[vc_ctx_reg] <= {vc_upd_reg ? vc_vlen_reg : vc_out_rlen, vc_upd_reg ? vc_out_new : vc_out_resp};
-        if (vc_out_fault) begin
-            status_mem[vc_ctx_reg] <= 4'd8;
-        end
     end
+    wr_vres_reg <= vres_mem[wr_ctx_next];
+    rsp_vres_reg <= vres_mem[rsp_npick_idx];
+    // read bypass: this edge's write, for the ports reading its word
+    vres_mem_wdata_reg <= {vc_upd_reg ? vc_vlen_reg : vc_out_rlen, vc_upd_reg ? vc_out_new : vc_out_resp};
+    rsp_vres_byp_reg <= vc_out_valid && (vc_ctx_reg == rsp_npick_idx);
+end
+
+// succ_mem (block RAM): written by acceptance (a blocked request's predecessor); 1 read port(s), each read a cycle ahead
+always @(posedge clk) begin
+    if ((acc_fire & acc_ok) & acc_link) begin
+        succ_mem[acc_pred] <= acc_ctx;
+    end
+    rsp_succ_reg <= succ_mem[rsp_npick_idx];
+    // read bypass: this edge's write, for the ports reading its word
+    succ_mem_wdata_reg <= acc_ctx;
+    rsp_succ_byp_reg <= ((acc_fire & acc_ok) & acc_link) && (acc_pred == rsp_npick_idx);
+end
+
+// obj_ptr_mem (block RAM): written by the slab unit's answer (the new object); 2 read port(s), each read a cycle ahead
+always @(posedge clk) begin
+    if ((al_rsp_valid & al_rsp_ok) & sl_wobj_reg) begin
+        obj_ptr_mem[sl_wctx_reg] <= al_rsp_ptr;
+    end
+    sl_obj_ptr_reg <= obj_ptr_mem[sl_npick_idx];
+    wr_obj_ptr_reg <= obj_ptr_mem[wr_ctx_next];
+end
+
+// bkt_ptr_mem (block RAM): written by the slab unit's answer (the new bucket); 1 read port(s), each read a cycle ahead
+always @(posedge clk) begin
+    if ((al_rsp_valid & al_rsp_ok) & !sl_wobj_reg) begin
+        bkt_ptr_mem[sl_wctx_reg] <= al_rsp_ptr;
+    end
+    wr_bkt_ptr_reg <= bkt_ptr_mem[wr_ctx_next];
 end
 
 kvd_vec u_vec (
@@ -1515,14 +1728,14 @@ kvd_vec u_vec (
     .in_valid  (vc_load),
     .in_ready  (vc_in_ready),
     .in_op     (vc_op),
-    .in_fid    (vc_req[3994:3992]),
+    .in_fid    (vc_req_reg[170:168]),
     .in_vlen   (vc_in_vlen),
     .in_value  (vc_val[3823:0]),
-    .in_delta  (vc_req[4026:3995]),
-    .in_cmp    (vc_req[4058:4027]),
-    .in_swap   (vc_req[4090:4059]),
-    .in_dlen   (vc_req[141:133]),
-    .in_dvec   (vc_req[3965:142]),
+    .in_delta  (vc_req_reg[202:171]),
+    .in_cmp    (vc_req_reg[234:203]),
+    .in_swap   (vc_req_reg[266:235]),
+    .in_dlen   (vc_req_reg[141:133]),
+    .in_dvec   (vc_req_value_reg),
     .out_valid (vc_out_valid),
     .out_fault (vc_out_fault),
     .out_new   (vc_out_new),
