@@ -205,9 +205,12 @@ func paper() Config {
 			LowWatermark: 1024, HighWatermark: 2048 - 512, DMABatch: 512,
 			HostRing: 4096, DaemonPeriodNs: 1000,
 		},
-		RS:     RSConfig{Slots: 1024, MaxInflight: 256, Forwarding: true},
-		ROB:    ROBConfig{Entries: 256},
-		Engine: EngineConfig{Contexts: 16},
+		RS: RSConfig{Slots: 1024, MaxInflight: 256, Forwarding: true},
+		// 128 contexts and 1,024 reorder entries: past them the engine's read
+		// port and the memory system bound the processor, not these
+		// (engine.md §12, processor.md §2.1).
+		ROB:    ROBConfig{Entries: 1024},
+		Engine: EngineConfig{Contexts: 128},
 		DMA: DMAConfig{
 			Links: 2, TagsPerLink: 64, DataBytes: 32, TLPOverhead: 26,
 			LatencyMinNs: 750, LatencyP50Ns: 960, LatencyP99Ns: 1220, LatencyMaxNs: 1350,

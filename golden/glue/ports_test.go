@@ -18,7 +18,7 @@ func TestSizes(t *testing.T) {
 		preset string
 		want   Params
 	}{
-		{"paper", Params{T: 256, M: 256, R: 1024, S: 10, I: 11, K: 32, KL: 6, V: 478, VL: 9, W: 64, E: 32, N: 7, F: 3, BI: 28, H: 9, A: 37}},
+		{"paper", Params{T: 1024, M: 256, R: 1024, S: 10, I: 11, K: 32, KL: 6, V: 478, VL: 9, W: 64, E: 32, N: 7, F: 3, BI: 28, H: 9, A: 37}},
 		{"sim", Params{T: 64, M: 64, R: 256, S: 8, I: 9, K: 16, KL: 5, V: 478, VL: 9, W: 64, E: 32, N: 7, F: 3, BI: 14, H: 9, A: 23}},
 	} {
 		if got := ParamsOf(preset(t, c.preset)); got != c.want {

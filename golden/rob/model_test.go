@@ -23,7 +23,7 @@ func TestPorts(t *testing.T) {
 		wantPortCount int
 	}{
 		{"sim", 64, 6, 16, 5, 478, 9, 38},
-		{"paper", 256, 8, 32, 6, 478, 9, 38},
+		{"paper", 1024, 10, 32, 6, 478, 9, 38},
 	} {
 		cfg := preset(t, c.preset)
 		p := ParamsOf(cfg)

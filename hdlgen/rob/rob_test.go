@@ -48,7 +48,7 @@ func TestPortsFollowTheTable(t *testing.T) {
 		z      Sizes
 	}{
 		{"sim", Sizes{M: 64, MW: 6, CW: 7, K: 16, KL: 5, V: 478, VL: 9}},
-		{"paper", Sizes{M: 256, MW: 8, CW: 9, K: 32, KL: 6, V: 478, VL: 9}},
+		{"paper", Sizes{M: 1024, MW: 10, CW: 11, K: 32, KL: 6, V: 478, VL: 9}},
 	} {
 		c, _ := config.Preset(tc.preset)
 		m, err := Generate(c)
@@ -133,7 +133,7 @@ func TestMemories(t *testing.T) {
 	for _, mem := range m.Memories {
 		got[mem.Name] = fmt.Sprintf("%dx%d block=%v", mem.Depth, mem.Width, mem.Block)
 	}
-	want := map[string]string{"rec_mem": "256x57 block=true", "cpl_mem": "256x3841 block=true"}
+	want := map[string]string{"rec_mem": "1024x57 block=true", "cpl_mem": "1024x3841 block=true"}
 	if fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Errorf("memories %v, want %v", got, want)
 	}

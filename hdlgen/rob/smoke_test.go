@@ -334,8 +334,8 @@ func (r *drec) issTag() int { return r.tag }
 const (
 	stimBits = 36
 	maxC     = 1 << 15
-	maxR     = 2048
-	maxP     = 2048
+	maxR     = 4096
+	maxP     = 4096
 )
 
 func (z Sizes) recBits() int {
@@ -879,6 +879,8 @@ func TestSmokeIcarus(t *testing.T) {
 				if M <= 8 {
 					n = 60
 				}
+				// Enough records to wrap the entries: reuse is a goal.
+				n = max(n, M/2+60)
 				recs := g.random(n, 3*M+4, true)
 				res := s.run(t, "random", scen{recs: recs, issReady: pattern(6, 70), eReady: pattern(7, 70),
 					rng: rand.New(rand.NewSource(8))})
