@@ -334,29 +334,30 @@ func paperPlots(dir string, rows []paperRow, c config.Config, golden bool) ([]st
 			return nil, fmt.Errorf("bench paper: plot: workload %q has %d of the %d KV sizes", s.Name, len(s.Y), len(ticks))
 		}
 	}
-	var files []string
 	how := "co-simulated"
 	if golden {
 		how = "golden model"
 	}
 	tp := plot.LineChart{Title: fmt.Sprintf("kvd_top throughput (%s %s, %s) vs the paper", c.Name, c.Hash(), how),
 		XLabel: "KV size (bytes)", YLabel: fmt.Sprintf("Mops at %.0f MHz", c.ClockMHz), XTicks: ticks, Series: series}
-	svg, err := tp.Render()
-	if err != nil {
-		return nil, err
+	return writeBenchPlots(dir, tp, plot.Histogram{Title: "request-packet latency (last request beat in to last response beat out)",
+		Dists: dists, Scale: 1 / c.ClockMHz, Unit: "µs"})
+}
+
+// writeBenchPlots draws the throughput chart and, when it has samples, the
+// latency histogram into dir.
+func writeBenchPlots(dir string, tp plot.LineChart, h plot.Histogram) ([]string, error) {
+	names, draw := []string{"throughput.svg"}, []func() ([]byte, error){tp.Render}
+	if len(h.Dists) > 0 {
+		names, draw = append(names, "latency.svg"), append(draw, h.Render)
 	}
-	f := filepath.Join(dir, "throughput.svg")
-	if err := plot.WriteFile(f, svg); err != nil {
-		return nil, err
-	}
-	files = append(files, f)
-	if len(dists) > 0 {
-		h := plot.Histogram{Title: "request-packet latency (last request beat in to last response beat out)",
-			Dists: dists, Scale: 1 / c.ClockMHz, Unit: "µs"}
-		if svg, err = h.Render(); err != nil {
+	var files []string
+	for i, name := range names {
+		svg, err := draw[i]()
+		if err != nil {
 			return nil, err
 		}
-		f = filepath.Join(dir, "latency.svg")
+		f := filepath.Join(dir, name)
 		if err := plot.WriteFile(f, svg); err != nil {
 			return nil, err
 		}
@@ -390,9 +391,6 @@ func sweepPlots(dir, key string, rows []paperRow, c config.Config, golden bool) 
 	if len(rows) == 0 {
 		return nil, nil
 	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return nil, err
-	}
 	var ticks []string
 	var series []plot.Series
 	idx := map[string]int{}
@@ -421,25 +419,6 @@ func sweepPlots(dir, key string, rows []paperRow, c config.Config, golden bool) 
 	}
 	tp := plot.LineChart{Title: fmt.Sprintf("kvd_top vs %s: %s %s, %s", key, c.Name, c.Hash(), how),
 		XLabel: key, YLabel: fmt.Sprintf("Mops at %.0f MHz", c.ClockMHz), XTicks: ticks, Series: series}
-	svg, err := tp.Render()
-	if err != nil {
-		return nil, err
-	}
-	files := []string{filepath.Join(dir, "throughput.svg")}
-	if err := plot.WriteFile(files[0], svg); err != nil {
-		return nil, err
-	}
-	if len(dists) > 0 {
-		h := plot.Histogram{Title: fmt.Sprintf("request-packet latency, %s, %d B, against %s", rows[0].Workload, rows[0].KVBytes, key),
-			Dists: dists, Scale: 1 / c.ClockMHz, Unit: "µs"}
-		if svg, err = h.Render(); err != nil {
-			return nil, err
-		}
-		f := filepath.Join(dir, "latency.svg")
-		if err := plot.WriteFile(f, svg); err != nil {
-			return nil, err
-		}
-		files = append(files, f)
-	}
-	return files, nil
+	return writeBenchPlots(dir, tp, plot.Histogram{Title: fmt.Sprintf("request-packet latency, %s, %d B, against %s", rows[0].Workload, rows[0].KVBytes, key),
+		Dists: dists, Scale: 1 / c.ClockMHz, Unit: "µs"})
 }
