@@ -7,11 +7,12 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/kvdirect/kvd/cosim/toolchain"
 )
 
 // The paper preset's processor keeps Yosys busy for one to two hours per
@@ -31,14 +32,10 @@ type runRecord struct {
 	Seconds float64           `json:"seconds"` // how long it took when it ran
 }
 
-var yosysVersion = sync.OnceValue(func() string {
-	out, _ := exec.Command("yosys", "-V").Output()
-	return strings.TrimSpace(string(out))
-})
+var yosysVersion = sync.OnceValue(func() string { return toolchain.VersionOf(context.Background(), "yosys", "-V") })
 
 var nextpnrVersion = sync.OnceValue(func() string {
-	out, _ := exec.Command("nextpnr-ice40", "--version").CombinedOutput()
-	return strings.TrimSpace(string(out))
+	return toolchain.VersionOf(context.Background(), "nextpnr-ice40", "--version")
 })
 
 // runKey names a run by its script, with the run's scratch directory and
