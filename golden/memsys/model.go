@@ -1244,19 +1244,33 @@ func (m *Model) split(c int) {
 		}
 		return
 	}
+	// A write beat: a single beat, a pair (the first two entries), or a pair
+	// over a read (the first and third entries, the read between them
+	// missing the line), all among the entries IQ held at the start of the
+	// cycle; or, for a first half whose second half may arrive next cycle,
+	// nothing this once (held).
 	o := uint8(h.addr >> 5 & 1)
+	line := h.addr >> 6
 	var second *iqEnt
+	over := false // the pair is over a read: its second half is the third entry
 	if o == 0 {
-		if cs.iq.canPop(2) {
-			if s := cs.iq.peek(1); s.write && s.addr == h.addr+BeatBytes {
-				second = s
-			}
-		} else if !cs.held {
+		k := cs.iq.offered()
+		var s *iqEnt
+		readMisses := false
+		if k >= 2 {
+			s = cs.iq.peek(1)
+			readMisses = !s.write && missesLine(s, line)
+		}
+		switch {
+		case k >= 2 && s.write && s.addr == h.addr+BeatBytes:
+			second = s
+		case k >= 3 && readMisses && cs.iq.peek(2).write && cs.iq.peek(2).addr == h.addr+BeatBytes:
+			second, over = cs.iq.peek(2), true
+		case !cs.held && (k == 1 || k == 2 && readMisses):
 			cs.held = true
 			return
 		}
 	}
-	line := h.addr >> 6
 	n := uint8(1)
 	if second != nil {
 		n = 2
@@ -1285,11 +1299,22 @@ func (m *Model) split(c int) {
 		}
 		cs.q[l].commit()
 	}
+	if over {
+		// Pop the head and the third entry, the read becoming the head:
+		// the read moves into the third entry's place and two pop.
+		*cs.iq.peek(2) = *cs.iq.peek(1)
+	}
 	cs.iq.pop()
 	if second != nil {
 		cs.iq.pop()
 	}
 	cs.held = false
+}
+
+// missesLine reports that none of read r's beats is in line x (memory.md §6
+// step 8).
+func missesLine(r *iqEnt, x uint64) bool {
+	return x < r.addr>>6 || x > (r.addr+BeatBytes*uint64(r.beats)-1)>>6
 }
 
 func (m *Model) intake(c int, in []uint64) {

@@ -26,6 +26,10 @@ func (r *ring[T]) canPush(k int) bool { return r.n0+r.push0+k <= len(r.buf) }
 // cycle can leave this cycle.
 func (r *ring[T]) canPop(k int) bool { return r.popd0+k <= r.n0 }
 
+// offered is the number of entries present at the start of the cycle that
+// have not been popped this cycle: the entries the queue still offers.
+func (r *ring[T]) offered() int { return r.n0 - r.popd0 }
+
 // peek returns the i-th entry after this cycle's pops (i = 0: the head).
 func (r *ring[T]) peek(i int) *T { return &r.buf[(r.head+i)%len(r.buf)] }
 
