@@ -806,3 +806,140 @@ func TestOtherShapes(t *testing.T) {
 		})
 	}
 }
+
+// memory.md §6 step 8, "pair over a read": a client whose read is accepted
+// in the cycle of a line's first write half (so that the read lands between
+// the halves in IQ) still has the line written as one 2-beat piece when
+// the read misses the line, with the read left as IQ's head; a read that
+// touches the line keeps the order, so the halves go as two pieces and the
+// read sees the first half and not the second. Cacheable (one W of 2
+// beats) and not (one 2-beat link write).
+func TestPairOverRead(t *testing.T) {
+	cfg := preset(t, "sim")
+	const w = 0x1000 // the line written: halves at 0x1000 and 0x1020
+	r2 := Op{Addr: 0x5000, Beats: 2}
+	for _, l := range []float64{0, 1} {
+		for _, tc := range []struct {
+			name string
+			r1   Op
+			miss bool
+		}{
+			{"another line", Op{Addr: 0x3000, Beats: 2}, true},
+			{"ends just before the line", Op{Addr: 0x0fc0, Beats: 2}, true},
+			{"starts just after the line", Op{Addr: 0x1040, Beats: 1}, true},
+			{"the whole line", Op{Addr: w, Beats: 2}, false},
+			{"into the first half", Op{Addr: 0x0fe0, Beats: 2}, false},
+			{"the second half", Op{Addr: 0x1020, Beats: 1}, false},
+			{"over the line", Op{Addr: 0x0fc0, Beats: 6}, false},
+		} {
+			t.Run(fmt.Sprintf("l=%g/%s", l, tc.name), func(t *testing.T) {
+				p := smallParams(cfg, l)
+				p.Clients = []Client{{Name: "bucket", High: true, SwapIn: true}}
+				d := newDriver(t, cfg, p, 17, bp{})
+				h := d.M.Hashes()
+				if h.Cacheable(w>>6) != (l == 1) {
+					t.Fatalf("line %#x cacheable %v at l=%g", w>>6, h.Cacheable(w>>6), l)
+				}
+				// The reads' beats, in order, as host memory holds them before
+				// the write.
+				initial := func(a uint64) [4]uint64 { return d.Host.ReadBeat(int64(a)) }
+				var want [][4]uint64
+				for _, r := range []Op{tc.r1, r2} {
+					for b := 0; b < r.Beats; b++ {
+						want = append(want, initial(r.Addr+uint64(BeatBytes*b)))
+					}
+				}
+				old0, old1 := initial(w), initial(w+BeatBytes)
+				// Cycle 0: the first half and r1; cycle 1: the second half
+				// and r2 (the harness presents a write and a read at once).
+				k := &d.cl[0]
+				k.wr, k.wrOn = Op{Write: true, Addr: w, Beats: 2}, true
+				k.rd, k.rdOn = tc.r1, true
+				k.next, k.hasNext = r2, true
+				var got [][4]uint64
+				d.Observe = func(d *Driver) error {
+					co := &d.M.co[0]
+					if d.Out()[co.rdataValid] != 0 && d.In()[co.rdataReady] != 0 {
+						got = append(got, [4]uint64(d.Out()[co.rdata:co.rdata+4]))
+					}
+					return nil
+				}
+				cs := &d.M.st.cl[0]
+				if err := d.Run(2); err != nil {
+					t.Fatal(err)
+				}
+				// Cycle 1 saw IQ = {first half, r1}: held, popping nothing, if
+				// r1 misses the line; else the first half went alone.
+				wantIQ := map[bool]int{true: 4, false: 3}[tc.miss]
+				if st := d.M.Stats(); st.ClientWriteBeats[0] != 2 || st.ClientReads[0] != 2 || cs.iq.n != wantIQ || cs.held != tc.miss {
+					t.Errorf("after cycle 1: %d write beats and %d reads accepted, IQ %d entries, held %v; want 2, 2, %d, %v",
+						st.ClientWriteBeats[0], st.ClientReads[0], cs.iq.n, cs.held, wantIQ, tc.miss)
+				}
+				if err := d.Run(1); err != nil {
+					t.Fatal(err)
+				}
+				if tc.miss {
+					// Cycle 2: the pair over r1; r1 stays, as the head, then r2.
+					if cs.iq.n != 2 || cs.held || cs.iq.peek(0).write || cs.iq.peek(0).addr != tc.r1.Addr || cs.iq.peek(1).addr != r2.Addr {
+						t.Errorf("after the pair: IQ %d entries (head write %v at %#x), held %v; want r1 at %#x as the head, then r2",
+							cs.iq.n, cs.iq.peek(0).write, cs.iq.peek(0).addr, cs.held, tc.r1.Addr)
+					}
+				}
+				if err := d.Drain(1 << 16); err != nil {
+					t.Fatal(err)
+				}
+				if err := d.Run(3000); err != nil { // the write reaches the link or the cache
+					t.Fatal(err)
+				}
+				st := d.M.Stats()
+				writes, beats := st.LinkWrites[0]+st.LinkWrites[1], st.LinkWrBeats[0]+st.LinkWrBeats[1]
+				pieces := writes
+				if l == 1 {
+					pieces = st.WriteHits + st.WriteArounds // W operations
+				}
+				if wantPieces := map[bool]uint64{true: 1, false: 2}[tc.miss]; pieces != wantPieces {
+					t.Errorf("the line went as %d pieces (W hits %d, arounds %d; link writes %d of %d beats), want %d",
+						pieces, st.WriteHits, st.WriteArounds, writes, beats, wantPieces)
+				}
+				// Missed by both reads, the line's write goes to the link
+				// (a write-around when cacheable: the cache starts empty).
+				if tc.miss && (writes != 1 || beats != 2) {
+					t.Errorf("%d link writes of %d beats, want one of 2", writes, beats)
+				}
+				// r1 sees the first half (written before it) and not the
+				// second; r2 sees both. The harness checks the same
+				// against its shadow; this spells it out.
+				first, second := d.Shadow.ReadBeat(w), d.Shadow.ReadBeat(w+BeatBytes)
+				if first == old0 || second == old1 {
+					t.Fatal("the write did not change the line")
+				}
+				i := 0
+				for _, r := range []Op{tc.r1, r2} {
+					for b := 0; b < r.Beats; b++ {
+						if a := r.Addr + uint64(BeatBytes*b); a == w {
+							want[i] = first
+						}
+						i++
+					}
+				}
+				if len(got) != len(want) {
+					t.Fatalf("%d read beats delivered, want %d", len(got), len(want))
+				}
+				for i := range want {
+					if got[i] != want[i] {
+						t.Errorf("read beat %d: %#x, want %#x", i, got[i], want[i])
+					}
+					if got[i] == second {
+						t.Errorf("read beat %d carries the second half, written after the read", i)
+					}
+				}
+				if err := d.Flush(1 << 20); err != nil {
+					t.Fatal(err)
+				}
+				if diff := d.Host.Diff(d.Shadow, 5); diff != nil {
+					t.Fatal(diff)
+				}
+			})
+		}
+	}
+}
