@@ -55,7 +55,7 @@ func init() {
 var memsysPoints = []string{
 	"memsys.tag_pool_full", "memsys.reorder_out_of_order", "memsys.dram_hit", "memsys.miss_swap_in",
 	"memsys.write_back_on_hit", "memsys.write_around_on_miss", "memsys.error_completion", "memsys.link_stall",
-	"memsys.flush", "memsys.eviction",
+	"memsys.flush", "memsys.eviction", "memsys.pair_over_read",
 }
 
 type memsysShadow struct{ s *memsysStim }
@@ -294,6 +294,7 @@ func (s *memsysStim) Points() map[string]uint64 {
 		"memsys.link_stall":           stalls,
 		"memsys.flush":                s.flushes,
 		"memsys.eviction":             st.Evictions,
+		"memsys.pair_over_read":       st.PairsOverRead,
 	}
 }
 

@@ -173,6 +173,7 @@ type Stats struct {
 	WriteHits, WriteArounds        uint64
 	FlushWritebacks, DRAMWrites    uint64
 	HazardStalls                   uint64 // cycles a cacheable head waited for the pending table
+	PairsOverRead                  uint64 // write pairs formed over a read (§6 step 8)
 	ClientReads, ClientWriteBeats  [8]uint64
 	ClientDone, ClientBeats        [8]uint64 // read requests and beats delivered
 	ClientErrBeats, ClientRdStalls [8]uint64
@@ -1303,6 +1304,7 @@ func (m *Model) split(c int) {
 		// Pop the head and the third entry, the read becoming the head:
 		// the read moves into the third entry's place and two pop.
 		*cs.iq.peek(2) = *cs.iq.peek(1)
+		st.stats.PairsOverRead++
 	}
 	cs.iq.pop()
 	if second != nil {

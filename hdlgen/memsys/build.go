@@ -183,11 +183,11 @@ func (g *gen) build() (*ir.Module, error) {
 	// ---- state --------------------------------------------------------------------
 	for c, s := range cs {
 		x := fmt.Sprintf("c%d_", c)
-		s.iq = g.queue(x+"iq", iqL.W, p.Q, 2, true)
+		s.iq = g.queue(x+"iq", iqL.W, p.Q, 2, 3)
 		for l := 0; l < L; l++ {
-			s.rq = append(s.rq, g.queue(fmt.Sprintf("%srq%d", x, l), lr.W, p.RQ, 1, false))
+			s.rq = append(s.rq, g.queue(fmt.Sprintf("%srq%d", x, l), lr.W, p.RQ, 1, 1))
 		}
-		s.cq = g.queue(x+"cq", co.W, p.RQ, 1, false)
+		s.cq = g.queue(x+"cq", co.W, p.RQ, 1, 1)
 		s.held, s.heldN = g.state(x+"held", 1, true, 0)
 		s.sd, s.sdN = g.state(x+"sd", 5, true, 0)
 		s.head, s.headN = g.state(x+"rb_head", g.RBW, true, 0)
@@ -212,8 +212,8 @@ func (g *gen) build() (*ir.Module, error) {
 	}
 	for l, s := range ls {
 		x := fmt.Sprintf("l%d_", l)
-		s.xq = g.queue(x+"xq", lr.W, p.Q, 2, false)
-		s.iwq = g.queue(x+"iwq", dw.W, T, 1, false)
+		s.xq = g.queue(x+"xq", lr.W, p.Q, 2, 1)
+		s.iwq = g.queue(x+"iwq", dw.W, T, 1, 1)
 		s.osB, s.osBN = g.state(x+"os_busy", 1, true, 0)
 		s.osReq, s.osReqN = g.state(x+"os_req", lr.W, false, 0)
 		s.osTag, s.osTagN = g.state(x+"os_tag", TW, false, 0)
@@ -237,9 +237,9 @@ func (g *gen) build() (*ir.Module, error) {
 		s.ia, s.iaN = g.state(x+"ia", BeatBits, false, 0)
 		s.sp, s.spN = g.state(x+"sp", TW, true, 0)
 	}
-	lq := g.queue("lq", co.W, p.LQ, 1, false)
-	rspq := g.queue("rspq", LineBits+g.MW, p.LQ, 1, false)
-	dwq := g.queue("dwq", dw.W, p.Q, 1, false)
+	lq := g.queue("lq", co.W, p.LQ, 1, 1)
+	rspq := g.queue("rspq", LineBits+g.MW, p.LQ, 1, 1)
+	dwq := g.queue("dwq", dw.W, p.Q, 1, 1)
 	lkSent, lkSentN := g.state("lk_sent", width(p.LQ)+1, true, 0)
 	K := p.K
 	ptB := make([]*ir.Signal, K)
@@ -897,16 +897,32 @@ func (g *gen) build() (*ir.Module, error) {
 			kindR = opS
 		}
 		// writes
-		sec := s.iq.second
+		sec, thr := s.iq.second, s.iq.third
 		two := ir.Ge(s.iq.cnt, k(s.iq.aw+1, 2))
-		pair := g.wire(x+"sp_pair", ir.AndAll(ir.Eq(o, k(1, 0)), two, ir.Eq(iqL.get(sec, "wr"), k(1, 1)),
-			ir.Eq(iqL.get(sec, "addr"), ir.Add(haddr, k(A, 32)))))
-		hold := g.wire(x+"sp_hold", ir.AndAll(ir.Eq(o, k(1, 0)), ir.Eq(s.iq.cnt, k(s.iq.aw+1, 1)), ir.LNot(s.held)))
+		three := ir.Ge(s.iq.cnt, k(s.iq.aw+1, 3))
+		o0 := ir.Eq(o, k(1, 0))
+		half := ir.Add(haddr, k(A, 32))
+		pair := g.wire(x+"sp_pair", ir.AndAll(o0, two, ir.Eq(iqL.get(sec, "wr"), k(1, 1)),
+			ir.Eq(iqL.get(sec, "addr"), half)))
+		// The second entry is a read none of whose beats is in the head's
+		// line: the line's second half may go ahead of it (§6 step 8, §9).
+		// Reads never run past the top of host memory (step 9), so the
+		// last beat's address fits in A bits.
+		raddr := iqL.get(sec, "addr")
+		rlast := ir.Add(raddr, ir.Sub(ir.Cat(k(A-10, 0), iqL.get(sec, "beats"), k(5, 0)), k(A, 1)))
+		secMiss := g.wire(x+"sp_sec_miss", ir.AndAll(ir.Eq(iqL.get(sec, "wr"), k(1, 0)),
+			ir.LOr(ir.Lt(ln, g.bitsOf(raddr, A-1, 6)), ir.Gt(ln, g.bitsOf(g.wire(x+"sp_sec_last", rlast), A-1, 6)))))
+		pairOver := g.wire(x+"sp_pair_over", ir.AndAll(o0, three, secMiss, ir.Eq(iqL.get(thr, "wr"), k(1, 1)),
+			ir.Eq(iqL.get(thr, "addr"), half)))
+		paired := g.wire(x+"sp_paired", ir.LOr(pair, pairOver))
+		hold := g.wire(x+"sp_hold", ir.AndAll(o0, ir.LNot(s.held),
+			ir.LOr(ir.Eq(s.iq.cnt, k(s.iq.aw+1, 1)), ir.LAnd(ir.Eq(s.iq.cnt, k(s.iq.aw+1, 2)), secMiss))))
 		hdata := iqL.get(h, "data")
-		wn := g.wire(x+"sp_wn", ir.Sel(pair, k(2, 2), k(2, 1)))
-		wOpData := g.wire(x+"sp_wopdata", ir.Sel(pair, ir.Cat(iqL.get(sec, "data"), hdata),
+		pdata := g.wire(x+"sp_pdata", ir.Sel(pairOver, iqL.get(thr, "data"), iqL.get(sec, "data")))
+		wn := g.wire(x+"sp_wn", ir.Sel(paired, k(2, 2), k(2, 1)))
+		wOpData := g.wire(x+"sp_wopdata", ir.Sel(paired, ir.Cat(pdata, hdata),
 			ir.Sel(ir.Eq(o, k(1, 1)), ir.Cat(hdata, k(256, 0)), ir.Cat(k(256, 0), hdata))))
-		wLinkData := g.wire(x+"sp_wlinkdata", ir.Sel(pair, ir.Cat(iqL.get(sec, "data"), hdata), ir.Cat(k(256, 0), hdata)))
+		wLinkData := g.wire(x+"sp_wlinkdata", ir.Sel(paired, ir.Cat(pdata, hdata), ir.Cat(k(256, 0), hdata)))
 		n := g.wire(x+"sp_n", ir.Sel(isWr, ir.Zext(wn, 5), ir.Sel(headCache, nCache, nRun)))
 		cop := g.wire(x+"sp_cop", co.pack(map[string]ir.Expr{
 			"kind": ir.Sel(isWr, k(2, opW), k(2, kindR)), "client": k(g.CW, uint64(c)), "line": ln, "o": o,
@@ -937,7 +953,8 @@ func (g *gen) build() (*ir.Module, error) {
 					}
 				})
 				b.If(isWr, func(b *ir.Block) {
-					b.Set(s.iq.pop, ir.Sel(pair, k(2, 2), k(2, 1)))
+					b.Set(s.iq.pop, ir.Sel(paired, k(2, 2), k(2, 1)))
+					b.Set(s.iq.move, pairOver)
 					b.Set(s.heldN, k(1, 0))
 				}, func(b *ir.Block) {
 					nsd := ir.Add(s.sd, n)

@@ -164,25 +164,29 @@ func (g *gen) step(f func(b *ir.Block)) { g.steps = append(g.steps, f) }
 func (g *gen) seq(f func(b *ir.Block))  { g.seqs = append(g.seqs, f) }
 
 // queue is a FIFO of register/distributed-RAM words with up to two pushes
-// and up to two pops per cycle, and combinational reads of its first two
-// entries.
+// and up to two pops per cycle, and combinational reads of its first
+// `peek` entries. A queue that offers three entries can also take out its
+// third with its head, keeping the second (the splitter's pair over a
+// read, memory.md §6 step 8): `move` writes the second entry into the
+// third's place, and popping two then leaves it at the head.
 type queue struct {
-	g            *gen
-	name         string
-	depth, aw    int
-	mem          *ir.Memory
-	rp, wp       *ir.Signal
-	rpN, wpN     *ir.Signal
-	cnt          *ir.Signal // entries at the start of the cycle
-	head, second ir.Expr
-	push0, push1 *ir.Signal
-	data0, data1 *ir.Signal
-	pop          *ir.Signal // 2 bits: entries popped
-	nonEmpty     *ir.Signal
-	pushes       int
+	g                   *gen
+	name                string
+	depth, aw           int
+	mem                 *ir.Memory
+	rp, wp              *ir.Signal
+	rpN, wpN            *ir.Signal
+	cnt                 *ir.Signal // entries at the start of the cycle
+	head, second, third ir.Expr
+	push0, push1        *ir.Signal
+	data0, data1        *ir.Signal
+	move                *ir.Signal // peek 3 only: entry 2 ← entry 1
+	pop                 *ir.Signal // 2 bits: entries popped
+	nonEmpty            *ir.Signal
+	pushes              int
 }
 
-func (g *gen) queue(name string, w, depth, pushes int, second bool) *queue {
+func (g *gen) queue(name string, w, depth, pushes, peek int) *queue {
 	q := &queue{g: g, name: name, depth: depth, aw: clog2(depth), pushes: pushes}
 	q.mem = g.m.Mem(name+"_mem", w, depth, false)
 	q.rp, q.rpN = g.state(name+"_rp", q.aw+1, true, 0)
@@ -190,8 +194,19 @@ func (g *gen) queue(name string, w, depth, pushes int, second bool) *queue {
 	q.cnt = g.wire(name+"_cnt", ir.Sub(q.wp, q.rp))
 	q.nonEmpty = g.wire(name+"_ne", ir.Ne(q.cnt, k(q.aw+1, 0)))
 	q.head = g.wire(name+"_head", q.mem.Read(g.bitsOf(q.rp, q.aw-1, 0)))
-	if second {
-		q.second = g.wire(name+"_second", q.mem.Read(g.bitsOf(ir.Add(q.rp, k(q.aw+1, 1)), q.aw-1, 0)))
+	at := func(i uint64) ir.Expr { return g.bitsOf(ir.Add(q.rp, k(q.aw+1, i)), q.aw-1, 0) }
+	if peek >= 2 {
+		q.second = g.wire(name+"_second", q.mem.Read(at(1)))
+	}
+	if peek >= 3 {
+		q.third = g.wire(name+"_third", q.mem.Read(at(2)))
+		q.move = g.ev(name+"_move", 1)
+		second := q.second
+		g.seq(func(b *ir.Block) {
+			// The third entry is below wp (three entries held), so this
+			// never writes where a push of the same cycle does.
+			b.If(q.move, func(b *ir.Block) { b.Write(q.mem, at(2), second) }, nil)
+		})
 	}
 	q.push0 = g.ev(name+"_push0", 1)
 	q.data0 = g.ev(name+"_data0", w)

@@ -157,6 +157,13 @@ wire [3:0]   tmp1;
 /* verilator lint_off UNUSEDSIGNAL */
 wire [305:0] c0_iq_second;
 /* verilator lint_on UNUSEDSIGNAL */
+/* verilator lint_off UNUSEDSIGNAL */
+wire [3:0]   tmp2;
+/* verilator lint_on UNUSEDSIGNAL */
+/* verilator lint_off UNUSEDSIGNAL */
+wire [305:0] c0_iq_third;
+/* verilator lint_on UNUSEDSIGNAL */
+reg          c0_iq_move;
 reg          c0_iq_push0;
 reg  [305:0] c0_iq_data0;
 reg          c0_iq_push1;
@@ -267,11 +274,18 @@ wire         c1_iq_ne;
 wire [305:0] c1_iq_head;
 /* verilator lint_on UNUSEDSIGNAL */
 /* verilator lint_off UNUSEDSIGNAL */
-wire [3:0]   tmp2;
+wire [3:0]   tmp3;
 /* verilator lint_on UNUSEDSIGNAL */
 /* verilator lint_off UNUSEDSIGNAL */
 wire [305:0] c1_iq_second;
 /* verilator lint_on UNUSEDSIGNAL */
+/* verilator lint_off UNUSEDSIGNAL */
+wire [3:0]   tmp4;
+/* verilator lint_on UNUSEDSIGNAL */
+/* verilator lint_off UNUSEDSIGNAL */
+wire [305:0] c1_iq_third;
+/* verilator lint_on UNUSEDSIGNAL */
+reg          c1_iq_move;
 reg          c1_iq_push0;
 reg  [305:0] c1_iq_data0;
 reg          c1_iq_push1;
@@ -382,11 +396,18 @@ wire         c2_iq_ne;
 wire [305:0] c2_iq_head;
 /* verilator lint_on UNUSEDSIGNAL */
 /* verilator lint_off UNUSEDSIGNAL */
-wire [3:0]   tmp3;
+wire [3:0]   tmp5;
 /* verilator lint_on UNUSEDSIGNAL */
 /* verilator lint_off UNUSEDSIGNAL */
 wire [305:0] c2_iq_second;
 /* verilator lint_on UNUSEDSIGNAL */
+/* verilator lint_off UNUSEDSIGNAL */
+wire [3:0]   tmp6;
+/* verilator lint_on UNUSEDSIGNAL */
+/* verilator lint_off UNUSEDSIGNAL */
+wire [305:0] c2_iq_third;
+/* verilator lint_on UNUSEDSIGNAL */
+reg          c2_iq_move;
 reg          c2_iq_push0;
 reg  [305:0] c2_iq_data0;
 reg          c2_iq_push1;
@@ -2958,16 +2979,16 @@ reg          done_next;
 reg  [31:0]  cycle_reg;
 reg  [31:0]  cycle_next;
 /* verilator lint_off UNUSEDSIGNAL */
-wire [511:0] tmp4;
-/* verilator lint_on UNUSEDSIGNAL */
-/* verilator lint_off UNUSEDSIGNAL */
-wire [511:0] tmp5;
-/* verilator lint_on UNUSEDSIGNAL */
-/* verilator lint_off UNUSEDSIGNAL */
-wire [511:0] tmp6;
-/* verilator lint_on UNUSEDSIGNAL */
-/* verilator lint_off UNUSEDSIGNAL */
 wire [511:0] tmp7;
+/* verilator lint_on UNUSEDSIGNAL */
+/* verilator lint_off UNUSEDSIGNAL */
+wire [511:0] tmp8;
+/* verilator lint_on UNUSEDSIGNAL */
+/* verilator lint_off UNUSEDSIGNAL */
+wire [511:0] tmp9;
+/* verilator lint_on UNUSEDSIGNAL */
+/* verilator lint_off UNUSEDSIGNAL */
+wire [511:0] tmp10;
 /* verilator lint_on UNUSEDSIGNAL */
 /* verilator lint_off UNUSEDSIGNAL */
 wire         l0_xfer;
@@ -3048,25 +3069,25 @@ wire         l0_arb_any_lo;
 wire         l0_arb_use_hi;
 /* verilator lint_on UNUSEDSIGNAL */
 /* verilator lint_off UNUSEDSIGNAL */
-wire [2:0]   tmp8;
+wire [2:0]   tmp11;
 /* verilator lint_on UNUSEDSIGNAL */
 /* verilator lint_off UNUSEDSIGNAL */
 wire [1:0]   l0_arb_rh_c4;
 /* verilator lint_on UNUSEDSIGNAL */
 /* verilator lint_off UNUSEDSIGNAL */
-wire [2:0]   tmp9;
+wire [2:0]   tmp12;
 /* verilator lint_on UNUSEDSIGNAL */
 /* verilator lint_off UNUSEDSIGNAL */
 wire [1:0]   l0_arb_rh_c3;
 /* verilator lint_on UNUSEDSIGNAL */
 /* verilator lint_off UNUSEDSIGNAL */
-wire [2:0]   tmp10;
+wire [2:0]   tmp13;
 /* verilator lint_on UNUSEDSIGNAL */
 /* verilator lint_off UNUSEDSIGNAL */
 wire [1:0]   l0_arb_rh_c2;
 /* verilator lint_on UNUSEDSIGNAL */
 /* verilator lint_off UNUSEDSIGNAL */
-wire [2:0]   tmp11;
+wire [2:0]   tmp14;
 /* verilator lint_on UNUSEDSIGNAL */
 /* verilator lint_off UNUSEDSIGNAL */
 wire [1:0]   l0_arb_rh_c1;
@@ -3075,25 +3096,25 @@ wire [1:0]   l0_arb_rh_c1;
 wire [1:0]   l0_arb_win_hi;
 /* verilator lint_on UNUSEDSIGNAL */
 /* verilator lint_off UNUSEDSIGNAL */
-wire [2:0]   tmp12;
+wire [2:0]   tmp15;
 /* verilator lint_on UNUSEDSIGNAL */
 /* verilator lint_off UNUSEDSIGNAL */
 wire [1:0]   l0_arb_rl_c4;
 /* verilator lint_on UNUSEDSIGNAL */
 /* verilator lint_off UNUSEDSIGNAL */
-wire [2:0]   tmp13;
+wire [2:0]   tmp16;
 /* verilator lint_on UNUSEDSIGNAL */
 /* verilator lint_off UNUSEDSIGNAL */
 wire [1:0]   l0_arb_rl_c3;
 /* verilator lint_on UNUSEDSIGNAL */
 /* verilator lint_off UNUSEDSIGNAL */
-wire [2:0]   tmp14;
+wire [2:0]   tmp17;
 /* verilator lint_on UNUSEDSIGNAL */
 /* verilator lint_off UNUSEDSIGNAL */
 wire [1:0]   l0_arb_rl_c2;
 /* verilator lint_on UNUSEDSIGNAL */
 /* verilator lint_off UNUSEDSIGNAL */
-wire [2:0]   tmp15;
+wire [2:0]   tmp18;
 /* verilator lint_on UNUSEDSIGNAL */
 /* verilator lint_off UNUSEDSIGNAL */
 wire [1:0]   l0_arb_rl_c1;
@@ -3150,25 +3171,25 @@ wire         l1_arb_any_lo;
 wire         l1_arb_use_hi;
 /* verilator lint_on UNUSEDSIGNAL */
 /* verilator lint_off UNUSEDSIGNAL */
-wire [2:0]   tmp16;
+wire [2:0]   tmp19;
 /* verilator lint_on UNUSEDSIGNAL */
 /* verilator lint_off UNUSEDSIGNAL */
 wire [1:0]   l1_arb_rh_c4;
 /* verilator lint_on UNUSEDSIGNAL */
 /* verilator lint_off UNUSEDSIGNAL */
-wire [2:0]   tmp17;
+wire [2:0]   tmp20;
 /* verilator lint_on UNUSEDSIGNAL */
 /* verilator lint_off UNUSEDSIGNAL */
 wire [1:0]   l1_arb_rh_c3;
 /* verilator lint_on UNUSEDSIGNAL */
 /* verilator lint_off UNUSEDSIGNAL */
-wire [2:0]   tmp18;
+wire [2:0]   tmp21;
 /* verilator lint_on UNUSEDSIGNAL */
 /* verilator lint_off UNUSEDSIGNAL */
 wire [1:0]   l1_arb_rh_c2;
 /* verilator lint_on UNUSEDSIGNAL */
 /* verilator lint_off UNUSEDSIGNAL */
-wire [2:0]   tmp19;
+wire [2:0]   tmp22;
 /* verilator lint_on UNUSEDSIGNAL */
 /* verilator lint_off UNUSEDSIGNAL */
 wire [1:0]   l1_arb_rh_c1;
@@ -3177,25 +3198,25 @@ wire [1:0]   l1_arb_rh_c1;
 wire [1:0]   l1_arb_win_hi;
 /* verilator lint_on UNUSEDSIGNAL */
 /* verilator lint_off UNUSEDSIGNAL */
-wire [2:0]   tmp20;
+wire [2:0]   tmp23;
 /* verilator lint_on UNUSEDSIGNAL */
 /* verilator lint_off UNUSEDSIGNAL */
 wire [1:0]   l1_arb_rl_c4;
 /* verilator lint_on UNUSEDSIGNAL */
 /* verilator lint_off UNUSEDSIGNAL */
-wire [2:0]   tmp21;
+wire [2:0]   tmp24;
 /* verilator lint_on UNUSEDSIGNAL */
 /* verilator lint_off UNUSEDSIGNAL */
 wire [1:0]   l1_arb_rl_c3;
 /* verilator lint_on UNUSEDSIGNAL */
 /* verilator lint_off UNUSEDSIGNAL */
-wire [2:0]   tmp22;
+wire [2:0]   tmp25;
 /* verilator lint_on UNUSEDSIGNAL */
 /* verilator lint_off UNUSEDSIGNAL */
 wire [1:0]   l1_arb_rl_c2;
 /* verilator lint_on UNUSEDSIGNAL */
 /* verilator lint_off UNUSEDSIGNAL */
-wire [2:0]   tmp23;
+wire [2:0]   tmp26;
 /* verilator lint_on UNUSEDSIGNAL */
 /* verilator lint_off UNUSEDSIGNAL */
 wire [1:0]   l1_arb_rl_c1;
@@ -3219,19 +3240,19 @@ wire [2:0]   dw_elig;
 wire         dw_any;
 /* verilator lint_on UNUSEDSIGNAL */
 /* verilator lint_off UNUSEDSIGNAL */
-wire [2:0]   tmp24;
+wire [2:0]   tmp27;
 /* verilator lint_on UNUSEDSIGNAL */
 /* verilator lint_off UNUSEDSIGNAL */
 wire [1:0]   dw_rr_c3;
 /* verilator lint_on UNUSEDSIGNAL */
 /* verilator lint_off UNUSEDSIGNAL */
-wire [2:0]   tmp25;
+wire [2:0]   tmp28;
 /* verilator lint_on UNUSEDSIGNAL */
 /* verilator lint_off UNUSEDSIGNAL */
 wire [1:0]   dw_rr_c2;
 /* verilator lint_on UNUSEDSIGNAL */
 /* verilator lint_off UNUSEDSIGNAL */
-wire [2:0]   tmp26;
+wire [2:0]   tmp29;
 /* verilator lint_on UNUSEDSIGNAL */
 /* verilator lint_off UNUSEDSIGNAL */
 wire [1:0]   dw_rr_c1;
@@ -3249,7 +3270,7 @@ wire         pt_any_free;
 wire [6:0]   pt_low;
 /* verilator lint_on UNUSEDSIGNAL */
 /* verilator lint_off UNUSEDSIGNAL */
-wire [29:0]  tmp27;
+wire [29:0]  tmp30;
 /* verilator lint_on UNUSEDSIGNAL */
 /* verilator lint_off UNUSEDSIGNAL */
 wire [25:0]  c0_cq_slot;
@@ -3258,7 +3279,7 @@ wire [25:0]  c0_cq_slot;
 wire         c0_cq_isw;
 /* verilator lint_on UNUSEDSIGNAL */
 /* verilator lint_off UNUSEDSIGNAL */
-wire [29:0]  tmp28;
+wire [29:0]  tmp31;
 /* verilator lint_on UNUSEDSIGNAL */
 /* verilator lint_off UNUSEDSIGNAL */
 wire [25:0]  c1_cq_slot;
@@ -3267,7 +3288,7 @@ wire [25:0]  c1_cq_slot;
 wire         c1_cq_isw;
 /* verilator lint_on UNUSEDSIGNAL */
 /* verilator lint_off UNUSEDSIGNAL */
-wire [29:0]  tmp29;
+wire [29:0]  tmp32;
 /* verilator lint_on UNUSEDSIGNAL */
 /* verilator lint_off UNUSEDSIGNAL */
 wire [25:0]  c2_cq_slot;
@@ -3342,25 +3363,25 @@ wire         ce_arb_any_lo;
 wire         ce_arb_use_hi;
 /* verilator lint_on UNUSEDSIGNAL */
 /* verilator lint_off UNUSEDSIGNAL */
-wire [2:0]   tmp30;
+wire [2:0]   tmp33;
 /* verilator lint_on UNUSEDSIGNAL */
 /* verilator lint_off UNUSEDSIGNAL */
 wire [1:0]   ce_arb_rh_c4;
 /* verilator lint_on UNUSEDSIGNAL */
 /* verilator lint_off UNUSEDSIGNAL */
-wire [2:0]   tmp31;
+wire [2:0]   tmp34;
 /* verilator lint_on UNUSEDSIGNAL */
 /* verilator lint_off UNUSEDSIGNAL */
 wire [1:0]   ce_arb_rh_c3;
 /* verilator lint_on UNUSEDSIGNAL */
 /* verilator lint_off UNUSEDSIGNAL */
-wire [2:0]   tmp32;
+wire [2:0]   tmp35;
 /* verilator lint_on UNUSEDSIGNAL */
 /* verilator lint_off UNUSEDSIGNAL */
 wire [1:0]   ce_arb_rh_c2;
 /* verilator lint_on UNUSEDSIGNAL */
 /* verilator lint_off UNUSEDSIGNAL */
-wire [2:0]   tmp33;
+wire [2:0]   tmp36;
 /* verilator lint_on UNUSEDSIGNAL */
 /* verilator lint_off UNUSEDSIGNAL */
 wire [1:0]   ce_arb_rh_c1;
@@ -3369,25 +3390,25 @@ wire [1:0]   ce_arb_rh_c1;
 wire [1:0]   ce_arb_win_hi;
 /* verilator lint_on UNUSEDSIGNAL */
 /* verilator lint_off UNUSEDSIGNAL */
-wire [2:0]   tmp34;
+wire [2:0]   tmp37;
 /* verilator lint_on UNUSEDSIGNAL */
 /* verilator lint_off UNUSEDSIGNAL */
 wire [1:0]   ce_arb_rl_c4;
 /* verilator lint_on UNUSEDSIGNAL */
 /* verilator lint_off UNUSEDSIGNAL */
-wire [2:0]   tmp35;
+wire [2:0]   tmp38;
 /* verilator lint_on UNUSEDSIGNAL */
 /* verilator lint_off UNUSEDSIGNAL */
 wire [1:0]   ce_arb_rl_c3;
 /* verilator lint_on UNUSEDSIGNAL */
 /* verilator lint_off UNUSEDSIGNAL */
-wire [2:0]   tmp36;
+wire [2:0]   tmp39;
 /* verilator lint_on UNUSEDSIGNAL */
 /* verilator lint_off UNUSEDSIGNAL */
 wire [1:0]   ce_arb_rl_c2;
 /* verilator lint_on UNUSEDSIGNAL */
 /* verilator lint_off UNUSEDSIGNAL */
-wire [2:0]   tmp37;
+wire [2:0]   tmp40;
 /* verilator lint_on UNUSEDSIGNAL */
 /* verilator lint_off UNUSEDSIGNAL */
 wire [1:0]   ce_arb_rl_c1;
@@ -3405,7 +3426,7 @@ wire [1:0]   ce_arb_win;
 wire [563:0] ce_win_op;
 /* verilator lint_on UNUSEDSIGNAL */
 /* verilator lint_off UNUSEDSIGNAL */
-wire [29:0]  tmp38;
+wire [29:0]  tmp41;
 /* verilator lint_on UNUSEDSIGNAL */
 /* verilator lint_off UNUSEDSIGNAL */
 wire [25:0]  ce_win_slot;
@@ -3457,15 +3478,6 @@ wire         rs_dirty;
 /* verilator lint_on UNUSEDSIGNAL */
 /* verilator lint_off UNUSEDSIGNAL */
 wire [29:0]  rs_old;
-/* verilator lint_on UNUSEDSIGNAL */
-/* verilator lint_off UNUSEDSIGNAL */
-wire [26:0]  tmp39;
-/* verilator lint_on UNUSEDSIGNAL */
-/* verilator lint_off UNUSEDSIGNAL */
-wire [26:0]  tmp40;
-/* verilator lint_on UNUSEDSIGNAL */
-/* verilator lint_off UNUSEDSIGNAL */
-wire [26:0]  tmp41;
 /* verilator lint_on UNUSEDSIGNAL */
 /* verilator lint_off UNUSEDSIGNAL */
 wire [26:0]  tmp42;
@@ -3798,13 +3810,7 @@ wire [26:0]  tmp150;
 wire [26:0]  tmp151;
 /* verilator lint_on UNUSEDSIGNAL */
 /* verilator lint_off UNUSEDSIGNAL */
-wire [7:0]   rs_line_hl;
-/* verilator lint_on UNUSEDSIGNAL */
-/* verilator lint_off UNUSEDSIGNAL */
-wire [10:0]  tmp152;
-/* verilator lint_on UNUSEDSIGNAL */
-/* verilator lint_off UNUSEDSIGNAL */
-wire [1:0]   rs_line_link;
+wire [26:0]  tmp152;
 /* verilator lint_on UNUSEDSIGNAL */
 /* verilator lint_off UNUSEDSIGNAL */
 wire [26:0]  tmp153;
@@ -3813,7 +3819,13 @@ wire [26:0]  tmp153;
 wire [26:0]  tmp154;
 /* verilator lint_on UNUSEDSIGNAL */
 /* verilator lint_off UNUSEDSIGNAL */
-wire [26:0]  tmp155;
+wire [7:0]   rs_line_hl;
+/* verilator lint_on UNUSEDSIGNAL */
+/* verilator lint_off UNUSEDSIGNAL */
+wire [10:0]  tmp155;
+/* verilator lint_on UNUSEDSIGNAL */
+/* verilator lint_off UNUSEDSIGNAL */
+wire [1:0]   rs_line_link;
 /* verilator lint_on UNUSEDSIGNAL */
 /* verilator lint_off UNUSEDSIGNAL */
 wire [26:0]  tmp156;
@@ -4146,10 +4158,19 @@ wire [26:0]  tmp264;
 wire [26:0]  tmp265;
 /* verilator lint_on UNUSEDSIGNAL */
 /* verilator lint_off UNUSEDSIGNAL */
+wire [26:0]  tmp266;
+/* verilator lint_on UNUSEDSIGNAL */
+/* verilator lint_off UNUSEDSIGNAL */
+wire [26:0]  tmp267;
+/* verilator lint_on UNUSEDSIGNAL */
+/* verilator lint_off UNUSEDSIGNAL */
+wire [26:0]  tmp268;
+/* verilator lint_on UNUSEDSIGNAL */
+/* verilator lint_off UNUSEDSIGNAL */
 wire [7:0]   rs_old_hl;
 /* verilator lint_on UNUSEDSIGNAL */
 /* verilator lint_off UNUSEDSIGNAL */
-wire [10:0]  tmp266;
+wire [10:0]  tmp269;
 /* verilator lint_on UNUSEDSIGNAL */
 /* verilator lint_off UNUSEDSIGNAL */
 wire [1:0]   rs_old_link;
@@ -4249,15 +4270,6 @@ wire [29:0]  c0_sp_line;
 /* verilator lint_on UNUSEDSIGNAL */
 /* verilator lint_off UNUSEDSIGNAL */
 wire         c0_sp_o;
-/* verilator lint_on UNUSEDSIGNAL */
-/* verilator lint_off UNUSEDSIGNAL */
-wire [26:0]  tmp267;
-/* verilator lint_on UNUSEDSIGNAL */
-/* verilator lint_off UNUSEDSIGNAL */
-wire [26:0]  tmp268;
-/* verilator lint_on UNUSEDSIGNAL */
-/* verilator lint_off UNUSEDSIGNAL */
-wire [26:0]  tmp269;
 /* verilator lint_on UNUSEDSIGNAL */
 /* verilator lint_off UNUSEDSIGNAL */
 wire [26:0]  tmp270;
@@ -4590,22 +4602,22 @@ wire [26:0]  tmp378;
 wire [26:0]  tmp379;
 /* verilator lint_on UNUSEDSIGNAL */
 /* verilator lint_off UNUSEDSIGNAL */
+wire [26:0]  tmp380;
+/* verilator lint_on UNUSEDSIGNAL */
+/* verilator lint_off UNUSEDSIGNAL */
+wire [26:0]  tmp381;
+/* verilator lint_on UNUSEDSIGNAL */
+/* verilator lint_off UNUSEDSIGNAL */
+wire [26:0]  tmp382;
+/* verilator lint_on UNUSEDSIGNAL */
+/* verilator lint_off UNUSEDSIGNAL */
 wire [7:0]   c0_sp_hl;
 /* verilator lint_on UNUSEDSIGNAL */
 /* verilator lint_off UNUSEDSIGNAL */
-wire [10:0]  tmp380;
+wire [10:0]  tmp383;
 /* verilator lint_on UNUSEDSIGNAL */
 /* verilator lint_off UNUSEDSIGNAL */
 wire [1:0]   c0_sp_link;
-/* verilator lint_on UNUSEDSIGNAL */
-/* verilator lint_off UNUSEDSIGNAL */
-wire [29:0]  tmp381;
-/* verilator lint_on UNUSEDSIGNAL */
-/* verilator lint_off UNUSEDSIGNAL */
-wire [29:0]  tmp382;
-/* verilator lint_on UNUSEDSIGNAL */
-/* verilator lint_off UNUSEDSIGNAL */
-wire [29:0]  tmp383;
 /* verilator lint_on UNUSEDSIGNAL */
 /* verilator lint_off UNUSEDSIGNAL */
 wire [29:0]  tmp384;
@@ -5331,6 +5343,15 @@ wire [29:0]  tmp623;
 wire [29:0]  tmp624;
 /* verilator lint_on UNUSEDSIGNAL */
 /* verilator lint_off UNUSEDSIGNAL */
+wire [29:0]  tmp625;
+/* verilator lint_on UNUSEDSIGNAL */
+/* verilator lint_off UNUSEDSIGNAL */
+wire [29:0]  tmp626;
+/* verilator lint_on UNUSEDSIGNAL */
+/* verilator lint_off UNUSEDSIGNAL */
+wire [29:0]  tmp627;
+/* verilator lint_on UNUSEDSIGNAL */
+/* verilator lint_off UNUSEDSIGNAL */
 wire [15:0]  c0_sp_base_hd;
 /* verilator lint_on UNUSEDSIGNAL */
 /* verilator lint_off UNUSEDSIGNAL */
@@ -5358,15 +5379,6 @@ wire         c0_sp_cache6;
 wire         c0_sp_cache7;
 /* verilator lint_on UNUSEDSIGNAL */
 /* verilator lint_off UNUSEDSIGNAL */
-wire [2:0]   tmp625;
-/* verilator lint_on UNUSEDSIGNAL */
-/* verilator lint_off UNUSEDSIGNAL */
-wire [2:0]   tmp626;
-/* verilator lint_on UNUSEDSIGNAL */
-/* verilator lint_off UNUSEDSIGNAL */
-wire [2:0]   tmp627;
-/* verilator lint_on UNUSEDSIGNAL */
-/* verilator lint_off UNUSEDSIGNAL */
 wire [2:0]   tmp628;
 /* verilator lint_on UNUSEDSIGNAL */
 /* verilator lint_off UNUSEDSIGNAL */
@@ -5379,9 +5391,6 @@ wire [2:0]   tmp630;
 wire [2:0]   tmp631;
 /* verilator lint_on UNUSEDSIGNAL */
 /* verilator lint_off UNUSEDSIGNAL */
-wire         c0_sp_cacheable;
-/* verilator lint_on UNUSEDSIGNAL */
-/* verilator lint_off UNUSEDSIGNAL */
 wire [2:0]   tmp632;
 /* verilator lint_on UNUSEDSIGNAL */
 /* verilator lint_off UNUSEDSIGNAL */
@@ -5389,6 +5398,9 @@ wire [2:0]   tmp633;
 /* verilator lint_on UNUSEDSIGNAL */
 /* verilator lint_off UNUSEDSIGNAL */
 wire [2:0]   tmp634;
+/* verilator lint_on UNUSEDSIGNAL */
+/* verilator lint_off UNUSEDSIGNAL */
+wire         c0_sp_cacheable;
 /* verilator lint_on UNUSEDSIGNAL */
 /* verilator lint_off UNUSEDSIGNAL */
 wire [2:0]   tmp635;
@@ -5403,6 +5415,15 @@ wire [2:0]   tmp637;
 wire [2:0]   tmp638;
 /* verilator lint_on UNUSEDSIGNAL */
 /* verilator lint_off UNUSEDSIGNAL */
+wire [2:0]   tmp639;
+/* verilator lint_on UNUSEDSIGNAL */
+/* verilator lint_off UNUSEDSIGNAL */
+wire [2:0]   tmp640;
+/* verilator lint_on UNUSEDSIGNAL */
+/* verilator lint_off UNUSEDSIGNAL */
+wire [2:0]   tmp641;
+/* verilator lint_on UNUSEDSIGNAL */
+/* verilator lint_off UNUSEDSIGNAL */
 wire [4:0]   c0_sp_krun;
 /* verilator lint_on UNUSEDSIGNAL */
 /* verilator lint_off UNUSEDSIGNAL */
@@ -5412,7 +5433,7 @@ wire [4:0]   c0_sp_rem;
 wire [4:0]   c0_sp_ncache;
 /* verilator lint_on UNUSEDSIGNAL */
 /* verilator lint_off UNUSEDSIGNAL */
-wire [5:0]   tmp639;
+wire [5:0]   tmp642;
 /* verilator lint_on UNUSEDSIGNAL */
 /* verilator lint_off UNUSEDSIGNAL */
 wire [4:0]   c0_sp_nrun;
@@ -5424,7 +5445,25 @@ wire [7:0]   c0_sp_rbpos;
 wire         c0_sp_pair;
 /* verilator lint_on UNUSEDSIGNAL */
 /* verilator lint_off UNUSEDSIGNAL */
+wire [35:0]  tmp643;
+/* verilator lint_on UNUSEDSIGNAL */
+/* verilator lint_off UNUSEDSIGNAL */
+wire [35:0]  c0_sp_sec_last;
+/* verilator lint_on UNUSEDSIGNAL */
+/* verilator lint_off UNUSEDSIGNAL */
+wire         c0_sp_sec_miss;
+/* verilator lint_on UNUSEDSIGNAL */
+/* verilator lint_off UNUSEDSIGNAL */
+wire         c0_sp_pair_over;
+/* verilator lint_on UNUSEDSIGNAL */
+/* verilator lint_off UNUSEDSIGNAL */
+wire         c0_sp_paired;
+/* verilator lint_on UNUSEDSIGNAL */
+/* verilator lint_off UNUSEDSIGNAL */
 wire         c0_sp_hold;
+/* verilator lint_on UNUSEDSIGNAL */
+/* verilator lint_off UNUSEDSIGNAL */
+wire [255:0] c0_sp_pdata;
 /* verilator lint_on UNUSEDSIGNAL */
 /* verilator lint_off UNUSEDSIGNAL */
 wire [1:0]   c0_sp_wn;
@@ -5461,18 +5500,6 @@ wire [29:0]  c1_sp_line;
 /* verilator lint_on UNUSEDSIGNAL */
 /* verilator lint_off UNUSEDSIGNAL */
 wire         c1_sp_o;
-/* verilator lint_on UNUSEDSIGNAL */
-/* verilator lint_off UNUSEDSIGNAL */
-wire [26:0]  tmp640;
-/* verilator lint_on UNUSEDSIGNAL */
-/* verilator lint_off UNUSEDSIGNAL */
-wire [26:0]  tmp641;
-/* verilator lint_on UNUSEDSIGNAL */
-/* verilator lint_off UNUSEDSIGNAL */
-wire [26:0]  tmp642;
-/* verilator lint_on UNUSEDSIGNAL */
-/* verilator lint_off UNUSEDSIGNAL */
-wire [26:0]  tmp643;
 /* verilator lint_on UNUSEDSIGNAL */
 /* verilator lint_off UNUSEDSIGNAL */
 wire [26:0]  tmp644;
@@ -5802,25 +5829,25 @@ wire [26:0]  tmp751;
 wire [26:0]  tmp752;
 /* verilator lint_on UNUSEDSIGNAL */
 /* verilator lint_off UNUSEDSIGNAL */
+wire [26:0]  tmp753;
+/* verilator lint_on UNUSEDSIGNAL */
+/* verilator lint_off UNUSEDSIGNAL */
+wire [26:0]  tmp754;
+/* verilator lint_on UNUSEDSIGNAL */
+/* verilator lint_off UNUSEDSIGNAL */
+wire [26:0]  tmp755;
+/* verilator lint_on UNUSEDSIGNAL */
+/* verilator lint_off UNUSEDSIGNAL */
+wire [26:0]  tmp756;
+/* verilator lint_on UNUSEDSIGNAL */
+/* verilator lint_off UNUSEDSIGNAL */
 wire [7:0]   c1_sp_hl;
 /* verilator lint_on UNUSEDSIGNAL */
 /* verilator lint_off UNUSEDSIGNAL */
-wire [10:0]  tmp753;
+wire [10:0]  tmp757;
 /* verilator lint_on UNUSEDSIGNAL */
 /* verilator lint_off UNUSEDSIGNAL */
 wire [1:0]   c1_sp_link;
-/* verilator lint_on UNUSEDSIGNAL */
-/* verilator lint_off UNUSEDSIGNAL */
-wire [29:0]  tmp754;
-/* verilator lint_on UNUSEDSIGNAL */
-/* verilator lint_off UNUSEDSIGNAL */
-wire [29:0]  tmp755;
-/* verilator lint_on UNUSEDSIGNAL */
-/* verilator lint_off UNUSEDSIGNAL */
-wire [29:0]  tmp756;
-/* verilator lint_on UNUSEDSIGNAL */
-/* verilator lint_off UNUSEDSIGNAL */
-wire [29:0]  tmp757;
 /* verilator lint_on UNUSEDSIGNAL */
 /* verilator lint_off UNUSEDSIGNAL */
 wire [29:0]  tmp758;
@@ -6543,6 +6570,18 @@ wire [29:0]  tmp996;
 wire [29:0]  tmp997;
 /* verilator lint_on UNUSEDSIGNAL */
 /* verilator lint_off UNUSEDSIGNAL */
+wire [29:0]  tmp998;
+/* verilator lint_on UNUSEDSIGNAL */
+/* verilator lint_off UNUSEDSIGNAL */
+wire [29:0]  tmp999;
+/* verilator lint_on UNUSEDSIGNAL */
+/* verilator lint_off UNUSEDSIGNAL */
+wire [29:0]  tmp1000;
+/* verilator lint_on UNUSEDSIGNAL */
+/* verilator lint_off UNUSEDSIGNAL */
+wire [29:0]  tmp1001;
+/* verilator lint_on UNUSEDSIGNAL */
+/* verilator lint_off UNUSEDSIGNAL */
 wire [15:0]  c1_sp_base_hd;
 /* verilator lint_on UNUSEDSIGNAL */
 /* verilator lint_off UNUSEDSIGNAL */
@@ -6570,18 +6609,6 @@ wire         c1_sp_cache6;
 wire         c1_sp_cache7;
 /* verilator lint_on UNUSEDSIGNAL */
 /* verilator lint_off UNUSEDSIGNAL */
-wire [2:0]   tmp998;
-/* verilator lint_on UNUSEDSIGNAL */
-/* verilator lint_off UNUSEDSIGNAL */
-wire [2:0]   tmp999;
-/* verilator lint_on UNUSEDSIGNAL */
-/* verilator lint_off UNUSEDSIGNAL */
-wire [2:0]   tmp1000;
-/* verilator lint_on UNUSEDSIGNAL */
-/* verilator lint_off UNUSEDSIGNAL */
-wire [2:0]   tmp1001;
-/* verilator lint_on UNUSEDSIGNAL */
-/* verilator lint_off UNUSEDSIGNAL */
 wire [2:0]   tmp1002;
 /* verilator lint_on UNUSEDSIGNAL */
 /* verilator lint_off UNUSEDSIGNAL */
@@ -6589,9 +6616,6 @@ wire [2:0]   tmp1003;
 /* verilator lint_on UNUSEDSIGNAL */
 /* verilator lint_off UNUSEDSIGNAL */
 wire [2:0]   tmp1004;
-/* verilator lint_on UNUSEDSIGNAL */
-/* verilator lint_off UNUSEDSIGNAL */
-wire         c1_sp_cacheable;
 /* verilator lint_on UNUSEDSIGNAL */
 /* verilator lint_off UNUSEDSIGNAL */
 wire [2:0]   tmp1005;
@@ -6606,6 +6630,9 @@ wire [2:0]   tmp1007;
 wire [2:0]   tmp1008;
 /* verilator lint_on UNUSEDSIGNAL */
 /* verilator lint_off UNUSEDSIGNAL */
+wire         c1_sp_cacheable;
+/* verilator lint_on UNUSEDSIGNAL */
+/* verilator lint_off UNUSEDSIGNAL */
 wire [2:0]   tmp1009;
 /* verilator lint_on UNUSEDSIGNAL */
 /* verilator lint_off UNUSEDSIGNAL */
@@ -6613,6 +6640,18 @@ wire [2:0]   tmp1010;
 /* verilator lint_on UNUSEDSIGNAL */
 /* verilator lint_off UNUSEDSIGNAL */
 wire [2:0]   tmp1011;
+/* verilator lint_on UNUSEDSIGNAL */
+/* verilator lint_off UNUSEDSIGNAL */
+wire [2:0]   tmp1012;
+/* verilator lint_on UNUSEDSIGNAL */
+/* verilator lint_off UNUSEDSIGNAL */
+wire [2:0]   tmp1013;
+/* verilator lint_on UNUSEDSIGNAL */
+/* verilator lint_off UNUSEDSIGNAL */
+wire [2:0]   tmp1014;
+/* verilator lint_on UNUSEDSIGNAL */
+/* verilator lint_off UNUSEDSIGNAL */
+wire [2:0]   tmp1015;
 /* verilator lint_on UNUSEDSIGNAL */
 /* verilator lint_off UNUSEDSIGNAL */
 wire [4:0]   c1_sp_krun;
@@ -6624,7 +6663,7 @@ wire [4:0]   c1_sp_rem;
 wire [4:0]   c1_sp_ncache;
 /* verilator lint_on UNUSEDSIGNAL */
 /* verilator lint_off UNUSEDSIGNAL */
-wire [5:0]   tmp1012;
+wire [5:0]   tmp1016;
 /* verilator lint_on UNUSEDSIGNAL */
 /* verilator lint_off UNUSEDSIGNAL */
 wire [4:0]   c1_sp_nrun;
@@ -6636,7 +6675,25 @@ wire [7:0]   c1_sp_rbpos;
 wire         c1_sp_pair;
 /* verilator lint_on UNUSEDSIGNAL */
 /* verilator lint_off UNUSEDSIGNAL */
+wire [35:0]  tmp1017;
+/* verilator lint_on UNUSEDSIGNAL */
+/* verilator lint_off UNUSEDSIGNAL */
+wire [35:0]  c1_sp_sec_last;
+/* verilator lint_on UNUSEDSIGNAL */
+/* verilator lint_off UNUSEDSIGNAL */
+wire         c1_sp_sec_miss;
+/* verilator lint_on UNUSEDSIGNAL */
+/* verilator lint_off UNUSEDSIGNAL */
+wire         c1_sp_pair_over;
+/* verilator lint_on UNUSEDSIGNAL */
+/* verilator lint_off UNUSEDSIGNAL */
+wire         c1_sp_paired;
+/* verilator lint_on UNUSEDSIGNAL */
+/* verilator lint_off UNUSEDSIGNAL */
 wire         c1_sp_hold;
+/* verilator lint_on UNUSEDSIGNAL */
+/* verilator lint_off UNUSEDSIGNAL */
+wire [255:0] c1_sp_pdata;
 /* verilator lint_on UNUSEDSIGNAL */
 /* verilator lint_off UNUSEDSIGNAL */
 wire [1:0]   c1_sp_wn;
@@ -6673,21 +6730,6 @@ wire [29:0]  c2_sp_line;
 /* verilator lint_on UNUSEDSIGNAL */
 /* verilator lint_off UNUSEDSIGNAL */
 wire         c2_sp_o;
-/* verilator lint_on UNUSEDSIGNAL */
-/* verilator lint_off UNUSEDSIGNAL */
-wire [26:0]  tmp1013;
-/* verilator lint_on UNUSEDSIGNAL */
-/* verilator lint_off UNUSEDSIGNAL */
-wire [26:0]  tmp1014;
-/* verilator lint_on UNUSEDSIGNAL */
-/* verilator lint_off UNUSEDSIGNAL */
-wire [26:0]  tmp1015;
-/* verilator lint_on UNUSEDSIGNAL */
-/* verilator lint_off UNUSEDSIGNAL */
-wire [26:0]  tmp1016;
-/* verilator lint_on UNUSEDSIGNAL */
-/* verilator lint_off UNUSEDSIGNAL */
-wire [26:0]  tmp1017;
 /* verilator lint_on UNUSEDSIGNAL */
 /* verilator lint_off UNUSEDSIGNAL */
 wire [26:0]  tmp1018;
@@ -7014,28 +7056,28 @@ wire [26:0]  tmp1124;
 wire [26:0]  tmp1125;
 /* verilator lint_on UNUSEDSIGNAL */
 /* verilator lint_off UNUSEDSIGNAL */
+wire [26:0]  tmp1126;
+/* verilator lint_on UNUSEDSIGNAL */
+/* verilator lint_off UNUSEDSIGNAL */
+wire [26:0]  tmp1127;
+/* verilator lint_on UNUSEDSIGNAL */
+/* verilator lint_off UNUSEDSIGNAL */
+wire [26:0]  tmp1128;
+/* verilator lint_on UNUSEDSIGNAL */
+/* verilator lint_off UNUSEDSIGNAL */
+wire [26:0]  tmp1129;
+/* verilator lint_on UNUSEDSIGNAL */
+/* verilator lint_off UNUSEDSIGNAL */
+wire [26:0]  tmp1130;
+/* verilator lint_on UNUSEDSIGNAL */
+/* verilator lint_off UNUSEDSIGNAL */
 wire [7:0]   c2_sp_hl;
 /* verilator lint_on UNUSEDSIGNAL */
 /* verilator lint_off UNUSEDSIGNAL */
-wire [10:0]  tmp1126;
+wire [10:0]  tmp1131;
 /* verilator lint_on UNUSEDSIGNAL */
 /* verilator lint_off UNUSEDSIGNAL */
 wire [1:0]   c2_sp_link;
-/* verilator lint_on UNUSEDSIGNAL */
-/* verilator lint_off UNUSEDSIGNAL */
-wire [29:0]  tmp1127;
-/* verilator lint_on UNUSEDSIGNAL */
-/* verilator lint_off UNUSEDSIGNAL */
-wire [29:0]  tmp1128;
-/* verilator lint_on UNUSEDSIGNAL */
-/* verilator lint_off UNUSEDSIGNAL */
-wire [29:0]  tmp1129;
-/* verilator lint_on UNUSEDSIGNAL */
-/* verilator lint_off UNUSEDSIGNAL */
-wire [29:0]  tmp1130;
-/* verilator lint_on UNUSEDSIGNAL */
-/* verilator lint_off UNUSEDSIGNAL */
-wire [29:0]  tmp1131;
 /* verilator lint_on UNUSEDSIGNAL */
 /* verilator lint_off UNUSEDSIGNAL */
 wire [29:0]  tmp1132;
@@ -7755,6 +7797,21 @@ wire [29:0]  tmp1369;
 wire [29:0]  tmp1370;
 /* verilator lint_on UNUSEDSIGNAL */
 /* verilator lint_off UNUSEDSIGNAL */
+wire [29:0]  tmp1371;
+/* verilator lint_on UNUSEDSIGNAL */
+/* verilator lint_off UNUSEDSIGNAL */
+wire [29:0]  tmp1372;
+/* verilator lint_on UNUSEDSIGNAL */
+/* verilator lint_off UNUSEDSIGNAL */
+wire [29:0]  tmp1373;
+/* verilator lint_on UNUSEDSIGNAL */
+/* verilator lint_off UNUSEDSIGNAL */
+wire [29:0]  tmp1374;
+/* verilator lint_on UNUSEDSIGNAL */
+/* verilator lint_off UNUSEDSIGNAL */
+wire [29:0]  tmp1375;
+/* verilator lint_on UNUSEDSIGNAL */
+/* verilator lint_off UNUSEDSIGNAL */
 wire [15:0]  c2_sp_base_hd;
 /* verilator lint_on UNUSEDSIGNAL */
 /* verilator lint_off UNUSEDSIGNAL */
@@ -7782,28 +7839,10 @@ wire         c2_sp_cache6;
 wire         c2_sp_cache7;
 /* verilator lint_on UNUSEDSIGNAL */
 /* verilator lint_off UNUSEDSIGNAL */
-wire [2:0]   tmp1371;
-/* verilator lint_on UNUSEDSIGNAL */
-/* verilator lint_off UNUSEDSIGNAL */
-wire [2:0]   tmp1372;
-/* verilator lint_on UNUSEDSIGNAL */
-/* verilator lint_off UNUSEDSIGNAL */
-wire [2:0]   tmp1373;
-/* verilator lint_on UNUSEDSIGNAL */
-/* verilator lint_off UNUSEDSIGNAL */
-wire [2:0]   tmp1374;
-/* verilator lint_on UNUSEDSIGNAL */
-/* verilator lint_off UNUSEDSIGNAL */
-wire [2:0]   tmp1375;
-/* verilator lint_on UNUSEDSIGNAL */
-/* verilator lint_off UNUSEDSIGNAL */
 wire [2:0]   tmp1376;
 /* verilator lint_on UNUSEDSIGNAL */
 /* verilator lint_off UNUSEDSIGNAL */
 wire [2:0]   tmp1377;
-/* verilator lint_on UNUSEDSIGNAL */
-/* verilator lint_off UNUSEDSIGNAL */
-wire         c2_sp_cacheable;
 /* verilator lint_on UNUSEDSIGNAL */
 /* verilator lint_off UNUSEDSIGNAL */
 wire [2:0]   tmp1378;
@@ -7821,10 +7860,28 @@ wire [2:0]   tmp1381;
 wire [2:0]   tmp1382;
 /* verilator lint_on UNUSEDSIGNAL */
 /* verilator lint_off UNUSEDSIGNAL */
+wire         c2_sp_cacheable;
+/* verilator lint_on UNUSEDSIGNAL */
+/* verilator lint_off UNUSEDSIGNAL */
 wire [2:0]   tmp1383;
 /* verilator lint_on UNUSEDSIGNAL */
 /* verilator lint_off UNUSEDSIGNAL */
 wire [2:0]   tmp1384;
+/* verilator lint_on UNUSEDSIGNAL */
+/* verilator lint_off UNUSEDSIGNAL */
+wire [2:0]   tmp1385;
+/* verilator lint_on UNUSEDSIGNAL */
+/* verilator lint_off UNUSEDSIGNAL */
+wire [2:0]   tmp1386;
+/* verilator lint_on UNUSEDSIGNAL */
+/* verilator lint_off UNUSEDSIGNAL */
+wire [2:0]   tmp1387;
+/* verilator lint_on UNUSEDSIGNAL */
+/* verilator lint_off UNUSEDSIGNAL */
+wire [2:0]   tmp1388;
+/* verilator lint_on UNUSEDSIGNAL */
+/* verilator lint_off UNUSEDSIGNAL */
+wire [2:0]   tmp1389;
 /* verilator lint_on UNUSEDSIGNAL */
 /* verilator lint_off UNUSEDSIGNAL */
 wire [4:0]   c2_sp_krun;
@@ -7836,7 +7893,7 @@ wire [4:0]   c2_sp_rem;
 wire [4:0]   c2_sp_ncache;
 /* verilator lint_on UNUSEDSIGNAL */
 /* verilator lint_off UNUSEDSIGNAL */
-wire [5:0]   tmp1385;
+wire [5:0]   tmp1390;
 /* verilator lint_on UNUSEDSIGNAL */
 /* verilator lint_off UNUSEDSIGNAL */
 wire [4:0]   c2_sp_nrun;
@@ -7848,7 +7905,25 @@ wire [7:0]   c2_sp_rbpos;
 wire         c2_sp_pair;
 /* verilator lint_on UNUSEDSIGNAL */
 /* verilator lint_off UNUSEDSIGNAL */
+wire [35:0]  tmp1391;
+/* verilator lint_on UNUSEDSIGNAL */
+/* verilator lint_off UNUSEDSIGNAL */
+wire [35:0]  c2_sp_sec_last;
+/* verilator lint_on UNUSEDSIGNAL */
+/* verilator lint_off UNUSEDSIGNAL */
+wire         c2_sp_sec_miss;
+/* verilator lint_on UNUSEDSIGNAL */
+/* verilator lint_off UNUSEDSIGNAL */
+wire         c2_sp_pair_over;
+/* verilator lint_on UNUSEDSIGNAL */
+/* verilator lint_off UNUSEDSIGNAL */
+wire         c2_sp_paired;
+/* verilator lint_on UNUSEDSIGNAL */
+/* verilator lint_off UNUSEDSIGNAL */
 wire         c2_sp_hold;
+/* verilator lint_on UNUSEDSIGNAL */
+/* verilator lint_off UNUSEDSIGNAL */
+wire [255:0] c2_sp_pdata;
 /* verilator lint_on UNUSEDSIGNAL */
 /* verilator lint_off UNUSEDSIGNAL */
 wire [1:0]   c2_sp_wn;
@@ -7899,106 +7974,115 @@ wire         quiet;
 wire         flush_reads;
 /* verilator lint_on UNUSEDSIGNAL */
 /* verilator lint_off UNUSEDSIGNAL */
-wire [255:0] tmp1386;
-/* verilator lint_on UNUSEDSIGNAL */
-/* verilator lint_off UNUSEDSIGNAL */
-wire [255:0] tmp1387;
-/* verilator lint_on UNUSEDSIGNAL */
-/* verilator lint_off UNUSEDSIGNAL */
-wire [255:0] tmp1388;
-/* verilator lint_on UNUSEDSIGNAL */
-/* verilator lint_off UNUSEDSIGNAL */
-wire [255:0] tmp1389;
-/* verilator lint_on UNUSEDSIGNAL */
-/* verilator lint_off UNUSEDSIGNAL */
-wire [511:0] tmp1390;
-/* verilator lint_on UNUSEDSIGNAL */
-/* verilator lint_off UNUSEDSIGNAL */
-wire [511:0] tmp1391;
-/* verilator lint_on UNUSEDSIGNAL */
-/* verilator lint_off UNUSEDSIGNAL */
 wire [255:0] tmp1392;
 /* verilator lint_on UNUSEDSIGNAL */
 /* verilator lint_off UNUSEDSIGNAL */
-wire [511:0] tmp1393;
+wire [255:0] tmp1393;
 /* verilator lint_on UNUSEDSIGNAL */
 /* verilator lint_off UNUSEDSIGNAL */
-wire [511:0] tmp1394;
+wire [255:0] tmp1394;
 /* verilator lint_on UNUSEDSIGNAL */
 /* verilator lint_off UNUSEDSIGNAL */
-wire [511:0] tmp1395;
+wire [255:0] tmp1395;
 /* verilator lint_on UNUSEDSIGNAL */
 /* verilator lint_off UNUSEDSIGNAL */
-wire [255:0] tmp1396;
+wire [511:0] tmp1396;
 /* verilator lint_on UNUSEDSIGNAL */
 /* verilator lint_off UNUSEDSIGNAL */
 wire [511:0] tmp1397;
 /* verilator lint_on UNUSEDSIGNAL */
 /* verilator lint_off UNUSEDSIGNAL */
-wire [511:0] tmp1398;
+wire [255:0] tmp1398;
 /* verilator lint_on UNUSEDSIGNAL */
 /* verilator lint_off UNUSEDSIGNAL */
-wire [29:0]  tmp1399;
+wire [511:0] tmp1399;
 /* verilator lint_on UNUSEDSIGNAL */
 /* verilator lint_off UNUSEDSIGNAL */
-wire [29:0]  tmp1400;
+wire [511:0] tmp1400;
 /* verilator lint_on UNUSEDSIGNAL */
 /* verilator lint_off UNUSEDSIGNAL */
 wire [511:0] tmp1401;
 /* verilator lint_on UNUSEDSIGNAL */
 /* verilator lint_off UNUSEDSIGNAL */
-wire [511:0] tmp1402;
+wire [255:0] tmp1402;
 /* verilator lint_on UNUSEDSIGNAL */
 /* verilator lint_off UNUSEDSIGNAL */
-wire [255:0] tmp1403;
+wire [511:0] tmp1403;
 /* verilator lint_on UNUSEDSIGNAL */
 /* verilator lint_off UNUSEDSIGNAL */
 wire [511:0] tmp1404;
 /* verilator lint_on UNUSEDSIGNAL */
 /* verilator lint_off UNUSEDSIGNAL */
-wire [511:0] tmp1405;
+wire [29:0]  tmp1405;
 /* verilator lint_on UNUSEDSIGNAL */
 /* verilator lint_off UNUSEDSIGNAL */
 wire [29:0]  tmp1406;
 /* verilator lint_on UNUSEDSIGNAL */
 /* verilator lint_off UNUSEDSIGNAL */
-wire [29:0]  tmp1407;
+wire [511:0] tmp1407;
 /* verilator lint_on UNUSEDSIGNAL */
 /* verilator lint_off UNUSEDSIGNAL */
 wire [511:0] tmp1408;
 /* verilator lint_on UNUSEDSIGNAL */
 /* verilator lint_off UNUSEDSIGNAL */
-wire [511:0] tmp1409;
+wire [255:0] tmp1409;
 /* verilator lint_on UNUSEDSIGNAL */
 /* verilator lint_off UNUSEDSIGNAL */
-wire [255:0] tmp1410;
+wire [511:0] tmp1410;
 /* verilator lint_on UNUSEDSIGNAL */
 /* verilator lint_off UNUSEDSIGNAL */
 wire [511:0] tmp1411;
 /* verilator lint_on UNUSEDSIGNAL */
 /* verilator lint_off UNUSEDSIGNAL */
-wire [255:0] tmp1412;
+wire [29:0]  tmp1412;
 /* verilator lint_on UNUSEDSIGNAL */
 /* verilator lint_off UNUSEDSIGNAL */
-wire [511:0] tmp1413;
+wire [29:0]  tmp1413;
 /* verilator lint_on UNUSEDSIGNAL */
 /* verilator lint_off UNUSEDSIGNAL */
-wire [255:0] tmp1414;
+wire [511:0] tmp1414;
 /* verilator lint_on UNUSEDSIGNAL */
 /* verilator lint_off UNUSEDSIGNAL */
-wire [3:0]   tmp1415;
+wire [511:0] tmp1415;
 /* verilator lint_on UNUSEDSIGNAL */
 /* verilator lint_off UNUSEDSIGNAL */
-wire [3:0]   tmp1416;
+wire [255:0] tmp1416;
 /* verilator lint_on UNUSEDSIGNAL */
 /* verilator lint_off UNUSEDSIGNAL */
-wire [3:0]   tmp1417;
+wire [511:0] tmp1417;
 /* verilator lint_on UNUSEDSIGNAL */
 /* verilator lint_off UNUSEDSIGNAL */
-wire [3:0]   tmp1418;
+wire [255:0] tmp1418;
 /* verilator lint_on UNUSEDSIGNAL */
 /* verilator lint_off UNUSEDSIGNAL */
-wire [3:0]   tmp1419;
+wire [511:0] tmp1419;
+/* verilator lint_on UNUSEDSIGNAL */
+/* verilator lint_off UNUSEDSIGNAL */
+wire [255:0] tmp1420;
+/* verilator lint_on UNUSEDSIGNAL */
+/* verilator lint_off UNUSEDSIGNAL */
+wire [3:0]   tmp1421;
+/* verilator lint_on UNUSEDSIGNAL */
+/* verilator lint_off UNUSEDSIGNAL */
+wire [3:0]   tmp1422;
+/* verilator lint_on UNUSEDSIGNAL */
+/* verilator lint_off UNUSEDSIGNAL */
+wire [3:0]   tmp1423;
+/* verilator lint_on UNUSEDSIGNAL */
+/* verilator lint_off UNUSEDSIGNAL */
+wire [3:0]   tmp1424;
+/* verilator lint_on UNUSEDSIGNAL */
+/* verilator lint_off UNUSEDSIGNAL */
+wire [3:0]   tmp1425;
+/* verilator lint_on UNUSEDSIGNAL */
+/* verilator lint_off UNUSEDSIGNAL */
+wire [3:0]   tmp1426;
+/* verilator lint_on UNUSEDSIGNAL */
+/* verilator lint_off UNUSEDSIGNAL */
+wire [3:0]   tmp1427;
+/* verilator lint_on UNUSEDSIGNAL */
+/* verilator lint_off UNUSEDSIGNAL */
+wire [3:0]   tmp1428;
 /* verilator lint_on UNUSEDSIGNAL */
 
 (* ram_style = "registers" *)
@@ -8099,6 +8183,8 @@ assign c0_iq_ne = c0_iq_cnt != 4'd0;
 assign c0_iq_head = c0_iq_mem[c0_iq_rp_reg[2:0]];
 assign tmp1 = c0_iq_rp_reg + 4'd1;
 assign c0_iq_second = c0_iq_mem[tmp1[2:0]];
+assign tmp2 = c0_iq_rp_reg + 4'd2;
+assign c0_iq_third = c0_iq_mem[tmp2[2:0]];
 assign c0_rq0_cnt = c0_rq0_wp_reg - c0_rq0_rp_reg;
 assign c0_rq0_ne = c0_rq0_cnt != 5'd0;
 assign c0_rq0_head = c0_rq0_mem[c0_rq0_rp_reg[3:0]];
@@ -8111,8 +8197,10 @@ assign c0_cq_head = c0_cq_mem[c0_cq_rp_reg[3:0]];
 assign c1_iq_cnt = c1_iq_wp_reg - c1_iq_rp_reg;
 assign c1_iq_ne = c1_iq_cnt != 4'd0;
 assign c1_iq_head = c1_iq_mem[c1_iq_rp_reg[2:0]];
-assign tmp2 = c1_iq_rp_reg + 4'd1;
-assign c1_iq_second = c1_iq_mem[tmp2[2:0]];
+assign tmp3 = c1_iq_rp_reg + 4'd1;
+assign c1_iq_second = c1_iq_mem[tmp3[2:0]];
+assign tmp4 = c1_iq_rp_reg + 4'd2;
+assign c1_iq_third = c1_iq_mem[tmp4[2:0]];
 assign c1_rq0_cnt = c1_rq0_wp_reg - c1_rq0_rp_reg;
 assign c1_rq0_ne = c1_rq0_cnt != 5'd0;
 assign c1_rq0_head = c1_rq0_mem[c1_rq0_rp_reg[3:0]];
@@ -8125,8 +8213,10 @@ assign c1_cq_head = c1_cq_mem[c1_cq_rp_reg[3:0]];
 assign c2_iq_cnt = c2_iq_wp_reg - c2_iq_rp_reg;
 assign c2_iq_ne = c2_iq_cnt != 4'd0;
 assign c2_iq_head = c2_iq_mem[c2_iq_rp_reg[2:0]];
-assign tmp3 = c2_iq_rp_reg + 4'd1;
-assign c2_iq_second = c2_iq_mem[tmp3[2:0]];
+assign tmp5 = c2_iq_rp_reg + 4'd1;
+assign c2_iq_second = c2_iq_mem[tmp5[2:0]];
+assign tmp6 = c2_iq_rp_reg + 4'd2;
+assign c2_iq_third = c2_iq_mem[tmp6[2:0]];
 assign c2_rq0_cnt = c2_rq0_wp_reg - c2_rq0_rp_reg;
 assign c2_rq0_ne = c2_rq0_cnt != 5'd0;
 assign c2_rq0_head = c2_rq0_mem[c2_rq0_rp_reg[3:0]];
@@ -8180,18 +8270,18 @@ assign l0_req_write = l0_os_busy_reg && (l0_os_req_reg[0] == 1'b1);
 assign l0_req_addr = l0_os_busy_reg ? l0_os_req_reg[36:1] : 36'd0;
 assign l0_req_beats = l0_os_busy_reg ? l0_os_req_reg[41:37] : 5'd0;
 assign l0_req_tag = (l0_os_busy_reg && (l0_os_req_reg[0] == 1'b0)) ? l0_os_tag_reg : 6'd0;
-assign tmp4 = l0_os_req_reg[553:42];
-assign tmp5 = l0_os_req_reg[553:42];
-assign l0_req_data = (l0_os_busy_reg && (l0_os_req_reg[0] == 1'b1)) ? ((l0_os_k_reg == 1'b1) ? tmp4[511:256] : tmp5[255:0]) : 256'd0;
+assign tmp7 = l0_os_req_reg[553:42];
+assign tmp8 = l0_os_req_reg[553:42];
+assign l0_req_data = (l0_os_busy_reg && (l0_os_req_reg[0] == 1'b1)) ? ((l0_os_k_reg == 1'b1) ? tmp7[511:256] : tmp8[255:0]) : 256'd0;
 assign l0_req_last = l0_os_busy_reg && ((l0_os_req_reg[0] == 1'b0) || ({4'd0, l0_os_k_reg} == (l0_os_req_reg[41:37] - 5'd1)));
 assign l1_req_valid = l1_os_busy_reg;
 assign l1_req_write = l1_os_busy_reg && (l1_os_req_reg[0] == 1'b1);
 assign l1_req_addr = l1_os_busy_reg ? l1_os_req_reg[36:1] : 36'd0;
 assign l1_req_beats = l1_os_busy_reg ? l1_os_req_reg[41:37] : 5'd0;
 assign l1_req_tag = (l1_os_busy_reg && (l1_os_req_reg[0] == 1'b0)) ? l1_os_tag_reg : 6'd0;
-assign tmp6 = l1_os_req_reg[553:42];
-assign tmp7 = l1_os_req_reg[553:42];
-assign l1_req_data = (l1_os_busy_reg && (l1_os_req_reg[0] == 1'b1)) ? ((l1_os_k_reg == 1'b1) ? tmp6[511:256] : tmp7[255:0]) : 256'd0;
+assign tmp9 = l1_os_req_reg[553:42];
+assign tmp10 = l1_os_req_reg[553:42];
+assign l1_req_data = (l1_os_busy_reg && (l1_os_req_reg[0] == 1'b1)) ? ((l1_os_k_reg == 1'b1) ? tmp9[511:256] : tmp10[255:0]) : 256'd0;
 assign l1_req_last = l1_os_busy_reg && ((l1_os_req_reg[0] == 1'b0) || ({4'd0, l1_os_k_reg} == (l1_os_req_reg[41:37] - 5'd1)));
 assign dram_req_valid = dr_busy_reg;
 assign dram_req_write = dr_busy_reg && dr_write_reg;
@@ -8224,23 +8314,23 @@ assign l0_arb_elig_lo = {1'b0, l0_elig2, 1'b0, 1'b0};
 assign l0_arb_any_hi = |l0_arb_elig_hi;
 assign l0_arb_any_lo = |l0_arb_elig_lo;
 assign l0_arb_use_hi = l0_arb_any_hi && (!l0_arb_any_lo || (l0_arb_starve_reg < 4'd8));
-assign tmp8 = (({1'b0, l0_arb_last_hi_reg} + 3'd4) >= 3'd4) ? (({1'b0, l0_arb_last_hi_reg} + 3'd4) - 3'd4) : ({1'b0, l0_arb_last_hi_reg} + 3'd4);
-assign l0_arb_rh_c4 = tmp8[1:0];
-assign tmp9 = (({1'b0, l0_arb_last_hi_reg} + 3'd3) >= 3'd4) ? (({1'b0, l0_arb_last_hi_reg} + 3'd3) - 3'd4) : ({1'b0, l0_arb_last_hi_reg} + 3'd3);
-assign l0_arb_rh_c3 = tmp9[1:0];
-assign tmp10 = (({1'b0, l0_arb_last_hi_reg} + 3'd2) >= 3'd4) ? (({1'b0, l0_arb_last_hi_reg} + 3'd2) - 3'd4) : ({1'b0, l0_arb_last_hi_reg} + 3'd2);
-assign l0_arb_rh_c2 = tmp10[1:0];
-assign tmp11 = (({1'b0, l0_arb_last_hi_reg} + 3'd1) >= 3'd4) ? (({1'b0, l0_arb_last_hi_reg} + 3'd1) - 3'd4) : ({1'b0, l0_arb_last_hi_reg} + 3'd1);
-assign l0_arb_rh_c1 = tmp11[1:0];
+assign tmp11 = (({1'b0, l0_arb_last_hi_reg} + 3'd4) >= 3'd4) ? (({1'b0, l0_arb_last_hi_reg} + 3'd4) - 3'd4) : ({1'b0, l0_arb_last_hi_reg} + 3'd4);
+assign l0_arb_rh_c4 = tmp11[1:0];
+assign tmp12 = (({1'b0, l0_arb_last_hi_reg} + 3'd3) >= 3'd4) ? (({1'b0, l0_arb_last_hi_reg} + 3'd3) - 3'd4) : ({1'b0, l0_arb_last_hi_reg} + 3'd3);
+assign l0_arb_rh_c3 = tmp12[1:0];
+assign tmp13 = (({1'b0, l0_arb_last_hi_reg} + 3'd2) >= 3'd4) ? (({1'b0, l0_arb_last_hi_reg} + 3'd2) - 3'd4) : ({1'b0, l0_arb_last_hi_reg} + 3'd2);
+assign l0_arb_rh_c2 = tmp13[1:0];
+assign tmp14 = (({1'b0, l0_arb_last_hi_reg} + 3'd1) >= 3'd4) ? (({1'b0, l0_arb_last_hi_reg} + 3'd1) - 3'd4) : ({1'b0, l0_arb_last_hi_reg} + 3'd1);
+assign l0_arb_rh_c1 = tmp14[1:0];
 assign l0_arb_win_hi = l0_arb_elig_hi[l0_arb_rh_c1] ? l0_arb_rh_c1 : (l0_arb_elig_hi[l0_arb_rh_c2] ? l0_arb_rh_c2 : (l0_arb_elig_hi[l0_arb_rh_c3] ? l0_arb_rh_c3 : (l0_arb_elig_hi[l0_arb_rh_c4] ? l0_arb_rh_c4 : 2'd0)));
-assign tmp12 = (({1'b0, l0_arb_last_lo_reg} + 3'd4) >= 3'd4) ? (({1'b0, l0_arb_last_lo_reg} + 3'd4) - 3'd4) : ({1'b0, l0_arb_last_lo_reg} + 3'd4);
-assign l0_arb_rl_c4 = tmp12[1:0];
-assign tmp13 = (({1'b0, l0_arb_last_lo_reg} + 3'd3) >= 3'd4) ? (({1'b0, l0_arb_last_lo_reg} + 3'd3) - 3'd4) : ({1'b0, l0_arb_last_lo_reg} + 3'd3);
-assign l0_arb_rl_c3 = tmp13[1:0];
-assign tmp14 = (({1'b0, l0_arb_last_lo_reg} + 3'd2) >= 3'd4) ? (({1'b0, l0_arb_last_lo_reg} + 3'd2) - 3'd4) : ({1'b0, l0_arb_last_lo_reg} + 3'd2);
-assign l0_arb_rl_c2 = tmp14[1:0];
-assign tmp15 = (({1'b0, l0_arb_last_lo_reg} + 3'd1) >= 3'd4) ? (({1'b0, l0_arb_last_lo_reg} + 3'd1) - 3'd4) : ({1'b0, l0_arb_last_lo_reg} + 3'd1);
-assign l0_arb_rl_c1 = tmp15[1:0];
+assign tmp15 = (({1'b0, l0_arb_last_lo_reg} + 3'd4) >= 3'd4) ? (({1'b0, l0_arb_last_lo_reg} + 3'd4) - 3'd4) : ({1'b0, l0_arb_last_lo_reg} + 3'd4);
+assign l0_arb_rl_c4 = tmp15[1:0];
+assign tmp16 = (({1'b0, l0_arb_last_lo_reg} + 3'd3) >= 3'd4) ? (({1'b0, l0_arb_last_lo_reg} + 3'd3) - 3'd4) : ({1'b0, l0_arb_last_lo_reg} + 3'd3);
+assign l0_arb_rl_c3 = tmp16[1:0];
+assign tmp17 = (({1'b0, l0_arb_last_lo_reg} + 3'd2) >= 3'd4) ? (({1'b0, l0_arb_last_lo_reg} + 3'd2) - 3'd4) : ({1'b0, l0_arb_last_lo_reg} + 3'd2);
+assign l0_arb_rl_c2 = tmp17[1:0];
+assign tmp18 = (({1'b0, l0_arb_last_lo_reg} + 3'd1) >= 3'd4) ? (({1'b0, l0_arb_last_lo_reg} + 3'd1) - 3'd4) : ({1'b0, l0_arb_last_lo_reg} + 3'd1);
+assign l0_arb_rl_c1 = tmp18[1:0];
 assign l0_arb_win_lo = l0_arb_elig_lo[l0_arb_rl_c1] ? l0_arb_rl_c1 : (l0_arb_elig_lo[l0_arb_rl_c2] ? l0_arb_rl_c2 : (l0_arb_elig_lo[l0_arb_rl_c3] ? l0_arb_rl_c3 : (l0_arb_elig_lo[l0_arb_rl_c4] ? l0_arb_rl_c4 : 2'd0)));
 assign l0_arb_grant = l0_arb_any_hi || l0_arb_any_lo;
 assign l0_arb_win = l0_arb_use_hi ? l0_arb_win_hi : l0_arb_win_lo;
@@ -8256,47 +8346,47 @@ assign l1_arb_elig_lo = {1'b0, l1_elig2, 1'b0, 1'b0};
 assign l1_arb_any_hi = |l1_arb_elig_hi;
 assign l1_arb_any_lo = |l1_arb_elig_lo;
 assign l1_arb_use_hi = l1_arb_any_hi && (!l1_arb_any_lo || (l1_arb_starve_reg < 4'd8));
-assign tmp16 = (({1'b0, l1_arb_last_hi_reg} + 3'd4) >= 3'd4) ? (({1'b0, l1_arb_last_hi_reg} + 3'd4) - 3'd4) : ({1'b0, l1_arb_last_hi_reg} + 3'd4);
-assign l1_arb_rh_c4 = tmp16[1:0];
-assign tmp17 = (({1'b0, l1_arb_last_hi_reg} + 3'd3) >= 3'd4) ? (({1'b0, l1_arb_last_hi_reg} + 3'd3) - 3'd4) : ({1'b0, l1_arb_last_hi_reg} + 3'd3);
-assign l1_arb_rh_c3 = tmp17[1:0];
-assign tmp18 = (({1'b0, l1_arb_last_hi_reg} + 3'd2) >= 3'd4) ? (({1'b0, l1_arb_last_hi_reg} + 3'd2) - 3'd4) : ({1'b0, l1_arb_last_hi_reg} + 3'd2);
-assign l1_arb_rh_c2 = tmp18[1:0];
-assign tmp19 = (({1'b0, l1_arb_last_hi_reg} + 3'd1) >= 3'd4) ? (({1'b0, l1_arb_last_hi_reg} + 3'd1) - 3'd4) : ({1'b0, l1_arb_last_hi_reg} + 3'd1);
-assign l1_arb_rh_c1 = tmp19[1:0];
+assign tmp19 = (({1'b0, l1_arb_last_hi_reg} + 3'd4) >= 3'd4) ? (({1'b0, l1_arb_last_hi_reg} + 3'd4) - 3'd4) : ({1'b0, l1_arb_last_hi_reg} + 3'd4);
+assign l1_arb_rh_c4 = tmp19[1:0];
+assign tmp20 = (({1'b0, l1_arb_last_hi_reg} + 3'd3) >= 3'd4) ? (({1'b0, l1_arb_last_hi_reg} + 3'd3) - 3'd4) : ({1'b0, l1_arb_last_hi_reg} + 3'd3);
+assign l1_arb_rh_c3 = tmp20[1:0];
+assign tmp21 = (({1'b0, l1_arb_last_hi_reg} + 3'd2) >= 3'd4) ? (({1'b0, l1_arb_last_hi_reg} + 3'd2) - 3'd4) : ({1'b0, l1_arb_last_hi_reg} + 3'd2);
+assign l1_arb_rh_c2 = tmp21[1:0];
+assign tmp22 = (({1'b0, l1_arb_last_hi_reg} + 3'd1) >= 3'd4) ? (({1'b0, l1_arb_last_hi_reg} + 3'd1) - 3'd4) : ({1'b0, l1_arb_last_hi_reg} + 3'd1);
+assign l1_arb_rh_c1 = tmp22[1:0];
 assign l1_arb_win_hi = l1_arb_elig_hi[l1_arb_rh_c1] ? l1_arb_rh_c1 : (l1_arb_elig_hi[l1_arb_rh_c2] ? l1_arb_rh_c2 : (l1_arb_elig_hi[l1_arb_rh_c3] ? l1_arb_rh_c3 : (l1_arb_elig_hi[l1_arb_rh_c4] ? l1_arb_rh_c4 : 2'd0)));
-assign tmp20 = (({1'b0, l1_arb_last_lo_reg} + 3'd4) >= 3'd4) ? (({1'b0, l1_arb_last_lo_reg} + 3'd4) - 3'd4) : ({1'b0, l1_arb_last_lo_reg} + 3'd4);
-assign l1_arb_rl_c4 = tmp20[1:0];
-assign tmp21 = (({1'b0, l1_arb_last_lo_reg} + 3'd3) >= 3'd4) ? (({1'b0, l1_arb_last_lo_reg} + 3'd3) - 3'd4) : ({1'b0, l1_arb_last_lo_reg} + 3'd3);
-assign l1_arb_rl_c3 = tmp21[1:0];
-assign tmp22 = (({1'b0, l1_arb_last_lo_reg} + 3'd2) >= 3'd4) ? (({1'b0, l1_arb_last_lo_reg} + 3'd2) - 3'd4) : ({1'b0, l1_arb_last_lo_reg} + 3'd2);
-assign l1_arb_rl_c2 = tmp22[1:0];
-assign tmp23 = (({1'b0, l1_arb_last_lo_reg} + 3'd1) >= 3'd4) ? (({1'b0, l1_arb_last_lo_reg} + 3'd1) - 3'd4) : ({1'b0, l1_arb_last_lo_reg} + 3'd1);
-assign l1_arb_rl_c1 = tmp23[1:0];
+assign tmp23 = (({1'b0, l1_arb_last_lo_reg} + 3'd4) >= 3'd4) ? (({1'b0, l1_arb_last_lo_reg} + 3'd4) - 3'd4) : ({1'b0, l1_arb_last_lo_reg} + 3'd4);
+assign l1_arb_rl_c4 = tmp23[1:0];
+assign tmp24 = (({1'b0, l1_arb_last_lo_reg} + 3'd3) >= 3'd4) ? (({1'b0, l1_arb_last_lo_reg} + 3'd3) - 3'd4) : ({1'b0, l1_arb_last_lo_reg} + 3'd3);
+assign l1_arb_rl_c3 = tmp24[1:0];
+assign tmp25 = (({1'b0, l1_arb_last_lo_reg} + 3'd2) >= 3'd4) ? (({1'b0, l1_arb_last_lo_reg} + 3'd2) - 3'd4) : ({1'b0, l1_arb_last_lo_reg} + 3'd2);
+assign l1_arb_rl_c2 = tmp25[1:0];
+assign tmp26 = (({1'b0, l1_arb_last_lo_reg} + 3'd1) >= 3'd4) ? (({1'b0, l1_arb_last_lo_reg} + 3'd1) - 3'd4) : ({1'b0, l1_arb_last_lo_reg} + 3'd1);
+assign l1_arb_rl_c1 = tmp26[1:0];
 assign l1_arb_win_lo = l1_arb_elig_lo[l1_arb_rl_c1] ? l1_arb_rl_c1 : (l1_arb_elig_lo[l1_arb_rl_c2] ? l1_arb_rl_c2 : (l1_arb_elig_lo[l1_arb_rl_c3] ? l1_arb_rl_c3 : (l1_arb_elig_lo[l1_arb_rl_c4] ? l1_arb_rl_c4 : 2'd0)));
 assign l1_arb_grant = l1_arb_any_hi || l1_arb_any_lo;
 assign l1_arb_win = l1_arb_use_hi ? l1_arb_win_hi : l1_arb_win_lo;
 assign l1_win_req = l1_arb_win[1] ? (l1_arb_win[0] ? l1_xq_head : c2_rq1_head) : (l1_arb_win[0] ? c1_rq1_head : c0_rq1_head);
 assign dw_elig = {l1_iwq_ne, l0_iwq_ne, dwq_ne};
 assign dw_any = |dw_elig;
-assign tmp24 = (({1'b0, dw_last_reg} + 3'd3) >= 3'd3) ? (({1'b0, dw_last_reg} + 3'd3) - 3'd3) : ({1'b0, dw_last_reg} + 3'd3);
-assign dw_rr_c3 = tmp24[1:0];
-assign tmp25 = (({1'b0, dw_last_reg} + 3'd2) >= 3'd3) ? (({1'b0, dw_last_reg} + 3'd2) - 3'd3) : ({1'b0, dw_last_reg} + 3'd2);
-assign dw_rr_c2 = tmp25[1:0];
-assign tmp26 = (({1'b0, dw_last_reg} + 3'd1) >= 3'd3) ? (({1'b0, dw_last_reg} + 3'd1) - 3'd3) : ({1'b0, dw_last_reg} + 3'd1);
-assign dw_rr_c1 = tmp26[1:0];
+assign tmp27 = (({1'b0, dw_last_reg} + 3'd3) >= 3'd3) ? (({1'b0, dw_last_reg} + 3'd3) - 3'd3) : ({1'b0, dw_last_reg} + 3'd3);
+assign dw_rr_c3 = tmp27[1:0];
+assign tmp28 = (({1'b0, dw_last_reg} + 3'd2) >= 3'd3) ? (({1'b0, dw_last_reg} + 3'd2) - 3'd3) : ({1'b0, dw_last_reg} + 3'd2);
+assign dw_rr_c2 = tmp28[1:0];
+assign tmp29 = (({1'b0, dw_last_reg} + 3'd1) >= 3'd3) ? (({1'b0, dw_last_reg} + 3'd1) - 3'd3) : ({1'b0, dw_last_reg} + 3'd1);
+assign dw_rr_c1 = tmp29[1:0];
 assign dw_win = dw_elig[dw_rr_c1] ? dw_rr_c1 : (dw_elig[dw_rr_c2] ? dw_rr_c2 : (dw_elig[dw_rr_c3] ? dw_rr_c3 : 2'd0));
 assign dw_head = dw_win[1] ? l1_iwq_head : (dw_win[0] ? l0_iwq_head : dwq_head);
 assign pt_any_free = ((((((((((((((((((((((((((((((((((((((((((((((((((((((((((((((((((((((((((((((((((((((((((((((((((((((((((((((((((((((((((((((!pt0_busy_reg | !pt1_busy_reg) | !pt2_busy_reg) | !pt3_busy_reg) | !pt4_busy_reg) | !pt5_busy_reg) | !pt6_busy_reg) | !pt7_busy_reg) | !pt8_busy_reg) | !pt9_busy_reg) | !pt10_busy_reg) | !pt11_busy_reg) | !pt12_busy_reg) | !pt13_busy_reg) | !pt14_busy_reg) | !pt15_busy_reg) | !pt16_busy_reg) | !pt17_busy_reg) | !pt18_busy_reg) | !pt19_busy_reg) | !pt20_busy_reg) | !pt21_busy_reg) | !pt22_busy_reg) | !pt23_busy_reg) | !pt24_busy_reg) | !pt25_busy_reg) | !pt26_busy_reg) | !pt27_busy_reg) | !pt28_busy_reg) | !pt29_busy_reg) | !pt30_busy_reg) | !pt31_busy_reg) | !pt32_busy_reg) | !pt33_busy_reg) | !pt34_busy_reg) | !pt35_busy_reg) | !pt36_busy_reg) | !pt37_busy_reg) | !pt38_busy_reg) | !pt39_busy_reg) | !pt40_busy_reg) | !pt41_busy_reg) | !pt42_busy_reg) | !pt43_busy_reg) | !pt44_busy_reg) | !pt45_busy_reg) | !pt46_busy_reg) | !pt47_busy_reg) | !pt48_busy_reg) | !pt49_busy_reg) | !pt50_busy_reg) | !pt51_busy_reg) | !pt52_busy_reg) | !pt53_busy_reg) | !pt54_busy_reg) | !pt55_busy_reg) | !pt56_busy_reg) | !pt57_busy_reg) | !pt58_busy_reg) | !pt59_busy_reg) | !pt60_busy_reg) | !pt61_busy_reg) | !pt62_busy_reg) | !pt63_busy_reg) | !pt64_busy_reg) | !pt65_busy_reg) | !pt66_busy_reg) | !pt67_busy_reg) | !pt68_busy_reg) | !pt69_busy_reg) | !pt70_busy_reg) | !pt71_busy_reg) | !pt72_busy_reg) | !pt73_busy_reg) | !pt74_busy_reg) | !pt75_busy_reg) | !pt76_busy_reg) | !pt77_busy_reg) | !pt78_busy_reg) | !pt79_busy_reg) | !pt80_busy_reg) | !pt81_busy_reg) | !pt82_busy_reg) | !pt83_busy_reg) | !pt84_busy_reg) | !pt85_busy_reg) | !pt86_busy_reg) | !pt87_busy_reg) | !pt88_busy_reg) | !pt89_busy_reg) | !pt90_busy_reg) | !pt91_busy_reg) | !pt92_busy_reg) | !pt93_busy_reg) | !pt94_busy_reg) | !pt95_busy_reg) | !pt96_busy_reg) | !pt97_busy_reg) | !pt98_busy_reg) | !pt99_busy_reg) | !pt100_busy_reg) | !pt101_busy_reg) | !pt102_busy_reg) | !pt103_busy_reg) | !pt104_busy_reg) | !pt105_busy_reg) | !pt106_busy_reg) | !pt107_busy_reg) | !pt108_busy_reg) | !pt109_busy_reg) | !pt110_busy_reg) | !pt111_busy_reg) | !pt112_busy_reg) | !pt113_busy_reg) | !pt114_busy_reg) | !pt115_busy_reg) | !pt116_busy_reg) | !pt117_busy_reg) | !pt118_busy_reg) | !pt119_busy_reg) | !pt120_busy_reg) | !pt121_busy_reg) | !pt122_busy_reg) | !pt123_busy_reg) | !pt124_busy_reg) | !pt125_busy_reg) | !pt126_busy_reg) | !pt127_busy_reg;
 assign pt_low = !pt0_busy_reg ? 7'd0 : (!pt1_busy_reg ? 7'd1 : (!pt2_busy_reg ? 7'd2 : (!pt3_busy_reg ? 7'd3 : (!pt4_busy_reg ? 7'd4 : (!pt5_busy_reg ? 7'd5 : (!pt6_busy_reg ? 7'd6 : (!pt7_busy_reg ? 7'd7 : (!pt8_busy_reg ? 7'd8 : (!pt9_busy_reg ? 7'd9 : (!pt10_busy_reg ? 7'd10 : (!pt11_busy_reg ? 7'd11 : (!pt12_busy_reg ? 7'd12 : (!pt13_busy_reg ? 7'd13 : (!pt14_busy_reg ? 7'd14 : (!pt15_busy_reg ? 7'd15 : (!pt16_busy_reg ? 7'd16 : (!pt17_busy_reg ? 7'd17 : (!pt18_busy_reg ? 7'd18 : (!pt19_busy_reg ? 7'd19 : (!pt20_busy_reg ? 7'd20 : (!pt21_busy_reg ? 7'd21 : (!pt22_busy_reg ? 7'd22 : (!pt23_busy_reg ? 7'd23 : (!pt24_busy_reg ? 7'd24 : (!pt25_busy_reg ? 7'd25 : (!pt26_busy_reg ? 7'd26 : (!pt27_busy_reg ? 7'd27 : (!pt28_busy_reg ? 7'd28 : (!pt29_busy_reg ? 7'd29 : (!pt30_busy_reg ? 7'd30 : (!pt31_busy_reg ? 7'd31 : (!pt32_busy_reg ? 7'd32 : (!pt33_busy_reg ? 7'd33 : (!pt34_busy_reg ? 7'd34 : (!pt35_busy_reg ? 7'd35 : (!pt36_busy_reg ? 7'd36 : (!pt37_busy_reg ? 7'd37 : (!pt38_busy_reg ? 7'd38 : (!pt39_busy_reg ? 7'd39 : (!pt40_busy_reg ? 7'd40 : (!pt41_busy_reg ? 7'd41 : (!pt42_busy_reg ? 7'd42 : (!pt43_busy_reg ? 7'd43 : (!pt44_busy_reg ? 7'd44 : (!pt45_busy_reg ? 7'd45 : (!pt46_busy_reg ? 7'd46 : (!pt47_busy_reg ? 7'd47 : (!pt48_busy_reg ? 7'd48 : (!pt49_busy_reg ? 7'd49 : (!pt50_busy_reg ? 7'd50 : (!pt51_busy_reg ? 7'd51 : (!pt52_busy_reg ? 7'd52 : (!pt53_busy_reg ? 7'd53 : (!pt54_busy_reg ? 7'd54 : (!pt55_busy_reg ? 7'd55 : (!pt56_busy_reg ? 7'd56 : (!pt57_busy_reg ? 7'd57 : (!pt58_busy_reg ? 7'd58 : (!pt59_busy_reg ? 7'd59 : (!pt60_busy_reg ? 7'd60 : (!pt61_busy_reg ? 7'd61 : (!pt62_busy_reg ? 7'd62 : (!pt63_busy_reg ? 7'd63 : (!pt64_busy_reg ? 7'd64 : (!pt65_busy_reg ? 7'd65 : (!pt66_busy_reg ? 7'd66 : (!pt67_busy_reg ? 7'd67 : (!pt68_busy_reg ? 7'd68 : (!pt69_busy_reg ? 7'd69 : (!pt70_busy_reg ? 7'd70 : (!pt71_busy_reg ? 7'd71 : (!pt72_busy_reg ? 7'd72 : (!pt73_busy_reg ? 7'd73 : (!pt74_busy_reg ? 7'd74 : (!pt75_busy_reg ? 7'd75 : (!pt76_busy_reg ? 7'd76 : (!pt77_busy_reg ? 7'd77 : (!pt78_busy_reg ? 7'd78 : (!pt79_busy_reg ? 7'd79 : (!pt80_busy_reg ? 7'd80 : (!pt81_busy_reg ? 7'd81 : (!pt82_busy_reg ? 7'd82 : (!pt83_busy_reg ? 7'd83 : (!pt84_busy_reg ? 7'd84 : (!pt85_busy_reg ? 7'd85 : (!pt86_busy_reg ? 7'd86 : (!pt87_busy_reg ? 7'd87 : (!pt88_busy_reg ? 7'd88 : (!pt89_busy_reg ? 7'd89 : (!pt90_busy_reg ? 7'd90 : (!pt91_busy_reg ? 7'd91 : (!pt92_busy_reg ? 7'd92 : (!pt93_busy_reg ? 7'd93 : (!pt94_busy_reg ? 7'd94 : (!pt95_busy_reg ? 7'd95 : (!pt96_busy_reg ? 7'd96 : (!pt97_busy_reg ? 7'd97 : (!pt98_busy_reg ? 7'd98 : (!pt99_busy_reg ? 7'd99 : (!pt100_busy_reg ? 7'd100 : (!pt101_busy_reg ? 7'd101 : (!pt102_busy_reg ? 7'd102 : (!pt103_busy_reg ? 7'd103 : (!pt104_busy_reg ? 7'd104 : (!pt105_busy_reg ? 7'd105 : (!pt106_busy_reg ? 7'd106 : (!pt107_busy_reg ? 7'd107 : (!pt108_busy_reg ? 7'd108 : (!pt109_busy_reg ? 7'd109 : (!pt110_busy_reg ? 7'd110 : (!pt111_busy_reg ? 7'd111 : (!pt112_busy_reg ? 7'd112 : (!pt113_busy_reg ? 7'd113 : (!pt114_busy_reg ? 7'd114 : (!pt115_busy_reg ? 7'd115 : (!pt116_busy_reg ? 7'd116 : (!pt117_busy_reg ? 7'd117 : (!pt118_busy_reg ? 7'd118 : (!pt119_busy_reg ? 7'd119 : (!pt120_busy_reg ? 7'd120 : (!pt121_busy_reg ? 7'd121 : (!pt122_busy_reg ? 7'd122 : (!pt123_busy_reg ? 7'd123 : (!pt124_busy_reg ? 7'd124 : (!pt125_busy_reg ? 7'd125 : (!pt126_busy_reg ? 7'd126 : (!pt127_busy_reg ? 7'd127 : 7'd127)))))))))))))))))))))))))))))))))))))))))))))))))))))))))))))))))))))))))))))))))))))))))))))))))))))))))))))))))))))))))))))));
-assign tmp27 = c0_cq_head[33:4];
-assign c0_cq_slot = tmp27[25:0];
+assign tmp30 = c0_cq_head[33:4];
+assign c0_cq_slot = tmp30[25:0];
 assign c0_cq_isw = c0_cq_ne && (c0_cq_head[1:0] == 2'd2);
-assign tmp28 = c1_cq_head[33:4];
-assign c1_cq_slot = tmp28[25:0];
+assign tmp31 = c1_cq_head[33:4];
+assign c1_cq_slot = tmp31[25:0];
 assign c1_cq_isw = c1_cq_ne && (c1_cq_head[1:0] == 2'd2);
-assign tmp29 = c2_cq_head[33:4];
-assign c2_cq_slot = tmp29[25:0];
+assign tmp32 = c2_cq_head[33:4];
+assign c2_cq_slot = tmp32[25:0];
 assign c2_cq_isw = c2_cq_ne && (c2_cq_head[1:0] == 2'd2);
 assign sweep = fstate_reg == 2'd1;
 assign fs_slot = fs_reg[25:0];
@@ -8318,29 +8408,29 @@ assign ce_arb_elig_lo = {1'b0, ce2_elig, 1'b0, 1'b0};
 assign ce_arb_any_hi = |ce_arb_elig_hi;
 assign ce_arb_any_lo = |ce_arb_elig_lo;
 assign ce_arb_use_hi = ce_arb_any_hi && (!ce_arb_any_lo || (ce_arb_starve_reg < 4'd8));
-assign tmp30 = (({1'b0, ce_arb_last_hi_reg} + 3'd4) >= 3'd4) ? (({1'b0, ce_arb_last_hi_reg} + 3'd4) - 3'd4) : ({1'b0, ce_arb_last_hi_reg} + 3'd4);
-assign ce_arb_rh_c4 = tmp30[1:0];
-assign tmp31 = (({1'b0, ce_arb_last_hi_reg} + 3'd3) >= 3'd4) ? (({1'b0, ce_arb_last_hi_reg} + 3'd3) - 3'd4) : ({1'b0, ce_arb_last_hi_reg} + 3'd3);
-assign ce_arb_rh_c3 = tmp31[1:0];
-assign tmp32 = (({1'b0, ce_arb_last_hi_reg} + 3'd2) >= 3'd4) ? (({1'b0, ce_arb_last_hi_reg} + 3'd2) - 3'd4) : ({1'b0, ce_arb_last_hi_reg} + 3'd2);
-assign ce_arb_rh_c2 = tmp32[1:0];
-assign tmp33 = (({1'b0, ce_arb_last_hi_reg} + 3'd1) >= 3'd4) ? (({1'b0, ce_arb_last_hi_reg} + 3'd1) - 3'd4) : ({1'b0, ce_arb_last_hi_reg} + 3'd1);
-assign ce_arb_rh_c1 = tmp33[1:0];
+assign tmp33 = (({1'b0, ce_arb_last_hi_reg} + 3'd4) >= 3'd4) ? (({1'b0, ce_arb_last_hi_reg} + 3'd4) - 3'd4) : ({1'b0, ce_arb_last_hi_reg} + 3'd4);
+assign ce_arb_rh_c4 = tmp33[1:0];
+assign tmp34 = (({1'b0, ce_arb_last_hi_reg} + 3'd3) >= 3'd4) ? (({1'b0, ce_arb_last_hi_reg} + 3'd3) - 3'd4) : ({1'b0, ce_arb_last_hi_reg} + 3'd3);
+assign ce_arb_rh_c3 = tmp34[1:0];
+assign tmp35 = (({1'b0, ce_arb_last_hi_reg} + 3'd2) >= 3'd4) ? (({1'b0, ce_arb_last_hi_reg} + 3'd2) - 3'd4) : ({1'b0, ce_arb_last_hi_reg} + 3'd2);
+assign ce_arb_rh_c2 = tmp35[1:0];
+assign tmp36 = (({1'b0, ce_arb_last_hi_reg} + 3'd1) >= 3'd4) ? (({1'b0, ce_arb_last_hi_reg} + 3'd1) - 3'd4) : ({1'b0, ce_arb_last_hi_reg} + 3'd1);
+assign ce_arb_rh_c1 = tmp36[1:0];
 assign ce_arb_win_hi = ce_arb_elig_hi[ce_arb_rh_c1] ? ce_arb_rh_c1 : (ce_arb_elig_hi[ce_arb_rh_c2] ? ce_arb_rh_c2 : (ce_arb_elig_hi[ce_arb_rh_c3] ? ce_arb_rh_c3 : (ce_arb_elig_hi[ce_arb_rh_c4] ? ce_arb_rh_c4 : 2'd0)));
-assign tmp34 = (({1'b0, ce_arb_last_lo_reg} + 3'd4) >= 3'd4) ? (({1'b0, ce_arb_last_lo_reg} + 3'd4) - 3'd4) : ({1'b0, ce_arb_last_lo_reg} + 3'd4);
-assign ce_arb_rl_c4 = tmp34[1:0];
-assign tmp35 = (({1'b0, ce_arb_last_lo_reg} + 3'd3) >= 3'd4) ? (({1'b0, ce_arb_last_lo_reg} + 3'd3) - 3'd4) : ({1'b0, ce_arb_last_lo_reg} + 3'd3);
-assign ce_arb_rl_c3 = tmp35[1:0];
-assign tmp36 = (({1'b0, ce_arb_last_lo_reg} + 3'd2) >= 3'd4) ? (({1'b0, ce_arb_last_lo_reg} + 3'd2) - 3'd4) : ({1'b0, ce_arb_last_lo_reg} + 3'd2);
-assign ce_arb_rl_c2 = tmp36[1:0];
-assign tmp37 = (({1'b0, ce_arb_last_lo_reg} + 3'd1) >= 3'd4) ? (({1'b0, ce_arb_last_lo_reg} + 3'd1) - 3'd4) : ({1'b0, ce_arb_last_lo_reg} + 3'd1);
-assign ce_arb_rl_c1 = tmp37[1:0];
+assign tmp37 = (({1'b0, ce_arb_last_lo_reg} + 3'd4) >= 3'd4) ? (({1'b0, ce_arb_last_lo_reg} + 3'd4) - 3'd4) : ({1'b0, ce_arb_last_lo_reg} + 3'd4);
+assign ce_arb_rl_c4 = tmp37[1:0];
+assign tmp38 = (({1'b0, ce_arb_last_lo_reg} + 3'd3) >= 3'd4) ? (({1'b0, ce_arb_last_lo_reg} + 3'd3) - 3'd4) : ({1'b0, ce_arb_last_lo_reg} + 3'd3);
+assign ce_arb_rl_c3 = tmp38[1:0];
+assign tmp39 = (({1'b0, ce_arb_last_lo_reg} + 3'd2) >= 3'd4) ? (({1'b0, ce_arb_last_lo_reg} + 3'd2) - 3'd4) : ({1'b0, ce_arb_last_lo_reg} + 3'd2);
+assign ce_arb_rl_c2 = tmp39[1:0];
+assign tmp40 = (({1'b0, ce_arb_last_lo_reg} + 3'd1) >= 3'd4) ? (({1'b0, ce_arb_last_lo_reg} + 3'd1) - 3'd4) : ({1'b0, ce_arb_last_lo_reg} + 3'd1);
+assign ce_arb_rl_c1 = tmp40[1:0];
 assign ce_arb_win_lo = ce_arb_elig_lo[ce_arb_rl_c1] ? ce_arb_rl_c1 : (ce_arb_elig_lo[ce_arb_rl_c2] ? ce_arb_rl_c2 : (ce_arb_elig_lo[ce_arb_rl_c3] ? ce_arb_rl_c3 : (ce_arb_elig_lo[ce_arb_rl_c4] ? ce_arb_rl_c4 : 2'd0)));
 assign ce_arb_grant = ce_arb_any_hi || ce_arb_any_lo;
 assign ce_arb_win = ce_arb_use_hi ? ce_arb_win_hi : ce_arb_win_lo;
 assign ce_win_op = ce_arb_win[1] ? (ce_arb_win[0] ? {7'd0, 512'd0, 8'd0, 2'd0, 1'b0, {4'd0, fs_slot}, 2'd0, 2'd3} : c2_cq_head) : (ce_arb_win[0] ? c1_cq_head : c0_cq_head);
-assign tmp38 = ce_win_op[33:4];
-assign ce_win_slot = tmp38[25:0];
+assign tmp41 = ce_win_op[33:4];
+assign ce_win_slot = tmp41[25:0];
 assign ce_win_kind = ce_win_op[1:0];
 assign rs_d = rspq_head[511:0];
 assign rs_meta = rspq_head[517:512];
@@ -8357,9 +8447,6 @@ assign rs_pt = lq_head[563:557];
 assign rs_hit = rs_meta[0] && (rs_rtag == rs_tag);
 assign rs_dirty = rs_meta[0] && rs_meta[1];
 assign rs_old = {rs_rtag, rs_slot};
-assign tmp39 = rs_line[29:3];
-assign tmp40 = rs_line[29:3];
-assign tmp41 = rs_line[29:3];
 assign tmp42 = rs_line[29:3];
 assign tmp43 = rs_line[29:3];
 assign tmp44 = rs_line[29:3];
@@ -8470,12 +8557,12 @@ assign tmp148 = rs_line[29:3];
 assign tmp149 = rs_line[29:3];
 assign tmp150 = rs_line[29:3];
 assign tmp151 = rs_line[29:3];
-assign rs_line_hl = {((((((((((tmp140[0] ^ tmp141[1]) ^ tmp142[5]) ^ tmp143[6]) ^ tmp144[7]) ^ tmp145[12]) ^ tmp146[13]) ^ tmp147[14]) ^ tmp148[18]) ^ tmp149[20]) ^ tmp150[22]) ^ tmp151[26], (((((((((((tmp127[0] ^ tmp128[2]) ^ tmp129[3]) ^ tmp130[4]) ^ tmp131[7]) ^ tmp132[10]) ^ tmp133[11]) ^ tmp134[13]) ^ tmp135[15]) ^ tmp136[16]) ^ tmp137[17]) ^ tmp138[21]) ^ tmp139[24], (((((((((((((((tmp110[0] ^ tmp111[1]) ^ tmp112[2]) ^ tmp113[4]) ^ tmp114[7]) ^ tmp115[8]) ^ tmp116[9]) ^ tmp117[10]) ^ tmp118[11]) ^ tmp119[12]) ^ tmp120[13]) ^ tmp121[14]) ^ tmp122[18]) ^ tmp123[20]) ^ tmp124[21]) ^ tmp125[24]) ^ tmp126[26], ((((((((tmp100[1] ^ tmp101[2]) ^ tmp102[8]) ^ tmp103[9]) ^ tmp104[13]) ^ tmp105[14]) ^ tmp106[17]) ^ tmp107[20]) ^ tmp108[22]) ^ tmp109[25], ((((((((((((tmp86[1] ^ tmp87[2]) ^ tmp88[5]) ^ tmp89[7]) ^ tmp90[8]) ^ tmp91[10]) ^ tmp92[12]) ^ tmp93[13]) ^ tmp94[15]) ^ tmp95[17]) ^ tmp96[19]) ^ tmp97[22]) ^ tmp98[24]) ^ tmp99[25], (((((((((((((((((tmp67[1] ^ tmp68[3]) ^ tmp69[4]) ^ tmp70[6]) ^ tmp71[7]) ^ tmp72[8]) ^ tmp73[9]) ^ tmp74[10]) ^ tmp75[11]) ^ tmp76[12]) ^ tmp77[13]) ^ tmp78[14]) ^ tmp79[16]) ^ tmp80[20]) ^ tmp81[21]) ^ tmp82[22]) ^ tmp83[23]) ^ tmp84[24]) ^ tmp85[26], ((((((((((tmp55[2] ^ tmp56[6]) ^ tmp57[7]) ^ tmp58[8]) ^ tmp59[10]) ^ tmp60[11]) ^ tmp61[12]) ^ tmp62[15]) ^ tmp63[17]) ^ tmp64[19]) ^ tmp65[21]) ^ tmp66[23], ((((((((((((((tmp39[0] ^ tmp40[3]) ^ tmp41[4]) ^ tmp42[5]) ^ tmp43[7]) ^ tmp44[8]) ^ tmp45[10]) ^ tmp46[11]) ^ tmp47[12]) ^ tmp48[13]) ^ tmp49[14]) ^ tmp50[18]) ^ tmp51[19]) ^ tmp52[21]) ^ tmp53[22]) ^ tmp54[26]};
-assign tmp152 = {3'd0, rs_line_hl} * 11'd2;
-assign rs_line_link = tmp152[9:8];
-assign tmp153 = rs_old[29:3];
-assign tmp154 = rs_old[29:3];
-assign tmp155 = rs_old[29:3];
+assign tmp152 = rs_line[29:3];
+assign tmp153 = rs_line[29:3];
+assign tmp154 = rs_line[29:3];
+assign rs_line_hl = {((((((((((tmp143[0] ^ tmp144[1]) ^ tmp145[5]) ^ tmp146[6]) ^ tmp147[7]) ^ tmp148[12]) ^ tmp149[13]) ^ tmp150[14]) ^ tmp151[18]) ^ tmp152[20]) ^ tmp153[22]) ^ tmp154[26], (((((((((((tmp130[0] ^ tmp131[2]) ^ tmp132[3]) ^ tmp133[4]) ^ tmp134[7]) ^ tmp135[10]) ^ tmp136[11]) ^ tmp137[13]) ^ tmp138[15]) ^ tmp139[16]) ^ tmp140[17]) ^ tmp141[21]) ^ tmp142[24], (((((((((((((((tmp113[0] ^ tmp114[1]) ^ tmp115[2]) ^ tmp116[4]) ^ tmp117[7]) ^ tmp118[8]) ^ tmp119[9]) ^ tmp120[10]) ^ tmp121[11]) ^ tmp122[12]) ^ tmp123[13]) ^ tmp124[14]) ^ tmp125[18]) ^ tmp126[20]) ^ tmp127[21]) ^ tmp128[24]) ^ tmp129[26], ((((((((tmp103[1] ^ tmp104[2]) ^ tmp105[8]) ^ tmp106[9]) ^ tmp107[13]) ^ tmp108[14]) ^ tmp109[17]) ^ tmp110[20]) ^ tmp111[22]) ^ tmp112[25], ((((((((((((tmp89[1] ^ tmp90[2]) ^ tmp91[5]) ^ tmp92[7]) ^ tmp93[8]) ^ tmp94[10]) ^ tmp95[12]) ^ tmp96[13]) ^ tmp97[15]) ^ tmp98[17]) ^ tmp99[19]) ^ tmp100[22]) ^ tmp101[24]) ^ tmp102[25], (((((((((((((((((tmp70[1] ^ tmp71[3]) ^ tmp72[4]) ^ tmp73[6]) ^ tmp74[7]) ^ tmp75[8]) ^ tmp76[9]) ^ tmp77[10]) ^ tmp78[11]) ^ tmp79[12]) ^ tmp80[13]) ^ tmp81[14]) ^ tmp82[16]) ^ tmp83[20]) ^ tmp84[21]) ^ tmp85[22]) ^ tmp86[23]) ^ tmp87[24]) ^ tmp88[26], ((((((((((tmp58[2] ^ tmp59[6]) ^ tmp60[7]) ^ tmp61[8]) ^ tmp62[10]) ^ tmp63[11]) ^ tmp64[12]) ^ tmp65[15]) ^ tmp66[17]) ^ tmp67[19]) ^ tmp68[21]) ^ tmp69[23], ((((((((((((((tmp42[0] ^ tmp43[3]) ^ tmp44[4]) ^ tmp45[5]) ^ tmp46[7]) ^ tmp47[8]) ^ tmp48[10]) ^ tmp49[11]) ^ tmp50[12]) ^ tmp51[13]) ^ tmp52[14]) ^ tmp53[18]) ^ tmp54[19]) ^ tmp55[21]) ^ tmp56[22]) ^ tmp57[26]};
+assign tmp155 = {3'd0, rs_line_hl} * 11'd2;
+assign rs_line_link = tmp155[9:8];
 assign tmp156 = rs_old[29:3];
 assign tmp157 = rs_old[29:3];
 assign tmp158 = rs_old[29:3];
@@ -8586,9 +8673,12 @@ assign tmp262 = rs_old[29:3];
 assign tmp263 = rs_old[29:3];
 assign tmp264 = rs_old[29:3];
 assign tmp265 = rs_old[29:3];
-assign rs_old_hl = {((((((((((tmp254[0] ^ tmp255[1]) ^ tmp256[5]) ^ tmp257[6]) ^ tmp258[7]) ^ tmp259[12]) ^ tmp260[13]) ^ tmp261[14]) ^ tmp262[18]) ^ tmp263[20]) ^ tmp264[22]) ^ tmp265[26], (((((((((((tmp241[0] ^ tmp242[2]) ^ tmp243[3]) ^ tmp244[4]) ^ tmp245[7]) ^ tmp246[10]) ^ tmp247[11]) ^ tmp248[13]) ^ tmp249[15]) ^ tmp250[16]) ^ tmp251[17]) ^ tmp252[21]) ^ tmp253[24], (((((((((((((((tmp224[0] ^ tmp225[1]) ^ tmp226[2]) ^ tmp227[4]) ^ tmp228[7]) ^ tmp229[8]) ^ tmp230[9]) ^ tmp231[10]) ^ tmp232[11]) ^ tmp233[12]) ^ tmp234[13]) ^ tmp235[14]) ^ tmp236[18]) ^ tmp237[20]) ^ tmp238[21]) ^ tmp239[24]) ^ tmp240[26], ((((((((tmp214[1] ^ tmp215[2]) ^ tmp216[8]) ^ tmp217[9]) ^ tmp218[13]) ^ tmp219[14]) ^ tmp220[17]) ^ tmp221[20]) ^ tmp222[22]) ^ tmp223[25], ((((((((((((tmp200[1] ^ tmp201[2]) ^ tmp202[5]) ^ tmp203[7]) ^ tmp204[8]) ^ tmp205[10]) ^ tmp206[12]) ^ tmp207[13]) ^ tmp208[15]) ^ tmp209[17]) ^ tmp210[19]) ^ tmp211[22]) ^ tmp212[24]) ^ tmp213[25], (((((((((((((((((tmp181[1] ^ tmp182[3]) ^ tmp183[4]) ^ tmp184[6]) ^ tmp185[7]) ^ tmp186[8]) ^ tmp187[9]) ^ tmp188[10]) ^ tmp189[11]) ^ tmp190[12]) ^ tmp191[13]) ^ tmp192[14]) ^ tmp193[16]) ^ tmp194[20]) ^ tmp195[21]) ^ tmp196[22]) ^ tmp197[23]) ^ tmp198[24]) ^ tmp199[26], ((((((((((tmp169[2] ^ tmp170[6]) ^ tmp171[7]) ^ tmp172[8]) ^ tmp173[10]) ^ tmp174[11]) ^ tmp175[12]) ^ tmp176[15]) ^ tmp177[17]) ^ tmp178[19]) ^ tmp179[21]) ^ tmp180[23], ((((((((((((((tmp153[0] ^ tmp154[3]) ^ tmp155[4]) ^ tmp156[5]) ^ tmp157[7]) ^ tmp158[8]) ^ tmp159[10]) ^ tmp160[11]) ^ tmp161[12]) ^ tmp162[13]) ^ tmp163[14]) ^ tmp164[18]) ^ tmp165[19]) ^ tmp166[21]) ^ tmp167[22]) ^ tmp168[26]};
-assign tmp266 = {3'd0, rs_old_hl} * 11'd2;
-assign rs_old_link = tmp266[9:8];
+assign tmp266 = rs_old[29:3];
+assign tmp267 = rs_old[29:3];
+assign tmp268 = rs_old[29:3];
+assign rs_old_hl = {((((((((((tmp257[0] ^ tmp258[1]) ^ tmp259[5]) ^ tmp260[6]) ^ tmp261[7]) ^ tmp262[12]) ^ tmp263[13]) ^ tmp264[14]) ^ tmp265[18]) ^ tmp266[20]) ^ tmp267[22]) ^ tmp268[26], (((((((((((tmp244[0] ^ tmp245[2]) ^ tmp246[3]) ^ tmp247[4]) ^ tmp248[7]) ^ tmp249[10]) ^ tmp250[11]) ^ tmp251[13]) ^ tmp252[15]) ^ tmp253[16]) ^ tmp254[17]) ^ tmp255[21]) ^ tmp256[24], (((((((((((((((tmp227[0] ^ tmp228[1]) ^ tmp229[2]) ^ tmp230[4]) ^ tmp231[7]) ^ tmp232[8]) ^ tmp233[9]) ^ tmp234[10]) ^ tmp235[11]) ^ tmp236[12]) ^ tmp237[13]) ^ tmp238[14]) ^ tmp239[18]) ^ tmp240[20]) ^ tmp241[21]) ^ tmp242[24]) ^ tmp243[26], ((((((((tmp217[1] ^ tmp218[2]) ^ tmp219[8]) ^ tmp220[9]) ^ tmp221[13]) ^ tmp222[14]) ^ tmp223[17]) ^ tmp224[20]) ^ tmp225[22]) ^ tmp226[25], ((((((((((((tmp203[1] ^ tmp204[2]) ^ tmp205[5]) ^ tmp206[7]) ^ tmp207[8]) ^ tmp208[10]) ^ tmp209[12]) ^ tmp210[13]) ^ tmp211[15]) ^ tmp212[17]) ^ tmp213[19]) ^ tmp214[22]) ^ tmp215[24]) ^ tmp216[25], (((((((((((((((((tmp184[1] ^ tmp185[3]) ^ tmp186[4]) ^ tmp187[6]) ^ tmp188[7]) ^ tmp189[8]) ^ tmp190[9]) ^ tmp191[10]) ^ tmp192[11]) ^ tmp193[12]) ^ tmp194[13]) ^ tmp195[14]) ^ tmp196[16]) ^ tmp197[20]) ^ tmp198[21]) ^ tmp199[22]) ^ tmp200[23]) ^ tmp201[24]) ^ tmp202[26], ((((((((((tmp172[2] ^ tmp173[6]) ^ tmp174[7]) ^ tmp175[8]) ^ tmp176[10]) ^ tmp177[11]) ^ tmp178[12]) ^ tmp179[15]) ^ tmp180[17]) ^ tmp181[19]) ^ tmp182[21]) ^ tmp183[23], ((((((((((((((tmp156[0] ^ tmp157[3]) ^ tmp158[4]) ^ tmp159[5]) ^ tmp160[7]) ^ tmp161[8]) ^ tmp162[10]) ^ tmp163[11]) ^ tmp164[12]) ^ tmp165[13]) ^ tmp166[14]) ^ tmp167[18]) ^ tmp168[19]) ^ tmp169[21]) ^ tmp170[22]) ^ tmp171[26]};
+assign tmp269 = {3'd0, rs_old_hl} * 11'd2;
+assign rs_old_link = tmp269[9:8];
 assign rs_s_wb = ((rs_kind == 2'd1) & !rs_hit) & rs_dirty;
 assign rs_f_wb = (rs_kind == 2'd3) && rs_dirty;
 assign rs_push_line = !rs_hit && (((rs_kind == 2'd0) | (rs_kind == 2'd1)) | (rs_kind == 2'd2));
@@ -8621,9 +8711,6 @@ assign c0_sp_wr = c0_iq_head[0] == 1'b1;
 assign c0_sp_a = c0_sp_wr ? c0_iq_head[36:1] : (c0_iq_head[36:1] + {26'd0, c0_sd_reg, 5'd0});
 assign c0_sp_line = c0_sp_a[35:6];
 assign c0_sp_o = c0_sp_a[5];
-assign tmp267 = c0_sp_a[35:9];
-assign tmp268 = c0_sp_a[35:9];
-assign tmp269 = c0_sp_a[35:9];
 assign tmp270 = c0_sp_a[35:9];
 assign tmp271 = c0_sp_a[35:9];
 assign tmp272 = c0_sp_a[35:9];
@@ -8734,254 +8821,257 @@ assign tmp376 = c0_sp_a[35:9];
 assign tmp377 = c0_sp_a[35:9];
 assign tmp378 = c0_sp_a[35:9];
 assign tmp379 = c0_sp_a[35:9];
-assign c0_sp_hl = {((((((((((tmp368[0] ^ tmp369[1]) ^ tmp370[5]) ^ tmp371[6]) ^ tmp372[7]) ^ tmp373[12]) ^ tmp374[13]) ^ tmp375[14]) ^ tmp376[18]) ^ tmp377[20]) ^ tmp378[22]) ^ tmp379[26], (((((((((((tmp355[0] ^ tmp356[2]) ^ tmp357[3]) ^ tmp358[4]) ^ tmp359[7]) ^ tmp360[10]) ^ tmp361[11]) ^ tmp362[13]) ^ tmp363[15]) ^ tmp364[16]) ^ tmp365[17]) ^ tmp366[21]) ^ tmp367[24], (((((((((((((((tmp338[0] ^ tmp339[1]) ^ tmp340[2]) ^ tmp341[4]) ^ tmp342[7]) ^ tmp343[8]) ^ tmp344[9]) ^ tmp345[10]) ^ tmp346[11]) ^ tmp347[12]) ^ tmp348[13]) ^ tmp349[14]) ^ tmp350[18]) ^ tmp351[20]) ^ tmp352[21]) ^ tmp353[24]) ^ tmp354[26], ((((((((tmp328[1] ^ tmp329[2]) ^ tmp330[8]) ^ tmp331[9]) ^ tmp332[13]) ^ tmp333[14]) ^ tmp334[17]) ^ tmp335[20]) ^ tmp336[22]) ^ tmp337[25], ((((((((((((tmp314[1] ^ tmp315[2]) ^ tmp316[5]) ^ tmp317[7]) ^ tmp318[8]) ^ tmp319[10]) ^ tmp320[12]) ^ tmp321[13]) ^ tmp322[15]) ^ tmp323[17]) ^ tmp324[19]) ^ tmp325[22]) ^ tmp326[24]) ^ tmp327[25], (((((((((((((((((tmp295[1] ^ tmp296[3]) ^ tmp297[4]) ^ tmp298[6]) ^ tmp299[7]) ^ tmp300[8]) ^ tmp301[9]) ^ tmp302[10]) ^ tmp303[11]) ^ tmp304[12]) ^ tmp305[13]) ^ tmp306[14]) ^ tmp307[16]) ^ tmp308[20]) ^ tmp309[21]) ^ tmp310[22]) ^ tmp311[23]) ^ tmp312[24]) ^ tmp313[26], ((((((((((tmp283[2] ^ tmp284[6]) ^ tmp285[7]) ^ tmp286[8]) ^ tmp287[10]) ^ tmp288[11]) ^ tmp289[12]) ^ tmp290[15]) ^ tmp291[17]) ^ tmp292[19]) ^ tmp293[21]) ^ tmp294[23], ((((((((((((((tmp267[0] ^ tmp268[3]) ^ tmp269[4]) ^ tmp270[5]) ^ tmp271[7]) ^ tmp272[8]) ^ tmp273[10]) ^ tmp274[11]) ^ tmp275[12]) ^ tmp276[13]) ^ tmp277[14]) ^ tmp278[18]) ^ tmp279[19]) ^ tmp280[21]) ^ tmp281[22]) ^ tmp282[26]};
-assign tmp380 = {3'd0, c0_sp_hl} * 11'd2;
-assign c0_sp_link = tmp380[9:8];
-assign tmp381 = {c0_sp_a[35:9], 3'd0};
-assign tmp382 = {4'd0, tmp381[25:0]};
-assign tmp383 = {4'd0, tmp381[25:0]};
-assign tmp384 = {4'd0, tmp381[25:0]};
-assign tmp385 = {4'd0, tmp381[25:0]};
-assign tmp386 = {4'd0, tmp381[25:0]};
-assign tmp387 = {4'd0, tmp381[25:0]};
-assign tmp388 = {4'd0, tmp381[25:0]};
-assign tmp389 = {4'd0, tmp381[25:0]};
-assign tmp390 = {4'd0, tmp381[25:0]};
-assign tmp391 = {4'd0, tmp381[25:0]};
-assign tmp392 = {4'd0, tmp381[25:0]};
-assign tmp393 = {4'd0, tmp381[25:0]};
-assign tmp394 = {4'd0, tmp381[25:0]};
-assign tmp395 = {4'd0, tmp381[25:0]};
-assign tmp396 = {4'd0, tmp381[25:0]};
-assign tmp397 = {4'd0, tmp381[25:0]};
-assign tmp398 = {4'd0, tmp381[25:0]};
-assign tmp399 = {4'd0, tmp381[25:0]};
-assign tmp400 = {4'd0, tmp381[25:0]};
-assign tmp401 = {4'd0, tmp381[25:0]};
-assign tmp402 = {4'd0, tmp381[25:0]};
-assign tmp403 = {4'd0, tmp381[25:0]};
-assign tmp404 = {4'd0, tmp381[25:0]};
-assign tmp405 = {4'd0, tmp381[25:0]};
-assign tmp406 = {4'd0, tmp381[25:0]};
-assign tmp407 = {4'd0, tmp381[25:0]};
-assign tmp408 = {4'd0, tmp381[25:0]};
-assign tmp409 = {4'd0, tmp381[25:0]};
-assign tmp410 = {4'd0, tmp381[25:0]};
-assign tmp411 = {4'd0, tmp381[25:0]};
-assign tmp412 = {4'd0, tmp381[25:0]};
-assign tmp413 = {4'd0, tmp381[25:0]};
-assign tmp414 = {4'd0, tmp381[25:0]};
-assign tmp415 = {4'd0, tmp381[25:0]};
-assign tmp416 = {4'd0, tmp381[25:0]};
-assign tmp417 = {4'd0, tmp381[25:0]};
-assign tmp418 = {4'd0, tmp381[25:0]};
-assign tmp419 = {4'd0, tmp381[25:0]};
-assign tmp420 = {4'd0, tmp381[25:0]};
-assign tmp421 = {4'd0, tmp381[25:0]};
-assign tmp422 = {4'd0, tmp381[25:0]};
-assign tmp423 = {4'd0, tmp381[25:0]};
-assign tmp424 = {4'd0, tmp381[25:0]};
-assign tmp425 = {4'd0, tmp381[25:0]};
-assign tmp426 = {4'd0, tmp381[25:0]};
-assign tmp427 = {4'd0, tmp381[25:0]};
-assign tmp428 = {4'd0, tmp381[25:0]};
-assign tmp429 = {4'd0, tmp381[25:0]};
-assign tmp430 = {4'd0, tmp381[25:0]};
-assign tmp431 = {4'd0, tmp381[25:0]};
-assign tmp432 = {4'd0, tmp381[25:0]};
-assign tmp433 = {4'd0, tmp381[25:0]};
-assign tmp434 = {4'd0, tmp381[25:0]};
-assign tmp435 = {4'd0, tmp381[25:0]};
-assign tmp436 = {4'd0, tmp381[25:0]};
-assign tmp437 = {4'd0, tmp381[25:0]};
-assign tmp438 = {4'd0, tmp381[25:0]};
-assign tmp439 = {4'd0, tmp381[25:0]};
-assign tmp440 = {4'd0, tmp381[25:0]};
-assign tmp441 = {4'd0, tmp381[25:0]};
-assign tmp442 = {4'd0, tmp381[25:0]};
-assign tmp443 = {4'd0, tmp381[25:0]};
-assign tmp444 = {4'd0, tmp381[25:0]};
-assign tmp445 = {4'd0, tmp381[25:0]};
-assign tmp446 = {4'd0, tmp381[25:0]};
-assign tmp447 = {4'd0, tmp381[25:0]};
-assign tmp448 = {4'd0, tmp381[25:0]};
-assign tmp449 = {4'd0, tmp381[25:0]};
-assign tmp450 = {4'd0, tmp381[25:0]};
-assign tmp451 = {4'd0, tmp381[25:0]};
-assign tmp452 = {4'd0, tmp381[25:0]};
-assign tmp453 = {4'd0, tmp381[25:0]};
-assign tmp454 = {4'd0, tmp381[25:0]};
-assign tmp455 = {4'd0, tmp381[25:0]};
-assign tmp456 = {4'd0, tmp381[25:0]};
-assign tmp457 = {4'd0, tmp381[25:0]};
-assign tmp458 = {4'd0, tmp381[25:0]};
-assign tmp459 = {4'd0, tmp381[25:0]};
-assign tmp460 = {4'd0, tmp381[25:0]};
-assign tmp461 = {4'd0, tmp381[25:0]};
-assign tmp462 = {4'd0, tmp381[25:0]};
-assign tmp463 = {4'd0, tmp381[25:0]};
-assign tmp464 = {4'd0, tmp381[25:0]};
-assign tmp465 = {4'd0, tmp381[25:0]};
-assign tmp466 = {4'd0, tmp381[25:0]};
-assign tmp467 = {4'd0, tmp381[25:0]};
-assign tmp468 = {4'd0, tmp381[25:0]};
-assign tmp469 = {4'd0, tmp381[25:0]};
-assign tmp470 = {4'd0, tmp381[25:0]};
-assign tmp471 = {4'd0, tmp381[25:0]};
-assign tmp472 = {4'd0, tmp381[25:0]};
-assign tmp473 = {4'd0, tmp381[25:0]};
-assign tmp474 = {4'd0, tmp381[25:0]};
-assign tmp475 = {4'd0, tmp381[25:0]};
-assign tmp476 = {4'd0, tmp381[25:0]};
-assign tmp477 = {4'd0, tmp381[25:0]};
-assign tmp478 = {4'd0, tmp381[25:0]};
-assign tmp479 = {4'd0, tmp381[25:0]};
-assign tmp480 = {4'd0, tmp381[25:0]};
-assign tmp481 = {4'd0, tmp381[25:0]};
-assign tmp482 = {4'd0, tmp381[25:0]};
-assign tmp483 = {4'd0, tmp381[25:0]};
-assign tmp484 = {4'd0, tmp381[25:0]};
-assign tmp485 = {4'd0, tmp381[25:0]};
-assign tmp486 = {4'd0, tmp381[25:0]};
-assign tmp487 = {4'd0, tmp381[25:0]};
-assign tmp488 = {4'd0, tmp381[25:0]};
-assign tmp489 = {4'd0, tmp381[25:0]};
-assign tmp490 = {4'd0, tmp381[25:0]};
-assign tmp491 = {4'd0, tmp381[25:0]};
-assign tmp492 = {4'd0, tmp381[25:0]};
-assign tmp493 = {4'd0, tmp381[25:0]};
-assign tmp494 = {4'd0, tmp381[25:0]};
-assign tmp495 = {4'd0, tmp381[25:0]};
-assign tmp496 = {4'd0, tmp381[25:0]};
-assign tmp497 = {4'd0, tmp381[25:0]};
-assign tmp498 = {4'd0, tmp381[25:0]};
-assign tmp499 = {4'd0, tmp381[25:0]};
-assign tmp500 = {4'd0, tmp381[25:0]};
-assign tmp501 = {4'd0, tmp381[25:0]};
-assign tmp502 = {4'd0, tmp381[25:0]};
-assign tmp503 = {4'd0, tmp381[25:0]};
-assign tmp504 = {4'd0, tmp381[25:0]};
-assign tmp505 = {4'd0, tmp381[25:0]};
-assign tmp506 = {4'd0, tmp381[25:0]};
-assign tmp507 = {4'd0, tmp381[25:0]};
-assign tmp508 = {4'd0, tmp381[25:0]};
-assign tmp509 = {4'd0, tmp381[25:0]};
-assign tmp510 = {4'd0, tmp381[25:0]};
-assign tmp511 = {4'd0, tmp381[25:0]};
-assign tmp512 = {4'd0, tmp381[25:0]};
-assign tmp513 = {4'd0, tmp381[25:0]};
-assign tmp514 = {4'd0, tmp381[25:0]};
-assign tmp515 = {4'd0, tmp381[25:0]};
-assign tmp516 = {4'd0, tmp381[25:0]};
-assign tmp517 = {4'd0, tmp381[25:0]};
-assign tmp518 = {4'd0, tmp381[25:0]};
-assign tmp519 = {4'd0, tmp381[25:0]};
-assign tmp520 = {4'd0, tmp381[25:0]};
-assign tmp521 = {4'd0, tmp381[25:0]};
-assign tmp522 = {4'd0, tmp381[25:0]};
-assign tmp523 = {4'd0, tmp381[25:0]};
-assign tmp524 = {4'd0, tmp381[25:0]};
-assign tmp525 = {4'd0, tmp381[25:0]};
-assign tmp526 = {4'd0, tmp381[25:0]};
-assign tmp527 = {4'd0, tmp381[25:0]};
-assign tmp528 = {4'd0, tmp381[25:0]};
-assign tmp529 = {4'd0, tmp381[25:0]};
-assign tmp530 = {4'd0, tmp381[25:0]};
-assign tmp531 = {4'd0, tmp381[25:0]};
-assign tmp532 = {4'd0, tmp381[25:0]};
-assign tmp533 = {4'd0, tmp381[25:0]};
-assign tmp534 = {4'd0, tmp381[25:0]};
-assign tmp535 = {4'd0, tmp381[25:0]};
-assign tmp536 = {4'd0, tmp381[25:0]};
-assign tmp537 = {4'd0, tmp381[25:0]};
-assign tmp538 = {4'd0, tmp381[25:0]};
-assign tmp539 = {4'd0, tmp381[25:0]};
-assign tmp540 = {4'd0, tmp381[25:0]};
-assign tmp541 = {4'd0, tmp381[25:0]};
-assign tmp542 = {4'd0, tmp381[25:0]};
-assign tmp543 = {4'd0, tmp381[25:0]};
-assign tmp544 = {4'd0, tmp381[25:0]};
-assign tmp545 = {4'd0, tmp381[25:0]};
-assign tmp546 = {4'd0, tmp381[25:0]};
-assign tmp547 = {4'd0, tmp381[25:0]};
-assign tmp548 = {4'd0, tmp381[25:0]};
-assign tmp549 = {4'd0, tmp381[25:0]};
-assign tmp550 = {4'd0, tmp381[25:0]};
-assign tmp551 = {4'd0, tmp381[25:0]};
-assign tmp552 = {4'd0, tmp381[25:0]};
-assign tmp553 = {4'd0, tmp381[25:0]};
-assign tmp554 = {4'd0, tmp381[25:0]};
-assign tmp555 = {4'd0, tmp381[25:0]};
-assign tmp556 = {4'd0, tmp381[25:0]};
-assign tmp557 = {4'd0, tmp381[25:0]};
-assign tmp558 = {4'd0, tmp381[25:0]};
-assign tmp559 = {4'd0, tmp381[25:0]};
-assign tmp560 = {4'd0, tmp381[25:0]};
-assign tmp561 = {4'd0, tmp381[25:0]};
-assign tmp562 = {4'd0, tmp381[25:0]};
-assign tmp563 = {4'd0, tmp381[25:0]};
-assign tmp564 = {4'd0, tmp381[25:0]};
-assign tmp565 = {4'd0, tmp381[25:0]};
-assign tmp566 = {4'd0, tmp381[25:0]};
-assign tmp567 = {4'd0, tmp381[25:0]};
-assign tmp568 = {4'd0, tmp381[25:0]};
-assign tmp569 = {4'd0, tmp381[25:0]};
-assign tmp570 = {4'd0, tmp381[25:0]};
-assign tmp571 = {4'd0, tmp381[25:0]};
-assign tmp572 = {4'd0, tmp381[25:0]};
-assign tmp573 = {4'd0, tmp381[25:0]};
-assign tmp574 = {4'd0, tmp381[25:0]};
-assign tmp575 = {4'd0, tmp381[25:0]};
-assign tmp576 = {4'd0, tmp381[25:0]};
-assign tmp577 = {4'd0, tmp381[25:0]};
-assign tmp578 = {4'd0, tmp381[25:0]};
-assign tmp579 = {4'd0, tmp381[25:0]};
-assign tmp580 = {4'd0, tmp381[25:0]};
-assign tmp581 = {4'd0, tmp381[25:0]};
-assign tmp582 = {4'd0, tmp381[25:0]};
-assign tmp583 = {4'd0, tmp381[25:0]};
-assign tmp584 = {4'd0, tmp381[25:0]};
-assign tmp585 = {4'd0, tmp381[25:0]};
-assign tmp586 = {4'd0, tmp381[25:0]};
-assign tmp587 = {4'd0, tmp381[25:0]};
-assign tmp588 = {4'd0, tmp381[25:0]};
-assign tmp589 = {4'd0, tmp381[25:0]};
-assign tmp590 = {4'd0, tmp381[25:0]};
-assign tmp591 = {4'd0, tmp381[25:0]};
-assign tmp592 = {4'd0, tmp381[25:0]};
-assign tmp593 = {4'd0, tmp381[25:0]};
-assign tmp594 = {4'd0, tmp381[25:0]};
-assign tmp595 = {4'd0, tmp381[25:0]};
-assign tmp596 = {4'd0, tmp381[25:0]};
-assign tmp597 = {4'd0, tmp381[25:0]};
-assign tmp598 = {4'd0, tmp381[25:0]};
-assign tmp599 = {4'd0, tmp381[25:0]};
-assign tmp600 = {4'd0, tmp381[25:0]};
-assign tmp601 = {4'd0, tmp381[25:0]};
-assign tmp602 = {4'd0, tmp381[25:0]};
-assign tmp603 = {4'd0, tmp381[25:0]};
-assign tmp604 = {4'd0, tmp381[25:0]};
-assign tmp605 = {4'd0, tmp381[25:0]};
-assign tmp606 = {4'd0, tmp381[25:0]};
-assign tmp607 = {4'd0, tmp381[25:0]};
-assign tmp608 = {4'd0, tmp381[25:0]};
-assign tmp609 = {4'd0, tmp381[25:0]};
-assign tmp610 = {4'd0, tmp381[25:0]};
-assign tmp611 = {4'd0, tmp381[25:0]};
-assign tmp612 = {4'd0, tmp381[25:0]};
-assign tmp613 = {4'd0, tmp381[25:0]};
-assign tmp614 = {4'd0, tmp381[25:0]};
-assign tmp615 = {4'd0, tmp381[25:0]};
-assign tmp616 = {4'd0, tmp381[25:0]};
-assign tmp617 = {4'd0, tmp381[25:0]};
-assign tmp618 = {4'd0, tmp381[25:0]};
-assign tmp619 = {4'd0, tmp381[25:0]};
-assign tmp620 = {4'd0, tmp381[25:0]};
-assign tmp621 = {4'd0, tmp381[25:0]};
-assign tmp622 = {4'd0, tmp381[25:0]};
-assign tmp623 = {4'd0, tmp381[25:0]};
-assign tmp624 = {4'd0, tmp381[25:0]};
-assign c0_sp_base_hd = {(((((((((((((((tmp608[0] ^ tmp609[1]) ^ tmp610[2]) ^ tmp611[5]) ^ tmp612[7]) ^ tmp613[8]) ^ tmp614[10]) ^ tmp615[11]) ^ tmp616[14]) ^ tmp617[15]) ^ tmp618[16]) ^ tmp619[19]) ^ tmp620[21]) ^ tmp621[22]) ^ tmp622[25]) ^ tmp623[26]) ^ tmp624[28], ((((((((((tmp596[0] ^ tmp597[1]) ^ tmp598[2]) ^ tmp599[3]) ^ tmp600[8]) ^ tmp601[10]) ^ tmp602[12]) ^ tmp603[19]) ^ tmp604[21]) ^ tmp605[26]) ^ tmp606[28]) ^ tmp607[29], ((((((((((((((((tmp578[2] ^ tmp579[3]) ^ tmp580[4]) ^ tmp581[5]) ^ tmp582[6]) ^ tmp583[7]) ^ tmp584[8]) ^ tmp585[10]) ^ tmp586[11]) ^ tmp587[12]) ^ tmp588[15]) ^ tmp589[16]) ^ tmp590[20]) ^ tmp591[24]) ^ tmp592[26]) ^ tmp593[27]) ^ tmp594[28]) ^ tmp595[29], (((((((((((((((tmp561[0] ^ tmp562[1]) ^ tmp563[4]) ^ tmp564[5]) ^ tmp565[6]) ^ tmp566[7]) ^ tmp567[9]) ^ tmp568[10]) ^ tmp569[12]) ^ tmp570[15]) ^ tmp571[16]) ^ tmp572[21]) ^ tmp573[22]) ^ tmp574[23]) ^ tmp575[24]) ^ tmp576[28]) ^ tmp577[29], ((((((((((((tmp547[0] ^ tmp548[3]) ^ tmp549[7]) ^ tmp550[8]) ^ tmp551[10]) ^ tmp552[12]) ^ tmp553[13]) ^ tmp554[17]) ^ tmp555[20]) ^ tmp556[21]) ^ tmp557[22]) ^ tmp558[23]) ^ tmp559[26]) ^ tmp560[29], ((((((((((((tmp533[1] ^ tmp534[5]) ^ tmp535[7]) ^ tmp536[9]) ^ tmp537[11]) ^ tmp538[13]) ^ tmp539[15]) ^ tmp540[16]) ^ tmp541[17]) ^ tmp542[19]) ^ tmp543[20]) ^ tmp544[24]) ^ tmp545[27]) ^ tmp546[28], ((((((((((((((((tmp515[1] ^ tmp516[2]) ^ tmp517[4]) ^ tmp518[6]) ^ tmp519[7]) ^ tmp520[8]) ^ tmp521[10]) ^ tmp522[12]) ^ tmp523[13]) ^ tmp524[16]) ^ tmp525[17]) ^ tmp526[18]) ^ tmp527[19]) ^ tmp528[20]) ^ tmp529[22]) ^ tmp530[24]) ^ tmp531[26]) ^ tmp532[29], ((((((((((((((tmp499[0] ^ tmp500[3]) ^ tmp501[4]) ^ tmp502[5]) ^ tmp503[6]) ^ tmp504[12]) ^ tmp505[14]) ^ tmp506[15]) ^ tmp507[17]) ^ tmp508[18]) ^ tmp509[19]) ^ tmp510[20]) ^ tmp511[21]) ^ tmp512[25]) ^ tmp513[27]) ^ tmp514[28], ((((((((((((tmp485[1] ^ tmp486[2]) ^ tmp487[4]) ^ tmp488[5]) ^ tmp489[6]) ^ tmp490[8]) ^ tmp491[10]) ^ tmp492[13]) ^ tmp493[18]) ^ tmp494[20]) ^ tmp495[21]) ^ tmp496[24]) ^ tmp497[25]) ^ tmp498[27], (((((((((((tmp472[0] ^ tmp473[1]) ^ tmp474[4]) ^ tmp475[5]) ^ tmp476[7]) ^ tmp477[9]) ^ tmp478[12]) ^ tmp479[14]) ^ tmp480[17]) ^ tmp481[19]) ^ tmp482[21]) ^ tmp483[22]) ^ tmp484[23], (((((((((((((tmp457[0] ^ tmp458[1]) ^ tmp459[5]) ^ tmp460[6]) ^ tmp461[10]) ^ tmp462[12]) ^ tmp463[16]) ^ tmp464[17]) ^ tmp465[18]) ^ tmp466[19]) ^ tmp467[20]) ^ tmp468[21]) ^ tmp469[25]) ^ tmp470[26]) ^ tmp471[28], ((((((((((((tmp443[0] ^ tmp444[1]) ^ tmp445[2]) ^ tmp446[12]) ^ tmp447[16]) ^ tmp448[18]) ^ tmp449[19]) ^ tmp450[20]) ^ tmp451[22]) ^ tmp452[23]) ^ tmp453[25]) ^ tmp454[27]) ^ tmp455[28]) ^ tmp456[29], (((((((((((((((tmp426[0] ^ tmp427[1]) ^ tmp428[2]) ^ tmp429[4]) ^ tmp430[5]) ^ tmp431[6]) ^ tmp432[7]) ^ tmp433[14]) ^ tmp434[15]) ^ tmp435[17]) ^ tmp436[18]) ^ tmp437[20]) ^ tmp438[21]) ^ tmp439[23]) ^ tmp440[26]) ^ tmp441[27]) ^ tmp442[29], ((((((((((((((tmp410[3] ^ tmp411[5]) ^ tmp412[6]) ^ tmp413[7]) ^ tmp414[8]) ^ tmp415[11]) ^ tmp416[12]) ^ tmp417[13]) ^ tmp418[14]) ^ tmp419[15]) ^ tmp420[16]) ^ tmp421[19]) ^ tmp422[20]) ^ tmp423[23]) ^ tmp424[25]) ^ tmp425[27], (((((((((((((tmp395[4] ^ tmp396[5]) ^ tmp397[6]) ^ tmp398[8]) ^ tmp399[9]) ^ tmp400[11]) ^ tmp401[12]) ^ tmp402[13]) ^ tmp403[20]) ^ tmp404[21]) ^ tmp405[23]) ^ tmp406[24]) ^ tmp407[26]) ^ tmp408[27]) ^ tmp409[29], (((((((((((tmp382[2] ^ tmp383[3]) ^ tmp384[8]) ^ tmp385[9]) ^ tmp386[10]) ^ tmp387[12]) ^ tmp388[13]) ^ tmp389[15]) ^ tmp390[19]) ^ tmp391[20]) ^ tmp392[26]) ^ tmp393[27]) ^ tmp394[29]} ^ {tmp381[26], tmp381[27], tmp381[28], tmp381[29], 1'b0, 1'b0, 1'b0, 1'b0, 1'b0, 1'b0, 1'b0, 1'b0, 1'b0, 1'b0, 1'b0, 1'b0};
+assign tmp380 = c0_sp_a[35:9];
+assign tmp381 = c0_sp_a[35:9];
+assign tmp382 = c0_sp_a[35:9];
+assign c0_sp_hl = {((((((((((tmp371[0] ^ tmp372[1]) ^ tmp373[5]) ^ tmp374[6]) ^ tmp375[7]) ^ tmp376[12]) ^ tmp377[13]) ^ tmp378[14]) ^ tmp379[18]) ^ tmp380[20]) ^ tmp381[22]) ^ tmp382[26], (((((((((((tmp358[0] ^ tmp359[2]) ^ tmp360[3]) ^ tmp361[4]) ^ tmp362[7]) ^ tmp363[10]) ^ tmp364[11]) ^ tmp365[13]) ^ tmp366[15]) ^ tmp367[16]) ^ tmp368[17]) ^ tmp369[21]) ^ tmp370[24], (((((((((((((((tmp341[0] ^ tmp342[1]) ^ tmp343[2]) ^ tmp344[4]) ^ tmp345[7]) ^ tmp346[8]) ^ tmp347[9]) ^ tmp348[10]) ^ tmp349[11]) ^ tmp350[12]) ^ tmp351[13]) ^ tmp352[14]) ^ tmp353[18]) ^ tmp354[20]) ^ tmp355[21]) ^ tmp356[24]) ^ tmp357[26], ((((((((tmp331[1] ^ tmp332[2]) ^ tmp333[8]) ^ tmp334[9]) ^ tmp335[13]) ^ tmp336[14]) ^ tmp337[17]) ^ tmp338[20]) ^ tmp339[22]) ^ tmp340[25], ((((((((((((tmp317[1] ^ tmp318[2]) ^ tmp319[5]) ^ tmp320[7]) ^ tmp321[8]) ^ tmp322[10]) ^ tmp323[12]) ^ tmp324[13]) ^ tmp325[15]) ^ tmp326[17]) ^ tmp327[19]) ^ tmp328[22]) ^ tmp329[24]) ^ tmp330[25], (((((((((((((((((tmp298[1] ^ tmp299[3]) ^ tmp300[4]) ^ tmp301[6]) ^ tmp302[7]) ^ tmp303[8]) ^ tmp304[9]) ^ tmp305[10]) ^ tmp306[11]) ^ tmp307[12]) ^ tmp308[13]) ^ tmp309[14]) ^ tmp310[16]) ^ tmp311[20]) ^ tmp312[21]) ^ tmp313[22]) ^ tmp314[23]) ^ tmp315[24]) ^ tmp316[26], ((((((((((tmp286[2] ^ tmp287[6]) ^ tmp288[7]) ^ tmp289[8]) ^ tmp290[10]) ^ tmp291[11]) ^ tmp292[12]) ^ tmp293[15]) ^ tmp294[17]) ^ tmp295[19]) ^ tmp296[21]) ^ tmp297[23], ((((((((((((((tmp270[0] ^ tmp271[3]) ^ tmp272[4]) ^ tmp273[5]) ^ tmp274[7]) ^ tmp275[8]) ^ tmp276[10]) ^ tmp277[11]) ^ tmp278[12]) ^ tmp279[13]) ^ tmp280[14]) ^ tmp281[18]) ^ tmp282[19]) ^ tmp283[21]) ^ tmp284[22]) ^ tmp285[26]};
+assign tmp383 = {3'd0, c0_sp_hl} * 11'd2;
+assign c0_sp_link = tmp383[9:8];
+assign tmp384 = {c0_sp_a[35:9], 3'd0};
+assign tmp385 = {4'd0, tmp384[25:0]};
+assign tmp386 = {4'd0, tmp384[25:0]};
+assign tmp387 = {4'd0, tmp384[25:0]};
+assign tmp388 = {4'd0, tmp384[25:0]};
+assign tmp389 = {4'd0, tmp384[25:0]};
+assign tmp390 = {4'd0, tmp384[25:0]};
+assign tmp391 = {4'd0, tmp384[25:0]};
+assign tmp392 = {4'd0, tmp384[25:0]};
+assign tmp393 = {4'd0, tmp384[25:0]};
+assign tmp394 = {4'd0, tmp384[25:0]};
+assign tmp395 = {4'd0, tmp384[25:0]};
+assign tmp396 = {4'd0, tmp384[25:0]};
+assign tmp397 = {4'd0, tmp384[25:0]};
+assign tmp398 = {4'd0, tmp384[25:0]};
+assign tmp399 = {4'd0, tmp384[25:0]};
+assign tmp400 = {4'd0, tmp384[25:0]};
+assign tmp401 = {4'd0, tmp384[25:0]};
+assign tmp402 = {4'd0, tmp384[25:0]};
+assign tmp403 = {4'd0, tmp384[25:0]};
+assign tmp404 = {4'd0, tmp384[25:0]};
+assign tmp405 = {4'd0, tmp384[25:0]};
+assign tmp406 = {4'd0, tmp384[25:0]};
+assign tmp407 = {4'd0, tmp384[25:0]};
+assign tmp408 = {4'd0, tmp384[25:0]};
+assign tmp409 = {4'd0, tmp384[25:0]};
+assign tmp410 = {4'd0, tmp384[25:0]};
+assign tmp411 = {4'd0, tmp384[25:0]};
+assign tmp412 = {4'd0, tmp384[25:0]};
+assign tmp413 = {4'd0, tmp384[25:0]};
+assign tmp414 = {4'd0, tmp384[25:0]};
+assign tmp415 = {4'd0, tmp384[25:0]};
+assign tmp416 = {4'd0, tmp384[25:0]};
+assign tmp417 = {4'd0, tmp384[25:0]};
+assign tmp418 = {4'd0, tmp384[25:0]};
+assign tmp419 = {4'd0, tmp384[25:0]};
+assign tmp420 = {4'd0, tmp384[25:0]};
+assign tmp421 = {4'd0, tmp384[25:0]};
+assign tmp422 = {4'd0, tmp384[25:0]};
+assign tmp423 = {4'd0, tmp384[25:0]};
+assign tmp424 = {4'd0, tmp384[25:0]};
+assign tmp425 = {4'd0, tmp384[25:0]};
+assign tmp426 = {4'd0, tmp384[25:0]};
+assign tmp427 = {4'd0, tmp384[25:0]};
+assign tmp428 = {4'd0, tmp384[25:0]};
+assign tmp429 = {4'd0, tmp384[25:0]};
+assign tmp430 = {4'd0, tmp384[25:0]};
+assign tmp431 = {4'd0, tmp384[25:0]};
+assign tmp432 = {4'd0, tmp384[25:0]};
+assign tmp433 = {4'd0, tmp384[25:0]};
+assign tmp434 = {4'd0, tmp384[25:0]};
+assign tmp435 = {4'd0, tmp384[25:0]};
+assign tmp436 = {4'd0, tmp384[25:0]};
+assign tmp437 = {4'd0, tmp384[25:0]};
+assign tmp438 = {4'd0, tmp384[25:0]};
+assign tmp439 = {4'd0, tmp384[25:0]};
+assign tmp440 = {4'd0, tmp384[25:0]};
+assign tmp441 = {4'd0, tmp384[25:0]};
+assign tmp442 = {4'd0, tmp384[25:0]};
+assign tmp443 = {4'd0, tmp384[25:0]};
+assign tmp444 = {4'd0, tmp384[25:0]};
+assign tmp445 = {4'd0, tmp384[25:0]};
+assign tmp446 = {4'd0, tmp384[25:0]};
+assign tmp447 = {4'd0, tmp384[25:0]};
+assign tmp448 = {4'd0, tmp384[25:0]};
+assign tmp449 = {4'd0, tmp384[25:0]};
+assign tmp450 = {4'd0, tmp384[25:0]};
+assign tmp451 = {4'd0, tmp384[25:0]};
+assign tmp452 = {4'd0, tmp384[25:0]};
+assign tmp453 = {4'd0, tmp384[25:0]};
+assign tmp454 = {4'd0, tmp384[25:0]};
+assign tmp455 = {4'd0, tmp384[25:0]};
+assign tmp456 = {4'd0, tmp384[25:0]};
+assign tmp457 = {4'd0, tmp384[25:0]};
+assign tmp458 = {4'd0, tmp384[25:0]};
+assign tmp459 = {4'd0, tmp384[25:0]};
+assign tmp460 = {4'd0, tmp384[25:0]};
+assign tmp461 = {4'd0, tmp384[25:0]};
+assign tmp462 = {4'd0, tmp384[25:0]};
+assign tmp463 = {4'd0, tmp384[25:0]};
+assign tmp464 = {4'd0, tmp384[25:0]};
+assign tmp465 = {4'd0, tmp384[25:0]};
+assign tmp466 = {4'd0, tmp384[25:0]};
+assign tmp467 = {4'd0, tmp384[25:0]};
+assign tmp468 = {4'd0, tmp384[25:0]};
+assign tmp469 = {4'd0, tmp384[25:0]};
+assign tmp470 = {4'd0, tmp384[25:0]};
+assign tmp471 = {4'd0, tmp384[25:0]};
+assign tmp472 = {4'd0, tmp384[25:0]};
+assign tmp473 = {4'd0, tmp384[25:0]};
+assign tmp474 = {4'd0, tmp384[25:0]};
+assign tmp475 = {4'd0, tmp384[25:0]};
+assign tmp476 = {4'd0, tmp384[25:0]};
+assign tmp477 = {4'd0, tmp384[25:0]};
+assign tmp478 = {4'd0, tmp384[25:0]};
+assign tmp479 = {4'd0, tmp384[25:0]};
+assign tmp480 = {4'd0, tmp384[25:0]};
+assign tmp481 = {4'd0, tmp384[25:0]};
+assign tmp482 = {4'd0, tmp384[25:0]};
+assign tmp483 = {4'd0, tmp384[25:0]};
+assign tmp484 = {4'd0, tmp384[25:0]};
+assign tmp485 = {4'd0, tmp384[25:0]};
+assign tmp486 = {4'd0, tmp384[25:0]};
+assign tmp487 = {4'd0, tmp384[25:0]};
+assign tmp488 = {4'd0, tmp384[25:0]};
+assign tmp489 = {4'd0, tmp384[25:0]};
+assign tmp490 = {4'd0, tmp384[25:0]};
+assign tmp491 = {4'd0, tmp384[25:0]};
+assign tmp492 = {4'd0, tmp384[25:0]};
+assign tmp493 = {4'd0, tmp384[25:0]};
+assign tmp494 = {4'd0, tmp384[25:0]};
+assign tmp495 = {4'd0, tmp384[25:0]};
+assign tmp496 = {4'd0, tmp384[25:0]};
+assign tmp497 = {4'd0, tmp384[25:0]};
+assign tmp498 = {4'd0, tmp384[25:0]};
+assign tmp499 = {4'd0, tmp384[25:0]};
+assign tmp500 = {4'd0, tmp384[25:0]};
+assign tmp501 = {4'd0, tmp384[25:0]};
+assign tmp502 = {4'd0, tmp384[25:0]};
+assign tmp503 = {4'd0, tmp384[25:0]};
+assign tmp504 = {4'd0, tmp384[25:0]};
+assign tmp505 = {4'd0, tmp384[25:0]};
+assign tmp506 = {4'd0, tmp384[25:0]};
+assign tmp507 = {4'd0, tmp384[25:0]};
+assign tmp508 = {4'd0, tmp384[25:0]};
+assign tmp509 = {4'd0, tmp384[25:0]};
+assign tmp510 = {4'd0, tmp384[25:0]};
+assign tmp511 = {4'd0, tmp384[25:0]};
+assign tmp512 = {4'd0, tmp384[25:0]};
+assign tmp513 = {4'd0, tmp384[25:0]};
+assign tmp514 = {4'd0, tmp384[25:0]};
+assign tmp515 = {4'd0, tmp384[25:0]};
+assign tmp516 = {4'd0, tmp384[25:0]};
+assign tmp517 = {4'd0, tmp384[25:0]};
+assign tmp518 = {4'd0, tmp384[25:0]};
+assign tmp519 = {4'd0, tmp384[25:0]};
+assign tmp520 = {4'd0, tmp384[25:0]};
+assign tmp521 = {4'd0, tmp384[25:0]};
+assign tmp522 = {4'd0, tmp384[25:0]};
+assign tmp523 = {4'd0, tmp384[25:0]};
+assign tmp524 = {4'd0, tmp384[25:0]};
+assign tmp525 = {4'd0, tmp384[25:0]};
+assign tmp526 = {4'd0, tmp384[25:0]};
+assign tmp527 = {4'd0, tmp384[25:0]};
+assign tmp528 = {4'd0, tmp384[25:0]};
+assign tmp529 = {4'd0, tmp384[25:0]};
+assign tmp530 = {4'd0, tmp384[25:0]};
+assign tmp531 = {4'd0, tmp384[25:0]};
+assign tmp532 = {4'd0, tmp384[25:0]};
+assign tmp533 = {4'd0, tmp384[25:0]};
+assign tmp534 = {4'd0, tmp384[25:0]};
+assign tmp535 = {4'd0, tmp384[25:0]};
+assign tmp536 = {4'd0, tmp384[25:0]};
+assign tmp537 = {4'd0, tmp384[25:0]};
+assign tmp538 = {4'd0, tmp384[25:0]};
+assign tmp539 = {4'd0, tmp384[25:0]};
+assign tmp540 = {4'd0, tmp384[25:0]};
+assign tmp541 = {4'd0, tmp384[25:0]};
+assign tmp542 = {4'd0, tmp384[25:0]};
+assign tmp543 = {4'd0, tmp384[25:0]};
+assign tmp544 = {4'd0, tmp384[25:0]};
+assign tmp545 = {4'd0, tmp384[25:0]};
+assign tmp546 = {4'd0, tmp384[25:0]};
+assign tmp547 = {4'd0, tmp384[25:0]};
+assign tmp548 = {4'd0, tmp384[25:0]};
+assign tmp549 = {4'd0, tmp384[25:0]};
+assign tmp550 = {4'd0, tmp384[25:0]};
+assign tmp551 = {4'd0, tmp384[25:0]};
+assign tmp552 = {4'd0, tmp384[25:0]};
+assign tmp553 = {4'd0, tmp384[25:0]};
+assign tmp554 = {4'd0, tmp384[25:0]};
+assign tmp555 = {4'd0, tmp384[25:0]};
+assign tmp556 = {4'd0, tmp384[25:0]};
+assign tmp557 = {4'd0, tmp384[25:0]};
+assign tmp558 = {4'd0, tmp384[25:0]};
+assign tmp559 = {4'd0, tmp384[25:0]};
+assign tmp560 = {4'd0, tmp384[25:0]};
+assign tmp561 = {4'd0, tmp384[25:0]};
+assign tmp562 = {4'd0, tmp384[25:0]};
+assign tmp563 = {4'd0, tmp384[25:0]};
+assign tmp564 = {4'd0, tmp384[25:0]};
+assign tmp565 = {4'd0, tmp384[25:0]};
+assign tmp566 = {4'd0, tmp384[25:0]};
+assign tmp567 = {4'd0, tmp384[25:0]};
+assign tmp568 = {4'd0, tmp384[25:0]};
+assign tmp569 = {4'd0, tmp384[25:0]};
+assign tmp570 = {4'd0, tmp384[25:0]};
+assign tmp571 = {4'd0, tmp384[25:0]};
+assign tmp572 = {4'd0, tmp384[25:0]};
+assign tmp573 = {4'd0, tmp384[25:0]};
+assign tmp574 = {4'd0, tmp384[25:0]};
+assign tmp575 = {4'd0, tmp384[25:0]};
+assign tmp576 = {4'd0, tmp384[25:0]};
+assign tmp577 = {4'd0, tmp384[25:0]};
+assign tmp578 = {4'd0, tmp384[25:0]};
+assign tmp579 = {4'd0, tmp384[25:0]};
+assign tmp580 = {4'd0, tmp384[25:0]};
+assign tmp581 = {4'd0, tmp384[25:0]};
+assign tmp582 = {4'd0, tmp384[25:0]};
+assign tmp583 = {4'd0, tmp384[25:0]};
+assign tmp584 = {4'd0, tmp384[25:0]};
+assign tmp585 = {4'd0, tmp384[25:0]};
+assign tmp586 = {4'd0, tmp384[25:0]};
+assign tmp587 = {4'd0, tmp384[25:0]};
+assign tmp588 = {4'd0, tmp384[25:0]};
+assign tmp589 = {4'd0, tmp384[25:0]};
+assign tmp590 = {4'd0, tmp384[25:0]};
+assign tmp591 = {4'd0, tmp384[25:0]};
+assign tmp592 = {4'd0, tmp384[25:0]};
+assign tmp593 = {4'd0, tmp384[25:0]};
+assign tmp594 = {4'd0, tmp384[25:0]};
+assign tmp595 = {4'd0, tmp384[25:0]};
+assign tmp596 = {4'd0, tmp384[25:0]};
+assign tmp597 = {4'd0, tmp384[25:0]};
+assign tmp598 = {4'd0, tmp384[25:0]};
+assign tmp599 = {4'd0, tmp384[25:0]};
+assign tmp600 = {4'd0, tmp384[25:0]};
+assign tmp601 = {4'd0, tmp384[25:0]};
+assign tmp602 = {4'd0, tmp384[25:0]};
+assign tmp603 = {4'd0, tmp384[25:0]};
+assign tmp604 = {4'd0, tmp384[25:0]};
+assign tmp605 = {4'd0, tmp384[25:0]};
+assign tmp606 = {4'd0, tmp384[25:0]};
+assign tmp607 = {4'd0, tmp384[25:0]};
+assign tmp608 = {4'd0, tmp384[25:0]};
+assign tmp609 = {4'd0, tmp384[25:0]};
+assign tmp610 = {4'd0, tmp384[25:0]};
+assign tmp611 = {4'd0, tmp384[25:0]};
+assign tmp612 = {4'd0, tmp384[25:0]};
+assign tmp613 = {4'd0, tmp384[25:0]};
+assign tmp614 = {4'd0, tmp384[25:0]};
+assign tmp615 = {4'd0, tmp384[25:0]};
+assign tmp616 = {4'd0, tmp384[25:0]};
+assign tmp617 = {4'd0, tmp384[25:0]};
+assign tmp618 = {4'd0, tmp384[25:0]};
+assign tmp619 = {4'd0, tmp384[25:0]};
+assign tmp620 = {4'd0, tmp384[25:0]};
+assign tmp621 = {4'd0, tmp384[25:0]};
+assign tmp622 = {4'd0, tmp384[25:0]};
+assign tmp623 = {4'd0, tmp384[25:0]};
+assign tmp624 = {4'd0, tmp384[25:0]};
+assign tmp625 = {4'd0, tmp384[25:0]};
+assign tmp626 = {4'd0, tmp384[25:0]};
+assign tmp627 = {4'd0, tmp384[25:0]};
+assign c0_sp_base_hd = {(((((((((((((((tmp611[0] ^ tmp612[1]) ^ tmp613[2]) ^ tmp614[5]) ^ tmp615[7]) ^ tmp616[8]) ^ tmp617[10]) ^ tmp618[11]) ^ tmp619[14]) ^ tmp620[15]) ^ tmp621[16]) ^ tmp622[19]) ^ tmp623[21]) ^ tmp624[22]) ^ tmp625[25]) ^ tmp626[26]) ^ tmp627[28], ((((((((((tmp599[0] ^ tmp600[1]) ^ tmp601[2]) ^ tmp602[3]) ^ tmp603[8]) ^ tmp604[10]) ^ tmp605[12]) ^ tmp606[19]) ^ tmp607[21]) ^ tmp608[26]) ^ tmp609[28]) ^ tmp610[29], ((((((((((((((((tmp581[2] ^ tmp582[3]) ^ tmp583[4]) ^ tmp584[5]) ^ tmp585[6]) ^ tmp586[7]) ^ tmp587[8]) ^ tmp588[10]) ^ tmp589[11]) ^ tmp590[12]) ^ tmp591[15]) ^ tmp592[16]) ^ tmp593[20]) ^ tmp594[24]) ^ tmp595[26]) ^ tmp596[27]) ^ tmp597[28]) ^ tmp598[29], (((((((((((((((tmp564[0] ^ tmp565[1]) ^ tmp566[4]) ^ tmp567[5]) ^ tmp568[6]) ^ tmp569[7]) ^ tmp570[9]) ^ tmp571[10]) ^ tmp572[12]) ^ tmp573[15]) ^ tmp574[16]) ^ tmp575[21]) ^ tmp576[22]) ^ tmp577[23]) ^ tmp578[24]) ^ tmp579[28]) ^ tmp580[29], ((((((((((((tmp550[0] ^ tmp551[3]) ^ tmp552[7]) ^ tmp553[8]) ^ tmp554[10]) ^ tmp555[12]) ^ tmp556[13]) ^ tmp557[17]) ^ tmp558[20]) ^ tmp559[21]) ^ tmp560[22]) ^ tmp561[23]) ^ tmp562[26]) ^ tmp563[29], ((((((((((((tmp536[1] ^ tmp537[5]) ^ tmp538[7]) ^ tmp539[9]) ^ tmp540[11]) ^ tmp541[13]) ^ tmp542[15]) ^ tmp543[16]) ^ tmp544[17]) ^ tmp545[19]) ^ tmp546[20]) ^ tmp547[24]) ^ tmp548[27]) ^ tmp549[28], ((((((((((((((((tmp518[1] ^ tmp519[2]) ^ tmp520[4]) ^ tmp521[6]) ^ tmp522[7]) ^ tmp523[8]) ^ tmp524[10]) ^ tmp525[12]) ^ tmp526[13]) ^ tmp527[16]) ^ tmp528[17]) ^ tmp529[18]) ^ tmp530[19]) ^ tmp531[20]) ^ tmp532[22]) ^ tmp533[24]) ^ tmp534[26]) ^ tmp535[29], ((((((((((((((tmp502[0] ^ tmp503[3]) ^ tmp504[4]) ^ tmp505[5]) ^ tmp506[6]) ^ tmp507[12]) ^ tmp508[14]) ^ tmp509[15]) ^ tmp510[17]) ^ tmp511[18]) ^ tmp512[19]) ^ tmp513[20]) ^ tmp514[21]) ^ tmp515[25]) ^ tmp516[27]) ^ tmp517[28], ((((((((((((tmp488[1] ^ tmp489[2]) ^ tmp490[4]) ^ tmp491[5]) ^ tmp492[6]) ^ tmp493[8]) ^ tmp494[10]) ^ tmp495[13]) ^ tmp496[18]) ^ tmp497[20]) ^ tmp498[21]) ^ tmp499[24]) ^ tmp500[25]) ^ tmp501[27], (((((((((((tmp475[0] ^ tmp476[1]) ^ tmp477[4]) ^ tmp478[5]) ^ tmp479[7]) ^ tmp480[9]) ^ tmp481[12]) ^ tmp482[14]) ^ tmp483[17]) ^ tmp484[19]) ^ tmp485[21]) ^ tmp486[22]) ^ tmp487[23], (((((((((((((tmp460[0] ^ tmp461[1]) ^ tmp462[5]) ^ tmp463[6]) ^ tmp464[10]) ^ tmp465[12]) ^ tmp466[16]) ^ tmp467[17]) ^ tmp468[18]) ^ tmp469[19]) ^ tmp470[20]) ^ tmp471[21]) ^ tmp472[25]) ^ tmp473[26]) ^ tmp474[28], ((((((((((((tmp446[0] ^ tmp447[1]) ^ tmp448[2]) ^ tmp449[12]) ^ tmp450[16]) ^ tmp451[18]) ^ tmp452[19]) ^ tmp453[20]) ^ tmp454[22]) ^ tmp455[23]) ^ tmp456[25]) ^ tmp457[27]) ^ tmp458[28]) ^ tmp459[29], (((((((((((((((tmp429[0] ^ tmp430[1]) ^ tmp431[2]) ^ tmp432[4]) ^ tmp433[5]) ^ tmp434[6]) ^ tmp435[7]) ^ tmp436[14]) ^ tmp437[15]) ^ tmp438[17]) ^ tmp439[18]) ^ tmp440[20]) ^ tmp441[21]) ^ tmp442[23]) ^ tmp443[26]) ^ tmp444[27]) ^ tmp445[29], ((((((((((((((tmp413[3] ^ tmp414[5]) ^ tmp415[6]) ^ tmp416[7]) ^ tmp417[8]) ^ tmp418[11]) ^ tmp419[12]) ^ tmp420[13]) ^ tmp421[14]) ^ tmp422[15]) ^ tmp423[16]) ^ tmp424[19]) ^ tmp425[20]) ^ tmp426[23]) ^ tmp427[25]) ^ tmp428[27], (((((((((((((tmp398[4] ^ tmp399[5]) ^ tmp400[6]) ^ tmp401[8]) ^ tmp402[9]) ^ tmp403[11]) ^ tmp404[12]) ^ tmp405[13]) ^ tmp406[20]) ^ tmp407[21]) ^ tmp408[23]) ^ tmp409[24]) ^ tmp410[26]) ^ tmp411[27]) ^ tmp412[29], (((((((((((tmp385[2] ^ tmp386[3]) ^ tmp387[8]) ^ tmp388[9]) ^ tmp389[10]) ^ tmp390[12]) ^ tmp391[13]) ^ tmp392[15]) ^ tmp393[19]) ^ tmp394[20]) ^ tmp395[26]) ^ tmp396[27]) ^ tmp397[29]} ^ {tmp384[26], tmp384[27], tmp384[28], tmp384[29], 1'b0, 1'b0, 1'b0, 1'b0, 1'b0, 1'b0, 1'b0, 1'b0, 1'b0, 1'b0, 1'b0, 1'b0};
 assign c0_sp_cache0 = (c0_sp_base_hd ^ 16'd0) < 16'd32768;
 assign c0_sp_cache1 = (c0_sp_base_hd ^ 16'd55672) < 16'd32768;
 assign c0_sp_cache2 = (c0_sp_base_hd ^ 16'd55032) < 16'd32768;
@@ -8990,32 +9080,38 @@ assign c0_sp_cache4 = (c0_sp_base_hd ^ 16'd58009) < 16'd32768;
 assign c0_sp_cache5 = (c0_sp_base_hd ^ 16'd15329) < 16'd32768;
 assign c0_sp_cache6 = (c0_sp_base_hd ^ 16'd13409) < 16'd32768;
 assign c0_sp_cache7 = (c0_sp_base_hd ^ 16'd60697) < 16'd32768;
-assign tmp625 = c0_sp_a[8:6];
-assign tmp626 = c0_sp_a[8:6];
-assign tmp627 = c0_sp_a[8:6];
 assign tmp628 = c0_sp_a[8:6];
 assign tmp629 = c0_sp_a[8:6];
 assign tmp630 = c0_sp_a[8:6];
 assign tmp631 = c0_sp_a[8:6];
-assign c0_sp_cacheable = tmp625[2] ? (tmp626[1] ? (tmp627[0] ? c0_sp_cache7 : c0_sp_cache6) : (tmp628[0] ? c0_sp_cache5 : c0_sp_cache4)) : (tmp629[1] ? (tmp630[0] ? c0_sp_cache3 : c0_sp_cache2) : (tmp631[0] ? c0_sp_cache1 : c0_sp_cache0));
 assign tmp632 = c0_sp_a[8:6];
 assign tmp633 = c0_sp_a[8:6];
 assign tmp634 = c0_sp_a[8:6];
+assign c0_sp_cacheable = tmp628[2] ? (tmp629[1] ? (tmp630[0] ? c0_sp_cache7 : c0_sp_cache6) : (tmp631[0] ? c0_sp_cache5 : c0_sp_cache4)) : (tmp632[1] ? (tmp633[0] ? c0_sp_cache3 : c0_sp_cache2) : (tmp634[0] ? c0_sp_cache1 : c0_sp_cache0));
 assign tmp635 = c0_sp_a[8:6];
 assign tmp636 = c0_sp_a[8:6];
 assign tmp637 = c0_sp_a[8:6];
 assign tmp638 = c0_sp_a[8:6];
-assign c0_sp_krun = tmp632[2] ? (tmp633[1] ? (tmp634[0] ? 5'd0 : (5'd0 + {4'd0, 1'b1 && !c0_sp_cache7})) : (tmp635[0] ? ((5'd0 + {4'd0, 1'b1 && !c0_sp_cache6}) + {4'd0, (1'b1 && !c0_sp_cache6) && !c0_sp_cache7}) : (((5'd0 + {4'd0, 1'b1 && !c0_sp_cache5}) + {4'd0, (1'b1 && !c0_sp_cache5) && !c0_sp_cache6}) + {4'd0, ((1'b1 && !c0_sp_cache5) && !c0_sp_cache6) && !c0_sp_cache7}))) : (tmp636[1] ? (tmp637[0] ? ((((5'd0 + {4'd0, 1'b1 && !c0_sp_cache4}) + {4'd0, (1'b1 && !c0_sp_cache4) && !c0_sp_cache5}) + {4'd0, ((1'b1 && !c0_sp_cache4) && !c0_sp_cache5) && !c0_sp_cache6}) + {4'd0, (((1'b1 && !c0_sp_cache4) && !c0_sp_cache5) && !c0_sp_cache6) && !c0_sp_cache7}) : (((((5'd0 + {4'd0, 1'b1 && !c0_sp_cache3}) + {4'd0, (1'b1 && !c0_sp_cache3) && !c0_sp_cache4}) + {4'd0, ((1'b1 && !c0_sp_cache3) && !c0_sp_cache4) && !c0_sp_cache5}) + {4'd0, (((1'b1 && !c0_sp_cache3) && !c0_sp_cache4) && !c0_sp_cache5) && !c0_sp_cache6}) + {4'd0, ((((1'b1 && !c0_sp_cache3) && !c0_sp_cache4) && !c0_sp_cache5) && !c0_sp_cache6) && !c0_sp_cache7})) : (tmp638[0] ? ((((((5'd0 + {4'd0, 1'b1 && !c0_sp_cache2}) + {4'd0, (1'b1 && !c0_sp_cache2) && !c0_sp_cache3}) + {4'd0, ((1'b1 && !c0_sp_cache2) && !c0_sp_cache3) && !c0_sp_cache4}) + {4'd0, (((1'b1 && !c0_sp_cache2) && !c0_sp_cache3) && !c0_sp_cache4) && !c0_sp_cache5}) + {4'd0, ((((1'b1 && !c0_sp_cache2) && !c0_sp_cache3) && !c0_sp_cache4) && !c0_sp_cache5) && !c0_sp_cache6}) + {4'd0, (((((1'b1 && !c0_sp_cache2) && !c0_sp_cache3) && !c0_sp_cache4) && !c0_sp_cache5) && !c0_sp_cache6) && !c0_sp_cache7}) : (((((((5'd0 + {4'd0, 1'b1 && !c0_sp_cache1}) + {4'd0, (1'b1 && !c0_sp_cache1) && !c0_sp_cache2}) + {4'd0, ((1'b1 && !c0_sp_cache1) && !c0_sp_cache2) && !c0_sp_cache3}) + {4'd0, (((1'b1 && !c0_sp_cache1) && !c0_sp_cache2) && !c0_sp_cache3) && !c0_sp_cache4}) + {4'd0, ((((1'b1 && !c0_sp_cache1) && !c0_sp_cache2) && !c0_sp_cache3) && !c0_sp_cache4) && !c0_sp_cache5}) + {4'd0, (((((1'b1 && !c0_sp_cache1) && !c0_sp_cache2) && !c0_sp_cache3) && !c0_sp_cache4) && !c0_sp_cache5) && !c0_sp_cache6}) + {4'd0, ((((((1'b1 && !c0_sp_cache1) && !c0_sp_cache2) && !c0_sp_cache3) && !c0_sp_cache4) && !c0_sp_cache5) && !c0_sp_cache6) && !c0_sp_cache7})));
+assign tmp639 = c0_sp_a[8:6];
+assign tmp640 = c0_sp_a[8:6];
+assign tmp641 = c0_sp_a[8:6];
+assign c0_sp_krun = tmp635[2] ? (tmp636[1] ? (tmp637[0] ? 5'd0 : (5'd0 + {4'd0, 1'b1 && !c0_sp_cache7})) : (tmp638[0] ? ((5'd0 + {4'd0, 1'b1 && !c0_sp_cache6}) + {4'd0, (1'b1 && !c0_sp_cache6) && !c0_sp_cache7}) : (((5'd0 + {4'd0, 1'b1 && !c0_sp_cache5}) + {4'd0, (1'b1 && !c0_sp_cache5) && !c0_sp_cache6}) + {4'd0, ((1'b1 && !c0_sp_cache5) && !c0_sp_cache6) && !c0_sp_cache7}))) : (tmp639[1] ? (tmp640[0] ? ((((5'd0 + {4'd0, 1'b1 && !c0_sp_cache4}) + {4'd0, (1'b1 && !c0_sp_cache4) && !c0_sp_cache5}) + {4'd0, ((1'b1 && !c0_sp_cache4) && !c0_sp_cache5) && !c0_sp_cache6}) + {4'd0, (((1'b1 && !c0_sp_cache4) && !c0_sp_cache5) && !c0_sp_cache6) && !c0_sp_cache7}) : (((((5'd0 + {4'd0, 1'b1 && !c0_sp_cache3}) + {4'd0, (1'b1 && !c0_sp_cache3) && !c0_sp_cache4}) + {4'd0, ((1'b1 && !c0_sp_cache3) && !c0_sp_cache4) && !c0_sp_cache5}) + {4'd0, (((1'b1 && !c0_sp_cache3) && !c0_sp_cache4) && !c0_sp_cache5) && !c0_sp_cache6}) + {4'd0, ((((1'b1 && !c0_sp_cache3) && !c0_sp_cache4) && !c0_sp_cache5) && !c0_sp_cache6) && !c0_sp_cache7})) : (tmp641[0] ? ((((((5'd0 + {4'd0, 1'b1 && !c0_sp_cache2}) + {4'd0, (1'b1 && !c0_sp_cache2) && !c0_sp_cache3}) + {4'd0, ((1'b1 && !c0_sp_cache2) && !c0_sp_cache3) && !c0_sp_cache4}) + {4'd0, (((1'b1 && !c0_sp_cache2) && !c0_sp_cache3) && !c0_sp_cache4) && !c0_sp_cache5}) + {4'd0, ((((1'b1 && !c0_sp_cache2) && !c0_sp_cache3) && !c0_sp_cache4) && !c0_sp_cache5) && !c0_sp_cache6}) + {4'd0, (((((1'b1 && !c0_sp_cache2) && !c0_sp_cache3) && !c0_sp_cache4) && !c0_sp_cache5) && !c0_sp_cache6) && !c0_sp_cache7}) : (((((((5'd0 + {4'd0, 1'b1 && !c0_sp_cache1}) + {4'd0, (1'b1 && !c0_sp_cache1) && !c0_sp_cache2}) + {4'd0, ((1'b1 && !c0_sp_cache1) && !c0_sp_cache2) && !c0_sp_cache3}) + {4'd0, (((1'b1 && !c0_sp_cache1) && !c0_sp_cache2) && !c0_sp_cache3) && !c0_sp_cache4}) + {4'd0, ((((1'b1 && !c0_sp_cache1) && !c0_sp_cache2) && !c0_sp_cache3) && !c0_sp_cache4) && !c0_sp_cache5}) + {4'd0, (((((1'b1 && !c0_sp_cache1) && !c0_sp_cache2) && !c0_sp_cache3) && !c0_sp_cache4) && !c0_sp_cache5) && !c0_sp_cache6}) + {4'd0, ((((((1'b1 && !c0_sp_cache1) && !c0_sp_cache2) && !c0_sp_cache3) && !c0_sp_cache4) && !c0_sp_cache5) && !c0_sp_cache6) && !c0_sp_cache7})));
 assign c0_sp_rem = c0_iq_head[41:37] - c0_sd_reg;
 assign c0_sp_ncache = (c0_sp_rem < (5'd2 - {4'd0, c0_sp_o})) ? c0_sp_rem : (5'd2 - {4'd0, c0_sp_o});
-assign tmp639 = {1'b0, 5'd2 - {4'd0, c0_sp_o}} + {c0_sp_krun, 1'b0};
-assign c0_sp_nrun = ({1'b0, c0_sp_rem} < ({1'b0, 5'd2 - {4'd0, c0_sp_o}} + {c0_sp_krun, 1'b0})) ? c0_sp_rem : tmp639[4:0];
+assign tmp642 = {1'b0, 5'd2 - {4'd0, c0_sp_o}} + {c0_sp_krun, 1'b0};
+assign c0_sp_nrun = ({1'b0, c0_sp_rem} < ({1'b0, 5'd2 - {4'd0, c0_sp_o}} + {c0_sp_krun, 1'b0})) ? c0_sp_rem : tmp642[4:0];
 assign c0_sp_rbpos = c0_iq_head[49:42] + {3'd0, c0_sd_reg};
 assign c0_sp_pair = (((c0_sp_o == 1'b0) & (c0_iq_cnt >= 4'd2)) & (c0_iq_second[0] == 1'b1)) & (c0_iq_second[36:1] == (c0_iq_head[36:1] + 36'd32));
-assign c0_sp_hold = ((c0_sp_o == 1'b0) & (c0_iq_cnt == 4'd1)) & !c0_held_reg;
-assign c0_sp_wn = c0_sp_pair ? 2'd2 : 2'd1;
-assign c0_sp_wopdata = c0_sp_pair ? {c0_iq_second[305:50], c0_iq_head[305:50]} : ((c0_sp_o == 1'b1) ? {c0_iq_head[305:50], 256'd0} : {256'd0, c0_iq_head[305:50]});
-assign c0_sp_wlinkdata = c0_sp_pair ? {c0_iq_second[305:50], c0_iq_head[305:50]} : {256'd0, c0_iq_head[305:50]};
+assign tmp643 = c0_iq_second[36:1];
+assign c0_sp_sec_last = c0_iq_second[36:1] + ({26'd0, c0_iq_second[41:37], 5'd0} - 36'd1);
+assign c0_sp_sec_miss = (c0_iq_second[0] == 1'b0) & ((c0_sp_line < tmp643[35:6]) || (c0_sp_line > c0_sp_sec_last[35:6]));
+assign c0_sp_pair_over = ((((c0_sp_o == 1'b0) & (c0_iq_cnt >= 4'd3)) & c0_sp_sec_miss) & (c0_iq_third[0] == 1'b1)) & (c0_iq_third[36:1] == (c0_iq_head[36:1] + 36'd32));
+assign c0_sp_paired = c0_sp_pair || c0_sp_pair_over;
+assign c0_sp_hold = ((c0_sp_o == 1'b0) & !c0_held_reg) & ((c0_iq_cnt == 4'd1) || ((c0_iq_cnt == 4'd2) && c0_sp_sec_miss));
+assign c0_sp_pdata = c0_sp_pair_over ? c0_iq_third[305:50] : c0_iq_second[305:50];
+assign c0_sp_wn = c0_sp_paired ? 2'd2 : 2'd1;
+assign c0_sp_wopdata = c0_sp_paired ? {c0_sp_pdata, c0_iq_head[305:50]} : ((c0_sp_o == 1'b1) ? {c0_iq_head[305:50], 256'd0} : {256'd0, c0_iq_head[305:50]});
+assign c0_sp_wlinkdata = c0_sp_paired ? {c0_sp_pdata, c0_iq_head[305:50]} : {256'd0, c0_iq_head[305:50]};
 assign c0_sp_n = c0_sp_wr ? {3'd0, c0_sp_wn} : (c0_sp_cacheable ? c0_sp_ncache : c0_sp_nrun);
 assign c0_sp_cop = {7'd0, c0_sp_wopdata, c0_sp_rbpos, c0_sp_n[1:0], c0_sp_o, c0_sp_line, 2'd0, c0_sp_wr ? 2'd2 : 2'd0};
 assign c0_sp_lreq = {30'd0, 7'd0, 1'b0, c0_sp_wr ? 5'd0 : c0_sp_n, 1'b0, c0_sp_rbpos, 2'd0, 1'b0, c0_sp_wr ? c0_sp_wlinkdata : 512'd0, c0_sp_n, c0_sp_a, c0_sp_wr};
@@ -9025,10 +9121,6 @@ assign c1_sp_wr = c1_iq_head[0] == 1'b1;
 assign c1_sp_a = c1_sp_wr ? c1_iq_head[36:1] : (c1_iq_head[36:1] + {26'd0, c1_sd_reg, 5'd0});
 assign c1_sp_line = c1_sp_a[35:6];
 assign c1_sp_o = c1_sp_a[5];
-assign tmp640 = c1_sp_a[35:9];
-assign tmp641 = c1_sp_a[35:9];
-assign tmp642 = c1_sp_a[35:9];
-assign tmp643 = c1_sp_a[35:9];
 assign tmp644 = c1_sp_a[35:9];
 assign tmp645 = c1_sp_a[35:9];
 assign tmp646 = c1_sp_a[35:9];
@@ -9138,254 +9230,258 @@ assign tmp749 = c1_sp_a[35:9];
 assign tmp750 = c1_sp_a[35:9];
 assign tmp751 = c1_sp_a[35:9];
 assign tmp752 = c1_sp_a[35:9];
-assign c1_sp_hl = {((((((((((tmp741[0] ^ tmp742[1]) ^ tmp743[5]) ^ tmp744[6]) ^ tmp745[7]) ^ tmp746[12]) ^ tmp747[13]) ^ tmp748[14]) ^ tmp749[18]) ^ tmp750[20]) ^ tmp751[22]) ^ tmp752[26], (((((((((((tmp728[0] ^ tmp729[2]) ^ tmp730[3]) ^ tmp731[4]) ^ tmp732[7]) ^ tmp733[10]) ^ tmp734[11]) ^ tmp735[13]) ^ tmp736[15]) ^ tmp737[16]) ^ tmp738[17]) ^ tmp739[21]) ^ tmp740[24], (((((((((((((((tmp711[0] ^ tmp712[1]) ^ tmp713[2]) ^ tmp714[4]) ^ tmp715[7]) ^ tmp716[8]) ^ tmp717[9]) ^ tmp718[10]) ^ tmp719[11]) ^ tmp720[12]) ^ tmp721[13]) ^ tmp722[14]) ^ tmp723[18]) ^ tmp724[20]) ^ tmp725[21]) ^ tmp726[24]) ^ tmp727[26], ((((((((tmp701[1] ^ tmp702[2]) ^ tmp703[8]) ^ tmp704[9]) ^ tmp705[13]) ^ tmp706[14]) ^ tmp707[17]) ^ tmp708[20]) ^ tmp709[22]) ^ tmp710[25], ((((((((((((tmp687[1] ^ tmp688[2]) ^ tmp689[5]) ^ tmp690[7]) ^ tmp691[8]) ^ tmp692[10]) ^ tmp693[12]) ^ tmp694[13]) ^ tmp695[15]) ^ tmp696[17]) ^ tmp697[19]) ^ tmp698[22]) ^ tmp699[24]) ^ tmp700[25], (((((((((((((((((tmp668[1] ^ tmp669[3]) ^ tmp670[4]) ^ tmp671[6]) ^ tmp672[7]) ^ tmp673[8]) ^ tmp674[9]) ^ tmp675[10]) ^ tmp676[11]) ^ tmp677[12]) ^ tmp678[13]) ^ tmp679[14]) ^ tmp680[16]) ^ tmp681[20]) ^ tmp682[21]) ^ tmp683[22]) ^ tmp684[23]) ^ tmp685[24]) ^ tmp686[26], ((((((((((tmp656[2] ^ tmp657[6]) ^ tmp658[7]) ^ tmp659[8]) ^ tmp660[10]) ^ tmp661[11]) ^ tmp662[12]) ^ tmp663[15]) ^ tmp664[17]) ^ tmp665[19]) ^ tmp666[21]) ^ tmp667[23], ((((((((((((((tmp640[0] ^ tmp641[3]) ^ tmp642[4]) ^ tmp643[5]) ^ tmp644[7]) ^ tmp645[8]) ^ tmp646[10]) ^ tmp647[11]) ^ tmp648[12]) ^ tmp649[13]) ^ tmp650[14]) ^ tmp651[18]) ^ tmp652[19]) ^ tmp653[21]) ^ tmp654[22]) ^ tmp655[26]};
-assign tmp753 = {3'd0, c1_sp_hl} * 11'd2;
-assign c1_sp_link = tmp753[9:8];
-assign tmp754 = {c1_sp_a[35:9], 3'd0};
-assign tmp755 = {4'd0, tmp754[25:0]};
-assign tmp756 = {4'd0, tmp754[25:0]};
-assign tmp757 = {4'd0, tmp754[25:0]};
-assign tmp758 = {4'd0, tmp754[25:0]};
-assign tmp759 = {4'd0, tmp754[25:0]};
-assign tmp760 = {4'd0, tmp754[25:0]};
-assign tmp761 = {4'd0, tmp754[25:0]};
-assign tmp762 = {4'd0, tmp754[25:0]};
-assign tmp763 = {4'd0, tmp754[25:0]};
-assign tmp764 = {4'd0, tmp754[25:0]};
-assign tmp765 = {4'd0, tmp754[25:0]};
-assign tmp766 = {4'd0, tmp754[25:0]};
-assign tmp767 = {4'd0, tmp754[25:0]};
-assign tmp768 = {4'd0, tmp754[25:0]};
-assign tmp769 = {4'd0, tmp754[25:0]};
-assign tmp770 = {4'd0, tmp754[25:0]};
-assign tmp771 = {4'd0, tmp754[25:0]};
-assign tmp772 = {4'd0, tmp754[25:0]};
-assign tmp773 = {4'd0, tmp754[25:0]};
-assign tmp774 = {4'd0, tmp754[25:0]};
-assign tmp775 = {4'd0, tmp754[25:0]};
-assign tmp776 = {4'd0, tmp754[25:0]};
-assign tmp777 = {4'd0, tmp754[25:0]};
-assign tmp778 = {4'd0, tmp754[25:0]};
-assign tmp779 = {4'd0, tmp754[25:0]};
-assign tmp780 = {4'd0, tmp754[25:0]};
-assign tmp781 = {4'd0, tmp754[25:0]};
-assign tmp782 = {4'd0, tmp754[25:0]};
-assign tmp783 = {4'd0, tmp754[25:0]};
-assign tmp784 = {4'd0, tmp754[25:0]};
-assign tmp785 = {4'd0, tmp754[25:0]};
-assign tmp786 = {4'd0, tmp754[25:0]};
-assign tmp787 = {4'd0, tmp754[25:0]};
-assign tmp788 = {4'd0, tmp754[25:0]};
-assign tmp789 = {4'd0, tmp754[25:0]};
-assign tmp790 = {4'd0, tmp754[25:0]};
-assign tmp791 = {4'd0, tmp754[25:0]};
-assign tmp792 = {4'd0, tmp754[25:0]};
-assign tmp793 = {4'd0, tmp754[25:0]};
-assign tmp794 = {4'd0, tmp754[25:0]};
-assign tmp795 = {4'd0, tmp754[25:0]};
-assign tmp796 = {4'd0, tmp754[25:0]};
-assign tmp797 = {4'd0, tmp754[25:0]};
-assign tmp798 = {4'd0, tmp754[25:0]};
-assign tmp799 = {4'd0, tmp754[25:0]};
-assign tmp800 = {4'd0, tmp754[25:0]};
-assign tmp801 = {4'd0, tmp754[25:0]};
-assign tmp802 = {4'd0, tmp754[25:0]};
-assign tmp803 = {4'd0, tmp754[25:0]};
-assign tmp804 = {4'd0, tmp754[25:0]};
-assign tmp805 = {4'd0, tmp754[25:0]};
-assign tmp806 = {4'd0, tmp754[25:0]};
-assign tmp807 = {4'd0, tmp754[25:0]};
-assign tmp808 = {4'd0, tmp754[25:0]};
-assign tmp809 = {4'd0, tmp754[25:0]};
-assign tmp810 = {4'd0, tmp754[25:0]};
-assign tmp811 = {4'd0, tmp754[25:0]};
-assign tmp812 = {4'd0, tmp754[25:0]};
-assign tmp813 = {4'd0, tmp754[25:0]};
-assign tmp814 = {4'd0, tmp754[25:0]};
-assign tmp815 = {4'd0, tmp754[25:0]};
-assign tmp816 = {4'd0, tmp754[25:0]};
-assign tmp817 = {4'd0, tmp754[25:0]};
-assign tmp818 = {4'd0, tmp754[25:0]};
-assign tmp819 = {4'd0, tmp754[25:0]};
-assign tmp820 = {4'd0, tmp754[25:0]};
-assign tmp821 = {4'd0, tmp754[25:0]};
-assign tmp822 = {4'd0, tmp754[25:0]};
-assign tmp823 = {4'd0, tmp754[25:0]};
-assign tmp824 = {4'd0, tmp754[25:0]};
-assign tmp825 = {4'd0, tmp754[25:0]};
-assign tmp826 = {4'd0, tmp754[25:0]};
-assign tmp827 = {4'd0, tmp754[25:0]};
-assign tmp828 = {4'd0, tmp754[25:0]};
-assign tmp829 = {4'd0, tmp754[25:0]};
-assign tmp830 = {4'd0, tmp754[25:0]};
-assign tmp831 = {4'd0, tmp754[25:0]};
-assign tmp832 = {4'd0, tmp754[25:0]};
-assign tmp833 = {4'd0, tmp754[25:0]};
-assign tmp834 = {4'd0, tmp754[25:0]};
-assign tmp835 = {4'd0, tmp754[25:0]};
-assign tmp836 = {4'd0, tmp754[25:0]};
-assign tmp837 = {4'd0, tmp754[25:0]};
-assign tmp838 = {4'd0, tmp754[25:0]};
-assign tmp839 = {4'd0, tmp754[25:0]};
-assign tmp840 = {4'd0, tmp754[25:0]};
-assign tmp841 = {4'd0, tmp754[25:0]};
-assign tmp842 = {4'd0, tmp754[25:0]};
-assign tmp843 = {4'd0, tmp754[25:0]};
-assign tmp844 = {4'd0, tmp754[25:0]};
-assign tmp845 = {4'd0, tmp754[25:0]};
-assign tmp846 = {4'd0, tmp754[25:0]};
-assign tmp847 = {4'd0, tmp754[25:0]};
-assign tmp848 = {4'd0, tmp754[25:0]};
-assign tmp849 = {4'd0, tmp754[25:0]};
-assign tmp850 = {4'd0, tmp754[25:0]};
-assign tmp851 = {4'd0, tmp754[25:0]};
-assign tmp852 = {4'd0, tmp754[25:0]};
-assign tmp853 = {4'd0, tmp754[25:0]};
-assign tmp854 = {4'd0, tmp754[25:0]};
-assign tmp855 = {4'd0, tmp754[25:0]};
-assign tmp856 = {4'd0, tmp754[25:0]};
-assign tmp857 = {4'd0, tmp754[25:0]};
-assign tmp858 = {4'd0, tmp754[25:0]};
-assign tmp859 = {4'd0, tmp754[25:0]};
-assign tmp860 = {4'd0, tmp754[25:0]};
-assign tmp861 = {4'd0, tmp754[25:0]};
-assign tmp862 = {4'd0, tmp754[25:0]};
-assign tmp863 = {4'd0, tmp754[25:0]};
-assign tmp864 = {4'd0, tmp754[25:0]};
-assign tmp865 = {4'd0, tmp754[25:0]};
-assign tmp866 = {4'd0, tmp754[25:0]};
-assign tmp867 = {4'd0, tmp754[25:0]};
-assign tmp868 = {4'd0, tmp754[25:0]};
-assign tmp869 = {4'd0, tmp754[25:0]};
-assign tmp870 = {4'd0, tmp754[25:0]};
-assign tmp871 = {4'd0, tmp754[25:0]};
-assign tmp872 = {4'd0, tmp754[25:0]};
-assign tmp873 = {4'd0, tmp754[25:0]};
-assign tmp874 = {4'd0, tmp754[25:0]};
-assign tmp875 = {4'd0, tmp754[25:0]};
-assign tmp876 = {4'd0, tmp754[25:0]};
-assign tmp877 = {4'd0, tmp754[25:0]};
-assign tmp878 = {4'd0, tmp754[25:0]};
-assign tmp879 = {4'd0, tmp754[25:0]};
-assign tmp880 = {4'd0, tmp754[25:0]};
-assign tmp881 = {4'd0, tmp754[25:0]};
-assign tmp882 = {4'd0, tmp754[25:0]};
-assign tmp883 = {4'd0, tmp754[25:0]};
-assign tmp884 = {4'd0, tmp754[25:0]};
-assign tmp885 = {4'd0, tmp754[25:0]};
-assign tmp886 = {4'd0, tmp754[25:0]};
-assign tmp887 = {4'd0, tmp754[25:0]};
-assign tmp888 = {4'd0, tmp754[25:0]};
-assign tmp889 = {4'd0, tmp754[25:0]};
-assign tmp890 = {4'd0, tmp754[25:0]};
-assign tmp891 = {4'd0, tmp754[25:0]};
-assign tmp892 = {4'd0, tmp754[25:0]};
-assign tmp893 = {4'd0, tmp754[25:0]};
-assign tmp894 = {4'd0, tmp754[25:0]};
-assign tmp895 = {4'd0, tmp754[25:0]};
-assign tmp896 = {4'd0, tmp754[25:0]};
-assign tmp897 = {4'd0, tmp754[25:0]};
-assign tmp898 = {4'd0, tmp754[25:0]};
-assign tmp899 = {4'd0, tmp754[25:0]};
-assign tmp900 = {4'd0, tmp754[25:0]};
-assign tmp901 = {4'd0, tmp754[25:0]};
-assign tmp902 = {4'd0, tmp754[25:0]};
-assign tmp903 = {4'd0, tmp754[25:0]};
-assign tmp904 = {4'd0, tmp754[25:0]};
-assign tmp905 = {4'd0, tmp754[25:0]};
-assign tmp906 = {4'd0, tmp754[25:0]};
-assign tmp907 = {4'd0, tmp754[25:0]};
-assign tmp908 = {4'd0, tmp754[25:0]};
-assign tmp909 = {4'd0, tmp754[25:0]};
-assign tmp910 = {4'd0, tmp754[25:0]};
-assign tmp911 = {4'd0, tmp754[25:0]};
-assign tmp912 = {4'd0, tmp754[25:0]};
-assign tmp913 = {4'd0, tmp754[25:0]};
-assign tmp914 = {4'd0, tmp754[25:0]};
-assign tmp915 = {4'd0, tmp754[25:0]};
-assign tmp916 = {4'd0, tmp754[25:0]};
-assign tmp917 = {4'd0, tmp754[25:0]};
-assign tmp918 = {4'd0, tmp754[25:0]};
-assign tmp919 = {4'd0, tmp754[25:0]};
-assign tmp920 = {4'd0, tmp754[25:0]};
-assign tmp921 = {4'd0, tmp754[25:0]};
-assign tmp922 = {4'd0, tmp754[25:0]};
-assign tmp923 = {4'd0, tmp754[25:0]};
-assign tmp924 = {4'd0, tmp754[25:0]};
-assign tmp925 = {4'd0, tmp754[25:0]};
-assign tmp926 = {4'd0, tmp754[25:0]};
-assign tmp927 = {4'd0, tmp754[25:0]};
-assign tmp928 = {4'd0, tmp754[25:0]};
-assign tmp929 = {4'd0, tmp754[25:0]};
-assign tmp930 = {4'd0, tmp754[25:0]};
-assign tmp931 = {4'd0, tmp754[25:0]};
-assign tmp932 = {4'd0, tmp754[25:0]};
-assign tmp933 = {4'd0, tmp754[25:0]};
-assign tmp934 = {4'd0, tmp754[25:0]};
-assign tmp935 = {4'd0, tmp754[25:0]};
-assign tmp936 = {4'd0, tmp754[25:0]};
-assign tmp937 = {4'd0, tmp754[25:0]};
-assign tmp938 = {4'd0, tmp754[25:0]};
-assign tmp939 = {4'd0, tmp754[25:0]};
-assign tmp940 = {4'd0, tmp754[25:0]};
-assign tmp941 = {4'd0, tmp754[25:0]};
-assign tmp942 = {4'd0, tmp754[25:0]};
-assign tmp943 = {4'd0, tmp754[25:0]};
-assign tmp944 = {4'd0, tmp754[25:0]};
-assign tmp945 = {4'd0, tmp754[25:0]};
-assign tmp946 = {4'd0, tmp754[25:0]};
-assign tmp947 = {4'd0, tmp754[25:0]};
-assign tmp948 = {4'd0, tmp754[25:0]};
-assign tmp949 = {4'd0, tmp754[25:0]};
-assign tmp950 = {4'd0, tmp754[25:0]};
-assign tmp951 = {4'd0, tmp754[25:0]};
-assign tmp952 = {4'd0, tmp754[25:0]};
-assign tmp953 = {4'd0, tmp754[25:0]};
-assign tmp954 = {4'd0, tmp754[25:0]};
-assign tmp955 = {4'd0, tmp754[25:0]};
-assign tmp956 = {4'd0, tmp754[25:0]};
-assign tmp957 = {4'd0, tmp754[25:0]};
-assign tmp958 = {4'd0, tmp754[25:0]};
-assign tmp959 = {4'd0, tmp754[25:0]};
-assign tmp960 = {4'd0, tmp754[25:0]};
-assign tmp961 = {4'd0, tmp754[25:0]};
-assign tmp962 = {4'd0, tmp754[25:0]};
-assign tmp963 = {4'd0, tmp754[25:0]};
-assign tmp964 = {4'd0, tmp754[25:0]};
-assign tmp965 = {4'd0, tmp754[25:0]};
-assign tmp966 = {4'd0, tmp754[25:0]};
-assign tmp967 = {4'd0, tmp754[25:0]};
-assign tmp968 = {4'd0, tmp754[25:0]};
-assign tmp969 = {4'd0, tmp754[25:0]};
-assign tmp970 = {4'd0, tmp754[25:0]};
-assign tmp971 = {4'd0, tmp754[25:0]};
-assign tmp972 = {4'd0, tmp754[25:0]};
-assign tmp973 = {4'd0, tmp754[25:0]};
-assign tmp974 = {4'd0, tmp754[25:0]};
-assign tmp975 = {4'd0, tmp754[25:0]};
-assign tmp976 = {4'd0, tmp754[25:0]};
-assign tmp977 = {4'd0, tmp754[25:0]};
-assign tmp978 = {4'd0, tmp754[25:0]};
-assign tmp979 = {4'd0, tmp754[25:0]};
-assign tmp980 = {4'd0, tmp754[25:0]};
-assign tmp981 = {4'd0, tmp754[25:0]};
-assign tmp982 = {4'd0, tmp754[25:0]};
-assign tmp983 = {4'd0, tmp754[25:0]};
-assign tmp984 = {4'd0, tmp754[25:0]};
-assign tmp985 = {4'd0, tmp754[25:0]};
-assign tmp986 = {4'd0, tmp754[25:0]};
-assign tmp987 = {4'd0, tmp754[25:0]};
-assign tmp988 = {4'd0, tmp754[25:0]};
-assign tmp989 = {4'd0, tmp754[25:0]};
-assign tmp990 = {4'd0, tmp754[25:0]};
-assign tmp991 = {4'd0, tmp754[25:0]};
-assign tmp992 = {4'd0, tmp754[25:0]};
-assign tmp993 = {4'd0, tmp754[25:0]};
-assign tmp994 = {4'd0, tmp754[25:0]};
-assign tmp995 = {4'd0, tmp754[25:0]};
-assign tmp996 = {4'd0, tmp754[25:0]};
-assign tmp997 = {4'd0, tmp754[25:0]};
-assign c1_sp_base_hd = {(((((((((((((((tmp981[0] ^ tmp982[1]) ^ tmp983[2]) ^ tmp984[5]) ^ tmp985[7]) ^ tmp986[8]) ^ tmp987[10]) ^ tmp988[11]) ^ tmp989[14]) ^ tmp990[15]) ^ tmp991[16]) ^ tmp992[19]) ^ tmp993[21]) ^ tmp994[22]) ^ tmp995[25]) ^ tmp996[26]) ^ tmp997[28], ((((((((((tmp969[0] ^ tmp970[1]) ^ tmp971[2]) ^ tmp972[3]) ^ tmp973[8]) ^ tmp974[10]) ^ tmp975[12]) ^ tmp976[19]) ^ tmp977[21]) ^ tmp978[26]) ^ tmp979[28]) ^ tmp980[29], ((((((((((((((((tmp951[2] ^ tmp952[3]) ^ tmp953[4]) ^ tmp954[5]) ^ tmp955[6]) ^ tmp956[7]) ^ tmp957[8]) ^ tmp958[10]) ^ tmp959[11]) ^ tmp960[12]) ^ tmp961[15]) ^ tmp962[16]) ^ tmp963[20]) ^ tmp964[24]) ^ tmp965[26]) ^ tmp966[27]) ^ tmp967[28]) ^ tmp968[29], (((((((((((((((tmp934[0] ^ tmp935[1]) ^ tmp936[4]) ^ tmp937[5]) ^ tmp938[6]) ^ tmp939[7]) ^ tmp940[9]) ^ tmp941[10]) ^ tmp942[12]) ^ tmp943[15]) ^ tmp944[16]) ^ tmp945[21]) ^ tmp946[22]) ^ tmp947[23]) ^ tmp948[24]) ^ tmp949[28]) ^ tmp950[29], ((((((((((((tmp920[0] ^ tmp921[3]) ^ tmp922[7]) ^ tmp923[8]) ^ tmp924[10]) ^ tmp925[12]) ^ tmp926[13]) ^ tmp927[17]) ^ tmp928[20]) ^ tmp929[21]) ^ tmp930[22]) ^ tmp931[23]) ^ tmp932[26]) ^ tmp933[29], ((((((((((((tmp906[1] ^ tmp907[5]) ^ tmp908[7]) ^ tmp909[9]) ^ tmp910[11]) ^ tmp911[13]) ^ tmp912[15]) ^ tmp913[16]) ^ tmp914[17]) ^ tmp915[19]) ^ tmp916[20]) ^ tmp917[24]) ^ tmp918[27]) ^ tmp919[28], ((((((((((((((((tmp888[1] ^ tmp889[2]) ^ tmp890[4]) ^ tmp891[6]) ^ tmp892[7]) ^ tmp893[8]) ^ tmp894[10]) ^ tmp895[12]) ^ tmp896[13]) ^ tmp897[16]) ^ tmp898[17]) ^ tmp899[18]) ^ tmp900[19]) ^ tmp901[20]) ^ tmp902[22]) ^ tmp903[24]) ^ tmp904[26]) ^ tmp905[29], ((((((((((((((tmp872[0] ^ tmp873[3]) ^ tmp874[4]) ^ tmp875[5]) ^ tmp876[6]) ^ tmp877[12]) ^ tmp878[14]) ^ tmp879[15]) ^ tmp880[17]) ^ tmp881[18]) ^ tmp882[19]) ^ tmp883[20]) ^ tmp884[21]) ^ tmp885[25]) ^ tmp886[27]) ^ tmp887[28], ((((((((((((tmp858[1] ^ tmp859[2]) ^ tmp860[4]) ^ tmp861[5]) ^ tmp862[6]) ^ tmp863[8]) ^ tmp864[10]) ^ tmp865[13]) ^ tmp866[18]) ^ tmp867[20]) ^ tmp868[21]) ^ tmp869[24]) ^ tmp870[25]) ^ tmp871[27], (((((((((((tmp845[0] ^ tmp846[1]) ^ tmp847[4]) ^ tmp848[5]) ^ tmp849[7]) ^ tmp850[9]) ^ tmp851[12]) ^ tmp852[14]) ^ tmp853[17]) ^ tmp854[19]) ^ tmp855[21]) ^ tmp856[22]) ^ tmp857[23], (((((((((((((tmp830[0] ^ tmp831[1]) ^ tmp832[5]) ^ tmp833[6]) ^ tmp834[10]) ^ tmp835[12]) ^ tmp836[16]) ^ tmp837[17]) ^ tmp838[18]) ^ tmp839[19]) ^ tmp840[20]) ^ tmp841[21]) ^ tmp842[25]) ^ tmp843[26]) ^ tmp844[28], ((((((((((((tmp816[0] ^ tmp817[1]) ^ tmp818[2]) ^ tmp819[12]) ^ tmp820[16]) ^ tmp821[18]) ^ tmp822[19]) ^ tmp823[20]) ^ tmp824[22]) ^ tmp825[23]) ^ tmp826[25]) ^ tmp827[27]) ^ tmp828[28]) ^ tmp829[29], (((((((((((((((tmp799[0] ^ tmp800[1]) ^ tmp801[2]) ^ tmp802[4]) ^ tmp803[5]) ^ tmp804[6]) ^ tmp805[7]) ^ tmp806[14]) ^ tmp807[15]) ^ tmp808[17]) ^ tmp809[18]) ^ tmp810[20]) ^ tmp811[21]) ^ tmp812[23]) ^ tmp813[26]) ^ tmp814[27]) ^ tmp815[29], ((((((((((((((tmp783[3] ^ tmp784[5]) ^ tmp785[6]) ^ tmp786[7]) ^ tmp787[8]) ^ tmp788[11]) ^ tmp789[12]) ^ tmp790[13]) ^ tmp791[14]) ^ tmp792[15]) ^ tmp793[16]) ^ tmp794[19]) ^ tmp795[20]) ^ tmp796[23]) ^ tmp797[25]) ^ tmp798[27], (((((((((((((tmp768[4] ^ tmp769[5]) ^ tmp770[6]) ^ tmp771[8]) ^ tmp772[9]) ^ tmp773[11]) ^ tmp774[12]) ^ tmp775[13]) ^ tmp776[20]) ^ tmp777[21]) ^ tmp778[23]) ^ tmp779[24]) ^ tmp780[26]) ^ tmp781[27]) ^ tmp782[29], (((((((((((tmp755[2] ^ tmp756[3]) ^ tmp757[8]) ^ tmp758[9]) ^ tmp759[10]) ^ tmp760[12]) ^ tmp761[13]) ^ tmp762[15]) ^ tmp763[19]) ^ tmp764[20]) ^ tmp765[26]) ^ tmp766[27]) ^ tmp767[29]} ^ {tmp754[26], tmp754[27], tmp754[28], tmp754[29], 1'b0, 1'b0, 1'b0, 1'b0, 1'b0, 1'b0, 1'b0, 1'b0, 1'b0, 1'b0, 1'b0, 1'b0};
+assign tmp753 = c1_sp_a[35:9];
+assign tmp754 = c1_sp_a[35:9];
+assign tmp755 = c1_sp_a[35:9];
+assign tmp756 = c1_sp_a[35:9];
+assign c1_sp_hl = {((((((((((tmp745[0] ^ tmp746[1]) ^ tmp747[5]) ^ tmp748[6]) ^ tmp749[7]) ^ tmp750[12]) ^ tmp751[13]) ^ tmp752[14]) ^ tmp753[18]) ^ tmp754[20]) ^ tmp755[22]) ^ tmp756[26], (((((((((((tmp732[0] ^ tmp733[2]) ^ tmp734[3]) ^ tmp735[4]) ^ tmp736[7]) ^ tmp737[10]) ^ tmp738[11]) ^ tmp739[13]) ^ tmp740[15]) ^ tmp741[16]) ^ tmp742[17]) ^ tmp743[21]) ^ tmp744[24], (((((((((((((((tmp715[0] ^ tmp716[1]) ^ tmp717[2]) ^ tmp718[4]) ^ tmp719[7]) ^ tmp720[8]) ^ tmp721[9]) ^ tmp722[10]) ^ tmp723[11]) ^ tmp724[12]) ^ tmp725[13]) ^ tmp726[14]) ^ tmp727[18]) ^ tmp728[20]) ^ tmp729[21]) ^ tmp730[24]) ^ tmp731[26], ((((((((tmp705[1] ^ tmp706[2]) ^ tmp707[8]) ^ tmp708[9]) ^ tmp709[13]) ^ tmp710[14]) ^ tmp711[17]) ^ tmp712[20]) ^ tmp713[22]) ^ tmp714[25], ((((((((((((tmp691[1] ^ tmp692[2]) ^ tmp693[5]) ^ tmp694[7]) ^ tmp695[8]) ^ tmp696[10]) ^ tmp697[12]) ^ tmp698[13]) ^ tmp699[15]) ^ tmp700[17]) ^ tmp701[19]) ^ tmp702[22]) ^ tmp703[24]) ^ tmp704[25], (((((((((((((((((tmp672[1] ^ tmp673[3]) ^ tmp674[4]) ^ tmp675[6]) ^ tmp676[7]) ^ tmp677[8]) ^ tmp678[9]) ^ tmp679[10]) ^ tmp680[11]) ^ tmp681[12]) ^ tmp682[13]) ^ tmp683[14]) ^ tmp684[16]) ^ tmp685[20]) ^ tmp686[21]) ^ tmp687[22]) ^ tmp688[23]) ^ tmp689[24]) ^ tmp690[26], ((((((((((tmp660[2] ^ tmp661[6]) ^ tmp662[7]) ^ tmp663[8]) ^ tmp664[10]) ^ tmp665[11]) ^ tmp666[12]) ^ tmp667[15]) ^ tmp668[17]) ^ tmp669[19]) ^ tmp670[21]) ^ tmp671[23], ((((((((((((((tmp644[0] ^ tmp645[3]) ^ tmp646[4]) ^ tmp647[5]) ^ tmp648[7]) ^ tmp649[8]) ^ tmp650[10]) ^ tmp651[11]) ^ tmp652[12]) ^ tmp653[13]) ^ tmp654[14]) ^ tmp655[18]) ^ tmp656[19]) ^ tmp657[21]) ^ tmp658[22]) ^ tmp659[26]};
+assign tmp757 = {3'd0, c1_sp_hl} * 11'd2;
+assign c1_sp_link = tmp757[9:8];
+assign tmp758 = {c1_sp_a[35:9], 3'd0};
+assign tmp759 = {4'd0, tmp758[25:0]};
+assign tmp760 = {4'd0, tmp758[25:0]};
+assign tmp761 = {4'd0, tmp758[25:0]};
+assign tmp762 = {4'd0, tmp758[25:0]};
+assign tmp763 = {4'd0, tmp758[25:0]};
+assign tmp764 = {4'd0, tmp758[25:0]};
+assign tmp765 = {4'd0, tmp758[25:0]};
+assign tmp766 = {4'd0, tmp758[25:0]};
+assign tmp767 = {4'd0, tmp758[25:0]};
+assign tmp768 = {4'd0, tmp758[25:0]};
+assign tmp769 = {4'd0, tmp758[25:0]};
+assign tmp770 = {4'd0, tmp758[25:0]};
+assign tmp771 = {4'd0, tmp758[25:0]};
+assign tmp772 = {4'd0, tmp758[25:0]};
+assign tmp773 = {4'd0, tmp758[25:0]};
+assign tmp774 = {4'd0, tmp758[25:0]};
+assign tmp775 = {4'd0, tmp758[25:0]};
+assign tmp776 = {4'd0, tmp758[25:0]};
+assign tmp777 = {4'd0, tmp758[25:0]};
+assign tmp778 = {4'd0, tmp758[25:0]};
+assign tmp779 = {4'd0, tmp758[25:0]};
+assign tmp780 = {4'd0, tmp758[25:0]};
+assign tmp781 = {4'd0, tmp758[25:0]};
+assign tmp782 = {4'd0, tmp758[25:0]};
+assign tmp783 = {4'd0, tmp758[25:0]};
+assign tmp784 = {4'd0, tmp758[25:0]};
+assign tmp785 = {4'd0, tmp758[25:0]};
+assign tmp786 = {4'd0, tmp758[25:0]};
+assign tmp787 = {4'd0, tmp758[25:0]};
+assign tmp788 = {4'd0, tmp758[25:0]};
+assign tmp789 = {4'd0, tmp758[25:0]};
+assign tmp790 = {4'd0, tmp758[25:0]};
+assign tmp791 = {4'd0, tmp758[25:0]};
+assign tmp792 = {4'd0, tmp758[25:0]};
+assign tmp793 = {4'd0, tmp758[25:0]};
+assign tmp794 = {4'd0, tmp758[25:0]};
+assign tmp795 = {4'd0, tmp758[25:0]};
+assign tmp796 = {4'd0, tmp758[25:0]};
+assign tmp797 = {4'd0, tmp758[25:0]};
+assign tmp798 = {4'd0, tmp758[25:0]};
+assign tmp799 = {4'd0, tmp758[25:0]};
+assign tmp800 = {4'd0, tmp758[25:0]};
+assign tmp801 = {4'd0, tmp758[25:0]};
+assign tmp802 = {4'd0, tmp758[25:0]};
+assign tmp803 = {4'd0, tmp758[25:0]};
+assign tmp804 = {4'd0, tmp758[25:0]};
+assign tmp805 = {4'd0, tmp758[25:0]};
+assign tmp806 = {4'd0, tmp758[25:0]};
+assign tmp807 = {4'd0, tmp758[25:0]};
+assign tmp808 = {4'd0, tmp758[25:0]};
+assign tmp809 = {4'd0, tmp758[25:0]};
+assign tmp810 = {4'd0, tmp758[25:0]};
+assign tmp811 = {4'd0, tmp758[25:0]};
+assign tmp812 = {4'd0, tmp758[25:0]};
+assign tmp813 = {4'd0, tmp758[25:0]};
+assign tmp814 = {4'd0, tmp758[25:0]};
+assign tmp815 = {4'd0, tmp758[25:0]};
+assign tmp816 = {4'd0, tmp758[25:0]};
+assign tmp817 = {4'd0, tmp758[25:0]};
+assign tmp818 = {4'd0, tmp758[25:0]};
+assign tmp819 = {4'd0, tmp758[25:0]};
+assign tmp820 = {4'd0, tmp758[25:0]};
+assign tmp821 = {4'd0, tmp758[25:0]};
+assign tmp822 = {4'd0, tmp758[25:0]};
+assign tmp823 = {4'd0, tmp758[25:0]};
+assign tmp824 = {4'd0, tmp758[25:0]};
+assign tmp825 = {4'd0, tmp758[25:0]};
+assign tmp826 = {4'd0, tmp758[25:0]};
+assign tmp827 = {4'd0, tmp758[25:0]};
+assign tmp828 = {4'd0, tmp758[25:0]};
+assign tmp829 = {4'd0, tmp758[25:0]};
+assign tmp830 = {4'd0, tmp758[25:0]};
+assign tmp831 = {4'd0, tmp758[25:0]};
+assign tmp832 = {4'd0, tmp758[25:0]};
+assign tmp833 = {4'd0, tmp758[25:0]};
+assign tmp834 = {4'd0, tmp758[25:0]};
+assign tmp835 = {4'd0, tmp758[25:0]};
+assign tmp836 = {4'd0, tmp758[25:0]};
+assign tmp837 = {4'd0, tmp758[25:0]};
+assign tmp838 = {4'd0, tmp758[25:0]};
+assign tmp839 = {4'd0, tmp758[25:0]};
+assign tmp840 = {4'd0, tmp758[25:0]};
+assign tmp841 = {4'd0, tmp758[25:0]};
+assign tmp842 = {4'd0, tmp758[25:0]};
+assign tmp843 = {4'd0, tmp758[25:0]};
+assign tmp844 = {4'd0, tmp758[25:0]};
+assign tmp845 = {4'd0, tmp758[25:0]};
+assign tmp846 = {4'd0, tmp758[25:0]};
+assign tmp847 = {4'd0, tmp758[25:0]};
+assign tmp848 = {4'd0, tmp758[25:0]};
+assign tmp849 = {4'd0, tmp758[25:0]};
+assign tmp850 = {4'd0, tmp758[25:0]};
+assign tmp851 = {4'd0, tmp758[25:0]};
+assign tmp852 = {4'd0, tmp758[25:0]};
+assign tmp853 = {4'd0, tmp758[25:0]};
+assign tmp854 = {4'd0, tmp758[25:0]};
+assign tmp855 = {4'd0, tmp758[25:0]};
+assign tmp856 = {4'd0, tmp758[25:0]};
+assign tmp857 = {4'd0, tmp758[25:0]};
+assign tmp858 = {4'd0, tmp758[25:0]};
+assign tmp859 = {4'd0, tmp758[25:0]};
+assign tmp860 = {4'd0, tmp758[25:0]};
+assign tmp861 = {4'd0, tmp758[25:0]};
+assign tmp862 = {4'd0, tmp758[25:0]};
+assign tmp863 = {4'd0, tmp758[25:0]};
+assign tmp864 = {4'd0, tmp758[25:0]};
+assign tmp865 = {4'd0, tmp758[25:0]};
+assign tmp866 = {4'd0, tmp758[25:0]};
+assign tmp867 = {4'd0, tmp758[25:0]};
+assign tmp868 = {4'd0, tmp758[25:0]};
+assign tmp869 = {4'd0, tmp758[25:0]};
+assign tmp870 = {4'd0, tmp758[25:0]};
+assign tmp871 = {4'd0, tmp758[25:0]};
+assign tmp872 = {4'd0, tmp758[25:0]};
+assign tmp873 = {4'd0, tmp758[25:0]};
+assign tmp874 = {4'd0, tmp758[25:0]};
+assign tmp875 = {4'd0, tmp758[25:0]};
+assign tmp876 = {4'd0, tmp758[25:0]};
+assign tmp877 = {4'd0, tmp758[25:0]};
+assign tmp878 = {4'd0, tmp758[25:0]};
+assign tmp879 = {4'd0, tmp758[25:0]};
+assign tmp880 = {4'd0, tmp758[25:0]};
+assign tmp881 = {4'd0, tmp758[25:0]};
+assign tmp882 = {4'd0, tmp758[25:0]};
+assign tmp883 = {4'd0, tmp758[25:0]};
+assign tmp884 = {4'd0, tmp758[25:0]};
+assign tmp885 = {4'd0, tmp758[25:0]};
+assign tmp886 = {4'd0, tmp758[25:0]};
+assign tmp887 = {4'd0, tmp758[25:0]};
+assign tmp888 = {4'd0, tmp758[25:0]};
+assign tmp889 = {4'd0, tmp758[25:0]};
+assign tmp890 = {4'd0, tmp758[25:0]};
+assign tmp891 = {4'd0, tmp758[25:0]};
+assign tmp892 = {4'd0, tmp758[25:0]};
+assign tmp893 = {4'd0, tmp758[25:0]};
+assign tmp894 = {4'd0, tmp758[25:0]};
+assign tmp895 = {4'd0, tmp758[25:0]};
+assign tmp896 = {4'd0, tmp758[25:0]};
+assign tmp897 = {4'd0, tmp758[25:0]};
+assign tmp898 = {4'd0, tmp758[25:0]};
+assign tmp899 = {4'd0, tmp758[25:0]};
+assign tmp900 = {4'd0, tmp758[25:0]};
+assign tmp901 = {4'd0, tmp758[25:0]};
+assign tmp902 = {4'd0, tmp758[25:0]};
+assign tmp903 = {4'd0, tmp758[25:0]};
+assign tmp904 = {4'd0, tmp758[25:0]};
+assign tmp905 = {4'd0, tmp758[25:0]};
+assign tmp906 = {4'd0, tmp758[25:0]};
+assign tmp907 = {4'd0, tmp758[25:0]};
+assign tmp908 = {4'd0, tmp758[25:0]};
+assign tmp909 = {4'd0, tmp758[25:0]};
+assign tmp910 = {4'd0, tmp758[25:0]};
+assign tmp911 = {4'd0, tmp758[25:0]};
+assign tmp912 = {4'd0, tmp758[25:0]};
+assign tmp913 = {4'd0, tmp758[25:0]};
+assign tmp914 = {4'd0, tmp758[25:0]};
+assign tmp915 = {4'd0, tmp758[25:0]};
+assign tmp916 = {4'd0, tmp758[25:0]};
+assign tmp917 = {4'd0, tmp758[25:0]};
+assign tmp918 = {4'd0, tmp758[25:0]};
+assign tmp919 = {4'd0, tmp758[25:0]};
+assign tmp920 = {4'd0, tmp758[25:0]};
+assign tmp921 = {4'd0, tmp758[25:0]};
+assign tmp922 = {4'd0, tmp758[25:0]};
+assign tmp923 = {4'd0, tmp758[25:0]};
+assign tmp924 = {4'd0, tmp758[25:0]};
+assign tmp925 = {4'd0, tmp758[25:0]};
+assign tmp926 = {4'd0, tmp758[25:0]};
+assign tmp927 = {4'd0, tmp758[25:0]};
+assign tmp928 = {4'd0, tmp758[25:0]};
+assign tmp929 = {4'd0, tmp758[25:0]};
+assign tmp930 = {4'd0, tmp758[25:0]};
+assign tmp931 = {4'd0, tmp758[25:0]};
+assign tmp932 = {4'd0, tmp758[25:0]};
+assign tmp933 = {4'd0, tmp758[25:0]};
+assign tmp934 = {4'd0, tmp758[25:0]};
+assign tmp935 = {4'd0, tmp758[25:0]};
+assign tmp936 = {4'd0, tmp758[25:0]};
+assign tmp937 = {4'd0, tmp758[25:0]};
+assign tmp938 = {4'd0, tmp758[25:0]};
+assign tmp939 = {4'd0, tmp758[25:0]};
+assign tmp940 = {4'd0, tmp758[25:0]};
+assign tmp941 = {4'd0, tmp758[25:0]};
+assign tmp942 = {4'd0, tmp758[25:0]};
+assign tmp943 = {4'd0, tmp758[25:0]};
+assign tmp944 = {4'd0, tmp758[25:0]};
+assign tmp945 = {4'd0, tmp758[25:0]};
+assign tmp946 = {4'd0, tmp758[25:0]};
+assign tmp947 = {4'd0, tmp758[25:0]};
+assign tmp948 = {4'd0, tmp758[25:0]};
+assign tmp949 = {4'd0, tmp758[25:0]};
+assign tmp950 = {4'd0, tmp758[25:0]};
+assign tmp951 = {4'd0, tmp758[25:0]};
+assign tmp952 = {4'd0, tmp758[25:0]};
+assign tmp953 = {4'd0, tmp758[25:0]};
+assign tmp954 = {4'd0, tmp758[25:0]};
+assign tmp955 = {4'd0, tmp758[25:0]};
+assign tmp956 = {4'd0, tmp758[25:0]};
+assign tmp957 = {4'd0, tmp758[25:0]};
+assign tmp958 = {4'd0, tmp758[25:0]};
+assign tmp959 = {4'd0, tmp758[25:0]};
+assign tmp960 = {4'd0, tmp758[25:0]};
+assign tmp961 = {4'd0, tmp758[25:0]};
+assign tmp962 = {4'd0, tmp758[25:0]};
+assign tmp963 = {4'd0, tmp758[25:0]};
+assign tmp964 = {4'd0, tmp758[25:0]};
+assign tmp965 = {4'd0, tmp758[25:0]};
+assign tmp966 = {4'd0, tmp758[25:0]};
+assign tmp967 = {4'd0, tmp758[25:0]};
+assign tmp968 = {4'd0, tmp758[25:0]};
+assign tmp969 = {4'd0, tmp758[25:0]};
+assign tmp970 = {4'd0, tmp758[25:0]};
+assign tmp971 = {4'd0, tmp758[25:0]};
+assign tmp972 = {4'd0, tmp758[25:0]};
+assign tmp973 = {4'd0, tmp758[25:0]};
+assign tmp974 = {4'd0, tmp758[25:0]};
+assign tmp975 = {4'd0, tmp758[25:0]};
+assign tmp976 = {4'd0, tmp758[25:0]};
+assign tmp977 = {4'd0, tmp758[25:0]};
+assign tmp978 = {4'd0, tmp758[25:0]};
+assign tmp979 = {4'd0, tmp758[25:0]};
+assign tmp980 = {4'd0, tmp758[25:0]};
+assign tmp981 = {4'd0, tmp758[25:0]};
+assign tmp982 = {4'd0, tmp758[25:0]};
+assign tmp983 = {4'd0, tmp758[25:0]};
+assign tmp984 = {4'd0, tmp758[25:0]};
+assign tmp985 = {4'd0, tmp758[25:0]};
+assign tmp986 = {4'd0, tmp758[25:0]};
+assign tmp987 = {4'd0, tmp758[25:0]};
+assign tmp988 = {4'd0, tmp758[25:0]};
+assign tmp989 = {4'd0, tmp758[25:0]};
+assign tmp990 = {4'd0, tmp758[25:0]};
+assign tmp991 = {4'd0, tmp758[25:0]};
+assign tmp992 = {4'd0, tmp758[25:0]};
+assign tmp993 = {4'd0, tmp758[25:0]};
+assign tmp994 = {4'd0, tmp758[25:0]};
+assign tmp995 = {4'd0, tmp758[25:0]};
+assign tmp996 = {4'd0, tmp758[25:0]};
+assign tmp997 = {4'd0, tmp758[25:0]};
+assign tmp998 = {4'd0, tmp758[25:0]};
+assign tmp999 = {4'd0, tmp758[25:0]};
+assign tmp1000 = {4'd0, tmp758[25:0]};
+assign tmp1001 = {4'd0, tmp758[25:0]};
+assign c1_sp_base_hd = {(((((((((((((((tmp985[0] ^ tmp986[1]) ^ tmp987[2]) ^ tmp988[5]) ^ tmp989[7]) ^ tmp990[8]) ^ tmp991[10]) ^ tmp992[11]) ^ tmp993[14]) ^ tmp994[15]) ^ tmp995[16]) ^ tmp996[19]) ^ tmp997[21]) ^ tmp998[22]) ^ tmp999[25]) ^ tmp1000[26]) ^ tmp1001[28], ((((((((((tmp973[0] ^ tmp974[1]) ^ tmp975[2]) ^ tmp976[3]) ^ tmp977[8]) ^ tmp978[10]) ^ tmp979[12]) ^ tmp980[19]) ^ tmp981[21]) ^ tmp982[26]) ^ tmp983[28]) ^ tmp984[29], ((((((((((((((((tmp955[2] ^ tmp956[3]) ^ tmp957[4]) ^ tmp958[5]) ^ tmp959[6]) ^ tmp960[7]) ^ tmp961[8]) ^ tmp962[10]) ^ tmp963[11]) ^ tmp964[12]) ^ tmp965[15]) ^ tmp966[16]) ^ tmp967[20]) ^ tmp968[24]) ^ tmp969[26]) ^ tmp970[27]) ^ tmp971[28]) ^ tmp972[29], (((((((((((((((tmp938[0] ^ tmp939[1]) ^ tmp940[4]) ^ tmp941[5]) ^ tmp942[6]) ^ tmp943[7]) ^ tmp944[9]) ^ tmp945[10]) ^ tmp946[12]) ^ tmp947[15]) ^ tmp948[16]) ^ tmp949[21]) ^ tmp950[22]) ^ tmp951[23]) ^ tmp952[24]) ^ tmp953[28]) ^ tmp954[29], ((((((((((((tmp924[0] ^ tmp925[3]) ^ tmp926[7]) ^ tmp927[8]) ^ tmp928[10]) ^ tmp929[12]) ^ tmp930[13]) ^ tmp931[17]) ^ tmp932[20]) ^ tmp933[21]) ^ tmp934[22]) ^ tmp935[23]) ^ tmp936[26]) ^ tmp937[29], ((((((((((((tmp910[1] ^ tmp911[5]) ^ tmp912[7]) ^ tmp913[9]) ^ tmp914[11]) ^ tmp915[13]) ^ tmp916[15]) ^ tmp917[16]) ^ tmp918[17]) ^ tmp919[19]) ^ tmp920[20]) ^ tmp921[24]) ^ tmp922[27]) ^ tmp923[28], ((((((((((((((((tmp892[1] ^ tmp893[2]) ^ tmp894[4]) ^ tmp895[6]) ^ tmp896[7]) ^ tmp897[8]) ^ tmp898[10]) ^ tmp899[12]) ^ tmp900[13]) ^ tmp901[16]) ^ tmp902[17]) ^ tmp903[18]) ^ tmp904[19]) ^ tmp905[20]) ^ tmp906[22]) ^ tmp907[24]) ^ tmp908[26]) ^ tmp909[29], ((((((((((((((tmp876[0] ^ tmp877[3]) ^ tmp878[4]) ^ tmp879[5]) ^ tmp880[6]) ^ tmp881[12]) ^ tmp882[14]) ^ tmp883[15]) ^ tmp884[17]) ^ tmp885[18]) ^ tmp886[19]) ^ tmp887[20]) ^ tmp888[21]) ^ tmp889[25]) ^ tmp890[27]) ^ tmp891[28], ((((((((((((tmp862[1] ^ tmp863[2]) ^ tmp864[4]) ^ tmp865[5]) ^ tmp866[6]) ^ tmp867[8]) ^ tmp868[10]) ^ tmp869[13]) ^ tmp870[18]) ^ tmp871[20]) ^ tmp872[21]) ^ tmp873[24]) ^ tmp874[25]) ^ tmp875[27], (((((((((((tmp849[0] ^ tmp850[1]) ^ tmp851[4]) ^ tmp852[5]) ^ tmp853[7]) ^ tmp854[9]) ^ tmp855[12]) ^ tmp856[14]) ^ tmp857[17]) ^ tmp858[19]) ^ tmp859[21]) ^ tmp860[22]) ^ tmp861[23], (((((((((((((tmp834[0] ^ tmp835[1]) ^ tmp836[5]) ^ tmp837[6]) ^ tmp838[10]) ^ tmp839[12]) ^ tmp840[16]) ^ tmp841[17]) ^ tmp842[18]) ^ tmp843[19]) ^ tmp844[20]) ^ tmp845[21]) ^ tmp846[25]) ^ tmp847[26]) ^ tmp848[28], ((((((((((((tmp820[0] ^ tmp821[1]) ^ tmp822[2]) ^ tmp823[12]) ^ tmp824[16]) ^ tmp825[18]) ^ tmp826[19]) ^ tmp827[20]) ^ tmp828[22]) ^ tmp829[23]) ^ tmp830[25]) ^ tmp831[27]) ^ tmp832[28]) ^ tmp833[29], (((((((((((((((tmp803[0] ^ tmp804[1]) ^ tmp805[2]) ^ tmp806[4]) ^ tmp807[5]) ^ tmp808[6]) ^ tmp809[7]) ^ tmp810[14]) ^ tmp811[15]) ^ tmp812[17]) ^ tmp813[18]) ^ tmp814[20]) ^ tmp815[21]) ^ tmp816[23]) ^ tmp817[26]) ^ tmp818[27]) ^ tmp819[29], ((((((((((((((tmp787[3] ^ tmp788[5]) ^ tmp789[6]) ^ tmp790[7]) ^ tmp791[8]) ^ tmp792[11]) ^ tmp793[12]) ^ tmp794[13]) ^ tmp795[14]) ^ tmp796[15]) ^ tmp797[16]) ^ tmp798[19]) ^ tmp799[20]) ^ tmp800[23]) ^ tmp801[25]) ^ tmp802[27], (((((((((((((tmp772[4] ^ tmp773[5]) ^ tmp774[6]) ^ tmp775[8]) ^ tmp776[9]) ^ tmp777[11]) ^ tmp778[12]) ^ tmp779[13]) ^ tmp780[20]) ^ tmp781[21]) ^ tmp782[23]) ^ tmp783[24]) ^ tmp784[26]) ^ tmp785[27]) ^ tmp786[29], (((((((((((tmp759[2] ^ tmp760[3]) ^ tmp761[8]) ^ tmp762[9]) ^ tmp763[10]) ^ tmp764[12]) ^ tmp765[13]) ^ tmp766[15]) ^ tmp767[19]) ^ tmp768[20]) ^ tmp769[26]) ^ tmp770[27]) ^ tmp771[29]} ^ {tmp758[26], tmp758[27], tmp758[28], tmp758[29], 1'b0, 1'b0, 1'b0, 1'b0, 1'b0, 1'b0, 1'b0, 1'b0, 1'b0, 1'b0, 1'b0, 1'b0};
 assign c1_sp_cache0 = (c1_sp_base_hd ^ 16'd0) < 16'd32768;
 assign c1_sp_cache1 = (c1_sp_base_hd ^ 16'd55672) < 16'd32768;
 assign c1_sp_cache2 = (c1_sp_base_hd ^ 16'd55032) < 16'd32768;
@@ -9394,32 +9490,38 @@ assign c1_sp_cache4 = (c1_sp_base_hd ^ 16'd58009) < 16'd32768;
 assign c1_sp_cache5 = (c1_sp_base_hd ^ 16'd15329) < 16'd32768;
 assign c1_sp_cache6 = (c1_sp_base_hd ^ 16'd13409) < 16'd32768;
 assign c1_sp_cache7 = (c1_sp_base_hd ^ 16'd60697) < 16'd32768;
-assign tmp998 = c1_sp_a[8:6];
-assign tmp999 = c1_sp_a[8:6];
-assign tmp1000 = c1_sp_a[8:6];
-assign tmp1001 = c1_sp_a[8:6];
 assign tmp1002 = c1_sp_a[8:6];
 assign tmp1003 = c1_sp_a[8:6];
 assign tmp1004 = c1_sp_a[8:6];
-assign c1_sp_cacheable = tmp998[2] ? (tmp999[1] ? (tmp1000[0] ? c1_sp_cache7 : c1_sp_cache6) : (tmp1001[0] ? c1_sp_cache5 : c1_sp_cache4)) : (tmp1002[1] ? (tmp1003[0] ? c1_sp_cache3 : c1_sp_cache2) : (tmp1004[0] ? c1_sp_cache1 : c1_sp_cache0));
 assign tmp1005 = c1_sp_a[8:6];
 assign tmp1006 = c1_sp_a[8:6];
 assign tmp1007 = c1_sp_a[8:6];
 assign tmp1008 = c1_sp_a[8:6];
+assign c1_sp_cacheable = tmp1002[2] ? (tmp1003[1] ? (tmp1004[0] ? c1_sp_cache7 : c1_sp_cache6) : (tmp1005[0] ? c1_sp_cache5 : c1_sp_cache4)) : (tmp1006[1] ? (tmp1007[0] ? c1_sp_cache3 : c1_sp_cache2) : (tmp1008[0] ? c1_sp_cache1 : c1_sp_cache0));
 assign tmp1009 = c1_sp_a[8:6];
 assign tmp1010 = c1_sp_a[8:6];
 assign tmp1011 = c1_sp_a[8:6];
-assign c1_sp_krun = tmp1005[2] ? (tmp1006[1] ? (tmp1007[0] ? 5'd0 : (5'd0 + {4'd0, 1'b1 && !c1_sp_cache7})) : (tmp1008[0] ? ((5'd0 + {4'd0, 1'b1 && !c1_sp_cache6}) + {4'd0, (1'b1 && !c1_sp_cache6) && !c1_sp_cache7}) : (((5'd0 + {4'd0, 1'b1 && !c1_sp_cache5}) + {4'd0, (1'b1 && !c1_sp_cache5) && !c1_sp_cache6}) + {4'd0, ((1'b1 && !c1_sp_cache5) && !c1_sp_cache6) && !c1_sp_cache7}))) : (tmp1009[1] ? (tmp1010[0] ? ((((5'd0 + {4'd0, 1'b1 && !c1_sp_cache4}) + {4'd0, (1'b1 && !c1_sp_cache4) && !c1_sp_cache5}) + {4'd0, ((1'b1 && !c1_sp_cache4) && !c1_sp_cache5) && !c1_sp_cache6}) + {4'd0, (((1'b1 && !c1_sp_cache4) && !c1_sp_cache5) && !c1_sp_cache6) && !c1_sp_cache7}) : (((((5'd0 + {4'd0, 1'b1 && !c1_sp_cache3}) + {4'd0, (1'b1 && !c1_sp_cache3) && !c1_sp_cache4}) + {4'd0, ((1'b1 && !c1_sp_cache3) && !c1_sp_cache4) && !c1_sp_cache5}) + {4'd0, (((1'b1 && !c1_sp_cache3) && !c1_sp_cache4) && !c1_sp_cache5) && !c1_sp_cache6}) + {4'd0, ((((1'b1 && !c1_sp_cache3) && !c1_sp_cache4) && !c1_sp_cache5) && !c1_sp_cache6) && !c1_sp_cache7})) : (tmp1011[0] ? ((((((5'd0 + {4'd0, 1'b1 && !c1_sp_cache2}) + {4'd0, (1'b1 && !c1_sp_cache2) && !c1_sp_cache3}) + {4'd0, ((1'b1 && !c1_sp_cache2) && !c1_sp_cache3) && !c1_sp_cache4}) + {4'd0, (((1'b1 && !c1_sp_cache2) && !c1_sp_cache3) && !c1_sp_cache4) && !c1_sp_cache5}) + {4'd0, ((((1'b1 && !c1_sp_cache2) && !c1_sp_cache3) && !c1_sp_cache4) && !c1_sp_cache5) && !c1_sp_cache6}) + {4'd0, (((((1'b1 && !c1_sp_cache2) && !c1_sp_cache3) && !c1_sp_cache4) && !c1_sp_cache5) && !c1_sp_cache6) && !c1_sp_cache7}) : (((((((5'd0 + {4'd0, 1'b1 && !c1_sp_cache1}) + {4'd0, (1'b1 && !c1_sp_cache1) && !c1_sp_cache2}) + {4'd0, ((1'b1 && !c1_sp_cache1) && !c1_sp_cache2) && !c1_sp_cache3}) + {4'd0, (((1'b1 && !c1_sp_cache1) && !c1_sp_cache2) && !c1_sp_cache3) && !c1_sp_cache4}) + {4'd0, ((((1'b1 && !c1_sp_cache1) && !c1_sp_cache2) && !c1_sp_cache3) && !c1_sp_cache4) && !c1_sp_cache5}) + {4'd0, (((((1'b1 && !c1_sp_cache1) && !c1_sp_cache2) && !c1_sp_cache3) && !c1_sp_cache4) && !c1_sp_cache5) && !c1_sp_cache6}) + {4'd0, ((((((1'b1 && !c1_sp_cache1) && !c1_sp_cache2) && !c1_sp_cache3) && !c1_sp_cache4) && !c1_sp_cache5) && !c1_sp_cache6) && !c1_sp_cache7})));
+assign tmp1012 = c1_sp_a[8:6];
+assign tmp1013 = c1_sp_a[8:6];
+assign tmp1014 = c1_sp_a[8:6];
+assign tmp1015 = c1_sp_a[8:6];
+assign c1_sp_krun = tmp1009[2] ? (tmp1010[1] ? (tmp1011[0] ? 5'd0 : (5'd0 + {4'd0, 1'b1 && !c1_sp_cache7})) : (tmp1012[0] ? ((5'd0 + {4'd0, 1'b1 && !c1_sp_cache6}) + {4'd0, (1'b1 && !c1_sp_cache6) && !c1_sp_cache7}) : (((5'd0 + {4'd0, 1'b1 && !c1_sp_cache5}) + {4'd0, (1'b1 && !c1_sp_cache5) && !c1_sp_cache6}) + {4'd0, ((1'b1 && !c1_sp_cache5) && !c1_sp_cache6) && !c1_sp_cache7}))) : (tmp1013[1] ? (tmp1014[0] ? ((((5'd0 + {4'd0, 1'b1 && !c1_sp_cache4}) + {4'd0, (1'b1 && !c1_sp_cache4) && !c1_sp_cache5}) + {4'd0, ((1'b1 && !c1_sp_cache4) && !c1_sp_cache5) && !c1_sp_cache6}) + {4'd0, (((1'b1 && !c1_sp_cache4) && !c1_sp_cache5) && !c1_sp_cache6) && !c1_sp_cache7}) : (((((5'd0 + {4'd0, 1'b1 && !c1_sp_cache3}) + {4'd0, (1'b1 && !c1_sp_cache3) && !c1_sp_cache4}) + {4'd0, ((1'b1 && !c1_sp_cache3) && !c1_sp_cache4) && !c1_sp_cache5}) + {4'd0, (((1'b1 && !c1_sp_cache3) && !c1_sp_cache4) && !c1_sp_cache5) && !c1_sp_cache6}) + {4'd0, ((((1'b1 && !c1_sp_cache3) && !c1_sp_cache4) && !c1_sp_cache5) && !c1_sp_cache6) && !c1_sp_cache7})) : (tmp1015[0] ? ((((((5'd0 + {4'd0, 1'b1 && !c1_sp_cache2}) + {4'd0, (1'b1 && !c1_sp_cache2) && !c1_sp_cache3}) + {4'd0, ((1'b1 && !c1_sp_cache2) && !c1_sp_cache3) && !c1_sp_cache4}) + {4'd0, (((1'b1 && !c1_sp_cache2) && !c1_sp_cache3) && !c1_sp_cache4) && !c1_sp_cache5}) + {4'd0, ((((1'b1 && !c1_sp_cache2) && !c1_sp_cache3) && !c1_sp_cache4) && !c1_sp_cache5) && !c1_sp_cache6}) + {4'd0, (((((1'b1 && !c1_sp_cache2) && !c1_sp_cache3) && !c1_sp_cache4) && !c1_sp_cache5) && !c1_sp_cache6) && !c1_sp_cache7}) : (((((((5'd0 + {4'd0, 1'b1 && !c1_sp_cache1}) + {4'd0, (1'b1 && !c1_sp_cache1) && !c1_sp_cache2}) + {4'd0, ((1'b1 && !c1_sp_cache1) && !c1_sp_cache2) && !c1_sp_cache3}) + {4'd0, (((1'b1 && !c1_sp_cache1) && !c1_sp_cache2) && !c1_sp_cache3) && !c1_sp_cache4}) + {4'd0, ((((1'b1 && !c1_sp_cache1) && !c1_sp_cache2) && !c1_sp_cache3) && !c1_sp_cache4) && !c1_sp_cache5}) + {4'd0, (((((1'b1 && !c1_sp_cache1) && !c1_sp_cache2) && !c1_sp_cache3) && !c1_sp_cache4) && !c1_sp_cache5) && !c1_sp_cache6}) + {4'd0, ((((((1'b1 && !c1_sp_cache1) && !c1_sp_cache2) && !c1_sp_cache3) && !c1_sp_cache4) && !c1_sp_cache5) && !c1_sp_cache6) && !c1_sp_cache7})));
 assign c1_sp_rem = c1_iq_head[41:37] - c1_sd_reg;
 assign c1_sp_ncache = (c1_sp_rem < (5'd2 - {4'd0, c1_sp_o})) ? c1_sp_rem : (5'd2 - {4'd0, c1_sp_o});
-assign tmp1012 = {1'b0, 5'd2 - {4'd0, c1_sp_o}} + {c1_sp_krun, 1'b0};
-assign c1_sp_nrun = ({1'b0, c1_sp_rem} < ({1'b0, 5'd2 - {4'd0, c1_sp_o}} + {c1_sp_krun, 1'b0})) ? c1_sp_rem : tmp1012[4:0];
+assign tmp1016 = {1'b0, 5'd2 - {4'd0, c1_sp_o}} + {c1_sp_krun, 1'b0};
+assign c1_sp_nrun = ({1'b0, c1_sp_rem} < ({1'b0, 5'd2 - {4'd0, c1_sp_o}} + {c1_sp_krun, 1'b0})) ? c1_sp_rem : tmp1016[4:0];
 assign c1_sp_rbpos = c1_iq_head[49:42] + {3'd0, c1_sd_reg};
 assign c1_sp_pair = (((c1_sp_o == 1'b0) & (c1_iq_cnt >= 4'd2)) & (c1_iq_second[0] == 1'b1)) & (c1_iq_second[36:1] == (c1_iq_head[36:1] + 36'd32));
-assign c1_sp_hold = ((c1_sp_o == 1'b0) & (c1_iq_cnt == 4'd1)) & !c1_held_reg;
-assign c1_sp_wn = c1_sp_pair ? 2'd2 : 2'd1;
-assign c1_sp_wopdata = c1_sp_pair ? {c1_iq_second[305:50], c1_iq_head[305:50]} : ((c1_sp_o == 1'b1) ? {c1_iq_head[305:50], 256'd0} : {256'd0, c1_iq_head[305:50]});
-assign c1_sp_wlinkdata = c1_sp_pair ? {c1_iq_second[305:50], c1_iq_head[305:50]} : {256'd0, c1_iq_head[305:50]};
+assign tmp1017 = c1_iq_second[36:1];
+assign c1_sp_sec_last = c1_iq_second[36:1] + ({26'd0, c1_iq_second[41:37], 5'd0} - 36'd1);
+assign c1_sp_sec_miss = (c1_iq_second[0] == 1'b0) & ((c1_sp_line < tmp1017[35:6]) || (c1_sp_line > c1_sp_sec_last[35:6]));
+assign c1_sp_pair_over = ((((c1_sp_o == 1'b0) & (c1_iq_cnt >= 4'd3)) & c1_sp_sec_miss) & (c1_iq_third[0] == 1'b1)) & (c1_iq_third[36:1] == (c1_iq_head[36:1] + 36'd32));
+assign c1_sp_paired = c1_sp_pair || c1_sp_pair_over;
+assign c1_sp_hold = ((c1_sp_o == 1'b0) & !c1_held_reg) & ((c1_iq_cnt == 4'd1) || ((c1_iq_cnt == 4'd2) && c1_sp_sec_miss));
+assign c1_sp_pdata = c1_sp_pair_over ? c1_iq_third[305:50] : c1_iq_second[305:50];
+assign c1_sp_wn = c1_sp_paired ? 2'd2 : 2'd1;
+assign c1_sp_wopdata = c1_sp_paired ? {c1_sp_pdata, c1_iq_head[305:50]} : ((c1_sp_o == 1'b1) ? {c1_iq_head[305:50], 256'd0} : {256'd0, c1_iq_head[305:50]});
+assign c1_sp_wlinkdata = c1_sp_paired ? {c1_sp_pdata, c1_iq_head[305:50]} : {256'd0, c1_iq_head[305:50]};
 assign c1_sp_n = c1_sp_wr ? {3'd0, c1_sp_wn} : (c1_sp_cacheable ? c1_sp_ncache : c1_sp_nrun);
 assign c1_sp_cop = {7'd0, c1_sp_wopdata, c1_sp_rbpos, c1_sp_n[1:0], c1_sp_o, c1_sp_line, 2'd1, c1_sp_wr ? 2'd2 : 2'd1};
 assign c1_sp_lreq = {30'd0, 7'd0, 1'b0, c1_sp_wr ? 5'd0 : c1_sp_n, 1'b0, c1_sp_rbpos, 2'd1, 1'b0, c1_sp_wr ? c1_sp_wlinkdata : 512'd0, c1_sp_n, c1_sp_a, c1_sp_wr};
@@ -9429,11 +9531,6 @@ assign c2_sp_wr = c2_iq_head[0] == 1'b1;
 assign c2_sp_a = c2_sp_wr ? c2_iq_head[36:1] : (c2_iq_head[36:1] + {26'd0, c2_sd_reg, 5'd0});
 assign c2_sp_line = c2_sp_a[35:6];
 assign c2_sp_o = c2_sp_a[5];
-assign tmp1013 = c2_sp_a[35:9];
-assign tmp1014 = c2_sp_a[35:9];
-assign tmp1015 = c2_sp_a[35:9];
-assign tmp1016 = c2_sp_a[35:9];
-assign tmp1017 = c2_sp_a[35:9];
 assign tmp1018 = c2_sp_a[35:9];
 assign tmp1019 = c2_sp_a[35:9];
 assign tmp1020 = c2_sp_a[35:9];
@@ -9542,254 +9639,259 @@ assign tmp1122 = c2_sp_a[35:9];
 assign tmp1123 = c2_sp_a[35:9];
 assign tmp1124 = c2_sp_a[35:9];
 assign tmp1125 = c2_sp_a[35:9];
-assign c2_sp_hl = {((((((((((tmp1114[0] ^ tmp1115[1]) ^ tmp1116[5]) ^ tmp1117[6]) ^ tmp1118[7]) ^ tmp1119[12]) ^ tmp1120[13]) ^ tmp1121[14]) ^ tmp1122[18]) ^ tmp1123[20]) ^ tmp1124[22]) ^ tmp1125[26], (((((((((((tmp1101[0] ^ tmp1102[2]) ^ tmp1103[3]) ^ tmp1104[4]) ^ tmp1105[7]) ^ tmp1106[10]) ^ tmp1107[11]) ^ tmp1108[13]) ^ tmp1109[15]) ^ tmp1110[16]) ^ tmp1111[17]) ^ tmp1112[21]) ^ tmp1113[24], (((((((((((((((tmp1084[0] ^ tmp1085[1]) ^ tmp1086[2]) ^ tmp1087[4]) ^ tmp1088[7]) ^ tmp1089[8]) ^ tmp1090[9]) ^ tmp1091[10]) ^ tmp1092[11]) ^ tmp1093[12]) ^ tmp1094[13]) ^ tmp1095[14]) ^ tmp1096[18]) ^ tmp1097[20]) ^ tmp1098[21]) ^ tmp1099[24]) ^ tmp1100[26], ((((((((tmp1074[1] ^ tmp1075[2]) ^ tmp1076[8]) ^ tmp1077[9]) ^ tmp1078[13]) ^ tmp1079[14]) ^ tmp1080[17]) ^ tmp1081[20]) ^ tmp1082[22]) ^ tmp1083[25], ((((((((((((tmp1060[1] ^ tmp1061[2]) ^ tmp1062[5]) ^ tmp1063[7]) ^ tmp1064[8]) ^ tmp1065[10]) ^ tmp1066[12]) ^ tmp1067[13]) ^ tmp1068[15]) ^ tmp1069[17]) ^ tmp1070[19]) ^ tmp1071[22]) ^ tmp1072[24]) ^ tmp1073[25], (((((((((((((((((tmp1041[1] ^ tmp1042[3]) ^ tmp1043[4]) ^ tmp1044[6]) ^ tmp1045[7]) ^ tmp1046[8]) ^ tmp1047[9]) ^ tmp1048[10]) ^ tmp1049[11]) ^ tmp1050[12]) ^ tmp1051[13]) ^ tmp1052[14]) ^ tmp1053[16]) ^ tmp1054[20]) ^ tmp1055[21]) ^ tmp1056[22]) ^ tmp1057[23]) ^ tmp1058[24]) ^ tmp1059[26], ((((((((((tmp1029[2] ^ tmp1030[6]) ^ tmp1031[7]) ^ tmp1032[8]) ^ tmp1033[10]) ^ tmp1034[11]) ^ tmp1035[12]) ^ tmp1036[15]) ^ tmp1037[17]) ^ tmp1038[19]) ^ tmp1039[21]) ^ tmp1040[23], ((((((((((((((tmp1013[0] ^ tmp1014[3]) ^ tmp1015[4]) ^ tmp1016[5]) ^ tmp1017[7]) ^ tmp1018[8]) ^ tmp1019[10]) ^ tmp1020[11]) ^ tmp1021[12]) ^ tmp1022[13]) ^ tmp1023[14]) ^ tmp1024[18]) ^ tmp1025[19]) ^ tmp1026[21]) ^ tmp1027[22]) ^ tmp1028[26]};
-assign tmp1126 = {3'd0, c2_sp_hl} * 11'd2;
-assign c2_sp_link = tmp1126[9:8];
-assign tmp1127 = {c2_sp_a[35:9], 3'd0};
-assign tmp1128 = {4'd0, tmp1127[25:0]};
-assign tmp1129 = {4'd0, tmp1127[25:0]};
-assign tmp1130 = {4'd0, tmp1127[25:0]};
-assign tmp1131 = {4'd0, tmp1127[25:0]};
-assign tmp1132 = {4'd0, tmp1127[25:0]};
-assign tmp1133 = {4'd0, tmp1127[25:0]};
-assign tmp1134 = {4'd0, tmp1127[25:0]};
-assign tmp1135 = {4'd0, tmp1127[25:0]};
-assign tmp1136 = {4'd0, tmp1127[25:0]};
-assign tmp1137 = {4'd0, tmp1127[25:0]};
-assign tmp1138 = {4'd0, tmp1127[25:0]};
-assign tmp1139 = {4'd0, tmp1127[25:0]};
-assign tmp1140 = {4'd0, tmp1127[25:0]};
-assign tmp1141 = {4'd0, tmp1127[25:0]};
-assign tmp1142 = {4'd0, tmp1127[25:0]};
-assign tmp1143 = {4'd0, tmp1127[25:0]};
-assign tmp1144 = {4'd0, tmp1127[25:0]};
-assign tmp1145 = {4'd0, tmp1127[25:0]};
-assign tmp1146 = {4'd0, tmp1127[25:0]};
-assign tmp1147 = {4'd0, tmp1127[25:0]};
-assign tmp1148 = {4'd0, tmp1127[25:0]};
-assign tmp1149 = {4'd0, tmp1127[25:0]};
-assign tmp1150 = {4'd0, tmp1127[25:0]};
-assign tmp1151 = {4'd0, tmp1127[25:0]};
-assign tmp1152 = {4'd0, tmp1127[25:0]};
-assign tmp1153 = {4'd0, tmp1127[25:0]};
-assign tmp1154 = {4'd0, tmp1127[25:0]};
-assign tmp1155 = {4'd0, tmp1127[25:0]};
-assign tmp1156 = {4'd0, tmp1127[25:0]};
-assign tmp1157 = {4'd0, tmp1127[25:0]};
-assign tmp1158 = {4'd0, tmp1127[25:0]};
-assign tmp1159 = {4'd0, tmp1127[25:0]};
-assign tmp1160 = {4'd0, tmp1127[25:0]};
-assign tmp1161 = {4'd0, tmp1127[25:0]};
-assign tmp1162 = {4'd0, tmp1127[25:0]};
-assign tmp1163 = {4'd0, tmp1127[25:0]};
-assign tmp1164 = {4'd0, tmp1127[25:0]};
-assign tmp1165 = {4'd0, tmp1127[25:0]};
-assign tmp1166 = {4'd0, tmp1127[25:0]};
-assign tmp1167 = {4'd0, tmp1127[25:0]};
-assign tmp1168 = {4'd0, tmp1127[25:0]};
-assign tmp1169 = {4'd0, tmp1127[25:0]};
-assign tmp1170 = {4'd0, tmp1127[25:0]};
-assign tmp1171 = {4'd0, tmp1127[25:0]};
-assign tmp1172 = {4'd0, tmp1127[25:0]};
-assign tmp1173 = {4'd0, tmp1127[25:0]};
-assign tmp1174 = {4'd0, tmp1127[25:0]};
-assign tmp1175 = {4'd0, tmp1127[25:0]};
-assign tmp1176 = {4'd0, tmp1127[25:0]};
-assign tmp1177 = {4'd0, tmp1127[25:0]};
-assign tmp1178 = {4'd0, tmp1127[25:0]};
-assign tmp1179 = {4'd0, tmp1127[25:0]};
-assign tmp1180 = {4'd0, tmp1127[25:0]};
-assign tmp1181 = {4'd0, tmp1127[25:0]};
-assign tmp1182 = {4'd0, tmp1127[25:0]};
-assign tmp1183 = {4'd0, tmp1127[25:0]};
-assign tmp1184 = {4'd0, tmp1127[25:0]};
-assign tmp1185 = {4'd0, tmp1127[25:0]};
-assign tmp1186 = {4'd0, tmp1127[25:0]};
-assign tmp1187 = {4'd0, tmp1127[25:0]};
-assign tmp1188 = {4'd0, tmp1127[25:0]};
-assign tmp1189 = {4'd0, tmp1127[25:0]};
-assign tmp1190 = {4'd0, tmp1127[25:0]};
-assign tmp1191 = {4'd0, tmp1127[25:0]};
-assign tmp1192 = {4'd0, tmp1127[25:0]};
-assign tmp1193 = {4'd0, tmp1127[25:0]};
-assign tmp1194 = {4'd0, tmp1127[25:0]};
-assign tmp1195 = {4'd0, tmp1127[25:0]};
-assign tmp1196 = {4'd0, tmp1127[25:0]};
-assign tmp1197 = {4'd0, tmp1127[25:0]};
-assign tmp1198 = {4'd0, tmp1127[25:0]};
-assign tmp1199 = {4'd0, tmp1127[25:0]};
-assign tmp1200 = {4'd0, tmp1127[25:0]};
-assign tmp1201 = {4'd0, tmp1127[25:0]};
-assign tmp1202 = {4'd0, tmp1127[25:0]};
-assign tmp1203 = {4'd0, tmp1127[25:0]};
-assign tmp1204 = {4'd0, tmp1127[25:0]};
-assign tmp1205 = {4'd0, tmp1127[25:0]};
-assign tmp1206 = {4'd0, tmp1127[25:0]};
-assign tmp1207 = {4'd0, tmp1127[25:0]};
-assign tmp1208 = {4'd0, tmp1127[25:0]};
-assign tmp1209 = {4'd0, tmp1127[25:0]};
-assign tmp1210 = {4'd0, tmp1127[25:0]};
-assign tmp1211 = {4'd0, tmp1127[25:0]};
-assign tmp1212 = {4'd0, tmp1127[25:0]};
-assign tmp1213 = {4'd0, tmp1127[25:0]};
-assign tmp1214 = {4'd0, tmp1127[25:0]};
-assign tmp1215 = {4'd0, tmp1127[25:0]};
-assign tmp1216 = {4'd0, tmp1127[25:0]};
-assign tmp1217 = {4'd0, tmp1127[25:0]};
-assign tmp1218 = {4'd0, tmp1127[25:0]};
-assign tmp1219 = {4'd0, tmp1127[25:0]};
-assign tmp1220 = {4'd0, tmp1127[25:0]};
-assign tmp1221 = {4'd0, tmp1127[25:0]};
-assign tmp1222 = {4'd0, tmp1127[25:0]};
-assign tmp1223 = {4'd0, tmp1127[25:0]};
-assign tmp1224 = {4'd0, tmp1127[25:0]};
-assign tmp1225 = {4'd0, tmp1127[25:0]};
-assign tmp1226 = {4'd0, tmp1127[25:0]};
-assign tmp1227 = {4'd0, tmp1127[25:0]};
-assign tmp1228 = {4'd0, tmp1127[25:0]};
-assign tmp1229 = {4'd0, tmp1127[25:0]};
-assign tmp1230 = {4'd0, tmp1127[25:0]};
-assign tmp1231 = {4'd0, tmp1127[25:0]};
-assign tmp1232 = {4'd0, tmp1127[25:0]};
-assign tmp1233 = {4'd0, tmp1127[25:0]};
-assign tmp1234 = {4'd0, tmp1127[25:0]};
-assign tmp1235 = {4'd0, tmp1127[25:0]};
-assign tmp1236 = {4'd0, tmp1127[25:0]};
-assign tmp1237 = {4'd0, tmp1127[25:0]};
-assign tmp1238 = {4'd0, tmp1127[25:0]};
-assign tmp1239 = {4'd0, tmp1127[25:0]};
-assign tmp1240 = {4'd0, tmp1127[25:0]};
-assign tmp1241 = {4'd0, tmp1127[25:0]};
-assign tmp1242 = {4'd0, tmp1127[25:0]};
-assign tmp1243 = {4'd0, tmp1127[25:0]};
-assign tmp1244 = {4'd0, tmp1127[25:0]};
-assign tmp1245 = {4'd0, tmp1127[25:0]};
-assign tmp1246 = {4'd0, tmp1127[25:0]};
-assign tmp1247 = {4'd0, tmp1127[25:0]};
-assign tmp1248 = {4'd0, tmp1127[25:0]};
-assign tmp1249 = {4'd0, tmp1127[25:0]};
-assign tmp1250 = {4'd0, tmp1127[25:0]};
-assign tmp1251 = {4'd0, tmp1127[25:0]};
-assign tmp1252 = {4'd0, tmp1127[25:0]};
-assign tmp1253 = {4'd0, tmp1127[25:0]};
-assign tmp1254 = {4'd0, tmp1127[25:0]};
-assign tmp1255 = {4'd0, tmp1127[25:0]};
-assign tmp1256 = {4'd0, tmp1127[25:0]};
-assign tmp1257 = {4'd0, tmp1127[25:0]};
-assign tmp1258 = {4'd0, tmp1127[25:0]};
-assign tmp1259 = {4'd0, tmp1127[25:0]};
-assign tmp1260 = {4'd0, tmp1127[25:0]};
-assign tmp1261 = {4'd0, tmp1127[25:0]};
-assign tmp1262 = {4'd0, tmp1127[25:0]};
-assign tmp1263 = {4'd0, tmp1127[25:0]};
-assign tmp1264 = {4'd0, tmp1127[25:0]};
-assign tmp1265 = {4'd0, tmp1127[25:0]};
-assign tmp1266 = {4'd0, tmp1127[25:0]};
-assign tmp1267 = {4'd0, tmp1127[25:0]};
-assign tmp1268 = {4'd0, tmp1127[25:0]};
-assign tmp1269 = {4'd0, tmp1127[25:0]};
-assign tmp1270 = {4'd0, tmp1127[25:0]};
-assign tmp1271 = {4'd0, tmp1127[25:0]};
-assign tmp1272 = {4'd0, tmp1127[25:0]};
-assign tmp1273 = {4'd0, tmp1127[25:0]};
-assign tmp1274 = {4'd0, tmp1127[25:0]};
-assign tmp1275 = {4'd0, tmp1127[25:0]};
-assign tmp1276 = {4'd0, tmp1127[25:0]};
-assign tmp1277 = {4'd0, tmp1127[25:0]};
-assign tmp1278 = {4'd0, tmp1127[25:0]};
-assign tmp1279 = {4'd0, tmp1127[25:0]};
-assign tmp1280 = {4'd0, tmp1127[25:0]};
-assign tmp1281 = {4'd0, tmp1127[25:0]};
-assign tmp1282 = {4'd0, tmp1127[25:0]};
-assign tmp1283 = {4'd0, tmp1127[25:0]};
-assign tmp1284 = {4'd0, tmp1127[25:0]};
-assign tmp1285 = {4'd0, tmp1127[25:0]};
-assign tmp1286 = {4'd0, tmp1127[25:0]};
-assign tmp1287 = {4'd0, tmp1127[25:0]};
-assign tmp1288 = {4'd0, tmp1127[25:0]};
-assign tmp1289 = {4'd0, tmp1127[25:0]};
-assign tmp1290 = {4'd0, tmp1127[25:0]};
-assign tmp1291 = {4'd0, tmp1127[25:0]};
-assign tmp1292 = {4'd0, tmp1127[25:0]};
-assign tmp1293 = {4'd0, tmp1127[25:0]};
-assign tmp1294 = {4'd0, tmp1127[25:0]};
-assign tmp1295 = {4'd0, tmp1127[25:0]};
-assign tmp1296 = {4'd0, tmp1127[25:0]};
-assign tmp1297 = {4'd0, tmp1127[25:0]};
-assign tmp1298 = {4'd0, tmp1127[25:0]};
-assign tmp1299 = {4'd0, tmp1127[25:0]};
-assign tmp1300 = {4'd0, tmp1127[25:0]};
-assign tmp1301 = {4'd0, tmp1127[25:0]};
-assign tmp1302 = {4'd0, tmp1127[25:0]};
-assign tmp1303 = {4'd0, tmp1127[25:0]};
-assign tmp1304 = {4'd0, tmp1127[25:0]};
-assign tmp1305 = {4'd0, tmp1127[25:0]};
-assign tmp1306 = {4'd0, tmp1127[25:0]};
-assign tmp1307 = {4'd0, tmp1127[25:0]};
-assign tmp1308 = {4'd0, tmp1127[25:0]};
-assign tmp1309 = {4'd0, tmp1127[25:0]};
-assign tmp1310 = {4'd0, tmp1127[25:0]};
-assign tmp1311 = {4'd0, tmp1127[25:0]};
-assign tmp1312 = {4'd0, tmp1127[25:0]};
-assign tmp1313 = {4'd0, tmp1127[25:0]};
-assign tmp1314 = {4'd0, tmp1127[25:0]};
-assign tmp1315 = {4'd0, tmp1127[25:0]};
-assign tmp1316 = {4'd0, tmp1127[25:0]};
-assign tmp1317 = {4'd0, tmp1127[25:0]};
-assign tmp1318 = {4'd0, tmp1127[25:0]};
-assign tmp1319 = {4'd0, tmp1127[25:0]};
-assign tmp1320 = {4'd0, tmp1127[25:0]};
-assign tmp1321 = {4'd0, tmp1127[25:0]};
-assign tmp1322 = {4'd0, tmp1127[25:0]};
-assign tmp1323 = {4'd0, tmp1127[25:0]};
-assign tmp1324 = {4'd0, tmp1127[25:0]};
-assign tmp1325 = {4'd0, tmp1127[25:0]};
-assign tmp1326 = {4'd0, tmp1127[25:0]};
-assign tmp1327 = {4'd0, tmp1127[25:0]};
-assign tmp1328 = {4'd0, tmp1127[25:0]};
-assign tmp1329 = {4'd0, tmp1127[25:0]};
-assign tmp1330 = {4'd0, tmp1127[25:0]};
-assign tmp1331 = {4'd0, tmp1127[25:0]};
-assign tmp1332 = {4'd0, tmp1127[25:0]};
-assign tmp1333 = {4'd0, tmp1127[25:0]};
-assign tmp1334 = {4'd0, tmp1127[25:0]};
-assign tmp1335 = {4'd0, tmp1127[25:0]};
-assign tmp1336 = {4'd0, tmp1127[25:0]};
-assign tmp1337 = {4'd0, tmp1127[25:0]};
-assign tmp1338 = {4'd0, tmp1127[25:0]};
-assign tmp1339 = {4'd0, tmp1127[25:0]};
-assign tmp1340 = {4'd0, tmp1127[25:0]};
-assign tmp1341 = {4'd0, tmp1127[25:0]};
-assign tmp1342 = {4'd0, tmp1127[25:0]};
-assign tmp1343 = {4'd0, tmp1127[25:0]};
-assign tmp1344 = {4'd0, tmp1127[25:0]};
-assign tmp1345 = {4'd0, tmp1127[25:0]};
-assign tmp1346 = {4'd0, tmp1127[25:0]};
-assign tmp1347 = {4'd0, tmp1127[25:0]};
-assign tmp1348 = {4'd0, tmp1127[25:0]};
-assign tmp1349 = {4'd0, tmp1127[25:0]};
-assign tmp1350 = {4'd0, tmp1127[25:0]};
-assign tmp1351 = {4'd0, tmp1127[25:0]};
-assign tmp1352 = {4'd0, tmp1127[25:0]};
-assign tmp1353 = {4'd0, tmp1127[25:0]};
-assign tmp1354 = {4'd0, tmp1127[25:0]};
-assign tmp1355 = {4'd0, tmp1127[25:0]};
-assign tmp1356 = {4'd0, tmp1127[25:0]};
-assign tmp1357 = {4'd0, tmp1127[25:0]};
-assign tmp1358 = {4'd0, tmp1127[25:0]};
-assign tmp1359 = {4'd0, tmp1127[25:0]};
-assign tmp1360 = {4'd0, tmp1127[25:0]};
-assign tmp1361 = {4'd0, tmp1127[25:0]};
-assign tmp1362 = {4'd0, tmp1127[25:0]};
-assign tmp1363 = {4'd0, tmp1127[25:0]};
-assign tmp1364 = {4'd0, tmp1127[25:0]};
-assign tmp1365 = {4'd0, tmp1127[25:0]};
-assign tmp1366 = {4'd0, tmp1127[25:0]};
-assign tmp1367 = {4'd0, tmp1127[25:0]};
-assign tmp1368 = {4'd0, tmp1127[25:0]};
-assign tmp1369 = {4'd0, tmp1127[25:0]};
-assign tmp1370 = {4'd0, tmp1127[25:0]};
-assign c2_sp_base_hd = {(((((((((((((((tmp1354[0] ^ tmp1355[1]) ^ tmp1356[2]) ^ tmp1357[5]) ^ tmp1358[7]) ^ tmp1359[8]) ^ tmp1360[10]) ^ tmp1361[11]) ^ tmp1362[14]) ^ tmp1363[15]) ^ tmp1364[16]) ^ tmp1365[19]) ^ tmp1366[21]) ^ tmp1367[22]) ^ tmp1368[25]) ^ tmp1369[26]) ^ tmp1370[28], ((((((((((tmp1342[0] ^ tmp1343[1]) ^ tmp1344[2]) ^ tmp1345[3]) ^ tmp1346[8]) ^ tmp1347[10]) ^ tmp1348[12]) ^ tmp1349[19]) ^ tmp1350[21]) ^ tmp1351[26]) ^ tmp1352[28]) ^ tmp1353[29], ((((((((((((((((tmp1324[2] ^ tmp1325[3]) ^ tmp1326[4]) ^ tmp1327[5]) ^ tmp1328[6]) ^ tmp1329[7]) ^ tmp1330[8]) ^ tmp1331[10]) ^ tmp1332[11]) ^ tmp1333[12]) ^ tmp1334[15]) ^ tmp1335[16]) ^ tmp1336[20]) ^ tmp1337[24]) ^ tmp1338[26]) ^ tmp1339[27]) ^ tmp1340[28]) ^ tmp1341[29], (((((((((((((((tmp1307[0] ^ tmp1308[1]) ^ tmp1309[4]) ^ tmp1310[5]) ^ tmp1311[6]) ^ tmp1312[7]) ^ tmp1313[9]) ^ tmp1314[10]) ^ tmp1315[12]) ^ tmp1316[15]) ^ tmp1317[16]) ^ tmp1318[21]) ^ tmp1319[22]) ^ tmp1320[23]) ^ tmp1321[24]) ^ tmp1322[28]) ^ tmp1323[29], ((((((((((((tmp1293[0] ^ tmp1294[3]) ^ tmp1295[7]) ^ tmp1296[8]) ^ tmp1297[10]) ^ tmp1298[12]) ^ tmp1299[13]) ^ tmp1300[17]) ^ tmp1301[20]) ^ tmp1302[21]) ^ tmp1303[22]) ^ tmp1304[23]) ^ tmp1305[26]) ^ tmp1306[29], ((((((((((((tmp1279[1] ^ tmp1280[5]) ^ tmp1281[7]) ^ tmp1282[9]) ^ tmp1283[11]) ^ tmp1284[13]) ^ tmp1285[15]) ^ tmp1286[16]) ^ tmp1287[17]) ^ tmp1288[19]) ^ tmp1289[20]) ^ tmp1290[24]) ^ tmp1291[27]) ^ tmp1292[28], ((((((((((((((((tmp1261[1] ^ tmp1262[2]) ^ tmp1263[4]) ^ tmp1264[6]) ^ tmp1265[7]) ^ tmp1266[8]) ^ tmp1267[10]) ^ tmp1268[12]) ^ tmp1269[13]) ^ tmp1270[16]) ^ tmp1271[17]) ^ tmp1272[18]) ^ tmp1273[19]) ^ tmp1274[20]) ^ tmp1275[22]) ^ tmp1276[24]) ^ tmp1277[26]) ^ tmp1278[29], ((((((((((((((tmp1245[0] ^ tmp1246[3]) ^ tmp1247[4]) ^ tmp1248[5]) ^ tmp1249[6]) ^ tmp1250[12]) ^ tmp1251[14]) ^ tmp1252[15]) ^ tmp1253[17]) ^ tmp1254[18]) ^ tmp1255[19]) ^ tmp1256[20]) ^ tmp1257[21]) ^ tmp1258[25]) ^ tmp1259[27]) ^ tmp1260[28], ((((((((((((tmp1231[1] ^ tmp1232[2]) ^ tmp1233[4]) ^ tmp1234[5]) ^ tmp1235[6]) ^ tmp1236[8]) ^ tmp1237[10]) ^ tmp1238[13]) ^ tmp1239[18]) ^ tmp1240[20]) ^ tmp1241[21]) ^ tmp1242[24]) ^ tmp1243[25]) ^ tmp1244[27], (((((((((((tmp1218[0] ^ tmp1219[1]) ^ tmp1220[4]) ^ tmp1221[5]) ^ tmp1222[7]) ^ tmp1223[9]) ^ tmp1224[12]) ^ tmp1225[14]) ^ tmp1226[17]) ^ tmp1227[19]) ^ tmp1228[21]) ^ tmp1229[22]) ^ tmp1230[23], (((((((((((((tmp1203[0] ^ tmp1204[1]) ^ tmp1205[5]) ^ tmp1206[6]) ^ tmp1207[10]) ^ tmp1208[12]) ^ tmp1209[16]) ^ tmp1210[17]) ^ tmp1211[18]) ^ tmp1212[19]) ^ tmp1213[20]) ^ tmp1214[21]) ^ tmp1215[25]) ^ tmp1216[26]) ^ tmp1217[28], ((((((((((((tmp1189[0] ^ tmp1190[1]) ^ tmp1191[2]) ^ tmp1192[12]) ^ tmp1193[16]) ^ tmp1194[18]) ^ tmp1195[19]) ^ tmp1196[20]) ^ tmp1197[22]) ^ tmp1198[23]) ^ tmp1199[25]) ^ tmp1200[27]) ^ tmp1201[28]) ^ tmp1202[29], (((((((((((((((tmp1172[0] ^ tmp1173[1]) ^ tmp1174[2]) ^ tmp1175[4]) ^ tmp1176[5]) ^ tmp1177[6]) ^ tmp1178[7]) ^ tmp1179[14]) ^ tmp1180[15]) ^ tmp1181[17]) ^ tmp1182[18]) ^ tmp1183[20]) ^ tmp1184[21]) ^ tmp1185[23]) ^ tmp1186[26]) ^ tmp1187[27]) ^ tmp1188[29], ((((((((((((((tmp1156[3] ^ tmp1157[5]) ^ tmp1158[6]) ^ tmp1159[7]) ^ tmp1160[8]) ^ tmp1161[11]) ^ tmp1162[12]) ^ tmp1163[13]) ^ tmp1164[14]) ^ tmp1165[15]) ^ tmp1166[16]) ^ tmp1167[19]) ^ tmp1168[20]) ^ tmp1169[23]) ^ tmp1170[25]) ^ tmp1171[27], (((((((((((((tmp1141[4] ^ tmp1142[5]) ^ tmp1143[6]) ^ tmp1144[8]) ^ tmp1145[9]) ^ tmp1146[11]) ^ tmp1147[12]) ^ tmp1148[13]) ^ tmp1149[20]) ^ tmp1150[21]) ^ tmp1151[23]) ^ tmp1152[24]) ^ tmp1153[26]) ^ tmp1154[27]) ^ tmp1155[29], (((((((((((tmp1128[2] ^ tmp1129[3]) ^ tmp1130[8]) ^ tmp1131[9]) ^ tmp1132[10]) ^ tmp1133[12]) ^ tmp1134[13]) ^ tmp1135[15]) ^ tmp1136[19]) ^ tmp1137[20]) ^ tmp1138[26]) ^ tmp1139[27]) ^ tmp1140[29]} ^ {tmp1127[26], tmp1127[27], tmp1127[28], tmp1127[29], 1'b0, 1'b0, 1'b0, 1'b0, 1'b0, 1'b0, 1'b0, 1'b0, 1'b0, 1'b0, 1'b0, 1'b0};
+assign tmp1126 = c2_sp_a[35:9];
+assign tmp1127 = c2_sp_a[35:9];
+assign tmp1128 = c2_sp_a[35:9];
+assign tmp1129 = c2_sp_a[35:9];
+assign tmp1130 = c2_sp_a[35:9];
+assign c2_sp_hl = {((((((((((tmp1119[0] ^ tmp1120[1]) ^ tmp1121[5]) ^ tmp1122[6]) ^ tmp1123[7]) ^ tmp1124[12]) ^ tmp1125[13]) ^ tmp1126[14]) ^ tmp1127[18]) ^ tmp1128[20]) ^ tmp1129[22]) ^ tmp1130[26], (((((((((((tmp1106[0] ^ tmp1107[2]) ^ tmp1108[3]) ^ tmp1109[4]) ^ tmp1110[7]) ^ tmp1111[10]) ^ tmp1112[11]) ^ tmp1113[13]) ^ tmp1114[15]) ^ tmp1115[16]) ^ tmp1116[17]) ^ tmp1117[21]) ^ tmp1118[24], (((((((((((((((tmp1089[0] ^ tmp1090[1]) ^ tmp1091[2]) ^ tmp1092[4]) ^ tmp1093[7]) ^ tmp1094[8]) ^ tmp1095[9]) ^ tmp1096[10]) ^ tmp1097[11]) ^ tmp1098[12]) ^ tmp1099[13]) ^ tmp1100[14]) ^ tmp1101[18]) ^ tmp1102[20]) ^ tmp1103[21]) ^ tmp1104[24]) ^ tmp1105[26], ((((((((tmp1079[1] ^ tmp1080[2]) ^ tmp1081[8]) ^ tmp1082[9]) ^ tmp1083[13]) ^ tmp1084[14]) ^ tmp1085[17]) ^ tmp1086[20]) ^ tmp1087[22]) ^ tmp1088[25], ((((((((((((tmp1065[1] ^ tmp1066[2]) ^ tmp1067[5]) ^ tmp1068[7]) ^ tmp1069[8]) ^ tmp1070[10]) ^ tmp1071[12]) ^ tmp1072[13]) ^ tmp1073[15]) ^ tmp1074[17]) ^ tmp1075[19]) ^ tmp1076[22]) ^ tmp1077[24]) ^ tmp1078[25], (((((((((((((((((tmp1046[1] ^ tmp1047[3]) ^ tmp1048[4]) ^ tmp1049[6]) ^ tmp1050[7]) ^ tmp1051[8]) ^ tmp1052[9]) ^ tmp1053[10]) ^ tmp1054[11]) ^ tmp1055[12]) ^ tmp1056[13]) ^ tmp1057[14]) ^ tmp1058[16]) ^ tmp1059[20]) ^ tmp1060[21]) ^ tmp1061[22]) ^ tmp1062[23]) ^ tmp1063[24]) ^ tmp1064[26], ((((((((((tmp1034[2] ^ tmp1035[6]) ^ tmp1036[7]) ^ tmp1037[8]) ^ tmp1038[10]) ^ tmp1039[11]) ^ tmp1040[12]) ^ tmp1041[15]) ^ tmp1042[17]) ^ tmp1043[19]) ^ tmp1044[21]) ^ tmp1045[23], ((((((((((((((tmp1018[0] ^ tmp1019[3]) ^ tmp1020[4]) ^ tmp1021[5]) ^ tmp1022[7]) ^ tmp1023[8]) ^ tmp1024[10]) ^ tmp1025[11]) ^ tmp1026[12]) ^ tmp1027[13]) ^ tmp1028[14]) ^ tmp1029[18]) ^ tmp1030[19]) ^ tmp1031[21]) ^ tmp1032[22]) ^ tmp1033[26]};
+assign tmp1131 = {3'd0, c2_sp_hl} * 11'd2;
+assign c2_sp_link = tmp1131[9:8];
+assign tmp1132 = {c2_sp_a[35:9], 3'd0};
+assign tmp1133 = {4'd0, tmp1132[25:0]};
+assign tmp1134 = {4'd0, tmp1132[25:0]};
+assign tmp1135 = {4'd0, tmp1132[25:0]};
+assign tmp1136 = {4'd0, tmp1132[25:0]};
+assign tmp1137 = {4'd0, tmp1132[25:0]};
+assign tmp1138 = {4'd0, tmp1132[25:0]};
+assign tmp1139 = {4'd0, tmp1132[25:0]};
+assign tmp1140 = {4'd0, tmp1132[25:0]};
+assign tmp1141 = {4'd0, tmp1132[25:0]};
+assign tmp1142 = {4'd0, tmp1132[25:0]};
+assign tmp1143 = {4'd0, tmp1132[25:0]};
+assign tmp1144 = {4'd0, tmp1132[25:0]};
+assign tmp1145 = {4'd0, tmp1132[25:0]};
+assign tmp1146 = {4'd0, tmp1132[25:0]};
+assign tmp1147 = {4'd0, tmp1132[25:0]};
+assign tmp1148 = {4'd0, tmp1132[25:0]};
+assign tmp1149 = {4'd0, tmp1132[25:0]};
+assign tmp1150 = {4'd0, tmp1132[25:0]};
+assign tmp1151 = {4'd0, tmp1132[25:0]};
+assign tmp1152 = {4'd0, tmp1132[25:0]};
+assign tmp1153 = {4'd0, tmp1132[25:0]};
+assign tmp1154 = {4'd0, tmp1132[25:0]};
+assign tmp1155 = {4'd0, tmp1132[25:0]};
+assign tmp1156 = {4'd0, tmp1132[25:0]};
+assign tmp1157 = {4'd0, tmp1132[25:0]};
+assign tmp1158 = {4'd0, tmp1132[25:0]};
+assign tmp1159 = {4'd0, tmp1132[25:0]};
+assign tmp1160 = {4'd0, tmp1132[25:0]};
+assign tmp1161 = {4'd0, tmp1132[25:0]};
+assign tmp1162 = {4'd0, tmp1132[25:0]};
+assign tmp1163 = {4'd0, tmp1132[25:0]};
+assign tmp1164 = {4'd0, tmp1132[25:0]};
+assign tmp1165 = {4'd0, tmp1132[25:0]};
+assign tmp1166 = {4'd0, tmp1132[25:0]};
+assign tmp1167 = {4'd0, tmp1132[25:0]};
+assign tmp1168 = {4'd0, tmp1132[25:0]};
+assign tmp1169 = {4'd0, tmp1132[25:0]};
+assign tmp1170 = {4'd0, tmp1132[25:0]};
+assign tmp1171 = {4'd0, tmp1132[25:0]};
+assign tmp1172 = {4'd0, tmp1132[25:0]};
+assign tmp1173 = {4'd0, tmp1132[25:0]};
+assign tmp1174 = {4'd0, tmp1132[25:0]};
+assign tmp1175 = {4'd0, tmp1132[25:0]};
+assign tmp1176 = {4'd0, tmp1132[25:0]};
+assign tmp1177 = {4'd0, tmp1132[25:0]};
+assign tmp1178 = {4'd0, tmp1132[25:0]};
+assign tmp1179 = {4'd0, tmp1132[25:0]};
+assign tmp1180 = {4'd0, tmp1132[25:0]};
+assign tmp1181 = {4'd0, tmp1132[25:0]};
+assign tmp1182 = {4'd0, tmp1132[25:0]};
+assign tmp1183 = {4'd0, tmp1132[25:0]};
+assign tmp1184 = {4'd0, tmp1132[25:0]};
+assign tmp1185 = {4'd0, tmp1132[25:0]};
+assign tmp1186 = {4'd0, tmp1132[25:0]};
+assign tmp1187 = {4'd0, tmp1132[25:0]};
+assign tmp1188 = {4'd0, tmp1132[25:0]};
+assign tmp1189 = {4'd0, tmp1132[25:0]};
+assign tmp1190 = {4'd0, tmp1132[25:0]};
+assign tmp1191 = {4'd0, tmp1132[25:0]};
+assign tmp1192 = {4'd0, tmp1132[25:0]};
+assign tmp1193 = {4'd0, tmp1132[25:0]};
+assign tmp1194 = {4'd0, tmp1132[25:0]};
+assign tmp1195 = {4'd0, tmp1132[25:0]};
+assign tmp1196 = {4'd0, tmp1132[25:0]};
+assign tmp1197 = {4'd0, tmp1132[25:0]};
+assign tmp1198 = {4'd0, tmp1132[25:0]};
+assign tmp1199 = {4'd0, tmp1132[25:0]};
+assign tmp1200 = {4'd0, tmp1132[25:0]};
+assign tmp1201 = {4'd0, tmp1132[25:0]};
+assign tmp1202 = {4'd0, tmp1132[25:0]};
+assign tmp1203 = {4'd0, tmp1132[25:0]};
+assign tmp1204 = {4'd0, tmp1132[25:0]};
+assign tmp1205 = {4'd0, tmp1132[25:0]};
+assign tmp1206 = {4'd0, tmp1132[25:0]};
+assign tmp1207 = {4'd0, tmp1132[25:0]};
+assign tmp1208 = {4'd0, tmp1132[25:0]};
+assign tmp1209 = {4'd0, tmp1132[25:0]};
+assign tmp1210 = {4'd0, tmp1132[25:0]};
+assign tmp1211 = {4'd0, tmp1132[25:0]};
+assign tmp1212 = {4'd0, tmp1132[25:0]};
+assign tmp1213 = {4'd0, tmp1132[25:0]};
+assign tmp1214 = {4'd0, tmp1132[25:0]};
+assign tmp1215 = {4'd0, tmp1132[25:0]};
+assign tmp1216 = {4'd0, tmp1132[25:0]};
+assign tmp1217 = {4'd0, tmp1132[25:0]};
+assign tmp1218 = {4'd0, tmp1132[25:0]};
+assign tmp1219 = {4'd0, tmp1132[25:0]};
+assign tmp1220 = {4'd0, tmp1132[25:0]};
+assign tmp1221 = {4'd0, tmp1132[25:0]};
+assign tmp1222 = {4'd0, tmp1132[25:0]};
+assign tmp1223 = {4'd0, tmp1132[25:0]};
+assign tmp1224 = {4'd0, tmp1132[25:0]};
+assign tmp1225 = {4'd0, tmp1132[25:0]};
+assign tmp1226 = {4'd0, tmp1132[25:0]};
+assign tmp1227 = {4'd0, tmp1132[25:0]};
+assign tmp1228 = {4'd0, tmp1132[25:0]};
+assign tmp1229 = {4'd0, tmp1132[25:0]};
+assign tmp1230 = {4'd0, tmp1132[25:0]};
+assign tmp1231 = {4'd0, tmp1132[25:0]};
+assign tmp1232 = {4'd0, tmp1132[25:0]};
+assign tmp1233 = {4'd0, tmp1132[25:0]};
+assign tmp1234 = {4'd0, tmp1132[25:0]};
+assign tmp1235 = {4'd0, tmp1132[25:0]};
+assign tmp1236 = {4'd0, tmp1132[25:0]};
+assign tmp1237 = {4'd0, tmp1132[25:0]};
+assign tmp1238 = {4'd0, tmp1132[25:0]};
+assign tmp1239 = {4'd0, tmp1132[25:0]};
+assign tmp1240 = {4'd0, tmp1132[25:0]};
+assign tmp1241 = {4'd0, tmp1132[25:0]};
+assign tmp1242 = {4'd0, tmp1132[25:0]};
+assign tmp1243 = {4'd0, tmp1132[25:0]};
+assign tmp1244 = {4'd0, tmp1132[25:0]};
+assign tmp1245 = {4'd0, tmp1132[25:0]};
+assign tmp1246 = {4'd0, tmp1132[25:0]};
+assign tmp1247 = {4'd0, tmp1132[25:0]};
+assign tmp1248 = {4'd0, tmp1132[25:0]};
+assign tmp1249 = {4'd0, tmp1132[25:0]};
+assign tmp1250 = {4'd0, tmp1132[25:0]};
+assign tmp1251 = {4'd0, tmp1132[25:0]};
+assign tmp1252 = {4'd0, tmp1132[25:0]};
+assign tmp1253 = {4'd0, tmp1132[25:0]};
+assign tmp1254 = {4'd0, tmp1132[25:0]};
+assign tmp1255 = {4'd0, tmp1132[25:0]};
+assign tmp1256 = {4'd0, tmp1132[25:0]};
+assign tmp1257 = {4'd0, tmp1132[25:0]};
+assign tmp1258 = {4'd0, tmp1132[25:0]};
+assign tmp1259 = {4'd0, tmp1132[25:0]};
+assign tmp1260 = {4'd0, tmp1132[25:0]};
+assign tmp1261 = {4'd0, tmp1132[25:0]};
+assign tmp1262 = {4'd0, tmp1132[25:0]};
+assign tmp1263 = {4'd0, tmp1132[25:0]};
+assign tmp1264 = {4'd0, tmp1132[25:0]};
+assign tmp1265 = {4'd0, tmp1132[25:0]};
+assign tmp1266 = {4'd0, tmp1132[25:0]};
+assign tmp1267 = {4'd0, tmp1132[25:0]};
+assign tmp1268 = {4'd0, tmp1132[25:0]};
+assign tmp1269 = {4'd0, tmp1132[25:0]};
+assign tmp1270 = {4'd0, tmp1132[25:0]};
+assign tmp1271 = {4'd0, tmp1132[25:0]};
+assign tmp1272 = {4'd0, tmp1132[25:0]};
+assign tmp1273 = {4'd0, tmp1132[25:0]};
+assign tmp1274 = {4'd0, tmp1132[25:0]};
+assign tmp1275 = {4'd0, tmp1132[25:0]};
+assign tmp1276 = {4'd0, tmp1132[25:0]};
+assign tmp1277 = {4'd0, tmp1132[25:0]};
+assign tmp1278 = {4'd0, tmp1132[25:0]};
+assign tmp1279 = {4'd0, tmp1132[25:0]};
+assign tmp1280 = {4'd0, tmp1132[25:0]};
+assign tmp1281 = {4'd0, tmp1132[25:0]};
+assign tmp1282 = {4'd0, tmp1132[25:0]};
+assign tmp1283 = {4'd0, tmp1132[25:0]};
+assign tmp1284 = {4'd0, tmp1132[25:0]};
+assign tmp1285 = {4'd0, tmp1132[25:0]};
+assign tmp1286 = {4'd0, tmp1132[25:0]};
+assign tmp1287 = {4'd0, tmp1132[25:0]};
+assign tmp1288 = {4'd0, tmp1132[25:0]};
+assign tmp1289 = {4'd0, tmp1132[25:0]};
+assign tmp1290 = {4'd0, tmp1132[25:0]};
+assign tmp1291 = {4'd0, tmp1132[25:0]};
+assign tmp1292 = {4'd0, tmp1132[25:0]};
+assign tmp1293 = {4'd0, tmp1132[25:0]};
+assign tmp1294 = {4'd0, tmp1132[25:0]};
+assign tmp1295 = {4'd0, tmp1132[25:0]};
+assign tmp1296 = {4'd0, tmp1132[25:0]};
+assign tmp1297 = {4'd0, tmp1132[25:0]};
+assign tmp1298 = {4'd0, tmp1132[25:0]};
+assign tmp1299 = {4'd0, tmp1132[25:0]};
+assign tmp1300 = {4'd0, tmp1132[25:0]};
+assign tmp1301 = {4'd0, tmp1132[25:0]};
+assign tmp1302 = {4'd0, tmp1132[25:0]};
+assign tmp1303 = {4'd0, tmp1132[25:0]};
+assign tmp1304 = {4'd0, tmp1132[25:0]};
+assign tmp1305 = {4'd0, tmp1132[25:0]};
+assign tmp1306 = {4'd0, tmp1132[25:0]};
+assign tmp1307 = {4'd0, tmp1132[25:0]};
+assign tmp1308 = {4'd0, tmp1132[25:0]};
+assign tmp1309 = {4'd0, tmp1132[25:0]};
+assign tmp1310 = {4'd0, tmp1132[25:0]};
+assign tmp1311 = {4'd0, tmp1132[25:0]};
+assign tmp1312 = {4'd0, tmp1132[25:0]};
+assign tmp1313 = {4'd0, tmp1132[25:0]};
+assign tmp1314 = {4'd0, tmp1132[25:0]};
+assign tmp1315 = {4'd0, tmp1132[25:0]};
+assign tmp1316 = {4'd0, tmp1132[25:0]};
+assign tmp1317 = {4'd0, tmp1132[25:0]};
+assign tmp1318 = {4'd0, tmp1132[25:0]};
+assign tmp1319 = {4'd0, tmp1132[25:0]};
+assign tmp1320 = {4'd0, tmp1132[25:0]};
+assign tmp1321 = {4'd0, tmp1132[25:0]};
+assign tmp1322 = {4'd0, tmp1132[25:0]};
+assign tmp1323 = {4'd0, tmp1132[25:0]};
+assign tmp1324 = {4'd0, tmp1132[25:0]};
+assign tmp1325 = {4'd0, tmp1132[25:0]};
+assign tmp1326 = {4'd0, tmp1132[25:0]};
+assign tmp1327 = {4'd0, tmp1132[25:0]};
+assign tmp1328 = {4'd0, tmp1132[25:0]};
+assign tmp1329 = {4'd0, tmp1132[25:0]};
+assign tmp1330 = {4'd0, tmp1132[25:0]};
+assign tmp1331 = {4'd0, tmp1132[25:0]};
+assign tmp1332 = {4'd0, tmp1132[25:0]};
+assign tmp1333 = {4'd0, tmp1132[25:0]};
+assign tmp1334 = {4'd0, tmp1132[25:0]};
+assign tmp1335 = {4'd0, tmp1132[25:0]};
+assign tmp1336 = {4'd0, tmp1132[25:0]};
+assign tmp1337 = {4'd0, tmp1132[25:0]};
+assign tmp1338 = {4'd0, tmp1132[25:0]};
+assign tmp1339 = {4'd0, tmp1132[25:0]};
+assign tmp1340 = {4'd0, tmp1132[25:0]};
+assign tmp1341 = {4'd0, tmp1132[25:0]};
+assign tmp1342 = {4'd0, tmp1132[25:0]};
+assign tmp1343 = {4'd0, tmp1132[25:0]};
+assign tmp1344 = {4'd0, tmp1132[25:0]};
+assign tmp1345 = {4'd0, tmp1132[25:0]};
+assign tmp1346 = {4'd0, tmp1132[25:0]};
+assign tmp1347 = {4'd0, tmp1132[25:0]};
+assign tmp1348 = {4'd0, tmp1132[25:0]};
+assign tmp1349 = {4'd0, tmp1132[25:0]};
+assign tmp1350 = {4'd0, tmp1132[25:0]};
+assign tmp1351 = {4'd0, tmp1132[25:0]};
+assign tmp1352 = {4'd0, tmp1132[25:0]};
+assign tmp1353 = {4'd0, tmp1132[25:0]};
+assign tmp1354 = {4'd0, tmp1132[25:0]};
+assign tmp1355 = {4'd0, tmp1132[25:0]};
+assign tmp1356 = {4'd0, tmp1132[25:0]};
+assign tmp1357 = {4'd0, tmp1132[25:0]};
+assign tmp1358 = {4'd0, tmp1132[25:0]};
+assign tmp1359 = {4'd0, tmp1132[25:0]};
+assign tmp1360 = {4'd0, tmp1132[25:0]};
+assign tmp1361 = {4'd0, tmp1132[25:0]};
+assign tmp1362 = {4'd0, tmp1132[25:0]};
+assign tmp1363 = {4'd0, tmp1132[25:0]};
+assign tmp1364 = {4'd0, tmp1132[25:0]};
+assign tmp1365 = {4'd0, tmp1132[25:0]};
+assign tmp1366 = {4'd0, tmp1132[25:0]};
+assign tmp1367 = {4'd0, tmp1132[25:0]};
+assign tmp1368 = {4'd0, tmp1132[25:0]};
+assign tmp1369 = {4'd0, tmp1132[25:0]};
+assign tmp1370 = {4'd0, tmp1132[25:0]};
+assign tmp1371 = {4'd0, tmp1132[25:0]};
+assign tmp1372 = {4'd0, tmp1132[25:0]};
+assign tmp1373 = {4'd0, tmp1132[25:0]};
+assign tmp1374 = {4'd0, tmp1132[25:0]};
+assign tmp1375 = {4'd0, tmp1132[25:0]};
+assign c2_sp_base_hd = {(((((((((((((((tmp1359[0] ^ tmp1360[1]) ^ tmp1361[2]) ^ tmp1362[5]) ^ tmp1363[7]) ^ tmp1364[8]) ^ tmp1365[10]) ^ tmp1366[11]) ^ tmp1367[14]) ^ tmp1368[15]) ^ tmp1369[16]) ^ tmp1370[19]) ^ tmp1371[21]) ^ tmp1372[22]) ^ tmp1373[25]) ^ tmp1374[26]) ^ tmp1375[28], ((((((((((tmp1347[0] ^ tmp1348[1]) ^ tmp1349[2]) ^ tmp1350[3]) ^ tmp1351[8]) ^ tmp1352[10]) ^ tmp1353[12]) ^ tmp1354[19]) ^ tmp1355[21]) ^ tmp1356[26]) ^ tmp1357[28]) ^ tmp1358[29], ((((((((((((((((tmp1329[2] ^ tmp1330[3]) ^ tmp1331[4]) ^ tmp1332[5]) ^ tmp1333[6]) ^ tmp1334[7]) ^ tmp1335[8]) ^ tmp1336[10]) ^ tmp1337[11]) ^ tmp1338[12]) ^ tmp1339[15]) ^ tmp1340[16]) ^ tmp1341[20]) ^ tmp1342[24]) ^ tmp1343[26]) ^ tmp1344[27]) ^ tmp1345[28]) ^ tmp1346[29], (((((((((((((((tmp1312[0] ^ tmp1313[1]) ^ tmp1314[4]) ^ tmp1315[5]) ^ tmp1316[6]) ^ tmp1317[7]) ^ tmp1318[9]) ^ tmp1319[10]) ^ tmp1320[12]) ^ tmp1321[15]) ^ tmp1322[16]) ^ tmp1323[21]) ^ tmp1324[22]) ^ tmp1325[23]) ^ tmp1326[24]) ^ tmp1327[28]) ^ tmp1328[29], ((((((((((((tmp1298[0] ^ tmp1299[3]) ^ tmp1300[7]) ^ tmp1301[8]) ^ tmp1302[10]) ^ tmp1303[12]) ^ tmp1304[13]) ^ tmp1305[17]) ^ tmp1306[20]) ^ tmp1307[21]) ^ tmp1308[22]) ^ tmp1309[23]) ^ tmp1310[26]) ^ tmp1311[29], ((((((((((((tmp1284[1] ^ tmp1285[5]) ^ tmp1286[7]) ^ tmp1287[9]) ^ tmp1288[11]) ^ tmp1289[13]) ^ tmp1290[15]) ^ tmp1291[16]) ^ tmp1292[17]) ^ tmp1293[19]) ^ tmp1294[20]) ^ tmp1295[24]) ^ tmp1296[27]) ^ tmp1297[28], ((((((((((((((((tmp1266[1] ^ tmp1267[2]) ^ tmp1268[4]) ^ tmp1269[6]) ^ tmp1270[7]) ^ tmp1271[8]) ^ tmp1272[10]) ^ tmp1273[12]) ^ tmp1274[13]) ^ tmp1275[16]) ^ tmp1276[17]) ^ tmp1277[18]) ^ tmp1278[19]) ^ tmp1279[20]) ^ tmp1280[22]) ^ tmp1281[24]) ^ tmp1282[26]) ^ tmp1283[29], ((((((((((((((tmp1250[0] ^ tmp1251[3]) ^ tmp1252[4]) ^ tmp1253[5]) ^ tmp1254[6]) ^ tmp1255[12]) ^ tmp1256[14]) ^ tmp1257[15]) ^ tmp1258[17]) ^ tmp1259[18]) ^ tmp1260[19]) ^ tmp1261[20]) ^ tmp1262[21]) ^ tmp1263[25]) ^ tmp1264[27]) ^ tmp1265[28], ((((((((((((tmp1236[1] ^ tmp1237[2]) ^ tmp1238[4]) ^ tmp1239[5]) ^ tmp1240[6]) ^ tmp1241[8]) ^ tmp1242[10]) ^ tmp1243[13]) ^ tmp1244[18]) ^ tmp1245[20]) ^ tmp1246[21]) ^ tmp1247[24]) ^ tmp1248[25]) ^ tmp1249[27], (((((((((((tmp1223[0] ^ tmp1224[1]) ^ tmp1225[4]) ^ tmp1226[5]) ^ tmp1227[7]) ^ tmp1228[9]) ^ tmp1229[12]) ^ tmp1230[14]) ^ tmp1231[17]) ^ tmp1232[19]) ^ tmp1233[21]) ^ tmp1234[22]) ^ tmp1235[23], (((((((((((((tmp1208[0] ^ tmp1209[1]) ^ tmp1210[5]) ^ tmp1211[6]) ^ tmp1212[10]) ^ tmp1213[12]) ^ tmp1214[16]) ^ tmp1215[17]) ^ tmp1216[18]) ^ tmp1217[19]) ^ tmp1218[20]) ^ tmp1219[21]) ^ tmp1220[25]) ^ tmp1221[26]) ^ tmp1222[28], ((((((((((((tmp1194[0] ^ tmp1195[1]) ^ tmp1196[2]) ^ tmp1197[12]) ^ tmp1198[16]) ^ tmp1199[18]) ^ tmp1200[19]) ^ tmp1201[20]) ^ tmp1202[22]) ^ tmp1203[23]) ^ tmp1204[25]) ^ tmp1205[27]) ^ tmp1206[28]) ^ tmp1207[29], (((((((((((((((tmp1177[0] ^ tmp1178[1]) ^ tmp1179[2]) ^ tmp1180[4]) ^ tmp1181[5]) ^ tmp1182[6]) ^ tmp1183[7]) ^ tmp1184[14]) ^ tmp1185[15]) ^ tmp1186[17]) ^ tmp1187[18]) ^ tmp1188[20]) ^ tmp1189[21]) ^ tmp1190[23]) ^ tmp1191[26]) ^ tmp1192[27]) ^ tmp1193[29], ((((((((((((((tmp1161[3] ^ tmp1162[5]) ^ tmp1163[6]) ^ tmp1164[7]) ^ tmp1165[8]) ^ tmp1166[11]) ^ tmp1167[12]) ^ tmp1168[13]) ^ tmp1169[14]) ^ tmp1170[15]) ^ tmp1171[16]) ^ tmp1172[19]) ^ tmp1173[20]) ^ tmp1174[23]) ^ tmp1175[25]) ^ tmp1176[27], (((((((((((((tmp1146[4] ^ tmp1147[5]) ^ tmp1148[6]) ^ tmp1149[8]) ^ tmp1150[9]) ^ tmp1151[11]) ^ tmp1152[12]) ^ tmp1153[13]) ^ tmp1154[20]) ^ tmp1155[21]) ^ tmp1156[23]) ^ tmp1157[24]) ^ tmp1158[26]) ^ tmp1159[27]) ^ tmp1160[29], (((((((((((tmp1133[2] ^ tmp1134[3]) ^ tmp1135[8]) ^ tmp1136[9]) ^ tmp1137[10]) ^ tmp1138[12]) ^ tmp1139[13]) ^ tmp1140[15]) ^ tmp1141[19]) ^ tmp1142[20]) ^ tmp1143[26]) ^ tmp1144[27]) ^ tmp1145[29]} ^ {tmp1132[26], tmp1132[27], tmp1132[28], tmp1132[29], 1'b0, 1'b0, 1'b0, 1'b0, 1'b0, 1'b0, 1'b0, 1'b0, 1'b0, 1'b0, 1'b0, 1'b0};
 assign c2_sp_cache0 = (c2_sp_base_hd ^ 16'd0) < 16'd32768;
 assign c2_sp_cache1 = (c2_sp_base_hd ^ 16'd55672) < 16'd32768;
 assign c2_sp_cache2 = (c2_sp_base_hd ^ 16'd55032) < 16'd32768;
@@ -9798,32 +9900,38 @@ assign c2_sp_cache4 = (c2_sp_base_hd ^ 16'd58009) < 16'd32768;
 assign c2_sp_cache5 = (c2_sp_base_hd ^ 16'd15329) < 16'd32768;
 assign c2_sp_cache6 = (c2_sp_base_hd ^ 16'd13409) < 16'd32768;
 assign c2_sp_cache7 = (c2_sp_base_hd ^ 16'd60697) < 16'd32768;
-assign tmp1371 = c2_sp_a[8:6];
-assign tmp1372 = c2_sp_a[8:6];
-assign tmp1373 = c2_sp_a[8:6];
-assign tmp1374 = c2_sp_a[8:6];
-assign tmp1375 = c2_sp_a[8:6];
 assign tmp1376 = c2_sp_a[8:6];
 assign tmp1377 = c2_sp_a[8:6];
-assign c2_sp_cacheable = tmp1371[2] ? (tmp1372[1] ? (tmp1373[0] ? c2_sp_cache7 : c2_sp_cache6) : (tmp1374[0] ? c2_sp_cache5 : c2_sp_cache4)) : (tmp1375[1] ? (tmp1376[0] ? c2_sp_cache3 : c2_sp_cache2) : (tmp1377[0] ? c2_sp_cache1 : c2_sp_cache0));
 assign tmp1378 = c2_sp_a[8:6];
 assign tmp1379 = c2_sp_a[8:6];
 assign tmp1380 = c2_sp_a[8:6];
 assign tmp1381 = c2_sp_a[8:6];
 assign tmp1382 = c2_sp_a[8:6];
+assign c2_sp_cacheable = tmp1376[2] ? (tmp1377[1] ? (tmp1378[0] ? c2_sp_cache7 : c2_sp_cache6) : (tmp1379[0] ? c2_sp_cache5 : c2_sp_cache4)) : (tmp1380[1] ? (tmp1381[0] ? c2_sp_cache3 : c2_sp_cache2) : (tmp1382[0] ? c2_sp_cache1 : c2_sp_cache0));
 assign tmp1383 = c2_sp_a[8:6];
 assign tmp1384 = c2_sp_a[8:6];
-assign c2_sp_krun = tmp1378[2] ? (tmp1379[1] ? (tmp1380[0] ? 5'd0 : (5'd0 + {4'd0, 1'b1 && !c2_sp_cache7})) : (tmp1381[0] ? ((5'd0 + {4'd0, 1'b1 && !c2_sp_cache6}) + {4'd0, (1'b1 && !c2_sp_cache6) && !c2_sp_cache7}) : (((5'd0 + {4'd0, 1'b1 && !c2_sp_cache5}) + {4'd0, (1'b1 && !c2_sp_cache5) && !c2_sp_cache6}) + {4'd0, ((1'b1 && !c2_sp_cache5) && !c2_sp_cache6) && !c2_sp_cache7}))) : (tmp1382[1] ? (tmp1383[0] ? ((((5'd0 + {4'd0, 1'b1 && !c2_sp_cache4}) + {4'd0, (1'b1 && !c2_sp_cache4) && !c2_sp_cache5}) + {4'd0, ((1'b1 && !c2_sp_cache4) && !c2_sp_cache5) && !c2_sp_cache6}) + {4'd0, (((1'b1 && !c2_sp_cache4) && !c2_sp_cache5) && !c2_sp_cache6) && !c2_sp_cache7}) : (((((5'd0 + {4'd0, 1'b1 && !c2_sp_cache3}) + {4'd0, (1'b1 && !c2_sp_cache3) && !c2_sp_cache4}) + {4'd0, ((1'b1 && !c2_sp_cache3) && !c2_sp_cache4) && !c2_sp_cache5}) + {4'd0, (((1'b1 && !c2_sp_cache3) && !c2_sp_cache4) && !c2_sp_cache5) && !c2_sp_cache6}) + {4'd0, ((((1'b1 && !c2_sp_cache3) && !c2_sp_cache4) && !c2_sp_cache5) && !c2_sp_cache6) && !c2_sp_cache7})) : (tmp1384[0] ? ((((((5'd0 + {4'd0, 1'b1 && !c2_sp_cache2}) + {4'd0, (1'b1 && !c2_sp_cache2) && !c2_sp_cache3}) + {4'd0, ((1'b1 && !c2_sp_cache2) && !c2_sp_cache3) && !c2_sp_cache4}) + {4'd0, (((1'b1 && !c2_sp_cache2) && !c2_sp_cache3) && !c2_sp_cache4) && !c2_sp_cache5}) + {4'd0, ((((1'b1 && !c2_sp_cache2) && !c2_sp_cache3) && !c2_sp_cache4) && !c2_sp_cache5) && !c2_sp_cache6}) + {4'd0, (((((1'b1 && !c2_sp_cache2) && !c2_sp_cache3) && !c2_sp_cache4) && !c2_sp_cache5) && !c2_sp_cache6) && !c2_sp_cache7}) : (((((((5'd0 + {4'd0, 1'b1 && !c2_sp_cache1}) + {4'd0, (1'b1 && !c2_sp_cache1) && !c2_sp_cache2}) + {4'd0, ((1'b1 && !c2_sp_cache1) && !c2_sp_cache2) && !c2_sp_cache3}) + {4'd0, (((1'b1 && !c2_sp_cache1) && !c2_sp_cache2) && !c2_sp_cache3) && !c2_sp_cache4}) + {4'd0, ((((1'b1 && !c2_sp_cache1) && !c2_sp_cache2) && !c2_sp_cache3) && !c2_sp_cache4) && !c2_sp_cache5}) + {4'd0, (((((1'b1 && !c2_sp_cache1) && !c2_sp_cache2) && !c2_sp_cache3) && !c2_sp_cache4) && !c2_sp_cache5) && !c2_sp_cache6}) + {4'd0, ((((((1'b1 && !c2_sp_cache1) && !c2_sp_cache2) && !c2_sp_cache3) && !c2_sp_cache4) && !c2_sp_cache5) && !c2_sp_cache6) && !c2_sp_cache7})));
+assign tmp1385 = c2_sp_a[8:6];
+assign tmp1386 = c2_sp_a[8:6];
+assign tmp1387 = c2_sp_a[8:6];
+assign tmp1388 = c2_sp_a[8:6];
+assign tmp1389 = c2_sp_a[8:6];
+assign c2_sp_krun = tmp1383[2] ? (tmp1384[1] ? (tmp1385[0] ? 5'd0 : (5'd0 + {4'd0, 1'b1 && !c2_sp_cache7})) : (tmp1386[0] ? ((5'd0 + {4'd0, 1'b1 && !c2_sp_cache6}) + {4'd0, (1'b1 && !c2_sp_cache6) && !c2_sp_cache7}) : (((5'd0 + {4'd0, 1'b1 && !c2_sp_cache5}) + {4'd0, (1'b1 && !c2_sp_cache5) && !c2_sp_cache6}) + {4'd0, ((1'b1 && !c2_sp_cache5) && !c2_sp_cache6) && !c2_sp_cache7}))) : (tmp1387[1] ? (tmp1388[0] ? ((((5'd0 + {4'd0, 1'b1 && !c2_sp_cache4}) + {4'd0, (1'b1 && !c2_sp_cache4) && !c2_sp_cache5}) + {4'd0, ((1'b1 && !c2_sp_cache4) && !c2_sp_cache5) && !c2_sp_cache6}) + {4'd0, (((1'b1 && !c2_sp_cache4) && !c2_sp_cache5) && !c2_sp_cache6) && !c2_sp_cache7}) : (((((5'd0 + {4'd0, 1'b1 && !c2_sp_cache3}) + {4'd0, (1'b1 && !c2_sp_cache3) && !c2_sp_cache4}) + {4'd0, ((1'b1 && !c2_sp_cache3) && !c2_sp_cache4) && !c2_sp_cache5}) + {4'd0, (((1'b1 && !c2_sp_cache3) && !c2_sp_cache4) && !c2_sp_cache5) && !c2_sp_cache6}) + {4'd0, ((((1'b1 && !c2_sp_cache3) && !c2_sp_cache4) && !c2_sp_cache5) && !c2_sp_cache6) && !c2_sp_cache7})) : (tmp1389[0] ? ((((((5'd0 + {4'd0, 1'b1 && !c2_sp_cache2}) + {4'd0, (1'b1 && !c2_sp_cache2) && !c2_sp_cache3}) + {4'd0, ((1'b1 && !c2_sp_cache2) && !c2_sp_cache3) && !c2_sp_cache4}) + {4'd0, (((1'b1 && !c2_sp_cache2) && !c2_sp_cache3) && !c2_sp_cache4) && !c2_sp_cache5}) + {4'd0, ((((1'b1 && !c2_sp_cache2) && !c2_sp_cache3) && !c2_sp_cache4) && !c2_sp_cache5) && !c2_sp_cache6}) + {4'd0, (((((1'b1 && !c2_sp_cache2) && !c2_sp_cache3) && !c2_sp_cache4) && !c2_sp_cache5) && !c2_sp_cache6) && !c2_sp_cache7}) : (((((((5'd0 + {4'd0, 1'b1 && !c2_sp_cache1}) + {4'd0, (1'b1 && !c2_sp_cache1) && !c2_sp_cache2}) + {4'd0, ((1'b1 && !c2_sp_cache1) && !c2_sp_cache2) && !c2_sp_cache3}) + {4'd0, (((1'b1 && !c2_sp_cache1) && !c2_sp_cache2) && !c2_sp_cache3) && !c2_sp_cache4}) + {4'd0, ((((1'b1 && !c2_sp_cache1) && !c2_sp_cache2) && !c2_sp_cache3) && !c2_sp_cache4) && !c2_sp_cache5}) + {4'd0, (((((1'b1 && !c2_sp_cache1) && !c2_sp_cache2) && !c2_sp_cache3) && !c2_sp_cache4) && !c2_sp_cache5) && !c2_sp_cache6}) + {4'd0, ((((((1'b1 && !c2_sp_cache1) && !c2_sp_cache2) && !c2_sp_cache3) && !c2_sp_cache4) && !c2_sp_cache5) && !c2_sp_cache6) && !c2_sp_cache7})));
 assign c2_sp_rem = c2_iq_head[41:37] - c2_sd_reg;
 assign c2_sp_ncache = (c2_sp_rem < (5'd2 - {4'd0, c2_sp_o})) ? c2_sp_rem : (5'd2 - {4'd0, c2_sp_o});
-assign tmp1385 = {1'b0, 5'd2 - {4'd0, c2_sp_o}} + {c2_sp_krun, 1'b0};
-assign c2_sp_nrun = ({1'b0, c2_sp_rem} < ({1'b0, 5'd2 - {4'd0, c2_sp_o}} + {c2_sp_krun, 1'b0})) ? c2_sp_rem : tmp1385[4:0];
+assign tmp1390 = {1'b0, 5'd2 - {4'd0, c2_sp_o}} + {c2_sp_krun, 1'b0};
+assign c2_sp_nrun = ({1'b0, c2_sp_rem} < ({1'b0, 5'd2 - {4'd0, c2_sp_o}} + {c2_sp_krun, 1'b0})) ? c2_sp_rem : tmp1390[4:0];
 assign c2_sp_rbpos = c2_iq_head[49:42] + {3'd0, c2_sd_reg};
 assign c2_sp_pair = (((c2_sp_o == 1'b0) & (c2_iq_cnt >= 4'd2)) & (c2_iq_second[0] == 1'b1)) & (c2_iq_second[36:1] == (c2_iq_head[36:1] + 36'd32));
-assign c2_sp_hold = ((c2_sp_o == 1'b0) & (c2_iq_cnt == 4'd1)) & !c2_held_reg;
-assign c2_sp_wn = c2_sp_pair ? 2'd2 : 2'd1;
-assign c2_sp_wopdata = c2_sp_pair ? {c2_iq_second[305:50], c2_iq_head[305:50]} : ((c2_sp_o == 1'b1) ? {c2_iq_head[305:50], 256'd0} : {256'd0, c2_iq_head[305:50]});
-assign c2_sp_wlinkdata = c2_sp_pair ? {c2_iq_second[305:50], c2_iq_head[305:50]} : {256'd0, c2_iq_head[305:50]};
+assign tmp1391 = c2_iq_second[36:1];
+assign c2_sp_sec_last = c2_iq_second[36:1] + ({26'd0, c2_iq_second[41:37], 5'd0} - 36'd1);
+assign c2_sp_sec_miss = (c2_iq_second[0] == 1'b0) & ((c2_sp_line < tmp1391[35:6]) || (c2_sp_line > c2_sp_sec_last[35:6]));
+assign c2_sp_pair_over = ((((c2_sp_o == 1'b0) & (c2_iq_cnt >= 4'd3)) & c2_sp_sec_miss) & (c2_iq_third[0] == 1'b1)) & (c2_iq_third[36:1] == (c2_iq_head[36:1] + 36'd32));
+assign c2_sp_paired = c2_sp_pair || c2_sp_pair_over;
+assign c2_sp_hold = ((c2_sp_o == 1'b0) & !c2_held_reg) & ((c2_iq_cnt == 4'd1) || ((c2_iq_cnt == 4'd2) && c2_sp_sec_miss));
+assign c2_sp_pdata = c2_sp_pair_over ? c2_iq_third[305:50] : c2_iq_second[305:50];
+assign c2_sp_wn = c2_sp_paired ? 2'd2 : 2'd1;
+assign c2_sp_wopdata = c2_sp_paired ? {c2_sp_pdata, c2_iq_head[305:50]} : ((c2_sp_o == 1'b1) ? {c2_iq_head[305:50], 256'd0} : {256'd0, c2_iq_head[305:50]});
+assign c2_sp_wlinkdata = c2_sp_paired ? {c2_sp_pdata, c2_iq_head[305:50]} : {256'd0, c2_iq_head[305:50]};
 assign c2_sp_n = c2_sp_wr ? {3'd0, c2_sp_wn} : (c2_sp_cacheable ? c2_sp_ncache : c2_sp_nrun);
 assign c2_sp_cop = {7'd0, c2_sp_wopdata, c2_sp_rbpos, c2_sp_n[1:0], c2_sp_o, c2_sp_line, 2'd2, c2_sp_wr ? 2'd2 : 2'd0};
 assign c2_sp_lreq = {30'd0, 7'd0, 1'b0, c2_sp_wr ? 5'd0 : c2_sp_n, 1'b0, c2_sp_rbpos, 2'd2, 1'b0, c2_sp_wr ? c2_sp_wlinkdata : 512'd0, c2_sp_n, c2_sp_a, c2_sp_wr};
@@ -9837,45 +9945,49 @@ assign c2_wr_acc = c2_mem_wr_valid && c2_mem_wr_ready;
 assign c2_rd_acc = c2_mem_rd_valid && c2_mem_rd_ready;
 assign quiet = (((((((((((((((((((((((!c0_iq_ne & !c0_cq_ne) & !c0_rq0_ne) & !c0_rq1_ne) & !c1_iq_ne) & !c1_cq_ne) & !c1_rq0_ne) & !c1_rq1_ne) & !c2_iq_ne) & !c2_cq_ne) & !c2_rq0_ne) & !c2_rq1_ne) & !l0_xq_ne) & !l0_iwq_ne) & !l0_os_busy_reg) & (l0_inst_res_reg == 7'd0)) & !l1_xq_ne) & !l1_iwq_ne) & !l1_os_busy_reg) & (l1_inst_res_reg == 7'd0)) & !lq_ne) & !rspq_ne) & !dwq_ne) & !dr_busy_reg) & (lk_sent_reg == 8'd0);
 assign flush_reads = ((fstate_reg == 2'd2) & (fcount_reg == 8'd0)) & quiet;
-assign tmp1386 = 256'd1 << c0_rb_head_reg;
-assign tmp1387 = 256'd1 << c1_rb_head_reg;
-assign tmp1388 = 256'd1 << c2_rb_head_reg;
-assign tmp1389 = 256'd1 << rs_rbpos;
-assign tmp1390 = {510'd0, 2'd3} << ({8'd0, rs_rbpos} * 16'd2);
-assign tmp1391 = 512'd2 << ({8'd0, rs_rbpos} * 16'd2);
-assign tmp1392 = 256'd1 << (rs_rbpos + 8'd1);
-assign tmp1393 = {510'd0, 2'd3} << ({8'd0, rs_rbpos + 8'd1} * 16'd2);
-assign tmp1394 = 512'd3 << ({8'd0, rs_rbpos + 8'd1} * 16'd2);
-assign tmp1395 = {~(256'hffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff << ((l0_cpl_rec[16:12] > 5'd0) ? (l0_cpl_rec[16:12] - 5'd0) : 5'd0)), ~(256'hffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff << ((l0_cpl_rec[16:12] > 5'd0) ? (l0_cpl_rec[16:12] - 5'd0) : 5'd0))} << (l0_cpl_rec[10:3] + {3'd0, 5'd0});
-assign tmp1396 = 256'd1 << (l0_cpl_rec[10:3] + {3'd0, l0_cpl_bc - {4'd0, l0_cpl_rec[11]}});
-assign tmp1397 = {510'd0, 2'd3} << ({8'd0, l0_cpl_rec[10:3] + {3'd0, l0_cpl_bc - {4'd0, l0_cpl_rec[11]}}} * 16'd2);
-assign tmp1398 = 512'd0 << ({8'd0, l0_cpl_rec[10:3] + {3'd0, l0_cpl_bc - {4'd0, l0_cpl_rec[11]}}} * 16'd2);
-assign tmp1399 = l0_cpl_rec[54:25];
-assign tmp1400 = l0_cpl_rec[54:25];
-assign tmp1401 = {~(256'hffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff << ((l0_scan_rec[16:12] > ((l0_scan_bc > {4'd0, l0_scan_rec[11]}) ? (l0_scan_bc - {4'd0, l0_scan_rec[11]}) : 5'd0)) ? (l0_scan_rec[16:12] - ((l0_scan_bc > {4'd0, l0_scan_rec[11]}) ? (l0_scan_bc - {4'd0, l0_scan_rec[11]}) : 5'd0)) : 5'd0)), ~(256'hffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff << ((l0_scan_rec[16:12] > ((l0_scan_bc > {4'd0, l0_scan_rec[11]}) ? (l0_scan_bc - {4'd0, l0_scan_rec[11]}) : 5'd0)) ? (l0_scan_rec[16:12] - ((l0_scan_bc > {4'd0, l0_scan_rec[11]}) ? (l0_scan_bc - {4'd0, l0_scan_rec[11]}) : 5'd0)) : 5'd0))} << (l0_scan_rec[10:3] + {3'd0, (l0_scan_bc > {4'd0, l0_scan_rec[11]}) ? (l0_scan_bc - {4'd0, l0_scan_rec[11]}) : 5'd0});
-assign tmp1402 = {~(256'hffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff << ((l1_cpl_rec[16:12] > 5'd0) ? (l1_cpl_rec[16:12] - 5'd0) : 5'd0)), ~(256'hffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff << ((l1_cpl_rec[16:12] > 5'd0) ? (l1_cpl_rec[16:12] - 5'd0) : 5'd0))} << (l1_cpl_rec[10:3] + {3'd0, 5'd0});
-assign tmp1403 = 256'd1 << (l1_cpl_rec[10:3] + {3'd0, l1_cpl_bc - {4'd0, l1_cpl_rec[11]}});
-assign tmp1404 = {510'd0, 2'd3} << ({8'd0, l1_cpl_rec[10:3] + {3'd0, l1_cpl_bc - {4'd0, l1_cpl_rec[11]}}} * 16'd2);
-assign tmp1405 = 512'd1 << ({8'd0, l1_cpl_rec[10:3] + {3'd0, l1_cpl_bc - {4'd0, l1_cpl_rec[11]}}} * 16'd2);
-assign tmp1406 = l1_cpl_rec[54:25];
-assign tmp1407 = l1_cpl_rec[54:25];
-assign tmp1408 = {~(256'hffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff << ((l1_scan_rec[16:12] > ((l1_scan_bc > {4'd0, l1_scan_rec[11]}) ? (l1_scan_bc - {4'd0, l1_scan_rec[11]}) : 5'd0)) ? (l1_scan_rec[16:12] - ((l1_scan_bc > {4'd0, l1_scan_rec[11]}) ? (l1_scan_bc - {4'd0, l1_scan_rec[11]}) : 5'd0)) : 5'd0)), ~(256'hffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff << ((l1_scan_rec[16:12] > ((l1_scan_bc > {4'd0, l1_scan_rec[11]}) ? (l1_scan_bc - {4'd0, l1_scan_rec[11]}) : 5'd0)) ? (l1_scan_rec[16:12] - ((l1_scan_bc > {4'd0, l1_scan_rec[11]}) ? (l1_scan_bc - {4'd0, l1_scan_rec[11]}) : 5'd0)) : 5'd0))} << (l1_scan_rec[10:3] + {3'd0, (l1_scan_bc > {4'd0, l1_scan_rec[11]}) ? (l1_scan_bc - {4'd0, l1_scan_rec[11]}) : 5'd0});
-assign tmp1409 = {~(256'hffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff << c0_mem_rd_beats), ~(256'hffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff << c0_mem_rd_beats)} << c0_rb_tail_reg;
-assign tmp1410 = 256'd1 << (c0_rb_tail_reg + {3'd0, c0_mem_rd_beats - 5'd1});
-assign tmp1411 = {~(256'hffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff << c1_mem_rd_beats), ~(256'hffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff << c1_mem_rd_beats)} << c1_rb_tail_reg;
-assign tmp1412 = 256'd1 << (c1_rb_tail_reg + {3'd0, c1_mem_rd_beats - 5'd1});
-assign tmp1413 = {~(256'hffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff << c2_mem_rd_beats), ~(256'hffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff << c2_mem_rd_beats)} << c2_rb_tail_reg;
-assign tmp1414 = 256'd1 << (c2_rb_tail_reg + {3'd0, c2_mem_rd_beats - 5'd1});
-assign tmp1415 = c0_iq_wp_reg + 4'd1;
-assign tmp1416 = c1_iq_wp_reg + 4'd1;
-assign tmp1417 = c2_iq_wp_reg + 4'd1;
-assign tmp1418 = l0_xq_wp_reg + 4'd1;
-assign tmp1419 = l1_xq_wp_reg + 4'd1;
+assign tmp1392 = 256'd1 << c0_rb_head_reg;
+assign tmp1393 = 256'd1 << c1_rb_head_reg;
+assign tmp1394 = 256'd1 << c2_rb_head_reg;
+assign tmp1395 = 256'd1 << rs_rbpos;
+assign tmp1396 = {510'd0, 2'd3} << ({8'd0, rs_rbpos} * 16'd2);
+assign tmp1397 = 512'd2 << ({8'd0, rs_rbpos} * 16'd2);
+assign tmp1398 = 256'd1 << (rs_rbpos + 8'd1);
+assign tmp1399 = {510'd0, 2'd3} << ({8'd0, rs_rbpos + 8'd1} * 16'd2);
+assign tmp1400 = 512'd3 << ({8'd0, rs_rbpos + 8'd1} * 16'd2);
+assign tmp1401 = {~(256'hffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff << ((l0_cpl_rec[16:12] > 5'd0) ? (l0_cpl_rec[16:12] - 5'd0) : 5'd0)), ~(256'hffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff << ((l0_cpl_rec[16:12] > 5'd0) ? (l0_cpl_rec[16:12] - 5'd0) : 5'd0))} << (l0_cpl_rec[10:3] + {3'd0, 5'd0});
+assign tmp1402 = 256'd1 << (l0_cpl_rec[10:3] + {3'd0, l0_cpl_bc - {4'd0, l0_cpl_rec[11]}});
+assign tmp1403 = {510'd0, 2'd3} << ({8'd0, l0_cpl_rec[10:3] + {3'd0, l0_cpl_bc - {4'd0, l0_cpl_rec[11]}}} * 16'd2);
+assign tmp1404 = 512'd0 << ({8'd0, l0_cpl_rec[10:3] + {3'd0, l0_cpl_bc - {4'd0, l0_cpl_rec[11]}}} * 16'd2);
+assign tmp1405 = l0_cpl_rec[54:25];
+assign tmp1406 = l0_cpl_rec[54:25];
+assign tmp1407 = {~(256'hffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff << ((l0_scan_rec[16:12] > ((l0_scan_bc > {4'd0, l0_scan_rec[11]}) ? (l0_scan_bc - {4'd0, l0_scan_rec[11]}) : 5'd0)) ? (l0_scan_rec[16:12] - ((l0_scan_bc > {4'd0, l0_scan_rec[11]}) ? (l0_scan_bc - {4'd0, l0_scan_rec[11]}) : 5'd0)) : 5'd0)), ~(256'hffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff << ((l0_scan_rec[16:12] > ((l0_scan_bc > {4'd0, l0_scan_rec[11]}) ? (l0_scan_bc - {4'd0, l0_scan_rec[11]}) : 5'd0)) ? (l0_scan_rec[16:12] - ((l0_scan_bc > {4'd0, l0_scan_rec[11]}) ? (l0_scan_bc - {4'd0, l0_scan_rec[11]}) : 5'd0)) : 5'd0))} << (l0_scan_rec[10:3] + {3'd0, (l0_scan_bc > {4'd0, l0_scan_rec[11]}) ? (l0_scan_bc - {4'd0, l0_scan_rec[11]}) : 5'd0});
+assign tmp1408 = {~(256'hffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff << ((l1_cpl_rec[16:12] > 5'd0) ? (l1_cpl_rec[16:12] - 5'd0) : 5'd0)), ~(256'hffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff << ((l1_cpl_rec[16:12] > 5'd0) ? (l1_cpl_rec[16:12] - 5'd0) : 5'd0))} << (l1_cpl_rec[10:3] + {3'd0, 5'd0});
+assign tmp1409 = 256'd1 << (l1_cpl_rec[10:3] + {3'd0, l1_cpl_bc - {4'd0, l1_cpl_rec[11]}});
+assign tmp1410 = {510'd0, 2'd3} << ({8'd0, l1_cpl_rec[10:3] + {3'd0, l1_cpl_bc - {4'd0, l1_cpl_rec[11]}}} * 16'd2);
+assign tmp1411 = 512'd1 << ({8'd0, l1_cpl_rec[10:3] + {3'd0, l1_cpl_bc - {4'd0, l1_cpl_rec[11]}}} * 16'd2);
+assign tmp1412 = l1_cpl_rec[54:25];
+assign tmp1413 = l1_cpl_rec[54:25];
+assign tmp1414 = {~(256'hffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff << ((l1_scan_rec[16:12] > ((l1_scan_bc > {4'd0, l1_scan_rec[11]}) ? (l1_scan_bc - {4'd0, l1_scan_rec[11]}) : 5'd0)) ? (l1_scan_rec[16:12] - ((l1_scan_bc > {4'd0, l1_scan_rec[11]}) ? (l1_scan_bc - {4'd0, l1_scan_rec[11]}) : 5'd0)) : 5'd0)), ~(256'hffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff << ((l1_scan_rec[16:12] > ((l1_scan_bc > {4'd0, l1_scan_rec[11]}) ? (l1_scan_bc - {4'd0, l1_scan_rec[11]}) : 5'd0)) ? (l1_scan_rec[16:12] - ((l1_scan_bc > {4'd0, l1_scan_rec[11]}) ? (l1_scan_bc - {4'd0, l1_scan_rec[11]}) : 5'd0)) : 5'd0))} << (l1_scan_rec[10:3] + {3'd0, (l1_scan_bc > {4'd0, l1_scan_rec[11]}) ? (l1_scan_bc - {4'd0, l1_scan_rec[11]}) : 5'd0});
+assign tmp1415 = {~(256'hffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff << c0_mem_rd_beats), ~(256'hffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff << c0_mem_rd_beats)} << c0_rb_tail_reg;
+assign tmp1416 = 256'd1 << (c0_rb_tail_reg + {3'd0, c0_mem_rd_beats - 5'd1});
+assign tmp1417 = {~(256'hffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff << c1_mem_rd_beats), ~(256'hffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff << c1_mem_rd_beats)} << c1_rb_tail_reg;
+assign tmp1418 = 256'd1 << (c1_rb_tail_reg + {3'd0, c1_mem_rd_beats - 5'd1});
+assign tmp1419 = {~(256'hffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff << c2_mem_rd_beats), ~(256'hffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff << c2_mem_rd_beats)} << c2_rb_tail_reg;
+assign tmp1420 = 256'd1 << (c2_rb_tail_reg + {3'd0, c2_mem_rd_beats - 5'd1});
+assign tmp1421 = c0_iq_rp_reg + 4'd2;
+assign tmp1422 = c0_iq_wp_reg + 4'd1;
+assign tmp1423 = c1_iq_rp_reg + 4'd2;
+assign tmp1424 = c1_iq_wp_reg + 4'd1;
+assign tmp1425 = c2_iq_rp_reg + 4'd2;
+assign tmp1426 = c2_iq_wp_reg + 4'd1;
+assign tmp1427 = l0_xq_wp_reg + 4'd1;
+assign tmp1428 = l1_xq_wp_reg + 4'd1;
 
 // one cycle of memory.md section 6.4
 always @* begin
     c0_iq_rp_next = c0_iq_rp_reg;
     c0_iq_wp_next = c0_iq_wp_reg;
+    c0_iq_move = 1'b0;
     c0_iq_push0 = 1'b0;
     c0_iq_data0 = 306'd0;
     c0_iq_push1 = 1'b0;
@@ -9924,6 +10036,7 @@ always @* begin
     c0_rb_wd3 = 256'd0;
     c1_iq_rp_next = c1_iq_rp_reg;
     c1_iq_wp_next = c1_iq_wp_reg;
+    c1_iq_move = 1'b0;
     c1_iq_push0 = 1'b0;
     c1_iq_data0 = 306'd0;
     c1_iq_push1 = 1'b0;
@@ -9972,6 +10085,7 @@ always @* begin
     c1_rb_wd3 = 256'd0;
     c2_iq_rp_next = c2_iq_rp_reg;
     c2_iq_wp_next = c2_iq_wp_reg;
+    c2_iq_move = 1'b0;
     c2_iq_push0 = 1'b0;
     c2_iq_data0 = 306'd0;
     c2_iq_push1 = 1'b0;
@@ -11789,7 +11903,7 @@ always @* begin
         c0_ol_next = c0_rb_last_reg[c0_rb_head_reg];
         c0_oe_next = c0_rb_e_reg[c0_rb_head_reg];
         c0_osel_next = c0_rb_head_reg[7] ? (c0_rb_head_reg[6] ? (c0_rb_head_reg[5] ? (c0_rb_head_reg[4] ? (c0_rb_head_reg[3] ? (c0_rb_head_reg[2] ? (c0_rb_head_reg[1] ? (c0_rb_head_reg[0] ? c0_rb_lvt_reg[511:510] : c0_rb_lvt_reg[509:508]) : (c0_rb_head_reg[0] ? c0_rb_lvt_reg[507:506] : c0_rb_lvt_reg[505:504])) : (c0_rb_head_reg[1] ? (c0_rb_head_reg[0] ? c0_rb_lvt_reg[503:502] : c0_rb_lvt_reg[501:500]) : (c0_rb_head_reg[0] ? c0_rb_lvt_reg[499:498] : c0_rb_lvt_reg[497:496]))) : (c0_rb_head_reg[2] ? (c0_rb_head_reg[1] ? (c0_rb_head_reg[0] ? c0_rb_lvt_reg[495:494] : c0_rb_lvt_reg[493:492]) : (c0_rb_head_reg[0] ? c0_rb_lvt_reg[491:490] : c0_rb_lvt_reg[489:488])) : (c0_rb_head_reg[1] ? (c0_rb_head_reg[0] ? c0_rb_lvt_reg[487:486] : c0_rb_lvt_reg[485:484]) : (c0_rb_head_reg[0] ? c0_rb_lvt_reg[483:482] : c0_rb_lvt_reg[481:480])))) : (c0_rb_head_reg[3] ? (c0_rb_head_reg[2] ? (c0_rb_head_reg[1] ? (c0_rb_head_reg[0] ? c0_rb_lvt_reg[479:478] : c0_rb_lvt_reg[477:476]) : (c0_rb_head_reg[0] ? c0_rb_lvt_reg[475:474] : c0_rb_lvt_reg[473:472])) : (c0_rb_head_reg[1] ? (c0_rb_head_reg[0] ? c0_rb_lvt_reg[471:470] : c0_rb_lvt_reg[469:468]) : (c0_rb_head_reg[0] ? c0_rb_lvt_reg[467:466] : c0_rb_lvt_reg[465:464]))) : (c0_rb_head_reg[2] ? (c0_rb_head_reg[1] ? (c0_rb_head_reg[0] ? c0_rb_lvt_reg[463:462] : c0_rb_lvt_reg[461:460]) : (c0_rb_head_reg[0] ? c0_rb_lvt_reg[459:458] : c0_rb_lvt_reg[457:456])) : (c0_rb_head_reg[1] ? (c0_rb_head_reg[0] ? c0_rb_lvt_reg[455:454] : c0_rb_lvt_reg[453:452]) : (c0_rb_head_reg[0] ? c0_rb_lvt_reg[451:450] : c0_rb_lvt_reg[449:448]))))) : (c0_rb_head_reg[4] ? (c0_rb_head_reg[3] ? (c0_rb_head_reg[2] ? (c0_rb_head_reg[1] ? (c0_rb_head_reg[0] ? c0_rb_lvt_reg[447:446] : c0_rb_lvt_reg[445:444]) : (c0_rb_head_reg[0] ? c0_rb_lvt_reg[443:442] : c0_rb_lvt_reg[441:440])) : (c0_rb_head_reg[1] ? (c0_rb_head_reg[0] ? c0_rb_lvt_reg[439:438] : c0_rb_lvt_reg[437:436]) : (c0_rb_head_reg[0] ? c0_rb_lvt_reg[435:434] : c0_rb_lvt_reg[433:432]))) : (c0_rb_head_reg[2] ? (c0_rb_head_reg[1] ? (c0_rb_head_reg[0] ? c0_rb_lvt_reg[431:430] : c0_rb_lvt_reg[429:428]) : (c0_rb_head_reg[0] ? c0_rb_lvt_reg[427:426] : c0_rb_lvt_reg[425:424])) : (c0_rb_head_reg[1] ? (c0_rb_head_reg[0] ? c0_rb_lvt_reg[423:422] : c0_rb_lvt_reg[421:420]) : (c0_rb_head_reg[0] ? c0_rb_lvt_reg[419:418] : c0_rb_lvt_reg[417:416])))) : (c0_rb_head_reg[3] ? (c0_rb_head_reg[2] ? (c0_rb_head_reg[1] ? (c0_rb_head_reg[0] ? c0_rb_lvt_reg[415:414] : c0_rb_lvt_reg[413:412]) : (c0_rb_head_reg[0] ? c0_rb_lvt_reg[411:410] : c0_rb_lvt_reg[409:408])) : (c0_rb_head_reg[1] ? (c0_rb_head_reg[0] ? c0_rb_lvt_reg[407:406] : c0_rb_lvt_reg[405:404]) : (c0_rb_head_reg[0] ? c0_rb_lvt_reg[403:402] : c0_rb_lvt_reg[401:400]))) : (c0_rb_head_reg[2] ? (c0_rb_head_reg[1] ? (c0_rb_head_reg[0] ? c0_rb_lvt_reg[399:398] : c0_rb_lvt_reg[397:396]) : (c0_rb_head_reg[0] ? c0_rb_lvt_reg[395:394] : c0_rb_lvt_reg[393:392])) : (c0_rb_head_reg[1] ? (c0_rb_head_reg[0] ? c0_rb_lvt_reg[391:390] : c0_rb_lvt_reg[389:388]) : (c0_rb_head_reg[0] ? c0_rb_lvt_reg[387:386] : c0_rb_lvt_reg[385:384])))))) : (c0_rb_head_reg[5] ? (c0_rb_head_reg[4] ? (c0_rb_head_reg[3] ? (c0_rb_head_reg[2] ? (c0_rb_head_reg[1] ? (c0_rb_head_reg[0] ? c0_rb_lvt_reg[383:382] : c0_rb_lvt_reg[381:380]) : (c0_rb_head_reg[0] ? c0_rb_lvt_reg[379:378] : c0_rb_lvt_reg[377:376])) : (c0_rb_head_reg[1] ? (c0_rb_head_reg[0] ? c0_rb_lvt_reg[375:374] : c0_rb_lvt_reg[373:372]) : (c0_rb_head_reg[0] ? c0_rb_lvt_reg[371:370] : c0_rb_lvt_reg[369:368]))) : (c0_rb_head_reg[2] ? (c0_rb_head_reg[1] ? (c0_rb_head_reg[0] ? c0_rb_lvt_reg[367:366] : c0_rb_lvt_reg[365:364]) : (c0_rb_head_reg[0] ? c0_rb_lvt_reg[363:362] : c0_rb_lvt_reg[361:360])) : (c0_rb_head_reg[1] ? (c0_rb_head_reg[0] ? c0_rb_lvt_reg[359:358] : c0_rb_lvt_reg[357:356]) : (c0_rb_head_reg[0] ? c0_rb_lvt_reg[355:354] : c0_rb_lvt_reg[353:352])))) : (c0_rb_head_reg[3] ? (c0_rb_head_reg[2] ? (c0_rb_head_reg[1] ? (c0_rb_head_reg[0] ? c0_rb_lvt_reg[351:350] : c0_rb_lvt_reg[349:348]) : (c0_rb_head_reg[0] ? c0_rb_lvt_reg[347:346] : c0_rb_lvt_reg[345:344])) : (c0_rb_head_reg[1] ? (c0_rb_head_reg[0] ? c0_rb_lvt_reg[343:342] : c0_rb_lvt_reg[341:340]) : (c0_rb_head_reg[0] ? c0_rb_lvt_reg[339:338] : c0_rb_lvt_reg[337:336]))) : (c0_rb_head_reg[2] ? (c0_rb_head_reg[1] ? (c0_rb_head_reg[0] ? c0_rb_lvt_reg[335:334] : c0_rb_lvt_reg[333:332]) : (c0_rb_head_reg[0] ? c0_rb_lvt_reg[331:330] : c0_rb_lvt_reg[329:328])) : (c0_rb_head_reg[1] ? (c0_rb_head_reg[0] ? c0_rb_lvt_reg[327:326] : c0_rb_lvt_reg[325:324]) : (c0_rb_head_reg[0] ? c0_rb_lvt_reg[323:322] : c0_rb_lvt_reg[321:320]))))) : (c0_rb_head_reg[4] ? (c0_rb_head_reg[3] ? (c0_rb_head_reg[2] ? (c0_rb_head_reg[1] ? (c0_rb_head_reg[0] ? c0_rb_lvt_reg[319:318] : c0_rb_lvt_reg[317:316]) : (c0_rb_head_reg[0] ? c0_rb_lvt_reg[315:314] : c0_rb_lvt_reg[313:312])) : (c0_rb_head_reg[1] ? (c0_rb_head_reg[0] ? c0_rb_lvt_reg[311:310] : c0_rb_lvt_reg[309:308]) : (c0_rb_head_reg[0] ? c0_rb_lvt_reg[307:306] : c0_rb_lvt_reg[305:304]))) : (c0_rb_head_reg[2] ? (c0_rb_head_reg[1] ? (c0_rb_head_reg[0] ? c0_rb_lvt_reg[303:302] : c0_rb_lvt_reg[301:300]) : (c0_rb_head_reg[0] ? c0_rb_lvt_reg[299:298] : c0_rb_lvt_reg[297:296])) : (c0_rb_head_reg[1] ? (c0_rb_head_reg[0] ? c0_rb_lvt_reg[295:294] : c0_rb_lvt_reg[293:292]) : (c0_rb_head_reg[0] ? c0_rb_lvt_reg[291:290] : c0_rb_lvt_reg[289:288])))) : (c0_rb_head_reg[3] ? (c0_rb_head_reg[2] ? (c0_rb_head_reg[1] ? (c0_rb_head_reg[0] ? c0_rb_lvt_reg[287:286] : c0_rb_lvt_reg[285:284]) : (c0_rb_head_reg[0] ? c0_rb_lvt_reg[283:282] : c0_rb_lvt_reg[281:280])) : (c0_rb_head_reg[1] ? (c0_rb_head_reg[0] ? c0_rb_lvt_reg[279:278] : c0_rb_lvt_reg[277:276]) : (c0_rb_head_reg[0] ? c0_rb_lvt_reg[275:274] : c0_rb_lvt_reg[273:272]))) : (c0_rb_head_reg[2] ? (c0_rb_head_reg[1] ? (c0_rb_head_reg[0] ? c0_rb_lvt_reg[271:270] : c0_rb_lvt_reg[269:268]) : (c0_rb_head_reg[0] ? c0_rb_lvt_reg[267:266] : c0_rb_lvt_reg[265:264])) : (c0_rb_head_reg[1] ? (c0_rb_head_reg[0] ? c0_rb_lvt_reg[263:262] : c0_rb_lvt_reg[261:260]) : (c0_rb_head_reg[0] ? c0_rb_lvt_reg[259:258] : c0_rb_lvt_reg[257:256]))))))) : (c0_rb_head_reg[6] ? (c0_rb_head_reg[5] ? (c0_rb_head_reg[4] ? (c0_rb_head_reg[3] ? (c0_rb_head_reg[2] ? (c0_rb_head_reg[1] ? (c0_rb_head_reg[0] ? c0_rb_lvt_reg[255:254] : c0_rb_lvt_reg[253:252]) : (c0_rb_head_reg[0] ? c0_rb_lvt_reg[251:250] : c0_rb_lvt_reg[249:248])) : (c0_rb_head_reg[1] ? (c0_rb_head_reg[0] ? c0_rb_lvt_reg[247:246] : c0_rb_lvt_reg[245:244]) : (c0_rb_head_reg[0] ? c0_rb_lvt_reg[243:242] : c0_rb_lvt_reg[241:240]))) : (c0_rb_head_reg[2] ? (c0_rb_head_reg[1] ? (c0_rb_head_reg[0] ? c0_rb_lvt_reg[239:238] : c0_rb_lvt_reg[237:236]) : (c0_rb_head_reg[0] ? c0_rb_lvt_reg[235:234] : c0_rb_lvt_reg[233:232])) : (c0_rb_head_reg[1] ? (c0_rb_head_reg[0] ? c0_rb_lvt_reg[231:230] : c0_rb_lvt_reg[229:228]) : (c0_rb_head_reg[0] ? c0_rb_lvt_reg[227:226] : c0_rb_lvt_reg[225:224])))) : (c0_rb_head_reg[3] ? (c0_rb_head_reg[2] ? (c0_rb_head_reg[1] ? (c0_rb_head_reg[0] ? c0_rb_lvt_reg[223:222] : c0_rb_lvt_reg[221:220]) : (c0_rb_head_reg[0] ? c0_rb_lvt_reg[219:218] : c0_rb_lvt_reg[217:216])) : (c0_rb_head_reg[1] ? (c0_rb_head_reg[0] ? c0_rb_lvt_reg[215:214] : c0_rb_lvt_reg[213:212]) : (c0_rb_head_reg[0] ? c0_rb_lvt_reg[211:210] : c0_rb_lvt_reg[209:208]))) : (c0_rb_head_reg[2] ? (c0_rb_head_reg[1] ? (c0_rb_head_reg[0] ? c0_rb_lvt_reg[207:206] : c0_rb_lvt_reg[205:204]) : (c0_rb_head_reg[0] ? c0_rb_lvt_reg[203:202] : c0_rb_lvt_reg[201:200])) : (c0_rb_head_reg[1] ? (c0_rb_head_reg[0] ? c0_rb_lvt_reg[199:198] : c0_rb_lvt_reg[197:196]) : (c0_rb_head_reg[0] ? c0_rb_lvt_reg[195:194] : c0_rb_lvt_reg[193:192]))))) : (c0_rb_head_reg[4] ? (c0_rb_head_reg[3] ? (c0_rb_head_reg[2] ? (c0_rb_head_reg[1] ? (c0_rb_head_reg[0] ? c0_rb_lvt_reg[191:190] : c0_rb_lvt_reg[189:188]) : (c0_rb_head_reg[0] ? c0_rb_lvt_reg[187:186] : c0_rb_lvt_reg[185:184])) : (c0_rb_head_reg[1] ? (c0_rb_head_reg[0] ? c0_rb_lvt_reg[183:182] : c0_rb_lvt_reg[181:180]) : (c0_rb_head_reg[0] ? c0_rb_lvt_reg[179:178] : c0_rb_lvt_reg[177:176]))) : (c0_rb_head_reg[2] ? (c0_rb_head_reg[1] ? (c0_rb_head_reg[0] ? c0_rb_lvt_reg[175:174] : c0_rb_lvt_reg[173:172]) : (c0_rb_head_reg[0] ? c0_rb_lvt_reg[171:170] : c0_rb_lvt_reg[169:168])) : (c0_rb_head_reg[1] ? (c0_rb_head_reg[0] ? c0_rb_lvt_reg[167:166] : c0_rb_lvt_reg[165:164]) : (c0_rb_head_reg[0] ? c0_rb_lvt_reg[163:162] : c0_rb_lvt_reg[161:160])))) : (c0_rb_head_reg[3] ? (c0_rb_head_reg[2] ? (c0_rb_head_reg[1] ? (c0_rb_head_reg[0] ? c0_rb_lvt_reg[159:158] : c0_rb_lvt_reg[157:156]) : (c0_rb_head_reg[0] ? c0_rb_lvt_reg[155:154] : c0_rb_lvt_reg[153:152])) : (c0_rb_head_reg[1] ? (c0_rb_head_reg[0] ? c0_rb_lvt_reg[151:150] : c0_rb_lvt_reg[149:148]) : (c0_rb_head_reg[0] ? c0_rb_lvt_reg[147:146] : c0_rb_lvt_reg[145:144]))) : (c0_rb_head_reg[2] ? (c0_rb_head_reg[1] ? (c0_rb_head_reg[0] ? c0_rb_lvt_reg[143:142] : c0_rb_lvt_reg[141:140]) : (c0_rb_head_reg[0] ? c0_rb_lvt_reg[139:138] : c0_rb_lvt_reg[137:136])) : (c0_rb_head_reg[1] ? (c0_rb_head_reg[0] ? c0_rb_lvt_reg[135:134] : c0_rb_lvt_reg[133:132]) : (c0_rb_head_reg[0] ? c0_rb_lvt_reg[131:130] : c0_rb_lvt_reg[129:128])))))) : (c0_rb_head_reg[5] ? (c0_rb_head_reg[4] ? (c0_rb_head_reg[3] ? (c0_rb_head_reg[2] ? (c0_rb_head_reg[1] ? (c0_rb_head_reg[0] ? c0_rb_lvt_reg[127:126] : c0_rb_lvt_reg[125:124]) : (c0_rb_head_reg[0] ? c0_rb_lvt_reg[123:122] : c0_rb_lvt_reg[121:120])) : (c0_rb_head_reg[1] ? (c0_rb_head_reg[0] ? c0_rb_lvt_reg[119:118] : c0_rb_lvt_reg[117:116]) : (c0_rb_head_reg[0] ? c0_rb_lvt_reg[115:114] : c0_rb_lvt_reg[113:112]))) : (c0_rb_head_reg[2] ? (c0_rb_head_reg[1] ? (c0_rb_head_reg[0] ? c0_rb_lvt_reg[111:110] : c0_rb_lvt_reg[109:108]) : (c0_rb_head_reg[0] ? c0_rb_lvt_reg[107:106] : c0_rb_lvt_reg[105:104])) : (c0_rb_head_reg[1] ? (c0_rb_head_reg[0] ? c0_rb_lvt_reg[103:102] : c0_rb_lvt_reg[101:100]) : (c0_rb_head_reg[0] ? c0_rb_lvt_reg[99:98] : c0_rb_lvt_reg[97:96])))) : (c0_rb_head_reg[3] ? (c0_rb_head_reg[2] ? (c0_rb_head_reg[1] ? (c0_rb_head_reg[0] ? c0_rb_lvt_reg[95:94] : c0_rb_lvt_reg[93:92]) : (c0_rb_head_reg[0] ? c0_rb_lvt_reg[91:90] : c0_rb_lvt_reg[89:88])) : (c0_rb_head_reg[1] ? (c0_rb_head_reg[0] ? c0_rb_lvt_reg[87:86] : c0_rb_lvt_reg[85:84]) : (c0_rb_head_reg[0] ? c0_rb_lvt_reg[83:82] : c0_rb_lvt_reg[81:80]))) : (c0_rb_head_reg[2] ? (c0_rb_head_reg[1] ? (c0_rb_head_reg[0] ? c0_rb_lvt_reg[79:78] : c0_rb_lvt_reg[77:76]) : (c0_rb_head_reg[0] ? c0_rb_lvt_reg[75:74] : c0_rb_lvt_reg[73:72])) : (c0_rb_head_reg[1] ? (c0_rb_head_reg[0] ? c0_rb_lvt_reg[71:70] : c0_rb_lvt_reg[69:68]) : (c0_rb_head_reg[0] ? c0_rb_lvt_reg[67:66] : c0_rb_lvt_reg[65:64]))))) : (c0_rb_head_reg[4] ? (c0_rb_head_reg[3] ? (c0_rb_head_reg[2] ? (c0_rb_head_reg[1] ? (c0_rb_head_reg[0] ? c0_rb_lvt_reg[63:62] : c0_rb_lvt_reg[61:60]) : (c0_rb_head_reg[0] ? c0_rb_lvt_reg[59:58] : c0_rb_lvt_reg[57:56])) : (c0_rb_head_reg[1] ? (c0_rb_head_reg[0] ? c0_rb_lvt_reg[55:54] : c0_rb_lvt_reg[53:52]) : (c0_rb_head_reg[0] ? c0_rb_lvt_reg[51:50] : c0_rb_lvt_reg[49:48]))) : (c0_rb_head_reg[2] ? (c0_rb_head_reg[1] ? (c0_rb_head_reg[0] ? c0_rb_lvt_reg[47:46] : c0_rb_lvt_reg[45:44]) : (c0_rb_head_reg[0] ? c0_rb_lvt_reg[43:42] : c0_rb_lvt_reg[41:40])) : (c0_rb_head_reg[1] ? (c0_rb_head_reg[0] ? c0_rb_lvt_reg[39:38] : c0_rb_lvt_reg[37:36]) : (c0_rb_head_reg[0] ? c0_rb_lvt_reg[35:34] : c0_rb_lvt_reg[33:32])))) : (c0_rb_head_reg[3] ? (c0_rb_head_reg[2] ? (c0_rb_head_reg[1] ? (c0_rb_head_reg[0] ? c0_rb_lvt_reg[31:30] : c0_rb_lvt_reg[29:28]) : (c0_rb_head_reg[0] ? c0_rb_lvt_reg[27:26] : c0_rb_lvt_reg[25:24])) : (c0_rb_head_reg[1] ? (c0_rb_head_reg[0] ? c0_rb_lvt_reg[23:22] : c0_rb_lvt_reg[21:20]) : (c0_rb_head_reg[0] ? c0_rb_lvt_reg[19:18] : c0_rb_lvt_reg[17:16]))) : (c0_rb_head_reg[2] ? (c0_rb_head_reg[1] ? (c0_rb_head_reg[0] ? c0_rb_lvt_reg[15:14] : c0_rb_lvt_reg[13:12]) : (c0_rb_head_reg[0] ? c0_rb_lvt_reg[11:10] : c0_rb_lvt_reg[9:8])) : (c0_rb_head_reg[1] ? (c0_rb_head_reg[0] ? c0_rb_lvt_reg[7:6] : c0_rb_lvt_reg[5:4]) : (c0_rb_head_reg[0] ? c0_rb_lvt_reg[3:2] : c0_rb_lvt_reg[1:0])))))));
-        c0_rb_v_next = c0_rb_v_next & ~tmp1386;
+        c0_rb_v_next = c0_rb_v_next & ~tmp1392;
         c0_rb_head_next = c0_rb_head_reg + 8'd1;
         c0_rb_used_next = c0_rb_used_next - 9'd1;
     end else if (c0_mem_rdata_ready) begin
@@ -11801,7 +11915,7 @@ always @* begin
         c1_ol_next = c1_rb_last_reg[c1_rb_head_reg];
         c1_oe_next = c1_rb_e_reg[c1_rb_head_reg];
         c1_osel_next = c1_rb_head_reg[7] ? (c1_rb_head_reg[6] ? (c1_rb_head_reg[5] ? (c1_rb_head_reg[4] ? (c1_rb_head_reg[3] ? (c1_rb_head_reg[2] ? (c1_rb_head_reg[1] ? (c1_rb_head_reg[0] ? c1_rb_lvt_reg[511:510] : c1_rb_lvt_reg[509:508]) : (c1_rb_head_reg[0] ? c1_rb_lvt_reg[507:506] : c1_rb_lvt_reg[505:504])) : (c1_rb_head_reg[1] ? (c1_rb_head_reg[0] ? c1_rb_lvt_reg[503:502] : c1_rb_lvt_reg[501:500]) : (c1_rb_head_reg[0] ? c1_rb_lvt_reg[499:498] : c1_rb_lvt_reg[497:496]))) : (c1_rb_head_reg[2] ? (c1_rb_head_reg[1] ? (c1_rb_head_reg[0] ? c1_rb_lvt_reg[495:494] : c1_rb_lvt_reg[493:492]) : (c1_rb_head_reg[0] ? c1_rb_lvt_reg[491:490] : c1_rb_lvt_reg[489:488])) : (c1_rb_head_reg[1] ? (c1_rb_head_reg[0] ? c1_rb_lvt_reg[487:486] : c1_rb_lvt_reg[485:484]) : (c1_rb_head_reg[0] ? c1_rb_lvt_reg[483:482] : c1_rb_lvt_reg[481:480])))) : (c1_rb_head_reg[3] ? (c1_rb_head_reg[2] ? (c1_rb_head_reg[1] ? (c1_rb_head_reg[0] ? c1_rb_lvt_reg[479:478] : c1_rb_lvt_reg[477:476]) : (c1_rb_head_reg[0] ? c1_rb_lvt_reg[475:474] : c1_rb_lvt_reg[473:472])) : (c1_rb_head_reg[1] ? (c1_rb_head_reg[0] ? c1_rb_lvt_reg[471:470] : c1_rb_lvt_reg[469:468]) : (c1_rb_head_reg[0] ? c1_rb_lvt_reg[467:466] : c1_rb_lvt_reg[465:464]))) : (c1_rb_head_reg[2] ? (c1_rb_head_reg[1] ? (c1_rb_head_reg[0] ? c1_rb_lvt_reg[463:462] : c1_rb_lvt_reg[461:460]) : (c1_rb_head_reg[0] ? c1_rb_lvt_reg[459:458] : c1_rb_lvt_reg[457:456])) : (c1_rb_head_reg[1] ? (c1_rb_head_reg[0] ? c1_rb_lvt_reg[455:454] : c1_rb_lvt_reg[453:452]) : (c1_rb_head_reg[0] ? c1_rb_lvt_reg[451:450] : c1_rb_lvt_reg[449:448]))))) : (c1_rb_head_reg[4] ? (c1_rb_head_reg[3] ? (c1_rb_head_reg[2] ? (c1_rb_head_reg[1] ? (c1_rb_head_reg[0] ? c1_rb_lvt_reg[447:446] : c1_rb_lvt_reg[445:444]) : (c1_rb_head_reg[0] ? c1_rb_lvt_reg[443:442] : c1_rb_lvt_reg[441:440])) : (c1_rb_head_reg[1] ? (c1_rb_head_reg[0] ? c1_rb_lvt_reg[439:438] : c1_rb_lvt_reg[437:436]) : (c1_rb_head_reg[0] ? c1_rb_lvt_reg[435:434] : c1_rb_lvt_reg[433:432]))) : (c1_rb_head_reg[2] ? (c1_rb_head_reg[1] ? (c1_rb_head_reg[0] ? c1_rb_lvt_reg[431:430] : c1_rb_lvt_reg[429:428]) : (c1_rb_head_reg[0] ? c1_rb_lvt_reg[427:426] : c1_rb_lvt_reg[425:424])) : (c1_rb_head_reg[1] ? (c1_rb_head_reg[0] ? c1_rb_lvt_reg[423:422] : c1_rb_lvt_reg[421:420]) : (c1_rb_head_reg[0] ? c1_rb_lvt_reg[419:418] : c1_rb_lvt_reg[417:416])))) : (c1_rb_head_reg[3] ? (c1_rb_head_reg[2] ? (c1_rb_head_reg[1] ? (c1_rb_head_reg[0] ? c1_rb_lvt_reg[415:414] : c1_rb_lvt_reg[413:412]) : (c1_rb_head_reg[0] ? c1_rb_lvt_reg[411:410] : c1_rb_lvt_reg[409:408])) : (c1_rb_head_reg[1] ? (c1_rb_head_reg[0] ? c1_rb_lvt_reg[407:406] : c1_rb_lvt_reg[405:404]) : (c1_rb_head_reg[0] ? c1_rb_lvt_reg[403:402] : c1_rb_lvt_reg[401:400]))) : (c1_rb_head_reg[2] ? (c1_rb_head_reg[1] ? (c1_rb_head_reg[0] ? c1_rb_lvt_reg[399:398] : c1_rb_lvt_reg[397:396]) : (c1_rb_head_reg[0] ? c1_rb_lvt_reg[395:394] : c1_rb_lvt_reg[393:392])) : (c1_rb_head_reg[1] ? (c1_rb_head_reg[0] ? c1_rb_lvt_reg[391:390] : c1_rb_lvt_reg[389:388]) : (c1_rb_head_reg[0] ? c1_rb_lvt_reg[387:386] : c1_rb_lvt_reg[385:384])))))) : (c1_rb_head_reg[5] ? (c1_rb_head_reg[4] ? (c1_rb_head_reg[3] ? (c1_rb_head_reg[2] ? (c1_rb_head_reg[1] ? (c1_rb_head_reg[0] ? c1_rb_lvt_reg[383:382] : c1_rb_lvt_reg[381:380]) : (c1_rb_head_reg[0] ? c1_rb_lvt_reg[379:378] : c1_rb_lvt_reg[377:376])) : (c1_rb_head_reg[1] ? (c1_rb_head_reg[0] ? c1_rb_lvt_reg[375:374] : c1_rb_lvt_reg[373:372]) : (c1_rb_head_reg[0] ? c1_rb_lvt_reg[371:370] : c1_rb_lvt_reg[369:368]))) : (c1_rb_head_reg[2] ? (c1_rb_head_reg[1] ? (c1_rb_head_reg[0] ? c1_rb_lvt_reg[367:366] : c1_rb_lvt_reg[365:364]) : (c1_rb_head_reg[0] ? c1_rb_lvt_reg[363:362] : c1_rb_lvt_reg[361:360])) : (c1_rb_head_reg[1] ? (c1_rb_head_reg[0] ? c1_rb_lvt_reg[359:358] : c1_rb_lvt_reg[357:356]) : (c1_rb_head_reg[0] ? c1_rb_lvt_reg[355:354] : c1_rb_lvt_reg[353:352])))) : (c1_rb_head_reg[3] ? (c1_rb_head_reg[2] ? (c1_rb_head_reg[1] ? (c1_rb_head_reg[0] ? c1_rb_lvt_reg[351:350] : c1_rb_lvt_reg[349:348]) : (c1_rb_head_reg[0] ? c1_rb_lvt_reg[347:346] : c1_rb_lvt_reg[345:344])) : (c1_rb_head_reg[1] ? (c1_rb_head_reg[0] ? c1_rb_lvt_reg[343:342] : c1_rb_lvt_reg[341:340]) : (c1_rb_head_reg[0] ? c1_rb_lvt_reg[339:338] : c1_rb_lvt_reg[337:336]))) : (c1_rb_head_reg[2] ? (c1_rb_head_reg[1] ? (c1_rb_head_reg[0] ? c1_rb_lvt_reg[335:334] : c1_rb_lvt_reg[333:332]) : (c1_rb_head_reg[0] ? c1_rb_lvt_reg[331:330] : c1_rb_lvt_reg[329:328])) : (c1_rb_head_reg[1] ? (c1_rb_head_reg[0] ? c1_rb_lvt_reg[327:326] : c1_rb_lvt_reg[325:324]) : (c1_rb_head_reg[0] ? c1_rb_lvt_reg[323:322] : c1_rb_lvt_reg[321:320]))))) : (c1_rb_head_reg[4] ? (c1_rb_head_reg[3] ? (c1_rb_head_reg[2] ? (c1_rb_head_reg[1] ? (c1_rb_head_reg[0] ? c1_rb_lvt_reg[319:318] : c1_rb_lvt_reg[317:316]) : (c1_rb_head_reg[0] ? c1_rb_lvt_reg[315:314] : c1_rb_lvt_reg[313:312])) : (c1_rb_head_reg[1] ? (c1_rb_head_reg[0] ? c1_rb_lvt_reg[311:310] : c1_rb_lvt_reg[309:308]) : (c1_rb_head_reg[0] ? c1_rb_lvt_reg[307:306] : c1_rb_lvt_reg[305:304]))) : (c1_rb_head_reg[2] ? (c1_rb_head_reg[1] ? (c1_rb_head_reg[0] ? c1_rb_lvt_reg[303:302] : c1_rb_lvt_reg[301:300]) : (c1_rb_head_reg[0] ? c1_rb_lvt_reg[299:298] : c1_rb_lvt_reg[297:296])) : (c1_rb_head_reg[1] ? (c1_rb_head_reg[0] ? c1_rb_lvt_reg[295:294] : c1_rb_lvt_reg[293:292]) : (c1_rb_head_reg[0] ? c1_rb_lvt_reg[291:290] : c1_rb_lvt_reg[289:288])))) : (c1_rb_head_reg[3] ? (c1_rb_head_reg[2] ? (c1_rb_head_reg[1] ? (c1_rb_head_reg[0] ? c1_rb_lvt_reg[287:286] : c1_rb_lvt_reg[285:284]) : (c1_rb_head_reg[0] ? c1_rb_lvt_reg[283:282] : c1_rb_lvt_reg[281:280])) : (c1_rb_head_reg[1] ? (c1_rb_head_reg[0] ? c1_rb_lvt_reg[279:278] : c1_rb_lvt_reg[277:276]) : (c1_rb_head_reg[0] ? c1_rb_lvt_reg[275:274] : c1_rb_lvt_reg[273:272]))) : (c1_rb_head_reg[2] ? (c1_rb_head_reg[1] ? (c1_rb_head_reg[0] ? c1_rb_lvt_reg[271:270] : c1_rb_lvt_reg[269:268]) : (c1_rb_head_reg[0] ? c1_rb_lvt_reg[267:266] : c1_rb_lvt_reg[265:264])) : (c1_rb_head_reg[1] ? (c1_rb_head_reg[0] ? c1_rb_lvt_reg[263:262] : c1_rb_lvt_reg[261:260]) : (c1_rb_head_reg[0] ? c1_rb_lvt_reg[259:258] : c1_rb_lvt_reg[257:256]))))))) : (c1_rb_head_reg[6] ? (c1_rb_head_reg[5] ? (c1_rb_head_reg[4] ? (c1_rb_head_reg[3] ? (c1_rb_head_reg[2] ? (c1_rb_head_reg[1] ? (c1_rb_head_reg[0] ? c1_rb_lvt_reg[255:254] : c1_rb_lvt_reg[253:252]) : (c1_rb_head_reg[0] ? c1_rb_lvt_reg[251:250] : c1_rb_lvt_reg[249:248])) : (c1_rb_head_reg[1] ? (c1_rb_head_reg[0] ? c1_rb_lvt_reg[247:246] : c1_rb_lvt_reg[245:244]) : (c1_rb_head_reg[0] ? c1_rb_lvt_reg[243:242] : c1_rb_lvt_reg[241:240]))) : (c1_rb_head_reg[2] ? (c1_rb_head_reg[1] ? (c1_rb_head_reg[0] ? c1_rb_lvt_reg[239:238] : c1_rb_lvt_reg[237:236]) : (c1_rb_head_reg[0] ? c1_rb_lvt_reg[235:234] : c1_rb_lvt_reg[233:232])) : (c1_rb_head_reg[1] ? (c1_rb_head_reg[0] ? c1_rb_lvt_reg[231:230] : c1_rb_lvt_reg[229:228]) : (c1_rb_head_reg[0] ? c1_rb_lvt_reg[227:226] : c1_rb_lvt_reg[225:224])))) : (c1_rb_head_reg[3] ? (c1_rb_head_reg[2] ? (c1_rb_head_reg[1] ? (c1_rb_head_reg[0] ? c1_rb_lvt_reg[223:222] : c1_rb_lvt_reg[221:220]) : (c1_rb_head_reg[0] ? c1_rb_lvt_reg[219:218] : c1_rb_lvt_reg[217:216])) : (c1_rb_head_reg[1] ? (c1_rb_head_reg[0] ? c1_rb_lvt_reg[215:214] : c1_rb_lvt_reg[213:212]) : (c1_rb_head_reg[0] ? c1_rb_lvt_reg[211:210] : c1_rb_lvt_reg[209:208]))) : (c1_rb_head_reg[2] ? (c1_rb_head_reg[1] ? (c1_rb_head_reg[0] ? c1_rb_lvt_reg[207:206] : c1_rb_lvt_reg[205:204]) : (c1_rb_head_reg[0] ? c1_rb_lvt_reg[203:202] : c1_rb_lvt_reg[201:200])) : (c1_rb_head_reg[1] ? (c1_rb_head_reg[0] ? c1_rb_lvt_reg[199:198] : c1_rb_lvt_reg[197:196]) : (c1_rb_head_reg[0] ? c1_rb_lvt_reg[195:194] : c1_rb_lvt_reg[193:192]))))) : (c1_rb_head_reg[4] ? (c1_rb_head_reg[3] ? (c1_rb_head_reg[2] ? (c1_rb_head_reg[1] ? (c1_rb_head_reg[0] ? c1_rb_lvt_reg[191:190] : c1_rb_lvt_reg[189:188]) : (c1_rb_head_reg[0] ? c1_rb_lvt_reg[187:186] : c1_rb_lvt_reg[185:184])) : (c1_rb_head_reg[1] ? (c1_rb_head_reg[0] ? c1_rb_lvt_reg[183:182] : c1_rb_lvt_reg[181:180]) : (c1_rb_head_reg[0] ? c1_rb_lvt_reg[179:178] : c1_rb_lvt_reg[177:176]))) : (c1_rb_head_reg[2] ? (c1_rb_head_reg[1] ? (c1_rb_head_reg[0] ? c1_rb_lvt_reg[175:174] : c1_rb_lvt_reg[173:172]) : (c1_rb_head_reg[0] ? c1_rb_lvt_reg[171:170] : c1_rb_lvt_reg[169:168])) : (c1_rb_head_reg[1] ? (c1_rb_head_reg[0] ? c1_rb_lvt_reg[167:166] : c1_rb_lvt_reg[165:164]) : (c1_rb_head_reg[0] ? c1_rb_lvt_reg[163:162] : c1_rb_lvt_reg[161:160])))) : (c1_rb_head_reg[3] ? (c1_rb_head_reg[2] ? (c1_rb_head_reg[1] ? (c1_rb_head_reg[0] ? c1_rb_lvt_reg[159:158] : c1_rb_lvt_reg[157:156]) : (c1_rb_head_reg[0] ? c1_rb_lvt_reg[155:154] : c1_rb_lvt_reg[153:152])) : (c1_rb_head_reg[1] ? (c1_rb_head_reg[0] ? c1_rb_lvt_reg[151:150] : c1_rb_lvt_reg[149:148]) : (c1_rb_head_reg[0] ? c1_rb_lvt_reg[147:146] : c1_rb_lvt_reg[145:144]))) : (c1_rb_head_reg[2] ? (c1_rb_head_reg[1] ? (c1_rb_head_reg[0] ? c1_rb_lvt_reg[143:142] : c1_rb_lvt_reg[141:140]) : (c1_rb_head_reg[0] ? c1_rb_lvt_reg[139:138] : c1_rb_lvt_reg[137:136])) : (c1_rb_head_reg[1] ? (c1_rb_head_reg[0] ? c1_rb_lvt_reg[135:134] : c1_rb_lvt_reg[133:132]) : (c1_rb_head_reg[0] ? c1_rb_lvt_reg[131:130] : c1_rb_lvt_reg[129:128])))))) : (c1_rb_head_reg[5] ? (c1_rb_head_reg[4] ? (c1_rb_head_reg[3] ? (c1_rb_head_reg[2] ? (c1_rb_head_reg[1] ? (c1_rb_head_reg[0] ? c1_rb_lvt_reg[127:126] : c1_rb_lvt_reg[125:124]) : (c1_rb_head_reg[0] ? c1_rb_lvt_reg[123:122] : c1_rb_lvt_reg[121:120])) : (c1_rb_head_reg[1] ? (c1_rb_head_reg[0] ? c1_rb_lvt_reg[119:118] : c1_rb_lvt_reg[117:116]) : (c1_rb_head_reg[0] ? c1_rb_lvt_reg[115:114] : c1_rb_lvt_reg[113:112]))) : (c1_rb_head_reg[2] ? (c1_rb_head_reg[1] ? (c1_rb_head_reg[0] ? c1_rb_lvt_reg[111:110] : c1_rb_lvt_reg[109:108]) : (c1_rb_head_reg[0] ? c1_rb_lvt_reg[107:106] : c1_rb_lvt_reg[105:104])) : (c1_rb_head_reg[1] ? (c1_rb_head_reg[0] ? c1_rb_lvt_reg[103:102] : c1_rb_lvt_reg[101:100]) : (c1_rb_head_reg[0] ? c1_rb_lvt_reg[99:98] : c1_rb_lvt_reg[97:96])))) : (c1_rb_head_reg[3] ? (c1_rb_head_reg[2] ? (c1_rb_head_reg[1] ? (c1_rb_head_reg[0] ? c1_rb_lvt_reg[95:94] : c1_rb_lvt_reg[93:92]) : (c1_rb_head_reg[0] ? c1_rb_lvt_reg[91:90] : c1_rb_lvt_reg[89:88])) : (c1_rb_head_reg[1] ? (c1_rb_head_reg[0] ? c1_rb_lvt_reg[87:86] : c1_rb_lvt_reg[85:84]) : (c1_rb_head_reg[0] ? c1_rb_lvt_reg[83:82] : c1_rb_lvt_reg[81:80]))) : (c1_rb_head_reg[2] ? (c1_rb_head_reg[1] ? (c1_rb_head_reg[0] ? c1_rb_lvt_reg[79:78] : c1_rb_lvt_reg[77:76]) : (c1_rb_head_reg[0] ? c1_rb_lvt_reg[75:74] : c1_rb_lvt_reg[73:72])) : (c1_rb_head_reg[1] ? (c1_rb_head_reg[0] ? c1_rb_lvt_reg[71:70] : c1_rb_lvt_reg[69:68]) : (c1_rb_head_reg[0] ? c1_rb_lvt_reg[67:66] : c1_rb_lvt_reg[65:64]))))) : (c1_rb_head_reg[4] ? (c1_rb_head_reg[3] ? (c1_rb_head_reg[2] ? (c1_rb_head_reg[1] ? (c1_rb_head_reg[0] ? c1_rb_lvt_reg[63:62] : c1_rb_lvt_reg[61:60]) : (c1_rb_head_reg[0] ? c1_rb_lvt_reg[59:58] : c1_rb_lvt_reg[57:56])) : (c1_rb_head_reg[1] ? (c1_rb_head_reg[0] ? c1_rb_lvt_reg[55:54] : c1_rb_lvt_reg[53:52]) : (c1_rb_head_reg[0] ? c1_rb_lvt_reg[51:50] : c1_rb_lvt_reg[49:48]))) : (c1_rb_head_reg[2] ? (c1_rb_head_reg[1] ? (c1_rb_head_reg[0] ? c1_rb_lvt_reg[47:46] : c1_rb_lvt_reg[45:44]) : (c1_rb_head_reg[0] ? c1_rb_lvt_reg[43:42] : c1_rb_lvt_reg[41:40])) : (c1_rb_head_reg[1] ? (c1_rb_head_reg[0] ? c1_rb_lvt_reg[39:38] : c1_rb_lvt_reg[37:36]) : (c1_rb_head_reg[0] ? c1_rb_lvt_reg[35:34] : c1_rb_lvt_reg[33:32])))) : (c1_rb_head_reg[3] ? (c1_rb_head_reg[2] ? (c1_rb_head_reg[1] ? (c1_rb_head_reg[0] ? c1_rb_lvt_reg[31:30] : c1_rb_lvt_reg[29:28]) : (c1_rb_head_reg[0] ? c1_rb_lvt_reg[27:26] : c1_rb_lvt_reg[25:24])) : (c1_rb_head_reg[1] ? (c1_rb_head_reg[0] ? c1_rb_lvt_reg[23:22] : c1_rb_lvt_reg[21:20]) : (c1_rb_head_reg[0] ? c1_rb_lvt_reg[19:18] : c1_rb_lvt_reg[17:16]))) : (c1_rb_head_reg[2] ? (c1_rb_head_reg[1] ? (c1_rb_head_reg[0] ? c1_rb_lvt_reg[15:14] : c1_rb_lvt_reg[13:12]) : (c1_rb_head_reg[0] ? c1_rb_lvt_reg[11:10] : c1_rb_lvt_reg[9:8])) : (c1_rb_head_reg[1] ? (c1_rb_head_reg[0] ? c1_rb_lvt_reg[7:6] : c1_rb_lvt_reg[5:4]) : (c1_rb_head_reg[0] ? c1_rb_lvt_reg[3:2] : c1_rb_lvt_reg[1:0])))))));
-        c1_rb_v_next = c1_rb_v_next & ~tmp1387;
+        c1_rb_v_next = c1_rb_v_next & ~tmp1393;
         c1_rb_head_next = c1_rb_head_reg + 8'd1;
         c1_rb_used_next = c1_rb_used_next - 9'd1;
     end else if (c1_mem_rdata_ready) begin
@@ -11813,7 +11927,7 @@ always @* begin
         c2_ol_next = c2_rb_last_reg[c2_rb_head_reg];
         c2_oe_next = c2_rb_e_reg[c2_rb_head_reg];
         c2_osel_next = c2_rb_head_reg[7] ? (c2_rb_head_reg[6] ? (c2_rb_head_reg[5] ? (c2_rb_head_reg[4] ? (c2_rb_head_reg[3] ? (c2_rb_head_reg[2] ? (c2_rb_head_reg[1] ? (c2_rb_head_reg[0] ? c2_rb_lvt_reg[511:510] : c2_rb_lvt_reg[509:508]) : (c2_rb_head_reg[0] ? c2_rb_lvt_reg[507:506] : c2_rb_lvt_reg[505:504])) : (c2_rb_head_reg[1] ? (c2_rb_head_reg[0] ? c2_rb_lvt_reg[503:502] : c2_rb_lvt_reg[501:500]) : (c2_rb_head_reg[0] ? c2_rb_lvt_reg[499:498] : c2_rb_lvt_reg[497:496]))) : (c2_rb_head_reg[2] ? (c2_rb_head_reg[1] ? (c2_rb_head_reg[0] ? c2_rb_lvt_reg[495:494] : c2_rb_lvt_reg[493:492]) : (c2_rb_head_reg[0] ? c2_rb_lvt_reg[491:490] : c2_rb_lvt_reg[489:488])) : (c2_rb_head_reg[1] ? (c2_rb_head_reg[0] ? c2_rb_lvt_reg[487:486] : c2_rb_lvt_reg[485:484]) : (c2_rb_head_reg[0] ? c2_rb_lvt_reg[483:482] : c2_rb_lvt_reg[481:480])))) : (c2_rb_head_reg[3] ? (c2_rb_head_reg[2] ? (c2_rb_head_reg[1] ? (c2_rb_head_reg[0] ? c2_rb_lvt_reg[479:478] : c2_rb_lvt_reg[477:476]) : (c2_rb_head_reg[0] ? c2_rb_lvt_reg[475:474] : c2_rb_lvt_reg[473:472])) : (c2_rb_head_reg[1] ? (c2_rb_head_reg[0] ? c2_rb_lvt_reg[471:470] : c2_rb_lvt_reg[469:468]) : (c2_rb_head_reg[0] ? c2_rb_lvt_reg[467:466] : c2_rb_lvt_reg[465:464]))) : (c2_rb_head_reg[2] ? (c2_rb_head_reg[1] ? (c2_rb_head_reg[0] ? c2_rb_lvt_reg[463:462] : c2_rb_lvt_reg[461:460]) : (c2_rb_head_reg[0] ? c2_rb_lvt_reg[459:458] : c2_rb_lvt_reg[457:456])) : (c2_rb_head_reg[1] ? (c2_rb_head_reg[0] ? c2_rb_lvt_reg[455:454] : c2_rb_lvt_reg[453:452]) : (c2_rb_head_reg[0] ? c2_rb_lvt_reg[451:450] : c2_rb_lvt_reg[449:448]))))) : (c2_rb_head_reg[4] ? (c2_rb_head_reg[3] ? (c2_rb_head_reg[2] ? (c2_rb_head_reg[1] ? (c2_rb_head_reg[0] ? c2_rb_lvt_reg[447:446] : c2_rb_lvt_reg[445:444]) : (c2_rb_head_reg[0] ? c2_rb_lvt_reg[443:442] : c2_rb_lvt_reg[441:440])) : (c2_rb_head_reg[1] ? (c2_rb_head_reg[0] ? c2_rb_lvt_reg[439:438] : c2_rb_lvt_reg[437:436]) : (c2_rb_head_reg[0] ? c2_rb_lvt_reg[435:434] : c2_rb_lvt_reg[433:432]))) : (c2_rb_head_reg[2] ? (c2_rb_head_reg[1] ? (c2_rb_head_reg[0] ? c2_rb_lvt_reg[431:430] : c2_rb_lvt_reg[429:428]) : (c2_rb_head_reg[0] ? c2_rb_lvt_reg[427:426] : c2_rb_lvt_reg[425:424])) : (c2_rb_head_reg[1] ? (c2_rb_head_reg[0] ? c2_rb_lvt_reg[423:422] : c2_rb_lvt_reg[421:420]) : (c2_rb_head_reg[0] ? c2_rb_lvt_reg[419:418] : c2_rb_lvt_reg[417:416])))) : (c2_rb_head_reg[3] ? (c2_rb_head_reg[2] ? (c2_rb_head_reg[1] ? (c2_rb_head_reg[0] ? c2_rb_lvt_reg[415:414] : c2_rb_lvt_reg[413:412]) : (c2_rb_head_reg[0] ? c2_rb_lvt_reg[411:410] : c2_rb_lvt_reg[409:408])) : (c2_rb_head_reg[1] ? (c2_rb_head_reg[0] ? c2_rb_lvt_reg[407:406] : c2_rb_lvt_reg[405:404]) : (c2_rb_head_reg[0] ? c2_rb_lvt_reg[403:402] : c2_rb_lvt_reg[401:400]))) : (c2_rb_head_reg[2] ? (c2_rb_head_reg[1] ? (c2_rb_head_reg[0] ? c2_rb_lvt_reg[399:398] : c2_rb_lvt_reg[397:396]) : (c2_rb_head_reg[0] ? c2_rb_lvt_reg[395:394] : c2_rb_lvt_reg[393:392])) : (c2_rb_head_reg[1] ? (c2_rb_head_reg[0] ? c2_rb_lvt_reg[391:390] : c2_rb_lvt_reg[389:388]) : (c2_rb_head_reg[0] ? c2_rb_lvt_reg[387:386] : c2_rb_lvt_reg[385:384])))))) : (c2_rb_head_reg[5] ? (c2_rb_head_reg[4] ? (c2_rb_head_reg[3] ? (c2_rb_head_reg[2] ? (c2_rb_head_reg[1] ? (c2_rb_head_reg[0] ? c2_rb_lvt_reg[383:382] : c2_rb_lvt_reg[381:380]) : (c2_rb_head_reg[0] ? c2_rb_lvt_reg[379:378] : c2_rb_lvt_reg[377:376])) : (c2_rb_head_reg[1] ? (c2_rb_head_reg[0] ? c2_rb_lvt_reg[375:374] : c2_rb_lvt_reg[373:372]) : (c2_rb_head_reg[0] ? c2_rb_lvt_reg[371:370] : c2_rb_lvt_reg[369:368]))) : (c2_rb_head_reg[2] ? (c2_rb_head_reg[1] ? (c2_rb_head_reg[0] ? c2_rb_lvt_reg[367:366] : c2_rb_lvt_reg[365:364]) : (c2_rb_head_reg[0] ? c2_rb_lvt_reg[363:362] : c2_rb_lvt_reg[361:360])) : (c2_rb_head_reg[1] ? (c2_rb_head_reg[0] ? c2_rb_lvt_reg[359:358] : c2_rb_lvt_reg[357:356]) : (c2_rb_head_reg[0] ? c2_rb_lvt_reg[355:354] : c2_rb_lvt_reg[353:352])))) : (c2_rb_head_reg[3] ? (c2_rb_head_reg[2] ? (c2_rb_head_reg[1] ? (c2_rb_head_reg[0] ? c2_rb_lvt_reg[351:350] : c2_rb_lvt_reg[349:348]) : (c2_rb_head_reg[0] ? c2_rb_lvt_reg[347:346] : c2_rb_lvt_reg[345:344])) : (c2_rb_head_reg[1] ? (c2_rb_head_reg[0] ? c2_rb_lvt_reg[343:342] : c2_rb_lvt_reg[341:340]) : (c2_rb_head_reg[0] ? c2_rb_lvt_reg[339:338] : c2_rb_lvt_reg[337:336]))) : (c2_rb_head_reg[2] ? (c2_rb_head_reg[1] ? (c2_rb_head_reg[0] ? c2_rb_lvt_reg[335:334] : c2_rb_lvt_reg[333:332]) : (c2_rb_head_reg[0] ? c2_rb_lvt_reg[331:330] : c2_rb_lvt_reg[329:328])) : (c2_rb_head_reg[1] ? (c2_rb_head_reg[0] ? c2_rb_lvt_reg[327:326] : c2_rb_lvt_reg[325:324]) : (c2_rb_head_reg[0] ? c2_rb_lvt_reg[323:322] : c2_rb_lvt_reg[321:320]))))) : (c2_rb_head_reg[4] ? (c2_rb_head_reg[3] ? (c2_rb_head_reg[2] ? (c2_rb_head_reg[1] ? (c2_rb_head_reg[0] ? c2_rb_lvt_reg[319:318] : c2_rb_lvt_reg[317:316]) : (c2_rb_head_reg[0] ? c2_rb_lvt_reg[315:314] : c2_rb_lvt_reg[313:312])) : (c2_rb_head_reg[1] ? (c2_rb_head_reg[0] ? c2_rb_lvt_reg[311:310] : c2_rb_lvt_reg[309:308]) : (c2_rb_head_reg[0] ? c2_rb_lvt_reg[307:306] : c2_rb_lvt_reg[305:304]))) : (c2_rb_head_reg[2] ? (c2_rb_head_reg[1] ? (c2_rb_head_reg[0] ? c2_rb_lvt_reg[303:302] : c2_rb_lvt_reg[301:300]) : (c2_rb_head_reg[0] ? c2_rb_lvt_reg[299:298] : c2_rb_lvt_reg[297:296])) : (c2_rb_head_reg[1] ? (c2_rb_head_reg[0] ? c2_rb_lvt_reg[295:294] : c2_rb_lvt_reg[293:292]) : (c2_rb_head_reg[0] ? c2_rb_lvt_reg[291:290] : c2_rb_lvt_reg[289:288])))) : (c2_rb_head_reg[3] ? (c2_rb_head_reg[2] ? (c2_rb_head_reg[1] ? (c2_rb_head_reg[0] ? c2_rb_lvt_reg[287:286] : c2_rb_lvt_reg[285:284]) : (c2_rb_head_reg[0] ? c2_rb_lvt_reg[283:282] : c2_rb_lvt_reg[281:280])) : (c2_rb_head_reg[1] ? (c2_rb_head_reg[0] ? c2_rb_lvt_reg[279:278] : c2_rb_lvt_reg[277:276]) : (c2_rb_head_reg[0] ? c2_rb_lvt_reg[275:274] : c2_rb_lvt_reg[273:272]))) : (c2_rb_head_reg[2] ? (c2_rb_head_reg[1] ? (c2_rb_head_reg[0] ? c2_rb_lvt_reg[271:270] : c2_rb_lvt_reg[269:268]) : (c2_rb_head_reg[0] ? c2_rb_lvt_reg[267:266] : c2_rb_lvt_reg[265:264])) : (c2_rb_head_reg[1] ? (c2_rb_head_reg[0] ? c2_rb_lvt_reg[263:262] : c2_rb_lvt_reg[261:260]) : (c2_rb_head_reg[0] ? c2_rb_lvt_reg[259:258] : c2_rb_lvt_reg[257:256]))))))) : (c2_rb_head_reg[6] ? (c2_rb_head_reg[5] ? (c2_rb_head_reg[4] ? (c2_rb_head_reg[3] ? (c2_rb_head_reg[2] ? (c2_rb_head_reg[1] ? (c2_rb_head_reg[0] ? c2_rb_lvt_reg[255:254] : c2_rb_lvt_reg[253:252]) : (c2_rb_head_reg[0] ? c2_rb_lvt_reg[251:250] : c2_rb_lvt_reg[249:248])) : (c2_rb_head_reg[1] ? (c2_rb_head_reg[0] ? c2_rb_lvt_reg[247:246] : c2_rb_lvt_reg[245:244]) : (c2_rb_head_reg[0] ? c2_rb_lvt_reg[243:242] : c2_rb_lvt_reg[241:240]))) : (c2_rb_head_reg[2] ? (c2_rb_head_reg[1] ? (c2_rb_head_reg[0] ? c2_rb_lvt_reg[239:238] : c2_rb_lvt_reg[237:236]) : (c2_rb_head_reg[0] ? c2_rb_lvt_reg[235:234] : c2_rb_lvt_reg[233:232])) : (c2_rb_head_reg[1] ? (c2_rb_head_reg[0] ? c2_rb_lvt_reg[231:230] : c2_rb_lvt_reg[229:228]) : (c2_rb_head_reg[0] ? c2_rb_lvt_reg[227:226] : c2_rb_lvt_reg[225:224])))) : (c2_rb_head_reg[3] ? (c2_rb_head_reg[2] ? (c2_rb_head_reg[1] ? (c2_rb_head_reg[0] ? c2_rb_lvt_reg[223:222] : c2_rb_lvt_reg[221:220]) : (c2_rb_head_reg[0] ? c2_rb_lvt_reg[219:218] : c2_rb_lvt_reg[217:216])) : (c2_rb_head_reg[1] ? (c2_rb_head_reg[0] ? c2_rb_lvt_reg[215:214] : c2_rb_lvt_reg[213:212]) : (c2_rb_head_reg[0] ? c2_rb_lvt_reg[211:210] : c2_rb_lvt_reg[209:208]))) : (c2_rb_head_reg[2] ? (c2_rb_head_reg[1] ? (c2_rb_head_reg[0] ? c2_rb_lvt_reg[207:206] : c2_rb_lvt_reg[205:204]) : (c2_rb_head_reg[0] ? c2_rb_lvt_reg[203:202] : c2_rb_lvt_reg[201:200])) : (c2_rb_head_reg[1] ? (c2_rb_head_reg[0] ? c2_rb_lvt_reg[199:198] : c2_rb_lvt_reg[197:196]) : (c2_rb_head_reg[0] ? c2_rb_lvt_reg[195:194] : c2_rb_lvt_reg[193:192]))))) : (c2_rb_head_reg[4] ? (c2_rb_head_reg[3] ? (c2_rb_head_reg[2] ? (c2_rb_head_reg[1] ? (c2_rb_head_reg[0] ? c2_rb_lvt_reg[191:190] : c2_rb_lvt_reg[189:188]) : (c2_rb_head_reg[0] ? c2_rb_lvt_reg[187:186] : c2_rb_lvt_reg[185:184])) : (c2_rb_head_reg[1] ? (c2_rb_head_reg[0] ? c2_rb_lvt_reg[183:182] : c2_rb_lvt_reg[181:180]) : (c2_rb_head_reg[0] ? c2_rb_lvt_reg[179:178] : c2_rb_lvt_reg[177:176]))) : (c2_rb_head_reg[2] ? (c2_rb_head_reg[1] ? (c2_rb_head_reg[0] ? c2_rb_lvt_reg[175:174] : c2_rb_lvt_reg[173:172]) : (c2_rb_head_reg[0] ? c2_rb_lvt_reg[171:170] : c2_rb_lvt_reg[169:168])) : (c2_rb_head_reg[1] ? (c2_rb_head_reg[0] ? c2_rb_lvt_reg[167:166] : c2_rb_lvt_reg[165:164]) : (c2_rb_head_reg[0] ? c2_rb_lvt_reg[163:162] : c2_rb_lvt_reg[161:160])))) : (c2_rb_head_reg[3] ? (c2_rb_head_reg[2] ? (c2_rb_head_reg[1] ? (c2_rb_head_reg[0] ? c2_rb_lvt_reg[159:158] : c2_rb_lvt_reg[157:156]) : (c2_rb_head_reg[0] ? c2_rb_lvt_reg[155:154] : c2_rb_lvt_reg[153:152])) : (c2_rb_head_reg[1] ? (c2_rb_head_reg[0] ? c2_rb_lvt_reg[151:150] : c2_rb_lvt_reg[149:148]) : (c2_rb_head_reg[0] ? c2_rb_lvt_reg[147:146] : c2_rb_lvt_reg[145:144]))) : (c2_rb_head_reg[2] ? (c2_rb_head_reg[1] ? (c2_rb_head_reg[0] ? c2_rb_lvt_reg[143:142] : c2_rb_lvt_reg[141:140]) : (c2_rb_head_reg[0] ? c2_rb_lvt_reg[139:138] : c2_rb_lvt_reg[137:136])) : (c2_rb_head_reg[1] ? (c2_rb_head_reg[0] ? c2_rb_lvt_reg[135:134] : c2_rb_lvt_reg[133:132]) : (c2_rb_head_reg[0] ? c2_rb_lvt_reg[131:130] : c2_rb_lvt_reg[129:128])))))) : (c2_rb_head_reg[5] ? (c2_rb_head_reg[4] ? (c2_rb_head_reg[3] ? (c2_rb_head_reg[2] ? (c2_rb_head_reg[1] ? (c2_rb_head_reg[0] ? c2_rb_lvt_reg[127:126] : c2_rb_lvt_reg[125:124]) : (c2_rb_head_reg[0] ? c2_rb_lvt_reg[123:122] : c2_rb_lvt_reg[121:120])) : (c2_rb_head_reg[1] ? (c2_rb_head_reg[0] ? c2_rb_lvt_reg[119:118] : c2_rb_lvt_reg[117:116]) : (c2_rb_head_reg[0] ? c2_rb_lvt_reg[115:114] : c2_rb_lvt_reg[113:112]))) : (c2_rb_head_reg[2] ? (c2_rb_head_reg[1] ? (c2_rb_head_reg[0] ? c2_rb_lvt_reg[111:110] : c2_rb_lvt_reg[109:108]) : (c2_rb_head_reg[0] ? c2_rb_lvt_reg[107:106] : c2_rb_lvt_reg[105:104])) : (c2_rb_head_reg[1] ? (c2_rb_head_reg[0] ? c2_rb_lvt_reg[103:102] : c2_rb_lvt_reg[101:100]) : (c2_rb_head_reg[0] ? c2_rb_lvt_reg[99:98] : c2_rb_lvt_reg[97:96])))) : (c2_rb_head_reg[3] ? (c2_rb_head_reg[2] ? (c2_rb_head_reg[1] ? (c2_rb_head_reg[0] ? c2_rb_lvt_reg[95:94] : c2_rb_lvt_reg[93:92]) : (c2_rb_head_reg[0] ? c2_rb_lvt_reg[91:90] : c2_rb_lvt_reg[89:88])) : (c2_rb_head_reg[1] ? (c2_rb_head_reg[0] ? c2_rb_lvt_reg[87:86] : c2_rb_lvt_reg[85:84]) : (c2_rb_head_reg[0] ? c2_rb_lvt_reg[83:82] : c2_rb_lvt_reg[81:80]))) : (c2_rb_head_reg[2] ? (c2_rb_head_reg[1] ? (c2_rb_head_reg[0] ? c2_rb_lvt_reg[79:78] : c2_rb_lvt_reg[77:76]) : (c2_rb_head_reg[0] ? c2_rb_lvt_reg[75:74] : c2_rb_lvt_reg[73:72])) : (c2_rb_head_reg[1] ? (c2_rb_head_reg[0] ? c2_rb_lvt_reg[71:70] : c2_rb_lvt_reg[69:68]) : (c2_rb_head_reg[0] ? c2_rb_lvt_reg[67:66] : c2_rb_lvt_reg[65:64]))))) : (c2_rb_head_reg[4] ? (c2_rb_head_reg[3] ? (c2_rb_head_reg[2] ? (c2_rb_head_reg[1] ? (c2_rb_head_reg[0] ? c2_rb_lvt_reg[63:62] : c2_rb_lvt_reg[61:60]) : (c2_rb_head_reg[0] ? c2_rb_lvt_reg[59:58] : c2_rb_lvt_reg[57:56])) : (c2_rb_head_reg[1] ? (c2_rb_head_reg[0] ? c2_rb_lvt_reg[55:54] : c2_rb_lvt_reg[53:52]) : (c2_rb_head_reg[0] ? c2_rb_lvt_reg[51:50] : c2_rb_lvt_reg[49:48]))) : (c2_rb_head_reg[2] ? (c2_rb_head_reg[1] ? (c2_rb_head_reg[0] ? c2_rb_lvt_reg[47:46] : c2_rb_lvt_reg[45:44]) : (c2_rb_head_reg[0] ? c2_rb_lvt_reg[43:42] : c2_rb_lvt_reg[41:40])) : (c2_rb_head_reg[1] ? (c2_rb_head_reg[0] ? c2_rb_lvt_reg[39:38] : c2_rb_lvt_reg[37:36]) : (c2_rb_head_reg[0] ? c2_rb_lvt_reg[35:34] : c2_rb_lvt_reg[33:32])))) : (c2_rb_head_reg[3] ? (c2_rb_head_reg[2] ? (c2_rb_head_reg[1] ? (c2_rb_head_reg[0] ? c2_rb_lvt_reg[31:30] : c2_rb_lvt_reg[29:28]) : (c2_rb_head_reg[0] ? c2_rb_lvt_reg[27:26] : c2_rb_lvt_reg[25:24])) : (c2_rb_head_reg[1] ? (c2_rb_head_reg[0] ? c2_rb_lvt_reg[23:22] : c2_rb_lvt_reg[21:20]) : (c2_rb_head_reg[0] ? c2_rb_lvt_reg[19:18] : c2_rb_lvt_reg[17:16]))) : (c2_rb_head_reg[2] ? (c2_rb_head_reg[1] ? (c2_rb_head_reg[0] ? c2_rb_lvt_reg[15:14] : c2_rb_lvt_reg[13:12]) : (c2_rb_head_reg[0] ? c2_rb_lvt_reg[11:10] : c2_rb_lvt_reg[9:8])) : (c2_rb_head_reg[1] ? (c2_rb_head_reg[0] ? c2_rb_lvt_reg[7:6] : c2_rb_lvt_reg[5:4]) : (c2_rb_head_reg[0] ? c2_rb_lvt_reg[3:2] : c2_rb_lvt_reg[1:0])))))));
-        c2_rb_v_next = c2_rb_v_next & ~tmp1388;
+        c2_rb_v_next = c2_rb_v_next & ~tmp1394;
         c2_rb_head_next = c2_rb_head_reg + 8'd1;
         c2_rb_used_next = c2_rb_used_next - 9'd1;
     end else if (c2_mem_rdata_ready) begin
@@ -13849,50 +13963,50 @@ always @* begin
                 c0_rb_we2 = 1'b1;
                 c0_rb_wa2 = rs_rbpos;
                 c0_rb_wd2 = (rs_o == 1'b1) ? rs_d[511:256] : rs_d[255:0];
-                c0_rb_v_next = c0_rb_v_next | tmp1389;
-                c0_rb_e_next = c0_rb_e_next & ~tmp1389;
-                c0_rb_lvt_next = (c0_rb_lvt_next & ~tmp1390) | tmp1391;
+                c0_rb_v_next = c0_rb_v_next | tmp1395;
+                c0_rb_e_next = c0_rb_e_next & ~tmp1395;
+                c0_rb_lvt_next = (c0_rb_lvt_next & ~tmp1396) | tmp1397;
             end
             if (lq_head[3:2] == 2'd1) begin
                 c1_rb_we2 = 1'b1;
                 c1_rb_wa2 = rs_rbpos;
                 c1_rb_wd2 = (rs_o == 1'b1) ? rs_d[511:256] : rs_d[255:0];
-                c1_rb_v_next = c1_rb_v_next | tmp1389;
-                c1_rb_e_next = c1_rb_e_next & ~tmp1389;
-                c1_rb_lvt_next = (c1_rb_lvt_next & ~tmp1390) | tmp1391;
+                c1_rb_v_next = c1_rb_v_next | tmp1395;
+                c1_rb_e_next = c1_rb_e_next & ~tmp1395;
+                c1_rb_lvt_next = (c1_rb_lvt_next & ~tmp1396) | tmp1397;
             end
             if (lq_head[3:2] == 2'd2) begin
                 c2_rb_we2 = 1'b1;
                 c2_rb_wa2 = rs_rbpos;
                 c2_rb_wd2 = (rs_o == 1'b1) ? rs_d[511:256] : rs_d[255:0];
-                c2_rb_v_next = c2_rb_v_next | tmp1389;
-                c2_rb_e_next = c2_rb_e_next & ~tmp1389;
-                c2_rb_lvt_next = (c2_rb_lvt_next & ~tmp1390) | tmp1391;
+                c2_rb_v_next = c2_rb_v_next | tmp1395;
+                c2_rb_e_next = c2_rb_e_next & ~tmp1395;
+                c2_rb_lvt_next = (c2_rb_lvt_next & ~tmp1396) | tmp1397;
             end
             if (rs_n == 2'd2) begin
                 if (lq_head[3:2] == 2'd0) begin
                     c0_rb_we3 = 1'b1;
                     c0_rb_wa3 = rs_rbpos + 8'd1;
                     c0_rb_wd3 = rs_d[511:256];
-                    c0_rb_v_next = c0_rb_v_next | tmp1392;
-                    c0_rb_e_next = c0_rb_e_next & ~tmp1392;
-                    c0_rb_lvt_next = (c0_rb_lvt_next & ~tmp1393) | tmp1394;
+                    c0_rb_v_next = c0_rb_v_next | tmp1398;
+                    c0_rb_e_next = c0_rb_e_next & ~tmp1398;
+                    c0_rb_lvt_next = (c0_rb_lvt_next & ~tmp1399) | tmp1400;
                 end
                 if (lq_head[3:2] == 2'd1) begin
                     c1_rb_we3 = 1'b1;
                     c1_rb_wa3 = rs_rbpos + 8'd1;
                     c1_rb_wd3 = rs_d[511:256];
-                    c1_rb_v_next = c1_rb_v_next | tmp1392;
-                    c1_rb_e_next = c1_rb_e_next & ~tmp1392;
-                    c1_rb_lvt_next = (c1_rb_lvt_next & ~tmp1393) | tmp1394;
+                    c1_rb_v_next = c1_rb_v_next | tmp1398;
+                    c1_rb_e_next = c1_rb_e_next & ~tmp1398;
+                    c1_rb_lvt_next = (c1_rb_lvt_next & ~tmp1399) | tmp1400;
                 end
                 if (lq_head[3:2] == 2'd2) begin
                     c2_rb_we3 = 1'b1;
                     c2_rb_wa3 = rs_rbpos + 8'd1;
                     c2_rb_wd3 = rs_d[511:256];
-                    c2_rb_v_next = c2_rb_v_next | tmp1392;
-                    c2_rb_e_next = c2_rb_e_next & ~tmp1392;
-                    c2_rb_lvt_next = (c2_rb_lvt_next & ~tmp1393) | tmp1394;
+                    c2_rb_v_next = c2_rb_v_next | tmp1398;
+                    c2_rb_e_next = c2_rb_e_next & ~tmp1398;
+                    c2_rb_lvt_next = (c2_rb_lvt_next & ~tmp1399) | tmp1400;
                 end
             end
         end
@@ -14324,16 +14438,16 @@ always @* begin
                     frc_next = frc_next + 2'd1;
                 end else begin
                     if (l0_cpl_rec[2:1] == 2'd0) begin
-                        c0_rb_v_next = c0_rb_v_next | tmp1395[511:256];
-                        c0_rb_e_next = c0_rb_e_next | tmp1395[511:256];
+                        c0_rb_v_next = c0_rb_v_next | tmp1401[511:256];
+                        c0_rb_e_next = c0_rb_e_next | tmp1401[511:256];
                     end
                     if (l0_cpl_rec[2:1] == 2'd1) begin
-                        c1_rb_v_next = c1_rb_v_next | tmp1395[511:256];
-                        c1_rb_e_next = c1_rb_e_next | tmp1395[511:256];
+                        c1_rb_v_next = c1_rb_v_next | tmp1401[511:256];
+                        c1_rb_e_next = c1_rb_e_next | tmp1401[511:256];
                     end
                     if (l0_cpl_rec[2:1] == 2'd2) begin
-                        c2_rb_v_next = c2_rb_v_next | tmp1395[511:256];
-                        c2_rb_e_next = c2_rb_e_next | tmp1395[511:256];
+                        c2_rb_v_next = c2_rb_v_next | tmp1401[511:256];
+                        c2_rb_e_next = c2_rb_e_next | tmp1401[511:256];
                     end
                     if (l0_cpl_rec[17] == 1'b1) begin
                         if (l0_cpl_rec[24:18] == 7'd0) begin
@@ -15118,25 +15232,25 @@ always @* begin
                         c0_rb_we0 = 1'b1;
                         c0_rb_wa0 = l0_cpl_rec[10:3] + {3'd0, l0_cpl_bc - {4'd0, l0_cpl_rec[11]}};
                         c0_rb_wd0 = l0_cpl_data;
-                        c0_rb_v_next = c0_rb_v_next | tmp1396;
-                        c0_rb_e_next = c0_rb_e_next & ~tmp1396;
-                        c0_rb_lvt_next = (c0_rb_lvt_next & ~tmp1397) | tmp1398;
+                        c0_rb_v_next = c0_rb_v_next | tmp1402;
+                        c0_rb_e_next = c0_rb_e_next & ~tmp1402;
+                        c0_rb_lvt_next = (c0_rb_lvt_next & ~tmp1403) | tmp1404;
                     end
                     if (l0_cpl_rec[2:1] == 2'd1) begin
                         c1_rb_we0 = 1'b1;
                         c1_rb_wa0 = l0_cpl_rec[10:3] + {3'd0, l0_cpl_bc - {4'd0, l0_cpl_rec[11]}};
                         c1_rb_wd0 = l0_cpl_data;
-                        c1_rb_v_next = c1_rb_v_next | tmp1396;
-                        c1_rb_e_next = c1_rb_e_next & ~tmp1396;
-                        c1_rb_lvt_next = (c1_rb_lvt_next & ~tmp1397) | tmp1398;
+                        c1_rb_v_next = c1_rb_v_next | tmp1402;
+                        c1_rb_e_next = c1_rb_e_next & ~tmp1402;
+                        c1_rb_lvt_next = (c1_rb_lvt_next & ~tmp1403) | tmp1404;
                     end
                     if (l0_cpl_rec[2:1] == 2'd2) begin
                         c2_rb_we0 = 1'b1;
                         c2_rb_wa0 = l0_cpl_rec[10:3] + {3'd0, l0_cpl_bc - {4'd0, l0_cpl_rec[11]}};
                         c2_rb_wd0 = l0_cpl_data;
-                        c2_rb_v_next = c2_rb_v_next | tmp1396;
-                        c2_rb_e_next = c2_rb_e_next & ~tmp1396;
-                        c2_rb_lvt_next = (c2_rb_lvt_next & ~tmp1397) | tmp1398;
+                        c2_rb_v_next = c2_rb_v_next | tmp1402;
+                        c2_rb_e_next = c2_rb_e_next & ~tmp1402;
+                        c2_rb_lvt_next = (c2_rb_lvt_next & ~tmp1403) | tmp1404;
                     end
                 end
                 if ((l0_cpl_rec[17] == 1'b1) && (l0_cpl_bc == 5'd0)) begin
@@ -15337,7 +15451,7 @@ always @* begin
                 if (l0_cpl_last) begin
                     if (l0_cpl_rec[17] == 1'b1) begin
                         l0_iwq_push0 = 1'b1;
-                        l0_iwq_data0 = {l0_cpl_rec[24:18], {tmp1400[29:26], 2'd1}, {l0_cpl_data, l0_ia_reg}, tmp1399[25:0]};
+                        l0_iwq_data0 = {l0_cpl_rec[24:18], {tmp1406[29:26], 2'd1}, {l0_cpl_data, l0_ia_reg}, tmp1405[25:0]};
                     end
                     if (l0_cpl_rec[0] == 1'b1) begin
                         frc_next = frc_next + 2'd1;
@@ -15930,16 +16044,16 @@ always @* begin
             frc_next = frc_next + 2'd1;
         end else begin
             if (l0_scan_rec[2:1] == 2'd0) begin
-                c0_rb_v_next = c0_rb_v_next | tmp1401[511:256];
-                c0_rb_e_next = c0_rb_e_next | tmp1401[511:256];
+                c0_rb_v_next = c0_rb_v_next | tmp1407[511:256];
+                c0_rb_e_next = c0_rb_e_next | tmp1407[511:256];
             end
             if (l0_scan_rec[2:1] == 2'd1) begin
-                c1_rb_v_next = c1_rb_v_next | tmp1401[511:256];
-                c1_rb_e_next = c1_rb_e_next | tmp1401[511:256];
+                c1_rb_v_next = c1_rb_v_next | tmp1407[511:256];
+                c1_rb_e_next = c1_rb_e_next | tmp1407[511:256];
             end
             if (l0_scan_rec[2:1] == 2'd2) begin
-                c2_rb_v_next = c2_rb_v_next | tmp1401[511:256];
-                c2_rb_e_next = c2_rb_e_next | tmp1401[511:256];
+                c2_rb_v_next = c2_rb_v_next | tmp1407[511:256];
+                c2_rb_e_next = c2_rb_e_next | tmp1407[511:256];
             end
             if (l0_scan_rec[17] == 1'b1) begin
                 if (l0_scan_rec[24:18] == 7'd0) begin
@@ -16340,16 +16454,16 @@ always @* begin
                     frc_next = frc_next + 2'd1;
                 end else begin
                     if (l1_cpl_rec[2:1] == 2'd0) begin
-                        c0_rb_v_next = c0_rb_v_next | tmp1402[511:256];
-                        c0_rb_e_next = c0_rb_e_next | tmp1402[511:256];
+                        c0_rb_v_next = c0_rb_v_next | tmp1408[511:256];
+                        c0_rb_e_next = c0_rb_e_next | tmp1408[511:256];
                     end
                     if (l1_cpl_rec[2:1] == 2'd1) begin
-                        c1_rb_v_next = c1_rb_v_next | tmp1402[511:256];
-                        c1_rb_e_next = c1_rb_e_next | tmp1402[511:256];
+                        c1_rb_v_next = c1_rb_v_next | tmp1408[511:256];
+                        c1_rb_e_next = c1_rb_e_next | tmp1408[511:256];
                     end
                     if (l1_cpl_rec[2:1] == 2'd2) begin
-                        c2_rb_v_next = c2_rb_v_next | tmp1402[511:256];
-                        c2_rb_e_next = c2_rb_e_next | tmp1402[511:256];
+                        c2_rb_v_next = c2_rb_v_next | tmp1408[511:256];
+                        c2_rb_e_next = c2_rb_e_next | tmp1408[511:256];
                     end
                     if (l1_cpl_rec[17] == 1'b1) begin
                         if (l1_cpl_rec[24:18] == 7'd0) begin
@@ -17134,25 +17248,25 @@ always @* begin
                         c0_rb_we1 = 1'b1;
                         c0_rb_wa1 = l1_cpl_rec[10:3] + {3'd0, l1_cpl_bc - {4'd0, l1_cpl_rec[11]}};
                         c0_rb_wd1 = l1_cpl_data;
-                        c0_rb_v_next = c0_rb_v_next | tmp1403;
-                        c0_rb_e_next = c0_rb_e_next & ~tmp1403;
-                        c0_rb_lvt_next = (c0_rb_lvt_next & ~tmp1404) | tmp1405;
+                        c0_rb_v_next = c0_rb_v_next | tmp1409;
+                        c0_rb_e_next = c0_rb_e_next & ~tmp1409;
+                        c0_rb_lvt_next = (c0_rb_lvt_next & ~tmp1410) | tmp1411;
                     end
                     if (l1_cpl_rec[2:1] == 2'd1) begin
                         c1_rb_we1 = 1'b1;
                         c1_rb_wa1 = l1_cpl_rec[10:3] + {3'd0, l1_cpl_bc - {4'd0, l1_cpl_rec[11]}};
                         c1_rb_wd1 = l1_cpl_data;
-                        c1_rb_v_next = c1_rb_v_next | tmp1403;
-                        c1_rb_e_next = c1_rb_e_next & ~tmp1403;
-                        c1_rb_lvt_next = (c1_rb_lvt_next & ~tmp1404) | tmp1405;
+                        c1_rb_v_next = c1_rb_v_next | tmp1409;
+                        c1_rb_e_next = c1_rb_e_next & ~tmp1409;
+                        c1_rb_lvt_next = (c1_rb_lvt_next & ~tmp1410) | tmp1411;
                     end
                     if (l1_cpl_rec[2:1] == 2'd2) begin
                         c2_rb_we1 = 1'b1;
                         c2_rb_wa1 = l1_cpl_rec[10:3] + {3'd0, l1_cpl_bc - {4'd0, l1_cpl_rec[11]}};
                         c2_rb_wd1 = l1_cpl_data;
-                        c2_rb_v_next = c2_rb_v_next | tmp1403;
-                        c2_rb_e_next = c2_rb_e_next & ~tmp1403;
-                        c2_rb_lvt_next = (c2_rb_lvt_next & ~tmp1404) | tmp1405;
+                        c2_rb_v_next = c2_rb_v_next | tmp1409;
+                        c2_rb_e_next = c2_rb_e_next & ~tmp1409;
+                        c2_rb_lvt_next = (c2_rb_lvt_next & ~tmp1410) | tmp1411;
                     end
                 end
                 if ((l1_cpl_rec[17] == 1'b1) && (l1_cpl_bc == 5'd0)) begin
@@ -17353,7 +17467,7 @@ always @* begin
                 if (l1_cpl_last) begin
                     if (l1_cpl_rec[17] == 1'b1) begin
                         l1_iwq_push0 = 1'b1;
-                        l1_iwq_data0 = {l1_cpl_rec[24:18], {tmp1407[29:26], 2'd1}, {l1_cpl_data, l1_ia_reg}, tmp1406[25:0]};
+                        l1_iwq_data0 = {l1_cpl_rec[24:18], {tmp1413[29:26], 2'd1}, {l1_cpl_data, l1_ia_reg}, tmp1412[25:0]};
                     end
                     if (l1_cpl_rec[0] == 1'b1) begin
                         frc_next = frc_next + 2'd1;
@@ -17946,16 +18060,16 @@ always @* begin
             frc_next = frc_next + 2'd1;
         end else begin
             if (l1_scan_rec[2:1] == 2'd0) begin
-                c0_rb_v_next = c0_rb_v_next | tmp1408[511:256];
-                c0_rb_e_next = c0_rb_e_next | tmp1408[511:256];
+                c0_rb_v_next = c0_rb_v_next | tmp1414[511:256];
+                c0_rb_e_next = c0_rb_e_next | tmp1414[511:256];
             end
             if (l1_scan_rec[2:1] == 2'd1) begin
-                c1_rb_v_next = c1_rb_v_next | tmp1408[511:256];
-                c1_rb_e_next = c1_rb_e_next | tmp1408[511:256];
+                c1_rb_v_next = c1_rb_v_next | tmp1414[511:256];
+                c1_rb_e_next = c1_rb_e_next | tmp1414[511:256];
             end
             if (l1_scan_rec[2:1] == 2'd2) begin
-                c2_rb_v_next = c2_rb_v_next | tmp1408[511:256];
-                c2_rb_e_next = c2_rb_e_next | tmp1408[511:256];
+                c2_rb_v_next = c2_rb_v_next | tmp1414[511:256];
+                c2_rb_e_next = c2_rb_e_next | tmp1414[511:256];
             end
             if (l1_scan_rec[17] == 1'b1) begin
                 if (l1_scan_rec[24:18] == 7'd0) begin
@@ -18367,7 +18481,8 @@ always @* begin
             end
         end
         if (c0_sp_wr) begin
-            c0_iq_pop = c0_sp_pair ? 2'd2 : 2'd1;
+            c0_iq_pop = c0_sp_paired ? 2'd2 : 2'd1;
+            c0_iq_move = c0_sp_pair_over;
             c0_held_next = 1'b0;
         end else if ((c0_sd_reg + c0_sp_n) == c0_iq_head[41:37]) begin
             c0_iq_pop = 2'd1;
@@ -18395,7 +18510,8 @@ always @* begin
             end
         end
         if (c1_sp_wr) begin
-            c1_iq_pop = c1_sp_pair ? 2'd2 : 2'd1;
+            c1_iq_pop = c1_sp_paired ? 2'd2 : 2'd1;
+            c1_iq_move = c1_sp_pair_over;
             c1_held_next = 1'b0;
         end else if ((c1_sd_reg + c1_sp_n) == c1_iq_head[41:37]) begin
             c1_iq_pop = 2'd1;
@@ -18423,7 +18539,8 @@ always @* begin
             end
         end
         if (c2_sp_wr) begin
-            c2_iq_pop = c2_sp_pair ? 2'd2 : 2'd1;
+            c2_iq_pop = c2_sp_paired ? 2'd2 : 2'd1;
+            c2_iq_move = c2_sp_pair_over;
             c2_held_next = 1'b0;
         end else if ((c2_sd_reg + c2_sp_n) == c2_iq_head[41:37]) begin
             c2_iq_pop = 2'd1;
@@ -18445,9 +18562,9 @@ always @* begin
         c0_iq_data0 = {256'd0, c0_rb_tail_reg, c0_mem_rd_beats, c0_mem_rd_addr, 1'b0};
     end
     if (c0_rd_acc) begin
-        c0_rb_v_next = c0_rb_v_next & ~tmp1409[511:256];
-        c0_rb_e_next = c0_rb_e_next & ~tmp1409[511:256];
-        c0_rb_last_next = (c0_rb_last_next & ~tmp1409[511:256]) | (tmp1410 & tmp1409[511:256]);
+        c0_rb_v_next = c0_rb_v_next & ~tmp1415[511:256];
+        c0_rb_e_next = c0_rb_e_next & ~tmp1415[511:256];
+        c0_rb_last_next = (c0_rb_last_next & ~tmp1415[511:256]) | (tmp1416 & tmp1415[511:256]);
         c0_rb_tail_next = c0_rb_tail_reg + {3'd0, c0_mem_rd_beats};
         c0_rb_used_next = c0_rb_used_next + {4'd0, c0_mem_rd_beats};
     end
@@ -18463,9 +18580,9 @@ always @* begin
         c1_iq_data0 = {256'd0, c1_rb_tail_reg, c1_mem_rd_beats, c1_mem_rd_addr, 1'b0};
     end
     if (c1_rd_acc) begin
-        c1_rb_v_next = c1_rb_v_next & ~tmp1411[511:256];
-        c1_rb_e_next = c1_rb_e_next & ~tmp1411[511:256];
-        c1_rb_last_next = (c1_rb_last_next & ~tmp1411[511:256]) | (tmp1412 & tmp1411[511:256]);
+        c1_rb_v_next = c1_rb_v_next & ~tmp1417[511:256];
+        c1_rb_e_next = c1_rb_e_next & ~tmp1417[511:256];
+        c1_rb_last_next = (c1_rb_last_next & ~tmp1417[511:256]) | (tmp1418 & tmp1417[511:256]);
         c1_rb_tail_next = c1_rb_tail_reg + {3'd0, c1_mem_rd_beats};
         c1_rb_used_next = c1_rb_used_next + {4'd0, c1_mem_rd_beats};
     end
@@ -18481,9 +18598,9 @@ always @* begin
         c2_iq_data0 = {256'd0, c2_rb_tail_reg, c2_mem_rd_beats, c2_mem_rd_addr, 1'b0};
     end
     if (c2_rd_acc) begin
-        c2_rb_v_next = c2_rb_v_next & ~tmp1413[511:256];
-        c2_rb_e_next = c2_rb_e_next & ~tmp1413[511:256];
-        c2_rb_last_next = (c2_rb_last_next & ~tmp1413[511:256]) | (tmp1414 & tmp1413[511:256]);
+        c2_rb_v_next = c2_rb_v_next & ~tmp1419[511:256];
+        c2_rb_e_next = c2_rb_e_next & ~tmp1419[511:256];
+        c2_rb_last_next = (c2_rb_last_next & ~tmp1419[511:256]) | (tmp1420 & tmp1419[511:256]);
         c2_rb_tail_next = c2_rb_tail_reg + {3'd0, c2_mem_rd_beats};
         c2_rb_used_next = c2_rb_used_next + {4'd0, c2_mem_rd_beats};
     end
@@ -19813,11 +19930,14 @@ always @(posedge clk) begin
     ce_arb_last_hi_reg <= ce_arb_last_hi_next;
     ce_arb_last_lo_reg <= ce_arb_last_lo_next;
     ce_arb_starve_reg <= ce_arb_starve_next;
+    if (c0_iq_move) begin
+        c0_iq_mem[tmp1421[2:0]] <= c0_iq_second;
+    end
     if (c0_iq_push0) begin
         c0_iq_mem[c0_iq_wp_reg[2:0]] <= c0_iq_data0;
     end
     if (c0_iq_push1) begin
-        c0_iq_mem[tmp1415[2:0]] <= c0_iq_data1;
+        c0_iq_mem[tmp1422[2:0]] <= c0_iq_data1;
     end
     if (c0_rq0_push0) begin
         c0_rq0_mem[c0_rq0_wp_reg[3:0]] <= c0_rq0_data0;
@@ -19828,11 +19948,14 @@ always @(posedge clk) begin
     if (c0_cq_push0) begin
         c0_cq_mem[c0_cq_wp_reg[3:0]] <= c0_cq_data0;
     end
+    if (c1_iq_move) begin
+        c1_iq_mem[tmp1423[2:0]] <= c1_iq_second;
+    end
     if (c1_iq_push0) begin
         c1_iq_mem[c1_iq_wp_reg[2:0]] <= c1_iq_data0;
     end
     if (c1_iq_push1) begin
-        c1_iq_mem[tmp1416[2:0]] <= c1_iq_data1;
+        c1_iq_mem[tmp1424[2:0]] <= c1_iq_data1;
     end
     if (c1_rq0_push0) begin
         c1_rq0_mem[c1_rq0_wp_reg[3:0]] <= c1_rq0_data0;
@@ -19843,11 +19966,14 @@ always @(posedge clk) begin
     if (c1_cq_push0) begin
         c1_cq_mem[c1_cq_wp_reg[3:0]] <= c1_cq_data0;
     end
+    if (c2_iq_move) begin
+        c2_iq_mem[tmp1425[2:0]] <= c2_iq_second;
+    end
     if (c2_iq_push0) begin
         c2_iq_mem[c2_iq_wp_reg[2:0]] <= c2_iq_data0;
     end
     if (c2_iq_push1) begin
-        c2_iq_mem[tmp1417[2:0]] <= c2_iq_data1;
+        c2_iq_mem[tmp1426[2:0]] <= c2_iq_data1;
     end
     if (c2_rq0_push0) begin
         c2_rq0_mem[c2_rq0_wp_reg[3:0]] <= c2_rq0_data0;
@@ -19862,7 +19988,7 @@ always @(posedge clk) begin
         l0_xq_mem[l0_xq_wp_reg[2:0]] <= l0_xq_data0;
     end
     if (l0_xq_push1) begin
-        l0_xq_mem[tmp1418[2:0]] <= l0_xq_data1;
+        l0_xq_mem[tmp1427[2:0]] <= l0_xq_data1;
     end
     if (l0_iwq_push0) begin
         l0_iwq_mem[l0_iwq_wp_reg[5:0]] <= l0_iwq_data0;
@@ -19871,7 +19997,7 @@ always @(posedge clk) begin
         l1_xq_mem[l1_xq_wp_reg[2:0]] <= l1_xq_data0;
     end
     if (l1_xq_push1) begin
-        l1_xq_mem[tmp1419[2:0]] <= l1_xq_data1;
+        l1_xq_mem[tmp1428[2:0]] <= l1_xq_data1;
     end
     if (l1_iwq_push0) begin
         l1_iwq_mem[l1_iwq_wp_reg[5:0]] <= l1_iwq_data0;

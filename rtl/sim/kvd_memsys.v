@@ -157,6 +157,13 @@ wire [3:0]   tmp1;
 /* verilator lint_off UNUSEDSIGNAL */
 wire [293:0] c0_iq_second;
 /* verilator lint_on UNUSEDSIGNAL */
+/* verilator lint_off UNUSEDSIGNAL */
+wire [3:0]   tmp2;
+/* verilator lint_on UNUSEDSIGNAL */
+/* verilator lint_off UNUSEDSIGNAL */
+wire [293:0] c0_iq_third;
+/* verilator lint_on UNUSEDSIGNAL */
+reg          c0_iq_move;
 reg          c0_iq_push0;
 reg  [293:0] c0_iq_data0;
 reg          c0_iq_push1;
@@ -267,11 +274,18 @@ wire         c1_iq_ne;
 wire [293:0] c1_iq_head;
 /* verilator lint_on UNUSEDSIGNAL */
 /* verilator lint_off UNUSEDSIGNAL */
-wire [3:0]   tmp2;
+wire [3:0]   tmp3;
 /* verilator lint_on UNUSEDSIGNAL */
 /* verilator lint_off UNUSEDSIGNAL */
 wire [293:0] c1_iq_second;
 /* verilator lint_on UNUSEDSIGNAL */
+/* verilator lint_off UNUSEDSIGNAL */
+wire [3:0]   tmp4;
+/* verilator lint_on UNUSEDSIGNAL */
+/* verilator lint_off UNUSEDSIGNAL */
+wire [293:0] c1_iq_third;
+/* verilator lint_on UNUSEDSIGNAL */
+reg          c1_iq_move;
 reg          c1_iq_push0;
 reg  [293:0] c1_iq_data0;
 reg          c1_iq_push1;
@@ -382,11 +396,18 @@ wire         c2_iq_ne;
 wire [293:0] c2_iq_head;
 /* verilator lint_on UNUSEDSIGNAL */
 /* verilator lint_off UNUSEDSIGNAL */
-wire [3:0]   tmp3;
+wire [3:0]   tmp5;
 /* verilator lint_on UNUSEDSIGNAL */
 /* verilator lint_off UNUSEDSIGNAL */
 wire [293:0] c2_iq_second;
 /* verilator lint_on UNUSEDSIGNAL */
+/* verilator lint_off UNUSEDSIGNAL */
+wire [3:0]   tmp6;
+/* verilator lint_on UNUSEDSIGNAL */
+/* verilator lint_off UNUSEDSIGNAL */
+wire [293:0] c2_iq_third;
+/* verilator lint_on UNUSEDSIGNAL */
+reg          c2_iq_move;
 reg          c2_iq_push0;
 reg  [293:0] c2_iq_data0;
 reg          c2_iq_push1;
@@ -1806,16 +1827,16 @@ reg          done_next;
 reg  [31:0]  cycle_reg;
 reg  [31:0]  cycle_next;
 /* verilator lint_off UNUSEDSIGNAL */
-wire [511:0] tmp4;
-/* verilator lint_on UNUSEDSIGNAL */
-/* verilator lint_off UNUSEDSIGNAL */
-wire [511:0] tmp5;
-/* verilator lint_on UNUSEDSIGNAL */
-/* verilator lint_off UNUSEDSIGNAL */
-wire [511:0] tmp6;
-/* verilator lint_on UNUSEDSIGNAL */
-/* verilator lint_off UNUSEDSIGNAL */
 wire [511:0] tmp7;
+/* verilator lint_on UNUSEDSIGNAL */
+/* verilator lint_off UNUSEDSIGNAL */
+wire [511:0] tmp8;
+/* verilator lint_on UNUSEDSIGNAL */
+/* verilator lint_off UNUSEDSIGNAL */
+wire [511:0] tmp9;
+/* verilator lint_on UNUSEDSIGNAL */
+/* verilator lint_off UNUSEDSIGNAL */
+wire [511:0] tmp10;
 /* verilator lint_on UNUSEDSIGNAL */
 /* verilator lint_off UNUSEDSIGNAL */
 wire         l0_xfer;
@@ -1896,25 +1917,25 @@ wire         l0_arb_any_lo;
 wire         l0_arb_use_hi;
 /* verilator lint_on UNUSEDSIGNAL */
 /* verilator lint_off UNUSEDSIGNAL */
-wire [2:0]   tmp8;
+wire [2:0]   tmp11;
 /* verilator lint_on UNUSEDSIGNAL */
 /* verilator lint_off UNUSEDSIGNAL */
 wire [1:0]   l0_arb_rh_c4;
 /* verilator lint_on UNUSEDSIGNAL */
 /* verilator lint_off UNUSEDSIGNAL */
-wire [2:0]   tmp9;
+wire [2:0]   tmp12;
 /* verilator lint_on UNUSEDSIGNAL */
 /* verilator lint_off UNUSEDSIGNAL */
 wire [1:0]   l0_arb_rh_c3;
 /* verilator lint_on UNUSEDSIGNAL */
 /* verilator lint_off UNUSEDSIGNAL */
-wire [2:0]   tmp10;
+wire [2:0]   tmp13;
 /* verilator lint_on UNUSEDSIGNAL */
 /* verilator lint_off UNUSEDSIGNAL */
 wire [1:0]   l0_arb_rh_c2;
 /* verilator lint_on UNUSEDSIGNAL */
 /* verilator lint_off UNUSEDSIGNAL */
-wire [2:0]   tmp11;
+wire [2:0]   tmp14;
 /* verilator lint_on UNUSEDSIGNAL */
 /* verilator lint_off UNUSEDSIGNAL */
 wire [1:0]   l0_arb_rh_c1;
@@ -1923,25 +1944,25 @@ wire [1:0]   l0_arb_rh_c1;
 wire [1:0]   l0_arb_win_hi;
 /* verilator lint_on UNUSEDSIGNAL */
 /* verilator lint_off UNUSEDSIGNAL */
-wire [2:0]   tmp12;
+wire [2:0]   tmp15;
 /* verilator lint_on UNUSEDSIGNAL */
 /* verilator lint_off UNUSEDSIGNAL */
 wire [1:0]   l0_arb_rl_c4;
 /* verilator lint_on UNUSEDSIGNAL */
 /* verilator lint_off UNUSEDSIGNAL */
-wire [2:0]   tmp13;
+wire [2:0]   tmp16;
 /* verilator lint_on UNUSEDSIGNAL */
 /* verilator lint_off UNUSEDSIGNAL */
 wire [1:0]   l0_arb_rl_c3;
 /* verilator lint_on UNUSEDSIGNAL */
 /* verilator lint_off UNUSEDSIGNAL */
-wire [2:0]   tmp14;
+wire [2:0]   tmp17;
 /* verilator lint_on UNUSEDSIGNAL */
 /* verilator lint_off UNUSEDSIGNAL */
 wire [1:0]   l0_arb_rl_c2;
 /* verilator lint_on UNUSEDSIGNAL */
 /* verilator lint_off UNUSEDSIGNAL */
-wire [2:0]   tmp15;
+wire [2:0]   tmp18;
 /* verilator lint_on UNUSEDSIGNAL */
 /* verilator lint_off UNUSEDSIGNAL */
 wire [1:0]   l0_arb_rl_c1;
@@ -1998,25 +2019,25 @@ wire         l1_arb_any_lo;
 wire         l1_arb_use_hi;
 /* verilator lint_on UNUSEDSIGNAL */
 /* verilator lint_off UNUSEDSIGNAL */
-wire [2:0]   tmp16;
+wire [2:0]   tmp19;
 /* verilator lint_on UNUSEDSIGNAL */
 /* verilator lint_off UNUSEDSIGNAL */
 wire [1:0]   l1_arb_rh_c4;
 /* verilator lint_on UNUSEDSIGNAL */
 /* verilator lint_off UNUSEDSIGNAL */
-wire [2:0]   tmp17;
+wire [2:0]   tmp20;
 /* verilator lint_on UNUSEDSIGNAL */
 /* verilator lint_off UNUSEDSIGNAL */
 wire [1:0]   l1_arb_rh_c3;
 /* verilator lint_on UNUSEDSIGNAL */
 /* verilator lint_off UNUSEDSIGNAL */
-wire [2:0]   tmp18;
+wire [2:0]   tmp21;
 /* verilator lint_on UNUSEDSIGNAL */
 /* verilator lint_off UNUSEDSIGNAL */
 wire [1:0]   l1_arb_rh_c2;
 /* verilator lint_on UNUSEDSIGNAL */
 /* verilator lint_off UNUSEDSIGNAL */
-wire [2:0]   tmp19;
+wire [2:0]   tmp22;
 /* verilator lint_on UNUSEDSIGNAL */
 /* verilator lint_off UNUSEDSIGNAL */
 wire [1:0]   l1_arb_rh_c1;
@@ -2025,25 +2046,25 @@ wire [1:0]   l1_arb_rh_c1;
 wire [1:0]   l1_arb_win_hi;
 /* verilator lint_on UNUSEDSIGNAL */
 /* verilator lint_off UNUSEDSIGNAL */
-wire [2:0]   tmp20;
+wire [2:0]   tmp23;
 /* verilator lint_on UNUSEDSIGNAL */
 /* verilator lint_off UNUSEDSIGNAL */
 wire [1:0]   l1_arb_rl_c4;
 /* verilator lint_on UNUSEDSIGNAL */
 /* verilator lint_off UNUSEDSIGNAL */
-wire [2:0]   tmp21;
+wire [2:0]   tmp24;
 /* verilator lint_on UNUSEDSIGNAL */
 /* verilator lint_off UNUSEDSIGNAL */
 wire [1:0]   l1_arb_rl_c3;
 /* verilator lint_on UNUSEDSIGNAL */
 /* verilator lint_off UNUSEDSIGNAL */
-wire [2:0]   tmp22;
+wire [2:0]   tmp25;
 /* verilator lint_on UNUSEDSIGNAL */
 /* verilator lint_off UNUSEDSIGNAL */
 wire [1:0]   l1_arb_rl_c2;
 /* verilator lint_on UNUSEDSIGNAL */
 /* verilator lint_off UNUSEDSIGNAL */
-wire [2:0]   tmp23;
+wire [2:0]   tmp26;
 /* verilator lint_on UNUSEDSIGNAL */
 /* verilator lint_off UNUSEDSIGNAL */
 wire [1:0]   l1_arb_rl_c1;
@@ -2067,19 +2088,19 @@ wire [2:0]   dw_elig;
 wire         dw_any;
 /* verilator lint_on UNUSEDSIGNAL */
 /* verilator lint_off UNUSEDSIGNAL */
-wire [2:0]   tmp24;
+wire [2:0]   tmp27;
 /* verilator lint_on UNUSEDSIGNAL */
 /* verilator lint_off UNUSEDSIGNAL */
 wire [1:0]   dw_rr_c3;
 /* verilator lint_on UNUSEDSIGNAL */
 /* verilator lint_off UNUSEDSIGNAL */
-wire [2:0]   tmp25;
+wire [2:0]   tmp28;
 /* verilator lint_on UNUSEDSIGNAL */
 /* verilator lint_off UNUSEDSIGNAL */
 wire [1:0]   dw_rr_c2;
 /* verilator lint_on UNUSEDSIGNAL */
 /* verilator lint_off UNUSEDSIGNAL */
-wire [2:0]   tmp26;
+wire [2:0]   tmp29;
 /* verilator lint_on UNUSEDSIGNAL */
 /* verilator lint_off UNUSEDSIGNAL */
 wire [1:0]   dw_rr_c1;
@@ -2097,7 +2118,7 @@ wire         pt_any_free;
 wire [6:0]   pt_low;
 /* verilator lint_on UNUSEDSIGNAL */
 /* verilator lint_off UNUSEDSIGNAL */
-wire [17:0]  tmp27;
+wire [17:0]  tmp30;
 /* verilator lint_on UNUSEDSIGNAL */
 /* verilator lint_off UNUSEDSIGNAL */
 wire [15:0]  c0_cq_slot;
@@ -2106,7 +2127,7 @@ wire [15:0]  c0_cq_slot;
 wire         c0_cq_isw;
 /* verilator lint_on UNUSEDSIGNAL */
 /* verilator lint_off UNUSEDSIGNAL */
-wire [17:0]  tmp28;
+wire [17:0]  tmp31;
 /* verilator lint_on UNUSEDSIGNAL */
 /* verilator lint_off UNUSEDSIGNAL */
 wire [15:0]  c1_cq_slot;
@@ -2115,7 +2136,7 @@ wire [15:0]  c1_cq_slot;
 wire         c1_cq_isw;
 /* verilator lint_on UNUSEDSIGNAL */
 /* verilator lint_off UNUSEDSIGNAL */
-wire [17:0]  tmp29;
+wire [17:0]  tmp32;
 /* verilator lint_on UNUSEDSIGNAL */
 /* verilator lint_off UNUSEDSIGNAL */
 wire [15:0]  c2_cq_slot;
@@ -2190,25 +2211,25 @@ wire         ce_arb_any_lo;
 wire         ce_arb_use_hi;
 /* verilator lint_on UNUSEDSIGNAL */
 /* verilator lint_off UNUSEDSIGNAL */
-wire [2:0]   tmp30;
+wire [2:0]   tmp33;
 /* verilator lint_on UNUSEDSIGNAL */
 /* verilator lint_off UNUSEDSIGNAL */
 wire [1:0]   ce_arb_rh_c4;
 /* verilator lint_on UNUSEDSIGNAL */
 /* verilator lint_off UNUSEDSIGNAL */
-wire [2:0]   tmp31;
+wire [2:0]   tmp34;
 /* verilator lint_on UNUSEDSIGNAL */
 /* verilator lint_off UNUSEDSIGNAL */
 wire [1:0]   ce_arb_rh_c3;
 /* verilator lint_on UNUSEDSIGNAL */
 /* verilator lint_off UNUSEDSIGNAL */
-wire [2:0]   tmp32;
+wire [2:0]   tmp35;
 /* verilator lint_on UNUSEDSIGNAL */
 /* verilator lint_off UNUSEDSIGNAL */
 wire [1:0]   ce_arb_rh_c2;
 /* verilator lint_on UNUSEDSIGNAL */
 /* verilator lint_off UNUSEDSIGNAL */
-wire [2:0]   tmp33;
+wire [2:0]   tmp36;
 /* verilator lint_on UNUSEDSIGNAL */
 /* verilator lint_off UNUSEDSIGNAL */
 wire [1:0]   ce_arb_rh_c1;
@@ -2217,25 +2238,25 @@ wire [1:0]   ce_arb_rh_c1;
 wire [1:0]   ce_arb_win_hi;
 /* verilator lint_on UNUSEDSIGNAL */
 /* verilator lint_off UNUSEDSIGNAL */
-wire [2:0]   tmp34;
+wire [2:0]   tmp37;
 /* verilator lint_on UNUSEDSIGNAL */
 /* verilator lint_off UNUSEDSIGNAL */
 wire [1:0]   ce_arb_rl_c4;
 /* verilator lint_on UNUSEDSIGNAL */
 /* verilator lint_off UNUSEDSIGNAL */
-wire [2:0]   tmp35;
+wire [2:0]   tmp38;
 /* verilator lint_on UNUSEDSIGNAL */
 /* verilator lint_off UNUSEDSIGNAL */
 wire [1:0]   ce_arb_rl_c3;
 /* verilator lint_on UNUSEDSIGNAL */
 /* verilator lint_off UNUSEDSIGNAL */
-wire [2:0]   tmp36;
+wire [2:0]   tmp39;
 /* verilator lint_on UNUSEDSIGNAL */
 /* verilator lint_off UNUSEDSIGNAL */
 wire [1:0]   ce_arb_rl_c2;
 /* verilator lint_on UNUSEDSIGNAL */
 /* verilator lint_off UNUSEDSIGNAL */
-wire [2:0]   tmp37;
+wire [2:0]   tmp40;
 /* verilator lint_on UNUSEDSIGNAL */
 /* verilator lint_off UNUSEDSIGNAL */
 wire [1:0]   ce_arb_rl_c1;
@@ -2253,7 +2274,7 @@ wire [1:0]   ce_arb_win;
 wire [551:0] ce_win_op;
 /* verilator lint_on UNUSEDSIGNAL */
 /* verilator lint_off UNUSEDSIGNAL */
-wire [17:0]  tmp38;
+wire [17:0]  tmp41;
 /* verilator lint_on UNUSEDSIGNAL */
 /* verilator lint_off UNUSEDSIGNAL */
 wire [15:0]  ce_win_slot;
@@ -2305,15 +2326,6 @@ wire         rs_dirty;
 /* verilator lint_on UNUSEDSIGNAL */
 /* verilator lint_off UNUSEDSIGNAL */
 wire [17:0]  rs_old;
-/* verilator lint_on UNUSEDSIGNAL */
-/* verilator lint_off UNUSEDSIGNAL */
-wire [14:0]  tmp39;
-/* verilator lint_on UNUSEDSIGNAL */
-/* verilator lint_off UNUSEDSIGNAL */
-wire [14:0]  tmp40;
-/* verilator lint_on UNUSEDSIGNAL */
-/* verilator lint_off UNUSEDSIGNAL */
-wire [14:0]  tmp41;
 /* verilator lint_on UNUSEDSIGNAL */
 /* verilator lint_off UNUSEDSIGNAL */
 wire [14:0]  tmp42;
@@ -2523,13 +2535,7 @@ wire [14:0]  tmp109;
 wire [14:0]  tmp110;
 /* verilator lint_on UNUSEDSIGNAL */
 /* verilator lint_off UNUSEDSIGNAL */
-wire [7:0]   rs_line_hl;
-/* verilator lint_on UNUSEDSIGNAL */
-/* verilator lint_off UNUSEDSIGNAL */
-wire [10:0]  tmp111;
-/* verilator lint_on UNUSEDSIGNAL */
-/* verilator lint_off UNUSEDSIGNAL */
-wire [1:0]   rs_line_link;
+wire [14:0]  tmp111;
 /* verilator lint_on UNUSEDSIGNAL */
 /* verilator lint_off UNUSEDSIGNAL */
 wire [14:0]  tmp112;
@@ -2538,7 +2544,13 @@ wire [14:0]  tmp112;
 wire [14:0]  tmp113;
 /* verilator lint_on UNUSEDSIGNAL */
 /* verilator lint_off UNUSEDSIGNAL */
-wire [14:0]  tmp114;
+wire [7:0]   rs_line_hl;
+/* verilator lint_on UNUSEDSIGNAL */
+/* verilator lint_off UNUSEDSIGNAL */
+wire [10:0]  tmp114;
+/* verilator lint_on UNUSEDSIGNAL */
+/* verilator lint_off UNUSEDSIGNAL */
+wire [1:0]   rs_line_link;
 /* verilator lint_on UNUSEDSIGNAL */
 /* verilator lint_off UNUSEDSIGNAL */
 wire [14:0]  tmp115;
@@ -2748,10 +2760,19 @@ wire [14:0]  tmp182;
 wire [14:0]  tmp183;
 /* verilator lint_on UNUSEDSIGNAL */
 /* verilator lint_off UNUSEDSIGNAL */
+wire [14:0]  tmp184;
+/* verilator lint_on UNUSEDSIGNAL */
+/* verilator lint_off UNUSEDSIGNAL */
+wire [14:0]  tmp185;
+/* verilator lint_on UNUSEDSIGNAL */
+/* verilator lint_off UNUSEDSIGNAL */
+wire [14:0]  tmp186;
+/* verilator lint_on UNUSEDSIGNAL */
+/* verilator lint_off UNUSEDSIGNAL */
 wire [7:0]   rs_old_hl;
 /* verilator lint_on UNUSEDSIGNAL */
 /* verilator lint_off UNUSEDSIGNAL */
-wire [10:0]  tmp184;
+wire [10:0]  tmp187;
 /* verilator lint_on UNUSEDSIGNAL */
 /* verilator lint_off UNUSEDSIGNAL */
 wire [1:0]   rs_old_link;
@@ -2851,15 +2872,6 @@ wire [17:0]  c0_sp_line;
 /* verilator lint_on UNUSEDSIGNAL */
 /* verilator lint_off UNUSEDSIGNAL */
 wire         c0_sp_o;
-/* verilator lint_on UNUSEDSIGNAL */
-/* verilator lint_off UNUSEDSIGNAL */
-wire [14:0]  tmp185;
-/* verilator lint_on UNUSEDSIGNAL */
-/* verilator lint_off UNUSEDSIGNAL */
-wire [14:0]  tmp186;
-/* verilator lint_on UNUSEDSIGNAL */
-/* verilator lint_off UNUSEDSIGNAL */
-wire [14:0]  tmp187;
 /* verilator lint_on UNUSEDSIGNAL */
 /* verilator lint_off UNUSEDSIGNAL */
 wire [14:0]  tmp188;
@@ -3069,22 +3081,22 @@ wire [14:0]  tmp255;
 wire [14:0]  tmp256;
 /* verilator lint_on UNUSEDSIGNAL */
 /* verilator lint_off UNUSEDSIGNAL */
+wire [14:0]  tmp257;
+/* verilator lint_on UNUSEDSIGNAL */
+/* verilator lint_off UNUSEDSIGNAL */
+wire [14:0]  tmp258;
+/* verilator lint_on UNUSEDSIGNAL */
+/* verilator lint_off UNUSEDSIGNAL */
+wire [14:0]  tmp259;
+/* verilator lint_on UNUSEDSIGNAL */
+/* verilator lint_off UNUSEDSIGNAL */
 wire [7:0]   c0_sp_hl;
 /* verilator lint_on UNUSEDSIGNAL */
 /* verilator lint_off UNUSEDSIGNAL */
-wire [10:0]  tmp257;
+wire [10:0]  tmp260;
 /* verilator lint_on UNUSEDSIGNAL */
 /* verilator lint_off UNUSEDSIGNAL */
 wire [1:0]   c0_sp_link;
-/* verilator lint_on UNUSEDSIGNAL */
-/* verilator lint_off UNUSEDSIGNAL */
-wire [17:0]  tmp258;
-/* verilator lint_on UNUSEDSIGNAL */
-/* verilator lint_off UNUSEDSIGNAL */
-wire [17:0]  tmp259;
-/* verilator lint_on UNUSEDSIGNAL */
-/* verilator lint_off UNUSEDSIGNAL */
-wire [17:0]  tmp260;
 /* verilator lint_on UNUSEDSIGNAL */
 /* verilator lint_off UNUSEDSIGNAL */
 wire [17:0]  tmp261;
@@ -3516,6 +3528,15 @@ wire [17:0]  tmp402;
 wire [17:0]  tmp403;
 /* verilator lint_on UNUSEDSIGNAL */
 /* verilator lint_off UNUSEDSIGNAL */
+wire [17:0]  tmp404;
+/* verilator lint_on UNUSEDSIGNAL */
+/* verilator lint_off UNUSEDSIGNAL */
+wire [17:0]  tmp405;
+/* verilator lint_on UNUSEDSIGNAL */
+/* verilator lint_off UNUSEDSIGNAL */
+wire [17:0]  tmp406;
+/* verilator lint_on UNUSEDSIGNAL */
+/* verilator lint_off UNUSEDSIGNAL */
 wire [15:0]  c0_sp_base_hd;
 /* verilator lint_on UNUSEDSIGNAL */
 /* verilator lint_off UNUSEDSIGNAL */
@@ -3543,15 +3564,6 @@ wire         c0_sp_cache6;
 wire         c0_sp_cache7;
 /* verilator lint_on UNUSEDSIGNAL */
 /* verilator lint_off UNUSEDSIGNAL */
-wire [2:0]   tmp404;
-/* verilator lint_on UNUSEDSIGNAL */
-/* verilator lint_off UNUSEDSIGNAL */
-wire [2:0]   tmp405;
-/* verilator lint_on UNUSEDSIGNAL */
-/* verilator lint_off UNUSEDSIGNAL */
-wire [2:0]   tmp406;
-/* verilator lint_on UNUSEDSIGNAL */
-/* verilator lint_off UNUSEDSIGNAL */
 wire [2:0]   tmp407;
 /* verilator lint_on UNUSEDSIGNAL */
 /* verilator lint_off UNUSEDSIGNAL */
@@ -3564,9 +3576,6 @@ wire [2:0]   tmp409;
 wire [2:0]   tmp410;
 /* verilator lint_on UNUSEDSIGNAL */
 /* verilator lint_off UNUSEDSIGNAL */
-wire         c0_sp_cacheable;
-/* verilator lint_on UNUSEDSIGNAL */
-/* verilator lint_off UNUSEDSIGNAL */
 wire [2:0]   tmp411;
 /* verilator lint_on UNUSEDSIGNAL */
 /* verilator lint_off UNUSEDSIGNAL */
@@ -3574,6 +3583,9 @@ wire [2:0]   tmp412;
 /* verilator lint_on UNUSEDSIGNAL */
 /* verilator lint_off UNUSEDSIGNAL */
 wire [2:0]   tmp413;
+/* verilator lint_on UNUSEDSIGNAL */
+/* verilator lint_off UNUSEDSIGNAL */
+wire         c0_sp_cacheable;
 /* verilator lint_on UNUSEDSIGNAL */
 /* verilator lint_off UNUSEDSIGNAL */
 wire [2:0]   tmp414;
@@ -3588,6 +3600,15 @@ wire [2:0]   tmp416;
 wire [2:0]   tmp417;
 /* verilator lint_on UNUSEDSIGNAL */
 /* verilator lint_off UNUSEDSIGNAL */
+wire [2:0]   tmp418;
+/* verilator lint_on UNUSEDSIGNAL */
+/* verilator lint_off UNUSEDSIGNAL */
+wire [2:0]   tmp419;
+/* verilator lint_on UNUSEDSIGNAL */
+/* verilator lint_off UNUSEDSIGNAL */
+wire [2:0]   tmp420;
+/* verilator lint_on UNUSEDSIGNAL */
+/* verilator lint_off UNUSEDSIGNAL */
 wire [4:0]   c0_sp_krun;
 /* verilator lint_on UNUSEDSIGNAL */
 /* verilator lint_off UNUSEDSIGNAL */
@@ -3597,7 +3618,7 @@ wire [4:0]   c0_sp_rem;
 wire [4:0]   c0_sp_ncache;
 /* verilator lint_on UNUSEDSIGNAL */
 /* verilator lint_off UNUSEDSIGNAL */
-wire [5:0]   tmp418;
+wire [5:0]   tmp421;
 /* verilator lint_on UNUSEDSIGNAL */
 /* verilator lint_off UNUSEDSIGNAL */
 wire [4:0]   c0_sp_nrun;
@@ -3609,7 +3630,25 @@ wire [7:0]   c0_sp_rbpos;
 wire         c0_sp_pair;
 /* verilator lint_on UNUSEDSIGNAL */
 /* verilator lint_off UNUSEDSIGNAL */
+wire [23:0]  tmp422;
+/* verilator lint_on UNUSEDSIGNAL */
+/* verilator lint_off UNUSEDSIGNAL */
+wire [23:0]  c0_sp_sec_last;
+/* verilator lint_on UNUSEDSIGNAL */
+/* verilator lint_off UNUSEDSIGNAL */
+wire         c0_sp_sec_miss;
+/* verilator lint_on UNUSEDSIGNAL */
+/* verilator lint_off UNUSEDSIGNAL */
+wire         c0_sp_pair_over;
+/* verilator lint_on UNUSEDSIGNAL */
+/* verilator lint_off UNUSEDSIGNAL */
+wire         c0_sp_paired;
+/* verilator lint_on UNUSEDSIGNAL */
+/* verilator lint_off UNUSEDSIGNAL */
 wire         c0_sp_hold;
+/* verilator lint_on UNUSEDSIGNAL */
+/* verilator lint_off UNUSEDSIGNAL */
+wire [255:0] c0_sp_pdata;
 /* verilator lint_on UNUSEDSIGNAL */
 /* verilator lint_off UNUSEDSIGNAL */
 wire [1:0]   c0_sp_wn;
@@ -3646,18 +3685,6 @@ wire [17:0]  c1_sp_line;
 /* verilator lint_on UNUSEDSIGNAL */
 /* verilator lint_off UNUSEDSIGNAL */
 wire         c1_sp_o;
-/* verilator lint_on UNUSEDSIGNAL */
-/* verilator lint_off UNUSEDSIGNAL */
-wire [14:0]  tmp419;
-/* verilator lint_on UNUSEDSIGNAL */
-/* verilator lint_off UNUSEDSIGNAL */
-wire [14:0]  tmp420;
-/* verilator lint_on UNUSEDSIGNAL */
-/* verilator lint_off UNUSEDSIGNAL */
-wire [14:0]  tmp421;
-/* verilator lint_on UNUSEDSIGNAL */
-/* verilator lint_off UNUSEDSIGNAL */
-wire [14:0]  tmp422;
 /* verilator lint_on UNUSEDSIGNAL */
 /* verilator lint_off UNUSEDSIGNAL */
 wire [14:0]  tmp423;
@@ -3864,25 +3891,25 @@ wire [14:0]  tmp489;
 wire [14:0]  tmp490;
 /* verilator lint_on UNUSEDSIGNAL */
 /* verilator lint_off UNUSEDSIGNAL */
+wire [14:0]  tmp491;
+/* verilator lint_on UNUSEDSIGNAL */
+/* verilator lint_off UNUSEDSIGNAL */
+wire [14:0]  tmp492;
+/* verilator lint_on UNUSEDSIGNAL */
+/* verilator lint_off UNUSEDSIGNAL */
+wire [14:0]  tmp493;
+/* verilator lint_on UNUSEDSIGNAL */
+/* verilator lint_off UNUSEDSIGNAL */
+wire [14:0]  tmp494;
+/* verilator lint_on UNUSEDSIGNAL */
+/* verilator lint_off UNUSEDSIGNAL */
 wire [7:0]   c1_sp_hl;
 /* verilator lint_on UNUSEDSIGNAL */
 /* verilator lint_off UNUSEDSIGNAL */
-wire [10:0]  tmp491;
+wire [10:0]  tmp495;
 /* verilator lint_on UNUSEDSIGNAL */
 /* verilator lint_off UNUSEDSIGNAL */
 wire [1:0]   c1_sp_link;
-/* verilator lint_on UNUSEDSIGNAL */
-/* verilator lint_off UNUSEDSIGNAL */
-wire [17:0]  tmp492;
-/* verilator lint_on UNUSEDSIGNAL */
-/* verilator lint_off UNUSEDSIGNAL */
-wire [17:0]  tmp493;
-/* verilator lint_on UNUSEDSIGNAL */
-/* verilator lint_off UNUSEDSIGNAL */
-wire [17:0]  tmp494;
-/* verilator lint_on UNUSEDSIGNAL */
-/* verilator lint_off UNUSEDSIGNAL */
-wire [17:0]  tmp495;
 /* verilator lint_on UNUSEDSIGNAL */
 /* verilator lint_off UNUSEDSIGNAL */
 wire [17:0]  tmp496;
@@ -4311,6 +4338,18 @@ wire [17:0]  tmp636;
 wire [17:0]  tmp637;
 /* verilator lint_on UNUSEDSIGNAL */
 /* verilator lint_off UNUSEDSIGNAL */
+wire [17:0]  tmp638;
+/* verilator lint_on UNUSEDSIGNAL */
+/* verilator lint_off UNUSEDSIGNAL */
+wire [17:0]  tmp639;
+/* verilator lint_on UNUSEDSIGNAL */
+/* verilator lint_off UNUSEDSIGNAL */
+wire [17:0]  tmp640;
+/* verilator lint_on UNUSEDSIGNAL */
+/* verilator lint_off UNUSEDSIGNAL */
+wire [17:0]  tmp641;
+/* verilator lint_on UNUSEDSIGNAL */
+/* verilator lint_off UNUSEDSIGNAL */
 wire [15:0]  c1_sp_base_hd;
 /* verilator lint_on UNUSEDSIGNAL */
 /* verilator lint_off UNUSEDSIGNAL */
@@ -4338,18 +4377,6 @@ wire         c1_sp_cache6;
 wire         c1_sp_cache7;
 /* verilator lint_on UNUSEDSIGNAL */
 /* verilator lint_off UNUSEDSIGNAL */
-wire [2:0]   tmp638;
-/* verilator lint_on UNUSEDSIGNAL */
-/* verilator lint_off UNUSEDSIGNAL */
-wire [2:0]   tmp639;
-/* verilator lint_on UNUSEDSIGNAL */
-/* verilator lint_off UNUSEDSIGNAL */
-wire [2:0]   tmp640;
-/* verilator lint_on UNUSEDSIGNAL */
-/* verilator lint_off UNUSEDSIGNAL */
-wire [2:0]   tmp641;
-/* verilator lint_on UNUSEDSIGNAL */
-/* verilator lint_off UNUSEDSIGNAL */
 wire [2:0]   tmp642;
 /* verilator lint_on UNUSEDSIGNAL */
 /* verilator lint_off UNUSEDSIGNAL */
@@ -4357,9 +4384,6 @@ wire [2:0]   tmp643;
 /* verilator lint_on UNUSEDSIGNAL */
 /* verilator lint_off UNUSEDSIGNAL */
 wire [2:0]   tmp644;
-/* verilator lint_on UNUSEDSIGNAL */
-/* verilator lint_off UNUSEDSIGNAL */
-wire         c1_sp_cacheable;
 /* verilator lint_on UNUSEDSIGNAL */
 /* verilator lint_off UNUSEDSIGNAL */
 wire [2:0]   tmp645;
@@ -4374,6 +4398,9 @@ wire [2:0]   tmp647;
 wire [2:0]   tmp648;
 /* verilator lint_on UNUSEDSIGNAL */
 /* verilator lint_off UNUSEDSIGNAL */
+wire         c1_sp_cacheable;
+/* verilator lint_on UNUSEDSIGNAL */
+/* verilator lint_off UNUSEDSIGNAL */
 wire [2:0]   tmp649;
 /* verilator lint_on UNUSEDSIGNAL */
 /* verilator lint_off UNUSEDSIGNAL */
@@ -4381,6 +4408,18 @@ wire [2:0]   tmp650;
 /* verilator lint_on UNUSEDSIGNAL */
 /* verilator lint_off UNUSEDSIGNAL */
 wire [2:0]   tmp651;
+/* verilator lint_on UNUSEDSIGNAL */
+/* verilator lint_off UNUSEDSIGNAL */
+wire [2:0]   tmp652;
+/* verilator lint_on UNUSEDSIGNAL */
+/* verilator lint_off UNUSEDSIGNAL */
+wire [2:0]   tmp653;
+/* verilator lint_on UNUSEDSIGNAL */
+/* verilator lint_off UNUSEDSIGNAL */
+wire [2:0]   tmp654;
+/* verilator lint_on UNUSEDSIGNAL */
+/* verilator lint_off UNUSEDSIGNAL */
+wire [2:0]   tmp655;
 /* verilator lint_on UNUSEDSIGNAL */
 /* verilator lint_off UNUSEDSIGNAL */
 wire [4:0]   c1_sp_krun;
@@ -4392,7 +4431,7 @@ wire [4:0]   c1_sp_rem;
 wire [4:0]   c1_sp_ncache;
 /* verilator lint_on UNUSEDSIGNAL */
 /* verilator lint_off UNUSEDSIGNAL */
-wire [5:0]   tmp652;
+wire [5:0]   tmp656;
 /* verilator lint_on UNUSEDSIGNAL */
 /* verilator lint_off UNUSEDSIGNAL */
 wire [4:0]   c1_sp_nrun;
@@ -4404,7 +4443,25 @@ wire [7:0]   c1_sp_rbpos;
 wire         c1_sp_pair;
 /* verilator lint_on UNUSEDSIGNAL */
 /* verilator lint_off UNUSEDSIGNAL */
+wire [23:0]  tmp657;
+/* verilator lint_on UNUSEDSIGNAL */
+/* verilator lint_off UNUSEDSIGNAL */
+wire [23:0]  c1_sp_sec_last;
+/* verilator lint_on UNUSEDSIGNAL */
+/* verilator lint_off UNUSEDSIGNAL */
+wire         c1_sp_sec_miss;
+/* verilator lint_on UNUSEDSIGNAL */
+/* verilator lint_off UNUSEDSIGNAL */
+wire         c1_sp_pair_over;
+/* verilator lint_on UNUSEDSIGNAL */
+/* verilator lint_off UNUSEDSIGNAL */
+wire         c1_sp_paired;
+/* verilator lint_on UNUSEDSIGNAL */
+/* verilator lint_off UNUSEDSIGNAL */
 wire         c1_sp_hold;
+/* verilator lint_on UNUSEDSIGNAL */
+/* verilator lint_off UNUSEDSIGNAL */
+wire [255:0] c1_sp_pdata;
 /* verilator lint_on UNUSEDSIGNAL */
 /* verilator lint_off UNUSEDSIGNAL */
 wire [1:0]   c1_sp_wn;
@@ -4441,21 +4498,6 @@ wire [17:0]  c2_sp_line;
 /* verilator lint_on UNUSEDSIGNAL */
 /* verilator lint_off UNUSEDSIGNAL */
 wire         c2_sp_o;
-/* verilator lint_on UNUSEDSIGNAL */
-/* verilator lint_off UNUSEDSIGNAL */
-wire [14:0]  tmp653;
-/* verilator lint_on UNUSEDSIGNAL */
-/* verilator lint_off UNUSEDSIGNAL */
-wire [14:0]  tmp654;
-/* verilator lint_on UNUSEDSIGNAL */
-/* verilator lint_off UNUSEDSIGNAL */
-wire [14:0]  tmp655;
-/* verilator lint_on UNUSEDSIGNAL */
-/* verilator lint_off UNUSEDSIGNAL */
-wire [14:0]  tmp656;
-/* verilator lint_on UNUSEDSIGNAL */
-/* verilator lint_off UNUSEDSIGNAL */
-wire [14:0]  tmp657;
 /* verilator lint_on UNUSEDSIGNAL */
 /* verilator lint_off UNUSEDSIGNAL */
 wire [14:0]  tmp658;
@@ -4659,28 +4701,28 @@ wire [14:0]  tmp723;
 wire [14:0]  tmp724;
 /* verilator lint_on UNUSEDSIGNAL */
 /* verilator lint_off UNUSEDSIGNAL */
+wire [14:0]  tmp725;
+/* verilator lint_on UNUSEDSIGNAL */
+/* verilator lint_off UNUSEDSIGNAL */
+wire [14:0]  tmp726;
+/* verilator lint_on UNUSEDSIGNAL */
+/* verilator lint_off UNUSEDSIGNAL */
+wire [14:0]  tmp727;
+/* verilator lint_on UNUSEDSIGNAL */
+/* verilator lint_off UNUSEDSIGNAL */
+wire [14:0]  tmp728;
+/* verilator lint_on UNUSEDSIGNAL */
+/* verilator lint_off UNUSEDSIGNAL */
+wire [14:0]  tmp729;
+/* verilator lint_on UNUSEDSIGNAL */
+/* verilator lint_off UNUSEDSIGNAL */
 wire [7:0]   c2_sp_hl;
 /* verilator lint_on UNUSEDSIGNAL */
 /* verilator lint_off UNUSEDSIGNAL */
-wire [10:0]  tmp725;
+wire [10:0]  tmp730;
 /* verilator lint_on UNUSEDSIGNAL */
 /* verilator lint_off UNUSEDSIGNAL */
 wire [1:0]   c2_sp_link;
-/* verilator lint_on UNUSEDSIGNAL */
-/* verilator lint_off UNUSEDSIGNAL */
-wire [17:0]  tmp726;
-/* verilator lint_on UNUSEDSIGNAL */
-/* verilator lint_off UNUSEDSIGNAL */
-wire [17:0]  tmp727;
-/* verilator lint_on UNUSEDSIGNAL */
-/* verilator lint_off UNUSEDSIGNAL */
-wire [17:0]  tmp728;
-/* verilator lint_on UNUSEDSIGNAL */
-/* verilator lint_off UNUSEDSIGNAL */
-wire [17:0]  tmp729;
-/* verilator lint_on UNUSEDSIGNAL */
-/* verilator lint_off UNUSEDSIGNAL */
-wire [17:0]  tmp730;
 /* verilator lint_on UNUSEDSIGNAL */
 /* verilator lint_off UNUSEDSIGNAL */
 wire [17:0]  tmp731;
@@ -5106,6 +5148,21 @@ wire [17:0]  tmp870;
 wire [17:0]  tmp871;
 /* verilator lint_on UNUSEDSIGNAL */
 /* verilator lint_off UNUSEDSIGNAL */
+wire [17:0]  tmp872;
+/* verilator lint_on UNUSEDSIGNAL */
+/* verilator lint_off UNUSEDSIGNAL */
+wire [17:0]  tmp873;
+/* verilator lint_on UNUSEDSIGNAL */
+/* verilator lint_off UNUSEDSIGNAL */
+wire [17:0]  tmp874;
+/* verilator lint_on UNUSEDSIGNAL */
+/* verilator lint_off UNUSEDSIGNAL */
+wire [17:0]  tmp875;
+/* verilator lint_on UNUSEDSIGNAL */
+/* verilator lint_off UNUSEDSIGNAL */
+wire [17:0]  tmp876;
+/* verilator lint_on UNUSEDSIGNAL */
+/* verilator lint_off UNUSEDSIGNAL */
 wire [15:0]  c2_sp_base_hd;
 /* verilator lint_on UNUSEDSIGNAL */
 /* verilator lint_off UNUSEDSIGNAL */
@@ -5133,28 +5190,10 @@ wire         c2_sp_cache6;
 wire         c2_sp_cache7;
 /* verilator lint_on UNUSEDSIGNAL */
 /* verilator lint_off UNUSEDSIGNAL */
-wire [2:0]   tmp872;
-/* verilator lint_on UNUSEDSIGNAL */
-/* verilator lint_off UNUSEDSIGNAL */
-wire [2:0]   tmp873;
-/* verilator lint_on UNUSEDSIGNAL */
-/* verilator lint_off UNUSEDSIGNAL */
-wire [2:0]   tmp874;
-/* verilator lint_on UNUSEDSIGNAL */
-/* verilator lint_off UNUSEDSIGNAL */
-wire [2:0]   tmp875;
-/* verilator lint_on UNUSEDSIGNAL */
-/* verilator lint_off UNUSEDSIGNAL */
-wire [2:0]   tmp876;
-/* verilator lint_on UNUSEDSIGNAL */
-/* verilator lint_off UNUSEDSIGNAL */
 wire [2:0]   tmp877;
 /* verilator lint_on UNUSEDSIGNAL */
 /* verilator lint_off UNUSEDSIGNAL */
 wire [2:0]   tmp878;
-/* verilator lint_on UNUSEDSIGNAL */
-/* verilator lint_off UNUSEDSIGNAL */
-wire         c2_sp_cacheable;
 /* verilator lint_on UNUSEDSIGNAL */
 /* verilator lint_off UNUSEDSIGNAL */
 wire [2:0]   tmp879;
@@ -5172,10 +5211,28 @@ wire [2:0]   tmp882;
 wire [2:0]   tmp883;
 /* verilator lint_on UNUSEDSIGNAL */
 /* verilator lint_off UNUSEDSIGNAL */
+wire         c2_sp_cacheable;
+/* verilator lint_on UNUSEDSIGNAL */
+/* verilator lint_off UNUSEDSIGNAL */
 wire [2:0]   tmp884;
 /* verilator lint_on UNUSEDSIGNAL */
 /* verilator lint_off UNUSEDSIGNAL */
 wire [2:0]   tmp885;
+/* verilator lint_on UNUSEDSIGNAL */
+/* verilator lint_off UNUSEDSIGNAL */
+wire [2:0]   tmp886;
+/* verilator lint_on UNUSEDSIGNAL */
+/* verilator lint_off UNUSEDSIGNAL */
+wire [2:0]   tmp887;
+/* verilator lint_on UNUSEDSIGNAL */
+/* verilator lint_off UNUSEDSIGNAL */
+wire [2:0]   tmp888;
+/* verilator lint_on UNUSEDSIGNAL */
+/* verilator lint_off UNUSEDSIGNAL */
+wire [2:0]   tmp889;
+/* verilator lint_on UNUSEDSIGNAL */
+/* verilator lint_off UNUSEDSIGNAL */
+wire [2:0]   tmp890;
 /* verilator lint_on UNUSEDSIGNAL */
 /* verilator lint_off UNUSEDSIGNAL */
 wire [4:0]   c2_sp_krun;
@@ -5187,7 +5244,7 @@ wire [4:0]   c2_sp_rem;
 wire [4:0]   c2_sp_ncache;
 /* verilator lint_on UNUSEDSIGNAL */
 /* verilator lint_off UNUSEDSIGNAL */
-wire [5:0]   tmp886;
+wire [5:0]   tmp891;
 /* verilator lint_on UNUSEDSIGNAL */
 /* verilator lint_off UNUSEDSIGNAL */
 wire [4:0]   c2_sp_nrun;
@@ -5199,7 +5256,25 @@ wire [7:0]   c2_sp_rbpos;
 wire         c2_sp_pair;
 /* verilator lint_on UNUSEDSIGNAL */
 /* verilator lint_off UNUSEDSIGNAL */
+wire [23:0]  tmp892;
+/* verilator lint_on UNUSEDSIGNAL */
+/* verilator lint_off UNUSEDSIGNAL */
+wire [23:0]  c2_sp_sec_last;
+/* verilator lint_on UNUSEDSIGNAL */
+/* verilator lint_off UNUSEDSIGNAL */
+wire         c2_sp_sec_miss;
+/* verilator lint_on UNUSEDSIGNAL */
+/* verilator lint_off UNUSEDSIGNAL */
+wire         c2_sp_pair_over;
+/* verilator lint_on UNUSEDSIGNAL */
+/* verilator lint_off UNUSEDSIGNAL */
+wire         c2_sp_paired;
+/* verilator lint_on UNUSEDSIGNAL */
+/* verilator lint_off UNUSEDSIGNAL */
 wire         c2_sp_hold;
+/* verilator lint_on UNUSEDSIGNAL */
+/* verilator lint_off UNUSEDSIGNAL */
+wire [255:0] c2_sp_pdata;
 /* verilator lint_on UNUSEDSIGNAL */
 /* verilator lint_off UNUSEDSIGNAL */
 wire [1:0]   c2_sp_wn;
@@ -5250,106 +5325,115 @@ wire         quiet;
 wire         flush_reads;
 /* verilator lint_on UNUSEDSIGNAL */
 /* verilator lint_off UNUSEDSIGNAL */
-wire [255:0] tmp887;
-/* verilator lint_on UNUSEDSIGNAL */
-/* verilator lint_off UNUSEDSIGNAL */
-wire [255:0] tmp888;
-/* verilator lint_on UNUSEDSIGNAL */
-/* verilator lint_off UNUSEDSIGNAL */
-wire [255:0] tmp889;
-/* verilator lint_on UNUSEDSIGNAL */
-/* verilator lint_off UNUSEDSIGNAL */
-wire [255:0] tmp890;
-/* verilator lint_on UNUSEDSIGNAL */
-/* verilator lint_off UNUSEDSIGNAL */
-wire [511:0] tmp891;
-/* verilator lint_on UNUSEDSIGNAL */
-/* verilator lint_off UNUSEDSIGNAL */
-wire [511:0] tmp892;
-/* verilator lint_on UNUSEDSIGNAL */
-/* verilator lint_off UNUSEDSIGNAL */
 wire [255:0] tmp893;
 /* verilator lint_on UNUSEDSIGNAL */
 /* verilator lint_off UNUSEDSIGNAL */
-wire [511:0] tmp894;
+wire [255:0] tmp894;
 /* verilator lint_on UNUSEDSIGNAL */
 /* verilator lint_off UNUSEDSIGNAL */
-wire [511:0] tmp895;
+wire [255:0] tmp895;
 /* verilator lint_on UNUSEDSIGNAL */
 /* verilator lint_off UNUSEDSIGNAL */
-wire [511:0] tmp896;
+wire [255:0] tmp896;
 /* verilator lint_on UNUSEDSIGNAL */
 /* verilator lint_off UNUSEDSIGNAL */
-wire [255:0] tmp897;
+wire [511:0] tmp897;
 /* verilator lint_on UNUSEDSIGNAL */
 /* verilator lint_off UNUSEDSIGNAL */
 wire [511:0] tmp898;
 /* verilator lint_on UNUSEDSIGNAL */
 /* verilator lint_off UNUSEDSIGNAL */
-wire [511:0] tmp899;
+wire [255:0] tmp899;
 /* verilator lint_on UNUSEDSIGNAL */
 /* verilator lint_off UNUSEDSIGNAL */
-wire [17:0]  tmp900;
+wire [511:0] tmp900;
 /* verilator lint_on UNUSEDSIGNAL */
 /* verilator lint_off UNUSEDSIGNAL */
-wire [17:0]  tmp901;
+wire [511:0] tmp901;
 /* verilator lint_on UNUSEDSIGNAL */
 /* verilator lint_off UNUSEDSIGNAL */
 wire [511:0] tmp902;
 /* verilator lint_on UNUSEDSIGNAL */
 /* verilator lint_off UNUSEDSIGNAL */
-wire [511:0] tmp903;
+wire [255:0] tmp903;
 /* verilator lint_on UNUSEDSIGNAL */
 /* verilator lint_off UNUSEDSIGNAL */
-wire [255:0] tmp904;
+wire [511:0] tmp904;
 /* verilator lint_on UNUSEDSIGNAL */
 /* verilator lint_off UNUSEDSIGNAL */
 wire [511:0] tmp905;
 /* verilator lint_on UNUSEDSIGNAL */
 /* verilator lint_off UNUSEDSIGNAL */
-wire [511:0] tmp906;
+wire [17:0]  tmp906;
 /* verilator lint_on UNUSEDSIGNAL */
 /* verilator lint_off UNUSEDSIGNAL */
 wire [17:0]  tmp907;
 /* verilator lint_on UNUSEDSIGNAL */
 /* verilator lint_off UNUSEDSIGNAL */
-wire [17:0]  tmp908;
+wire [511:0] tmp908;
 /* verilator lint_on UNUSEDSIGNAL */
 /* verilator lint_off UNUSEDSIGNAL */
 wire [511:0] tmp909;
 /* verilator lint_on UNUSEDSIGNAL */
 /* verilator lint_off UNUSEDSIGNAL */
-wire [511:0] tmp910;
+wire [255:0] tmp910;
 /* verilator lint_on UNUSEDSIGNAL */
 /* verilator lint_off UNUSEDSIGNAL */
-wire [255:0] tmp911;
+wire [511:0] tmp911;
 /* verilator lint_on UNUSEDSIGNAL */
 /* verilator lint_off UNUSEDSIGNAL */
 wire [511:0] tmp912;
 /* verilator lint_on UNUSEDSIGNAL */
 /* verilator lint_off UNUSEDSIGNAL */
-wire [255:0] tmp913;
+wire [17:0]  tmp913;
 /* verilator lint_on UNUSEDSIGNAL */
 /* verilator lint_off UNUSEDSIGNAL */
-wire [511:0] tmp914;
+wire [17:0]  tmp914;
 /* verilator lint_on UNUSEDSIGNAL */
 /* verilator lint_off UNUSEDSIGNAL */
-wire [255:0] tmp915;
+wire [511:0] tmp915;
 /* verilator lint_on UNUSEDSIGNAL */
 /* verilator lint_off UNUSEDSIGNAL */
-wire [3:0]   tmp916;
+wire [511:0] tmp916;
 /* verilator lint_on UNUSEDSIGNAL */
 /* verilator lint_off UNUSEDSIGNAL */
-wire [3:0]   tmp917;
+wire [255:0] tmp917;
 /* verilator lint_on UNUSEDSIGNAL */
 /* verilator lint_off UNUSEDSIGNAL */
-wire [3:0]   tmp918;
+wire [511:0] tmp918;
 /* verilator lint_on UNUSEDSIGNAL */
 /* verilator lint_off UNUSEDSIGNAL */
-wire [3:0]   tmp919;
+wire [255:0] tmp919;
 /* verilator lint_on UNUSEDSIGNAL */
 /* verilator lint_off UNUSEDSIGNAL */
-wire [3:0]   tmp920;
+wire [511:0] tmp920;
+/* verilator lint_on UNUSEDSIGNAL */
+/* verilator lint_off UNUSEDSIGNAL */
+wire [255:0] tmp921;
+/* verilator lint_on UNUSEDSIGNAL */
+/* verilator lint_off UNUSEDSIGNAL */
+wire [3:0]   tmp922;
+/* verilator lint_on UNUSEDSIGNAL */
+/* verilator lint_off UNUSEDSIGNAL */
+wire [3:0]   tmp923;
+/* verilator lint_on UNUSEDSIGNAL */
+/* verilator lint_off UNUSEDSIGNAL */
+wire [3:0]   tmp924;
+/* verilator lint_on UNUSEDSIGNAL */
+/* verilator lint_off UNUSEDSIGNAL */
+wire [3:0]   tmp925;
+/* verilator lint_on UNUSEDSIGNAL */
+/* verilator lint_off UNUSEDSIGNAL */
+wire [3:0]   tmp926;
+/* verilator lint_on UNUSEDSIGNAL */
+/* verilator lint_off UNUSEDSIGNAL */
+wire [3:0]   tmp927;
+/* verilator lint_on UNUSEDSIGNAL */
+/* verilator lint_off UNUSEDSIGNAL */
+wire [3:0]   tmp928;
+/* verilator lint_on UNUSEDSIGNAL */
+/* verilator lint_off UNUSEDSIGNAL */
+wire [3:0]   tmp929;
 /* verilator lint_on UNUSEDSIGNAL */
 
 (* ram_style = "registers" *)
@@ -5450,6 +5534,8 @@ assign c0_iq_ne = c0_iq_cnt != 4'd0;
 assign c0_iq_head = c0_iq_mem[c0_iq_rp_reg[2:0]];
 assign tmp1 = c0_iq_rp_reg + 4'd1;
 assign c0_iq_second = c0_iq_mem[tmp1[2:0]];
+assign tmp2 = c0_iq_rp_reg + 4'd2;
+assign c0_iq_third = c0_iq_mem[tmp2[2:0]];
 assign c0_rq0_cnt = c0_rq0_wp_reg - c0_rq0_rp_reg;
 assign c0_rq0_ne = c0_rq0_cnt != 5'd0;
 assign c0_rq0_head = c0_rq0_mem[c0_rq0_rp_reg[3:0]];
@@ -5462,8 +5548,10 @@ assign c0_cq_head = c0_cq_mem[c0_cq_rp_reg[3:0]];
 assign c1_iq_cnt = c1_iq_wp_reg - c1_iq_rp_reg;
 assign c1_iq_ne = c1_iq_cnt != 4'd0;
 assign c1_iq_head = c1_iq_mem[c1_iq_rp_reg[2:0]];
-assign tmp2 = c1_iq_rp_reg + 4'd1;
-assign c1_iq_second = c1_iq_mem[tmp2[2:0]];
+assign tmp3 = c1_iq_rp_reg + 4'd1;
+assign c1_iq_second = c1_iq_mem[tmp3[2:0]];
+assign tmp4 = c1_iq_rp_reg + 4'd2;
+assign c1_iq_third = c1_iq_mem[tmp4[2:0]];
 assign c1_rq0_cnt = c1_rq0_wp_reg - c1_rq0_rp_reg;
 assign c1_rq0_ne = c1_rq0_cnt != 5'd0;
 assign c1_rq0_head = c1_rq0_mem[c1_rq0_rp_reg[3:0]];
@@ -5476,8 +5564,10 @@ assign c1_cq_head = c1_cq_mem[c1_cq_rp_reg[3:0]];
 assign c2_iq_cnt = c2_iq_wp_reg - c2_iq_rp_reg;
 assign c2_iq_ne = c2_iq_cnt != 4'd0;
 assign c2_iq_head = c2_iq_mem[c2_iq_rp_reg[2:0]];
-assign tmp3 = c2_iq_rp_reg + 4'd1;
-assign c2_iq_second = c2_iq_mem[tmp3[2:0]];
+assign tmp5 = c2_iq_rp_reg + 4'd1;
+assign c2_iq_second = c2_iq_mem[tmp5[2:0]];
+assign tmp6 = c2_iq_rp_reg + 4'd2;
+assign c2_iq_third = c2_iq_mem[tmp6[2:0]];
 assign c2_rq0_cnt = c2_rq0_wp_reg - c2_rq0_rp_reg;
 assign c2_rq0_ne = c2_rq0_cnt != 5'd0;
 assign c2_rq0_head = c2_rq0_mem[c2_rq0_rp_reg[3:0]];
@@ -5531,18 +5621,18 @@ assign l0_req_write = l0_os_busy_reg && (l0_os_req_reg[0] == 1'b1);
 assign l0_req_addr = l0_os_busy_reg ? l0_os_req_reg[24:1] : 24'd0;
 assign l0_req_beats = l0_os_busy_reg ? l0_os_req_reg[29:25] : 5'd0;
 assign l0_req_tag = (l0_os_busy_reg && (l0_os_req_reg[0] == 1'b0)) ? l0_os_tag_reg : 4'd0;
-assign tmp4 = l0_os_req_reg[541:30];
-assign tmp5 = l0_os_req_reg[541:30];
-assign l0_req_data = (l0_os_busy_reg && (l0_os_req_reg[0] == 1'b1)) ? ((l0_os_k_reg == 1'b1) ? tmp4[511:256] : tmp5[255:0]) : 256'd0;
+assign tmp7 = l0_os_req_reg[541:30];
+assign tmp8 = l0_os_req_reg[541:30];
+assign l0_req_data = (l0_os_busy_reg && (l0_os_req_reg[0] == 1'b1)) ? ((l0_os_k_reg == 1'b1) ? tmp7[511:256] : tmp8[255:0]) : 256'd0;
 assign l0_req_last = l0_os_busy_reg && ((l0_os_req_reg[0] == 1'b0) || ({4'd0, l0_os_k_reg} == (l0_os_req_reg[29:25] - 5'd1)));
 assign l1_req_valid = l1_os_busy_reg;
 assign l1_req_write = l1_os_busy_reg && (l1_os_req_reg[0] == 1'b1);
 assign l1_req_addr = l1_os_busy_reg ? l1_os_req_reg[24:1] : 24'd0;
 assign l1_req_beats = l1_os_busy_reg ? l1_os_req_reg[29:25] : 5'd0;
 assign l1_req_tag = (l1_os_busy_reg && (l1_os_req_reg[0] == 1'b0)) ? l1_os_tag_reg : 4'd0;
-assign tmp6 = l1_os_req_reg[541:30];
-assign tmp7 = l1_os_req_reg[541:30];
-assign l1_req_data = (l1_os_busy_reg && (l1_os_req_reg[0] == 1'b1)) ? ((l1_os_k_reg == 1'b1) ? tmp6[511:256] : tmp7[255:0]) : 256'd0;
+assign tmp9 = l1_os_req_reg[541:30];
+assign tmp10 = l1_os_req_reg[541:30];
+assign l1_req_data = (l1_os_busy_reg && (l1_os_req_reg[0] == 1'b1)) ? ((l1_os_k_reg == 1'b1) ? tmp9[511:256] : tmp10[255:0]) : 256'd0;
 assign l1_req_last = l1_os_busy_reg && ((l1_os_req_reg[0] == 1'b0) || ({4'd0, l1_os_k_reg} == (l1_os_req_reg[29:25] - 5'd1)));
 assign dram_req_valid = dr_busy_reg;
 assign dram_req_write = dr_busy_reg && dr_write_reg;
@@ -5575,23 +5665,23 @@ assign l0_arb_elig_lo = {1'b0, l0_elig2, 1'b0, 1'b0};
 assign l0_arb_any_hi = |l0_arb_elig_hi;
 assign l0_arb_any_lo = |l0_arb_elig_lo;
 assign l0_arb_use_hi = l0_arb_any_hi && (!l0_arb_any_lo || (l0_arb_starve_reg < 4'd8));
-assign tmp8 = (({1'b0, l0_arb_last_hi_reg} + 3'd4) >= 3'd4) ? (({1'b0, l0_arb_last_hi_reg} + 3'd4) - 3'd4) : ({1'b0, l0_arb_last_hi_reg} + 3'd4);
-assign l0_arb_rh_c4 = tmp8[1:0];
-assign tmp9 = (({1'b0, l0_arb_last_hi_reg} + 3'd3) >= 3'd4) ? (({1'b0, l0_arb_last_hi_reg} + 3'd3) - 3'd4) : ({1'b0, l0_arb_last_hi_reg} + 3'd3);
-assign l0_arb_rh_c3 = tmp9[1:0];
-assign tmp10 = (({1'b0, l0_arb_last_hi_reg} + 3'd2) >= 3'd4) ? (({1'b0, l0_arb_last_hi_reg} + 3'd2) - 3'd4) : ({1'b0, l0_arb_last_hi_reg} + 3'd2);
-assign l0_arb_rh_c2 = tmp10[1:0];
-assign tmp11 = (({1'b0, l0_arb_last_hi_reg} + 3'd1) >= 3'd4) ? (({1'b0, l0_arb_last_hi_reg} + 3'd1) - 3'd4) : ({1'b0, l0_arb_last_hi_reg} + 3'd1);
-assign l0_arb_rh_c1 = tmp11[1:0];
+assign tmp11 = (({1'b0, l0_arb_last_hi_reg} + 3'd4) >= 3'd4) ? (({1'b0, l0_arb_last_hi_reg} + 3'd4) - 3'd4) : ({1'b0, l0_arb_last_hi_reg} + 3'd4);
+assign l0_arb_rh_c4 = tmp11[1:0];
+assign tmp12 = (({1'b0, l0_arb_last_hi_reg} + 3'd3) >= 3'd4) ? (({1'b0, l0_arb_last_hi_reg} + 3'd3) - 3'd4) : ({1'b0, l0_arb_last_hi_reg} + 3'd3);
+assign l0_arb_rh_c3 = tmp12[1:0];
+assign tmp13 = (({1'b0, l0_arb_last_hi_reg} + 3'd2) >= 3'd4) ? (({1'b0, l0_arb_last_hi_reg} + 3'd2) - 3'd4) : ({1'b0, l0_arb_last_hi_reg} + 3'd2);
+assign l0_arb_rh_c2 = tmp13[1:0];
+assign tmp14 = (({1'b0, l0_arb_last_hi_reg} + 3'd1) >= 3'd4) ? (({1'b0, l0_arb_last_hi_reg} + 3'd1) - 3'd4) : ({1'b0, l0_arb_last_hi_reg} + 3'd1);
+assign l0_arb_rh_c1 = tmp14[1:0];
 assign l0_arb_win_hi = l0_arb_elig_hi[l0_arb_rh_c1] ? l0_arb_rh_c1 : (l0_arb_elig_hi[l0_arb_rh_c2] ? l0_arb_rh_c2 : (l0_arb_elig_hi[l0_arb_rh_c3] ? l0_arb_rh_c3 : (l0_arb_elig_hi[l0_arb_rh_c4] ? l0_arb_rh_c4 : 2'd0)));
-assign tmp12 = (({1'b0, l0_arb_last_lo_reg} + 3'd4) >= 3'd4) ? (({1'b0, l0_arb_last_lo_reg} + 3'd4) - 3'd4) : ({1'b0, l0_arb_last_lo_reg} + 3'd4);
-assign l0_arb_rl_c4 = tmp12[1:0];
-assign tmp13 = (({1'b0, l0_arb_last_lo_reg} + 3'd3) >= 3'd4) ? (({1'b0, l0_arb_last_lo_reg} + 3'd3) - 3'd4) : ({1'b0, l0_arb_last_lo_reg} + 3'd3);
-assign l0_arb_rl_c3 = tmp13[1:0];
-assign tmp14 = (({1'b0, l0_arb_last_lo_reg} + 3'd2) >= 3'd4) ? (({1'b0, l0_arb_last_lo_reg} + 3'd2) - 3'd4) : ({1'b0, l0_arb_last_lo_reg} + 3'd2);
-assign l0_arb_rl_c2 = tmp14[1:0];
-assign tmp15 = (({1'b0, l0_arb_last_lo_reg} + 3'd1) >= 3'd4) ? (({1'b0, l0_arb_last_lo_reg} + 3'd1) - 3'd4) : ({1'b0, l0_arb_last_lo_reg} + 3'd1);
-assign l0_arb_rl_c1 = tmp15[1:0];
+assign tmp15 = (({1'b0, l0_arb_last_lo_reg} + 3'd4) >= 3'd4) ? (({1'b0, l0_arb_last_lo_reg} + 3'd4) - 3'd4) : ({1'b0, l0_arb_last_lo_reg} + 3'd4);
+assign l0_arb_rl_c4 = tmp15[1:0];
+assign tmp16 = (({1'b0, l0_arb_last_lo_reg} + 3'd3) >= 3'd4) ? (({1'b0, l0_arb_last_lo_reg} + 3'd3) - 3'd4) : ({1'b0, l0_arb_last_lo_reg} + 3'd3);
+assign l0_arb_rl_c3 = tmp16[1:0];
+assign tmp17 = (({1'b0, l0_arb_last_lo_reg} + 3'd2) >= 3'd4) ? (({1'b0, l0_arb_last_lo_reg} + 3'd2) - 3'd4) : ({1'b0, l0_arb_last_lo_reg} + 3'd2);
+assign l0_arb_rl_c2 = tmp17[1:0];
+assign tmp18 = (({1'b0, l0_arb_last_lo_reg} + 3'd1) >= 3'd4) ? (({1'b0, l0_arb_last_lo_reg} + 3'd1) - 3'd4) : ({1'b0, l0_arb_last_lo_reg} + 3'd1);
+assign l0_arb_rl_c1 = tmp18[1:0];
 assign l0_arb_win_lo = l0_arb_elig_lo[l0_arb_rl_c1] ? l0_arb_rl_c1 : (l0_arb_elig_lo[l0_arb_rl_c2] ? l0_arb_rl_c2 : (l0_arb_elig_lo[l0_arb_rl_c3] ? l0_arb_rl_c3 : (l0_arb_elig_lo[l0_arb_rl_c4] ? l0_arb_rl_c4 : 2'd0)));
 assign l0_arb_grant = l0_arb_any_hi || l0_arb_any_lo;
 assign l0_arb_win = l0_arb_use_hi ? l0_arb_win_hi : l0_arb_win_lo;
@@ -5607,47 +5697,47 @@ assign l1_arb_elig_lo = {1'b0, l1_elig2, 1'b0, 1'b0};
 assign l1_arb_any_hi = |l1_arb_elig_hi;
 assign l1_arb_any_lo = |l1_arb_elig_lo;
 assign l1_arb_use_hi = l1_arb_any_hi && (!l1_arb_any_lo || (l1_arb_starve_reg < 4'd8));
-assign tmp16 = (({1'b0, l1_arb_last_hi_reg} + 3'd4) >= 3'd4) ? (({1'b0, l1_arb_last_hi_reg} + 3'd4) - 3'd4) : ({1'b0, l1_arb_last_hi_reg} + 3'd4);
-assign l1_arb_rh_c4 = tmp16[1:0];
-assign tmp17 = (({1'b0, l1_arb_last_hi_reg} + 3'd3) >= 3'd4) ? (({1'b0, l1_arb_last_hi_reg} + 3'd3) - 3'd4) : ({1'b0, l1_arb_last_hi_reg} + 3'd3);
-assign l1_arb_rh_c3 = tmp17[1:0];
-assign tmp18 = (({1'b0, l1_arb_last_hi_reg} + 3'd2) >= 3'd4) ? (({1'b0, l1_arb_last_hi_reg} + 3'd2) - 3'd4) : ({1'b0, l1_arb_last_hi_reg} + 3'd2);
-assign l1_arb_rh_c2 = tmp18[1:0];
-assign tmp19 = (({1'b0, l1_arb_last_hi_reg} + 3'd1) >= 3'd4) ? (({1'b0, l1_arb_last_hi_reg} + 3'd1) - 3'd4) : ({1'b0, l1_arb_last_hi_reg} + 3'd1);
-assign l1_arb_rh_c1 = tmp19[1:0];
+assign tmp19 = (({1'b0, l1_arb_last_hi_reg} + 3'd4) >= 3'd4) ? (({1'b0, l1_arb_last_hi_reg} + 3'd4) - 3'd4) : ({1'b0, l1_arb_last_hi_reg} + 3'd4);
+assign l1_arb_rh_c4 = tmp19[1:0];
+assign tmp20 = (({1'b0, l1_arb_last_hi_reg} + 3'd3) >= 3'd4) ? (({1'b0, l1_arb_last_hi_reg} + 3'd3) - 3'd4) : ({1'b0, l1_arb_last_hi_reg} + 3'd3);
+assign l1_arb_rh_c3 = tmp20[1:0];
+assign tmp21 = (({1'b0, l1_arb_last_hi_reg} + 3'd2) >= 3'd4) ? (({1'b0, l1_arb_last_hi_reg} + 3'd2) - 3'd4) : ({1'b0, l1_arb_last_hi_reg} + 3'd2);
+assign l1_arb_rh_c2 = tmp21[1:0];
+assign tmp22 = (({1'b0, l1_arb_last_hi_reg} + 3'd1) >= 3'd4) ? (({1'b0, l1_arb_last_hi_reg} + 3'd1) - 3'd4) : ({1'b0, l1_arb_last_hi_reg} + 3'd1);
+assign l1_arb_rh_c1 = tmp22[1:0];
 assign l1_arb_win_hi = l1_arb_elig_hi[l1_arb_rh_c1] ? l1_arb_rh_c1 : (l1_arb_elig_hi[l1_arb_rh_c2] ? l1_arb_rh_c2 : (l1_arb_elig_hi[l1_arb_rh_c3] ? l1_arb_rh_c3 : (l1_arb_elig_hi[l1_arb_rh_c4] ? l1_arb_rh_c4 : 2'd0)));
-assign tmp20 = (({1'b0, l1_arb_last_lo_reg} + 3'd4) >= 3'd4) ? (({1'b0, l1_arb_last_lo_reg} + 3'd4) - 3'd4) : ({1'b0, l1_arb_last_lo_reg} + 3'd4);
-assign l1_arb_rl_c4 = tmp20[1:0];
-assign tmp21 = (({1'b0, l1_arb_last_lo_reg} + 3'd3) >= 3'd4) ? (({1'b0, l1_arb_last_lo_reg} + 3'd3) - 3'd4) : ({1'b0, l1_arb_last_lo_reg} + 3'd3);
-assign l1_arb_rl_c3 = tmp21[1:0];
-assign tmp22 = (({1'b0, l1_arb_last_lo_reg} + 3'd2) >= 3'd4) ? (({1'b0, l1_arb_last_lo_reg} + 3'd2) - 3'd4) : ({1'b0, l1_arb_last_lo_reg} + 3'd2);
-assign l1_arb_rl_c2 = tmp22[1:0];
-assign tmp23 = (({1'b0, l1_arb_last_lo_reg} + 3'd1) >= 3'd4) ? (({1'b0, l1_arb_last_lo_reg} + 3'd1) - 3'd4) : ({1'b0, l1_arb_last_lo_reg} + 3'd1);
-assign l1_arb_rl_c1 = tmp23[1:0];
+assign tmp23 = (({1'b0, l1_arb_last_lo_reg} + 3'd4) >= 3'd4) ? (({1'b0, l1_arb_last_lo_reg} + 3'd4) - 3'd4) : ({1'b0, l1_arb_last_lo_reg} + 3'd4);
+assign l1_arb_rl_c4 = tmp23[1:0];
+assign tmp24 = (({1'b0, l1_arb_last_lo_reg} + 3'd3) >= 3'd4) ? (({1'b0, l1_arb_last_lo_reg} + 3'd3) - 3'd4) : ({1'b0, l1_arb_last_lo_reg} + 3'd3);
+assign l1_arb_rl_c3 = tmp24[1:0];
+assign tmp25 = (({1'b0, l1_arb_last_lo_reg} + 3'd2) >= 3'd4) ? (({1'b0, l1_arb_last_lo_reg} + 3'd2) - 3'd4) : ({1'b0, l1_arb_last_lo_reg} + 3'd2);
+assign l1_arb_rl_c2 = tmp25[1:0];
+assign tmp26 = (({1'b0, l1_arb_last_lo_reg} + 3'd1) >= 3'd4) ? (({1'b0, l1_arb_last_lo_reg} + 3'd1) - 3'd4) : ({1'b0, l1_arb_last_lo_reg} + 3'd1);
+assign l1_arb_rl_c1 = tmp26[1:0];
 assign l1_arb_win_lo = l1_arb_elig_lo[l1_arb_rl_c1] ? l1_arb_rl_c1 : (l1_arb_elig_lo[l1_arb_rl_c2] ? l1_arb_rl_c2 : (l1_arb_elig_lo[l1_arb_rl_c3] ? l1_arb_rl_c3 : (l1_arb_elig_lo[l1_arb_rl_c4] ? l1_arb_rl_c4 : 2'd0)));
 assign l1_arb_grant = l1_arb_any_hi || l1_arb_any_lo;
 assign l1_arb_win = l1_arb_use_hi ? l1_arb_win_hi : l1_arb_win_lo;
 assign l1_win_req = l1_arb_win[1] ? (l1_arb_win[0] ? l1_xq_head : c2_rq1_head) : (l1_arb_win[0] ? c1_rq1_head : c0_rq1_head);
 assign dw_elig = {l1_iwq_ne, l0_iwq_ne, dwq_ne};
 assign dw_any = |dw_elig;
-assign tmp24 = (({1'b0, dw_last_reg} + 3'd3) >= 3'd3) ? (({1'b0, dw_last_reg} + 3'd3) - 3'd3) : ({1'b0, dw_last_reg} + 3'd3);
-assign dw_rr_c3 = tmp24[1:0];
-assign tmp25 = (({1'b0, dw_last_reg} + 3'd2) >= 3'd3) ? (({1'b0, dw_last_reg} + 3'd2) - 3'd3) : ({1'b0, dw_last_reg} + 3'd2);
-assign dw_rr_c2 = tmp25[1:0];
-assign tmp26 = (({1'b0, dw_last_reg} + 3'd1) >= 3'd3) ? (({1'b0, dw_last_reg} + 3'd1) - 3'd3) : ({1'b0, dw_last_reg} + 3'd1);
-assign dw_rr_c1 = tmp26[1:0];
+assign tmp27 = (({1'b0, dw_last_reg} + 3'd3) >= 3'd3) ? (({1'b0, dw_last_reg} + 3'd3) - 3'd3) : ({1'b0, dw_last_reg} + 3'd3);
+assign dw_rr_c3 = tmp27[1:0];
+assign tmp28 = (({1'b0, dw_last_reg} + 3'd2) >= 3'd3) ? (({1'b0, dw_last_reg} + 3'd2) - 3'd3) : ({1'b0, dw_last_reg} + 3'd2);
+assign dw_rr_c2 = tmp28[1:0];
+assign tmp29 = (({1'b0, dw_last_reg} + 3'd1) >= 3'd3) ? (({1'b0, dw_last_reg} + 3'd1) - 3'd3) : ({1'b0, dw_last_reg} + 3'd1);
+assign dw_rr_c1 = tmp29[1:0];
 assign dw_win = dw_elig[dw_rr_c1] ? dw_rr_c1 : (dw_elig[dw_rr_c2] ? dw_rr_c2 : (dw_elig[dw_rr_c3] ? dw_rr_c3 : 2'd0));
 assign dw_head = dw_win[1] ? l1_iwq_head : (dw_win[0] ? l0_iwq_head : dwq_head);
 assign pt_any_free = ((((((((((((((((((((((((((((((((((((((((((((((((((((((((((((((((((((((((((((((((((((((((((((((((((((((((((((((((((((((((((((((!pt0_busy_reg | !pt1_busy_reg) | !pt2_busy_reg) | !pt3_busy_reg) | !pt4_busy_reg) | !pt5_busy_reg) | !pt6_busy_reg) | !pt7_busy_reg) | !pt8_busy_reg) | !pt9_busy_reg) | !pt10_busy_reg) | !pt11_busy_reg) | !pt12_busy_reg) | !pt13_busy_reg) | !pt14_busy_reg) | !pt15_busy_reg) | !pt16_busy_reg) | !pt17_busy_reg) | !pt18_busy_reg) | !pt19_busy_reg) | !pt20_busy_reg) | !pt21_busy_reg) | !pt22_busy_reg) | !pt23_busy_reg) | !pt24_busy_reg) | !pt25_busy_reg) | !pt26_busy_reg) | !pt27_busy_reg) | !pt28_busy_reg) | !pt29_busy_reg) | !pt30_busy_reg) | !pt31_busy_reg) | !pt32_busy_reg) | !pt33_busy_reg) | !pt34_busy_reg) | !pt35_busy_reg) | !pt36_busy_reg) | !pt37_busy_reg) | !pt38_busy_reg) | !pt39_busy_reg) | !pt40_busy_reg) | !pt41_busy_reg) | !pt42_busy_reg) | !pt43_busy_reg) | !pt44_busy_reg) | !pt45_busy_reg) | !pt46_busy_reg) | !pt47_busy_reg) | !pt48_busy_reg) | !pt49_busy_reg) | !pt50_busy_reg) | !pt51_busy_reg) | !pt52_busy_reg) | !pt53_busy_reg) | !pt54_busy_reg) | !pt55_busy_reg) | !pt56_busy_reg) | !pt57_busy_reg) | !pt58_busy_reg) | !pt59_busy_reg) | !pt60_busy_reg) | !pt61_busy_reg) | !pt62_busy_reg) | !pt63_busy_reg) | !pt64_busy_reg) | !pt65_busy_reg) | !pt66_busy_reg) | !pt67_busy_reg) | !pt68_busy_reg) | !pt69_busy_reg) | !pt70_busy_reg) | !pt71_busy_reg) | !pt72_busy_reg) | !pt73_busy_reg) | !pt74_busy_reg) | !pt75_busy_reg) | !pt76_busy_reg) | !pt77_busy_reg) | !pt78_busy_reg) | !pt79_busy_reg) | !pt80_busy_reg) | !pt81_busy_reg) | !pt82_busy_reg) | !pt83_busy_reg) | !pt84_busy_reg) | !pt85_busy_reg) | !pt86_busy_reg) | !pt87_busy_reg) | !pt88_busy_reg) | !pt89_busy_reg) | !pt90_busy_reg) | !pt91_busy_reg) | !pt92_busy_reg) | !pt93_busy_reg) | !pt94_busy_reg) | !pt95_busy_reg) | !pt96_busy_reg) | !pt97_busy_reg) | !pt98_busy_reg) | !pt99_busy_reg) | !pt100_busy_reg) | !pt101_busy_reg) | !pt102_busy_reg) | !pt103_busy_reg) | !pt104_busy_reg) | !pt105_busy_reg) | !pt106_busy_reg) | !pt107_busy_reg) | !pt108_busy_reg) | !pt109_busy_reg) | !pt110_busy_reg) | !pt111_busy_reg) | !pt112_busy_reg) | !pt113_busy_reg) | !pt114_busy_reg) | !pt115_busy_reg) | !pt116_busy_reg) | !pt117_busy_reg) | !pt118_busy_reg) | !pt119_busy_reg) | !pt120_busy_reg) | !pt121_busy_reg) | !pt122_busy_reg) | !pt123_busy_reg) | !pt124_busy_reg) | !pt125_busy_reg) | !pt126_busy_reg) | !pt127_busy_reg;
 assign pt_low = !pt0_busy_reg ? 7'd0 : (!pt1_busy_reg ? 7'd1 : (!pt2_busy_reg ? 7'd2 : (!pt3_busy_reg ? 7'd3 : (!pt4_busy_reg ? 7'd4 : (!pt5_busy_reg ? 7'd5 : (!pt6_busy_reg ? 7'd6 : (!pt7_busy_reg ? 7'd7 : (!pt8_busy_reg ? 7'd8 : (!pt9_busy_reg ? 7'd9 : (!pt10_busy_reg ? 7'd10 : (!pt11_busy_reg ? 7'd11 : (!pt12_busy_reg ? 7'd12 : (!pt13_busy_reg ? 7'd13 : (!pt14_busy_reg ? 7'd14 : (!pt15_busy_reg ? 7'd15 : (!pt16_busy_reg ? 7'd16 : (!pt17_busy_reg ? 7'd17 : (!pt18_busy_reg ? 7'd18 : (!pt19_busy_reg ? 7'd19 : (!pt20_busy_reg ? 7'd20 : (!pt21_busy_reg ? 7'd21 : (!pt22_busy_reg ? 7'd22 : (!pt23_busy_reg ? 7'd23 : (!pt24_busy_reg ? 7'd24 : (!pt25_busy_reg ? 7'd25 : (!pt26_busy_reg ? 7'd26 : (!pt27_busy_reg ? 7'd27 : (!pt28_busy_reg ? 7'd28 : (!pt29_busy_reg ? 7'd29 : (!pt30_busy_reg ? 7'd30 : (!pt31_busy_reg ? 7'd31 : (!pt32_busy_reg ? 7'd32 : (!pt33_busy_reg ? 7'd33 : (!pt34_busy_reg ? 7'd34 : (!pt35_busy_reg ? 7'd35 : (!pt36_busy_reg ? 7'd36 : (!pt37_busy_reg ? 7'd37 : (!pt38_busy_reg ? 7'd38 : (!pt39_busy_reg ? 7'd39 : (!pt40_busy_reg ? 7'd40 : (!pt41_busy_reg ? 7'd41 : (!pt42_busy_reg ? 7'd42 : (!pt43_busy_reg ? 7'd43 : (!pt44_busy_reg ? 7'd44 : (!pt45_busy_reg ? 7'd45 : (!pt46_busy_reg ? 7'd46 : (!pt47_busy_reg ? 7'd47 : (!pt48_busy_reg ? 7'd48 : (!pt49_busy_reg ? 7'd49 : (!pt50_busy_reg ? 7'd50 : (!pt51_busy_reg ? 7'd51 : (!pt52_busy_reg ? 7'd52 : (!pt53_busy_reg ? 7'd53 : (!pt54_busy_reg ? 7'd54 : (!pt55_busy_reg ? 7'd55 : (!pt56_busy_reg ? 7'd56 : (!pt57_busy_reg ? 7'd57 : (!pt58_busy_reg ? 7'd58 : (!pt59_busy_reg ? 7'd59 : (!pt60_busy_reg ? 7'd60 : (!pt61_busy_reg ? 7'd61 : (!pt62_busy_reg ? 7'd62 : (!pt63_busy_reg ? 7'd63 : (!pt64_busy_reg ? 7'd64 : (!pt65_busy_reg ? 7'd65 : (!pt66_busy_reg ? 7'd66 : (!pt67_busy_reg ? 7'd67 : (!pt68_busy_reg ? 7'd68 : (!pt69_busy_reg ? 7'd69 : (!pt70_busy_reg ? 7'd70 : (!pt71_busy_reg ? 7'd71 : (!pt72_busy_reg ? 7'd72 : (!pt73_busy_reg ? 7'd73 : (!pt74_busy_reg ? 7'd74 : (!pt75_busy_reg ? 7'd75 : (!pt76_busy_reg ? 7'd76 : (!pt77_busy_reg ? 7'd77 : (!pt78_busy_reg ? 7'd78 : (!pt79_busy_reg ? 7'd79 : (!pt80_busy_reg ? 7'd80 : (!pt81_busy_reg ? 7'd81 : (!pt82_busy_reg ? 7'd82 : (!pt83_busy_reg ? 7'd83 : (!pt84_busy_reg ? 7'd84 : (!pt85_busy_reg ? 7'd85 : (!pt86_busy_reg ? 7'd86 : (!pt87_busy_reg ? 7'd87 : (!pt88_busy_reg ? 7'd88 : (!pt89_busy_reg ? 7'd89 : (!pt90_busy_reg ? 7'd90 : (!pt91_busy_reg ? 7'd91 : (!pt92_busy_reg ? 7'd92 : (!pt93_busy_reg ? 7'd93 : (!pt94_busy_reg ? 7'd94 : (!pt95_busy_reg ? 7'd95 : (!pt96_busy_reg ? 7'd96 : (!pt97_busy_reg ? 7'd97 : (!pt98_busy_reg ? 7'd98 : (!pt99_busy_reg ? 7'd99 : (!pt100_busy_reg ? 7'd100 : (!pt101_busy_reg ? 7'd101 : (!pt102_busy_reg ? 7'd102 : (!pt103_busy_reg ? 7'd103 : (!pt104_busy_reg ? 7'd104 : (!pt105_busy_reg ? 7'd105 : (!pt106_busy_reg ? 7'd106 : (!pt107_busy_reg ? 7'd107 : (!pt108_busy_reg ? 7'd108 : (!pt109_busy_reg ? 7'd109 : (!pt110_busy_reg ? 7'd110 : (!pt111_busy_reg ? 7'd111 : (!pt112_busy_reg ? 7'd112 : (!pt113_busy_reg ? 7'd113 : (!pt114_busy_reg ? 7'd114 : (!pt115_busy_reg ? 7'd115 : (!pt116_busy_reg ? 7'd116 : (!pt117_busy_reg ? 7'd117 : (!pt118_busy_reg ? 7'd118 : (!pt119_busy_reg ? 7'd119 : (!pt120_busy_reg ? 7'd120 : (!pt121_busy_reg ? 7'd121 : (!pt122_busy_reg ? 7'd122 : (!pt123_busy_reg ? 7'd123 : (!pt124_busy_reg ? 7'd124 : (!pt125_busy_reg ? 7'd125 : (!pt126_busy_reg ? 7'd126 : (!pt127_busy_reg ? 7'd127 : 7'd127)))))))))))))))))))))))))))))))))))))))))))))))))))))))))))))))))))))))))))))))))))))))))))))))))))))))))))))))))))))))))))))));
-assign tmp27 = c0_cq_head[21:4];
-assign c0_cq_slot = tmp27[15:0];
+assign tmp30 = c0_cq_head[21:4];
+assign c0_cq_slot = tmp30[15:0];
 assign c0_cq_isw = c0_cq_ne && (c0_cq_head[1:0] == 2'd2);
-assign tmp28 = c1_cq_head[21:4];
-assign c1_cq_slot = tmp28[15:0];
+assign tmp31 = c1_cq_head[21:4];
+assign c1_cq_slot = tmp31[15:0];
 assign c1_cq_isw = c1_cq_ne && (c1_cq_head[1:0] == 2'd2);
-assign tmp29 = c2_cq_head[21:4];
-assign c2_cq_slot = tmp29[15:0];
+assign tmp32 = c2_cq_head[21:4];
+assign c2_cq_slot = tmp32[15:0];
 assign c2_cq_isw = c2_cq_ne && (c2_cq_head[1:0] == 2'd2);
 assign sweep = fstate_reg == 2'd1;
 assign fs_slot = fs_reg[15:0];
@@ -5669,29 +5759,29 @@ assign ce_arb_elig_lo = {1'b0, ce2_elig, 1'b0, 1'b0};
 assign ce_arb_any_hi = |ce_arb_elig_hi;
 assign ce_arb_any_lo = |ce_arb_elig_lo;
 assign ce_arb_use_hi = ce_arb_any_hi && (!ce_arb_any_lo || (ce_arb_starve_reg < 4'd8));
-assign tmp30 = (({1'b0, ce_arb_last_hi_reg} + 3'd4) >= 3'd4) ? (({1'b0, ce_arb_last_hi_reg} + 3'd4) - 3'd4) : ({1'b0, ce_arb_last_hi_reg} + 3'd4);
-assign ce_arb_rh_c4 = tmp30[1:0];
-assign tmp31 = (({1'b0, ce_arb_last_hi_reg} + 3'd3) >= 3'd4) ? (({1'b0, ce_arb_last_hi_reg} + 3'd3) - 3'd4) : ({1'b0, ce_arb_last_hi_reg} + 3'd3);
-assign ce_arb_rh_c3 = tmp31[1:0];
-assign tmp32 = (({1'b0, ce_arb_last_hi_reg} + 3'd2) >= 3'd4) ? (({1'b0, ce_arb_last_hi_reg} + 3'd2) - 3'd4) : ({1'b0, ce_arb_last_hi_reg} + 3'd2);
-assign ce_arb_rh_c2 = tmp32[1:0];
-assign tmp33 = (({1'b0, ce_arb_last_hi_reg} + 3'd1) >= 3'd4) ? (({1'b0, ce_arb_last_hi_reg} + 3'd1) - 3'd4) : ({1'b0, ce_arb_last_hi_reg} + 3'd1);
-assign ce_arb_rh_c1 = tmp33[1:0];
+assign tmp33 = (({1'b0, ce_arb_last_hi_reg} + 3'd4) >= 3'd4) ? (({1'b0, ce_arb_last_hi_reg} + 3'd4) - 3'd4) : ({1'b0, ce_arb_last_hi_reg} + 3'd4);
+assign ce_arb_rh_c4 = tmp33[1:0];
+assign tmp34 = (({1'b0, ce_arb_last_hi_reg} + 3'd3) >= 3'd4) ? (({1'b0, ce_arb_last_hi_reg} + 3'd3) - 3'd4) : ({1'b0, ce_arb_last_hi_reg} + 3'd3);
+assign ce_arb_rh_c3 = tmp34[1:0];
+assign tmp35 = (({1'b0, ce_arb_last_hi_reg} + 3'd2) >= 3'd4) ? (({1'b0, ce_arb_last_hi_reg} + 3'd2) - 3'd4) : ({1'b0, ce_arb_last_hi_reg} + 3'd2);
+assign ce_arb_rh_c2 = tmp35[1:0];
+assign tmp36 = (({1'b0, ce_arb_last_hi_reg} + 3'd1) >= 3'd4) ? (({1'b0, ce_arb_last_hi_reg} + 3'd1) - 3'd4) : ({1'b0, ce_arb_last_hi_reg} + 3'd1);
+assign ce_arb_rh_c1 = tmp36[1:0];
 assign ce_arb_win_hi = ce_arb_elig_hi[ce_arb_rh_c1] ? ce_arb_rh_c1 : (ce_arb_elig_hi[ce_arb_rh_c2] ? ce_arb_rh_c2 : (ce_arb_elig_hi[ce_arb_rh_c3] ? ce_arb_rh_c3 : (ce_arb_elig_hi[ce_arb_rh_c4] ? ce_arb_rh_c4 : 2'd0)));
-assign tmp34 = (({1'b0, ce_arb_last_lo_reg} + 3'd4) >= 3'd4) ? (({1'b0, ce_arb_last_lo_reg} + 3'd4) - 3'd4) : ({1'b0, ce_arb_last_lo_reg} + 3'd4);
-assign ce_arb_rl_c4 = tmp34[1:0];
-assign tmp35 = (({1'b0, ce_arb_last_lo_reg} + 3'd3) >= 3'd4) ? (({1'b0, ce_arb_last_lo_reg} + 3'd3) - 3'd4) : ({1'b0, ce_arb_last_lo_reg} + 3'd3);
-assign ce_arb_rl_c3 = tmp35[1:0];
-assign tmp36 = (({1'b0, ce_arb_last_lo_reg} + 3'd2) >= 3'd4) ? (({1'b0, ce_arb_last_lo_reg} + 3'd2) - 3'd4) : ({1'b0, ce_arb_last_lo_reg} + 3'd2);
-assign ce_arb_rl_c2 = tmp36[1:0];
-assign tmp37 = (({1'b0, ce_arb_last_lo_reg} + 3'd1) >= 3'd4) ? (({1'b0, ce_arb_last_lo_reg} + 3'd1) - 3'd4) : ({1'b0, ce_arb_last_lo_reg} + 3'd1);
-assign ce_arb_rl_c1 = tmp37[1:0];
+assign tmp37 = (({1'b0, ce_arb_last_lo_reg} + 3'd4) >= 3'd4) ? (({1'b0, ce_arb_last_lo_reg} + 3'd4) - 3'd4) : ({1'b0, ce_arb_last_lo_reg} + 3'd4);
+assign ce_arb_rl_c4 = tmp37[1:0];
+assign tmp38 = (({1'b0, ce_arb_last_lo_reg} + 3'd3) >= 3'd4) ? (({1'b0, ce_arb_last_lo_reg} + 3'd3) - 3'd4) : ({1'b0, ce_arb_last_lo_reg} + 3'd3);
+assign ce_arb_rl_c3 = tmp38[1:0];
+assign tmp39 = (({1'b0, ce_arb_last_lo_reg} + 3'd2) >= 3'd4) ? (({1'b0, ce_arb_last_lo_reg} + 3'd2) - 3'd4) : ({1'b0, ce_arb_last_lo_reg} + 3'd2);
+assign ce_arb_rl_c2 = tmp39[1:0];
+assign tmp40 = (({1'b0, ce_arb_last_lo_reg} + 3'd1) >= 3'd4) ? (({1'b0, ce_arb_last_lo_reg} + 3'd1) - 3'd4) : ({1'b0, ce_arb_last_lo_reg} + 3'd1);
+assign ce_arb_rl_c1 = tmp40[1:0];
 assign ce_arb_win_lo = ce_arb_elig_lo[ce_arb_rl_c1] ? ce_arb_rl_c1 : (ce_arb_elig_lo[ce_arb_rl_c2] ? ce_arb_rl_c2 : (ce_arb_elig_lo[ce_arb_rl_c3] ? ce_arb_rl_c3 : (ce_arb_elig_lo[ce_arb_rl_c4] ? ce_arb_rl_c4 : 2'd0)));
 assign ce_arb_grant = ce_arb_any_hi || ce_arb_any_lo;
 assign ce_arb_win = ce_arb_use_hi ? ce_arb_win_hi : ce_arb_win_lo;
 assign ce_win_op = ce_arb_win[1] ? (ce_arb_win[0] ? {7'd0, 512'd0, 8'd0, 2'd0, 1'b0, {2'd0, fs_slot}, 2'd0, 2'd3} : c2_cq_head) : (ce_arb_win[0] ? c1_cq_head : c0_cq_head);
-assign tmp38 = ce_win_op[21:4];
-assign ce_win_slot = tmp38[15:0];
+assign tmp41 = ce_win_op[21:4];
+assign ce_win_slot = tmp41[15:0];
 assign ce_win_kind = ce_win_op[1:0];
 assign rs_d = rspq_head[511:0];
 assign rs_meta = rspq_head[515:512];
@@ -5708,9 +5798,6 @@ assign rs_pt = lq_head[551:545];
 assign rs_hit = rs_meta[0] && (rs_rtag == rs_tag);
 assign rs_dirty = rs_meta[0] && rs_meta[1];
 assign rs_old = {rs_rtag, rs_slot};
-assign tmp39 = rs_line[17:3];
-assign tmp40 = rs_line[17:3];
-assign tmp41 = rs_line[17:3];
 assign tmp42 = rs_line[17:3];
 assign tmp43 = rs_line[17:3];
 assign tmp44 = rs_line[17:3];
@@ -5780,12 +5867,12 @@ assign tmp107 = rs_line[17:3];
 assign tmp108 = rs_line[17:3];
 assign tmp109 = rs_line[17:3];
 assign tmp110 = rs_line[17:3];
-assign rs_line_hl = {((((((tmp103[0] ^ tmp104[1]) ^ tmp105[5]) ^ tmp106[6]) ^ tmp107[7]) ^ tmp108[12]) ^ tmp109[13]) ^ tmp110[14], ((((((tmp95[0] ^ tmp96[2]) ^ tmp97[3]) ^ tmp98[4]) ^ tmp99[7]) ^ tmp100[10]) ^ tmp101[11]) ^ tmp102[13], ((((((((((tmp83[0] ^ tmp84[1]) ^ tmp85[2]) ^ tmp86[4]) ^ tmp87[7]) ^ tmp88[8]) ^ tmp89[9]) ^ tmp90[10]) ^ tmp91[11]) ^ tmp92[12]) ^ tmp93[13]) ^ tmp94[14], ((((tmp77[1] ^ tmp78[2]) ^ tmp79[8]) ^ tmp80[9]) ^ tmp81[13]) ^ tmp82[14], ((((((tmp69[1] ^ tmp70[2]) ^ tmp71[5]) ^ tmp72[7]) ^ tmp73[8]) ^ tmp74[10]) ^ tmp75[12]) ^ tmp76[13], ((((((((((tmp57[1] ^ tmp58[3]) ^ tmp59[4]) ^ tmp60[6]) ^ tmp61[7]) ^ tmp62[8]) ^ tmp63[9]) ^ tmp64[10]) ^ tmp65[11]) ^ tmp66[12]) ^ tmp67[13]) ^ tmp68[14], (((((tmp50[2] ^ tmp51[6]) ^ tmp52[7]) ^ tmp53[8]) ^ tmp54[10]) ^ tmp55[11]) ^ tmp56[12], (((((((((tmp39[0] ^ tmp40[3]) ^ tmp41[4]) ^ tmp42[5]) ^ tmp43[7]) ^ tmp44[8]) ^ tmp45[10]) ^ tmp46[11]) ^ tmp47[12]) ^ tmp48[13]) ^ tmp49[14]};
-assign tmp111 = {3'd0, rs_line_hl} * 11'd2;
-assign rs_line_link = tmp111[9:8];
-assign tmp112 = rs_old[17:3];
-assign tmp113 = rs_old[17:3];
-assign tmp114 = rs_old[17:3];
+assign tmp111 = rs_line[17:3];
+assign tmp112 = rs_line[17:3];
+assign tmp113 = rs_line[17:3];
+assign rs_line_hl = {((((((tmp106[0] ^ tmp107[1]) ^ tmp108[5]) ^ tmp109[6]) ^ tmp110[7]) ^ tmp111[12]) ^ tmp112[13]) ^ tmp113[14], ((((((tmp98[0] ^ tmp99[2]) ^ tmp100[3]) ^ tmp101[4]) ^ tmp102[7]) ^ tmp103[10]) ^ tmp104[11]) ^ tmp105[13], ((((((((((tmp86[0] ^ tmp87[1]) ^ tmp88[2]) ^ tmp89[4]) ^ tmp90[7]) ^ tmp91[8]) ^ tmp92[9]) ^ tmp93[10]) ^ tmp94[11]) ^ tmp95[12]) ^ tmp96[13]) ^ tmp97[14], ((((tmp80[1] ^ tmp81[2]) ^ tmp82[8]) ^ tmp83[9]) ^ tmp84[13]) ^ tmp85[14], ((((((tmp72[1] ^ tmp73[2]) ^ tmp74[5]) ^ tmp75[7]) ^ tmp76[8]) ^ tmp77[10]) ^ tmp78[12]) ^ tmp79[13], ((((((((((tmp60[1] ^ tmp61[3]) ^ tmp62[4]) ^ tmp63[6]) ^ tmp64[7]) ^ tmp65[8]) ^ tmp66[9]) ^ tmp67[10]) ^ tmp68[11]) ^ tmp69[12]) ^ tmp70[13]) ^ tmp71[14], (((((tmp53[2] ^ tmp54[6]) ^ tmp55[7]) ^ tmp56[8]) ^ tmp57[10]) ^ tmp58[11]) ^ tmp59[12], (((((((((tmp42[0] ^ tmp43[3]) ^ tmp44[4]) ^ tmp45[5]) ^ tmp46[7]) ^ tmp47[8]) ^ tmp48[10]) ^ tmp49[11]) ^ tmp50[12]) ^ tmp51[13]) ^ tmp52[14]};
+assign tmp114 = {3'd0, rs_line_hl} * 11'd2;
+assign rs_line_link = tmp114[9:8];
 assign tmp115 = rs_old[17:3];
 assign tmp116 = rs_old[17:3];
 assign tmp117 = rs_old[17:3];
@@ -5855,9 +5942,12 @@ assign tmp180 = rs_old[17:3];
 assign tmp181 = rs_old[17:3];
 assign tmp182 = rs_old[17:3];
 assign tmp183 = rs_old[17:3];
-assign rs_old_hl = {((((((tmp176[0] ^ tmp177[1]) ^ tmp178[5]) ^ tmp179[6]) ^ tmp180[7]) ^ tmp181[12]) ^ tmp182[13]) ^ tmp183[14], ((((((tmp168[0] ^ tmp169[2]) ^ tmp170[3]) ^ tmp171[4]) ^ tmp172[7]) ^ tmp173[10]) ^ tmp174[11]) ^ tmp175[13], ((((((((((tmp156[0] ^ tmp157[1]) ^ tmp158[2]) ^ tmp159[4]) ^ tmp160[7]) ^ tmp161[8]) ^ tmp162[9]) ^ tmp163[10]) ^ tmp164[11]) ^ tmp165[12]) ^ tmp166[13]) ^ tmp167[14], ((((tmp150[1] ^ tmp151[2]) ^ tmp152[8]) ^ tmp153[9]) ^ tmp154[13]) ^ tmp155[14], ((((((tmp142[1] ^ tmp143[2]) ^ tmp144[5]) ^ tmp145[7]) ^ tmp146[8]) ^ tmp147[10]) ^ tmp148[12]) ^ tmp149[13], ((((((((((tmp130[1] ^ tmp131[3]) ^ tmp132[4]) ^ tmp133[6]) ^ tmp134[7]) ^ tmp135[8]) ^ tmp136[9]) ^ tmp137[10]) ^ tmp138[11]) ^ tmp139[12]) ^ tmp140[13]) ^ tmp141[14], (((((tmp123[2] ^ tmp124[6]) ^ tmp125[7]) ^ tmp126[8]) ^ tmp127[10]) ^ tmp128[11]) ^ tmp129[12], (((((((((tmp112[0] ^ tmp113[3]) ^ tmp114[4]) ^ tmp115[5]) ^ tmp116[7]) ^ tmp117[8]) ^ tmp118[10]) ^ tmp119[11]) ^ tmp120[12]) ^ tmp121[13]) ^ tmp122[14]};
-assign tmp184 = {3'd0, rs_old_hl} * 11'd2;
-assign rs_old_link = tmp184[9:8];
+assign tmp184 = rs_old[17:3];
+assign tmp185 = rs_old[17:3];
+assign tmp186 = rs_old[17:3];
+assign rs_old_hl = {((((((tmp179[0] ^ tmp180[1]) ^ tmp181[5]) ^ tmp182[6]) ^ tmp183[7]) ^ tmp184[12]) ^ tmp185[13]) ^ tmp186[14], ((((((tmp171[0] ^ tmp172[2]) ^ tmp173[3]) ^ tmp174[4]) ^ tmp175[7]) ^ tmp176[10]) ^ tmp177[11]) ^ tmp178[13], ((((((((((tmp159[0] ^ tmp160[1]) ^ tmp161[2]) ^ tmp162[4]) ^ tmp163[7]) ^ tmp164[8]) ^ tmp165[9]) ^ tmp166[10]) ^ tmp167[11]) ^ tmp168[12]) ^ tmp169[13]) ^ tmp170[14], ((((tmp153[1] ^ tmp154[2]) ^ tmp155[8]) ^ tmp156[9]) ^ tmp157[13]) ^ tmp158[14], ((((((tmp145[1] ^ tmp146[2]) ^ tmp147[5]) ^ tmp148[7]) ^ tmp149[8]) ^ tmp150[10]) ^ tmp151[12]) ^ tmp152[13], ((((((((((tmp133[1] ^ tmp134[3]) ^ tmp135[4]) ^ tmp136[6]) ^ tmp137[7]) ^ tmp138[8]) ^ tmp139[9]) ^ tmp140[10]) ^ tmp141[11]) ^ tmp142[12]) ^ tmp143[13]) ^ tmp144[14], (((((tmp126[2] ^ tmp127[6]) ^ tmp128[7]) ^ tmp129[8]) ^ tmp130[10]) ^ tmp131[11]) ^ tmp132[12], (((((((((tmp115[0] ^ tmp116[3]) ^ tmp117[4]) ^ tmp118[5]) ^ tmp119[7]) ^ tmp120[8]) ^ tmp121[10]) ^ tmp122[11]) ^ tmp123[12]) ^ tmp124[13]) ^ tmp125[14]};
+assign tmp187 = {3'd0, rs_old_hl} * 11'd2;
+assign rs_old_link = tmp187[9:8];
 assign rs_s_wb = ((rs_kind == 2'd1) & !rs_hit) & rs_dirty;
 assign rs_f_wb = (rs_kind == 2'd3) && rs_dirty;
 assign rs_push_line = !rs_hit && (((rs_kind == 2'd0) | (rs_kind == 2'd1)) | (rs_kind == 2'd2));
@@ -5890,9 +5980,6 @@ assign c0_sp_wr = c0_iq_head[0] == 1'b1;
 assign c0_sp_a = c0_sp_wr ? c0_iq_head[24:1] : (c0_iq_head[24:1] + {14'd0, c0_sd_reg, 5'd0});
 assign c0_sp_line = c0_sp_a[23:6];
 assign c0_sp_o = c0_sp_a[5];
-assign tmp185 = c0_sp_a[23:9];
-assign tmp186 = c0_sp_a[23:9];
-assign tmp187 = c0_sp_a[23:9];
 assign tmp188 = c0_sp_a[23:9];
 assign tmp189 = c0_sp_a[23:9];
 assign tmp190 = c0_sp_a[23:9];
@@ -5962,156 +6049,159 @@ assign tmp253 = c0_sp_a[23:9];
 assign tmp254 = c0_sp_a[23:9];
 assign tmp255 = c0_sp_a[23:9];
 assign tmp256 = c0_sp_a[23:9];
-assign c0_sp_hl = {((((((tmp249[0] ^ tmp250[1]) ^ tmp251[5]) ^ tmp252[6]) ^ tmp253[7]) ^ tmp254[12]) ^ tmp255[13]) ^ tmp256[14], ((((((tmp241[0] ^ tmp242[2]) ^ tmp243[3]) ^ tmp244[4]) ^ tmp245[7]) ^ tmp246[10]) ^ tmp247[11]) ^ tmp248[13], ((((((((((tmp229[0] ^ tmp230[1]) ^ tmp231[2]) ^ tmp232[4]) ^ tmp233[7]) ^ tmp234[8]) ^ tmp235[9]) ^ tmp236[10]) ^ tmp237[11]) ^ tmp238[12]) ^ tmp239[13]) ^ tmp240[14], ((((tmp223[1] ^ tmp224[2]) ^ tmp225[8]) ^ tmp226[9]) ^ tmp227[13]) ^ tmp228[14], ((((((tmp215[1] ^ tmp216[2]) ^ tmp217[5]) ^ tmp218[7]) ^ tmp219[8]) ^ tmp220[10]) ^ tmp221[12]) ^ tmp222[13], ((((((((((tmp203[1] ^ tmp204[3]) ^ tmp205[4]) ^ tmp206[6]) ^ tmp207[7]) ^ tmp208[8]) ^ tmp209[9]) ^ tmp210[10]) ^ tmp211[11]) ^ tmp212[12]) ^ tmp213[13]) ^ tmp214[14], (((((tmp196[2] ^ tmp197[6]) ^ tmp198[7]) ^ tmp199[8]) ^ tmp200[10]) ^ tmp201[11]) ^ tmp202[12], (((((((((tmp185[0] ^ tmp186[3]) ^ tmp187[4]) ^ tmp188[5]) ^ tmp189[7]) ^ tmp190[8]) ^ tmp191[10]) ^ tmp192[11]) ^ tmp193[12]) ^ tmp194[13]) ^ tmp195[14]};
-assign tmp257 = {3'd0, c0_sp_hl} * 11'd2;
-assign c0_sp_link = tmp257[9:8];
-assign tmp258 = {c0_sp_a[23:9], 3'd0};
-assign tmp259 = {2'd0, tmp258[15:0]};
-assign tmp260 = {2'd0, tmp258[15:0]};
-assign tmp261 = {2'd0, tmp258[15:0]};
-assign tmp262 = {2'd0, tmp258[15:0]};
-assign tmp263 = {2'd0, tmp258[15:0]};
-assign tmp264 = {2'd0, tmp258[15:0]};
-assign tmp265 = {2'd0, tmp258[15:0]};
-assign tmp266 = {2'd0, tmp258[15:0]};
-assign tmp267 = {2'd0, tmp258[15:0]};
-assign tmp268 = {2'd0, tmp258[15:0]};
-assign tmp269 = {2'd0, tmp258[15:0]};
-assign tmp270 = {2'd0, tmp258[15:0]};
-assign tmp271 = {2'd0, tmp258[15:0]};
-assign tmp272 = {2'd0, tmp258[15:0]};
-assign tmp273 = {2'd0, tmp258[15:0]};
-assign tmp274 = {2'd0, tmp258[15:0]};
-assign tmp275 = {2'd0, tmp258[15:0]};
-assign tmp276 = {2'd0, tmp258[15:0]};
-assign tmp277 = {2'd0, tmp258[15:0]};
-assign tmp278 = {2'd0, tmp258[15:0]};
-assign tmp279 = {2'd0, tmp258[15:0]};
-assign tmp280 = {2'd0, tmp258[15:0]};
-assign tmp281 = {2'd0, tmp258[15:0]};
-assign tmp282 = {2'd0, tmp258[15:0]};
-assign tmp283 = {2'd0, tmp258[15:0]};
-assign tmp284 = {2'd0, tmp258[15:0]};
-assign tmp285 = {2'd0, tmp258[15:0]};
-assign tmp286 = {2'd0, tmp258[15:0]};
-assign tmp287 = {2'd0, tmp258[15:0]};
-assign tmp288 = {2'd0, tmp258[15:0]};
-assign tmp289 = {2'd0, tmp258[15:0]};
-assign tmp290 = {2'd0, tmp258[15:0]};
-assign tmp291 = {2'd0, tmp258[15:0]};
-assign tmp292 = {2'd0, tmp258[15:0]};
-assign tmp293 = {2'd0, tmp258[15:0]};
-assign tmp294 = {2'd0, tmp258[15:0]};
-assign tmp295 = {2'd0, tmp258[15:0]};
-assign tmp296 = {2'd0, tmp258[15:0]};
-assign tmp297 = {2'd0, tmp258[15:0]};
-assign tmp298 = {2'd0, tmp258[15:0]};
-assign tmp299 = {2'd0, tmp258[15:0]};
-assign tmp300 = {2'd0, tmp258[15:0]};
-assign tmp301 = {2'd0, tmp258[15:0]};
-assign tmp302 = {2'd0, tmp258[15:0]};
-assign tmp303 = {2'd0, tmp258[15:0]};
-assign tmp304 = {2'd0, tmp258[15:0]};
-assign tmp305 = {2'd0, tmp258[15:0]};
-assign tmp306 = {2'd0, tmp258[15:0]};
-assign tmp307 = {2'd0, tmp258[15:0]};
-assign tmp308 = {2'd0, tmp258[15:0]};
-assign tmp309 = {2'd0, tmp258[15:0]};
-assign tmp310 = {2'd0, tmp258[15:0]};
-assign tmp311 = {2'd0, tmp258[15:0]};
-assign tmp312 = {2'd0, tmp258[15:0]};
-assign tmp313 = {2'd0, tmp258[15:0]};
-assign tmp314 = {2'd0, tmp258[15:0]};
-assign tmp315 = {2'd0, tmp258[15:0]};
-assign tmp316 = {2'd0, tmp258[15:0]};
-assign tmp317 = {2'd0, tmp258[15:0]};
-assign tmp318 = {2'd0, tmp258[15:0]};
-assign tmp319 = {2'd0, tmp258[15:0]};
-assign tmp320 = {2'd0, tmp258[15:0]};
-assign tmp321 = {2'd0, tmp258[15:0]};
-assign tmp322 = {2'd0, tmp258[15:0]};
-assign tmp323 = {2'd0, tmp258[15:0]};
-assign tmp324 = {2'd0, tmp258[15:0]};
-assign tmp325 = {2'd0, tmp258[15:0]};
-assign tmp326 = {2'd0, tmp258[15:0]};
-assign tmp327 = {2'd0, tmp258[15:0]};
-assign tmp328 = {2'd0, tmp258[15:0]};
-assign tmp329 = {2'd0, tmp258[15:0]};
-assign tmp330 = {2'd0, tmp258[15:0]};
-assign tmp331 = {2'd0, tmp258[15:0]};
-assign tmp332 = {2'd0, tmp258[15:0]};
-assign tmp333 = {2'd0, tmp258[15:0]};
-assign tmp334 = {2'd0, tmp258[15:0]};
-assign tmp335 = {2'd0, tmp258[15:0]};
-assign tmp336 = {2'd0, tmp258[15:0]};
-assign tmp337 = {2'd0, tmp258[15:0]};
-assign tmp338 = {2'd0, tmp258[15:0]};
-assign tmp339 = {2'd0, tmp258[15:0]};
-assign tmp340 = {2'd0, tmp258[15:0]};
-assign tmp341 = {2'd0, tmp258[15:0]};
-assign tmp342 = {2'd0, tmp258[15:0]};
-assign tmp343 = {2'd0, tmp258[15:0]};
-assign tmp344 = {2'd0, tmp258[15:0]};
-assign tmp345 = {2'd0, tmp258[15:0]};
-assign tmp346 = {2'd0, tmp258[15:0]};
-assign tmp347 = {2'd0, tmp258[15:0]};
-assign tmp348 = {2'd0, tmp258[15:0]};
-assign tmp349 = {2'd0, tmp258[15:0]};
-assign tmp350 = {2'd0, tmp258[15:0]};
-assign tmp351 = {2'd0, tmp258[15:0]};
-assign tmp352 = {2'd0, tmp258[15:0]};
-assign tmp353 = {2'd0, tmp258[15:0]};
-assign tmp354 = {2'd0, tmp258[15:0]};
-assign tmp355 = {2'd0, tmp258[15:0]};
-assign tmp356 = {2'd0, tmp258[15:0]};
-assign tmp357 = {2'd0, tmp258[15:0]};
-assign tmp358 = {2'd0, tmp258[15:0]};
-assign tmp359 = {2'd0, tmp258[15:0]};
-assign tmp360 = {2'd0, tmp258[15:0]};
-assign tmp361 = {2'd0, tmp258[15:0]};
-assign tmp362 = {2'd0, tmp258[15:0]};
-assign tmp363 = {2'd0, tmp258[15:0]};
-assign tmp364 = {2'd0, tmp258[15:0]};
-assign tmp365 = {2'd0, tmp258[15:0]};
-assign tmp366 = {2'd0, tmp258[15:0]};
-assign tmp367 = {2'd0, tmp258[15:0]};
-assign tmp368 = {2'd0, tmp258[15:0]};
-assign tmp369 = {2'd0, tmp258[15:0]};
-assign tmp370 = {2'd0, tmp258[15:0]};
-assign tmp371 = {2'd0, tmp258[15:0]};
-assign tmp372 = {2'd0, tmp258[15:0]};
-assign tmp373 = {2'd0, tmp258[15:0]};
-assign tmp374 = {2'd0, tmp258[15:0]};
-assign tmp375 = {2'd0, tmp258[15:0]};
-assign tmp376 = {2'd0, tmp258[15:0]};
-assign tmp377 = {2'd0, tmp258[15:0]};
-assign tmp378 = {2'd0, tmp258[15:0]};
-assign tmp379 = {2'd0, tmp258[15:0]};
-assign tmp380 = {2'd0, tmp258[15:0]};
-assign tmp381 = {2'd0, tmp258[15:0]};
-assign tmp382 = {2'd0, tmp258[15:0]};
-assign tmp383 = {2'd0, tmp258[15:0]};
-assign tmp384 = {2'd0, tmp258[15:0]};
-assign tmp385 = {2'd0, tmp258[15:0]};
-assign tmp386 = {2'd0, tmp258[15:0]};
-assign tmp387 = {2'd0, tmp258[15:0]};
-assign tmp388 = {2'd0, tmp258[15:0]};
-assign tmp389 = {2'd0, tmp258[15:0]};
-assign tmp390 = {2'd0, tmp258[15:0]};
-assign tmp391 = {2'd0, tmp258[15:0]};
-assign tmp392 = {2'd0, tmp258[15:0]};
-assign tmp393 = {2'd0, tmp258[15:0]};
-assign tmp394 = {2'd0, tmp258[15:0]};
-assign tmp395 = {2'd0, tmp258[15:0]};
-assign tmp396 = {2'd0, tmp258[15:0]};
-assign tmp397 = {2'd0, tmp258[15:0]};
-assign tmp398 = {2'd0, tmp258[15:0]};
-assign tmp399 = {2'd0, tmp258[15:0]};
-assign tmp400 = {2'd0, tmp258[15:0]};
-assign tmp401 = {2'd0, tmp258[15:0]};
-assign tmp402 = {2'd0, tmp258[15:0]};
-assign tmp403 = {2'd0, tmp258[15:0]};
-assign c0_sp_base_hd = {(((((((((tmp393[0] ^ tmp394[1]) ^ tmp395[2]) ^ tmp396[5]) ^ tmp397[7]) ^ tmp398[8]) ^ tmp399[10]) ^ tmp400[11]) ^ tmp401[14]) ^ tmp402[15]) ^ tmp403[16], (((((tmp386[0] ^ tmp387[1]) ^ tmp388[2]) ^ tmp389[3]) ^ tmp390[8]) ^ tmp391[10]) ^ tmp392[12], ((((((((((tmp374[2] ^ tmp375[3]) ^ tmp376[4]) ^ tmp377[5]) ^ tmp378[6]) ^ tmp379[7]) ^ tmp380[8]) ^ tmp381[10]) ^ tmp382[11]) ^ tmp383[12]) ^ tmp384[15]) ^ tmp385[16], (((((((((tmp363[0] ^ tmp364[1]) ^ tmp365[4]) ^ tmp366[5]) ^ tmp367[6]) ^ tmp368[7]) ^ tmp369[9]) ^ tmp370[10]) ^ tmp371[12]) ^ tmp372[15]) ^ tmp373[16], ((((((tmp355[0] ^ tmp356[3]) ^ tmp357[7]) ^ tmp358[8]) ^ tmp359[10]) ^ tmp360[12]) ^ tmp361[13]) ^ tmp362[17], (((((((tmp346[1] ^ tmp347[5]) ^ tmp348[7]) ^ tmp349[9]) ^ tmp350[11]) ^ tmp351[13]) ^ tmp352[15]) ^ tmp353[16]) ^ tmp354[17], (((((((((tmp335[1] ^ tmp336[2]) ^ tmp337[4]) ^ tmp338[6]) ^ tmp339[7]) ^ tmp340[8]) ^ tmp341[10]) ^ tmp342[12]) ^ tmp343[13]) ^ tmp344[16]) ^ tmp345[17], (((((((tmp326[0] ^ tmp327[3]) ^ tmp328[4]) ^ tmp329[5]) ^ tmp330[6]) ^ tmp331[12]) ^ tmp332[14]) ^ tmp333[15]) ^ tmp334[17], ((((((tmp318[1] ^ tmp319[2]) ^ tmp320[4]) ^ tmp321[5]) ^ tmp322[6]) ^ tmp323[8]) ^ tmp324[10]) ^ tmp325[13], (((((((tmp309[0] ^ tmp310[1]) ^ tmp311[4]) ^ tmp312[5]) ^ tmp313[7]) ^ tmp314[9]) ^ tmp315[12]) ^ tmp316[14]) ^ tmp317[17], ((((((tmp301[0] ^ tmp302[1]) ^ tmp303[5]) ^ tmp304[6]) ^ tmp305[10]) ^ tmp306[12]) ^ tmp307[16]) ^ tmp308[17], (((tmp296[0] ^ tmp297[1]) ^ tmp298[2]) ^ tmp299[12]) ^ tmp300[16], ((((((((tmp286[0] ^ tmp287[1]) ^ tmp288[2]) ^ tmp289[4]) ^ tmp290[5]) ^ tmp291[6]) ^ tmp292[7]) ^ tmp293[14]) ^ tmp294[15]) ^ tmp295[17], (((((((((tmp275[3] ^ tmp276[5]) ^ tmp277[6]) ^ tmp278[7]) ^ tmp279[8]) ^ tmp280[11]) ^ tmp281[12]) ^ tmp282[13]) ^ tmp283[14]) ^ tmp284[15]) ^ tmp285[16], ((((((tmp267[4] ^ tmp268[5]) ^ tmp269[6]) ^ tmp270[8]) ^ tmp271[9]) ^ tmp272[11]) ^ tmp273[12]) ^ tmp274[13], ((((((tmp259[2] ^ tmp260[3]) ^ tmp261[8]) ^ tmp262[9]) ^ tmp263[10]) ^ tmp264[12]) ^ tmp265[13]) ^ tmp266[15]} ^ {tmp258[16], tmp258[17], 1'b0, 1'b0, 1'b0, 1'b0, 1'b0, 1'b0, 1'b0, 1'b0, 1'b0, 1'b0, 1'b0, 1'b0, 1'b0, 1'b0};
+assign tmp257 = c0_sp_a[23:9];
+assign tmp258 = c0_sp_a[23:9];
+assign tmp259 = c0_sp_a[23:9];
+assign c0_sp_hl = {((((((tmp252[0] ^ tmp253[1]) ^ tmp254[5]) ^ tmp255[6]) ^ tmp256[7]) ^ tmp257[12]) ^ tmp258[13]) ^ tmp259[14], ((((((tmp244[0] ^ tmp245[2]) ^ tmp246[3]) ^ tmp247[4]) ^ tmp248[7]) ^ tmp249[10]) ^ tmp250[11]) ^ tmp251[13], ((((((((((tmp232[0] ^ tmp233[1]) ^ tmp234[2]) ^ tmp235[4]) ^ tmp236[7]) ^ tmp237[8]) ^ tmp238[9]) ^ tmp239[10]) ^ tmp240[11]) ^ tmp241[12]) ^ tmp242[13]) ^ tmp243[14], ((((tmp226[1] ^ tmp227[2]) ^ tmp228[8]) ^ tmp229[9]) ^ tmp230[13]) ^ tmp231[14], ((((((tmp218[1] ^ tmp219[2]) ^ tmp220[5]) ^ tmp221[7]) ^ tmp222[8]) ^ tmp223[10]) ^ tmp224[12]) ^ tmp225[13], ((((((((((tmp206[1] ^ tmp207[3]) ^ tmp208[4]) ^ tmp209[6]) ^ tmp210[7]) ^ tmp211[8]) ^ tmp212[9]) ^ tmp213[10]) ^ tmp214[11]) ^ tmp215[12]) ^ tmp216[13]) ^ tmp217[14], (((((tmp199[2] ^ tmp200[6]) ^ tmp201[7]) ^ tmp202[8]) ^ tmp203[10]) ^ tmp204[11]) ^ tmp205[12], (((((((((tmp188[0] ^ tmp189[3]) ^ tmp190[4]) ^ tmp191[5]) ^ tmp192[7]) ^ tmp193[8]) ^ tmp194[10]) ^ tmp195[11]) ^ tmp196[12]) ^ tmp197[13]) ^ tmp198[14]};
+assign tmp260 = {3'd0, c0_sp_hl} * 11'd2;
+assign c0_sp_link = tmp260[9:8];
+assign tmp261 = {c0_sp_a[23:9], 3'd0};
+assign tmp262 = {2'd0, tmp261[15:0]};
+assign tmp263 = {2'd0, tmp261[15:0]};
+assign tmp264 = {2'd0, tmp261[15:0]};
+assign tmp265 = {2'd0, tmp261[15:0]};
+assign tmp266 = {2'd0, tmp261[15:0]};
+assign tmp267 = {2'd0, tmp261[15:0]};
+assign tmp268 = {2'd0, tmp261[15:0]};
+assign tmp269 = {2'd0, tmp261[15:0]};
+assign tmp270 = {2'd0, tmp261[15:0]};
+assign tmp271 = {2'd0, tmp261[15:0]};
+assign tmp272 = {2'd0, tmp261[15:0]};
+assign tmp273 = {2'd0, tmp261[15:0]};
+assign tmp274 = {2'd0, tmp261[15:0]};
+assign tmp275 = {2'd0, tmp261[15:0]};
+assign tmp276 = {2'd0, tmp261[15:0]};
+assign tmp277 = {2'd0, tmp261[15:0]};
+assign tmp278 = {2'd0, tmp261[15:0]};
+assign tmp279 = {2'd0, tmp261[15:0]};
+assign tmp280 = {2'd0, tmp261[15:0]};
+assign tmp281 = {2'd0, tmp261[15:0]};
+assign tmp282 = {2'd0, tmp261[15:0]};
+assign tmp283 = {2'd0, tmp261[15:0]};
+assign tmp284 = {2'd0, tmp261[15:0]};
+assign tmp285 = {2'd0, tmp261[15:0]};
+assign tmp286 = {2'd0, tmp261[15:0]};
+assign tmp287 = {2'd0, tmp261[15:0]};
+assign tmp288 = {2'd0, tmp261[15:0]};
+assign tmp289 = {2'd0, tmp261[15:0]};
+assign tmp290 = {2'd0, tmp261[15:0]};
+assign tmp291 = {2'd0, tmp261[15:0]};
+assign tmp292 = {2'd0, tmp261[15:0]};
+assign tmp293 = {2'd0, tmp261[15:0]};
+assign tmp294 = {2'd0, tmp261[15:0]};
+assign tmp295 = {2'd0, tmp261[15:0]};
+assign tmp296 = {2'd0, tmp261[15:0]};
+assign tmp297 = {2'd0, tmp261[15:0]};
+assign tmp298 = {2'd0, tmp261[15:0]};
+assign tmp299 = {2'd0, tmp261[15:0]};
+assign tmp300 = {2'd0, tmp261[15:0]};
+assign tmp301 = {2'd0, tmp261[15:0]};
+assign tmp302 = {2'd0, tmp261[15:0]};
+assign tmp303 = {2'd0, tmp261[15:0]};
+assign tmp304 = {2'd0, tmp261[15:0]};
+assign tmp305 = {2'd0, tmp261[15:0]};
+assign tmp306 = {2'd0, tmp261[15:0]};
+assign tmp307 = {2'd0, tmp261[15:0]};
+assign tmp308 = {2'd0, tmp261[15:0]};
+assign tmp309 = {2'd0, tmp261[15:0]};
+assign tmp310 = {2'd0, tmp261[15:0]};
+assign tmp311 = {2'd0, tmp261[15:0]};
+assign tmp312 = {2'd0, tmp261[15:0]};
+assign tmp313 = {2'd0, tmp261[15:0]};
+assign tmp314 = {2'd0, tmp261[15:0]};
+assign tmp315 = {2'd0, tmp261[15:0]};
+assign tmp316 = {2'd0, tmp261[15:0]};
+assign tmp317 = {2'd0, tmp261[15:0]};
+assign tmp318 = {2'd0, tmp261[15:0]};
+assign tmp319 = {2'd0, tmp261[15:0]};
+assign tmp320 = {2'd0, tmp261[15:0]};
+assign tmp321 = {2'd0, tmp261[15:0]};
+assign tmp322 = {2'd0, tmp261[15:0]};
+assign tmp323 = {2'd0, tmp261[15:0]};
+assign tmp324 = {2'd0, tmp261[15:0]};
+assign tmp325 = {2'd0, tmp261[15:0]};
+assign tmp326 = {2'd0, tmp261[15:0]};
+assign tmp327 = {2'd0, tmp261[15:0]};
+assign tmp328 = {2'd0, tmp261[15:0]};
+assign tmp329 = {2'd0, tmp261[15:0]};
+assign tmp330 = {2'd0, tmp261[15:0]};
+assign tmp331 = {2'd0, tmp261[15:0]};
+assign tmp332 = {2'd0, tmp261[15:0]};
+assign tmp333 = {2'd0, tmp261[15:0]};
+assign tmp334 = {2'd0, tmp261[15:0]};
+assign tmp335 = {2'd0, tmp261[15:0]};
+assign tmp336 = {2'd0, tmp261[15:0]};
+assign tmp337 = {2'd0, tmp261[15:0]};
+assign tmp338 = {2'd0, tmp261[15:0]};
+assign tmp339 = {2'd0, tmp261[15:0]};
+assign tmp340 = {2'd0, tmp261[15:0]};
+assign tmp341 = {2'd0, tmp261[15:0]};
+assign tmp342 = {2'd0, tmp261[15:0]};
+assign tmp343 = {2'd0, tmp261[15:0]};
+assign tmp344 = {2'd0, tmp261[15:0]};
+assign tmp345 = {2'd0, tmp261[15:0]};
+assign tmp346 = {2'd0, tmp261[15:0]};
+assign tmp347 = {2'd0, tmp261[15:0]};
+assign tmp348 = {2'd0, tmp261[15:0]};
+assign tmp349 = {2'd0, tmp261[15:0]};
+assign tmp350 = {2'd0, tmp261[15:0]};
+assign tmp351 = {2'd0, tmp261[15:0]};
+assign tmp352 = {2'd0, tmp261[15:0]};
+assign tmp353 = {2'd0, tmp261[15:0]};
+assign tmp354 = {2'd0, tmp261[15:0]};
+assign tmp355 = {2'd0, tmp261[15:0]};
+assign tmp356 = {2'd0, tmp261[15:0]};
+assign tmp357 = {2'd0, tmp261[15:0]};
+assign tmp358 = {2'd0, tmp261[15:0]};
+assign tmp359 = {2'd0, tmp261[15:0]};
+assign tmp360 = {2'd0, tmp261[15:0]};
+assign tmp361 = {2'd0, tmp261[15:0]};
+assign tmp362 = {2'd0, tmp261[15:0]};
+assign tmp363 = {2'd0, tmp261[15:0]};
+assign tmp364 = {2'd0, tmp261[15:0]};
+assign tmp365 = {2'd0, tmp261[15:0]};
+assign tmp366 = {2'd0, tmp261[15:0]};
+assign tmp367 = {2'd0, tmp261[15:0]};
+assign tmp368 = {2'd0, tmp261[15:0]};
+assign tmp369 = {2'd0, tmp261[15:0]};
+assign tmp370 = {2'd0, tmp261[15:0]};
+assign tmp371 = {2'd0, tmp261[15:0]};
+assign tmp372 = {2'd0, tmp261[15:0]};
+assign tmp373 = {2'd0, tmp261[15:0]};
+assign tmp374 = {2'd0, tmp261[15:0]};
+assign tmp375 = {2'd0, tmp261[15:0]};
+assign tmp376 = {2'd0, tmp261[15:0]};
+assign tmp377 = {2'd0, tmp261[15:0]};
+assign tmp378 = {2'd0, tmp261[15:0]};
+assign tmp379 = {2'd0, tmp261[15:0]};
+assign tmp380 = {2'd0, tmp261[15:0]};
+assign tmp381 = {2'd0, tmp261[15:0]};
+assign tmp382 = {2'd0, tmp261[15:0]};
+assign tmp383 = {2'd0, tmp261[15:0]};
+assign tmp384 = {2'd0, tmp261[15:0]};
+assign tmp385 = {2'd0, tmp261[15:0]};
+assign tmp386 = {2'd0, tmp261[15:0]};
+assign tmp387 = {2'd0, tmp261[15:0]};
+assign tmp388 = {2'd0, tmp261[15:0]};
+assign tmp389 = {2'd0, tmp261[15:0]};
+assign tmp390 = {2'd0, tmp261[15:0]};
+assign tmp391 = {2'd0, tmp261[15:0]};
+assign tmp392 = {2'd0, tmp261[15:0]};
+assign tmp393 = {2'd0, tmp261[15:0]};
+assign tmp394 = {2'd0, tmp261[15:0]};
+assign tmp395 = {2'd0, tmp261[15:0]};
+assign tmp396 = {2'd0, tmp261[15:0]};
+assign tmp397 = {2'd0, tmp261[15:0]};
+assign tmp398 = {2'd0, tmp261[15:0]};
+assign tmp399 = {2'd0, tmp261[15:0]};
+assign tmp400 = {2'd0, tmp261[15:0]};
+assign tmp401 = {2'd0, tmp261[15:0]};
+assign tmp402 = {2'd0, tmp261[15:0]};
+assign tmp403 = {2'd0, tmp261[15:0]};
+assign tmp404 = {2'd0, tmp261[15:0]};
+assign tmp405 = {2'd0, tmp261[15:0]};
+assign tmp406 = {2'd0, tmp261[15:0]};
+assign c0_sp_base_hd = {(((((((((tmp396[0] ^ tmp397[1]) ^ tmp398[2]) ^ tmp399[5]) ^ tmp400[7]) ^ tmp401[8]) ^ tmp402[10]) ^ tmp403[11]) ^ tmp404[14]) ^ tmp405[15]) ^ tmp406[16], (((((tmp389[0] ^ tmp390[1]) ^ tmp391[2]) ^ tmp392[3]) ^ tmp393[8]) ^ tmp394[10]) ^ tmp395[12], ((((((((((tmp377[2] ^ tmp378[3]) ^ tmp379[4]) ^ tmp380[5]) ^ tmp381[6]) ^ tmp382[7]) ^ tmp383[8]) ^ tmp384[10]) ^ tmp385[11]) ^ tmp386[12]) ^ tmp387[15]) ^ tmp388[16], (((((((((tmp366[0] ^ tmp367[1]) ^ tmp368[4]) ^ tmp369[5]) ^ tmp370[6]) ^ tmp371[7]) ^ tmp372[9]) ^ tmp373[10]) ^ tmp374[12]) ^ tmp375[15]) ^ tmp376[16], ((((((tmp358[0] ^ tmp359[3]) ^ tmp360[7]) ^ tmp361[8]) ^ tmp362[10]) ^ tmp363[12]) ^ tmp364[13]) ^ tmp365[17], (((((((tmp349[1] ^ tmp350[5]) ^ tmp351[7]) ^ tmp352[9]) ^ tmp353[11]) ^ tmp354[13]) ^ tmp355[15]) ^ tmp356[16]) ^ tmp357[17], (((((((((tmp338[1] ^ tmp339[2]) ^ tmp340[4]) ^ tmp341[6]) ^ tmp342[7]) ^ tmp343[8]) ^ tmp344[10]) ^ tmp345[12]) ^ tmp346[13]) ^ tmp347[16]) ^ tmp348[17], (((((((tmp329[0] ^ tmp330[3]) ^ tmp331[4]) ^ tmp332[5]) ^ tmp333[6]) ^ tmp334[12]) ^ tmp335[14]) ^ tmp336[15]) ^ tmp337[17], ((((((tmp321[1] ^ tmp322[2]) ^ tmp323[4]) ^ tmp324[5]) ^ tmp325[6]) ^ tmp326[8]) ^ tmp327[10]) ^ tmp328[13], (((((((tmp312[0] ^ tmp313[1]) ^ tmp314[4]) ^ tmp315[5]) ^ tmp316[7]) ^ tmp317[9]) ^ tmp318[12]) ^ tmp319[14]) ^ tmp320[17], ((((((tmp304[0] ^ tmp305[1]) ^ tmp306[5]) ^ tmp307[6]) ^ tmp308[10]) ^ tmp309[12]) ^ tmp310[16]) ^ tmp311[17], (((tmp299[0] ^ tmp300[1]) ^ tmp301[2]) ^ tmp302[12]) ^ tmp303[16], ((((((((tmp289[0] ^ tmp290[1]) ^ tmp291[2]) ^ tmp292[4]) ^ tmp293[5]) ^ tmp294[6]) ^ tmp295[7]) ^ tmp296[14]) ^ tmp297[15]) ^ tmp298[17], (((((((((tmp278[3] ^ tmp279[5]) ^ tmp280[6]) ^ tmp281[7]) ^ tmp282[8]) ^ tmp283[11]) ^ tmp284[12]) ^ tmp285[13]) ^ tmp286[14]) ^ tmp287[15]) ^ tmp288[16], ((((((tmp270[4] ^ tmp271[5]) ^ tmp272[6]) ^ tmp273[8]) ^ tmp274[9]) ^ tmp275[11]) ^ tmp276[12]) ^ tmp277[13], ((((((tmp262[2] ^ tmp263[3]) ^ tmp264[8]) ^ tmp265[9]) ^ tmp266[10]) ^ tmp267[12]) ^ tmp268[13]) ^ tmp269[15]} ^ {tmp261[16], tmp261[17], 1'b0, 1'b0, 1'b0, 1'b0, 1'b0, 1'b0, 1'b0, 1'b0, 1'b0, 1'b0, 1'b0, 1'b0, 1'b0, 1'b0};
 assign c0_sp_cache0 = (c0_sp_base_hd ^ 16'd0) < 16'd32768;
 assign c0_sp_cache1 = (c0_sp_base_hd ^ 16'd55672) < 16'd32768;
 assign c0_sp_cache2 = (c0_sp_base_hd ^ 16'd55032) < 16'd32768;
@@ -6120,32 +6210,38 @@ assign c0_sp_cache4 = (c0_sp_base_hd ^ 16'd58009) < 16'd32768;
 assign c0_sp_cache5 = (c0_sp_base_hd ^ 16'd15329) < 16'd32768;
 assign c0_sp_cache6 = (c0_sp_base_hd ^ 16'd13409) < 16'd32768;
 assign c0_sp_cache7 = (c0_sp_base_hd ^ 16'd60697) < 16'd32768;
-assign tmp404 = c0_sp_a[8:6];
-assign tmp405 = c0_sp_a[8:6];
-assign tmp406 = c0_sp_a[8:6];
 assign tmp407 = c0_sp_a[8:6];
 assign tmp408 = c0_sp_a[8:6];
 assign tmp409 = c0_sp_a[8:6];
 assign tmp410 = c0_sp_a[8:6];
-assign c0_sp_cacheable = tmp404[2] ? (tmp405[1] ? (tmp406[0] ? c0_sp_cache7 : c0_sp_cache6) : (tmp407[0] ? c0_sp_cache5 : c0_sp_cache4)) : (tmp408[1] ? (tmp409[0] ? c0_sp_cache3 : c0_sp_cache2) : (tmp410[0] ? c0_sp_cache1 : c0_sp_cache0));
 assign tmp411 = c0_sp_a[8:6];
 assign tmp412 = c0_sp_a[8:6];
 assign tmp413 = c0_sp_a[8:6];
+assign c0_sp_cacheable = tmp407[2] ? (tmp408[1] ? (tmp409[0] ? c0_sp_cache7 : c0_sp_cache6) : (tmp410[0] ? c0_sp_cache5 : c0_sp_cache4)) : (tmp411[1] ? (tmp412[0] ? c0_sp_cache3 : c0_sp_cache2) : (tmp413[0] ? c0_sp_cache1 : c0_sp_cache0));
 assign tmp414 = c0_sp_a[8:6];
 assign tmp415 = c0_sp_a[8:6];
 assign tmp416 = c0_sp_a[8:6];
 assign tmp417 = c0_sp_a[8:6];
-assign c0_sp_krun = tmp411[2] ? (tmp412[1] ? (tmp413[0] ? 5'd0 : (5'd0 + {4'd0, 1'b1 && !c0_sp_cache7})) : (tmp414[0] ? ((5'd0 + {4'd0, 1'b1 && !c0_sp_cache6}) + {4'd0, (1'b1 && !c0_sp_cache6) && !c0_sp_cache7}) : (((5'd0 + {4'd0, 1'b1 && !c0_sp_cache5}) + {4'd0, (1'b1 && !c0_sp_cache5) && !c0_sp_cache6}) + {4'd0, ((1'b1 && !c0_sp_cache5) && !c0_sp_cache6) && !c0_sp_cache7}))) : (tmp415[1] ? (tmp416[0] ? ((((5'd0 + {4'd0, 1'b1 && !c0_sp_cache4}) + {4'd0, (1'b1 && !c0_sp_cache4) && !c0_sp_cache5}) + {4'd0, ((1'b1 && !c0_sp_cache4) && !c0_sp_cache5) && !c0_sp_cache6}) + {4'd0, (((1'b1 && !c0_sp_cache4) && !c0_sp_cache5) && !c0_sp_cache6) && !c0_sp_cache7}) : (((((5'd0 + {4'd0, 1'b1 && !c0_sp_cache3}) + {4'd0, (1'b1 && !c0_sp_cache3) && !c0_sp_cache4}) + {4'd0, ((1'b1 && !c0_sp_cache3) && !c0_sp_cache4) && !c0_sp_cache5}) + {4'd0, (((1'b1 && !c0_sp_cache3) && !c0_sp_cache4) && !c0_sp_cache5) && !c0_sp_cache6}) + {4'd0, ((((1'b1 && !c0_sp_cache3) && !c0_sp_cache4) && !c0_sp_cache5) && !c0_sp_cache6) && !c0_sp_cache7})) : (tmp417[0] ? ((((((5'd0 + {4'd0, 1'b1 && !c0_sp_cache2}) + {4'd0, (1'b1 && !c0_sp_cache2) && !c0_sp_cache3}) + {4'd0, ((1'b1 && !c0_sp_cache2) && !c0_sp_cache3) && !c0_sp_cache4}) + {4'd0, (((1'b1 && !c0_sp_cache2) && !c0_sp_cache3) && !c0_sp_cache4) && !c0_sp_cache5}) + {4'd0, ((((1'b1 && !c0_sp_cache2) && !c0_sp_cache3) && !c0_sp_cache4) && !c0_sp_cache5) && !c0_sp_cache6}) + {4'd0, (((((1'b1 && !c0_sp_cache2) && !c0_sp_cache3) && !c0_sp_cache4) && !c0_sp_cache5) && !c0_sp_cache6) && !c0_sp_cache7}) : (((((((5'd0 + {4'd0, 1'b1 && !c0_sp_cache1}) + {4'd0, (1'b1 && !c0_sp_cache1) && !c0_sp_cache2}) + {4'd0, ((1'b1 && !c0_sp_cache1) && !c0_sp_cache2) && !c0_sp_cache3}) + {4'd0, (((1'b1 && !c0_sp_cache1) && !c0_sp_cache2) && !c0_sp_cache3) && !c0_sp_cache4}) + {4'd0, ((((1'b1 && !c0_sp_cache1) && !c0_sp_cache2) && !c0_sp_cache3) && !c0_sp_cache4) && !c0_sp_cache5}) + {4'd0, (((((1'b1 && !c0_sp_cache1) && !c0_sp_cache2) && !c0_sp_cache3) && !c0_sp_cache4) && !c0_sp_cache5) && !c0_sp_cache6}) + {4'd0, ((((((1'b1 && !c0_sp_cache1) && !c0_sp_cache2) && !c0_sp_cache3) && !c0_sp_cache4) && !c0_sp_cache5) && !c0_sp_cache6) && !c0_sp_cache7})));
+assign tmp418 = c0_sp_a[8:6];
+assign tmp419 = c0_sp_a[8:6];
+assign tmp420 = c0_sp_a[8:6];
+assign c0_sp_krun = tmp414[2] ? (tmp415[1] ? (tmp416[0] ? 5'd0 : (5'd0 + {4'd0, 1'b1 && !c0_sp_cache7})) : (tmp417[0] ? ((5'd0 + {4'd0, 1'b1 && !c0_sp_cache6}) + {4'd0, (1'b1 && !c0_sp_cache6) && !c0_sp_cache7}) : (((5'd0 + {4'd0, 1'b1 && !c0_sp_cache5}) + {4'd0, (1'b1 && !c0_sp_cache5) && !c0_sp_cache6}) + {4'd0, ((1'b1 && !c0_sp_cache5) && !c0_sp_cache6) && !c0_sp_cache7}))) : (tmp418[1] ? (tmp419[0] ? ((((5'd0 + {4'd0, 1'b1 && !c0_sp_cache4}) + {4'd0, (1'b1 && !c0_sp_cache4) && !c0_sp_cache5}) + {4'd0, ((1'b1 && !c0_sp_cache4) && !c0_sp_cache5) && !c0_sp_cache6}) + {4'd0, (((1'b1 && !c0_sp_cache4) && !c0_sp_cache5) && !c0_sp_cache6) && !c0_sp_cache7}) : (((((5'd0 + {4'd0, 1'b1 && !c0_sp_cache3}) + {4'd0, (1'b1 && !c0_sp_cache3) && !c0_sp_cache4}) + {4'd0, ((1'b1 && !c0_sp_cache3) && !c0_sp_cache4) && !c0_sp_cache5}) + {4'd0, (((1'b1 && !c0_sp_cache3) && !c0_sp_cache4) && !c0_sp_cache5) && !c0_sp_cache6}) + {4'd0, ((((1'b1 && !c0_sp_cache3) && !c0_sp_cache4) && !c0_sp_cache5) && !c0_sp_cache6) && !c0_sp_cache7})) : (tmp420[0] ? ((((((5'd0 + {4'd0, 1'b1 && !c0_sp_cache2}) + {4'd0, (1'b1 && !c0_sp_cache2) && !c0_sp_cache3}) + {4'd0, ((1'b1 && !c0_sp_cache2) && !c0_sp_cache3) && !c0_sp_cache4}) + {4'd0, (((1'b1 && !c0_sp_cache2) && !c0_sp_cache3) && !c0_sp_cache4) && !c0_sp_cache5}) + {4'd0, ((((1'b1 && !c0_sp_cache2) && !c0_sp_cache3) && !c0_sp_cache4) && !c0_sp_cache5) && !c0_sp_cache6}) + {4'd0, (((((1'b1 && !c0_sp_cache2) && !c0_sp_cache3) && !c0_sp_cache4) && !c0_sp_cache5) && !c0_sp_cache6) && !c0_sp_cache7}) : (((((((5'd0 + {4'd0, 1'b1 && !c0_sp_cache1}) + {4'd0, (1'b1 && !c0_sp_cache1) && !c0_sp_cache2}) + {4'd0, ((1'b1 && !c0_sp_cache1) && !c0_sp_cache2) && !c0_sp_cache3}) + {4'd0, (((1'b1 && !c0_sp_cache1) && !c0_sp_cache2) && !c0_sp_cache3) && !c0_sp_cache4}) + {4'd0, ((((1'b1 && !c0_sp_cache1) && !c0_sp_cache2) && !c0_sp_cache3) && !c0_sp_cache4) && !c0_sp_cache5}) + {4'd0, (((((1'b1 && !c0_sp_cache1) && !c0_sp_cache2) && !c0_sp_cache3) && !c0_sp_cache4) && !c0_sp_cache5) && !c0_sp_cache6}) + {4'd0, ((((((1'b1 && !c0_sp_cache1) && !c0_sp_cache2) && !c0_sp_cache3) && !c0_sp_cache4) && !c0_sp_cache5) && !c0_sp_cache6) && !c0_sp_cache7})));
 assign c0_sp_rem = c0_iq_head[29:25] - c0_sd_reg;
 assign c0_sp_ncache = (c0_sp_rem < (5'd2 - {4'd0, c0_sp_o})) ? c0_sp_rem : (5'd2 - {4'd0, c0_sp_o});
-assign tmp418 = {1'b0, 5'd2 - {4'd0, c0_sp_o}} + {c0_sp_krun, 1'b0};
-assign c0_sp_nrun = ({1'b0, c0_sp_rem} < ({1'b0, 5'd2 - {4'd0, c0_sp_o}} + {c0_sp_krun, 1'b0})) ? c0_sp_rem : tmp418[4:0];
+assign tmp421 = {1'b0, 5'd2 - {4'd0, c0_sp_o}} + {c0_sp_krun, 1'b0};
+assign c0_sp_nrun = ({1'b0, c0_sp_rem} < ({1'b0, 5'd2 - {4'd0, c0_sp_o}} + {c0_sp_krun, 1'b0})) ? c0_sp_rem : tmp421[4:0];
 assign c0_sp_rbpos = c0_iq_head[37:30] + {3'd0, c0_sd_reg};
 assign c0_sp_pair = (((c0_sp_o == 1'b0) & (c0_iq_cnt >= 4'd2)) & (c0_iq_second[0] == 1'b1)) & (c0_iq_second[24:1] == (c0_iq_head[24:1] + 24'd32));
-assign c0_sp_hold = ((c0_sp_o == 1'b0) & (c0_iq_cnt == 4'd1)) & !c0_held_reg;
-assign c0_sp_wn = c0_sp_pair ? 2'd2 : 2'd1;
-assign c0_sp_wopdata = c0_sp_pair ? {c0_iq_second[293:38], c0_iq_head[293:38]} : ((c0_sp_o == 1'b1) ? {c0_iq_head[293:38], 256'd0} : {256'd0, c0_iq_head[293:38]});
-assign c0_sp_wlinkdata = c0_sp_pair ? {c0_iq_second[293:38], c0_iq_head[293:38]} : {256'd0, c0_iq_head[293:38]};
+assign tmp422 = c0_iq_second[24:1];
+assign c0_sp_sec_last = c0_iq_second[24:1] + ({14'd0, c0_iq_second[29:25], 5'd0} - 24'd1);
+assign c0_sp_sec_miss = (c0_iq_second[0] == 1'b0) & ((c0_sp_line < tmp422[23:6]) || (c0_sp_line > c0_sp_sec_last[23:6]));
+assign c0_sp_pair_over = ((((c0_sp_o == 1'b0) & (c0_iq_cnt >= 4'd3)) & c0_sp_sec_miss) & (c0_iq_third[0] == 1'b1)) & (c0_iq_third[24:1] == (c0_iq_head[24:1] + 24'd32));
+assign c0_sp_paired = c0_sp_pair || c0_sp_pair_over;
+assign c0_sp_hold = ((c0_sp_o == 1'b0) & !c0_held_reg) & ((c0_iq_cnt == 4'd1) || ((c0_iq_cnt == 4'd2) && c0_sp_sec_miss));
+assign c0_sp_pdata = c0_sp_pair_over ? c0_iq_third[293:38] : c0_iq_second[293:38];
+assign c0_sp_wn = c0_sp_paired ? 2'd2 : 2'd1;
+assign c0_sp_wopdata = c0_sp_paired ? {c0_sp_pdata, c0_iq_head[293:38]} : ((c0_sp_o == 1'b1) ? {c0_iq_head[293:38], 256'd0} : {256'd0, c0_iq_head[293:38]});
+assign c0_sp_wlinkdata = c0_sp_paired ? {c0_sp_pdata, c0_iq_head[293:38]} : {256'd0, c0_iq_head[293:38]};
 assign c0_sp_n = c0_sp_wr ? {3'd0, c0_sp_wn} : (c0_sp_cacheable ? c0_sp_ncache : c0_sp_nrun);
 assign c0_sp_cop = {7'd0, c0_sp_wopdata, c0_sp_rbpos, c0_sp_n[1:0], c0_sp_o, c0_sp_line, 2'd0, c0_sp_wr ? 2'd2 : 2'd0};
 assign c0_sp_lreq = {18'd0, 7'd0, 1'b0, c0_sp_wr ? 5'd0 : c0_sp_n, 1'b0, c0_sp_rbpos, 2'd0, 1'b0, c0_sp_wr ? c0_sp_wlinkdata : 512'd0, c0_sp_n, c0_sp_a, c0_sp_wr};
@@ -6155,10 +6251,6 @@ assign c1_sp_wr = c1_iq_head[0] == 1'b1;
 assign c1_sp_a = c1_sp_wr ? c1_iq_head[24:1] : (c1_iq_head[24:1] + {14'd0, c1_sd_reg, 5'd0});
 assign c1_sp_line = c1_sp_a[23:6];
 assign c1_sp_o = c1_sp_a[5];
-assign tmp419 = c1_sp_a[23:9];
-assign tmp420 = c1_sp_a[23:9];
-assign tmp421 = c1_sp_a[23:9];
-assign tmp422 = c1_sp_a[23:9];
 assign tmp423 = c1_sp_a[23:9];
 assign tmp424 = c1_sp_a[23:9];
 assign tmp425 = c1_sp_a[23:9];
@@ -6227,156 +6319,160 @@ assign tmp487 = c1_sp_a[23:9];
 assign tmp488 = c1_sp_a[23:9];
 assign tmp489 = c1_sp_a[23:9];
 assign tmp490 = c1_sp_a[23:9];
-assign c1_sp_hl = {((((((tmp483[0] ^ tmp484[1]) ^ tmp485[5]) ^ tmp486[6]) ^ tmp487[7]) ^ tmp488[12]) ^ tmp489[13]) ^ tmp490[14], ((((((tmp475[0] ^ tmp476[2]) ^ tmp477[3]) ^ tmp478[4]) ^ tmp479[7]) ^ tmp480[10]) ^ tmp481[11]) ^ tmp482[13], ((((((((((tmp463[0] ^ tmp464[1]) ^ tmp465[2]) ^ tmp466[4]) ^ tmp467[7]) ^ tmp468[8]) ^ tmp469[9]) ^ tmp470[10]) ^ tmp471[11]) ^ tmp472[12]) ^ tmp473[13]) ^ tmp474[14], ((((tmp457[1] ^ tmp458[2]) ^ tmp459[8]) ^ tmp460[9]) ^ tmp461[13]) ^ tmp462[14], ((((((tmp449[1] ^ tmp450[2]) ^ tmp451[5]) ^ tmp452[7]) ^ tmp453[8]) ^ tmp454[10]) ^ tmp455[12]) ^ tmp456[13], ((((((((((tmp437[1] ^ tmp438[3]) ^ tmp439[4]) ^ tmp440[6]) ^ tmp441[7]) ^ tmp442[8]) ^ tmp443[9]) ^ tmp444[10]) ^ tmp445[11]) ^ tmp446[12]) ^ tmp447[13]) ^ tmp448[14], (((((tmp430[2] ^ tmp431[6]) ^ tmp432[7]) ^ tmp433[8]) ^ tmp434[10]) ^ tmp435[11]) ^ tmp436[12], (((((((((tmp419[0] ^ tmp420[3]) ^ tmp421[4]) ^ tmp422[5]) ^ tmp423[7]) ^ tmp424[8]) ^ tmp425[10]) ^ tmp426[11]) ^ tmp427[12]) ^ tmp428[13]) ^ tmp429[14]};
-assign tmp491 = {3'd0, c1_sp_hl} * 11'd2;
-assign c1_sp_link = tmp491[9:8];
-assign tmp492 = {c1_sp_a[23:9], 3'd0};
-assign tmp493 = {2'd0, tmp492[15:0]};
-assign tmp494 = {2'd0, tmp492[15:0]};
-assign tmp495 = {2'd0, tmp492[15:0]};
-assign tmp496 = {2'd0, tmp492[15:0]};
-assign tmp497 = {2'd0, tmp492[15:0]};
-assign tmp498 = {2'd0, tmp492[15:0]};
-assign tmp499 = {2'd0, tmp492[15:0]};
-assign tmp500 = {2'd0, tmp492[15:0]};
-assign tmp501 = {2'd0, tmp492[15:0]};
-assign tmp502 = {2'd0, tmp492[15:0]};
-assign tmp503 = {2'd0, tmp492[15:0]};
-assign tmp504 = {2'd0, tmp492[15:0]};
-assign tmp505 = {2'd0, tmp492[15:0]};
-assign tmp506 = {2'd0, tmp492[15:0]};
-assign tmp507 = {2'd0, tmp492[15:0]};
-assign tmp508 = {2'd0, tmp492[15:0]};
-assign tmp509 = {2'd0, tmp492[15:0]};
-assign tmp510 = {2'd0, tmp492[15:0]};
-assign tmp511 = {2'd0, tmp492[15:0]};
-assign tmp512 = {2'd0, tmp492[15:0]};
-assign tmp513 = {2'd0, tmp492[15:0]};
-assign tmp514 = {2'd0, tmp492[15:0]};
-assign tmp515 = {2'd0, tmp492[15:0]};
-assign tmp516 = {2'd0, tmp492[15:0]};
-assign tmp517 = {2'd0, tmp492[15:0]};
-assign tmp518 = {2'd0, tmp492[15:0]};
-assign tmp519 = {2'd0, tmp492[15:0]};
-assign tmp520 = {2'd0, tmp492[15:0]};
-assign tmp521 = {2'd0, tmp492[15:0]};
-assign tmp522 = {2'd0, tmp492[15:0]};
-assign tmp523 = {2'd0, tmp492[15:0]};
-assign tmp524 = {2'd0, tmp492[15:0]};
-assign tmp525 = {2'd0, tmp492[15:0]};
-assign tmp526 = {2'd0, tmp492[15:0]};
-assign tmp527 = {2'd0, tmp492[15:0]};
-assign tmp528 = {2'd0, tmp492[15:0]};
-assign tmp529 = {2'd0, tmp492[15:0]};
-assign tmp530 = {2'd0, tmp492[15:0]};
-assign tmp531 = {2'd0, tmp492[15:0]};
-assign tmp532 = {2'd0, tmp492[15:0]};
-assign tmp533 = {2'd0, tmp492[15:0]};
-assign tmp534 = {2'd0, tmp492[15:0]};
-assign tmp535 = {2'd0, tmp492[15:0]};
-assign tmp536 = {2'd0, tmp492[15:0]};
-assign tmp537 = {2'd0, tmp492[15:0]};
-assign tmp538 = {2'd0, tmp492[15:0]};
-assign tmp539 = {2'd0, tmp492[15:0]};
-assign tmp540 = {2'd0, tmp492[15:0]};
-assign tmp541 = {2'd0, tmp492[15:0]};
-assign tmp542 = {2'd0, tmp492[15:0]};
-assign tmp543 = {2'd0, tmp492[15:0]};
-assign tmp544 = {2'd0, tmp492[15:0]};
-assign tmp545 = {2'd0, tmp492[15:0]};
-assign tmp546 = {2'd0, tmp492[15:0]};
-assign tmp547 = {2'd0, tmp492[15:0]};
-assign tmp548 = {2'd0, tmp492[15:0]};
-assign tmp549 = {2'd0, tmp492[15:0]};
-assign tmp550 = {2'd0, tmp492[15:0]};
-assign tmp551 = {2'd0, tmp492[15:0]};
-assign tmp552 = {2'd0, tmp492[15:0]};
-assign tmp553 = {2'd0, tmp492[15:0]};
-assign tmp554 = {2'd0, tmp492[15:0]};
-assign tmp555 = {2'd0, tmp492[15:0]};
-assign tmp556 = {2'd0, tmp492[15:0]};
-assign tmp557 = {2'd0, tmp492[15:0]};
-assign tmp558 = {2'd0, tmp492[15:0]};
-assign tmp559 = {2'd0, tmp492[15:0]};
-assign tmp560 = {2'd0, tmp492[15:0]};
-assign tmp561 = {2'd0, tmp492[15:0]};
-assign tmp562 = {2'd0, tmp492[15:0]};
-assign tmp563 = {2'd0, tmp492[15:0]};
-assign tmp564 = {2'd0, tmp492[15:0]};
-assign tmp565 = {2'd0, tmp492[15:0]};
-assign tmp566 = {2'd0, tmp492[15:0]};
-assign tmp567 = {2'd0, tmp492[15:0]};
-assign tmp568 = {2'd0, tmp492[15:0]};
-assign tmp569 = {2'd0, tmp492[15:0]};
-assign tmp570 = {2'd0, tmp492[15:0]};
-assign tmp571 = {2'd0, tmp492[15:0]};
-assign tmp572 = {2'd0, tmp492[15:0]};
-assign tmp573 = {2'd0, tmp492[15:0]};
-assign tmp574 = {2'd0, tmp492[15:0]};
-assign tmp575 = {2'd0, tmp492[15:0]};
-assign tmp576 = {2'd0, tmp492[15:0]};
-assign tmp577 = {2'd0, tmp492[15:0]};
-assign tmp578 = {2'd0, tmp492[15:0]};
-assign tmp579 = {2'd0, tmp492[15:0]};
-assign tmp580 = {2'd0, tmp492[15:0]};
-assign tmp581 = {2'd0, tmp492[15:0]};
-assign tmp582 = {2'd0, tmp492[15:0]};
-assign tmp583 = {2'd0, tmp492[15:0]};
-assign tmp584 = {2'd0, tmp492[15:0]};
-assign tmp585 = {2'd0, tmp492[15:0]};
-assign tmp586 = {2'd0, tmp492[15:0]};
-assign tmp587 = {2'd0, tmp492[15:0]};
-assign tmp588 = {2'd0, tmp492[15:0]};
-assign tmp589 = {2'd0, tmp492[15:0]};
-assign tmp590 = {2'd0, tmp492[15:0]};
-assign tmp591 = {2'd0, tmp492[15:0]};
-assign tmp592 = {2'd0, tmp492[15:0]};
-assign tmp593 = {2'd0, tmp492[15:0]};
-assign tmp594 = {2'd0, tmp492[15:0]};
-assign tmp595 = {2'd0, tmp492[15:0]};
-assign tmp596 = {2'd0, tmp492[15:0]};
-assign tmp597 = {2'd0, tmp492[15:0]};
-assign tmp598 = {2'd0, tmp492[15:0]};
-assign tmp599 = {2'd0, tmp492[15:0]};
-assign tmp600 = {2'd0, tmp492[15:0]};
-assign tmp601 = {2'd0, tmp492[15:0]};
-assign tmp602 = {2'd0, tmp492[15:0]};
-assign tmp603 = {2'd0, tmp492[15:0]};
-assign tmp604 = {2'd0, tmp492[15:0]};
-assign tmp605 = {2'd0, tmp492[15:0]};
-assign tmp606 = {2'd0, tmp492[15:0]};
-assign tmp607 = {2'd0, tmp492[15:0]};
-assign tmp608 = {2'd0, tmp492[15:0]};
-assign tmp609 = {2'd0, tmp492[15:0]};
-assign tmp610 = {2'd0, tmp492[15:0]};
-assign tmp611 = {2'd0, tmp492[15:0]};
-assign tmp612 = {2'd0, tmp492[15:0]};
-assign tmp613 = {2'd0, tmp492[15:0]};
-assign tmp614 = {2'd0, tmp492[15:0]};
-assign tmp615 = {2'd0, tmp492[15:0]};
-assign tmp616 = {2'd0, tmp492[15:0]};
-assign tmp617 = {2'd0, tmp492[15:0]};
-assign tmp618 = {2'd0, tmp492[15:0]};
-assign tmp619 = {2'd0, tmp492[15:0]};
-assign tmp620 = {2'd0, tmp492[15:0]};
-assign tmp621 = {2'd0, tmp492[15:0]};
-assign tmp622 = {2'd0, tmp492[15:0]};
-assign tmp623 = {2'd0, tmp492[15:0]};
-assign tmp624 = {2'd0, tmp492[15:0]};
-assign tmp625 = {2'd0, tmp492[15:0]};
-assign tmp626 = {2'd0, tmp492[15:0]};
-assign tmp627 = {2'd0, tmp492[15:0]};
-assign tmp628 = {2'd0, tmp492[15:0]};
-assign tmp629 = {2'd0, tmp492[15:0]};
-assign tmp630 = {2'd0, tmp492[15:0]};
-assign tmp631 = {2'd0, tmp492[15:0]};
-assign tmp632 = {2'd0, tmp492[15:0]};
-assign tmp633 = {2'd0, tmp492[15:0]};
-assign tmp634 = {2'd0, tmp492[15:0]};
-assign tmp635 = {2'd0, tmp492[15:0]};
-assign tmp636 = {2'd0, tmp492[15:0]};
-assign tmp637 = {2'd0, tmp492[15:0]};
-assign c1_sp_base_hd = {(((((((((tmp627[0] ^ tmp628[1]) ^ tmp629[2]) ^ tmp630[5]) ^ tmp631[7]) ^ tmp632[8]) ^ tmp633[10]) ^ tmp634[11]) ^ tmp635[14]) ^ tmp636[15]) ^ tmp637[16], (((((tmp620[0] ^ tmp621[1]) ^ tmp622[2]) ^ tmp623[3]) ^ tmp624[8]) ^ tmp625[10]) ^ tmp626[12], ((((((((((tmp608[2] ^ tmp609[3]) ^ tmp610[4]) ^ tmp611[5]) ^ tmp612[6]) ^ tmp613[7]) ^ tmp614[8]) ^ tmp615[10]) ^ tmp616[11]) ^ tmp617[12]) ^ tmp618[15]) ^ tmp619[16], (((((((((tmp597[0] ^ tmp598[1]) ^ tmp599[4]) ^ tmp600[5]) ^ tmp601[6]) ^ tmp602[7]) ^ tmp603[9]) ^ tmp604[10]) ^ tmp605[12]) ^ tmp606[15]) ^ tmp607[16], ((((((tmp589[0] ^ tmp590[3]) ^ tmp591[7]) ^ tmp592[8]) ^ tmp593[10]) ^ tmp594[12]) ^ tmp595[13]) ^ tmp596[17], (((((((tmp580[1] ^ tmp581[5]) ^ tmp582[7]) ^ tmp583[9]) ^ tmp584[11]) ^ tmp585[13]) ^ tmp586[15]) ^ tmp587[16]) ^ tmp588[17], (((((((((tmp569[1] ^ tmp570[2]) ^ tmp571[4]) ^ tmp572[6]) ^ tmp573[7]) ^ tmp574[8]) ^ tmp575[10]) ^ tmp576[12]) ^ tmp577[13]) ^ tmp578[16]) ^ tmp579[17], (((((((tmp560[0] ^ tmp561[3]) ^ tmp562[4]) ^ tmp563[5]) ^ tmp564[6]) ^ tmp565[12]) ^ tmp566[14]) ^ tmp567[15]) ^ tmp568[17], ((((((tmp552[1] ^ tmp553[2]) ^ tmp554[4]) ^ tmp555[5]) ^ tmp556[6]) ^ tmp557[8]) ^ tmp558[10]) ^ tmp559[13], (((((((tmp543[0] ^ tmp544[1]) ^ tmp545[4]) ^ tmp546[5]) ^ tmp547[7]) ^ tmp548[9]) ^ tmp549[12]) ^ tmp550[14]) ^ tmp551[17], ((((((tmp535[0] ^ tmp536[1]) ^ tmp537[5]) ^ tmp538[6]) ^ tmp539[10]) ^ tmp540[12]) ^ tmp541[16]) ^ tmp542[17], (((tmp530[0] ^ tmp531[1]) ^ tmp532[2]) ^ tmp533[12]) ^ tmp534[16], ((((((((tmp520[0] ^ tmp521[1]) ^ tmp522[2]) ^ tmp523[4]) ^ tmp524[5]) ^ tmp525[6]) ^ tmp526[7]) ^ tmp527[14]) ^ tmp528[15]) ^ tmp529[17], (((((((((tmp509[3] ^ tmp510[5]) ^ tmp511[6]) ^ tmp512[7]) ^ tmp513[8]) ^ tmp514[11]) ^ tmp515[12]) ^ tmp516[13]) ^ tmp517[14]) ^ tmp518[15]) ^ tmp519[16], ((((((tmp501[4] ^ tmp502[5]) ^ tmp503[6]) ^ tmp504[8]) ^ tmp505[9]) ^ tmp506[11]) ^ tmp507[12]) ^ tmp508[13], ((((((tmp493[2] ^ tmp494[3]) ^ tmp495[8]) ^ tmp496[9]) ^ tmp497[10]) ^ tmp498[12]) ^ tmp499[13]) ^ tmp500[15]} ^ {tmp492[16], tmp492[17], 1'b0, 1'b0, 1'b0, 1'b0, 1'b0, 1'b0, 1'b0, 1'b0, 1'b0, 1'b0, 1'b0, 1'b0, 1'b0, 1'b0};
+assign tmp491 = c1_sp_a[23:9];
+assign tmp492 = c1_sp_a[23:9];
+assign tmp493 = c1_sp_a[23:9];
+assign tmp494 = c1_sp_a[23:9];
+assign c1_sp_hl = {((((((tmp487[0] ^ tmp488[1]) ^ tmp489[5]) ^ tmp490[6]) ^ tmp491[7]) ^ tmp492[12]) ^ tmp493[13]) ^ tmp494[14], ((((((tmp479[0] ^ tmp480[2]) ^ tmp481[3]) ^ tmp482[4]) ^ tmp483[7]) ^ tmp484[10]) ^ tmp485[11]) ^ tmp486[13], ((((((((((tmp467[0] ^ tmp468[1]) ^ tmp469[2]) ^ tmp470[4]) ^ tmp471[7]) ^ tmp472[8]) ^ tmp473[9]) ^ tmp474[10]) ^ tmp475[11]) ^ tmp476[12]) ^ tmp477[13]) ^ tmp478[14], ((((tmp461[1] ^ tmp462[2]) ^ tmp463[8]) ^ tmp464[9]) ^ tmp465[13]) ^ tmp466[14], ((((((tmp453[1] ^ tmp454[2]) ^ tmp455[5]) ^ tmp456[7]) ^ tmp457[8]) ^ tmp458[10]) ^ tmp459[12]) ^ tmp460[13], ((((((((((tmp441[1] ^ tmp442[3]) ^ tmp443[4]) ^ tmp444[6]) ^ tmp445[7]) ^ tmp446[8]) ^ tmp447[9]) ^ tmp448[10]) ^ tmp449[11]) ^ tmp450[12]) ^ tmp451[13]) ^ tmp452[14], (((((tmp434[2] ^ tmp435[6]) ^ tmp436[7]) ^ tmp437[8]) ^ tmp438[10]) ^ tmp439[11]) ^ tmp440[12], (((((((((tmp423[0] ^ tmp424[3]) ^ tmp425[4]) ^ tmp426[5]) ^ tmp427[7]) ^ tmp428[8]) ^ tmp429[10]) ^ tmp430[11]) ^ tmp431[12]) ^ tmp432[13]) ^ tmp433[14]};
+assign tmp495 = {3'd0, c1_sp_hl} * 11'd2;
+assign c1_sp_link = tmp495[9:8];
+assign tmp496 = {c1_sp_a[23:9], 3'd0};
+assign tmp497 = {2'd0, tmp496[15:0]};
+assign tmp498 = {2'd0, tmp496[15:0]};
+assign tmp499 = {2'd0, tmp496[15:0]};
+assign tmp500 = {2'd0, tmp496[15:0]};
+assign tmp501 = {2'd0, tmp496[15:0]};
+assign tmp502 = {2'd0, tmp496[15:0]};
+assign tmp503 = {2'd0, tmp496[15:0]};
+assign tmp504 = {2'd0, tmp496[15:0]};
+assign tmp505 = {2'd0, tmp496[15:0]};
+assign tmp506 = {2'd0, tmp496[15:0]};
+assign tmp507 = {2'd0, tmp496[15:0]};
+assign tmp508 = {2'd0, tmp496[15:0]};
+assign tmp509 = {2'd0, tmp496[15:0]};
+assign tmp510 = {2'd0, tmp496[15:0]};
+assign tmp511 = {2'd0, tmp496[15:0]};
+assign tmp512 = {2'd0, tmp496[15:0]};
+assign tmp513 = {2'd0, tmp496[15:0]};
+assign tmp514 = {2'd0, tmp496[15:0]};
+assign tmp515 = {2'd0, tmp496[15:0]};
+assign tmp516 = {2'd0, tmp496[15:0]};
+assign tmp517 = {2'd0, tmp496[15:0]};
+assign tmp518 = {2'd0, tmp496[15:0]};
+assign tmp519 = {2'd0, tmp496[15:0]};
+assign tmp520 = {2'd0, tmp496[15:0]};
+assign tmp521 = {2'd0, tmp496[15:0]};
+assign tmp522 = {2'd0, tmp496[15:0]};
+assign tmp523 = {2'd0, tmp496[15:0]};
+assign tmp524 = {2'd0, tmp496[15:0]};
+assign tmp525 = {2'd0, tmp496[15:0]};
+assign tmp526 = {2'd0, tmp496[15:0]};
+assign tmp527 = {2'd0, tmp496[15:0]};
+assign tmp528 = {2'd0, tmp496[15:0]};
+assign tmp529 = {2'd0, tmp496[15:0]};
+assign tmp530 = {2'd0, tmp496[15:0]};
+assign tmp531 = {2'd0, tmp496[15:0]};
+assign tmp532 = {2'd0, tmp496[15:0]};
+assign tmp533 = {2'd0, tmp496[15:0]};
+assign tmp534 = {2'd0, tmp496[15:0]};
+assign tmp535 = {2'd0, tmp496[15:0]};
+assign tmp536 = {2'd0, tmp496[15:0]};
+assign tmp537 = {2'd0, tmp496[15:0]};
+assign tmp538 = {2'd0, tmp496[15:0]};
+assign tmp539 = {2'd0, tmp496[15:0]};
+assign tmp540 = {2'd0, tmp496[15:0]};
+assign tmp541 = {2'd0, tmp496[15:0]};
+assign tmp542 = {2'd0, tmp496[15:0]};
+assign tmp543 = {2'd0, tmp496[15:0]};
+assign tmp544 = {2'd0, tmp496[15:0]};
+assign tmp545 = {2'd0, tmp496[15:0]};
+assign tmp546 = {2'd0, tmp496[15:0]};
+assign tmp547 = {2'd0, tmp496[15:0]};
+assign tmp548 = {2'd0, tmp496[15:0]};
+assign tmp549 = {2'd0, tmp496[15:0]};
+assign tmp550 = {2'd0, tmp496[15:0]};
+assign tmp551 = {2'd0, tmp496[15:0]};
+assign tmp552 = {2'd0, tmp496[15:0]};
+assign tmp553 = {2'd0, tmp496[15:0]};
+assign tmp554 = {2'd0, tmp496[15:0]};
+assign tmp555 = {2'd0, tmp496[15:0]};
+assign tmp556 = {2'd0, tmp496[15:0]};
+assign tmp557 = {2'd0, tmp496[15:0]};
+assign tmp558 = {2'd0, tmp496[15:0]};
+assign tmp559 = {2'd0, tmp496[15:0]};
+assign tmp560 = {2'd0, tmp496[15:0]};
+assign tmp561 = {2'd0, tmp496[15:0]};
+assign tmp562 = {2'd0, tmp496[15:0]};
+assign tmp563 = {2'd0, tmp496[15:0]};
+assign tmp564 = {2'd0, tmp496[15:0]};
+assign tmp565 = {2'd0, tmp496[15:0]};
+assign tmp566 = {2'd0, tmp496[15:0]};
+assign tmp567 = {2'd0, tmp496[15:0]};
+assign tmp568 = {2'd0, tmp496[15:0]};
+assign tmp569 = {2'd0, tmp496[15:0]};
+assign tmp570 = {2'd0, tmp496[15:0]};
+assign tmp571 = {2'd0, tmp496[15:0]};
+assign tmp572 = {2'd0, tmp496[15:0]};
+assign tmp573 = {2'd0, tmp496[15:0]};
+assign tmp574 = {2'd0, tmp496[15:0]};
+assign tmp575 = {2'd0, tmp496[15:0]};
+assign tmp576 = {2'd0, tmp496[15:0]};
+assign tmp577 = {2'd0, tmp496[15:0]};
+assign tmp578 = {2'd0, tmp496[15:0]};
+assign tmp579 = {2'd0, tmp496[15:0]};
+assign tmp580 = {2'd0, tmp496[15:0]};
+assign tmp581 = {2'd0, tmp496[15:0]};
+assign tmp582 = {2'd0, tmp496[15:0]};
+assign tmp583 = {2'd0, tmp496[15:0]};
+assign tmp584 = {2'd0, tmp496[15:0]};
+assign tmp585 = {2'd0, tmp496[15:0]};
+assign tmp586 = {2'd0, tmp496[15:0]};
+assign tmp587 = {2'd0, tmp496[15:0]};
+assign tmp588 = {2'd0, tmp496[15:0]};
+assign tmp589 = {2'd0, tmp496[15:0]};
+assign tmp590 = {2'd0, tmp496[15:0]};
+assign tmp591 = {2'd0, tmp496[15:0]};
+assign tmp592 = {2'd0, tmp496[15:0]};
+assign tmp593 = {2'd0, tmp496[15:0]};
+assign tmp594 = {2'd0, tmp496[15:0]};
+assign tmp595 = {2'd0, tmp496[15:0]};
+assign tmp596 = {2'd0, tmp496[15:0]};
+assign tmp597 = {2'd0, tmp496[15:0]};
+assign tmp598 = {2'd0, tmp496[15:0]};
+assign tmp599 = {2'd0, tmp496[15:0]};
+assign tmp600 = {2'd0, tmp496[15:0]};
+assign tmp601 = {2'd0, tmp496[15:0]};
+assign tmp602 = {2'd0, tmp496[15:0]};
+assign tmp603 = {2'd0, tmp496[15:0]};
+assign tmp604 = {2'd0, tmp496[15:0]};
+assign tmp605 = {2'd0, tmp496[15:0]};
+assign tmp606 = {2'd0, tmp496[15:0]};
+assign tmp607 = {2'd0, tmp496[15:0]};
+assign tmp608 = {2'd0, tmp496[15:0]};
+assign tmp609 = {2'd0, tmp496[15:0]};
+assign tmp610 = {2'd0, tmp496[15:0]};
+assign tmp611 = {2'd0, tmp496[15:0]};
+assign tmp612 = {2'd0, tmp496[15:0]};
+assign tmp613 = {2'd0, tmp496[15:0]};
+assign tmp614 = {2'd0, tmp496[15:0]};
+assign tmp615 = {2'd0, tmp496[15:0]};
+assign tmp616 = {2'd0, tmp496[15:0]};
+assign tmp617 = {2'd0, tmp496[15:0]};
+assign tmp618 = {2'd0, tmp496[15:0]};
+assign tmp619 = {2'd0, tmp496[15:0]};
+assign tmp620 = {2'd0, tmp496[15:0]};
+assign tmp621 = {2'd0, tmp496[15:0]};
+assign tmp622 = {2'd0, tmp496[15:0]};
+assign tmp623 = {2'd0, tmp496[15:0]};
+assign tmp624 = {2'd0, tmp496[15:0]};
+assign tmp625 = {2'd0, tmp496[15:0]};
+assign tmp626 = {2'd0, tmp496[15:0]};
+assign tmp627 = {2'd0, tmp496[15:0]};
+assign tmp628 = {2'd0, tmp496[15:0]};
+assign tmp629 = {2'd0, tmp496[15:0]};
+assign tmp630 = {2'd0, tmp496[15:0]};
+assign tmp631 = {2'd0, tmp496[15:0]};
+assign tmp632 = {2'd0, tmp496[15:0]};
+assign tmp633 = {2'd0, tmp496[15:0]};
+assign tmp634 = {2'd0, tmp496[15:0]};
+assign tmp635 = {2'd0, tmp496[15:0]};
+assign tmp636 = {2'd0, tmp496[15:0]};
+assign tmp637 = {2'd0, tmp496[15:0]};
+assign tmp638 = {2'd0, tmp496[15:0]};
+assign tmp639 = {2'd0, tmp496[15:0]};
+assign tmp640 = {2'd0, tmp496[15:0]};
+assign tmp641 = {2'd0, tmp496[15:0]};
+assign c1_sp_base_hd = {(((((((((tmp631[0] ^ tmp632[1]) ^ tmp633[2]) ^ tmp634[5]) ^ tmp635[7]) ^ tmp636[8]) ^ tmp637[10]) ^ tmp638[11]) ^ tmp639[14]) ^ tmp640[15]) ^ tmp641[16], (((((tmp624[0] ^ tmp625[1]) ^ tmp626[2]) ^ tmp627[3]) ^ tmp628[8]) ^ tmp629[10]) ^ tmp630[12], ((((((((((tmp612[2] ^ tmp613[3]) ^ tmp614[4]) ^ tmp615[5]) ^ tmp616[6]) ^ tmp617[7]) ^ tmp618[8]) ^ tmp619[10]) ^ tmp620[11]) ^ tmp621[12]) ^ tmp622[15]) ^ tmp623[16], (((((((((tmp601[0] ^ tmp602[1]) ^ tmp603[4]) ^ tmp604[5]) ^ tmp605[6]) ^ tmp606[7]) ^ tmp607[9]) ^ tmp608[10]) ^ tmp609[12]) ^ tmp610[15]) ^ tmp611[16], ((((((tmp593[0] ^ tmp594[3]) ^ tmp595[7]) ^ tmp596[8]) ^ tmp597[10]) ^ tmp598[12]) ^ tmp599[13]) ^ tmp600[17], (((((((tmp584[1] ^ tmp585[5]) ^ tmp586[7]) ^ tmp587[9]) ^ tmp588[11]) ^ tmp589[13]) ^ tmp590[15]) ^ tmp591[16]) ^ tmp592[17], (((((((((tmp573[1] ^ tmp574[2]) ^ tmp575[4]) ^ tmp576[6]) ^ tmp577[7]) ^ tmp578[8]) ^ tmp579[10]) ^ tmp580[12]) ^ tmp581[13]) ^ tmp582[16]) ^ tmp583[17], (((((((tmp564[0] ^ tmp565[3]) ^ tmp566[4]) ^ tmp567[5]) ^ tmp568[6]) ^ tmp569[12]) ^ tmp570[14]) ^ tmp571[15]) ^ tmp572[17], ((((((tmp556[1] ^ tmp557[2]) ^ tmp558[4]) ^ tmp559[5]) ^ tmp560[6]) ^ tmp561[8]) ^ tmp562[10]) ^ tmp563[13], (((((((tmp547[0] ^ tmp548[1]) ^ tmp549[4]) ^ tmp550[5]) ^ tmp551[7]) ^ tmp552[9]) ^ tmp553[12]) ^ tmp554[14]) ^ tmp555[17], ((((((tmp539[0] ^ tmp540[1]) ^ tmp541[5]) ^ tmp542[6]) ^ tmp543[10]) ^ tmp544[12]) ^ tmp545[16]) ^ tmp546[17], (((tmp534[0] ^ tmp535[1]) ^ tmp536[2]) ^ tmp537[12]) ^ tmp538[16], ((((((((tmp524[0] ^ tmp525[1]) ^ tmp526[2]) ^ tmp527[4]) ^ tmp528[5]) ^ tmp529[6]) ^ tmp530[7]) ^ tmp531[14]) ^ tmp532[15]) ^ tmp533[17], (((((((((tmp513[3] ^ tmp514[5]) ^ tmp515[6]) ^ tmp516[7]) ^ tmp517[8]) ^ tmp518[11]) ^ tmp519[12]) ^ tmp520[13]) ^ tmp521[14]) ^ tmp522[15]) ^ tmp523[16], ((((((tmp505[4] ^ tmp506[5]) ^ tmp507[6]) ^ tmp508[8]) ^ tmp509[9]) ^ tmp510[11]) ^ tmp511[12]) ^ tmp512[13], ((((((tmp497[2] ^ tmp498[3]) ^ tmp499[8]) ^ tmp500[9]) ^ tmp501[10]) ^ tmp502[12]) ^ tmp503[13]) ^ tmp504[15]} ^ {tmp496[16], tmp496[17], 1'b0, 1'b0, 1'b0, 1'b0, 1'b0, 1'b0, 1'b0, 1'b0, 1'b0, 1'b0, 1'b0, 1'b0, 1'b0, 1'b0};
 assign c1_sp_cache0 = (c1_sp_base_hd ^ 16'd0) < 16'd32768;
 assign c1_sp_cache1 = (c1_sp_base_hd ^ 16'd55672) < 16'd32768;
 assign c1_sp_cache2 = (c1_sp_base_hd ^ 16'd55032) < 16'd32768;
@@ -6385,32 +6481,38 @@ assign c1_sp_cache4 = (c1_sp_base_hd ^ 16'd58009) < 16'd32768;
 assign c1_sp_cache5 = (c1_sp_base_hd ^ 16'd15329) < 16'd32768;
 assign c1_sp_cache6 = (c1_sp_base_hd ^ 16'd13409) < 16'd32768;
 assign c1_sp_cache7 = (c1_sp_base_hd ^ 16'd60697) < 16'd32768;
-assign tmp638 = c1_sp_a[8:6];
-assign tmp639 = c1_sp_a[8:6];
-assign tmp640 = c1_sp_a[8:6];
-assign tmp641 = c1_sp_a[8:6];
 assign tmp642 = c1_sp_a[8:6];
 assign tmp643 = c1_sp_a[8:6];
 assign tmp644 = c1_sp_a[8:6];
-assign c1_sp_cacheable = tmp638[2] ? (tmp639[1] ? (tmp640[0] ? c1_sp_cache7 : c1_sp_cache6) : (tmp641[0] ? c1_sp_cache5 : c1_sp_cache4)) : (tmp642[1] ? (tmp643[0] ? c1_sp_cache3 : c1_sp_cache2) : (tmp644[0] ? c1_sp_cache1 : c1_sp_cache0));
 assign tmp645 = c1_sp_a[8:6];
 assign tmp646 = c1_sp_a[8:6];
 assign tmp647 = c1_sp_a[8:6];
 assign tmp648 = c1_sp_a[8:6];
+assign c1_sp_cacheable = tmp642[2] ? (tmp643[1] ? (tmp644[0] ? c1_sp_cache7 : c1_sp_cache6) : (tmp645[0] ? c1_sp_cache5 : c1_sp_cache4)) : (tmp646[1] ? (tmp647[0] ? c1_sp_cache3 : c1_sp_cache2) : (tmp648[0] ? c1_sp_cache1 : c1_sp_cache0));
 assign tmp649 = c1_sp_a[8:6];
 assign tmp650 = c1_sp_a[8:6];
 assign tmp651 = c1_sp_a[8:6];
-assign c1_sp_krun = tmp645[2] ? (tmp646[1] ? (tmp647[0] ? 5'd0 : (5'd0 + {4'd0, 1'b1 && !c1_sp_cache7})) : (tmp648[0] ? ((5'd0 + {4'd0, 1'b1 && !c1_sp_cache6}) + {4'd0, (1'b1 && !c1_sp_cache6) && !c1_sp_cache7}) : (((5'd0 + {4'd0, 1'b1 && !c1_sp_cache5}) + {4'd0, (1'b1 && !c1_sp_cache5) && !c1_sp_cache6}) + {4'd0, ((1'b1 && !c1_sp_cache5) && !c1_sp_cache6) && !c1_sp_cache7}))) : (tmp649[1] ? (tmp650[0] ? ((((5'd0 + {4'd0, 1'b1 && !c1_sp_cache4}) + {4'd0, (1'b1 && !c1_sp_cache4) && !c1_sp_cache5}) + {4'd0, ((1'b1 && !c1_sp_cache4) && !c1_sp_cache5) && !c1_sp_cache6}) + {4'd0, (((1'b1 && !c1_sp_cache4) && !c1_sp_cache5) && !c1_sp_cache6) && !c1_sp_cache7}) : (((((5'd0 + {4'd0, 1'b1 && !c1_sp_cache3}) + {4'd0, (1'b1 && !c1_sp_cache3) && !c1_sp_cache4}) + {4'd0, ((1'b1 && !c1_sp_cache3) && !c1_sp_cache4) && !c1_sp_cache5}) + {4'd0, (((1'b1 && !c1_sp_cache3) && !c1_sp_cache4) && !c1_sp_cache5) && !c1_sp_cache6}) + {4'd0, ((((1'b1 && !c1_sp_cache3) && !c1_sp_cache4) && !c1_sp_cache5) && !c1_sp_cache6) && !c1_sp_cache7})) : (tmp651[0] ? ((((((5'd0 + {4'd0, 1'b1 && !c1_sp_cache2}) + {4'd0, (1'b1 && !c1_sp_cache2) && !c1_sp_cache3}) + {4'd0, ((1'b1 && !c1_sp_cache2) && !c1_sp_cache3) && !c1_sp_cache4}) + {4'd0, (((1'b1 && !c1_sp_cache2) && !c1_sp_cache3) && !c1_sp_cache4) && !c1_sp_cache5}) + {4'd0, ((((1'b1 && !c1_sp_cache2) && !c1_sp_cache3) && !c1_sp_cache4) && !c1_sp_cache5) && !c1_sp_cache6}) + {4'd0, (((((1'b1 && !c1_sp_cache2) && !c1_sp_cache3) && !c1_sp_cache4) && !c1_sp_cache5) && !c1_sp_cache6) && !c1_sp_cache7}) : (((((((5'd0 + {4'd0, 1'b1 && !c1_sp_cache1}) + {4'd0, (1'b1 && !c1_sp_cache1) && !c1_sp_cache2}) + {4'd0, ((1'b1 && !c1_sp_cache1) && !c1_sp_cache2) && !c1_sp_cache3}) + {4'd0, (((1'b1 && !c1_sp_cache1) && !c1_sp_cache2) && !c1_sp_cache3) && !c1_sp_cache4}) + {4'd0, ((((1'b1 && !c1_sp_cache1) && !c1_sp_cache2) && !c1_sp_cache3) && !c1_sp_cache4) && !c1_sp_cache5}) + {4'd0, (((((1'b1 && !c1_sp_cache1) && !c1_sp_cache2) && !c1_sp_cache3) && !c1_sp_cache4) && !c1_sp_cache5) && !c1_sp_cache6}) + {4'd0, ((((((1'b1 && !c1_sp_cache1) && !c1_sp_cache2) && !c1_sp_cache3) && !c1_sp_cache4) && !c1_sp_cache5) && !c1_sp_cache6) && !c1_sp_cache7})));
+assign tmp652 = c1_sp_a[8:6];
+assign tmp653 = c1_sp_a[8:6];
+assign tmp654 = c1_sp_a[8:6];
+assign tmp655 = c1_sp_a[8:6];
+assign c1_sp_krun = tmp649[2] ? (tmp650[1] ? (tmp651[0] ? 5'd0 : (5'd0 + {4'd0, 1'b1 && !c1_sp_cache7})) : (tmp652[0] ? ((5'd0 + {4'd0, 1'b1 && !c1_sp_cache6}) + {4'd0, (1'b1 && !c1_sp_cache6) && !c1_sp_cache7}) : (((5'd0 + {4'd0, 1'b1 && !c1_sp_cache5}) + {4'd0, (1'b1 && !c1_sp_cache5) && !c1_sp_cache6}) + {4'd0, ((1'b1 && !c1_sp_cache5) && !c1_sp_cache6) && !c1_sp_cache7}))) : (tmp653[1] ? (tmp654[0] ? ((((5'd0 + {4'd0, 1'b1 && !c1_sp_cache4}) + {4'd0, (1'b1 && !c1_sp_cache4) && !c1_sp_cache5}) + {4'd0, ((1'b1 && !c1_sp_cache4) && !c1_sp_cache5) && !c1_sp_cache6}) + {4'd0, (((1'b1 && !c1_sp_cache4) && !c1_sp_cache5) && !c1_sp_cache6) && !c1_sp_cache7}) : (((((5'd0 + {4'd0, 1'b1 && !c1_sp_cache3}) + {4'd0, (1'b1 && !c1_sp_cache3) && !c1_sp_cache4}) + {4'd0, ((1'b1 && !c1_sp_cache3) && !c1_sp_cache4) && !c1_sp_cache5}) + {4'd0, (((1'b1 && !c1_sp_cache3) && !c1_sp_cache4) && !c1_sp_cache5) && !c1_sp_cache6}) + {4'd0, ((((1'b1 && !c1_sp_cache3) && !c1_sp_cache4) && !c1_sp_cache5) && !c1_sp_cache6) && !c1_sp_cache7})) : (tmp655[0] ? ((((((5'd0 + {4'd0, 1'b1 && !c1_sp_cache2}) + {4'd0, (1'b1 && !c1_sp_cache2) && !c1_sp_cache3}) + {4'd0, ((1'b1 && !c1_sp_cache2) && !c1_sp_cache3) && !c1_sp_cache4}) + {4'd0, (((1'b1 && !c1_sp_cache2) && !c1_sp_cache3) && !c1_sp_cache4) && !c1_sp_cache5}) + {4'd0, ((((1'b1 && !c1_sp_cache2) && !c1_sp_cache3) && !c1_sp_cache4) && !c1_sp_cache5) && !c1_sp_cache6}) + {4'd0, (((((1'b1 && !c1_sp_cache2) && !c1_sp_cache3) && !c1_sp_cache4) && !c1_sp_cache5) && !c1_sp_cache6) && !c1_sp_cache7}) : (((((((5'd0 + {4'd0, 1'b1 && !c1_sp_cache1}) + {4'd0, (1'b1 && !c1_sp_cache1) && !c1_sp_cache2}) + {4'd0, ((1'b1 && !c1_sp_cache1) && !c1_sp_cache2) && !c1_sp_cache3}) + {4'd0, (((1'b1 && !c1_sp_cache1) && !c1_sp_cache2) && !c1_sp_cache3) && !c1_sp_cache4}) + {4'd0, ((((1'b1 && !c1_sp_cache1) && !c1_sp_cache2) && !c1_sp_cache3) && !c1_sp_cache4) && !c1_sp_cache5}) + {4'd0, (((((1'b1 && !c1_sp_cache1) && !c1_sp_cache2) && !c1_sp_cache3) && !c1_sp_cache4) && !c1_sp_cache5) && !c1_sp_cache6}) + {4'd0, ((((((1'b1 && !c1_sp_cache1) && !c1_sp_cache2) && !c1_sp_cache3) && !c1_sp_cache4) && !c1_sp_cache5) && !c1_sp_cache6) && !c1_sp_cache7})));
 assign c1_sp_rem = c1_iq_head[29:25] - c1_sd_reg;
 assign c1_sp_ncache = (c1_sp_rem < (5'd2 - {4'd0, c1_sp_o})) ? c1_sp_rem : (5'd2 - {4'd0, c1_sp_o});
-assign tmp652 = {1'b0, 5'd2 - {4'd0, c1_sp_o}} + {c1_sp_krun, 1'b0};
-assign c1_sp_nrun = ({1'b0, c1_sp_rem} < ({1'b0, 5'd2 - {4'd0, c1_sp_o}} + {c1_sp_krun, 1'b0})) ? c1_sp_rem : tmp652[4:0];
+assign tmp656 = {1'b0, 5'd2 - {4'd0, c1_sp_o}} + {c1_sp_krun, 1'b0};
+assign c1_sp_nrun = ({1'b0, c1_sp_rem} < ({1'b0, 5'd2 - {4'd0, c1_sp_o}} + {c1_sp_krun, 1'b0})) ? c1_sp_rem : tmp656[4:0];
 assign c1_sp_rbpos = c1_iq_head[37:30] + {3'd0, c1_sd_reg};
 assign c1_sp_pair = (((c1_sp_o == 1'b0) & (c1_iq_cnt >= 4'd2)) & (c1_iq_second[0] == 1'b1)) & (c1_iq_second[24:1] == (c1_iq_head[24:1] + 24'd32));
-assign c1_sp_hold = ((c1_sp_o == 1'b0) & (c1_iq_cnt == 4'd1)) & !c1_held_reg;
-assign c1_sp_wn = c1_sp_pair ? 2'd2 : 2'd1;
-assign c1_sp_wopdata = c1_sp_pair ? {c1_iq_second[293:38], c1_iq_head[293:38]} : ((c1_sp_o == 1'b1) ? {c1_iq_head[293:38], 256'd0} : {256'd0, c1_iq_head[293:38]});
-assign c1_sp_wlinkdata = c1_sp_pair ? {c1_iq_second[293:38], c1_iq_head[293:38]} : {256'd0, c1_iq_head[293:38]};
+assign tmp657 = c1_iq_second[24:1];
+assign c1_sp_sec_last = c1_iq_second[24:1] + ({14'd0, c1_iq_second[29:25], 5'd0} - 24'd1);
+assign c1_sp_sec_miss = (c1_iq_second[0] == 1'b0) & ((c1_sp_line < tmp657[23:6]) || (c1_sp_line > c1_sp_sec_last[23:6]));
+assign c1_sp_pair_over = ((((c1_sp_o == 1'b0) & (c1_iq_cnt >= 4'd3)) & c1_sp_sec_miss) & (c1_iq_third[0] == 1'b1)) & (c1_iq_third[24:1] == (c1_iq_head[24:1] + 24'd32));
+assign c1_sp_paired = c1_sp_pair || c1_sp_pair_over;
+assign c1_sp_hold = ((c1_sp_o == 1'b0) & !c1_held_reg) & ((c1_iq_cnt == 4'd1) || ((c1_iq_cnt == 4'd2) && c1_sp_sec_miss));
+assign c1_sp_pdata = c1_sp_pair_over ? c1_iq_third[293:38] : c1_iq_second[293:38];
+assign c1_sp_wn = c1_sp_paired ? 2'd2 : 2'd1;
+assign c1_sp_wopdata = c1_sp_paired ? {c1_sp_pdata, c1_iq_head[293:38]} : ((c1_sp_o == 1'b1) ? {c1_iq_head[293:38], 256'd0} : {256'd0, c1_iq_head[293:38]});
+assign c1_sp_wlinkdata = c1_sp_paired ? {c1_sp_pdata, c1_iq_head[293:38]} : {256'd0, c1_iq_head[293:38]};
 assign c1_sp_n = c1_sp_wr ? {3'd0, c1_sp_wn} : (c1_sp_cacheable ? c1_sp_ncache : c1_sp_nrun);
 assign c1_sp_cop = {7'd0, c1_sp_wopdata, c1_sp_rbpos, c1_sp_n[1:0], c1_sp_o, c1_sp_line, 2'd1, c1_sp_wr ? 2'd2 : 2'd1};
 assign c1_sp_lreq = {18'd0, 7'd0, 1'b0, c1_sp_wr ? 5'd0 : c1_sp_n, 1'b0, c1_sp_rbpos, 2'd1, 1'b0, c1_sp_wr ? c1_sp_wlinkdata : 512'd0, c1_sp_n, c1_sp_a, c1_sp_wr};
@@ -6420,11 +6522,6 @@ assign c2_sp_wr = c2_iq_head[0] == 1'b1;
 assign c2_sp_a = c2_sp_wr ? c2_iq_head[24:1] : (c2_iq_head[24:1] + {14'd0, c2_sd_reg, 5'd0});
 assign c2_sp_line = c2_sp_a[23:6];
 assign c2_sp_o = c2_sp_a[5];
-assign tmp653 = c2_sp_a[23:9];
-assign tmp654 = c2_sp_a[23:9];
-assign tmp655 = c2_sp_a[23:9];
-assign tmp656 = c2_sp_a[23:9];
-assign tmp657 = c2_sp_a[23:9];
 assign tmp658 = c2_sp_a[23:9];
 assign tmp659 = c2_sp_a[23:9];
 assign tmp660 = c2_sp_a[23:9];
@@ -6492,156 +6589,161 @@ assign tmp721 = c2_sp_a[23:9];
 assign tmp722 = c2_sp_a[23:9];
 assign tmp723 = c2_sp_a[23:9];
 assign tmp724 = c2_sp_a[23:9];
-assign c2_sp_hl = {((((((tmp717[0] ^ tmp718[1]) ^ tmp719[5]) ^ tmp720[6]) ^ tmp721[7]) ^ tmp722[12]) ^ tmp723[13]) ^ tmp724[14], ((((((tmp709[0] ^ tmp710[2]) ^ tmp711[3]) ^ tmp712[4]) ^ tmp713[7]) ^ tmp714[10]) ^ tmp715[11]) ^ tmp716[13], ((((((((((tmp697[0] ^ tmp698[1]) ^ tmp699[2]) ^ tmp700[4]) ^ tmp701[7]) ^ tmp702[8]) ^ tmp703[9]) ^ tmp704[10]) ^ tmp705[11]) ^ tmp706[12]) ^ tmp707[13]) ^ tmp708[14], ((((tmp691[1] ^ tmp692[2]) ^ tmp693[8]) ^ tmp694[9]) ^ tmp695[13]) ^ tmp696[14], ((((((tmp683[1] ^ tmp684[2]) ^ tmp685[5]) ^ tmp686[7]) ^ tmp687[8]) ^ tmp688[10]) ^ tmp689[12]) ^ tmp690[13], ((((((((((tmp671[1] ^ tmp672[3]) ^ tmp673[4]) ^ tmp674[6]) ^ tmp675[7]) ^ tmp676[8]) ^ tmp677[9]) ^ tmp678[10]) ^ tmp679[11]) ^ tmp680[12]) ^ tmp681[13]) ^ tmp682[14], (((((tmp664[2] ^ tmp665[6]) ^ tmp666[7]) ^ tmp667[8]) ^ tmp668[10]) ^ tmp669[11]) ^ tmp670[12], (((((((((tmp653[0] ^ tmp654[3]) ^ tmp655[4]) ^ tmp656[5]) ^ tmp657[7]) ^ tmp658[8]) ^ tmp659[10]) ^ tmp660[11]) ^ tmp661[12]) ^ tmp662[13]) ^ tmp663[14]};
-assign tmp725 = {3'd0, c2_sp_hl} * 11'd2;
-assign c2_sp_link = tmp725[9:8];
-assign tmp726 = {c2_sp_a[23:9], 3'd0};
-assign tmp727 = {2'd0, tmp726[15:0]};
-assign tmp728 = {2'd0, tmp726[15:0]};
-assign tmp729 = {2'd0, tmp726[15:0]};
-assign tmp730 = {2'd0, tmp726[15:0]};
-assign tmp731 = {2'd0, tmp726[15:0]};
-assign tmp732 = {2'd0, tmp726[15:0]};
-assign tmp733 = {2'd0, tmp726[15:0]};
-assign tmp734 = {2'd0, tmp726[15:0]};
-assign tmp735 = {2'd0, tmp726[15:0]};
-assign tmp736 = {2'd0, tmp726[15:0]};
-assign tmp737 = {2'd0, tmp726[15:0]};
-assign tmp738 = {2'd0, tmp726[15:0]};
-assign tmp739 = {2'd0, tmp726[15:0]};
-assign tmp740 = {2'd0, tmp726[15:0]};
-assign tmp741 = {2'd0, tmp726[15:0]};
-assign tmp742 = {2'd0, tmp726[15:0]};
-assign tmp743 = {2'd0, tmp726[15:0]};
-assign tmp744 = {2'd0, tmp726[15:0]};
-assign tmp745 = {2'd0, tmp726[15:0]};
-assign tmp746 = {2'd0, tmp726[15:0]};
-assign tmp747 = {2'd0, tmp726[15:0]};
-assign tmp748 = {2'd0, tmp726[15:0]};
-assign tmp749 = {2'd0, tmp726[15:0]};
-assign tmp750 = {2'd0, tmp726[15:0]};
-assign tmp751 = {2'd0, tmp726[15:0]};
-assign tmp752 = {2'd0, tmp726[15:0]};
-assign tmp753 = {2'd0, tmp726[15:0]};
-assign tmp754 = {2'd0, tmp726[15:0]};
-assign tmp755 = {2'd0, tmp726[15:0]};
-assign tmp756 = {2'd0, tmp726[15:0]};
-assign tmp757 = {2'd0, tmp726[15:0]};
-assign tmp758 = {2'd0, tmp726[15:0]};
-assign tmp759 = {2'd0, tmp726[15:0]};
-assign tmp760 = {2'd0, tmp726[15:0]};
-assign tmp761 = {2'd0, tmp726[15:0]};
-assign tmp762 = {2'd0, tmp726[15:0]};
-assign tmp763 = {2'd0, tmp726[15:0]};
-assign tmp764 = {2'd0, tmp726[15:0]};
-assign tmp765 = {2'd0, tmp726[15:0]};
-assign tmp766 = {2'd0, tmp726[15:0]};
-assign tmp767 = {2'd0, tmp726[15:0]};
-assign tmp768 = {2'd0, tmp726[15:0]};
-assign tmp769 = {2'd0, tmp726[15:0]};
-assign tmp770 = {2'd0, tmp726[15:0]};
-assign tmp771 = {2'd0, tmp726[15:0]};
-assign tmp772 = {2'd0, tmp726[15:0]};
-assign tmp773 = {2'd0, tmp726[15:0]};
-assign tmp774 = {2'd0, tmp726[15:0]};
-assign tmp775 = {2'd0, tmp726[15:0]};
-assign tmp776 = {2'd0, tmp726[15:0]};
-assign tmp777 = {2'd0, tmp726[15:0]};
-assign tmp778 = {2'd0, tmp726[15:0]};
-assign tmp779 = {2'd0, tmp726[15:0]};
-assign tmp780 = {2'd0, tmp726[15:0]};
-assign tmp781 = {2'd0, tmp726[15:0]};
-assign tmp782 = {2'd0, tmp726[15:0]};
-assign tmp783 = {2'd0, tmp726[15:0]};
-assign tmp784 = {2'd0, tmp726[15:0]};
-assign tmp785 = {2'd0, tmp726[15:0]};
-assign tmp786 = {2'd0, tmp726[15:0]};
-assign tmp787 = {2'd0, tmp726[15:0]};
-assign tmp788 = {2'd0, tmp726[15:0]};
-assign tmp789 = {2'd0, tmp726[15:0]};
-assign tmp790 = {2'd0, tmp726[15:0]};
-assign tmp791 = {2'd0, tmp726[15:0]};
-assign tmp792 = {2'd0, tmp726[15:0]};
-assign tmp793 = {2'd0, tmp726[15:0]};
-assign tmp794 = {2'd0, tmp726[15:0]};
-assign tmp795 = {2'd0, tmp726[15:0]};
-assign tmp796 = {2'd0, tmp726[15:0]};
-assign tmp797 = {2'd0, tmp726[15:0]};
-assign tmp798 = {2'd0, tmp726[15:0]};
-assign tmp799 = {2'd0, tmp726[15:0]};
-assign tmp800 = {2'd0, tmp726[15:0]};
-assign tmp801 = {2'd0, tmp726[15:0]};
-assign tmp802 = {2'd0, tmp726[15:0]};
-assign tmp803 = {2'd0, tmp726[15:0]};
-assign tmp804 = {2'd0, tmp726[15:0]};
-assign tmp805 = {2'd0, tmp726[15:0]};
-assign tmp806 = {2'd0, tmp726[15:0]};
-assign tmp807 = {2'd0, tmp726[15:0]};
-assign tmp808 = {2'd0, tmp726[15:0]};
-assign tmp809 = {2'd0, tmp726[15:0]};
-assign tmp810 = {2'd0, tmp726[15:0]};
-assign tmp811 = {2'd0, tmp726[15:0]};
-assign tmp812 = {2'd0, tmp726[15:0]};
-assign tmp813 = {2'd0, tmp726[15:0]};
-assign tmp814 = {2'd0, tmp726[15:0]};
-assign tmp815 = {2'd0, tmp726[15:0]};
-assign tmp816 = {2'd0, tmp726[15:0]};
-assign tmp817 = {2'd0, tmp726[15:0]};
-assign tmp818 = {2'd0, tmp726[15:0]};
-assign tmp819 = {2'd0, tmp726[15:0]};
-assign tmp820 = {2'd0, tmp726[15:0]};
-assign tmp821 = {2'd0, tmp726[15:0]};
-assign tmp822 = {2'd0, tmp726[15:0]};
-assign tmp823 = {2'd0, tmp726[15:0]};
-assign tmp824 = {2'd0, tmp726[15:0]};
-assign tmp825 = {2'd0, tmp726[15:0]};
-assign tmp826 = {2'd0, tmp726[15:0]};
-assign tmp827 = {2'd0, tmp726[15:0]};
-assign tmp828 = {2'd0, tmp726[15:0]};
-assign tmp829 = {2'd0, tmp726[15:0]};
-assign tmp830 = {2'd0, tmp726[15:0]};
-assign tmp831 = {2'd0, tmp726[15:0]};
-assign tmp832 = {2'd0, tmp726[15:0]};
-assign tmp833 = {2'd0, tmp726[15:0]};
-assign tmp834 = {2'd0, tmp726[15:0]};
-assign tmp835 = {2'd0, tmp726[15:0]};
-assign tmp836 = {2'd0, tmp726[15:0]};
-assign tmp837 = {2'd0, tmp726[15:0]};
-assign tmp838 = {2'd0, tmp726[15:0]};
-assign tmp839 = {2'd0, tmp726[15:0]};
-assign tmp840 = {2'd0, tmp726[15:0]};
-assign tmp841 = {2'd0, tmp726[15:0]};
-assign tmp842 = {2'd0, tmp726[15:0]};
-assign tmp843 = {2'd0, tmp726[15:0]};
-assign tmp844 = {2'd0, tmp726[15:0]};
-assign tmp845 = {2'd0, tmp726[15:0]};
-assign tmp846 = {2'd0, tmp726[15:0]};
-assign tmp847 = {2'd0, tmp726[15:0]};
-assign tmp848 = {2'd0, tmp726[15:0]};
-assign tmp849 = {2'd0, tmp726[15:0]};
-assign tmp850 = {2'd0, tmp726[15:0]};
-assign tmp851 = {2'd0, tmp726[15:0]};
-assign tmp852 = {2'd0, tmp726[15:0]};
-assign tmp853 = {2'd0, tmp726[15:0]};
-assign tmp854 = {2'd0, tmp726[15:0]};
-assign tmp855 = {2'd0, tmp726[15:0]};
-assign tmp856 = {2'd0, tmp726[15:0]};
-assign tmp857 = {2'd0, tmp726[15:0]};
-assign tmp858 = {2'd0, tmp726[15:0]};
-assign tmp859 = {2'd0, tmp726[15:0]};
-assign tmp860 = {2'd0, tmp726[15:0]};
-assign tmp861 = {2'd0, tmp726[15:0]};
-assign tmp862 = {2'd0, tmp726[15:0]};
-assign tmp863 = {2'd0, tmp726[15:0]};
-assign tmp864 = {2'd0, tmp726[15:0]};
-assign tmp865 = {2'd0, tmp726[15:0]};
-assign tmp866 = {2'd0, tmp726[15:0]};
-assign tmp867 = {2'd0, tmp726[15:0]};
-assign tmp868 = {2'd0, tmp726[15:0]};
-assign tmp869 = {2'd0, tmp726[15:0]};
-assign tmp870 = {2'd0, tmp726[15:0]};
-assign tmp871 = {2'd0, tmp726[15:0]};
-assign c2_sp_base_hd = {(((((((((tmp861[0] ^ tmp862[1]) ^ tmp863[2]) ^ tmp864[5]) ^ tmp865[7]) ^ tmp866[8]) ^ tmp867[10]) ^ tmp868[11]) ^ tmp869[14]) ^ tmp870[15]) ^ tmp871[16], (((((tmp854[0] ^ tmp855[1]) ^ tmp856[2]) ^ tmp857[3]) ^ tmp858[8]) ^ tmp859[10]) ^ tmp860[12], ((((((((((tmp842[2] ^ tmp843[3]) ^ tmp844[4]) ^ tmp845[5]) ^ tmp846[6]) ^ tmp847[7]) ^ tmp848[8]) ^ tmp849[10]) ^ tmp850[11]) ^ tmp851[12]) ^ tmp852[15]) ^ tmp853[16], (((((((((tmp831[0] ^ tmp832[1]) ^ tmp833[4]) ^ tmp834[5]) ^ tmp835[6]) ^ tmp836[7]) ^ tmp837[9]) ^ tmp838[10]) ^ tmp839[12]) ^ tmp840[15]) ^ tmp841[16], ((((((tmp823[0] ^ tmp824[3]) ^ tmp825[7]) ^ tmp826[8]) ^ tmp827[10]) ^ tmp828[12]) ^ tmp829[13]) ^ tmp830[17], (((((((tmp814[1] ^ tmp815[5]) ^ tmp816[7]) ^ tmp817[9]) ^ tmp818[11]) ^ tmp819[13]) ^ tmp820[15]) ^ tmp821[16]) ^ tmp822[17], (((((((((tmp803[1] ^ tmp804[2]) ^ tmp805[4]) ^ tmp806[6]) ^ tmp807[7]) ^ tmp808[8]) ^ tmp809[10]) ^ tmp810[12]) ^ tmp811[13]) ^ tmp812[16]) ^ tmp813[17], (((((((tmp794[0] ^ tmp795[3]) ^ tmp796[4]) ^ tmp797[5]) ^ tmp798[6]) ^ tmp799[12]) ^ tmp800[14]) ^ tmp801[15]) ^ tmp802[17], ((((((tmp786[1] ^ tmp787[2]) ^ tmp788[4]) ^ tmp789[5]) ^ tmp790[6]) ^ tmp791[8]) ^ tmp792[10]) ^ tmp793[13], (((((((tmp777[0] ^ tmp778[1]) ^ tmp779[4]) ^ tmp780[5]) ^ tmp781[7]) ^ tmp782[9]) ^ tmp783[12]) ^ tmp784[14]) ^ tmp785[17], ((((((tmp769[0] ^ tmp770[1]) ^ tmp771[5]) ^ tmp772[6]) ^ tmp773[10]) ^ tmp774[12]) ^ tmp775[16]) ^ tmp776[17], (((tmp764[0] ^ tmp765[1]) ^ tmp766[2]) ^ tmp767[12]) ^ tmp768[16], ((((((((tmp754[0] ^ tmp755[1]) ^ tmp756[2]) ^ tmp757[4]) ^ tmp758[5]) ^ tmp759[6]) ^ tmp760[7]) ^ tmp761[14]) ^ tmp762[15]) ^ tmp763[17], (((((((((tmp743[3] ^ tmp744[5]) ^ tmp745[6]) ^ tmp746[7]) ^ tmp747[8]) ^ tmp748[11]) ^ tmp749[12]) ^ tmp750[13]) ^ tmp751[14]) ^ tmp752[15]) ^ tmp753[16], ((((((tmp735[4] ^ tmp736[5]) ^ tmp737[6]) ^ tmp738[8]) ^ tmp739[9]) ^ tmp740[11]) ^ tmp741[12]) ^ tmp742[13], ((((((tmp727[2] ^ tmp728[3]) ^ tmp729[8]) ^ tmp730[9]) ^ tmp731[10]) ^ tmp732[12]) ^ tmp733[13]) ^ tmp734[15]} ^ {tmp726[16], tmp726[17], 1'b0, 1'b0, 1'b0, 1'b0, 1'b0, 1'b0, 1'b0, 1'b0, 1'b0, 1'b0, 1'b0, 1'b0, 1'b0, 1'b0};
+assign tmp725 = c2_sp_a[23:9];
+assign tmp726 = c2_sp_a[23:9];
+assign tmp727 = c2_sp_a[23:9];
+assign tmp728 = c2_sp_a[23:9];
+assign tmp729 = c2_sp_a[23:9];
+assign c2_sp_hl = {((((((tmp722[0] ^ tmp723[1]) ^ tmp724[5]) ^ tmp725[6]) ^ tmp726[7]) ^ tmp727[12]) ^ tmp728[13]) ^ tmp729[14], ((((((tmp714[0] ^ tmp715[2]) ^ tmp716[3]) ^ tmp717[4]) ^ tmp718[7]) ^ tmp719[10]) ^ tmp720[11]) ^ tmp721[13], ((((((((((tmp702[0] ^ tmp703[1]) ^ tmp704[2]) ^ tmp705[4]) ^ tmp706[7]) ^ tmp707[8]) ^ tmp708[9]) ^ tmp709[10]) ^ tmp710[11]) ^ tmp711[12]) ^ tmp712[13]) ^ tmp713[14], ((((tmp696[1] ^ tmp697[2]) ^ tmp698[8]) ^ tmp699[9]) ^ tmp700[13]) ^ tmp701[14], ((((((tmp688[1] ^ tmp689[2]) ^ tmp690[5]) ^ tmp691[7]) ^ tmp692[8]) ^ tmp693[10]) ^ tmp694[12]) ^ tmp695[13], ((((((((((tmp676[1] ^ tmp677[3]) ^ tmp678[4]) ^ tmp679[6]) ^ tmp680[7]) ^ tmp681[8]) ^ tmp682[9]) ^ tmp683[10]) ^ tmp684[11]) ^ tmp685[12]) ^ tmp686[13]) ^ tmp687[14], (((((tmp669[2] ^ tmp670[6]) ^ tmp671[7]) ^ tmp672[8]) ^ tmp673[10]) ^ tmp674[11]) ^ tmp675[12], (((((((((tmp658[0] ^ tmp659[3]) ^ tmp660[4]) ^ tmp661[5]) ^ tmp662[7]) ^ tmp663[8]) ^ tmp664[10]) ^ tmp665[11]) ^ tmp666[12]) ^ tmp667[13]) ^ tmp668[14]};
+assign tmp730 = {3'd0, c2_sp_hl} * 11'd2;
+assign c2_sp_link = tmp730[9:8];
+assign tmp731 = {c2_sp_a[23:9], 3'd0};
+assign tmp732 = {2'd0, tmp731[15:0]};
+assign tmp733 = {2'd0, tmp731[15:0]};
+assign tmp734 = {2'd0, tmp731[15:0]};
+assign tmp735 = {2'd0, tmp731[15:0]};
+assign tmp736 = {2'd0, tmp731[15:0]};
+assign tmp737 = {2'd0, tmp731[15:0]};
+assign tmp738 = {2'd0, tmp731[15:0]};
+assign tmp739 = {2'd0, tmp731[15:0]};
+assign tmp740 = {2'd0, tmp731[15:0]};
+assign tmp741 = {2'd0, tmp731[15:0]};
+assign tmp742 = {2'd0, tmp731[15:0]};
+assign tmp743 = {2'd0, tmp731[15:0]};
+assign tmp744 = {2'd0, tmp731[15:0]};
+assign tmp745 = {2'd0, tmp731[15:0]};
+assign tmp746 = {2'd0, tmp731[15:0]};
+assign tmp747 = {2'd0, tmp731[15:0]};
+assign tmp748 = {2'd0, tmp731[15:0]};
+assign tmp749 = {2'd0, tmp731[15:0]};
+assign tmp750 = {2'd0, tmp731[15:0]};
+assign tmp751 = {2'd0, tmp731[15:0]};
+assign tmp752 = {2'd0, tmp731[15:0]};
+assign tmp753 = {2'd0, tmp731[15:0]};
+assign tmp754 = {2'd0, tmp731[15:0]};
+assign tmp755 = {2'd0, tmp731[15:0]};
+assign tmp756 = {2'd0, tmp731[15:0]};
+assign tmp757 = {2'd0, tmp731[15:0]};
+assign tmp758 = {2'd0, tmp731[15:0]};
+assign tmp759 = {2'd0, tmp731[15:0]};
+assign tmp760 = {2'd0, tmp731[15:0]};
+assign tmp761 = {2'd0, tmp731[15:0]};
+assign tmp762 = {2'd0, tmp731[15:0]};
+assign tmp763 = {2'd0, tmp731[15:0]};
+assign tmp764 = {2'd0, tmp731[15:0]};
+assign tmp765 = {2'd0, tmp731[15:0]};
+assign tmp766 = {2'd0, tmp731[15:0]};
+assign tmp767 = {2'd0, tmp731[15:0]};
+assign tmp768 = {2'd0, tmp731[15:0]};
+assign tmp769 = {2'd0, tmp731[15:0]};
+assign tmp770 = {2'd0, tmp731[15:0]};
+assign tmp771 = {2'd0, tmp731[15:0]};
+assign tmp772 = {2'd0, tmp731[15:0]};
+assign tmp773 = {2'd0, tmp731[15:0]};
+assign tmp774 = {2'd0, tmp731[15:0]};
+assign tmp775 = {2'd0, tmp731[15:0]};
+assign tmp776 = {2'd0, tmp731[15:0]};
+assign tmp777 = {2'd0, tmp731[15:0]};
+assign tmp778 = {2'd0, tmp731[15:0]};
+assign tmp779 = {2'd0, tmp731[15:0]};
+assign tmp780 = {2'd0, tmp731[15:0]};
+assign tmp781 = {2'd0, tmp731[15:0]};
+assign tmp782 = {2'd0, tmp731[15:0]};
+assign tmp783 = {2'd0, tmp731[15:0]};
+assign tmp784 = {2'd0, tmp731[15:0]};
+assign tmp785 = {2'd0, tmp731[15:0]};
+assign tmp786 = {2'd0, tmp731[15:0]};
+assign tmp787 = {2'd0, tmp731[15:0]};
+assign tmp788 = {2'd0, tmp731[15:0]};
+assign tmp789 = {2'd0, tmp731[15:0]};
+assign tmp790 = {2'd0, tmp731[15:0]};
+assign tmp791 = {2'd0, tmp731[15:0]};
+assign tmp792 = {2'd0, tmp731[15:0]};
+assign tmp793 = {2'd0, tmp731[15:0]};
+assign tmp794 = {2'd0, tmp731[15:0]};
+assign tmp795 = {2'd0, tmp731[15:0]};
+assign tmp796 = {2'd0, tmp731[15:0]};
+assign tmp797 = {2'd0, tmp731[15:0]};
+assign tmp798 = {2'd0, tmp731[15:0]};
+assign tmp799 = {2'd0, tmp731[15:0]};
+assign tmp800 = {2'd0, tmp731[15:0]};
+assign tmp801 = {2'd0, tmp731[15:0]};
+assign tmp802 = {2'd0, tmp731[15:0]};
+assign tmp803 = {2'd0, tmp731[15:0]};
+assign tmp804 = {2'd0, tmp731[15:0]};
+assign tmp805 = {2'd0, tmp731[15:0]};
+assign tmp806 = {2'd0, tmp731[15:0]};
+assign tmp807 = {2'd0, tmp731[15:0]};
+assign tmp808 = {2'd0, tmp731[15:0]};
+assign tmp809 = {2'd0, tmp731[15:0]};
+assign tmp810 = {2'd0, tmp731[15:0]};
+assign tmp811 = {2'd0, tmp731[15:0]};
+assign tmp812 = {2'd0, tmp731[15:0]};
+assign tmp813 = {2'd0, tmp731[15:0]};
+assign tmp814 = {2'd0, tmp731[15:0]};
+assign tmp815 = {2'd0, tmp731[15:0]};
+assign tmp816 = {2'd0, tmp731[15:0]};
+assign tmp817 = {2'd0, tmp731[15:0]};
+assign tmp818 = {2'd0, tmp731[15:0]};
+assign tmp819 = {2'd0, tmp731[15:0]};
+assign tmp820 = {2'd0, tmp731[15:0]};
+assign tmp821 = {2'd0, tmp731[15:0]};
+assign tmp822 = {2'd0, tmp731[15:0]};
+assign tmp823 = {2'd0, tmp731[15:0]};
+assign tmp824 = {2'd0, tmp731[15:0]};
+assign tmp825 = {2'd0, tmp731[15:0]};
+assign tmp826 = {2'd0, tmp731[15:0]};
+assign tmp827 = {2'd0, tmp731[15:0]};
+assign tmp828 = {2'd0, tmp731[15:0]};
+assign tmp829 = {2'd0, tmp731[15:0]};
+assign tmp830 = {2'd0, tmp731[15:0]};
+assign tmp831 = {2'd0, tmp731[15:0]};
+assign tmp832 = {2'd0, tmp731[15:0]};
+assign tmp833 = {2'd0, tmp731[15:0]};
+assign tmp834 = {2'd0, tmp731[15:0]};
+assign tmp835 = {2'd0, tmp731[15:0]};
+assign tmp836 = {2'd0, tmp731[15:0]};
+assign tmp837 = {2'd0, tmp731[15:0]};
+assign tmp838 = {2'd0, tmp731[15:0]};
+assign tmp839 = {2'd0, tmp731[15:0]};
+assign tmp840 = {2'd0, tmp731[15:0]};
+assign tmp841 = {2'd0, tmp731[15:0]};
+assign tmp842 = {2'd0, tmp731[15:0]};
+assign tmp843 = {2'd0, tmp731[15:0]};
+assign tmp844 = {2'd0, tmp731[15:0]};
+assign tmp845 = {2'd0, tmp731[15:0]};
+assign tmp846 = {2'd0, tmp731[15:0]};
+assign tmp847 = {2'd0, tmp731[15:0]};
+assign tmp848 = {2'd0, tmp731[15:0]};
+assign tmp849 = {2'd0, tmp731[15:0]};
+assign tmp850 = {2'd0, tmp731[15:0]};
+assign tmp851 = {2'd0, tmp731[15:0]};
+assign tmp852 = {2'd0, tmp731[15:0]};
+assign tmp853 = {2'd0, tmp731[15:0]};
+assign tmp854 = {2'd0, tmp731[15:0]};
+assign tmp855 = {2'd0, tmp731[15:0]};
+assign tmp856 = {2'd0, tmp731[15:0]};
+assign tmp857 = {2'd0, tmp731[15:0]};
+assign tmp858 = {2'd0, tmp731[15:0]};
+assign tmp859 = {2'd0, tmp731[15:0]};
+assign tmp860 = {2'd0, tmp731[15:0]};
+assign tmp861 = {2'd0, tmp731[15:0]};
+assign tmp862 = {2'd0, tmp731[15:0]};
+assign tmp863 = {2'd0, tmp731[15:0]};
+assign tmp864 = {2'd0, tmp731[15:0]};
+assign tmp865 = {2'd0, tmp731[15:0]};
+assign tmp866 = {2'd0, tmp731[15:0]};
+assign tmp867 = {2'd0, tmp731[15:0]};
+assign tmp868 = {2'd0, tmp731[15:0]};
+assign tmp869 = {2'd0, tmp731[15:0]};
+assign tmp870 = {2'd0, tmp731[15:0]};
+assign tmp871 = {2'd0, tmp731[15:0]};
+assign tmp872 = {2'd0, tmp731[15:0]};
+assign tmp873 = {2'd0, tmp731[15:0]};
+assign tmp874 = {2'd0, tmp731[15:0]};
+assign tmp875 = {2'd0, tmp731[15:0]};
+assign tmp876 = {2'd0, tmp731[15:0]};
+assign c2_sp_base_hd = {(((((((((tmp866[0] ^ tmp867[1]) ^ tmp868[2]) ^ tmp869[5]) ^ tmp870[7]) ^ tmp871[8]) ^ tmp872[10]) ^ tmp873[11]) ^ tmp874[14]) ^ tmp875[15]) ^ tmp876[16], (((((tmp859[0] ^ tmp860[1]) ^ tmp861[2]) ^ tmp862[3]) ^ tmp863[8]) ^ tmp864[10]) ^ tmp865[12], ((((((((((tmp847[2] ^ tmp848[3]) ^ tmp849[4]) ^ tmp850[5]) ^ tmp851[6]) ^ tmp852[7]) ^ tmp853[8]) ^ tmp854[10]) ^ tmp855[11]) ^ tmp856[12]) ^ tmp857[15]) ^ tmp858[16], (((((((((tmp836[0] ^ tmp837[1]) ^ tmp838[4]) ^ tmp839[5]) ^ tmp840[6]) ^ tmp841[7]) ^ tmp842[9]) ^ tmp843[10]) ^ tmp844[12]) ^ tmp845[15]) ^ tmp846[16], ((((((tmp828[0] ^ tmp829[3]) ^ tmp830[7]) ^ tmp831[8]) ^ tmp832[10]) ^ tmp833[12]) ^ tmp834[13]) ^ tmp835[17], (((((((tmp819[1] ^ tmp820[5]) ^ tmp821[7]) ^ tmp822[9]) ^ tmp823[11]) ^ tmp824[13]) ^ tmp825[15]) ^ tmp826[16]) ^ tmp827[17], (((((((((tmp808[1] ^ tmp809[2]) ^ tmp810[4]) ^ tmp811[6]) ^ tmp812[7]) ^ tmp813[8]) ^ tmp814[10]) ^ tmp815[12]) ^ tmp816[13]) ^ tmp817[16]) ^ tmp818[17], (((((((tmp799[0] ^ tmp800[3]) ^ tmp801[4]) ^ tmp802[5]) ^ tmp803[6]) ^ tmp804[12]) ^ tmp805[14]) ^ tmp806[15]) ^ tmp807[17], ((((((tmp791[1] ^ tmp792[2]) ^ tmp793[4]) ^ tmp794[5]) ^ tmp795[6]) ^ tmp796[8]) ^ tmp797[10]) ^ tmp798[13], (((((((tmp782[0] ^ tmp783[1]) ^ tmp784[4]) ^ tmp785[5]) ^ tmp786[7]) ^ tmp787[9]) ^ tmp788[12]) ^ tmp789[14]) ^ tmp790[17], ((((((tmp774[0] ^ tmp775[1]) ^ tmp776[5]) ^ tmp777[6]) ^ tmp778[10]) ^ tmp779[12]) ^ tmp780[16]) ^ tmp781[17], (((tmp769[0] ^ tmp770[1]) ^ tmp771[2]) ^ tmp772[12]) ^ tmp773[16], ((((((((tmp759[0] ^ tmp760[1]) ^ tmp761[2]) ^ tmp762[4]) ^ tmp763[5]) ^ tmp764[6]) ^ tmp765[7]) ^ tmp766[14]) ^ tmp767[15]) ^ tmp768[17], (((((((((tmp748[3] ^ tmp749[5]) ^ tmp750[6]) ^ tmp751[7]) ^ tmp752[8]) ^ tmp753[11]) ^ tmp754[12]) ^ tmp755[13]) ^ tmp756[14]) ^ tmp757[15]) ^ tmp758[16], ((((((tmp740[4] ^ tmp741[5]) ^ tmp742[6]) ^ tmp743[8]) ^ tmp744[9]) ^ tmp745[11]) ^ tmp746[12]) ^ tmp747[13], ((((((tmp732[2] ^ tmp733[3]) ^ tmp734[8]) ^ tmp735[9]) ^ tmp736[10]) ^ tmp737[12]) ^ tmp738[13]) ^ tmp739[15]} ^ {tmp731[16], tmp731[17], 1'b0, 1'b0, 1'b0, 1'b0, 1'b0, 1'b0, 1'b0, 1'b0, 1'b0, 1'b0, 1'b0, 1'b0, 1'b0, 1'b0};
 assign c2_sp_cache0 = (c2_sp_base_hd ^ 16'd0) < 16'd32768;
 assign c2_sp_cache1 = (c2_sp_base_hd ^ 16'd55672) < 16'd32768;
 assign c2_sp_cache2 = (c2_sp_base_hd ^ 16'd55032) < 16'd32768;
@@ -6650,32 +6752,38 @@ assign c2_sp_cache4 = (c2_sp_base_hd ^ 16'd58009) < 16'd32768;
 assign c2_sp_cache5 = (c2_sp_base_hd ^ 16'd15329) < 16'd32768;
 assign c2_sp_cache6 = (c2_sp_base_hd ^ 16'd13409) < 16'd32768;
 assign c2_sp_cache7 = (c2_sp_base_hd ^ 16'd60697) < 16'd32768;
-assign tmp872 = c2_sp_a[8:6];
-assign tmp873 = c2_sp_a[8:6];
-assign tmp874 = c2_sp_a[8:6];
-assign tmp875 = c2_sp_a[8:6];
-assign tmp876 = c2_sp_a[8:6];
 assign tmp877 = c2_sp_a[8:6];
 assign tmp878 = c2_sp_a[8:6];
-assign c2_sp_cacheable = tmp872[2] ? (tmp873[1] ? (tmp874[0] ? c2_sp_cache7 : c2_sp_cache6) : (tmp875[0] ? c2_sp_cache5 : c2_sp_cache4)) : (tmp876[1] ? (tmp877[0] ? c2_sp_cache3 : c2_sp_cache2) : (tmp878[0] ? c2_sp_cache1 : c2_sp_cache0));
 assign tmp879 = c2_sp_a[8:6];
 assign tmp880 = c2_sp_a[8:6];
 assign tmp881 = c2_sp_a[8:6];
 assign tmp882 = c2_sp_a[8:6];
 assign tmp883 = c2_sp_a[8:6];
+assign c2_sp_cacheable = tmp877[2] ? (tmp878[1] ? (tmp879[0] ? c2_sp_cache7 : c2_sp_cache6) : (tmp880[0] ? c2_sp_cache5 : c2_sp_cache4)) : (tmp881[1] ? (tmp882[0] ? c2_sp_cache3 : c2_sp_cache2) : (tmp883[0] ? c2_sp_cache1 : c2_sp_cache0));
 assign tmp884 = c2_sp_a[8:6];
 assign tmp885 = c2_sp_a[8:6];
-assign c2_sp_krun = tmp879[2] ? (tmp880[1] ? (tmp881[0] ? 5'd0 : (5'd0 + {4'd0, 1'b1 && !c2_sp_cache7})) : (tmp882[0] ? ((5'd0 + {4'd0, 1'b1 && !c2_sp_cache6}) + {4'd0, (1'b1 && !c2_sp_cache6) && !c2_sp_cache7}) : (((5'd0 + {4'd0, 1'b1 && !c2_sp_cache5}) + {4'd0, (1'b1 && !c2_sp_cache5) && !c2_sp_cache6}) + {4'd0, ((1'b1 && !c2_sp_cache5) && !c2_sp_cache6) && !c2_sp_cache7}))) : (tmp883[1] ? (tmp884[0] ? ((((5'd0 + {4'd0, 1'b1 && !c2_sp_cache4}) + {4'd0, (1'b1 && !c2_sp_cache4) && !c2_sp_cache5}) + {4'd0, ((1'b1 && !c2_sp_cache4) && !c2_sp_cache5) && !c2_sp_cache6}) + {4'd0, (((1'b1 && !c2_sp_cache4) && !c2_sp_cache5) && !c2_sp_cache6) && !c2_sp_cache7}) : (((((5'd0 + {4'd0, 1'b1 && !c2_sp_cache3}) + {4'd0, (1'b1 && !c2_sp_cache3) && !c2_sp_cache4}) + {4'd0, ((1'b1 && !c2_sp_cache3) && !c2_sp_cache4) && !c2_sp_cache5}) + {4'd0, (((1'b1 && !c2_sp_cache3) && !c2_sp_cache4) && !c2_sp_cache5) && !c2_sp_cache6}) + {4'd0, ((((1'b1 && !c2_sp_cache3) && !c2_sp_cache4) && !c2_sp_cache5) && !c2_sp_cache6) && !c2_sp_cache7})) : (tmp885[0] ? ((((((5'd0 + {4'd0, 1'b1 && !c2_sp_cache2}) + {4'd0, (1'b1 && !c2_sp_cache2) && !c2_sp_cache3}) + {4'd0, ((1'b1 && !c2_sp_cache2) && !c2_sp_cache3) && !c2_sp_cache4}) + {4'd0, (((1'b1 && !c2_sp_cache2) && !c2_sp_cache3) && !c2_sp_cache4) && !c2_sp_cache5}) + {4'd0, ((((1'b1 && !c2_sp_cache2) && !c2_sp_cache3) && !c2_sp_cache4) && !c2_sp_cache5) && !c2_sp_cache6}) + {4'd0, (((((1'b1 && !c2_sp_cache2) && !c2_sp_cache3) && !c2_sp_cache4) && !c2_sp_cache5) && !c2_sp_cache6) && !c2_sp_cache7}) : (((((((5'd0 + {4'd0, 1'b1 && !c2_sp_cache1}) + {4'd0, (1'b1 && !c2_sp_cache1) && !c2_sp_cache2}) + {4'd0, ((1'b1 && !c2_sp_cache1) && !c2_sp_cache2) && !c2_sp_cache3}) + {4'd0, (((1'b1 && !c2_sp_cache1) && !c2_sp_cache2) && !c2_sp_cache3) && !c2_sp_cache4}) + {4'd0, ((((1'b1 && !c2_sp_cache1) && !c2_sp_cache2) && !c2_sp_cache3) && !c2_sp_cache4) && !c2_sp_cache5}) + {4'd0, (((((1'b1 && !c2_sp_cache1) && !c2_sp_cache2) && !c2_sp_cache3) && !c2_sp_cache4) && !c2_sp_cache5) && !c2_sp_cache6}) + {4'd0, ((((((1'b1 && !c2_sp_cache1) && !c2_sp_cache2) && !c2_sp_cache3) && !c2_sp_cache4) && !c2_sp_cache5) && !c2_sp_cache6) && !c2_sp_cache7})));
+assign tmp886 = c2_sp_a[8:6];
+assign tmp887 = c2_sp_a[8:6];
+assign tmp888 = c2_sp_a[8:6];
+assign tmp889 = c2_sp_a[8:6];
+assign tmp890 = c2_sp_a[8:6];
+assign c2_sp_krun = tmp884[2] ? (tmp885[1] ? (tmp886[0] ? 5'd0 : (5'd0 + {4'd0, 1'b1 && !c2_sp_cache7})) : (tmp887[0] ? ((5'd0 + {4'd0, 1'b1 && !c2_sp_cache6}) + {4'd0, (1'b1 && !c2_sp_cache6) && !c2_sp_cache7}) : (((5'd0 + {4'd0, 1'b1 && !c2_sp_cache5}) + {4'd0, (1'b1 && !c2_sp_cache5) && !c2_sp_cache6}) + {4'd0, ((1'b1 && !c2_sp_cache5) && !c2_sp_cache6) && !c2_sp_cache7}))) : (tmp888[1] ? (tmp889[0] ? ((((5'd0 + {4'd0, 1'b1 && !c2_sp_cache4}) + {4'd0, (1'b1 && !c2_sp_cache4) && !c2_sp_cache5}) + {4'd0, ((1'b1 && !c2_sp_cache4) && !c2_sp_cache5) && !c2_sp_cache6}) + {4'd0, (((1'b1 && !c2_sp_cache4) && !c2_sp_cache5) && !c2_sp_cache6) && !c2_sp_cache7}) : (((((5'd0 + {4'd0, 1'b1 && !c2_sp_cache3}) + {4'd0, (1'b1 && !c2_sp_cache3) && !c2_sp_cache4}) + {4'd0, ((1'b1 && !c2_sp_cache3) && !c2_sp_cache4) && !c2_sp_cache5}) + {4'd0, (((1'b1 && !c2_sp_cache3) && !c2_sp_cache4) && !c2_sp_cache5) && !c2_sp_cache6}) + {4'd0, ((((1'b1 && !c2_sp_cache3) && !c2_sp_cache4) && !c2_sp_cache5) && !c2_sp_cache6) && !c2_sp_cache7})) : (tmp890[0] ? ((((((5'd0 + {4'd0, 1'b1 && !c2_sp_cache2}) + {4'd0, (1'b1 && !c2_sp_cache2) && !c2_sp_cache3}) + {4'd0, ((1'b1 && !c2_sp_cache2) && !c2_sp_cache3) && !c2_sp_cache4}) + {4'd0, (((1'b1 && !c2_sp_cache2) && !c2_sp_cache3) && !c2_sp_cache4) && !c2_sp_cache5}) + {4'd0, ((((1'b1 && !c2_sp_cache2) && !c2_sp_cache3) && !c2_sp_cache4) && !c2_sp_cache5) && !c2_sp_cache6}) + {4'd0, (((((1'b1 && !c2_sp_cache2) && !c2_sp_cache3) && !c2_sp_cache4) && !c2_sp_cache5) && !c2_sp_cache6) && !c2_sp_cache7}) : (((((((5'd0 + {4'd0, 1'b1 && !c2_sp_cache1}) + {4'd0, (1'b1 && !c2_sp_cache1) && !c2_sp_cache2}) + {4'd0, ((1'b1 && !c2_sp_cache1) && !c2_sp_cache2) && !c2_sp_cache3}) + {4'd0, (((1'b1 && !c2_sp_cache1) && !c2_sp_cache2) && !c2_sp_cache3) && !c2_sp_cache4}) + {4'd0, ((((1'b1 && !c2_sp_cache1) && !c2_sp_cache2) && !c2_sp_cache3) && !c2_sp_cache4) && !c2_sp_cache5}) + {4'd0, (((((1'b1 && !c2_sp_cache1) && !c2_sp_cache2) && !c2_sp_cache3) && !c2_sp_cache4) && !c2_sp_cache5) && !c2_sp_cache6}) + {4'd0, ((((((1'b1 && !c2_sp_cache1) && !c2_sp_cache2) && !c2_sp_cache3) && !c2_sp_cache4) && !c2_sp_cache5) && !c2_sp_cache6) && !c2_sp_cache7})));
 assign c2_sp_rem = c2_iq_head[29:25] - c2_sd_reg;
 assign c2_sp_ncache = (c2_sp_rem < (5'd2 - {4'd0, c2_sp_o})) ? c2_sp_rem : (5'd2 - {4'd0, c2_sp_o});
-assign tmp886 = {1'b0, 5'd2 - {4'd0, c2_sp_o}} + {c2_sp_krun, 1'b0};
-assign c2_sp_nrun = ({1'b0, c2_sp_rem} < ({1'b0, 5'd2 - {4'd0, c2_sp_o}} + {c2_sp_krun, 1'b0})) ? c2_sp_rem : tmp886[4:0];
+assign tmp891 = {1'b0, 5'd2 - {4'd0, c2_sp_o}} + {c2_sp_krun, 1'b0};
+assign c2_sp_nrun = ({1'b0, c2_sp_rem} < ({1'b0, 5'd2 - {4'd0, c2_sp_o}} + {c2_sp_krun, 1'b0})) ? c2_sp_rem : tmp891[4:0];
 assign c2_sp_rbpos = c2_iq_head[37:30] + {3'd0, c2_sd_reg};
 assign c2_sp_pair = (((c2_sp_o == 1'b0) & (c2_iq_cnt >= 4'd2)) & (c2_iq_second[0] == 1'b1)) & (c2_iq_second[24:1] == (c2_iq_head[24:1] + 24'd32));
-assign c2_sp_hold = ((c2_sp_o == 1'b0) & (c2_iq_cnt == 4'd1)) & !c2_held_reg;
-assign c2_sp_wn = c2_sp_pair ? 2'd2 : 2'd1;
-assign c2_sp_wopdata = c2_sp_pair ? {c2_iq_second[293:38], c2_iq_head[293:38]} : ((c2_sp_o == 1'b1) ? {c2_iq_head[293:38], 256'd0} : {256'd0, c2_iq_head[293:38]});
-assign c2_sp_wlinkdata = c2_sp_pair ? {c2_iq_second[293:38], c2_iq_head[293:38]} : {256'd0, c2_iq_head[293:38]};
+assign tmp892 = c2_iq_second[24:1];
+assign c2_sp_sec_last = c2_iq_second[24:1] + ({14'd0, c2_iq_second[29:25], 5'd0} - 24'd1);
+assign c2_sp_sec_miss = (c2_iq_second[0] == 1'b0) & ((c2_sp_line < tmp892[23:6]) || (c2_sp_line > c2_sp_sec_last[23:6]));
+assign c2_sp_pair_over = ((((c2_sp_o == 1'b0) & (c2_iq_cnt >= 4'd3)) & c2_sp_sec_miss) & (c2_iq_third[0] == 1'b1)) & (c2_iq_third[24:1] == (c2_iq_head[24:1] + 24'd32));
+assign c2_sp_paired = c2_sp_pair || c2_sp_pair_over;
+assign c2_sp_hold = ((c2_sp_o == 1'b0) & !c2_held_reg) & ((c2_iq_cnt == 4'd1) || ((c2_iq_cnt == 4'd2) && c2_sp_sec_miss));
+assign c2_sp_pdata = c2_sp_pair_over ? c2_iq_third[293:38] : c2_iq_second[293:38];
+assign c2_sp_wn = c2_sp_paired ? 2'd2 : 2'd1;
+assign c2_sp_wopdata = c2_sp_paired ? {c2_sp_pdata, c2_iq_head[293:38]} : ((c2_sp_o == 1'b1) ? {c2_iq_head[293:38], 256'd0} : {256'd0, c2_iq_head[293:38]});
+assign c2_sp_wlinkdata = c2_sp_paired ? {c2_sp_pdata, c2_iq_head[293:38]} : {256'd0, c2_iq_head[293:38]};
 assign c2_sp_n = c2_sp_wr ? {3'd0, c2_sp_wn} : (c2_sp_cacheable ? c2_sp_ncache : c2_sp_nrun);
 assign c2_sp_cop = {7'd0, c2_sp_wopdata, c2_sp_rbpos, c2_sp_n[1:0], c2_sp_o, c2_sp_line, 2'd2, c2_sp_wr ? 2'd2 : 2'd0};
 assign c2_sp_lreq = {18'd0, 7'd0, 1'b0, c2_sp_wr ? 5'd0 : c2_sp_n, 1'b0, c2_sp_rbpos, 2'd2, 1'b0, c2_sp_wr ? c2_sp_wlinkdata : 512'd0, c2_sp_n, c2_sp_a, c2_sp_wr};
@@ -6689,45 +6797,49 @@ assign c2_wr_acc = c2_mem_wr_valid && c2_mem_wr_ready;
 assign c2_rd_acc = c2_mem_rd_valid && c2_mem_rd_ready;
 assign quiet = (((((((((((((((((((((((!c0_iq_ne & !c0_cq_ne) & !c0_rq0_ne) & !c0_rq1_ne) & !c1_iq_ne) & !c1_cq_ne) & !c1_rq0_ne) & !c1_rq1_ne) & !c2_iq_ne) & !c2_cq_ne) & !c2_rq0_ne) & !c2_rq1_ne) & !l0_xq_ne) & !l0_iwq_ne) & !l0_os_busy_reg) & (l0_inst_res_reg == 5'd0)) & !l1_xq_ne) & !l1_iwq_ne) & !l1_os_busy_reg) & (l1_inst_res_reg == 5'd0)) & !lq_ne) & !rspq_ne) & !dwq_ne) & !dr_busy_reg) & (lk_sent_reg == 8'd0);
 assign flush_reads = ((fstate_reg == 2'd2) & (fcount_reg == 8'd0)) & quiet;
-assign tmp887 = 256'd1 << c0_rb_head_reg;
-assign tmp888 = 256'd1 << c1_rb_head_reg;
-assign tmp889 = 256'd1 << c2_rb_head_reg;
-assign tmp890 = 256'd1 << rs_rbpos;
-assign tmp891 = {510'd0, 2'd3} << ({8'd0, rs_rbpos} * 16'd2);
-assign tmp892 = 512'd2 << ({8'd0, rs_rbpos} * 16'd2);
-assign tmp893 = 256'd1 << (rs_rbpos + 8'd1);
-assign tmp894 = {510'd0, 2'd3} << ({8'd0, rs_rbpos + 8'd1} * 16'd2);
-assign tmp895 = 512'd3 << ({8'd0, rs_rbpos + 8'd1} * 16'd2);
-assign tmp896 = {~(256'hffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff << ((l0_cpl_rec[16:12] > 5'd0) ? (l0_cpl_rec[16:12] - 5'd0) : 5'd0)), ~(256'hffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff << ((l0_cpl_rec[16:12] > 5'd0) ? (l0_cpl_rec[16:12] - 5'd0) : 5'd0))} << (l0_cpl_rec[10:3] + {3'd0, 5'd0});
-assign tmp897 = 256'd1 << (l0_cpl_rec[10:3] + {3'd0, l0_cpl_bc - {4'd0, l0_cpl_rec[11]}});
-assign tmp898 = {510'd0, 2'd3} << ({8'd0, l0_cpl_rec[10:3] + {3'd0, l0_cpl_bc - {4'd0, l0_cpl_rec[11]}}} * 16'd2);
-assign tmp899 = 512'd0 << ({8'd0, l0_cpl_rec[10:3] + {3'd0, l0_cpl_bc - {4'd0, l0_cpl_rec[11]}}} * 16'd2);
-assign tmp900 = l0_cpl_rec[42:25];
-assign tmp901 = l0_cpl_rec[42:25];
-assign tmp902 = {~(256'hffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff << ((l0_scan_rec[16:12] > ((l0_scan_bc > {4'd0, l0_scan_rec[11]}) ? (l0_scan_bc - {4'd0, l0_scan_rec[11]}) : 5'd0)) ? (l0_scan_rec[16:12] - ((l0_scan_bc > {4'd0, l0_scan_rec[11]}) ? (l0_scan_bc - {4'd0, l0_scan_rec[11]}) : 5'd0)) : 5'd0)), ~(256'hffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff << ((l0_scan_rec[16:12] > ((l0_scan_bc > {4'd0, l0_scan_rec[11]}) ? (l0_scan_bc - {4'd0, l0_scan_rec[11]}) : 5'd0)) ? (l0_scan_rec[16:12] - ((l0_scan_bc > {4'd0, l0_scan_rec[11]}) ? (l0_scan_bc - {4'd0, l0_scan_rec[11]}) : 5'd0)) : 5'd0))} << (l0_scan_rec[10:3] + {3'd0, (l0_scan_bc > {4'd0, l0_scan_rec[11]}) ? (l0_scan_bc - {4'd0, l0_scan_rec[11]}) : 5'd0});
-assign tmp903 = {~(256'hffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff << ((l1_cpl_rec[16:12] > 5'd0) ? (l1_cpl_rec[16:12] - 5'd0) : 5'd0)), ~(256'hffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff << ((l1_cpl_rec[16:12] > 5'd0) ? (l1_cpl_rec[16:12] - 5'd0) : 5'd0))} << (l1_cpl_rec[10:3] + {3'd0, 5'd0});
-assign tmp904 = 256'd1 << (l1_cpl_rec[10:3] + {3'd0, l1_cpl_bc - {4'd0, l1_cpl_rec[11]}});
-assign tmp905 = {510'd0, 2'd3} << ({8'd0, l1_cpl_rec[10:3] + {3'd0, l1_cpl_bc - {4'd0, l1_cpl_rec[11]}}} * 16'd2);
-assign tmp906 = 512'd1 << ({8'd0, l1_cpl_rec[10:3] + {3'd0, l1_cpl_bc - {4'd0, l1_cpl_rec[11]}}} * 16'd2);
-assign tmp907 = l1_cpl_rec[42:25];
-assign tmp908 = l1_cpl_rec[42:25];
-assign tmp909 = {~(256'hffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff << ((l1_scan_rec[16:12] > ((l1_scan_bc > {4'd0, l1_scan_rec[11]}) ? (l1_scan_bc - {4'd0, l1_scan_rec[11]}) : 5'd0)) ? (l1_scan_rec[16:12] - ((l1_scan_bc > {4'd0, l1_scan_rec[11]}) ? (l1_scan_bc - {4'd0, l1_scan_rec[11]}) : 5'd0)) : 5'd0)), ~(256'hffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff << ((l1_scan_rec[16:12] > ((l1_scan_bc > {4'd0, l1_scan_rec[11]}) ? (l1_scan_bc - {4'd0, l1_scan_rec[11]}) : 5'd0)) ? (l1_scan_rec[16:12] - ((l1_scan_bc > {4'd0, l1_scan_rec[11]}) ? (l1_scan_bc - {4'd0, l1_scan_rec[11]}) : 5'd0)) : 5'd0))} << (l1_scan_rec[10:3] + {3'd0, (l1_scan_bc > {4'd0, l1_scan_rec[11]}) ? (l1_scan_bc - {4'd0, l1_scan_rec[11]}) : 5'd0});
-assign tmp910 = {~(256'hffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff << c0_mem_rd_beats), ~(256'hffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff << c0_mem_rd_beats)} << c0_rb_tail_reg;
-assign tmp911 = 256'd1 << (c0_rb_tail_reg + {3'd0, c0_mem_rd_beats - 5'd1});
-assign tmp912 = {~(256'hffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff << c1_mem_rd_beats), ~(256'hffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff << c1_mem_rd_beats)} << c1_rb_tail_reg;
-assign tmp913 = 256'd1 << (c1_rb_tail_reg + {3'd0, c1_mem_rd_beats - 5'd1});
-assign tmp914 = {~(256'hffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff << c2_mem_rd_beats), ~(256'hffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff << c2_mem_rd_beats)} << c2_rb_tail_reg;
-assign tmp915 = 256'd1 << (c2_rb_tail_reg + {3'd0, c2_mem_rd_beats - 5'd1});
-assign tmp916 = c0_iq_wp_reg + 4'd1;
-assign tmp917 = c1_iq_wp_reg + 4'd1;
-assign tmp918 = c2_iq_wp_reg + 4'd1;
-assign tmp919 = l0_xq_wp_reg + 4'd1;
-assign tmp920 = l1_xq_wp_reg + 4'd1;
+assign tmp893 = 256'd1 << c0_rb_head_reg;
+assign tmp894 = 256'd1 << c1_rb_head_reg;
+assign tmp895 = 256'd1 << c2_rb_head_reg;
+assign tmp896 = 256'd1 << rs_rbpos;
+assign tmp897 = {510'd0, 2'd3} << ({8'd0, rs_rbpos} * 16'd2);
+assign tmp898 = 512'd2 << ({8'd0, rs_rbpos} * 16'd2);
+assign tmp899 = 256'd1 << (rs_rbpos + 8'd1);
+assign tmp900 = {510'd0, 2'd3} << ({8'd0, rs_rbpos + 8'd1} * 16'd2);
+assign tmp901 = 512'd3 << ({8'd0, rs_rbpos + 8'd1} * 16'd2);
+assign tmp902 = {~(256'hffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff << ((l0_cpl_rec[16:12] > 5'd0) ? (l0_cpl_rec[16:12] - 5'd0) : 5'd0)), ~(256'hffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff << ((l0_cpl_rec[16:12] > 5'd0) ? (l0_cpl_rec[16:12] - 5'd0) : 5'd0))} << (l0_cpl_rec[10:3] + {3'd0, 5'd0});
+assign tmp903 = 256'd1 << (l0_cpl_rec[10:3] + {3'd0, l0_cpl_bc - {4'd0, l0_cpl_rec[11]}});
+assign tmp904 = {510'd0, 2'd3} << ({8'd0, l0_cpl_rec[10:3] + {3'd0, l0_cpl_bc - {4'd0, l0_cpl_rec[11]}}} * 16'd2);
+assign tmp905 = 512'd0 << ({8'd0, l0_cpl_rec[10:3] + {3'd0, l0_cpl_bc - {4'd0, l0_cpl_rec[11]}}} * 16'd2);
+assign tmp906 = l0_cpl_rec[42:25];
+assign tmp907 = l0_cpl_rec[42:25];
+assign tmp908 = {~(256'hffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff << ((l0_scan_rec[16:12] > ((l0_scan_bc > {4'd0, l0_scan_rec[11]}) ? (l0_scan_bc - {4'd0, l0_scan_rec[11]}) : 5'd0)) ? (l0_scan_rec[16:12] - ((l0_scan_bc > {4'd0, l0_scan_rec[11]}) ? (l0_scan_bc - {4'd0, l0_scan_rec[11]}) : 5'd0)) : 5'd0)), ~(256'hffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff << ((l0_scan_rec[16:12] > ((l0_scan_bc > {4'd0, l0_scan_rec[11]}) ? (l0_scan_bc - {4'd0, l0_scan_rec[11]}) : 5'd0)) ? (l0_scan_rec[16:12] - ((l0_scan_bc > {4'd0, l0_scan_rec[11]}) ? (l0_scan_bc - {4'd0, l0_scan_rec[11]}) : 5'd0)) : 5'd0))} << (l0_scan_rec[10:3] + {3'd0, (l0_scan_bc > {4'd0, l0_scan_rec[11]}) ? (l0_scan_bc - {4'd0, l0_scan_rec[11]}) : 5'd0});
+assign tmp909 = {~(256'hffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff << ((l1_cpl_rec[16:12] > 5'd0) ? (l1_cpl_rec[16:12] - 5'd0) : 5'd0)), ~(256'hffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff << ((l1_cpl_rec[16:12] > 5'd0) ? (l1_cpl_rec[16:12] - 5'd0) : 5'd0))} << (l1_cpl_rec[10:3] + {3'd0, 5'd0});
+assign tmp910 = 256'd1 << (l1_cpl_rec[10:3] + {3'd0, l1_cpl_bc - {4'd0, l1_cpl_rec[11]}});
+assign tmp911 = {510'd0, 2'd3} << ({8'd0, l1_cpl_rec[10:3] + {3'd0, l1_cpl_bc - {4'd0, l1_cpl_rec[11]}}} * 16'd2);
+assign tmp912 = 512'd1 << ({8'd0, l1_cpl_rec[10:3] + {3'd0, l1_cpl_bc - {4'd0, l1_cpl_rec[11]}}} * 16'd2);
+assign tmp913 = l1_cpl_rec[42:25];
+assign tmp914 = l1_cpl_rec[42:25];
+assign tmp915 = {~(256'hffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff << ((l1_scan_rec[16:12] > ((l1_scan_bc > {4'd0, l1_scan_rec[11]}) ? (l1_scan_bc - {4'd0, l1_scan_rec[11]}) : 5'd0)) ? (l1_scan_rec[16:12] - ((l1_scan_bc > {4'd0, l1_scan_rec[11]}) ? (l1_scan_bc - {4'd0, l1_scan_rec[11]}) : 5'd0)) : 5'd0)), ~(256'hffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff << ((l1_scan_rec[16:12] > ((l1_scan_bc > {4'd0, l1_scan_rec[11]}) ? (l1_scan_bc - {4'd0, l1_scan_rec[11]}) : 5'd0)) ? (l1_scan_rec[16:12] - ((l1_scan_bc > {4'd0, l1_scan_rec[11]}) ? (l1_scan_bc - {4'd0, l1_scan_rec[11]}) : 5'd0)) : 5'd0))} << (l1_scan_rec[10:3] + {3'd0, (l1_scan_bc > {4'd0, l1_scan_rec[11]}) ? (l1_scan_bc - {4'd0, l1_scan_rec[11]}) : 5'd0});
+assign tmp916 = {~(256'hffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff << c0_mem_rd_beats), ~(256'hffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff << c0_mem_rd_beats)} << c0_rb_tail_reg;
+assign tmp917 = 256'd1 << (c0_rb_tail_reg + {3'd0, c0_mem_rd_beats - 5'd1});
+assign tmp918 = {~(256'hffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff << c1_mem_rd_beats), ~(256'hffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff << c1_mem_rd_beats)} << c1_rb_tail_reg;
+assign tmp919 = 256'd1 << (c1_rb_tail_reg + {3'd0, c1_mem_rd_beats - 5'd1});
+assign tmp920 = {~(256'hffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff << c2_mem_rd_beats), ~(256'hffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff << c2_mem_rd_beats)} << c2_rb_tail_reg;
+assign tmp921 = 256'd1 << (c2_rb_tail_reg + {3'd0, c2_mem_rd_beats - 5'd1});
+assign tmp922 = c0_iq_rp_reg + 4'd2;
+assign tmp923 = c0_iq_wp_reg + 4'd1;
+assign tmp924 = c1_iq_rp_reg + 4'd2;
+assign tmp925 = c1_iq_wp_reg + 4'd1;
+assign tmp926 = c2_iq_rp_reg + 4'd2;
+assign tmp927 = c2_iq_wp_reg + 4'd1;
+assign tmp928 = l0_xq_wp_reg + 4'd1;
+assign tmp929 = l1_xq_wp_reg + 4'd1;
 
 // one cycle of memory.md section 6.4
 always @* begin
     c0_iq_rp_next = c0_iq_rp_reg;
     c0_iq_wp_next = c0_iq_wp_reg;
+    c0_iq_move = 1'b0;
     c0_iq_push0 = 1'b0;
     c0_iq_data0 = 294'd0;
     c0_iq_push1 = 1'b0;
@@ -6776,6 +6888,7 @@ always @* begin
     c0_rb_wd3 = 256'd0;
     c1_iq_rp_next = c1_iq_rp_reg;
     c1_iq_wp_next = c1_iq_wp_reg;
+    c1_iq_move = 1'b0;
     c1_iq_push0 = 1'b0;
     c1_iq_data0 = 294'd0;
     c1_iq_push1 = 1'b0;
@@ -6824,6 +6937,7 @@ always @* begin
     c1_rb_wd3 = 256'd0;
     c2_iq_rp_next = c2_iq_rp_reg;
     c2_iq_wp_next = c2_iq_wp_reg;
+    c2_iq_move = 1'b0;
     c2_iq_push0 = 1'b0;
     c2_iq_data0 = 294'd0;
     c2_iq_push1 = 1'b0;
@@ -7681,7 +7795,7 @@ always @* begin
         c0_ol_next = c0_rb_last_reg[c0_rb_head_reg];
         c0_oe_next = c0_rb_e_reg[c0_rb_head_reg];
         c0_osel_next = c0_rb_head_reg[7] ? (c0_rb_head_reg[6] ? (c0_rb_head_reg[5] ? (c0_rb_head_reg[4] ? (c0_rb_head_reg[3] ? (c0_rb_head_reg[2] ? (c0_rb_head_reg[1] ? (c0_rb_head_reg[0] ? c0_rb_lvt_reg[511:510] : c0_rb_lvt_reg[509:508]) : (c0_rb_head_reg[0] ? c0_rb_lvt_reg[507:506] : c0_rb_lvt_reg[505:504])) : (c0_rb_head_reg[1] ? (c0_rb_head_reg[0] ? c0_rb_lvt_reg[503:502] : c0_rb_lvt_reg[501:500]) : (c0_rb_head_reg[0] ? c0_rb_lvt_reg[499:498] : c0_rb_lvt_reg[497:496]))) : (c0_rb_head_reg[2] ? (c0_rb_head_reg[1] ? (c0_rb_head_reg[0] ? c0_rb_lvt_reg[495:494] : c0_rb_lvt_reg[493:492]) : (c0_rb_head_reg[0] ? c0_rb_lvt_reg[491:490] : c0_rb_lvt_reg[489:488])) : (c0_rb_head_reg[1] ? (c0_rb_head_reg[0] ? c0_rb_lvt_reg[487:486] : c0_rb_lvt_reg[485:484]) : (c0_rb_head_reg[0] ? c0_rb_lvt_reg[483:482] : c0_rb_lvt_reg[481:480])))) : (c0_rb_head_reg[3] ? (c0_rb_head_reg[2] ? (c0_rb_head_reg[1] ? (c0_rb_head_reg[0] ? c0_rb_lvt_reg[479:478] : c0_rb_lvt_reg[477:476]) : (c0_rb_head_reg[0] ? c0_rb_lvt_reg[475:474] : c0_rb_lvt_reg[473:472])) : (c0_rb_head_reg[1] ? (c0_rb_head_reg[0] ? c0_rb_lvt_reg[471:470] : c0_rb_lvt_reg[469:468]) : (c0_rb_head_reg[0] ? c0_rb_lvt_reg[467:466] : c0_rb_lvt_reg[465:464]))) : (c0_rb_head_reg[2] ? (c0_rb_head_reg[1] ? (c0_rb_head_reg[0] ? c0_rb_lvt_reg[463:462] : c0_rb_lvt_reg[461:460]) : (c0_rb_head_reg[0] ? c0_rb_lvt_reg[459:458] : c0_rb_lvt_reg[457:456])) : (c0_rb_head_reg[1] ? (c0_rb_head_reg[0] ? c0_rb_lvt_reg[455:454] : c0_rb_lvt_reg[453:452]) : (c0_rb_head_reg[0] ? c0_rb_lvt_reg[451:450] : c0_rb_lvt_reg[449:448]))))) : (c0_rb_head_reg[4] ? (c0_rb_head_reg[3] ? (c0_rb_head_reg[2] ? (c0_rb_head_reg[1] ? (c0_rb_head_reg[0] ? c0_rb_lvt_reg[447:446] : c0_rb_lvt_reg[445:444]) : (c0_rb_head_reg[0] ? c0_rb_lvt_reg[443:442] : c0_rb_lvt_reg[441:440])) : (c0_rb_head_reg[1] ? (c0_rb_head_reg[0] ? c0_rb_lvt_reg[439:438] : c0_rb_lvt_reg[437:436]) : (c0_rb_head_reg[0] ? c0_rb_lvt_reg[435:434] : c0_rb_lvt_reg[433:432]))) : (c0_rb_head_reg[2] ? (c0_rb_head_reg[1] ? (c0_rb_head_reg[0] ? c0_rb_lvt_reg[431:430] : c0_rb_lvt_reg[429:428]) : (c0_rb_head_reg[0] ? c0_rb_lvt_reg[427:426] : c0_rb_lvt_reg[425:424])) : (c0_rb_head_reg[1] ? (c0_rb_head_reg[0] ? c0_rb_lvt_reg[423:422] : c0_rb_lvt_reg[421:420]) : (c0_rb_head_reg[0] ? c0_rb_lvt_reg[419:418] : c0_rb_lvt_reg[417:416])))) : (c0_rb_head_reg[3] ? (c0_rb_head_reg[2] ? (c0_rb_head_reg[1] ? (c0_rb_head_reg[0] ? c0_rb_lvt_reg[415:414] : c0_rb_lvt_reg[413:412]) : (c0_rb_head_reg[0] ? c0_rb_lvt_reg[411:410] : c0_rb_lvt_reg[409:408])) : (c0_rb_head_reg[1] ? (c0_rb_head_reg[0] ? c0_rb_lvt_reg[407:406] : c0_rb_lvt_reg[405:404]) : (c0_rb_head_reg[0] ? c0_rb_lvt_reg[403:402] : c0_rb_lvt_reg[401:400]))) : (c0_rb_head_reg[2] ? (c0_rb_head_reg[1] ? (c0_rb_head_reg[0] ? c0_rb_lvt_reg[399:398] : c0_rb_lvt_reg[397:396]) : (c0_rb_head_reg[0] ? c0_rb_lvt_reg[395:394] : c0_rb_lvt_reg[393:392])) : (c0_rb_head_reg[1] ? (c0_rb_head_reg[0] ? c0_rb_lvt_reg[391:390] : c0_rb_lvt_reg[389:388]) : (c0_rb_head_reg[0] ? c0_rb_lvt_reg[387:386] : c0_rb_lvt_reg[385:384])))))) : (c0_rb_head_reg[5] ? (c0_rb_head_reg[4] ? (c0_rb_head_reg[3] ? (c0_rb_head_reg[2] ? (c0_rb_head_reg[1] ? (c0_rb_head_reg[0] ? c0_rb_lvt_reg[383:382] : c0_rb_lvt_reg[381:380]) : (c0_rb_head_reg[0] ? c0_rb_lvt_reg[379:378] : c0_rb_lvt_reg[377:376])) : (c0_rb_head_reg[1] ? (c0_rb_head_reg[0] ? c0_rb_lvt_reg[375:374] : c0_rb_lvt_reg[373:372]) : (c0_rb_head_reg[0] ? c0_rb_lvt_reg[371:370] : c0_rb_lvt_reg[369:368]))) : (c0_rb_head_reg[2] ? (c0_rb_head_reg[1] ? (c0_rb_head_reg[0] ? c0_rb_lvt_reg[367:366] : c0_rb_lvt_reg[365:364]) : (c0_rb_head_reg[0] ? c0_rb_lvt_reg[363:362] : c0_rb_lvt_reg[361:360])) : (c0_rb_head_reg[1] ? (c0_rb_head_reg[0] ? c0_rb_lvt_reg[359:358] : c0_rb_lvt_reg[357:356]) : (c0_rb_head_reg[0] ? c0_rb_lvt_reg[355:354] : c0_rb_lvt_reg[353:352])))) : (c0_rb_head_reg[3] ? (c0_rb_head_reg[2] ? (c0_rb_head_reg[1] ? (c0_rb_head_reg[0] ? c0_rb_lvt_reg[351:350] : c0_rb_lvt_reg[349:348]) : (c0_rb_head_reg[0] ? c0_rb_lvt_reg[347:346] : c0_rb_lvt_reg[345:344])) : (c0_rb_head_reg[1] ? (c0_rb_head_reg[0] ? c0_rb_lvt_reg[343:342] : c0_rb_lvt_reg[341:340]) : (c0_rb_head_reg[0] ? c0_rb_lvt_reg[339:338] : c0_rb_lvt_reg[337:336]))) : (c0_rb_head_reg[2] ? (c0_rb_head_reg[1] ? (c0_rb_head_reg[0] ? c0_rb_lvt_reg[335:334] : c0_rb_lvt_reg[333:332]) : (c0_rb_head_reg[0] ? c0_rb_lvt_reg[331:330] : c0_rb_lvt_reg[329:328])) : (c0_rb_head_reg[1] ? (c0_rb_head_reg[0] ? c0_rb_lvt_reg[327:326] : c0_rb_lvt_reg[325:324]) : (c0_rb_head_reg[0] ? c0_rb_lvt_reg[323:322] : c0_rb_lvt_reg[321:320]))))) : (c0_rb_head_reg[4] ? (c0_rb_head_reg[3] ? (c0_rb_head_reg[2] ? (c0_rb_head_reg[1] ? (c0_rb_head_reg[0] ? c0_rb_lvt_reg[319:318] : c0_rb_lvt_reg[317:316]) : (c0_rb_head_reg[0] ? c0_rb_lvt_reg[315:314] : c0_rb_lvt_reg[313:312])) : (c0_rb_head_reg[1] ? (c0_rb_head_reg[0] ? c0_rb_lvt_reg[311:310] : c0_rb_lvt_reg[309:308]) : (c0_rb_head_reg[0] ? c0_rb_lvt_reg[307:306] : c0_rb_lvt_reg[305:304]))) : (c0_rb_head_reg[2] ? (c0_rb_head_reg[1] ? (c0_rb_head_reg[0] ? c0_rb_lvt_reg[303:302] : c0_rb_lvt_reg[301:300]) : (c0_rb_head_reg[0] ? c0_rb_lvt_reg[299:298] : c0_rb_lvt_reg[297:296])) : (c0_rb_head_reg[1] ? (c0_rb_head_reg[0] ? c0_rb_lvt_reg[295:294] : c0_rb_lvt_reg[293:292]) : (c0_rb_head_reg[0] ? c0_rb_lvt_reg[291:290] : c0_rb_lvt_reg[289:288])))) : (c0_rb_head_reg[3] ? (c0_rb_head_reg[2] ? (c0_rb_head_reg[1] ? (c0_rb_head_reg[0] ? c0_rb_lvt_reg[287:286] : c0_rb_lvt_reg[285:284]) : (c0_rb_head_reg[0] ? c0_rb_lvt_reg[283:282] : c0_rb_lvt_reg[281:280])) : (c0_rb_head_reg[1] ? (c0_rb_head_reg[0] ? c0_rb_lvt_reg[279:278] : c0_rb_lvt_reg[277:276]) : (c0_rb_head_reg[0] ? c0_rb_lvt_reg[275:274] : c0_rb_lvt_reg[273:272]))) : (c0_rb_head_reg[2] ? (c0_rb_head_reg[1] ? (c0_rb_head_reg[0] ? c0_rb_lvt_reg[271:270] : c0_rb_lvt_reg[269:268]) : (c0_rb_head_reg[0] ? c0_rb_lvt_reg[267:266] : c0_rb_lvt_reg[265:264])) : (c0_rb_head_reg[1] ? (c0_rb_head_reg[0] ? c0_rb_lvt_reg[263:262] : c0_rb_lvt_reg[261:260]) : (c0_rb_head_reg[0] ? c0_rb_lvt_reg[259:258] : c0_rb_lvt_reg[257:256]))))))) : (c0_rb_head_reg[6] ? (c0_rb_head_reg[5] ? (c0_rb_head_reg[4] ? (c0_rb_head_reg[3] ? (c0_rb_head_reg[2] ? (c0_rb_head_reg[1] ? (c0_rb_head_reg[0] ? c0_rb_lvt_reg[255:254] : c0_rb_lvt_reg[253:252]) : (c0_rb_head_reg[0] ? c0_rb_lvt_reg[251:250] : c0_rb_lvt_reg[249:248])) : (c0_rb_head_reg[1] ? (c0_rb_head_reg[0] ? c0_rb_lvt_reg[247:246] : c0_rb_lvt_reg[245:244]) : (c0_rb_head_reg[0] ? c0_rb_lvt_reg[243:242] : c0_rb_lvt_reg[241:240]))) : (c0_rb_head_reg[2] ? (c0_rb_head_reg[1] ? (c0_rb_head_reg[0] ? c0_rb_lvt_reg[239:238] : c0_rb_lvt_reg[237:236]) : (c0_rb_head_reg[0] ? c0_rb_lvt_reg[235:234] : c0_rb_lvt_reg[233:232])) : (c0_rb_head_reg[1] ? (c0_rb_head_reg[0] ? c0_rb_lvt_reg[231:230] : c0_rb_lvt_reg[229:228]) : (c0_rb_head_reg[0] ? c0_rb_lvt_reg[227:226] : c0_rb_lvt_reg[225:224])))) : (c0_rb_head_reg[3] ? (c0_rb_head_reg[2] ? (c0_rb_head_reg[1] ? (c0_rb_head_reg[0] ? c0_rb_lvt_reg[223:222] : c0_rb_lvt_reg[221:220]) : (c0_rb_head_reg[0] ? c0_rb_lvt_reg[219:218] : c0_rb_lvt_reg[217:216])) : (c0_rb_head_reg[1] ? (c0_rb_head_reg[0] ? c0_rb_lvt_reg[215:214] : c0_rb_lvt_reg[213:212]) : (c0_rb_head_reg[0] ? c0_rb_lvt_reg[211:210] : c0_rb_lvt_reg[209:208]))) : (c0_rb_head_reg[2] ? (c0_rb_head_reg[1] ? (c0_rb_head_reg[0] ? c0_rb_lvt_reg[207:206] : c0_rb_lvt_reg[205:204]) : (c0_rb_head_reg[0] ? c0_rb_lvt_reg[203:202] : c0_rb_lvt_reg[201:200])) : (c0_rb_head_reg[1] ? (c0_rb_head_reg[0] ? c0_rb_lvt_reg[199:198] : c0_rb_lvt_reg[197:196]) : (c0_rb_head_reg[0] ? c0_rb_lvt_reg[195:194] : c0_rb_lvt_reg[193:192]))))) : (c0_rb_head_reg[4] ? (c0_rb_head_reg[3] ? (c0_rb_head_reg[2] ? (c0_rb_head_reg[1] ? (c0_rb_head_reg[0] ? c0_rb_lvt_reg[191:190] : c0_rb_lvt_reg[189:188]) : (c0_rb_head_reg[0] ? c0_rb_lvt_reg[187:186] : c0_rb_lvt_reg[185:184])) : (c0_rb_head_reg[1] ? (c0_rb_head_reg[0] ? c0_rb_lvt_reg[183:182] : c0_rb_lvt_reg[181:180]) : (c0_rb_head_reg[0] ? c0_rb_lvt_reg[179:178] : c0_rb_lvt_reg[177:176]))) : (c0_rb_head_reg[2] ? (c0_rb_head_reg[1] ? (c0_rb_head_reg[0] ? c0_rb_lvt_reg[175:174] : c0_rb_lvt_reg[173:172]) : (c0_rb_head_reg[0] ? c0_rb_lvt_reg[171:170] : c0_rb_lvt_reg[169:168])) : (c0_rb_head_reg[1] ? (c0_rb_head_reg[0] ? c0_rb_lvt_reg[167:166] : c0_rb_lvt_reg[165:164]) : (c0_rb_head_reg[0] ? c0_rb_lvt_reg[163:162] : c0_rb_lvt_reg[161:160])))) : (c0_rb_head_reg[3] ? (c0_rb_head_reg[2] ? (c0_rb_head_reg[1] ? (c0_rb_head_reg[0] ? c0_rb_lvt_reg[159:158] : c0_rb_lvt_reg[157:156]) : (c0_rb_head_reg[0] ? c0_rb_lvt_reg[155:154] : c0_rb_lvt_reg[153:152])) : (c0_rb_head_reg[1] ? (c0_rb_head_reg[0] ? c0_rb_lvt_reg[151:150] : c0_rb_lvt_reg[149:148]) : (c0_rb_head_reg[0] ? c0_rb_lvt_reg[147:146] : c0_rb_lvt_reg[145:144]))) : (c0_rb_head_reg[2] ? (c0_rb_head_reg[1] ? (c0_rb_head_reg[0] ? c0_rb_lvt_reg[143:142] : c0_rb_lvt_reg[141:140]) : (c0_rb_head_reg[0] ? c0_rb_lvt_reg[139:138] : c0_rb_lvt_reg[137:136])) : (c0_rb_head_reg[1] ? (c0_rb_head_reg[0] ? c0_rb_lvt_reg[135:134] : c0_rb_lvt_reg[133:132]) : (c0_rb_head_reg[0] ? c0_rb_lvt_reg[131:130] : c0_rb_lvt_reg[129:128])))))) : (c0_rb_head_reg[5] ? (c0_rb_head_reg[4] ? (c0_rb_head_reg[3] ? (c0_rb_head_reg[2] ? (c0_rb_head_reg[1] ? (c0_rb_head_reg[0] ? c0_rb_lvt_reg[127:126] : c0_rb_lvt_reg[125:124]) : (c0_rb_head_reg[0] ? c0_rb_lvt_reg[123:122] : c0_rb_lvt_reg[121:120])) : (c0_rb_head_reg[1] ? (c0_rb_head_reg[0] ? c0_rb_lvt_reg[119:118] : c0_rb_lvt_reg[117:116]) : (c0_rb_head_reg[0] ? c0_rb_lvt_reg[115:114] : c0_rb_lvt_reg[113:112]))) : (c0_rb_head_reg[2] ? (c0_rb_head_reg[1] ? (c0_rb_head_reg[0] ? c0_rb_lvt_reg[111:110] : c0_rb_lvt_reg[109:108]) : (c0_rb_head_reg[0] ? c0_rb_lvt_reg[107:106] : c0_rb_lvt_reg[105:104])) : (c0_rb_head_reg[1] ? (c0_rb_head_reg[0] ? c0_rb_lvt_reg[103:102] : c0_rb_lvt_reg[101:100]) : (c0_rb_head_reg[0] ? c0_rb_lvt_reg[99:98] : c0_rb_lvt_reg[97:96])))) : (c0_rb_head_reg[3] ? (c0_rb_head_reg[2] ? (c0_rb_head_reg[1] ? (c0_rb_head_reg[0] ? c0_rb_lvt_reg[95:94] : c0_rb_lvt_reg[93:92]) : (c0_rb_head_reg[0] ? c0_rb_lvt_reg[91:90] : c0_rb_lvt_reg[89:88])) : (c0_rb_head_reg[1] ? (c0_rb_head_reg[0] ? c0_rb_lvt_reg[87:86] : c0_rb_lvt_reg[85:84]) : (c0_rb_head_reg[0] ? c0_rb_lvt_reg[83:82] : c0_rb_lvt_reg[81:80]))) : (c0_rb_head_reg[2] ? (c0_rb_head_reg[1] ? (c0_rb_head_reg[0] ? c0_rb_lvt_reg[79:78] : c0_rb_lvt_reg[77:76]) : (c0_rb_head_reg[0] ? c0_rb_lvt_reg[75:74] : c0_rb_lvt_reg[73:72])) : (c0_rb_head_reg[1] ? (c0_rb_head_reg[0] ? c0_rb_lvt_reg[71:70] : c0_rb_lvt_reg[69:68]) : (c0_rb_head_reg[0] ? c0_rb_lvt_reg[67:66] : c0_rb_lvt_reg[65:64]))))) : (c0_rb_head_reg[4] ? (c0_rb_head_reg[3] ? (c0_rb_head_reg[2] ? (c0_rb_head_reg[1] ? (c0_rb_head_reg[0] ? c0_rb_lvt_reg[63:62] : c0_rb_lvt_reg[61:60]) : (c0_rb_head_reg[0] ? c0_rb_lvt_reg[59:58] : c0_rb_lvt_reg[57:56])) : (c0_rb_head_reg[1] ? (c0_rb_head_reg[0] ? c0_rb_lvt_reg[55:54] : c0_rb_lvt_reg[53:52]) : (c0_rb_head_reg[0] ? c0_rb_lvt_reg[51:50] : c0_rb_lvt_reg[49:48]))) : (c0_rb_head_reg[2] ? (c0_rb_head_reg[1] ? (c0_rb_head_reg[0] ? c0_rb_lvt_reg[47:46] : c0_rb_lvt_reg[45:44]) : (c0_rb_head_reg[0] ? c0_rb_lvt_reg[43:42] : c0_rb_lvt_reg[41:40])) : (c0_rb_head_reg[1] ? (c0_rb_head_reg[0] ? c0_rb_lvt_reg[39:38] : c0_rb_lvt_reg[37:36]) : (c0_rb_head_reg[0] ? c0_rb_lvt_reg[35:34] : c0_rb_lvt_reg[33:32])))) : (c0_rb_head_reg[3] ? (c0_rb_head_reg[2] ? (c0_rb_head_reg[1] ? (c0_rb_head_reg[0] ? c0_rb_lvt_reg[31:30] : c0_rb_lvt_reg[29:28]) : (c0_rb_head_reg[0] ? c0_rb_lvt_reg[27:26] : c0_rb_lvt_reg[25:24])) : (c0_rb_head_reg[1] ? (c0_rb_head_reg[0] ? c0_rb_lvt_reg[23:22] : c0_rb_lvt_reg[21:20]) : (c0_rb_head_reg[0] ? c0_rb_lvt_reg[19:18] : c0_rb_lvt_reg[17:16]))) : (c0_rb_head_reg[2] ? (c0_rb_head_reg[1] ? (c0_rb_head_reg[0] ? c0_rb_lvt_reg[15:14] : c0_rb_lvt_reg[13:12]) : (c0_rb_head_reg[0] ? c0_rb_lvt_reg[11:10] : c0_rb_lvt_reg[9:8])) : (c0_rb_head_reg[1] ? (c0_rb_head_reg[0] ? c0_rb_lvt_reg[7:6] : c0_rb_lvt_reg[5:4]) : (c0_rb_head_reg[0] ? c0_rb_lvt_reg[3:2] : c0_rb_lvt_reg[1:0])))))));
-        c0_rb_v_next = c0_rb_v_next & ~tmp887;
+        c0_rb_v_next = c0_rb_v_next & ~tmp893;
         c0_rb_head_next = c0_rb_head_reg + 8'd1;
         c0_rb_used_next = c0_rb_used_next - 9'd1;
     end else if (c0_mem_rdata_ready) begin
@@ -7693,7 +7807,7 @@ always @* begin
         c1_ol_next = c1_rb_last_reg[c1_rb_head_reg];
         c1_oe_next = c1_rb_e_reg[c1_rb_head_reg];
         c1_osel_next = c1_rb_head_reg[7] ? (c1_rb_head_reg[6] ? (c1_rb_head_reg[5] ? (c1_rb_head_reg[4] ? (c1_rb_head_reg[3] ? (c1_rb_head_reg[2] ? (c1_rb_head_reg[1] ? (c1_rb_head_reg[0] ? c1_rb_lvt_reg[511:510] : c1_rb_lvt_reg[509:508]) : (c1_rb_head_reg[0] ? c1_rb_lvt_reg[507:506] : c1_rb_lvt_reg[505:504])) : (c1_rb_head_reg[1] ? (c1_rb_head_reg[0] ? c1_rb_lvt_reg[503:502] : c1_rb_lvt_reg[501:500]) : (c1_rb_head_reg[0] ? c1_rb_lvt_reg[499:498] : c1_rb_lvt_reg[497:496]))) : (c1_rb_head_reg[2] ? (c1_rb_head_reg[1] ? (c1_rb_head_reg[0] ? c1_rb_lvt_reg[495:494] : c1_rb_lvt_reg[493:492]) : (c1_rb_head_reg[0] ? c1_rb_lvt_reg[491:490] : c1_rb_lvt_reg[489:488])) : (c1_rb_head_reg[1] ? (c1_rb_head_reg[0] ? c1_rb_lvt_reg[487:486] : c1_rb_lvt_reg[485:484]) : (c1_rb_head_reg[0] ? c1_rb_lvt_reg[483:482] : c1_rb_lvt_reg[481:480])))) : (c1_rb_head_reg[3] ? (c1_rb_head_reg[2] ? (c1_rb_head_reg[1] ? (c1_rb_head_reg[0] ? c1_rb_lvt_reg[479:478] : c1_rb_lvt_reg[477:476]) : (c1_rb_head_reg[0] ? c1_rb_lvt_reg[475:474] : c1_rb_lvt_reg[473:472])) : (c1_rb_head_reg[1] ? (c1_rb_head_reg[0] ? c1_rb_lvt_reg[471:470] : c1_rb_lvt_reg[469:468]) : (c1_rb_head_reg[0] ? c1_rb_lvt_reg[467:466] : c1_rb_lvt_reg[465:464]))) : (c1_rb_head_reg[2] ? (c1_rb_head_reg[1] ? (c1_rb_head_reg[0] ? c1_rb_lvt_reg[463:462] : c1_rb_lvt_reg[461:460]) : (c1_rb_head_reg[0] ? c1_rb_lvt_reg[459:458] : c1_rb_lvt_reg[457:456])) : (c1_rb_head_reg[1] ? (c1_rb_head_reg[0] ? c1_rb_lvt_reg[455:454] : c1_rb_lvt_reg[453:452]) : (c1_rb_head_reg[0] ? c1_rb_lvt_reg[451:450] : c1_rb_lvt_reg[449:448]))))) : (c1_rb_head_reg[4] ? (c1_rb_head_reg[3] ? (c1_rb_head_reg[2] ? (c1_rb_head_reg[1] ? (c1_rb_head_reg[0] ? c1_rb_lvt_reg[447:446] : c1_rb_lvt_reg[445:444]) : (c1_rb_head_reg[0] ? c1_rb_lvt_reg[443:442] : c1_rb_lvt_reg[441:440])) : (c1_rb_head_reg[1] ? (c1_rb_head_reg[0] ? c1_rb_lvt_reg[439:438] : c1_rb_lvt_reg[437:436]) : (c1_rb_head_reg[0] ? c1_rb_lvt_reg[435:434] : c1_rb_lvt_reg[433:432]))) : (c1_rb_head_reg[2] ? (c1_rb_head_reg[1] ? (c1_rb_head_reg[0] ? c1_rb_lvt_reg[431:430] : c1_rb_lvt_reg[429:428]) : (c1_rb_head_reg[0] ? c1_rb_lvt_reg[427:426] : c1_rb_lvt_reg[425:424])) : (c1_rb_head_reg[1] ? (c1_rb_head_reg[0] ? c1_rb_lvt_reg[423:422] : c1_rb_lvt_reg[421:420]) : (c1_rb_head_reg[0] ? c1_rb_lvt_reg[419:418] : c1_rb_lvt_reg[417:416])))) : (c1_rb_head_reg[3] ? (c1_rb_head_reg[2] ? (c1_rb_head_reg[1] ? (c1_rb_head_reg[0] ? c1_rb_lvt_reg[415:414] : c1_rb_lvt_reg[413:412]) : (c1_rb_head_reg[0] ? c1_rb_lvt_reg[411:410] : c1_rb_lvt_reg[409:408])) : (c1_rb_head_reg[1] ? (c1_rb_head_reg[0] ? c1_rb_lvt_reg[407:406] : c1_rb_lvt_reg[405:404]) : (c1_rb_head_reg[0] ? c1_rb_lvt_reg[403:402] : c1_rb_lvt_reg[401:400]))) : (c1_rb_head_reg[2] ? (c1_rb_head_reg[1] ? (c1_rb_head_reg[0] ? c1_rb_lvt_reg[399:398] : c1_rb_lvt_reg[397:396]) : (c1_rb_head_reg[0] ? c1_rb_lvt_reg[395:394] : c1_rb_lvt_reg[393:392])) : (c1_rb_head_reg[1] ? (c1_rb_head_reg[0] ? c1_rb_lvt_reg[391:390] : c1_rb_lvt_reg[389:388]) : (c1_rb_head_reg[0] ? c1_rb_lvt_reg[387:386] : c1_rb_lvt_reg[385:384])))))) : (c1_rb_head_reg[5] ? (c1_rb_head_reg[4] ? (c1_rb_head_reg[3] ? (c1_rb_head_reg[2] ? (c1_rb_head_reg[1] ? (c1_rb_head_reg[0] ? c1_rb_lvt_reg[383:382] : c1_rb_lvt_reg[381:380]) : (c1_rb_head_reg[0] ? c1_rb_lvt_reg[379:378] : c1_rb_lvt_reg[377:376])) : (c1_rb_head_reg[1] ? (c1_rb_head_reg[0] ? c1_rb_lvt_reg[375:374] : c1_rb_lvt_reg[373:372]) : (c1_rb_head_reg[0] ? c1_rb_lvt_reg[371:370] : c1_rb_lvt_reg[369:368]))) : (c1_rb_head_reg[2] ? (c1_rb_head_reg[1] ? (c1_rb_head_reg[0] ? c1_rb_lvt_reg[367:366] : c1_rb_lvt_reg[365:364]) : (c1_rb_head_reg[0] ? c1_rb_lvt_reg[363:362] : c1_rb_lvt_reg[361:360])) : (c1_rb_head_reg[1] ? (c1_rb_head_reg[0] ? c1_rb_lvt_reg[359:358] : c1_rb_lvt_reg[357:356]) : (c1_rb_head_reg[0] ? c1_rb_lvt_reg[355:354] : c1_rb_lvt_reg[353:352])))) : (c1_rb_head_reg[3] ? (c1_rb_head_reg[2] ? (c1_rb_head_reg[1] ? (c1_rb_head_reg[0] ? c1_rb_lvt_reg[351:350] : c1_rb_lvt_reg[349:348]) : (c1_rb_head_reg[0] ? c1_rb_lvt_reg[347:346] : c1_rb_lvt_reg[345:344])) : (c1_rb_head_reg[1] ? (c1_rb_head_reg[0] ? c1_rb_lvt_reg[343:342] : c1_rb_lvt_reg[341:340]) : (c1_rb_head_reg[0] ? c1_rb_lvt_reg[339:338] : c1_rb_lvt_reg[337:336]))) : (c1_rb_head_reg[2] ? (c1_rb_head_reg[1] ? (c1_rb_head_reg[0] ? c1_rb_lvt_reg[335:334] : c1_rb_lvt_reg[333:332]) : (c1_rb_head_reg[0] ? c1_rb_lvt_reg[331:330] : c1_rb_lvt_reg[329:328])) : (c1_rb_head_reg[1] ? (c1_rb_head_reg[0] ? c1_rb_lvt_reg[327:326] : c1_rb_lvt_reg[325:324]) : (c1_rb_head_reg[0] ? c1_rb_lvt_reg[323:322] : c1_rb_lvt_reg[321:320]))))) : (c1_rb_head_reg[4] ? (c1_rb_head_reg[3] ? (c1_rb_head_reg[2] ? (c1_rb_head_reg[1] ? (c1_rb_head_reg[0] ? c1_rb_lvt_reg[319:318] : c1_rb_lvt_reg[317:316]) : (c1_rb_head_reg[0] ? c1_rb_lvt_reg[315:314] : c1_rb_lvt_reg[313:312])) : (c1_rb_head_reg[1] ? (c1_rb_head_reg[0] ? c1_rb_lvt_reg[311:310] : c1_rb_lvt_reg[309:308]) : (c1_rb_head_reg[0] ? c1_rb_lvt_reg[307:306] : c1_rb_lvt_reg[305:304]))) : (c1_rb_head_reg[2] ? (c1_rb_head_reg[1] ? (c1_rb_head_reg[0] ? c1_rb_lvt_reg[303:302] : c1_rb_lvt_reg[301:300]) : (c1_rb_head_reg[0] ? c1_rb_lvt_reg[299:298] : c1_rb_lvt_reg[297:296])) : (c1_rb_head_reg[1] ? (c1_rb_head_reg[0] ? c1_rb_lvt_reg[295:294] : c1_rb_lvt_reg[293:292]) : (c1_rb_head_reg[0] ? c1_rb_lvt_reg[291:290] : c1_rb_lvt_reg[289:288])))) : (c1_rb_head_reg[3] ? (c1_rb_head_reg[2] ? (c1_rb_head_reg[1] ? (c1_rb_head_reg[0] ? c1_rb_lvt_reg[287:286] : c1_rb_lvt_reg[285:284]) : (c1_rb_head_reg[0] ? c1_rb_lvt_reg[283:282] : c1_rb_lvt_reg[281:280])) : (c1_rb_head_reg[1] ? (c1_rb_head_reg[0] ? c1_rb_lvt_reg[279:278] : c1_rb_lvt_reg[277:276]) : (c1_rb_head_reg[0] ? c1_rb_lvt_reg[275:274] : c1_rb_lvt_reg[273:272]))) : (c1_rb_head_reg[2] ? (c1_rb_head_reg[1] ? (c1_rb_head_reg[0] ? c1_rb_lvt_reg[271:270] : c1_rb_lvt_reg[269:268]) : (c1_rb_head_reg[0] ? c1_rb_lvt_reg[267:266] : c1_rb_lvt_reg[265:264])) : (c1_rb_head_reg[1] ? (c1_rb_head_reg[0] ? c1_rb_lvt_reg[263:262] : c1_rb_lvt_reg[261:260]) : (c1_rb_head_reg[0] ? c1_rb_lvt_reg[259:258] : c1_rb_lvt_reg[257:256]))))))) : (c1_rb_head_reg[6] ? (c1_rb_head_reg[5] ? (c1_rb_head_reg[4] ? (c1_rb_head_reg[3] ? (c1_rb_head_reg[2] ? (c1_rb_head_reg[1] ? (c1_rb_head_reg[0] ? c1_rb_lvt_reg[255:254] : c1_rb_lvt_reg[253:252]) : (c1_rb_head_reg[0] ? c1_rb_lvt_reg[251:250] : c1_rb_lvt_reg[249:248])) : (c1_rb_head_reg[1] ? (c1_rb_head_reg[0] ? c1_rb_lvt_reg[247:246] : c1_rb_lvt_reg[245:244]) : (c1_rb_head_reg[0] ? c1_rb_lvt_reg[243:242] : c1_rb_lvt_reg[241:240]))) : (c1_rb_head_reg[2] ? (c1_rb_head_reg[1] ? (c1_rb_head_reg[0] ? c1_rb_lvt_reg[239:238] : c1_rb_lvt_reg[237:236]) : (c1_rb_head_reg[0] ? c1_rb_lvt_reg[235:234] : c1_rb_lvt_reg[233:232])) : (c1_rb_head_reg[1] ? (c1_rb_head_reg[0] ? c1_rb_lvt_reg[231:230] : c1_rb_lvt_reg[229:228]) : (c1_rb_head_reg[0] ? c1_rb_lvt_reg[227:226] : c1_rb_lvt_reg[225:224])))) : (c1_rb_head_reg[3] ? (c1_rb_head_reg[2] ? (c1_rb_head_reg[1] ? (c1_rb_head_reg[0] ? c1_rb_lvt_reg[223:222] : c1_rb_lvt_reg[221:220]) : (c1_rb_head_reg[0] ? c1_rb_lvt_reg[219:218] : c1_rb_lvt_reg[217:216])) : (c1_rb_head_reg[1] ? (c1_rb_head_reg[0] ? c1_rb_lvt_reg[215:214] : c1_rb_lvt_reg[213:212]) : (c1_rb_head_reg[0] ? c1_rb_lvt_reg[211:210] : c1_rb_lvt_reg[209:208]))) : (c1_rb_head_reg[2] ? (c1_rb_head_reg[1] ? (c1_rb_head_reg[0] ? c1_rb_lvt_reg[207:206] : c1_rb_lvt_reg[205:204]) : (c1_rb_head_reg[0] ? c1_rb_lvt_reg[203:202] : c1_rb_lvt_reg[201:200])) : (c1_rb_head_reg[1] ? (c1_rb_head_reg[0] ? c1_rb_lvt_reg[199:198] : c1_rb_lvt_reg[197:196]) : (c1_rb_head_reg[0] ? c1_rb_lvt_reg[195:194] : c1_rb_lvt_reg[193:192]))))) : (c1_rb_head_reg[4] ? (c1_rb_head_reg[3] ? (c1_rb_head_reg[2] ? (c1_rb_head_reg[1] ? (c1_rb_head_reg[0] ? c1_rb_lvt_reg[191:190] : c1_rb_lvt_reg[189:188]) : (c1_rb_head_reg[0] ? c1_rb_lvt_reg[187:186] : c1_rb_lvt_reg[185:184])) : (c1_rb_head_reg[1] ? (c1_rb_head_reg[0] ? c1_rb_lvt_reg[183:182] : c1_rb_lvt_reg[181:180]) : (c1_rb_head_reg[0] ? c1_rb_lvt_reg[179:178] : c1_rb_lvt_reg[177:176]))) : (c1_rb_head_reg[2] ? (c1_rb_head_reg[1] ? (c1_rb_head_reg[0] ? c1_rb_lvt_reg[175:174] : c1_rb_lvt_reg[173:172]) : (c1_rb_head_reg[0] ? c1_rb_lvt_reg[171:170] : c1_rb_lvt_reg[169:168])) : (c1_rb_head_reg[1] ? (c1_rb_head_reg[0] ? c1_rb_lvt_reg[167:166] : c1_rb_lvt_reg[165:164]) : (c1_rb_head_reg[0] ? c1_rb_lvt_reg[163:162] : c1_rb_lvt_reg[161:160])))) : (c1_rb_head_reg[3] ? (c1_rb_head_reg[2] ? (c1_rb_head_reg[1] ? (c1_rb_head_reg[0] ? c1_rb_lvt_reg[159:158] : c1_rb_lvt_reg[157:156]) : (c1_rb_head_reg[0] ? c1_rb_lvt_reg[155:154] : c1_rb_lvt_reg[153:152])) : (c1_rb_head_reg[1] ? (c1_rb_head_reg[0] ? c1_rb_lvt_reg[151:150] : c1_rb_lvt_reg[149:148]) : (c1_rb_head_reg[0] ? c1_rb_lvt_reg[147:146] : c1_rb_lvt_reg[145:144]))) : (c1_rb_head_reg[2] ? (c1_rb_head_reg[1] ? (c1_rb_head_reg[0] ? c1_rb_lvt_reg[143:142] : c1_rb_lvt_reg[141:140]) : (c1_rb_head_reg[0] ? c1_rb_lvt_reg[139:138] : c1_rb_lvt_reg[137:136])) : (c1_rb_head_reg[1] ? (c1_rb_head_reg[0] ? c1_rb_lvt_reg[135:134] : c1_rb_lvt_reg[133:132]) : (c1_rb_head_reg[0] ? c1_rb_lvt_reg[131:130] : c1_rb_lvt_reg[129:128])))))) : (c1_rb_head_reg[5] ? (c1_rb_head_reg[4] ? (c1_rb_head_reg[3] ? (c1_rb_head_reg[2] ? (c1_rb_head_reg[1] ? (c1_rb_head_reg[0] ? c1_rb_lvt_reg[127:126] : c1_rb_lvt_reg[125:124]) : (c1_rb_head_reg[0] ? c1_rb_lvt_reg[123:122] : c1_rb_lvt_reg[121:120])) : (c1_rb_head_reg[1] ? (c1_rb_head_reg[0] ? c1_rb_lvt_reg[119:118] : c1_rb_lvt_reg[117:116]) : (c1_rb_head_reg[0] ? c1_rb_lvt_reg[115:114] : c1_rb_lvt_reg[113:112]))) : (c1_rb_head_reg[2] ? (c1_rb_head_reg[1] ? (c1_rb_head_reg[0] ? c1_rb_lvt_reg[111:110] : c1_rb_lvt_reg[109:108]) : (c1_rb_head_reg[0] ? c1_rb_lvt_reg[107:106] : c1_rb_lvt_reg[105:104])) : (c1_rb_head_reg[1] ? (c1_rb_head_reg[0] ? c1_rb_lvt_reg[103:102] : c1_rb_lvt_reg[101:100]) : (c1_rb_head_reg[0] ? c1_rb_lvt_reg[99:98] : c1_rb_lvt_reg[97:96])))) : (c1_rb_head_reg[3] ? (c1_rb_head_reg[2] ? (c1_rb_head_reg[1] ? (c1_rb_head_reg[0] ? c1_rb_lvt_reg[95:94] : c1_rb_lvt_reg[93:92]) : (c1_rb_head_reg[0] ? c1_rb_lvt_reg[91:90] : c1_rb_lvt_reg[89:88])) : (c1_rb_head_reg[1] ? (c1_rb_head_reg[0] ? c1_rb_lvt_reg[87:86] : c1_rb_lvt_reg[85:84]) : (c1_rb_head_reg[0] ? c1_rb_lvt_reg[83:82] : c1_rb_lvt_reg[81:80]))) : (c1_rb_head_reg[2] ? (c1_rb_head_reg[1] ? (c1_rb_head_reg[0] ? c1_rb_lvt_reg[79:78] : c1_rb_lvt_reg[77:76]) : (c1_rb_head_reg[0] ? c1_rb_lvt_reg[75:74] : c1_rb_lvt_reg[73:72])) : (c1_rb_head_reg[1] ? (c1_rb_head_reg[0] ? c1_rb_lvt_reg[71:70] : c1_rb_lvt_reg[69:68]) : (c1_rb_head_reg[0] ? c1_rb_lvt_reg[67:66] : c1_rb_lvt_reg[65:64]))))) : (c1_rb_head_reg[4] ? (c1_rb_head_reg[3] ? (c1_rb_head_reg[2] ? (c1_rb_head_reg[1] ? (c1_rb_head_reg[0] ? c1_rb_lvt_reg[63:62] : c1_rb_lvt_reg[61:60]) : (c1_rb_head_reg[0] ? c1_rb_lvt_reg[59:58] : c1_rb_lvt_reg[57:56])) : (c1_rb_head_reg[1] ? (c1_rb_head_reg[0] ? c1_rb_lvt_reg[55:54] : c1_rb_lvt_reg[53:52]) : (c1_rb_head_reg[0] ? c1_rb_lvt_reg[51:50] : c1_rb_lvt_reg[49:48]))) : (c1_rb_head_reg[2] ? (c1_rb_head_reg[1] ? (c1_rb_head_reg[0] ? c1_rb_lvt_reg[47:46] : c1_rb_lvt_reg[45:44]) : (c1_rb_head_reg[0] ? c1_rb_lvt_reg[43:42] : c1_rb_lvt_reg[41:40])) : (c1_rb_head_reg[1] ? (c1_rb_head_reg[0] ? c1_rb_lvt_reg[39:38] : c1_rb_lvt_reg[37:36]) : (c1_rb_head_reg[0] ? c1_rb_lvt_reg[35:34] : c1_rb_lvt_reg[33:32])))) : (c1_rb_head_reg[3] ? (c1_rb_head_reg[2] ? (c1_rb_head_reg[1] ? (c1_rb_head_reg[0] ? c1_rb_lvt_reg[31:30] : c1_rb_lvt_reg[29:28]) : (c1_rb_head_reg[0] ? c1_rb_lvt_reg[27:26] : c1_rb_lvt_reg[25:24])) : (c1_rb_head_reg[1] ? (c1_rb_head_reg[0] ? c1_rb_lvt_reg[23:22] : c1_rb_lvt_reg[21:20]) : (c1_rb_head_reg[0] ? c1_rb_lvt_reg[19:18] : c1_rb_lvt_reg[17:16]))) : (c1_rb_head_reg[2] ? (c1_rb_head_reg[1] ? (c1_rb_head_reg[0] ? c1_rb_lvt_reg[15:14] : c1_rb_lvt_reg[13:12]) : (c1_rb_head_reg[0] ? c1_rb_lvt_reg[11:10] : c1_rb_lvt_reg[9:8])) : (c1_rb_head_reg[1] ? (c1_rb_head_reg[0] ? c1_rb_lvt_reg[7:6] : c1_rb_lvt_reg[5:4]) : (c1_rb_head_reg[0] ? c1_rb_lvt_reg[3:2] : c1_rb_lvt_reg[1:0])))))));
-        c1_rb_v_next = c1_rb_v_next & ~tmp888;
+        c1_rb_v_next = c1_rb_v_next & ~tmp894;
         c1_rb_head_next = c1_rb_head_reg + 8'd1;
         c1_rb_used_next = c1_rb_used_next - 9'd1;
     end else if (c1_mem_rdata_ready) begin
@@ -7705,7 +7819,7 @@ always @* begin
         c2_ol_next = c2_rb_last_reg[c2_rb_head_reg];
         c2_oe_next = c2_rb_e_reg[c2_rb_head_reg];
         c2_osel_next = c2_rb_head_reg[7] ? (c2_rb_head_reg[6] ? (c2_rb_head_reg[5] ? (c2_rb_head_reg[4] ? (c2_rb_head_reg[3] ? (c2_rb_head_reg[2] ? (c2_rb_head_reg[1] ? (c2_rb_head_reg[0] ? c2_rb_lvt_reg[511:510] : c2_rb_lvt_reg[509:508]) : (c2_rb_head_reg[0] ? c2_rb_lvt_reg[507:506] : c2_rb_lvt_reg[505:504])) : (c2_rb_head_reg[1] ? (c2_rb_head_reg[0] ? c2_rb_lvt_reg[503:502] : c2_rb_lvt_reg[501:500]) : (c2_rb_head_reg[0] ? c2_rb_lvt_reg[499:498] : c2_rb_lvt_reg[497:496]))) : (c2_rb_head_reg[2] ? (c2_rb_head_reg[1] ? (c2_rb_head_reg[0] ? c2_rb_lvt_reg[495:494] : c2_rb_lvt_reg[493:492]) : (c2_rb_head_reg[0] ? c2_rb_lvt_reg[491:490] : c2_rb_lvt_reg[489:488])) : (c2_rb_head_reg[1] ? (c2_rb_head_reg[0] ? c2_rb_lvt_reg[487:486] : c2_rb_lvt_reg[485:484]) : (c2_rb_head_reg[0] ? c2_rb_lvt_reg[483:482] : c2_rb_lvt_reg[481:480])))) : (c2_rb_head_reg[3] ? (c2_rb_head_reg[2] ? (c2_rb_head_reg[1] ? (c2_rb_head_reg[0] ? c2_rb_lvt_reg[479:478] : c2_rb_lvt_reg[477:476]) : (c2_rb_head_reg[0] ? c2_rb_lvt_reg[475:474] : c2_rb_lvt_reg[473:472])) : (c2_rb_head_reg[1] ? (c2_rb_head_reg[0] ? c2_rb_lvt_reg[471:470] : c2_rb_lvt_reg[469:468]) : (c2_rb_head_reg[0] ? c2_rb_lvt_reg[467:466] : c2_rb_lvt_reg[465:464]))) : (c2_rb_head_reg[2] ? (c2_rb_head_reg[1] ? (c2_rb_head_reg[0] ? c2_rb_lvt_reg[463:462] : c2_rb_lvt_reg[461:460]) : (c2_rb_head_reg[0] ? c2_rb_lvt_reg[459:458] : c2_rb_lvt_reg[457:456])) : (c2_rb_head_reg[1] ? (c2_rb_head_reg[0] ? c2_rb_lvt_reg[455:454] : c2_rb_lvt_reg[453:452]) : (c2_rb_head_reg[0] ? c2_rb_lvt_reg[451:450] : c2_rb_lvt_reg[449:448]))))) : (c2_rb_head_reg[4] ? (c2_rb_head_reg[3] ? (c2_rb_head_reg[2] ? (c2_rb_head_reg[1] ? (c2_rb_head_reg[0] ? c2_rb_lvt_reg[447:446] : c2_rb_lvt_reg[445:444]) : (c2_rb_head_reg[0] ? c2_rb_lvt_reg[443:442] : c2_rb_lvt_reg[441:440])) : (c2_rb_head_reg[1] ? (c2_rb_head_reg[0] ? c2_rb_lvt_reg[439:438] : c2_rb_lvt_reg[437:436]) : (c2_rb_head_reg[0] ? c2_rb_lvt_reg[435:434] : c2_rb_lvt_reg[433:432]))) : (c2_rb_head_reg[2] ? (c2_rb_head_reg[1] ? (c2_rb_head_reg[0] ? c2_rb_lvt_reg[431:430] : c2_rb_lvt_reg[429:428]) : (c2_rb_head_reg[0] ? c2_rb_lvt_reg[427:426] : c2_rb_lvt_reg[425:424])) : (c2_rb_head_reg[1] ? (c2_rb_head_reg[0] ? c2_rb_lvt_reg[423:422] : c2_rb_lvt_reg[421:420]) : (c2_rb_head_reg[0] ? c2_rb_lvt_reg[419:418] : c2_rb_lvt_reg[417:416])))) : (c2_rb_head_reg[3] ? (c2_rb_head_reg[2] ? (c2_rb_head_reg[1] ? (c2_rb_head_reg[0] ? c2_rb_lvt_reg[415:414] : c2_rb_lvt_reg[413:412]) : (c2_rb_head_reg[0] ? c2_rb_lvt_reg[411:410] : c2_rb_lvt_reg[409:408])) : (c2_rb_head_reg[1] ? (c2_rb_head_reg[0] ? c2_rb_lvt_reg[407:406] : c2_rb_lvt_reg[405:404]) : (c2_rb_head_reg[0] ? c2_rb_lvt_reg[403:402] : c2_rb_lvt_reg[401:400]))) : (c2_rb_head_reg[2] ? (c2_rb_head_reg[1] ? (c2_rb_head_reg[0] ? c2_rb_lvt_reg[399:398] : c2_rb_lvt_reg[397:396]) : (c2_rb_head_reg[0] ? c2_rb_lvt_reg[395:394] : c2_rb_lvt_reg[393:392])) : (c2_rb_head_reg[1] ? (c2_rb_head_reg[0] ? c2_rb_lvt_reg[391:390] : c2_rb_lvt_reg[389:388]) : (c2_rb_head_reg[0] ? c2_rb_lvt_reg[387:386] : c2_rb_lvt_reg[385:384])))))) : (c2_rb_head_reg[5] ? (c2_rb_head_reg[4] ? (c2_rb_head_reg[3] ? (c2_rb_head_reg[2] ? (c2_rb_head_reg[1] ? (c2_rb_head_reg[0] ? c2_rb_lvt_reg[383:382] : c2_rb_lvt_reg[381:380]) : (c2_rb_head_reg[0] ? c2_rb_lvt_reg[379:378] : c2_rb_lvt_reg[377:376])) : (c2_rb_head_reg[1] ? (c2_rb_head_reg[0] ? c2_rb_lvt_reg[375:374] : c2_rb_lvt_reg[373:372]) : (c2_rb_head_reg[0] ? c2_rb_lvt_reg[371:370] : c2_rb_lvt_reg[369:368]))) : (c2_rb_head_reg[2] ? (c2_rb_head_reg[1] ? (c2_rb_head_reg[0] ? c2_rb_lvt_reg[367:366] : c2_rb_lvt_reg[365:364]) : (c2_rb_head_reg[0] ? c2_rb_lvt_reg[363:362] : c2_rb_lvt_reg[361:360])) : (c2_rb_head_reg[1] ? (c2_rb_head_reg[0] ? c2_rb_lvt_reg[359:358] : c2_rb_lvt_reg[357:356]) : (c2_rb_head_reg[0] ? c2_rb_lvt_reg[355:354] : c2_rb_lvt_reg[353:352])))) : (c2_rb_head_reg[3] ? (c2_rb_head_reg[2] ? (c2_rb_head_reg[1] ? (c2_rb_head_reg[0] ? c2_rb_lvt_reg[351:350] : c2_rb_lvt_reg[349:348]) : (c2_rb_head_reg[0] ? c2_rb_lvt_reg[347:346] : c2_rb_lvt_reg[345:344])) : (c2_rb_head_reg[1] ? (c2_rb_head_reg[0] ? c2_rb_lvt_reg[343:342] : c2_rb_lvt_reg[341:340]) : (c2_rb_head_reg[0] ? c2_rb_lvt_reg[339:338] : c2_rb_lvt_reg[337:336]))) : (c2_rb_head_reg[2] ? (c2_rb_head_reg[1] ? (c2_rb_head_reg[0] ? c2_rb_lvt_reg[335:334] : c2_rb_lvt_reg[333:332]) : (c2_rb_head_reg[0] ? c2_rb_lvt_reg[331:330] : c2_rb_lvt_reg[329:328])) : (c2_rb_head_reg[1] ? (c2_rb_head_reg[0] ? c2_rb_lvt_reg[327:326] : c2_rb_lvt_reg[325:324]) : (c2_rb_head_reg[0] ? c2_rb_lvt_reg[323:322] : c2_rb_lvt_reg[321:320]))))) : (c2_rb_head_reg[4] ? (c2_rb_head_reg[3] ? (c2_rb_head_reg[2] ? (c2_rb_head_reg[1] ? (c2_rb_head_reg[0] ? c2_rb_lvt_reg[319:318] : c2_rb_lvt_reg[317:316]) : (c2_rb_head_reg[0] ? c2_rb_lvt_reg[315:314] : c2_rb_lvt_reg[313:312])) : (c2_rb_head_reg[1] ? (c2_rb_head_reg[0] ? c2_rb_lvt_reg[311:310] : c2_rb_lvt_reg[309:308]) : (c2_rb_head_reg[0] ? c2_rb_lvt_reg[307:306] : c2_rb_lvt_reg[305:304]))) : (c2_rb_head_reg[2] ? (c2_rb_head_reg[1] ? (c2_rb_head_reg[0] ? c2_rb_lvt_reg[303:302] : c2_rb_lvt_reg[301:300]) : (c2_rb_head_reg[0] ? c2_rb_lvt_reg[299:298] : c2_rb_lvt_reg[297:296])) : (c2_rb_head_reg[1] ? (c2_rb_head_reg[0] ? c2_rb_lvt_reg[295:294] : c2_rb_lvt_reg[293:292]) : (c2_rb_head_reg[0] ? c2_rb_lvt_reg[291:290] : c2_rb_lvt_reg[289:288])))) : (c2_rb_head_reg[3] ? (c2_rb_head_reg[2] ? (c2_rb_head_reg[1] ? (c2_rb_head_reg[0] ? c2_rb_lvt_reg[287:286] : c2_rb_lvt_reg[285:284]) : (c2_rb_head_reg[0] ? c2_rb_lvt_reg[283:282] : c2_rb_lvt_reg[281:280])) : (c2_rb_head_reg[1] ? (c2_rb_head_reg[0] ? c2_rb_lvt_reg[279:278] : c2_rb_lvt_reg[277:276]) : (c2_rb_head_reg[0] ? c2_rb_lvt_reg[275:274] : c2_rb_lvt_reg[273:272]))) : (c2_rb_head_reg[2] ? (c2_rb_head_reg[1] ? (c2_rb_head_reg[0] ? c2_rb_lvt_reg[271:270] : c2_rb_lvt_reg[269:268]) : (c2_rb_head_reg[0] ? c2_rb_lvt_reg[267:266] : c2_rb_lvt_reg[265:264])) : (c2_rb_head_reg[1] ? (c2_rb_head_reg[0] ? c2_rb_lvt_reg[263:262] : c2_rb_lvt_reg[261:260]) : (c2_rb_head_reg[0] ? c2_rb_lvt_reg[259:258] : c2_rb_lvt_reg[257:256]))))))) : (c2_rb_head_reg[6] ? (c2_rb_head_reg[5] ? (c2_rb_head_reg[4] ? (c2_rb_head_reg[3] ? (c2_rb_head_reg[2] ? (c2_rb_head_reg[1] ? (c2_rb_head_reg[0] ? c2_rb_lvt_reg[255:254] : c2_rb_lvt_reg[253:252]) : (c2_rb_head_reg[0] ? c2_rb_lvt_reg[251:250] : c2_rb_lvt_reg[249:248])) : (c2_rb_head_reg[1] ? (c2_rb_head_reg[0] ? c2_rb_lvt_reg[247:246] : c2_rb_lvt_reg[245:244]) : (c2_rb_head_reg[0] ? c2_rb_lvt_reg[243:242] : c2_rb_lvt_reg[241:240]))) : (c2_rb_head_reg[2] ? (c2_rb_head_reg[1] ? (c2_rb_head_reg[0] ? c2_rb_lvt_reg[239:238] : c2_rb_lvt_reg[237:236]) : (c2_rb_head_reg[0] ? c2_rb_lvt_reg[235:234] : c2_rb_lvt_reg[233:232])) : (c2_rb_head_reg[1] ? (c2_rb_head_reg[0] ? c2_rb_lvt_reg[231:230] : c2_rb_lvt_reg[229:228]) : (c2_rb_head_reg[0] ? c2_rb_lvt_reg[227:226] : c2_rb_lvt_reg[225:224])))) : (c2_rb_head_reg[3] ? (c2_rb_head_reg[2] ? (c2_rb_head_reg[1] ? (c2_rb_head_reg[0] ? c2_rb_lvt_reg[223:222] : c2_rb_lvt_reg[221:220]) : (c2_rb_head_reg[0] ? c2_rb_lvt_reg[219:218] : c2_rb_lvt_reg[217:216])) : (c2_rb_head_reg[1] ? (c2_rb_head_reg[0] ? c2_rb_lvt_reg[215:214] : c2_rb_lvt_reg[213:212]) : (c2_rb_head_reg[0] ? c2_rb_lvt_reg[211:210] : c2_rb_lvt_reg[209:208]))) : (c2_rb_head_reg[2] ? (c2_rb_head_reg[1] ? (c2_rb_head_reg[0] ? c2_rb_lvt_reg[207:206] : c2_rb_lvt_reg[205:204]) : (c2_rb_head_reg[0] ? c2_rb_lvt_reg[203:202] : c2_rb_lvt_reg[201:200])) : (c2_rb_head_reg[1] ? (c2_rb_head_reg[0] ? c2_rb_lvt_reg[199:198] : c2_rb_lvt_reg[197:196]) : (c2_rb_head_reg[0] ? c2_rb_lvt_reg[195:194] : c2_rb_lvt_reg[193:192]))))) : (c2_rb_head_reg[4] ? (c2_rb_head_reg[3] ? (c2_rb_head_reg[2] ? (c2_rb_head_reg[1] ? (c2_rb_head_reg[0] ? c2_rb_lvt_reg[191:190] : c2_rb_lvt_reg[189:188]) : (c2_rb_head_reg[0] ? c2_rb_lvt_reg[187:186] : c2_rb_lvt_reg[185:184])) : (c2_rb_head_reg[1] ? (c2_rb_head_reg[0] ? c2_rb_lvt_reg[183:182] : c2_rb_lvt_reg[181:180]) : (c2_rb_head_reg[0] ? c2_rb_lvt_reg[179:178] : c2_rb_lvt_reg[177:176]))) : (c2_rb_head_reg[2] ? (c2_rb_head_reg[1] ? (c2_rb_head_reg[0] ? c2_rb_lvt_reg[175:174] : c2_rb_lvt_reg[173:172]) : (c2_rb_head_reg[0] ? c2_rb_lvt_reg[171:170] : c2_rb_lvt_reg[169:168])) : (c2_rb_head_reg[1] ? (c2_rb_head_reg[0] ? c2_rb_lvt_reg[167:166] : c2_rb_lvt_reg[165:164]) : (c2_rb_head_reg[0] ? c2_rb_lvt_reg[163:162] : c2_rb_lvt_reg[161:160])))) : (c2_rb_head_reg[3] ? (c2_rb_head_reg[2] ? (c2_rb_head_reg[1] ? (c2_rb_head_reg[0] ? c2_rb_lvt_reg[159:158] : c2_rb_lvt_reg[157:156]) : (c2_rb_head_reg[0] ? c2_rb_lvt_reg[155:154] : c2_rb_lvt_reg[153:152])) : (c2_rb_head_reg[1] ? (c2_rb_head_reg[0] ? c2_rb_lvt_reg[151:150] : c2_rb_lvt_reg[149:148]) : (c2_rb_head_reg[0] ? c2_rb_lvt_reg[147:146] : c2_rb_lvt_reg[145:144]))) : (c2_rb_head_reg[2] ? (c2_rb_head_reg[1] ? (c2_rb_head_reg[0] ? c2_rb_lvt_reg[143:142] : c2_rb_lvt_reg[141:140]) : (c2_rb_head_reg[0] ? c2_rb_lvt_reg[139:138] : c2_rb_lvt_reg[137:136])) : (c2_rb_head_reg[1] ? (c2_rb_head_reg[0] ? c2_rb_lvt_reg[135:134] : c2_rb_lvt_reg[133:132]) : (c2_rb_head_reg[0] ? c2_rb_lvt_reg[131:130] : c2_rb_lvt_reg[129:128])))))) : (c2_rb_head_reg[5] ? (c2_rb_head_reg[4] ? (c2_rb_head_reg[3] ? (c2_rb_head_reg[2] ? (c2_rb_head_reg[1] ? (c2_rb_head_reg[0] ? c2_rb_lvt_reg[127:126] : c2_rb_lvt_reg[125:124]) : (c2_rb_head_reg[0] ? c2_rb_lvt_reg[123:122] : c2_rb_lvt_reg[121:120])) : (c2_rb_head_reg[1] ? (c2_rb_head_reg[0] ? c2_rb_lvt_reg[119:118] : c2_rb_lvt_reg[117:116]) : (c2_rb_head_reg[0] ? c2_rb_lvt_reg[115:114] : c2_rb_lvt_reg[113:112]))) : (c2_rb_head_reg[2] ? (c2_rb_head_reg[1] ? (c2_rb_head_reg[0] ? c2_rb_lvt_reg[111:110] : c2_rb_lvt_reg[109:108]) : (c2_rb_head_reg[0] ? c2_rb_lvt_reg[107:106] : c2_rb_lvt_reg[105:104])) : (c2_rb_head_reg[1] ? (c2_rb_head_reg[0] ? c2_rb_lvt_reg[103:102] : c2_rb_lvt_reg[101:100]) : (c2_rb_head_reg[0] ? c2_rb_lvt_reg[99:98] : c2_rb_lvt_reg[97:96])))) : (c2_rb_head_reg[3] ? (c2_rb_head_reg[2] ? (c2_rb_head_reg[1] ? (c2_rb_head_reg[0] ? c2_rb_lvt_reg[95:94] : c2_rb_lvt_reg[93:92]) : (c2_rb_head_reg[0] ? c2_rb_lvt_reg[91:90] : c2_rb_lvt_reg[89:88])) : (c2_rb_head_reg[1] ? (c2_rb_head_reg[0] ? c2_rb_lvt_reg[87:86] : c2_rb_lvt_reg[85:84]) : (c2_rb_head_reg[0] ? c2_rb_lvt_reg[83:82] : c2_rb_lvt_reg[81:80]))) : (c2_rb_head_reg[2] ? (c2_rb_head_reg[1] ? (c2_rb_head_reg[0] ? c2_rb_lvt_reg[79:78] : c2_rb_lvt_reg[77:76]) : (c2_rb_head_reg[0] ? c2_rb_lvt_reg[75:74] : c2_rb_lvt_reg[73:72])) : (c2_rb_head_reg[1] ? (c2_rb_head_reg[0] ? c2_rb_lvt_reg[71:70] : c2_rb_lvt_reg[69:68]) : (c2_rb_head_reg[0] ? c2_rb_lvt_reg[67:66] : c2_rb_lvt_reg[65:64]))))) : (c2_rb_head_reg[4] ? (c2_rb_head_reg[3] ? (c2_rb_head_reg[2] ? (c2_rb_head_reg[1] ? (c2_rb_head_reg[0] ? c2_rb_lvt_reg[63:62] : c2_rb_lvt_reg[61:60]) : (c2_rb_head_reg[0] ? c2_rb_lvt_reg[59:58] : c2_rb_lvt_reg[57:56])) : (c2_rb_head_reg[1] ? (c2_rb_head_reg[0] ? c2_rb_lvt_reg[55:54] : c2_rb_lvt_reg[53:52]) : (c2_rb_head_reg[0] ? c2_rb_lvt_reg[51:50] : c2_rb_lvt_reg[49:48]))) : (c2_rb_head_reg[2] ? (c2_rb_head_reg[1] ? (c2_rb_head_reg[0] ? c2_rb_lvt_reg[47:46] : c2_rb_lvt_reg[45:44]) : (c2_rb_head_reg[0] ? c2_rb_lvt_reg[43:42] : c2_rb_lvt_reg[41:40])) : (c2_rb_head_reg[1] ? (c2_rb_head_reg[0] ? c2_rb_lvt_reg[39:38] : c2_rb_lvt_reg[37:36]) : (c2_rb_head_reg[0] ? c2_rb_lvt_reg[35:34] : c2_rb_lvt_reg[33:32])))) : (c2_rb_head_reg[3] ? (c2_rb_head_reg[2] ? (c2_rb_head_reg[1] ? (c2_rb_head_reg[0] ? c2_rb_lvt_reg[31:30] : c2_rb_lvt_reg[29:28]) : (c2_rb_head_reg[0] ? c2_rb_lvt_reg[27:26] : c2_rb_lvt_reg[25:24])) : (c2_rb_head_reg[1] ? (c2_rb_head_reg[0] ? c2_rb_lvt_reg[23:22] : c2_rb_lvt_reg[21:20]) : (c2_rb_head_reg[0] ? c2_rb_lvt_reg[19:18] : c2_rb_lvt_reg[17:16]))) : (c2_rb_head_reg[2] ? (c2_rb_head_reg[1] ? (c2_rb_head_reg[0] ? c2_rb_lvt_reg[15:14] : c2_rb_lvt_reg[13:12]) : (c2_rb_head_reg[0] ? c2_rb_lvt_reg[11:10] : c2_rb_lvt_reg[9:8])) : (c2_rb_head_reg[1] ? (c2_rb_head_reg[0] ? c2_rb_lvt_reg[7:6] : c2_rb_lvt_reg[5:4]) : (c2_rb_head_reg[0] ? c2_rb_lvt_reg[3:2] : c2_rb_lvt_reg[1:0])))))));
-        c2_rb_v_next = c2_rb_v_next & ~tmp889;
+        c2_rb_v_next = c2_rb_v_next & ~tmp895;
         c2_rb_head_next = c2_rb_head_reg + 8'd1;
         c2_rb_used_next = c2_rb_used_next - 9'd1;
     end else if (c2_mem_rdata_ready) begin
@@ -9069,50 +9183,50 @@ always @* begin
                 c0_rb_we2 = 1'b1;
                 c0_rb_wa2 = rs_rbpos;
                 c0_rb_wd2 = (rs_o == 1'b1) ? rs_d[511:256] : rs_d[255:0];
-                c0_rb_v_next = c0_rb_v_next | tmp890;
-                c0_rb_e_next = c0_rb_e_next & ~tmp890;
-                c0_rb_lvt_next = (c0_rb_lvt_next & ~tmp891) | tmp892;
+                c0_rb_v_next = c0_rb_v_next | tmp896;
+                c0_rb_e_next = c0_rb_e_next & ~tmp896;
+                c0_rb_lvt_next = (c0_rb_lvt_next & ~tmp897) | tmp898;
             end
             if (lq_head[3:2] == 2'd1) begin
                 c1_rb_we2 = 1'b1;
                 c1_rb_wa2 = rs_rbpos;
                 c1_rb_wd2 = (rs_o == 1'b1) ? rs_d[511:256] : rs_d[255:0];
-                c1_rb_v_next = c1_rb_v_next | tmp890;
-                c1_rb_e_next = c1_rb_e_next & ~tmp890;
-                c1_rb_lvt_next = (c1_rb_lvt_next & ~tmp891) | tmp892;
+                c1_rb_v_next = c1_rb_v_next | tmp896;
+                c1_rb_e_next = c1_rb_e_next & ~tmp896;
+                c1_rb_lvt_next = (c1_rb_lvt_next & ~tmp897) | tmp898;
             end
             if (lq_head[3:2] == 2'd2) begin
                 c2_rb_we2 = 1'b1;
                 c2_rb_wa2 = rs_rbpos;
                 c2_rb_wd2 = (rs_o == 1'b1) ? rs_d[511:256] : rs_d[255:0];
-                c2_rb_v_next = c2_rb_v_next | tmp890;
-                c2_rb_e_next = c2_rb_e_next & ~tmp890;
-                c2_rb_lvt_next = (c2_rb_lvt_next & ~tmp891) | tmp892;
+                c2_rb_v_next = c2_rb_v_next | tmp896;
+                c2_rb_e_next = c2_rb_e_next & ~tmp896;
+                c2_rb_lvt_next = (c2_rb_lvt_next & ~tmp897) | tmp898;
             end
             if (rs_n == 2'd2) begin
                 if (lq_head[3:2] == 2'd0) begin
                     c0_rb_we3 = 1'b1;
                     c0_rb_wa3 = rs_rbpos + 8'd1;
                     c0_rb_wd3 = rs_d[511:256];
-                    c0_rb_v_next = c0_rb_v_next | tmp893;
-                    c0_rb_e_next = c0_rb_e_next & ~tmp893;
-                    c0_rb_lvt_next = (c0_rb_lvt_next & ~tmp894) | tmp895;
+                    c0_rb_v_next = c0_rb_v_next | tmp899;
+                    c0_rb_e_next = c0_rb_e_next & ~tmp899;
+                    c0_rb_lvt_next = (c0_rb_lvt_next & ~tmp900) | tmp901;
                 end
                 if (lq_head[3:2] == 2'd1) begin
                     c1_rb_we3 = 1'b1;
                     c1_rb_wa3 = rs_rbpos + 8'd1;
                     c1_rb_wd3 = rs_d[511:256];
-                    c1_rb_v_next = c1_rb_v_next | tmp893;
-                    c1_rb_e_next = c1_rb_e_next & ~tmp893;
-                    c1_rb_lvt_next = (c1_rb_lvt_next & ~tmp894) | tmp895;
+                    c1_rb_v_next = c1_rb_v_next | tmp899;
+                    c1_rb_e_next = c1_rb_e_next & ~tmp899;
+                    c1_rb_lvt_next = (c1_rb_lvt_next & ~tmp900) | tmp901;
                 end
                 if (lq_head[3:2] == 2'd2) begin
                     c2_rb_we3 = 1'b1;
                     c2_rb_wa3 = rs_rbpos + 8'd1;
                     c2_rb_wd3 = rs_d[511:256];
-                    c2_rb_v_next = c2_rb_v_next | tmp893;
-                    c2_rb_e_next = c2_rb_e_next & ~tmp893;
-                    c2_rb_lvt_next = (c2_rb_lvt_next & ~tmp894) | tmp895;
+                    c2_rb_v_next = c2_rb_v_next | tmp899;
+                    c2_rb_e_next = c2_rb_e_next & ~tmp899;
+                    c2_rb_lvt_next = (c2_rb_lvt_next & ~tmp900) | tmp901;
                 end
             end
         end
@@ -9544,16 +9658,16 @@ always @* begin
                     frc_next = frc_next + 2'd1;
                 end else begin
                     if (l0_cpl_rec[2:1] == 2'd0) begin
-                        c0_rb_v_next = c0_rb_v_next | tmp896[511:256];
-                        c0_rb_e_next = c0_rb_e_next | tmp896[511:256];
+                        c0_rb_v_next = c0_rb_v_next | tmp902[511:256];
+                        c0_rb_e_next = c0_rb_e_next | tmp902[511:256];
                     end
                     if (l0_cpl_rec[2:1] == 2'd1) begin
-                        c1_rb_v_next = c1_rb_v_next | tmp896[511:256];
-                        c1_rb_e_next = c1_rb_e_next | tmp896[511:256];
+                        c1_rb_v_next = c1_rb_v_next | tmp902[511:256];
+                        c1_rb_e_next = c1_rb_e_next | tmp902[511:256];
                     end
                     if (l0_cpl_rec[2:1] == 2'd2) begin
-                        c2_rb_v_next = c2_rb_v_next | tmp896[511:256];
-                        c2_rb_e_next = c2_rb_e_next | tmp896[511:256];
+                        c2_rb_v_next = c2_rb_v_next | tmp902[511:256];
+                        c2_rb_e_next = c2_rb_e_next | tmp902[511:256];
                     end
                     if (l0_cpl_rec[17] == 1'b1) begin
                         if (l0_cpl_rec[24:18] == 7'd0) begin
@@ -10050,25 +10164,25 @@ always @* begin
                         c0_rb_we0 = 1'b1;
                         c0_rb_wa0 = l0_cpl_rec[10:3] + {3'd0, l0_cpl_bc - {4'd0, l0_cpl_rec[11]}};
                         c0_rb_wd0 = l0_cpl_data;
-                        c0_rb_v_next = c0_rb_v_next | tmp897;
-                        c0_rb_e_next = c0_rb_e_next & ~tmp897;
-                        c0_rb_lvt_next = (c0_rb_lvt_next & ~tmp898) | tmp899;
+                        c0_rb_v_next = c0_rb_v_next | tmp903;
+                        c0_rb_e_next = c0_rb_e_next & ~tmp903;
+                        c0_rb_lvt_next = (c0_rb_lvt_next & ~tmp904) | tmp905;
                     end
                     if (l0_cpl_rec[2:1] == 2'd1) begin
                         c1_rb_we0 = 1'b1;
                         c1_rb_wa0 = l0_cpl_rec[10:3] + {3'd0, l0_cpl_bc - {4'd0, l0_cpl_rec[11]}};
                         c1_rb_wd0 = l0_cpl_data;
-                        c1_rb_v_next = c1_rb_v_next | tmp897;
-                        c1_rb_e_next = c1_rb_e_next & ~tmp897;
-                        c1_rb_lvt_next = (c1_rb_lvt_next & ~tmp898) | tmp899;
+                        c1_rb_v_next = c1_rb_v_next | tmp903;
+                        c1_rb_e_next = c1_rb_e_next & ~tmp903;
+                        c1_rb_lvt_next = (c1_rb_lvt_next & ~tmp904) | tmp905;
                     end
                     if (l0_cpl_rec[2:1] == 2'd2) begin
                         c2_rb_we0 = 1'b1;
                         c2_rb_wa0 = l0_cpl_rec[10:3] + {3'd0, l0_cpl_bc - {4'd0, l0_cpl_rec[11]}};
                         c2_rb_wd0 = l0_cpl_data;
-                        c2_rb_v_next = c2_rb_v_next | tmp897;
-                        c2_rb_e_next = c2_rb_e_next & ~tmp897;
-                        c2_rb_lvt_next = (c2_rb_lvt_next & ~tmp898) | tmp899;
+                        c2_rb_v_next = c2_rb_v_next | tmp903;
+                        c2_rb_e_next = c2_rb_e_next & ~tmp903;
+                        c2_rb_lvt_next = (c2_rb_lvt_next & ~tmp904) | tmp905;
                     end
                 end
                 if ((l0_cpl_rec[17] == 1'b1) && (l0_cpl_bc == 5'd0)) begin
@@ -10125,7 +10239,7 @@ always @* begin
                 if (l0_cpl_last) begin
                     if (l0_cpl_rec[17] == 1'b1) begin
                         l0_iwq_push0 = 1'b1;
-                        l0_iwq_data0 = {l0_cpl_rec[24:18], {tmp901[17:16], 2'd1}, {l0_cpl_data, l0_ia_reg}, tmp900[15:0]};
+                        l0_iwq_data0 = {l0_cpl_rec[24:18], {tmp907[17:16], 2'd1}, {l0_cpl_data, l0_ia_reg}, tmp906[15:0]};
                     end
                     if (l0_cpl_rec[0] == 1'b1) begin
                         frc_next = frc_next + 2'd1;
@@ -10286,16 +10400,16 @@ always @* begin
             frc_next = frc_next + 2'd1;
         end else begin
             if (l0_scan_rec[2:1] == 2'd0) begin
-                c0_rb_v_next = c0_rb_v_next | tmp902[511:256];
-                c0_rb_e_next = c0_rb_e_next | tmp902[511:256];
+                c0_rb_v_next = c0_rb_v_next | tmp908[511:256];
+                c0_rb_e_next = c0_rb_e_next | tmp908[511:256];
             end
             if (l0_scan_rec[2:1] == 2'd1) begin
-                c1_rb_v_next = c1_rb_v_next | tmp902[511:256];
-                c1_rb_e_next = c1_rb_e_next | tmp902[511:256];
+                c1_rb_v_next = c1_rb_v_next | tmp908[511:256];
+                c1_rb_e_next = c1_rb_e_next | tmp908[511:256];
             end
             if (l0_scan_rec[2:1] == 2'd2) begin
-                c2_rb_v_next = c2_rb_v_next | tmp902[511:256];
-                c2_rb_e_next = c2_rb_e_next | tmp902[511:256];
+                c2_rb_v_next = c2_rb_v_next | tmp908[511:256];
+                c2_rb_e_next = c2_rb_e_next | tmp908[511:256];
             end
             if (l0_scan_rec[17] == 1'b1) begin
                 if (l0_scan_rec[24:18] == 7'd0) begin
@@ -10696,16 +10810,16 @@ always @* begin
                     frc_next = frc_next + 2'd1;
                 end else begin
                     if (l1_cpl_rec[2:1] == 2'd0) begin
-                        c0_rb_v_next = c0_rb_v_next | tmp903[511:256];
-                        c0_rb_e_next = c0_rb_e_next | tmp903[511:256];
+                        c0_rb_v_next = c0_rb_v_next | tmp909[511:256];
+                        c0_rb_e_next = c0_rb_e_next | tmp909[511:256];
                     end
                     if (l1_cpl_rec[2:1] == 2'd1) begin
-                        c1_rb_v_next = c1_rb_v_next | tmp903[511:256];
-                        c1_rb_e_next = c1_rb_e_next | tmp903[511:256];
+                        c1_rb_v_next = c1_rb_v_next | tmp909[511:256];
+                        c1_rb_e_next = c1_rb_e_next | tmp909[511:256];
                     end
                     if (l1_cpl_rec[2:1] == 2'd2) begin
-                        c2_rb_v_next = c2_rb_v_next | tmp903[511:256];
-                        c2_rb_e_next = c2_rb_e_next | tmp903[511:256];
+                        c2_rb_v_next = c2_rb_v_next | tmp909[511:256];
+                        c2_rb_e_next = c2_rb_e_next | tmp909[511:256];
                     end
                     if (l1_cpl_rec[17] == 1'b1) begin
                         if (l1_cpl_rec[24:18] == 7'd0) begin
@@ -11202,25 +11316,25 @@ always @* begin
                         c0_rb_we1 = 1'b1;
                         c0_rb_wa1 = l1_cpl_rec[10:3] + {3'd0, l1_cpl_bc - {4'd0, l1_cpl_rec[11]}};
                         c0_rb_wd1 = l1_cpl_data;
-                        c0_rb_v_next = c0_rb_v_next | tmp904;
-                        c0_rb_e_next = c0_rb_e_next & ~tmp904;
-                        c0_rb_lvt_next = (c0_rb_lvt_next & ~tmp905) | tmp906;
+                        c0_rb_v_next = c0_rb_v_next | tmp910;
+                        c0_rb_e_next = c0_rb_e_next & ~tmp910;
+                        c0_rb_lvt_next = (c0_rb_lvt_next & ~tmp911) | tmp912;
                     end
                     if (l1_cpl_rec[2:1] == 2'd1) begin
                         c1_rb_we1 = 1'b1;
                         c1_rb_wa1 = l1_cpl_rec[10:3] + {3'd0, l1_cpl_bc - {4'd0, l1_cpl_rec[11]}};
                         c1_rb_wd1 = l1_cpl_data;
-                        c1_rb_v_next = c1_rb_v_next | tmp904;
-                        c1_rb_e_next = c1_rb_e_next & ~tmp904;
-                        c1_rb_lvt_next = (c1_rb_lvt_next & ~tmp905) | tmp906;
+                        c1_rb_v_next = c1_rb_v_next | tmp910;
+                        c1_rb_e_next = c1_rb_e_next & ~tmp910;
+                        c1_rb_lvt_next = (c1_rb_lvt_next & ~tmp911) | tmp912;
                     end
                     if (l1_cpl_rec[2:1] == 2'd2) begin
                         c2_rb_we1 = 1'b1;
                         c2_rb_wa1 = l1_cpl_rec[10:3] + {3'd0, l1_cpl_bc - {4'd0, l1_cpl_rec[11]}};
                         c2_rb_wd1 = l1_cpl_data;
-                        c2_rb_v_next = c2_rb_v_next | tmp904;
-                        c2_rb_e_next = c2_rb_e_next & ~tmp904;
-                        c2_rb_lvt_next = (c2_rb_lvt_next & ~tmp905) | tmp906;
+                        c2_rb_v_next = c2_rb_v_next | tmp910;
+                        c2_rb_e_next = c2_rb_e_next & ~tmp910;
+                        c2_rb_lvt_next = (c2_rb_lvt_next & ~tmp911) | tmp912;
                     end
                 end
                 if ((l1_cpl_rec[17] == 1'b1) && (l1_cpl_bc == 5'd0)) begin
@@ -11277,7 +11391,7 @@ always @* begin
                 if (l1_cpl_last) begin
                     if (l1_cpl_rec[17] == 1'b1) begin
                         l1_iwq_push0 = 1'b1;
-                        l1_iwq_data0 = {l1_cpl_rec[24:18], {tmp908[17:16], 2'd1}, {l1_cpl_data, l1_ia_reg}, tmp907[15:0]};
+                        l1_iwq_data0 = {l1_cpl_rec[24:18], {tmp914[17:16], 2'd1}, {l1_cpl_data, l1_ia_reg}, tmp913[15:0]};
                     end
                     if (l1_cpl_rec[0] == 1'b1) begin
                         frc_next = frc_next + 2'd1;
@@ -11438,16 +11552,16 @@ always @* begin
             frc_next = frc_next + 2'd1;
         end else begin
             if (l1_scan_rec[2:1] == 2'd0) begin
-                c0_rb_v_next = c0_rb_v_next | tmp909[511:256];
-                c0_rb_e_next = c0_rb_e_next | tmp909[511:256];
+                c0_rb_v_next = c0_rb_v_next | tmp915[511:256];
+                c0_rb_e_next = c0_rb_e_next | tmp915[511:256];
             end
             if (l1_scan_rec[2:1] == 2'd1) begin
-                c1_rb_v_next = c1_rb_v_next | tmp909[511:256];
-                c1_rb_e_next = c1_rb_e_next | tmp909[511:256];
+                c1_rb_v_next = c1_rb_v_next | tmp915[511:256];
+                c1_rb_e_next = c1_rb_e_next | tmp915[511:256];
             end
             if (l1_scan_rec[2:1] == 2'd2) begin
-                c2_rb_v_next = c2_rb_v_next | tmp909[511:256];
-                c2_rb_e_next = c2_rb_e_next | tmp909[511:256];
+                c2_rb_v_next = c2_rb_v_next | tmp915[511:256];
+                c2_rb_e_next = c2_rb_e_next | tmp915[511:256];
             end
             if (l1_scan_rec[17] == 1'b1) begin
                 if (l1_scan_rec[24:18] == 7'd0) begin
@@ -11859,7 +11973,8 @@ always @* begin
             end
         end
         if (c0_sp_wr) begin
-            c0_iq_pop = c0_sp_pair ? 2'd2 : 2'd1;
+            c0_iq_pop = c0_sp_paired ? 2'd2 : 2'd1;
+            c0_iq_move = c0_sp_pair_over;
             c0_held_next = 1'b0;
         end else if ((c0_sd_reg + c0_sp_n) == c0_iq_head[29:25]) begin
             c0_iq_pop = 2'd1;
@@ -11887,7 +12002,8 @@ always @* begin
             end
         end
         if (c1_sp_wr) begin
-            c1_iq_pop = c1_sp_pair ? 2'd2 : 2'd1;
+            c1_iq_pop = c1_sp_paired ? 2'd2 : 2'd1;
+            c1_iq_move = c1_sp_pair_over;
             c1_held_next = 1'b0;
         end else if ((c1_sd_reg + c1_sp_n) == c1_iq_head[29:25]) begin
             c1_iq_pop = 2'd1;
@@ -11915,7 +12031,8 @@ always @* begin
             end
         end
         if (c2_sp_wr) begin
-            c2_iq_pop = c2_sp_pair ? 2'd2 : 2'd1;
+            c2_iq_pop = c2_sp_paired ? 2'd2 : 2'd1;
+            c2_iq_move = c2_sp_pair_over;
             c2_held_next = 1'b0;
         end else if ((c2_sd_reg + c2_sp_n) == c2_iq_head[29:25]) begin
             c2_iq_pop = 2'd1;
@@ -11937,9 +12054,9 @@ always @* begin
         c0_iq_data0 = {256'd0, c0_rb_tail_reg, c0_mem_rd_beats, c0_mem_rd_addr, 1'b0};
     end
     if (c0_rd_acc) begin
-        c0_rb_v_next = c0_rb_v_next & ~tmp910[511:256];
-        c0_rb_e_next = c0_rb_e_next & ~tmp910[511:256];
-        c0_rb_last_next = (c0_rb_last_next & ~tmp910[511:256]) | (tmp911 & tmp910[511:256]);
+        c0_rb_v_next = c0_rb_v_next & ~tmp916[511:256];
+        c0_rb_e_next = c0_rb_e_next & ~tmp916[511:256];
+        c0_rb_last_next = (c0_rb_last_next & ~tmp916[511:256]) | (tmp917 & tmp916[511:256]);
         c0_rb_tail_next = c0_rb_tail_reg + {3'd0, c0_mem_rd_beats};
         c0_rb_used_next = c0_rb_used_next + {4'd0, c0_mem_rd_beats};
     end
@@ -11955,9 +12072,9 @@ always @* begin
         c1_iq_data0 = {256'd0, c1_rb_tail_reg, c1_mem_rd_beats, c1_mem_rd_addr, 1'b0};
     end
     if (c1_rd_acc) begin
-        c1_rb_v_next = c1_rb_v_next & ~tmp912[511:256];
-        c1_rb_e_next = c1_rb_e_next & ~tmp912[511:256];
-        c1_rb_last_next = (c1_rb_last_next & ~tmp912[511:256]) | (tmp913 & tmp912[511:256]);
+        c1_rb_v_next = c1_rb_v_next & ~tmp918[511:256];
+        c1_rb_e_next = c1_rb_e_next & ~tmp918[511:256];
+        c1_rb_last_next = (c1_rb_last_next & ~tmp918[511:256]) | (tmp919 & tmp918[511:256]);
         c1_rb_tail_next = c1_rb_tail_reg + {3'd0, c1_mem_rd_beats};
         c1_rb_used_next = c1_rb_used_next + {4'd0, c1_mem_rd_beats};
     end
@@ -11973,9 +12090,9 @@ always @* begin
         c2_iq_data0 = {256'd0, c2_rb_tail_reg, c2_mem_rd_beats, c2_mem_rd_addr, 1'b0};
     end
     if (c2_rd_acc) begin
-        c2_rb_v_next = c2_rb_v_next & ~tmp914[511:256];
-        c2_rb_e_next = c2_rb_e_next & ~tmp914[511:256];
-        c2_rb_last_next = (c2_rb_last_next & ~tmp914[511:256]) | (tmp915 & tmp914[511:256]);
+        c2_rb_v_next = c2_rb_v_next & ~tmp920[511:256];
+        c2_rb_e_next = c2_rb_e_next & ~tmp920[511:256];
+        c2_rb_last_next = (c2_rb_last_next & ~tmp920[511:256]) | (tmp921 & tmp920[511:256]);
         c2_rb_tail_next = c2_rb_tail_reg + {3'd0, c2_mem_rd_beats};
         c2_rb_used_next = c2_rb_used_next + {4'd0, c2_mem_rd_beats};
     end
@@ -12729,11 +12846,14 @@ always @(posedge clk) begin
     ce_arb_last_hi_reg <= ce_arb_last_hi_next;
     ce_arb_last_lo_reg <= ce_arb_last_lo_next;
     ce_arb_starve_reg <= ce_arb_starve_next;
+    if (c0_iq_move) begin
+        c0_iq_mem[tmp922[2:0]] <= c0_iq_second;
+    end
     if (c0_iq_push0) begin
         c0_iq_mem[c0_iq_wp_reg[2:0]] <= c0_iq_data0;
     end
     if (c0_iq_push1) begin
-        c0_iq_mem[tmp916[2:0]] <= c0_iq_data1;
+        c0_iq_mem[tmp923[2:0]] <= c0_iq_data1;
     end
     if (c0_rq0_push0) begin
         c0_rq0_mem[c0_rq0_wp_reg[3:0]] <= c0_rq0_data0;
@@ -12744,11 +12864,14 @@ always @(posedge clk) begin
     if (c0_cq_push0) begin
         c0_cq_mem[c0_cq_wp_reg[3:0]] <= c0_cq_data0;
     end
+    if (c1_iq_move) begin
+        c1_iq_mem[tmp924[2:0]] <= c1_iq_second;
+    end
     if (c1_iq_push0) begin
         c1_iq_mem[c1_iq_wp_reg[2:0]] <= c1_iq_data0;
     end
     if (c1_iq_push1) begin
-        c1_iq_mem[tmp917[2:0]] <= c1_iq_data1;
+        c1_iq_mem[tmp925[2:0]] <= c1_iq_data1;
     end
     if (c1_rq0_push0) begin
         c1_rq0_mem[c1_rq0_wp_reg[3:0]] <= c1_rq0_data0;
@@ -12759,11 +12882,14 @@ always @(posedge clk) begin
     if (c1_cq_push0) begin
         c1_cq_mem[c1_cq_wp_reg[3:0]] <= c1_cq_data0;
     end
+    if (c2_iq_move) begin
+        c2_iq_mem[tmp926[2:0]] <= c2_iq_second;
+    end
     if (c2_iq_push0) begin
         c2_iq_mem[c2_iq_wp_reg[2:0]] <= c2_iq_data0;
     end
     if (c2_iq_push1) begin
-        c2_iq_mem[tmp918[2:0]] <= c2_iq_data1;
+        c2_iq_mem[tmp927[2:0]] <= c2_iq_data1;
     end
     if (c2_rq0_push0) begin
         c2_rq0_mem[c2_rq0_wp_reg[3:0]] <= c2_rq0_data0;
@@ -12778,7 +12904,7 @@ always @(posedge clk) begin
         l0_xq_mem[l0_xq_wp_reg[2:0]] <= l0_xq_data0;
     end
     if (l0_xq_push1) begin
-        l0_xq_mem[tmp919[2:0]] <= l0_xq_data1;
+        l0_xq_mem[tmp928[2:0]] <= l0_xq_data1;
     end
     if (l0_iwq_push0) begin
         l0_iwq_mem[l0_iwq_wp_reg[3:0]] <= l0_iwq_data0;
@@ -12787,7 +12913,7 @@ always @(posedge clk) begin
         l1_xq_mem[l1_xq_wp_reg[2:0]] <= l1_xq_data0;
     end
     if (l1_xq_push1) begin
-        l1_xq_mem[tmp920[2:0]] <= l1_xq_data1;
+        l1_xq_mem[tmp929[2:0]] <= l1_xq_data1;
     end
     if (l1_iwq_push0) begin
         l1_iwq_mem[l1_iwq_wp_reg[3:0]] <= l1_iwq_data0;
