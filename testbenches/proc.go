@@ -14,6 +14,7 @@ import (
 	"github.com/kvdirect/kvd/golden/dram"
 	"github.com/kvdirect/kvd/golden/hashtable"
 	"github.com/kvdirect/kvd/golden/hostmem"
+	"github.com/kvdirect/kvd/golden/htengine"
 	"github.com/kvdirect/kvd/golden/memsys"
 	"github.com/kvdirect/kvd/golden/model"
 	"github.com/kvdirect/kvd/golden/pcie"
@@ -136,6 +137,13 @@ type ProcStats struct {
 	KVBytes            int
 	Util               float64 // the preload's memory utilization
 	Checked            bool    // the table in host memory equalled the reference after the flush
+
+	// Where the time went, from the golden processor at the last answer:
+	// the engine's counters (its contexts by phase, its read beats) and
+	// the cycles in which the memory system's cache path had a request
+	// waiting on its pending table (memory.md §4.4).
+	Engine          htengine.Stats
+	MemHazardStalls uint64
 }
 
 type procStim struct {
@@ -151,6 +159,7 @@ type procStim struct {
 	dram   *dram.DRAM
 	daemon *slabd.Daemon
 	ref    *refstore.Store
+	top    *top.Model // the golden processor, for ProcStats' breakdown
 	wp     wire.Params
 
 	w      *workload.Workload
@@ -186,6 +195,7 @@ func NewProc(cfg config.Config, seed uint64, spec ProcSpec) (model.Model, *procS
 	if err != nil {
 		return nil, nil, err
 	}
+	s.top, _ = m.(*top.Model)
 	return m, s, nil
 }
 
@@ -527,6 +537,10 @@ func (s *procStim) observe(c uint64, out []uint64) error {
 		s.st.PCIeWrites += st.Writes
 	}
 	s.st.DRAMReads, s.st.DRAMWrites = s.dram.Reads, s.dram.Writes
+	if s.top != nil {
+		s.st.Engine = s.top.EngineStats()
+		s.st.MemHazardStalls = s.top.Mem.Stats().HazardStalls
+	}
 	return nil
 }
 

@@ -70,7 +70,15 @@ type Stats struct {
 	LatencyMax uint64
 
 	MaxChainPos int // deepest chain position of a bucket executed (0: the index bucket)
+
+	// PhaseCycles[p] sums, over the cycles, the contexts in phase p
+	// (PhaseName): divided by Cycles, the mean number of contexts in each
+	// phase — where an operation's time goes when the engine is full.
+	PhaseCycles [len(phName)]uint64
 }
+
+// PhaseName names phase p of Stats.PhaseCycles as engine.md §3 does.
+func PhaseName(p int) string { return phName[p] }
 
 // Reads is every read access; Writes every write access (hashtable.md §5).
 func (s Stats) Reads() uint64  { return s.BucketReads + s.ObjectReads }
@@ -587,6 +595,7 @@ func (m *Model) Step(in, out []uint64) error {
 
 	// ---- The edge.
 	for x := range st.c {
+		st.stats.PhaseCycles[st.c[x].phase]++
 		st.c[x].phase = nph[x]
 	}
 	st.cycle++

@@ -5,12 +5,14 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sort"
 	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/kvdirect/kvd/config"
+	"github.com/kvdirect/kvd/golden/htengine"
 	"github.com/kvdirect/kvd/plot"
 	"github.com/kvdirect/kvd/testbenches"
 	"github.com/kvdirect/kvd/testbenches/workload"
@@ -52,6 +54,14 @@ type paperRow struct {
 	DRAMPerOp        float64 `json:"dram_accesses_per_op"`
 	Divergences      int     `json:"divergences"`
 	Golden           bool    `json:"golden_only"` // measured on the golden model alone (--golden)
+	// Where the time went (golden/top's counters up to the last answer):
+	// the mean number of engine contexts in each phase (engine.md §3; the
+	// phases with any), the engine's read-data beats per cycle (its one
+	// read port's load), and the share of cycles in which the memory
+	// system's cache path had a request waiting on its pending table.
+	EngineContexts map[string]float64 `json:"engine_contexts_by_phase"`
+	EngineReadBusy float64            `json:"engine_read_port_busy"`
+	MemHazardStall float64            `json:"mem_hazard_stall"`
 	// With --sweep: the key's value for this row and the configuration it
 	// made (the top-level config_hash is the configuration swept from).
 	SweepValue      string `json:"sweep_value,omitempty"`
@@ -190,6 +200,7 @@ design-space scan, e.g. of the engine's contexts, best with --golden.`,
 							PCIePerOp: float64(st.PCIeReads+st.PCIeWrites) / n, DRAMPerOp: float64(st.DRAMReads+st.DRAMWrites) / n,
 							Divergences: divergences, Golden: golden, latency: st.Latency}
 						row.Ratio = row.Mops / row.PaperMops
+						row.EngineContexts, row.EngineReadBusy, row.MemHazardStall = whereTimeGoes(st)
 						if key != "" {
 							row.SweepValue, row.SweepConfigHash = value, c.Hash()
 						}
@@ -230,6 +241,23 @@ design-space scan, e.g. of the engine's contexts, best with --golden.`,
 				}
 				fmt.Fprintf(w, "%-22s %4d %9.1f %9.1f %6.2f %8.3f %10.2f %10.2f %9.2f %9.2f\n", r.Workload, r.KVBytes, r.Mops, r.PaperMops, r.Ratio,
 					r.OpsPerCycle, r.LatencyP50Us, r.LatencyP99Us, r.PCIePerOp, r.DRAMPerOp)
+			}
+			fmt.Fprintf(w, "\nwhere the time went (to the last answer): engine contexts in use, its read port's beats per cycle, cycles the cache path waited on its pending table, and the mean contexts in the busiest phases\n")
+			if key != "" {
+				fmt.Fprintf(w, "%-*s ", max(len(key), 5), key)
+			}
+			fmt.Fprintf(w, "%-22s %4s %9s %10s %8s  %s\n", "workload", "KV", "contexts", "read port", "hazard", "phases")
+			for _, r := range rows {
+				if key != "" {
+					fmt.Fprintf(w, "%-*s ", max(len(key), 5), r.SweepValue)
+				}
+				busy := 0.0
+				for ph, n := range r.EngineContexts {
+					if ph != "FREE" {
+						busy += n
+					}
+				}
+				fmt.Fprintf(w, "%-22s %4d %9.1f %10s %8s  %s\n", r.Workload, r.KVBytes, busy, fmt.Sprintf("%.0f %%", 100*r.EngineReadBusy), fmt.Sprintf("%.1f %%", 100*r.MemHazardStall), topPhases(r.EngineContexts, 3))
 			}
 			for _, f := range files {
 				fmt.Fprintf(w, "plot: %s\n", f)
@@ -421,4 +449,45 @@ func sweepPlots(dir, key string, rows []paperRow, c config.Config, golden bool) 
 		XLabel: key, YLabel: fmt.Sprintf("Mops at %.0f MHz", c.ClockMHz), XTicks: ticks, Series: series}
 	return writeBenchPlots(dir, tp, plot.Histogram{Title: fmt.Sprintf("request-packet latency, %s, %d B, against %s", rows[0].Workload, rows[0].KVBytes, key),
 		Dists: dists, Scale: 1 / c.ClockMHz, Unit: "µs"})
+}
+
+// whereTimeGoes turns a run's golden counters into the row's breakdown.
+func whereTimeGoes(st testbenches.ProcStats) (map[string]float64, float64, float64) {
+	e := st.Engine
+	if e.Cycles == 0 {
+		return nil, 0, 0
+	}
+	n := float64(e.Cycles)
+	by := map[string]float64{}
+	for p, c := range e.PhaseCycles {
+		if c > 0 {
+			by[htengine.PhaseName(p)] = float64(c) / n
+		}
+	}
+	return by, float64(e.ReadBeats) / n, float64(st.MemHazardStalls) / n
+}
+
+// topPhases lists the k phases other than FREE with the most contexts,
+// most first (ties by name, so that the text is the same run to run).
+func topPhases(by map[string]float64, k int) string {
+	var ps []string
+	for p := range by {
+		if p != "FREE" {
+			ps = append(ps, p)
+		}
+	}
+	sort.Slice(ps, func(i, j int) bool {
+		if by[ps[i]] != by[ps[j]] {
+			return by[ps[i]] > by[ps[j]]
+		}
+		return ps[i] < ps[j]
+	})
+	var b strings.Builder
+	for i, p := range ps[:min(k, len(ps))] {
+		if i > 0 {
+			b.WriteString("  ")
+		}
+		fmt.Fprintf(&b, "%s %.1f", p, by[p])
+	}
+	return b.String()
 }

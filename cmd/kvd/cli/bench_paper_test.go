@@ -2,6 +2,7 @@ package cli
 
 import (
 	"encoding/json"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -100,6 +101,22 @@ func TestBenchPaperSweep(t *testing.T) {
 	// contexts must be faster, or the sweep did not reach the configuration.
 	if !(b.OpsPerCycle > a.OpsPerCycle) {
 		t.Errorf("4 contexts %.3f op/cycle, 2 contexts %.3f", b.OpsPerCycle, a.OpsPerCycle)
+	}
+	// The breakdown: every context is in one phase every cycle, so the
+	// means add up to the contexts swept; the engine waits on its reads
+	// (RWAIT) most, and its read port carries less than a beat a cycle.
+	for i, r := range got.Rows {
+		sum := 0.0
+		for _, n := range r.EngineContexts {
+			sum += n
+		}
+		want := float64(2 + 2*i)
+		if math.Abs(sum-want) > 1e-9 || r.EngineContexts["RWAIT"] < 0.5*want || !(r.EngineReadBusy > 0 && r.EngineReadBusy <= 1) {
+			t.Errorf("row %d: contexts by phase %v (sum %g, want %g), read port %g", i, r.EngineContexts, sum, want, r.EngineReadBusy)
+		}
+	}
+	if !strings.Contains(out, "engine_contexts_by_phase") {
+		t.Errorf("--json has no engine_contexts_by_phase: %s", out)
 	}
 	svg, err := os.ReadFile(filepath.Join(dir, "throughput.svg"))
 	if err != nil || !strings.Contains(string(svg), "engine.contexts") {
