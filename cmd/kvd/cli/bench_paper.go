@@ -95,6 +95,15 @@ a table preloaded to 50 % memory utilization. Each cell reports Mops
 latency p50/p99, and the run writes plots: throughput against KV size per
 workload, and the latency distributions.
 
+A second table says where the time went, from the golden processor's
+counters up to the last answer: the engine's contexts in use and the phases
+holding most of them (engine.md §3: RWAIT waits on memory, WRITE on the
+write unit, BLOCKED behind an operation on the same bucket, ...), the
+engine read port's beats per cycle (its bound is 1), and the share of
+cycles in which the memory system's cache path had a request waiting on its
+pending table (memory.md §4.4). --json gives them per row as
+engine_contexts_by_phase, engine_read_port_busy and mem_hazard_stall.
+
 By default the configuration is the paper preset with its memories shrunk
 (` + strings.Join(paperBenchMemory, ", ") + `): the timing of PCIe, DRAM and the
 network are the paper's; only capacities shrink, so that a 50 % preload fits
