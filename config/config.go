@@ -95,6 +95,9 @@ type ROBConfig struct {
 type EngineConfig struct {
 	// Contexts is how many operations the engine keeps in flight.
 	Contexts int `json:"contexts"`
+	// ReadBytes is the engine's read data per transfer: 32 (one beat) or
+	// 64 (the wide port of docs/microarch.md §1.7, a bucket a cycle).
+	ReadBytes int `json:"read_bytes"`
 }
 
 // DMAConfig describes the PCIe links (reference §5).
@@ -210,7 +213,7 @@ func paper() Config {
 		// port and the memory system bound the processor, not these
 		// (engine.md §12, processor.md §2.1).
 		ROB:    ROBConfig{Entries: 1024},
-		Engine: EngineConfig{Contexts: 128},
+		Engine: EngineConfig{Contexts: 128, ReadBytes: 32},
 		DMA: DMAConfig{
 			Links: 2, TagsPerLink: 64, DataBytes: 32, TLPOverhead: 26,
 			LatencyMinNs: 750, LatencyP50Ns: 960, LatencyP99Ns: 1220, LatencyMaxNs: 1350,
@@ -504,6 +507,7 @@ func (c Config) Validate() error {
 		{"rs.max_inflight", c.RS.MaxInflight, c.RS.MaxInflight >= 1 && c.RS.MaxInflight <= 4096, "must be 1..4096"},
 		{"rob.entries", c.ROB.Entries, c.ROB.Entries >= 1 && c.ROB.Entries <= 4096, "must be 1..4096"},
 		{"engine.contexts", c.Engine.Contexts, c.Engine.Contexts >= 2 && c.Engine.Contexts <= 256, "must be 2..256"},
+		{"engine.read_bytes", c.Engine.ReadBytes, c.Engine.ReadBytes == 32 || c.Engine.ReadBytes == 64, "must be 32 or 64"},
 		{"dma.links", c.DMA.Links, c.DMA.Links >= 1 && c.DMA.Links <= 4, "must be 1..4"},
 		{"dma.tags_per_link", c.DMA.TagsPerLink, isPow2(int64(c.DMA.TagsPerLink)), "must be a power of two"},
 		{"dma.data_bytes", c.DMA.DataBytes, isPow2(int64(c.DMA.DataBytes)) && c.DMA.DataBytes <= 64, "must be a power of two, at most 64"},
