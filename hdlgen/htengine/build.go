@@ -44,6 +44,7 @@ type gen struct {
 	TB, MB, NB, CB int
 	LW, SW, BTW    int // line address, slot index and beat index widths
 	NBEAT          int // beats of the object buffer
+	RPT            int // beats per read-data transfer: 1, or 2 on the wide port (engine.md §5.3)
 	startCode      uint64
 	contCode       uint64
 
@@ -117,6 +118,7 @@ func (g *gen) build() (*ir.Module, error) {
 	g.LW = z.AW - 5
 	g.SW = idxBits(z.S)
 	g.NBEAT = z.OB / 32
+	g.RPT = max(1, g.cfg.Engine.ReadBytes/32)
 	g.BTW = idxBits(g.NBEAT)
 	g.startCode = 1<<uint(z.T) - 1
 	g.contCode = 1<<uint(z.T) - 2
@@ -183,7 +185,8 @@ func (g *gen) doc() ir.Doc {
 			"6 MEM_ERROR, 7 BAD_OP, 8 LAMBDA_FAULT; a value with GET and vector OK only.",
 			"al_*: kvd_slab's request port (valid/ready) and its alloc answers.",
 			"mem_*: the host-memory port of docs/microarch.md section 1.7; mem_rdata_ready",
-			"is always 1; read beats are counted, mem_rdata_last is not used.",
+			"is always 1; read-data transfers are counted (engine.read_bytes each, 32 or",
+			"64: the wide port), mem_rdata_last is not used.",
 			"Assumes (engine.md section 2): read data never arrives in the cycle its",
 			"request is accepted, and every accepted alloc is answered exactly once.",
 		},
@@ -238,7 +241,7 @@ func (g *gen) ports() {
 	g.rdBeats = m.Output(rdG, "mem_rd_beats", BeatsBits)
 	g.rdataValid = m.Input(rdataG, "mem_rdata_valid", 1)
 	g.rdataReady = m.Output(rdataG, "mem_rdata_ready", 1)
-	g.rdata = m.Input(rdataG, "mem_rdata", BeatBits)
+	g.rdata = m.Input(rdataG, "mem_rdata", BeatBits*g.RPT)
 	g.rdataLast = m.Input(rdataG, "mem_rdata_last", 1)
 	g.rdataErr = m.Input(rdataG, "mem_rdata_err", 1)
 	g.wrValid = m.Output(wrG, "mem_wr_valid", 1)
@@ -499,8 +502,14 @@ func (g *gen) returnQueue() {
 	q.execL.Comment = "the line address of the read exec_ctx has just completed"
 	q.head = g.part("rq_head", q.mem.Read(q.rp))
 	q.h = g.wire("rq_head_ctx", g.rqR.Get(q.head, "ctx"))
+	// The last transfer of the head's read: its beats less one, halved on
+	// the wide port (a transfer of two beats, the odd last beat alone).
+	lastXfer := ir.Sub(g.rqR.Get(q.head, "beats"), k(BeatsBits, 1))
+	if g.RPT == 2 {
+		lastXfer = ir.Shr(lastXfer, k(1, 1))
+	}
 	q.last = g.wire("rdata_last_beat", ir.LAnd(g.rdataValid,
-		ir.Eq(ir.Zext(q.beat, BeatsBits), ir.Sub(g.rqR.Get(q.head, "beats"), k(BeatsBits, 1)))))
+		ir.Eq(ir.Zext(q.beat, BeatsBits), lastXfer)))
 	m.Assign(g.rdataReady, one1)
 	m.Comb("return queue and read data (engine.md 5.2, 5.3)", func(b *ir.Block) {
 		b.Set(q.wpN, q.wp)
@@ -529,9 +538,10 @@ func (g *gen) returnQueue() {
 		b.If(g.rd.xfer, func(b *ir.Block) {
 			b.Write(q.mem, q.wp, g.rqR.Pack(map[string]ir.Expr{"ctx": g.rd.ctx, "beats": g.rd.beats, "line": g.rd.line}))
 		}, nil)
-		for i := 0; i < g.NBEAT; i++ {
+		for i := 0; i < g.NBEAT/g.RPT; i++ {
+			w := BeatBits * g.RPT
 			b.If(ir.LAnd(g.rdataValid, ir.Eq(q.beat, k(g.BTW, uint64(i)))), func(b *ir.Block) {
-				b.Set(ir.Bits(g.rbuf, BeatBits*i+BeatBits-1, BeatBits*i), g.rdata)
+				b.Set(ir.Bits(g.rbuf, w*i+w-1, w*i), g.rdata)
 			}, nil)
 		}
 		b.If(g.rst, func(b *ir.Block) {

@@ -23,6 +23,10 @@ type clientSig struct {
 	baddr                                      []*ir.Signal
 	brd                                        []*ir.Signal
 	load                                       *ir.Signal
+	// A wide client's second beat: each bank's second read (at head+1),
+	// its bank, and whether the transfer has it.
+	brd2                   []*ir.Signal
+	osel2, osel2N, o2, o2N *ir.Signal
 }
 
 type linkSig struct {
@@ -86,7 +90,11 @@ func (g *gen) build() (*ir.Module, error) {
 		s.rdBeats = m.Input(grp, x+"rd_beats", BeatsBits)
 		s.rdataValid = m.Output(grp, x+"rdata_valid", 1)
 		s.rdataReady = m.Input(grp, x+"rdata_ready", 1)
-		s.rdata = m.Output(grp, x+"rdata", BeatBits)
+		rw := BeatBits
+		if p.Clients[c].Wide {
+			rw = 2 * BeatBits
+		}
+		s.rdata = m.Output(grp, x+"rdata", rw)
 		s.rLast = m.Output(grp, x+"rdata_last", 1)
 		s.rErr = m.Output(grp, x+"rdata_err", 1)
 		s.wrValid = m.Input(grp, x+"wr_valid", 1)
@@ -208,6 +216,13 @@ func (g *gen) build() (*ir.Module, error) {
 			s.baddr = append(s.baddr, g.ev(fmt.Sprintf("%srb_wa%d", x, b), g.RBW))
 			s.bdata = append(s.bdata, g.ev(fmt.Sprintf("%srb_wd%d", x, b), BeatBits))
 			s.brd = append(s.brd, m.Reg(fmt.Sprintf("%srb_rd%d", x, b), BeatBits))
+			if p.Clients[c].Wide {
+				s.brd2 = append(s.brd2, m.Reg(fmt.Sprintf("%srb_rd2_%d", x, b), BeatBits))
+			}
+		}
+		if p.Clients[c].Wide {
+			s.osel2, s.osel2N = g.state(x+"osel2", g.LW, false, 0)
+			s.o2, s.o2N = g.state(x+"o2", 1, false, 0)
 		}
 	}
 	for l, s := range ls {
@@ -280,7 +295,17 @@ func (g *gen) build() (*ir.Module, error) {
 		for b := range vals {
 			vals[b] = s.brd[b]
 		}
-		m.Assign(s.rdata, ir.Sel(s.oe, k(BeatBits, 0), g.pick(s.osel, vals)))
+		lo := g.pick(s.osel, vals)
+		if s.brd2 == nil {
+			m.Assign(s.rdata, ir.Sel(s.oe, k(BeatBits, 0), lo))
+			continue
+		}
+		vals2 := make([]ir.Expr, L+2)
+		for b := range vals2 {
+			vals2[b] = s.brd2[b]
+		}
+		hi := ir.Sel(s.o2, g.pick(s.osel2, vals2), k(BeatBits, 0))
+		m.Assign(s.rdata, ir.Sel(s.oe, k(2*BeatBits, 0), ir.Cat(hi, lo)))
 	}
 	for _, s := range ls {
 		wr := lr.get(s.osReq, "write")
@@ -358,23 +383,48 @@ func (g *gen) build() (*ir.Module, error) {
 	// ---- step 2: delivery ---------------------------------------------------------
 	for c, s := range cs {
 		x := fmt.Sprintf("c%d_", c)
+		wide := p.Clients[c].Wide
 		vh := g.wire(x+"v_head", ir.BitAt(s.v, s.head))
-		ld := g.wire(x+"deliver", ir.LAnd(ir.LOr(ir.LNot(s.ov), s.rdataReady), vh))
+		var lh, h1 ir.Expr = ir.BitAt(s.last, s.head), nil
+		avail := ir.Expr(vh)
+		if wide {
+			lh = g.wire(x+"last_head", lh)
+			h1 = g.wire(x+"rb_head1", ir.Add(s.head, k(g.RBW, 1)))
+			// Two entries at once unless the head ends its request
+			// (memory.md §6 step 2, wide).
+			avail = ir.LAnd(vh, ir.LOr(lh, ir.BitAt(s.v, h1)))
+		}
+		ld := g.wire(x+"deliver", ir.LAnd(ir.LOr(ir.LNot(s.ov), s.rdataReady), avail))
+		var two ir.Expr = k(1, 0)
+		if wide {
+			two = g.wire(x+"deliver_two", ir.LNot(lh))
+		}
+		lv := make([]ir.Expr, p.RB)
+		for i := range lv {
+			lv[i] = g.bitsOf(s.lvt, g.LW*i+g.LW-1, g.LW*i)
+		}
 		s := s
 		g.step(func(b *ir.Block) {
 			b.Set(s.load, ld)
 			b.If(ld, func(b *ir.Block) {
 				b.Set(s.ovN, k(1, 1))
-				b.Set(s.olN, ir.BitAt(s.last, s.head))
+				b.Set(s.olN, lh)
 				b.Set(s.oeN, ir.BitAt(s.e, s.head))
-				lv := make([]ir.Expr, p.RB)
-				for i := range lv {
-					lv[i] = g.bitsOf(s.lvt, g.LW*i+g.LW-1, g.LW*i)
-				}
 				b.Set(s.oselN, g.pick(s.head, lv))
 				b.Set(s.vN, ir.And(s.vN, ir.Not(rbOne(s.head))))
 				b.Set(s.headN, ir.Add(s.head, k(g.RBW, 1)))
 				b.Set(s.usedN, ir.Sub(s.usedN, k(g.RBW+1, 1)))
+				if wide {
+					b.Set(s.o2N, two)
+					b.Set(s.osel2N, g.pick(h1, lv))
+					b.If(two, func(b *ir.Block) {
+						b.Set(s.olN, ir.BitAt(s.last, h1))
+						b.Set(s.oeN, ir.LOr(ir.BitAt(s.e, s.head), ir.BitAt(s.e, h1)))
+						b.Set(s.vN, ir.And(s.vN, ir.Not(ir.Or(rbOne(s.head), rbOne(h1)))))
+						b.Set(s.headN, ir.Add(s.head, k(g.RBW, 2)))
+						b.Set(s.usedN, ir.Sub(s.usedN, k(g.RBW+1, 1))) // the second of two
+					}, nil)
+				}
 			}, func(b *ir.Block) {
 				b.If(s.rdataReady, func(b *ir.Block) { b.Set(s.ovN, k(1, 0)) }, nil)
 			})
@@ -383,6 +433,9 @@ func (g *gen) build() (*ir.Module, error) {
 			b.If(s.load, func(b *ir.Block) {
 				for i := range s.banks {
 					b.Set(s.brd[i], s.banks[i].Read(s.head))
+					if wide {
+						b.Set(s.brd2[i], s.banks[i].Read(h1))
+					}
 				}
 			}, nil)
 			for i := range s.banks {

@@ -32,11 +32,14 @@ type Client struct {
 	Name   string
 	High   bool
 	SwapIn bool
+	// Wide: 512-bit read data, two beats a transfer (docs/microarch.md §1.7).
+	Wide bool
 }
 
-// DefaultClients are the processor's ports (memory.md §1).
-func DefaultClients() []Client {
-	return []Client{{"slab", true, false}, {"bucket", true, true}, {"object", false, false}}
+// DefaultClients are the processor's ports (memory.md §1); the engine's
+// bucket port is wide iff engine.read_bytes is 64.
+func DefaultClients(cfg config.Config) []Client {
+	return []Client{{"slab", true, false, false}, {"bucket", true, true, cfg.Engine.ReadBytes == 64}, {"object", false, false, false}}
 }
 
 // Params are the generator parameters.
@@ -48,7 +51,7 @@ type Params struct {
 
 // DefaultParams are memory.md §1's defaults for cfg.
 func DefaultParams(cfg config.Config) Params {
-	return Params{Clients: DefaultClients(), RB: 256, Q: 8, RQ: 16, LQ: 64, K: 128, TO: cfg.NsToCycles(50000)}
+	return Params{Clients: DefaultClients(cfg), RB: 256, Q: 8, RQ: 16, LQ: 64, K: 128, TO: cfg.NsToCycles(50000)}
 }
 
 // Generate builds kvd_memsys for cfg with the default parameters.
