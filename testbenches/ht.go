@@ -122,6 +122,7 @@ type htRead struct {
 
 type htStim struct {
 	cfg   config.Config
+	rpt   int // beats per read-data transfer (engine.read_bytes / 32)
 	m     *htengine.Model
 	p     htPorts
 	rng   *rand.Rand
@@ -179,7 +180,7 @@ func newHTStim(cfg config.Config, seed, budget uint64) (*htStim, error) {
 		return nil, err
 	}
 	s := &htStim{
-		cfg: cfg, m: m, p: newHTPorts(model.MustLayout(m.Ports())),
+		cfg: cfg, rpt: max(1, cfg.Engine.ReadBytes/32), m: m, p: newHTPorts(model.MustLayout(m.Ports())),
 		rng: rand.New(rand.NewPCG(seed, 0x68742d7374696d21)),
 		mem: mem, alloc: alloc, hash: keyhash.NewHasher(cfg), ev: ev, vp: vector.ParamsOf(cfg),
 		k: cfg.Key.MaxKeyBytes, v: cfg.Key.MaxValueBytes,
@@ -390,10 +391,14 @@ func (s *htStim) drive(c uint64, in []uint64) {
 	htSet(in, s.p.rdReady, b2u(s.rng.IntN(10) != 0))
 	htSet(in, s.p.wrReady, b2u(s.rng.IntN(8) != 0))
 	if len(s.reads) > 0 && s.reads[0].start <= c && s.rng.IntN(7) != 0 {
+		// A transfer: one beat, or two on the wide port (docs/microarch.md
+		// §1.7: beats 2k and 2k+1, an odd last beat alone with zeros above).
 		r := &s.reads[0]
 		htSet(in, s.p.rdataValid, 1)
-		copy(in[s.p.rdata.Off:s.p.rdata.Off+4], r.beats[s.beat][:])
-		htSet(in, s.p.rdataLast, b2u(s.beat == len(r.beats)-1))
+		for i := 0; i < s.rpt && s.beat+i < len(r.beats); i++ {
+			copy(in[s.p.rdata.Off+4*i:s.p.rdata.Off+4*i+4], r.beats[s.beat+i][:])
+		}
+		htSet(in, s.p.rdataLast, b2u(s.beat+s.rpt >= len(r.beats)))
 		if s.rng.Float64() < s.errRate {
 			htSet(in, s.p.rdataErr, 1)
 		}
@@ -558,8 +563,8 @@ func (s *htStim) observe(c uint64, in, out []uint64) error {
 		if htGet(in, s.p.rdataErr) == 1 {
 			s.points["ht.mem_error_beats"]++
 		}
-		s.beat++
-		if s.beat == len(s.reads[0].beats) {
+		s.beat += s.rpt
+		if s.beat >= len(s.reads[0].beats) {
 			s.reads, s.beat = s.reads[1:], 0
 		}
 	}
