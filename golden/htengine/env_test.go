@@ -27,6 +27,9 @@ type envOpts struct {
 	noMemP                    float64 // probability an alloc is answered "no memory"
 	reqP                      float64 // per-cycle probability a waiting request is presented
 	vecP                      float64 // randomRequest: share of vector operations (engine.md §6.7)
+	// failRead, if set, names the beat of a read (address, beats) whose DMA
+	// fails (-1: none); for directed error tests, besides errP.
+	failRead func(addr uint64, beats int) int
 }
 
 func defaultOpts() envOpts {
@@ -118,8 +121,10 @@ type env struct {
 	prevRdHeld, prevAlHeld bool
 	prevWrHeld             bool
 
-	// Records.
+	// Records. rdXferEvs: a read-data transfer (cycle, the read's address,
+	// the transfer's index).
 	accepts, responses, rdReqs, alReqs []event
+	rdXferEvs                          []event
 
 	// Per operation (by tag): reads taken, the first address of each write,
 	// and the chain (address -> position) before its first write.
@@ -364,6 +369,7 @@ func (e *env) step() {
 
 	// Read data consumed.
 	if beatOf != nil {
+		e.rdXferEvs = append(e.rdXferEvs, event{e.cycle, beatOf.addr, uint64(beatOf.next)})
 		e.rdXfers++
 		e.rdBeats += min(e.p.RW/BeatBytes, len(beatOf.beats)-e.p.RW/BeatBytes*beatOf.next)
 		beatOf.next++
@@ -399,6 +405,11 @@ func (e *env) step() {
 		errBeat := -1
 		if e.chance(e.opt.errP) {
 			errBeat = e.rng.IntN(n)
+		}
+		if e.opt.failRead != nil {
+			if b := e.opt.failRead(addr, n); b >= 0 {
+				errBeat = b
+			}
 		}
 		e.packTransfers(rd)
 		if errBeat >= 0 {
