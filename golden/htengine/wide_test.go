@@ -296,3 +296,39 @@ func TestWideGetThroughput(t *testing.T) {
 		}
 	}
 }
+
+// The read path does not allocate: replaying a stream of GETs (bucket and
+// object reads, every transfer width) through Step allocates nothing, at
+// both widths (Step allocates only to complete a plan, in the vector unit
+// and on errors).
+func TestStepGetsAllocateNothing(t *testing.T) {
+	eachReadWidth(t, func(t *testing.T, rw int) {
+		e := wideEnv(t, rw, readyOpts())
+		snap := e.m.Snapshot()
+		kvs := wideKVs()
+		for i := 0; i < 400; i++ {
+			e.send(e.newRequest(OpGet, kvs[i%len(kvs)].key, nil))
+		}
+		var ins [][]uint64
+		for len(e.pending) > 0 || len(e.src) > 0 || e.cur != nil {
+			e.step()
+			ins = append(ins, slices.Clone(e.in))
+		}
+		e.runUntilDone(100)
+		e.finish()
+		e.m.Restore(snap)
+		out := make([]uint64, len(e.out))
+		half, k := len(ins)/2, 0
+		allocs := testing.AllocsPerRun(1, func() { // a warm-up run, then the measured one
+			for _, in := range ins[k*half : (k+1)*half] {
+				if err := e.m.Step(in, out); err != nil {
+					t.Fatal(err)
+				}
+			}
+			k++
+		})
+		if allocs != 0 {
+			t.Errorf("%.0f allocations in %d cycles of GETs", allocs, half)
+		}
+	})
+}
