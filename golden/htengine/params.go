@@ -8,7 +8,9 @@
 // compete for one read unit (with its return queue), one execute unit, one
 // slab unit, one vector unit (kvd_vec, engine.md §8A), one write unit and
 // one response unit. Operations on the same index bucket run one at a time,
-// in arrival order.
+// in arrival order. The read data arrives engine.read_bytes at a time
+// (engine.md §5.3): a 32 B beat a transfer, or two on the wide port of
+// docs/microarch.md §1.7.
 //
 // The vector unit's values are golden/vector's Exec (vector.md §3, the λs
 // evaluated by expr at the element width); its timing as the engine sees it
