@@ -109,15 +109,18 @@ func TestNewRefusesWhatTheLayoutRefuses(t *testing.T) {
 // A pointer counts memory.pointer_unit units (engine.md §6.1's note): a run
 // with 64 B units.
 func TestRandomPointerUnit64(t *testing.T) {
-	cfg := simConfig(t)
-	cfg.Memory.PointerUnit = 64
-	cfg.Memory.IndexBuckets = 4
-	cfg.Slab.Classes = []int{64, 128, 256, 512}
-	rng := rand.New(rand.NewPCG(64, 64))
-	e := runRandom(t, cfg, defaultOpts(), 64, randomKeys(cfg, rng, 50), 1500)
-	if e.m.l.BucketClass != 0 || e.m.Stats().MaxChainPos < 3 || e.coverage["DELETE unlink, out-of-line"]+e.coverage["DELETE unlink, inline"] == 0 {
-		t.Fatalf("want chained buckets of class 0 and unlinks (coverage %v)", e.coverage)
-	}
+	eachReadWidth(t, func(t *testing.T, rw int) {
+		cfg := simConfig(t)
+		cfg.Engine.ReadBytes = rw
+		cfg.Memory.PointerUnit = 64
+		cfg.Memory.IndexBuckets = 4
+		cfg.Slab.Classes = []int{64, 128, 256, 512}
+		rng := rand.New(rand.NewPCG(64, 64))
+		e := runRandom(t, cfg, defaultOpts(), 64, randomKeys(cfg, rng, 50), 1500)
+		if e.m.l.BucketClass != 0 || e.m.Stats().MaxChainPos < 3 || e.coverage["DELETE unlink, out-of-line"]+e.coverage["DELETE unlink, inline"] == 0 {
+			t.Fatalf("want chained buckets of class 0 and unlinks (coverage %v)", e.coverage)
+		}
+	})
 }
 
 // collidingKeys returns per keys in each of n index buckets (lengths cycling
@@ -312,10 +315,15 @@ func runRandom(t *testing.T, cfg config.Config, opt envOpts, seed uint64, keys [
 	e.runUntilDone(400 * ops)
 	e.finish()
 	s := e.m.Stats()
-	t.Logf("%d ops in %d cycles: latency mean %.1f max %d; reads %d+%d writes %d+%d allocs %d frees %d; blocked %d; deepest position %d; MEM_ERROR %d NO_MEMORY %d; vector unit %d ops (%d checked), %d faults, %d written back",
-		ops, s.Cycles, float64(s.LatencySum)/float64(s.Responses), s.LatencyMax, s.BucketReads, s.ObjectReads,
+	t.Logf("engine.read_bytes %d: %d ops in %d cycles: latency mean %.1f max %d; read data %d transfers, %d beats; reads %d+%d writes %d+%d allocs %d frees %d; blocked %d; deepest position %d; MEM_ERROR %d NO_MEMORY %d; vector unit %d ops (%d checked), %d faults, %d written back",
+		e.p.RW, ops, s.Cycles, float64(s.LatencySum)/float64(s.Responses), s.LatencyMax, s.ReadTransfers, s.ReadBeats, s.BucketReads, s.ObjectReads,
 		s.BucketWrites, s.ObjectWrites, s.AllocsOK, s.Frees, s.Blocked, s.MaxChainPos, e.memErrors, e.noMems,
 		s.VecOps, e.vecChecked, s.VecFaults, s.VecWriteBacks)
+	// Every read is at least a bucket (2 beats): the wide port carries
+	// fewer transfers than beats, the narrow one as many.
+	if (e.p.RW == BeatBytes) != (s.ReadTransfers == s.ReadBeats) {
+		t.Errorf("engine.read_bytes %d: %d transfers for %d beats", e.p.RW, s.ReadTransfers, s.ReadBeats)
+	}
 	return e
 }
 
@@ -331,7 +339,12 @@ func requireCoverage(t *testing.T, e *env, keys ...string) {
 // The sim preset, with the keys of the run forced into three index buckets
 // so that chains grow deep, plus short keys elsewhere.
 func TestRandomSimCollidingBuckets(t *testing.T) {
+	eachReadWidth(t, testRandomSimCollidingBuckets)
+}
+
+func testRandomSimCollidingBuckets(t *testing.T, rw int) {
 	cfg := simConfig(t)
+	cfg.Engine.ReadBytes = rw
 	total := &env{coverage: map[string]int{}}
 	for seed := uint64(1); seed <= 3; seed++ {
 		t.Run(fmt.Sprint("seed", seed), func(t *testing.T) {
@@ -374,22 +387,29 @@ func TestRandomSimCollidingBuckets(t *testing.T) {
 // that far more reads are outstanding than the 64 contexts the engine once
 // had: the return queue and every per-context table must hold them all.
 func TestManyContexts(t *testing.T) {
-	cfg := simConfig(t)
-	cfg.Engine.Contexts = 256
-	opt := defaultOpts()
-	opt.latMin, opt.latMax, opt.reqP, opt.rdReady = 200, 400, 1, 1
-	rng := rand.New(rand.NewPCG(256, 1))
-	keys := randomKeys(cfg, rng, 3000)
-	e := runRandom(t, cfg, opt, 256, keys, 4000)
-	if e.maxReads <= 128 {
-		t.Errorf("at most %d reads outstanding: the run does not fill the contexts", e.maxReads)
-	}
-	t.Logf("up to %d reads outstanding", e.maxReads)
+	eachReadWidth(t, func(t *testing.T, rw int) {
+		cfg := simConfig(t)
+		cfg.Engine.ReadBytes = rw
+		cfg.Engine.Contexts = 256
+		opt := defaultOpts()
+		opt.latMin, opt.latMax, opt.reqP, opt.rdReady = 200, 400, 1, 1
+		rng := rand.New(rand.NewPCG(256, 1))
+		keys := randomKeys(cfg, rng, 3000)
+		e := runRandom(t, cfg, opt, 256, keys, 4000)
+		if e.maxReads <= 128 {
+			t.Errorf("at most %d reads outstanding: the run does not fill the contexts", e.maxReads)
+		}
+		t.Logf("up to %d reads outstanding", e.maxReads)
+	})
 }
 
 // Few index buckets, many contexts, long latencies: much overlap between
 // buckets and long BLOCKED queues.
 func TestRandomSmallIndex(t *testing.T) {
+	eachReadWidth(t, testRandomSmallIndex)
+}
+
+func testRandomSmallIndex(t *testing.T, rw int) {
 	for _, tc := range []struct {
 		contexts, buckets int
 		opt               func(*envOpts)
@@ -401,6 +421,7 @@ func TestRandomSmallIndex(t *testing.T) {
 	} {
 		t.Run(fmt.Sprintf("C%d_buckets%d", tc.contexts, tc.buckets), func(t *testing.T) {
 			cfg := simConfig(t)
+			cfg.Engine.ReadBytes = rw
 			cfg.Engine.Contexts = tc.contexts
 			cfg.Memory.IndexBuckets = int64(tc.buckets)
 			opt := defaultOpts()
@@ -415,12 +436,41 @@ func TestRandomSmallIndex(t *testing.T) {
 	}
 }
 
+// A low bucket.inline_threshold puts short KVs in the 32 B class: object
+// reads of one beat, which the wide port carries alone in a transfer, its
+// upper half 0 (engine.md §5.3, docs/microarch.md §1.7) — the odd case the
+// preset's classes never produce (their objects are 64 B and up). Every
+// GET that hits such an object is checked against the reference value.
+func TestRandomSmallObjects(t *testing.T) {
+	eachReadWidth(t, func(t *testing.T, rw int) {
+		cfg := simConfig(t)
+		cfg.Engine.ReadBytes = rw
+		cfg.Bucket.InlineThreshold = 8
+		cfg.Memory.IndexBuckets = 16
+		if err := cfg.Validate(); err != nil {
+			t.Fatal(err)
+		}
+		opt := defaultOpts()
+		opt.errP = 0.01
+		rng := rand.New(rand.NewPCG(32, uint64(rw)))
+		keys := randomKeys(cfg, rng, 60)
+		e := runRandom(t, cfg, opt, 32+uint64(rw), keys, 3000)
+		requireCoverage(t, e, "PUT class 0", "GET hit class 0", "GET hit class 1", "GET hit class 2", "GET hit inline",
+			"GET status 6")
+	})
+}
+
 // Read errors and refused allocations: the operation answers MEM_ERROR or
 // NO_MEMORY and leaves the table (and the allocator) as it was.
 func TestRandomFaults(t *testing.T) {
+	eachReadWidth(t, testRandomFaults)
+}
+
+func testRandomFaults(t *testing.T, rw int) {
 	for _, C := range []int{3, 8} {
 		t.Run(fmt.Sprint("C", C), func(t *testing.T) {
 			cfg := simConfig(t)
+			cfg.Engine.ReadBytes = rw
 			cfg.Engine.Contexts = C
 			cfg.Memory.IndexBuckets = 8
 			opt := defaultOpts()
@@ -705,7 +755,12 @@ func TestProtocolViolations(t *testing.T) {
 
 // Snapshot and Restore: replaying the same inputs gives the same outputs.
 func TestSnapshotRestore(t *testing.T) {
+	eachReadWidth(t, testSnapshotRestore)
+}
+
+func testSnapshotRestore(t *testing.T, rw int) {
 	cfg := simConfig(t)
+	cfg.Engine.ReadBytes = rw
 	cfg.Memory.IndexBuckets = 4
 	e := newEnv(t, cfg, defaultOpts(), 11)
 	keys := randomKeys(cfg, e.rng, 40)

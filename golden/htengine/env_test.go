@@ -27,6 +27,9 @@ type envOpts struct {
 	noMemP                    float64 // probability an alloc is answered "no memory"
 	reqP                      float64 // per-cycle probability a waiting request is presented
 	vecP                      float64 // randomRequest: share of vector operations (engine.md §6.7)
+	// failRead, if set, names the beat of a read (address, beats) whose DMA
+	// fails (-1: none); for directed error tests, besides errP.
+	failRead func(addr uint64, beats int) int
 }
 
 func defaultOpts() envOpts {
@@ -52,12 +55,19 @@ type request struct {
 func (r *request) Key() []byte   { return r.key[:r.klen] }
 func (r *request) Value() []byte { return r.value[:r.vlen] }
 
+// memRead is a read request the host memory took: its beats (32 B each),
+// and the transfers that carry them on the read-data port — a beat each,
+// or, when the engine's port is wide (engine.read_bytes = 64), beats 2k and
+// 2k+1 in transfer k, an odd last beat alone with the upper 256 bits 0
+// (docs/microarch.md §1.7).
 type memRead struct {
 	addr    uint64
 	beats   [][4]uint64
-	first   uint64 // earliest cycle of beat 0
-	next    int
-	errBeat int // -1: none
+	xfers   [][]uint64 // 4 words a transfer, 8 when wide
+	first   uint64     // earliest cycle of transfer 0
+	next    int        // the next transfer
+	errBeat int        // -1: none
+	errXfer int        // the transfer carrying errBeat (-1: none)
 }
 
 type alAnswer struct {
@@ -101,15 +111,20 @@ type env struct {
 
 	reads    []*memRead
 	maxReads int // the most reads outstanding at once
-	alAns    *alAnswer
+	// Read data delivered: transfers, and the beats they carried.
+	rdXfers, rdBeats int
+
+	alAns *alAnswer
 
 	// What the previous cycle left on the ports, for the §1.3 stability checks.
 	prevRd, prevAl, prevWr []uint64
 	prevRdHeld, prevAlHeld bool
 	prevWrHeld             bool
 
-	// Records.
+	// Records. rdXferEvs: a read-data transfer (cycle, the read's address,
+	// the transfer's index).
 	accepts, responses, rdReqs, alReqs []event
+	rdXferEvs                          []event
 
 	// Per operation (by tag): reads taken, the first address of each write,
 	// and the chain (address -> position) before its first write.
@@ -132,6 +147,19 @@ type env struct {
 	vecChecked int
 
 	rspValues map[uint16][]byte // every response's value (rsp_vlen bytes), by tag
+}
+
+// readWidths are the values of engine.read_bytes (engine.md §1): the
+// functional tests run at both, the host memory answering as the engine's
+// port is (one beat a transfer, or two: docs/microarch.md §1.7).
+var readWidths = []int{BeatBytes, 2 * BeatBytes}
+
+// eachReadWidth runs f as a subtest per read width ("rw32", "rw64").
+func eachReadWidth(t *testing.T, f func(t *testing.T, rw int)) {
+	t.Helper()
+	for _, rw := range readWidths {
+		t.Run(fmt.Sprint("rw", rw), func(t *testing.T) { f(t, rw) })
+	}
 }
 
 func newEnv(t *testing.T, cfg config.Config, opt envOpts, seed uint64) *env {
@@ -254,9 +282,9 @@ func (e *env) step() {
 		rd := e.reads[0]
 		beatOf = rd
 		in[o.iRdataValid] = 1
-		copy(in[o.iRdata:o.iRdata+4], rd.beats[rd.next][:])
-		in[o.iRdataLast] = b2u(rd.next == len(rd.beats)-1)
-		in[o.iRdataErr] = b2u(rd.next == rd.errBeat)
+		copy(in[o.iRdata:o.iRdata+o.rdataWords], rd.xfers[rd.next])
+		in[o.iRdataLast] = b2u(rd.next == len(rd.xfers)-1)
+		in[o.iRdataErr] = b2u(rd.next == rd.errXfer)
 	}
 	wrReady := e.chance(e.opt.wrReady)
 	in[o.iWrReady] = b2u(wrReady)
@@ -341,8 +369,11 @@ func (e *env) step() {
 
 	// Read data consumed.
 	if beatOf != nil {
+		e.rdXferEvs = append(e.rdXferEvs, event{e.cycle, beatOf.addr, uint64(beatOf.next)})
+		e.rdXfers++
+		e.rdBeats += min(e.p.RW/BeatBytes, len(beatOf.beats)-e.p.RW/BeatBytes*beatOf.next)
 		beatOf.next++
-		if beatOf.next == len(beatOf.beats) {
+		if beatOf.next == len(beatOf.xfers) {
 			e.reads = e.reads[1:]
 		}
 	}
@@ -367,14 +398,22 @@ func (e *env) step() {
 		if n < 1 || n > 16 || addr%32 != 0 {
 			t.Fatalf("cycle %d: read of %d beats at %#x", e.cycle, n, addr)
 		}
-		rd := &memRead{addr: addr, first: e.cycle + uint64(e.between(e.opt.latMin, e.opt.latMax)), errBeat: -1}
+		rd := &memRead{addr: addr, first: e.cycle + uint64(e.between(e.opt.latMin, e.opt.latMax)), errBeat: -1, errXfer: -1}
 		for k := 0; k < n; k++ {
 			rd.beats = append(rd.beats, e.mem.ReadBeat(int64(addr)+32*int64(k)))
 		}
+		errBeat := -1
 		if e.chance(e.opt.errP) {
-			rd.errBeat = e.rng.IntN(n)
-			rd.beats[rd.errBeat] = [4]uint64{e.rng.Uint64(), e.rng.Uint64(), e.rng.Uint64(), e.rng.Uint64()}
-			e.injErr++
+			errBeat = e.rng.IntN(n)
+		}
+		if e.opt.failRead != nil {
+			if b := e.opt.failRead(addr, n); b >= 0 {
+				errBeat = b
+			}
+		}
+		e.packTransfers(rd)
+		if errBeat >= 0 {
+			e.injectError(rd, errBeat)
 		}
 		e.reads = append(e.reads, rd)
 		e.maxReads = max(e.maxReads, len(e.reads))
@@ -382,6 +421,42 @@ func (e *env) step() {
 
 	e.checkInvariants()
 	e.cycle++
+}
+
+// packTransfers fills rd.xfers from rd.beats: one beat a transfer, or two
+// when the engine's read port is wide (docs/microarch.md §1.7: transfer k
+// carries beats 2k and 2k+1, an odd last beat alone with the upper 256 bits
+// 0).
+func (e *env) packTransfers(rd *memRead) {
+	per := e.p.RW / BeatBytes
+	rd.xfers = rd.xfers[:0]
+	for k := 0; k < len(rd.beats); k += per {
+		x := make([]uint64, 4*per)
+		for b := 0; b < per && k+b < len(rd.beats); b++ {
+			copy(x[4*b:], rd.beats[k+b][:])
+		}
+		rd.xfers = append(rd.xfers, x)
+	}
+}
+
+// injectError makes the DMA of beat b of rd fail: the transfer carrying it
+// has mem_rdata_err = 1 and undefined data (random here; the whole
+// transfer when wide, its other beat and an odd last beat's zero half too).
+func (e *env) injectError(rd *memRead, b int) {
+	if rd.errBeat >= 0 {
+		e.t.Fatalf("a second error on the read at %#x", rd.addr)
+	}
+	per := e.p.RW / BeatBytes
+	rd.errBeat, rd.errXfer = b, b/per
+	rd.beats[b] = [4]uint64{e.rng.Uint64(), e.rng.Uint64(), e.rng.Uint64(), e.rng.Uint64()}
+	x := rd.xfers[rd.errXfer]
+	copy(x[4*(b%per):], rd.beats[b][:])
+	for w := range x {
+		if w/4 != b%per {
+			x[w] = e.rng.Uint64()
+		}
+	}
+	e.injErr++
 }
 
 // checkOutputs: bits above each port's width are zero (§1.4), and requests
@@ -548,6 +623,11 @@ func (e *env) response() {
 		fail("%d allocs and %d frees, reference %d and %d", allocs, frees, res.Allocs, res.Frees)
 	}
 	if r.op == OpGet && res.Status == hashtable.OK {
+		if f := e.m.l.FormOf(r.klen, len(res.Value)); f.Inline {
+			e.coverage["GET hit inline"]++
+		} else {
+			e.coverage[fmt.Sprintf("GET hit class %d", f.Class)]++
+		}
 		wantValue(res.Value)
 	} else {
 		wantValue(nil)
@@ -601,6 +681,10 @@ func (e *env) finish() {
 	s := e.m.Stats()
 	if int(s.Responses) != e.got || s.Accepted != uint64(e.sent) {
 		t.Fatalf("stats: %d accepted, %d responses; test saw %d, %d", s.Accepted, s.Responses, e.sent, e.got)
+	}
+	if int(s.ReadTransfers) != e.rdXfers || int(s.ReadBeats) != e.rdBeats {
+		t.Fatalf("read data: the model counted %d transfers, %d beats; the memory delivered %d, %d",
+			s.ReadTransfers, s.ReadBeats, e.rdXfers, e.rdBeats)
 	}
 	if e.memErrors != e.injErr {
 		t.Fatalf("%d MEM_ERROR responses for %d reads with an error beat", e.memErrors, e.injErr)

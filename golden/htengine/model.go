@@ -58,8 +58,15 @@ type Stats struct {
 	// last beat was taken.
 	BucketReads, ObjectReads   uint64
 	BucketWrites, ObjectWrites uint64
-	ReadBeats, WriteBeats      uint64
-	ErrBeats                   uint64 // read beats with mem_rdata_err
+	// ReadBeats counts the 32 B beats of read data received (a wide
+	// transfer carries two, or one at the end of an odd read) and
+	// ReadTransfers the read-data transfers (the port's busy cycles; equal
+	// to ReadBeats when engine.read_bytes = 32). ErrBeats counts the
+	// transfers with mem_rdata_err (beats at 32: the flag is per transfer,
+	// docs/microarch.md §1.7).
+	ReadBeats, WriteBeats uint64
+	ReadTransfers         uint64
+	ErrBeats              uint64
 
 	Allocs   uint64 // alloc requests taken by the allocator
 	AllocsOK uint64 // answered with a slab
@@ -178,7 +185,7 @@ type state struct {
 	rq      [maxC]uint8 // return queue ring
 	rqHead  int
 	rqLen   int
-	rbeat   int
+	rbeat   int // the head's transfers received (engine.md §5.2, §5.3)
 
 	slValid bool
 	slCtx   int
@@ -484,15 +491,20 @@ func (m *Model) Step(in, out []uint64) error {
 
 	// ---- §5.3 Read data, to the head of the return queue.
 	if rdataV {
+		// Transfer rbeat lands at bytes RW·rbeat … +RW−1 of the read buffer;
+		// the read's last transfer is ⌈32·rbeats/RW⌉ − 1. A wide transfer of
+		// an odd last beat carries zeros above it, past the read's bytes.
 		h := int(st.rq[st.rqHead])
 		c := &st.c[h]
-		putBeat(c.buf[BeatBytes*st.rbeat:], in[o.iRdata:o.iRdata+4])
-		st.stats.ReadBeats++
+		putTransfer(c.buf, p.RW*st.rbeat, in[o.iRdata:o.iRdata+o.rdataWords])
+		perXfer := p.RW / BeatBytes
+		st.stats.ReadTransfers++
+		st.stats.ReadBeats += uint64(min(perXfer, c.rbeats-perXfer*st.rbeat))
 		if in[o.iRdataErr]&1 != 0 {
 			c.err = true
 			st.stats.ErrBeats++
 		}
-		if st.rbeat == c.rbeats-1 {
+		if st.rbeat == (BeatBytes*c.rbeats+p.RW-1)/p.RW-1 {
 			st.rqHead = (st.rqHead + 1) % maxC
 			st.rqLen--
 			st.rbeat = 0
@@ -654,10 +666,16 @@ func (m *Model) outputs(out []uint64) (free, rspW int) {
 	return free, rspW
 }
 
-// putBeat stores a 256-bit beat (four little-endian words) as 32 bytes.
-func putBeat(dst []byte, words []uint64) {
-	for w := 0; w < 4; w++ {
-		binary.LittleEndian.PutUint64(dst[8*w:], words[w])
+// putTransfer stores a read-data transfer (little-endian words: 4 for a
+// beat, 8 for a wide transfer) at byte off of the read buffer dst. Words
+// past the buffer's end are dropped: only a wide transfer's zero upper half
+// could reach there (a read is at most the largest class, the buffer's
+// size), and nothing reads past a read's bytes (engine.md §5.3).
+func putTransfer(dst []byte, off int, words []uint64) {
+	for w, v := range words {
+		if i := off + 8*w; i+8 <= len(dst) {
+			binary.LittleEndian.PutUint64(dst[i:], v)
+		}
 	}
 }
 

@@ -8,7 +8,9 @@
 // compete for one read unit (with its return queue), one execute unit, one
 // slab unit, one vector unit (kvd_vec, engine.md §8A), one write unit and
 // one response unit. Operations on the same index bucket run one at a time,
-// in arrival order.
+// in arrival order. The read data arrives engine.read_bytes at a time
+// (engine.md §5.3): a 32 B beat a transfer, or two on the wide port of
+// docs/microarch.md §1.7.
 //
 // The vector unit's values are golden/vector's Exec (vector.md §3, the λs
 // evaluated by expr at the element width); its timing as the engine sees it
@@ -62,7 +64,9 @@ const (
 	AlFree  = 1
 )
 
-// Fixed widths (engine.md §2, docs/microarch.md §1.7).
+// Fixed widths (engine.md §2, docs/microarch.md §1.7). DataBits is a beat:
+// mem_wr_data's width, and mem_rdata's unless the read port is wide
+// (Params.RW).
 const (
 	TagBits    = 16
 	OpBits     = 3
@@ -76,6 +80,7 @@ const (
 // Params are the sizes of engine.md §1 for one configuration.
 type Params struct {
 	C  int // contexts
+	RW int // bytes per read-data transfer: 32, or 64 (the wide port, docs/microarch.md §1.7)
 	K  int // max key bytes
 	KL int // key-length width
 	V  int // max value bytes
@@ -107,6 +112,9 @@ func ParamsOf(cfg config.Config) (Params, *hashtable.Layout, error) {
 		return p, nil, fmt.Errorf("htengine: key.max_value_bytes = %d: the engine's vector unit needs at least %d (vector.md §1)",
 			p.V, vector.ReduceBytes)
 	}
+	if p.RW != BeatBytes && p.RW != 2*BeatBytes {
+		return p, nil, fmt.Errorf("htengine: engine.read_bytes = %d: must be %d or %d (engine.md §1)", p.RW, BeatBytes, 2*BeatBytes)
+	}
 	if p.E != 8 && p.E != 16 && p.E != 32 && p.E != 64 {
 		return p, nil, fmt.Errorf("htengine: vector.element_bits = %d: must be 8, 16, 32 or 64", p.E)
 	}
@@ -121,7 +129,7 @@ func ParamsOf(cfg config.Config) (Params, *hashtable.Layout, error) {
 
 func paramsOf(cfg config.Config) Params {
 	p := Params{
-		C: cfg.Engine.Contexts, K: cfg.Key.MaxKeyBytes, KL: bits.Len(uint(cfg.Key.MaxKeyBytes)),
+		C: cfg.Engine.Contexts, RW: cfg.Engine.ReadBytes, K: cfg.Key.MaxKeyBytes, KL: bits.Len(uint(cfg.Key.MaxKeyBytes)),
 		V: cfg.Key.MaxValueBytes, VL: bits.Len(uint(cfg.Key.MaxValueBytes)),
 		BI: cfg.BucketIndexBits(), H: cfg.Bucket.SecHashBits, P: cfg.Bucket.PointerBits,
 		AW: bits.Len64(uint64(cfg.Memory.HostBytes)) - 1, NC: len(cfg.Slab.Classes),
@@ -175,7 +183,7 @@ func Ports(cfg config.Config) []model.Port {
 		out("mem_rd_beats", BeatsBits, "mem_rd_valid"),
 		in("mem_rdata_valid", 1),
 		out("mem_rdata_ready", 1, ""),
-		in("mem_rdata", DataBits),
+		in("mem_rdata", 8*p.RW),
 		in("mem_rdata_last", 1),
 		in("mem_rdata_err", 1),
 		out("mem_wr_valid", 1, ""),
@@ -195,7 +203,7 @@ type portOffsets struct {
 	oReqReady, oRspValid, oRspTag, oRspStatus, oRspVlen, oRspValue                          int
 	oAlValid, oAlOp, oAlClass, oAlPtr                                                       int
 	oRdValid, oRdAddr, oRdBeats, oRdataReady, oWrValid, oWrAddr, oWrData                    int
-	keyWords, valueWords                                                                    int
+	keyWords, valueWords, rdataWords                                                        int
 	inWords, outWords                                                                       int
 }
 
@@ -216,6 +224,7 @@ func offsetsOf(lay *model.Layout) portOffsets {
 		oRdataReady: off("mem_rdata_ready"), oWrValid: off("mem_wr_valid"), oWrAddr: off("mem_wr_addr"),
 		oWrData:  off("mem_wr_data"),
 		keyWords: lay.MustSlot("req_key").Words, valueWords: lay.MustSlot("req_value").Words,
-		inWords: lay.InWords, outWords: lay.OutWords,
+		rdataWords: lay.MustSlot("mem_rdata").Words,
+		inWords:    lay.InWords, outWords: lay.OutWords,
 	}
 }

@@ -191,7 +191,12 @@ func vecCases() []vecCase {
 // (and none otherwise), the stored value afterwards, and the table checker
 // with the reference map updated to the new value.
 func TestVectorOps(t *testing.T) {
+	eachReadWidth(t, testVectorOps)
+}
+
+func testVectorOps(t *testing.T, rw int) {
 	cfg := simConfig(t)
+	cfg.Engine.ReadBytes = rw
 	key := []byte("vk")
 	forms := []struct {
 		name  string
@@ -286,7 +291,12 @@ func TestVectorOps(t *testing.T) {
 // NOT_FOUND without the vector unit; refused requests (§4): V2V with
 // req_vlen > V, op 3, and an empty key.
 func TestVectorNotFoundAndRefused(t *testing.T) {
+	eachReadWidth(t, testVectorNotFoundAndRefused)
+}
+
+func testVectorNotFoundAndRefused(t *testing.T, rw int) {
 	cfg := simConfig(t)
+	cfg.Engine.ReadBytes = rw
 	e := newEnv(t, cfg, readyOpts(), 22)
 	keys := keysInBucket(cfg, e.rng, 77, 12, 3)
 	for _, k := range keys[:10] {
@@ -549,6 +559,10 @@ func TestVectorRoundRobin(t *testing.T) {
 // against golden/vector's Exec on the reference value, every update's
 // write in place, and the table checker on a map that took every update.
 func TestRandomVector(t *testing.T) {
+	eachReadWidth(t, testRandomVector)
+}
+
+func testRandomVector(t *testing.T, rw int) {
 	for _, tc := range []struct {
 		name string
 		set  func(*config.Config)
@@ -572,6 +586,7 @@ func TestRandomVector(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			cfg := simConfig(t)
+			cfg.Engine.ReadBytes = rw
 			if tc.set != nil {
 				tc.set(&cfg)
 			}
