@@ -56,7 +56,7 @@ type paperRow struct {
 	Golden           bool    `json:"golden_only"` // measured on the golden model alone (--golden)
 	// Where the time went (golden/top's counters up to the last answer):
 	// the mean number of engine contexts in each phase (engine.md §3; the
-	// phases with any), the engine's read-data beats per cycle (its one
+	// phases with any), the engine's read-data transfers per cycle (its one
 	// read port's load), and the share of cycles in which the memory
 	// system's cache path had a request waiting on its pending table.
 	EngineContexts map[string]float64 `json:"engine_contexts_by_phase"`
@@ -99,7 +99,7 @@ A second table says where the time went, from the golden processor's
 counters up to the last answer: the engine's contexts in use and the phases
 holding most of them (engine.md §3: RWAIT waits on memory, WRITE on the
 write unit, BLOCKED behind an operation on the same bucket, ...), the
-engine read port's beats per cycle (its bound is 1), and the share of
+engine read port's transfers per cycle (its bound is 1), and the share of
 cycles in which the memory system's cache path had a request waiting on its
 pending table (memory.md §4.4). --json gives them per row as
 engine_contexts_by_phase, engine_read_port_busy and mem_hazard_stall.
@@ -251,7 +251,7 @@ design-space scan, e.g. of the engine's contexts, best with --golden.`,
 				fmt.Fprintf(w, "%-22s %4d %9.1f %9.1f %6.2f %8.3f %10.2f %10.2f %9.2f %9.2f\n", r.Workload, r.KVBytes, r.Mops, r.PaperMops, r.Ratio,
 					r.OpsPerCycle, r.LatencyP50Us, r.LatencyP99Us, r.PCIePerOp, r.DRAMPerOp)
 			}
-			fmt.Fprintf(w, "\nwhere the time went (to the last answer): engine contexts in use, its read port's beats per cycle, cycles the cache path waited on its pending table, and the mean contexts in the busiest phases\n")
+			fmt.Fprintf(w, "\nwhere the time went (to the last answer): engine contexts in use, its read port's transfers per cycle, cycles the cache path waited on its pending table, and the mean contexts in the busiest phases\n")
 			if key != "" {
 				fmt.Fprintf(w, "%-*s ", max(len(key), 5), key)
 			}
@@ -473,7 +473,7 @@ func whereTimeGoes(st testbenches.ProcStats) (map[string]float64, float64, float
 			by[htengine.PhaseName(p)] = float64(c) / n
 		}
 	}
-	return by, float64(e.ReadBeats) / n, float64(st.MemHazardStalls) / n
+	return by, float64(e.ReadTransfers) / n, float64(st.MemHazardStalls) / n
 }
 
 // topPhases lists the k phases other than FREE with the most contexts,
