@@ -943,3 +943,407 @@ func TestPairOverRead(t *testing.T) {
 		}
 	}
 }
+
+// wideClient is a one-port client list whose port has the wide read-data
+// port of docs/microarch.md §1.7.
+func wideClient(wide bool) []Client {
+	return []Client{{Name: "bucket", High: true, SwapIn: true, Wide: wide}}
+}
+
+// xfer is one read-data transfer a client took.
+type xfer struct {
+	cycle     uint64
+	data      [8]uint64 // words 4-7 only on a wide port
+	last, err bool
+}
+
+// recordXfers makes d record client c's transfers in *xs.
+func recordXfers(d *Driver, c int, xs *[]xfer) {
+	d.Observe = func(d *Driver) error {
+		co := &d.M.co[c]
+		if d.Out()[co.rdataValid] != 0 && d.In()[co.rdataReady] != 0 {
+			x := xfer{cycle: d.Cycle, last: d.Out()[co.rdataLast] != 0, err: d.Out()[co.rdataEr] != 0}
+			copy(x.data[:], d.Out()[co.rdata:co.rdata+co.rdataWords])
+			*xs = append(*xs, x)
+		}
+		return nil
+	}
+}
+
+// wantXfers is what a wide port delivers for reads of host memory h
+// (docs/microarch.md §1.7): per request ⌈b/2⌉ transfers, transfer k
+// carrying beats 2k (bits 255..0) and 2k+1, a request's odd last beat
+// alone with 0 above it, last on the request's final transfer.
+func wantXfers(read func(a uint64) [4]uint64, ops []Op) []xfer {
+	var xs []xfer
+	for _, o := range ops {
+		for k := 0; k < (o.Beats+1)/2; k++ {
+			var x xfer
+			lo := read(o.Addr + uint64(64*k))
+			copy(x.data[:4], lo[:])
+			if 2*k+1 < o.Beats {
+				hi := read(o.Addr + uint64(64*k+32))
+				copy(x.data[4:], hi[:])
+			}
+			x.last = k == (o.Beats+1)/2-1
+			xs = append(xs, x)
+		}
+	}
+	return xs
+}
+
+// A wide port's transfers, each checked here independently of the
+// harness's own check: reads of 1, 2, 3 and 16 beats, 64 B aligned or
+// starting in a line's second half (so that a transfer's two beats lie in
+// two lines, two 512 B blocks or two links), nothing cacheable, half,
+// everything (the second pass hits in DRAM); each request gives ⌈b/2⌉
+// transfers, beat 2k in bits 255..0, 0 above an odd last beat, last on
+// the final transfer only.
+func TestWideReads(t *testing.T) {
+	cfg := preset(t, "sim")
+	ops := []Op{
+		{Addr: 0x1000, Beats: 1}, {Addr: 0x1040, Beats: 2}, {Addr: 0x1080, Beats: 3}, {Addr: 0x2000, Beats: 16},
+		{Addr: 0x1120, Beats: 1}, {Addr: 0x1160, Beats: 2}, {Addr: 0x11a0, Beats: 3}, {Addr: 0x2420, Beats: 16},
+		{Addr: 0x31e0, Beats: 2}, {Addr: 0x3fe0, Beats: 3}, {Addr: 0x4000, Beats: 1}, {Addr: 0x4100, Beats: 2},
+	}
+	for _, l := range []float64{0, 0.5, 1} {
+		t.Run(fmt.Sprintf("l=%g", l), func(t *testing.T) {
+			p := smallParams(cfg, l)
+			p.Clients = wideClient(true)
+			if w := model.MustLayout(Ports(p)); w.Ports[w.MustSlot("c0_mem_rdata").Port].Width != 512 {
+				t.Fatal("c0_mem_rdata is not 512 bits wide")
+			}
+			d := newDriver(t, cfg, p, 21, bp{})
+			all := append(append([]Op(nil), ops...), ops...)
+			var got []xfer
+			recordXfers(d, 0, &got)
+			// Twice, the second pass after the first has drained (and its
+			// swap-ins are in DRAM): it hits.
+			for pass := 0; pass < 2; pass++ {
+				next := ops
+				d.Gen = func(int, *rand.Rand) (Op, bool) {
+					if len(next) == 0 {
+						return Op{}, false
+					}
+					o := next[0]
+					next = next[1:]
+					return o, true
+				}
+				for len(next) > 0 {
+					if err := d.Step(); err != nil {
+						t.Fatal(err)
+					}
+				}
+				if err := d.Drain(1 << 16); err != nil {
+					t.Fatal(err)
+				}
+				if err := d.Run(100); err != nil {
+					t.Fatal(err)
+				}
+			}
+			want := wantXfers(func(a uint64) [4]uint64 { return d.Shadow.ReadBeat(int64(a)) }, all)
+			if len(got) != len(want) {
+				t.Fatalf("%d transfers, want %d", len(got), len(want))
+			}
+			for i := range want {
+				g, w := got[i], want[i]
+				if g.err || g.last != w.last || g.data != w.data {
+					t.Errorf("transfer %d: last %v err %v data %#x, want last %v data %#x", i, g.last, g.err, g.data, w.last, w.data)
+				}
+			}
+			st := d.M.Stats()
+			beats := uint64(0)
+			for _, o := range all {
+				beats += uint64(o.Beats)
+			}
+			if st.ClientTransfers[0] != uint64(len(want)) || st.ClientBeats[0] != beats || st.ClientDone[0] != uint64(len(all)) {
+				t.Errorf("stats: %d transfers, %d beats, %d reads; want %d, %d, %d",
+					st.ClientTransfers[0], st.ClientBeats[0], st.ClientDone[0], len(want), beats, len(all))
+			}
+			if l == 0 && st.Lookups != 0 || l == 1 && (st.ReadHits == 0 || st.LinkReads[0]+st.LinkReads[1] == 0) ||
+				l == 0.5 && (st.Lookups == 0 || st.LinkReads[0]+st.LinkReads[1] <= st.ReadMisses) {
+				t.Errorf("l=%g: %d lookups, %d hits, %d misses, link reads %v", l, st.Lookups, st.ReadHits, st.ReadMisses, st.LinkReads)
+			}
+		})
+	}
+}
+
+// rawBench drives the model alone, playing every link by hand: the test
+// decides which completion arrives in which cycle. Nothing is cacheable.
+type rawBench struct {
+	t       *testing.T
+	m       *Model
+	in, out []uint64
+	cycle   uint64
+	reqs    []rawReq // link read requests transferred, in order
+	xfers   []xfer   // client 0's transfers
+}
+
+type rawReq struct {
+	link, tag int
+	addr      uint64
+	beats     int
+}
+
+func newRaw(t *testing.T, wide bool) *rawBench {
+	t.Helper()
+	p := smallParams(preset(t, "sim"), 0)
+	p.Clients = wideClient(wide)
+	m, err := New(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lay := model.MustLayout(m.Ports())
+	r := &rawBench{t: t, m: m, in: make([]uint64, lay.InWords), out: make([]uint64, lay.OutWords)}
+	for l := range m.lo {
+		r.in[m.lo[l].reqReady] = 1
+	}
+	r.in[m.dReqReady] = 1
+	r.in[m.co[0].rdataReady] = 1
+	return r
+}
+
+// rawBeat is the data of the beat at host address a.
+func rawBeat(a uint64) [4]uint64 { return [4]uint64{mix(a), mix(a + 1), mix(a + 2), mix(a + 3)} }
+
+// step runs one cycle with the inputs set, then clears the one-cycle
+// ones (a read request, a completion).
+func (r *rawBench) step() {
+	r.t.Helper()
+	m := r.m
+	if err := m.Step(r.in, r.out); err != nil {
+		r.t.Fatal(err)
+	}
+	co := &m.co[0]
+	if r.out[co.rdataValid] != 0 {
+		x := xfer{cycle: r.cycle, last: r.out[co.rdataLast] != 0, err: r.out[co.rdataEr] != 0}
+		copy(x.data[:], r.out[co.rdata:co.rdata+co.rdataWords])
+		r.xfers = append(r.xfers, x)
+	}
+	for l := range m.lo {
+		lo := &m.lo[l]
+		if r.out[lo.reqValid] != 0 && r.out[lo.reqWrite] == 0 {
+			r.reqs = append(r.reqs, rawReq{link: l, tag: int(r.out[lo.reqTag]), addr: r.out[lo.reqAddr], beats: int(r.out[lo.reqBeats])})
+		}
+		r.in[lo.cplValid] = 0
+	}
+	r.in[co.rdValid] = 0
+	r.cycle++
+}
+
+func (r *rawBench) run(n int) {
+	r.t.Helper()
+	for i := 0; i < n; i++ {
+		r.step()
+	}
+}
+
+// read offers a read request for one cycle (the port is ready: nothing
+// else is outstanding that could fill the buffer).
+func (r *rawBench) read(addr uint64, beats int) {
+	r.t.Helper()
+	co := &r.m.co[0]
+	r.in[co.rdValid], r.in[co.rdAddr], r.in[co.rdBeats] = 1, addr, uint64(beats)
+	r.step()
+}
+
+// req is the link read request that starts at addr.
+func (r *rawBench) req(addr uint64) rawReq {
+	r.t.Helper()
+	for _, q := range r.reqs {
+		if q.addr == addr {
+			return q
+		}
+	}
+	r.t.Fatalf("no link read at %#x (reads %+v)", addr, r.reqs)
+	return rawReq{}
+}
+
+// cpl presents completion beat i of q this cycle (then steps), or its
+// error completion.
+func (r *rawBench) cpl(q rawReq, i int, errCpl bool) {
+	r.t.Helper()
+	lo := &r.m.lo[q.link]
+	r.in[lo.cplValid], r.in[lo.cplTag] = 1, uint64(q.tag)
+	r.in[lo.cplLast], r.in[lo.cplErr] = b2u(errCpl || i == q.beats-1), b2u(errCpl)
+	d := rawBeat(q.addr + uint64(32*i))
+	copy(r.in[lo.cplData:lo.cplData+4], d[:])
+	r.step()
+}
+
+// complete presents all of q's beats, one per cycle.
+func (r *rawBench) complete(q rawReq) {
+	r.t.Helper()
+	for i := 0; i < q.beats; i++ {
+		r.cpl(q, i, false)
+	}
+}
+
+// pair is the transfer of beats at a and b (b = 0: a alone).
+func pair(a, b uint64, last bool) xfer {
+	x := xfer{last: last}
+	lo := rawBeat(a)
+	copy(x.data[:4], lo[:])
+	if b != 0 {
+		hi := rawBeat(b)
+		copy(x.data[4:], hi[:])
+	}
+	return x
+}
+
+// checkXfers compares the transfers since index from with want (cycles
+// not compared).
+func (r *rawBench) checkXfers(from int, want ...xfer) {
+	r.t.Helper()
+	got := r.xfers[from:]
+	if len(got) != len(want) {
+		r.t.Fatalf("%d transfers, want %d: %+v", len(got), len(want), got)
+	}
+	for i := range want {
+		g := got[i]
+		g.cycle = 0
+		if g != want[i] {
+			r.t.Errorf("transfer %d: last %v err %v data %#x; want last %v err %v data %#x",
+				from+i, g.last, g.err, g.data, want[i].last, want[i].err, want[i].data)
+		}
+	}
+}
+
+// A wide transfer waits for its second beat: the two beats of a line that
+// arrive ten cycles apart, and the two beats of a read that crosses a
+// 512 B block (two link reads) completed in either order, go out together
+// two cycles after the second arrives (delivery sees the read buffer as it
+// was at the start of the cycle) and not before. And it never pairs the
+// beats of two requests: a request's odd last beat goes alone, with 0
+// above it, as soon as it is there — it does not wait for the next
+// request's beats, nor take one of them, whichever order they arrive in.
+func TestWideWaitsForSecondBeat(t *testing.T) {
+	t.Run("one line, beats apart", func(t *testing.T) {
+		r := newRaw(t, true)
+		r.read(0x1000, 2)
+		r.run(5)
+		q := r.req(0x1000)
+		r.cpl(q, 0, false)
+		r.run(10)
+		if len(r.xfers) != 0 {
+			t.Fatalf("a transfer before the second beat arrived: %+v", r.xfers)
+		}
+		c := r.cycle
+		r.cpl(q, 1, false)
+		r.run(3)
+		r.checkXfers(0, pair(0x1000, 0x1020, true))
+		if r.xfers[0].cycle != c+2 {
+			t.Errorf("the transfer at cycle %d, second beat at %d: want it 2 cycles later", r.xfers[0].cycle, c)
+		}
+	})
+	for _, secondFirst := range []bool{false, true} {
+		t.Run(fmt.Sprintf("two link reads, second first %v", secondFirst), func(t *testing.T) {
+			r := newRaw(t, true)
+			r.read(0x11e0, 2)
+			r.run(6)
+			a, b := r.req(0x11e0), r.req(0x1200)
+			if secondFirst {
+				a, b = b, a
+			}
+			r.complete(a)
+			r.run(20)
+			if len(r.xfers) != 0 {
+				t.Fatalf("a transfer with one of its two beats: %+v", r.xfers)
+			}
+			c := r.cycle
+			r.complete(b)
+			r.run(3)
+			r.checkXfers(0, pair(0x11e0, 0x1200, true))
+			if r.xfers[0].cycle != c+2 {
+				t.Errorf("the transfer at cycle %d, second beat at %d: want it 2 cycles later", r.xfers[0].cycle, c)
+			}
+		})
+	}
+	t.Run("requests never pair", func(t *testing.T) {
+		r := newRaw(t, true)
+		// A: 1 beat; B: 2; C: 3; D: 1; E: 1, F: 2 — positions 0, 1-2, 3-5,
+		// 6, 7, 8-9 of the read buffer.
+		r.read(0x2000, 1)
+		r.read(0x3000, 2)
+		r.read(0x4000, 3)
+		r.read(0x5000, 1)
+		r.read(0x6000, 1)
+		r.read(0x7000, 2)
+		r.run(10)
+		// A alone, at once: it does not wait for B.
+		c := r.cycle
+		r.complete(r.req(0x2000))
+		r.run(5)
+		r.checkXfers(0, pair(0x2000, 0, true))
+		if r.xfers[0].cycle != c+2 {
+			t.Errorf("A's transfer at cycle %d, its beat at %d: want 2 cycles later", r.xfers[0].cycle, c)
+		}
+		// Then D, E, F and C before B: nothing moves until B's beats, then
+		// B, C's pair, C's last beat alone, D alone, E alone, F, back to back.
+		r.complete(r.req(0x5000))
+		r.complete(r.req(0x6000))
+		r.complete(r.req(0x7000))
+		r.complete(r.req(0x4000))
+		r.run(10)
+		r.checkXfers(1)
+		r.cpl(r.req(0x3000), 0, false)
+		r.run(10)
+		r.checkXfers(1)
+		r.cpl(r.req(0x3000), 1, false)
+		r.run(10)
+		r.checkXfers(1, pair(0x3000, 0x3020, true), pair(0x4000, 0x4020, false), pair(0x4040, 0, true),
+			pair(0x5000, 0, true), pair(0x6000, 0, true), pair(0x7000, 0x7020, true))
+		for i := 2; i < len(r.xfers); i++ {
+			if r.xfers[i].cycle != r.xfers[i-1].cycle+1 {
+				t.Errorf("transfer %d at cycle %d, the one before at %d: want back to back", i, r.xfers[i].cycle, r.xfers[i-1].cycle)
+			}
+		}
+	})
+}
+
+// An error on one beat of a wide transfer marks the transfer err, data 0,
+// even when the other beat came back with data; the request's other
+// transfers are unaffected. The reads cross a 512 B block, so their beats
+// come from two link reads, one of which fails.
+func TestWideErrorBeat(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		addr  uint64
+		beats int
+		fail  uint64 // the link read that fails
+		want  []xfer
+		errs  uint64 // beats counted in error transfers
+	}{
+		{"2 beats, first fails", 0x11e0, 2, 0x11e0, []xfer{{last: true, err: true}}, 2},
+		{"2 beats, second fails", 0x11e0, 2, 0x1200, []xfer{{last: true, err: true}}, 2},
+		{"4 beats, the last pair's second fails", 0x11a0, 4, 0x1200,
+			[]xfer{pair(0x11a0, 0x11c0, false), {last: true, err: true}}, 2},
+		{"4 beats, first three fail", 0x11a0, 4, 0x11a0,
+			[]xfer{{err: true}, {last: true, err: true}}, 4},
+		{"3 beats, the lone last beat fails", 0x11c0, 3, 0x1200,
+			[]xfer{pair(0x11c0, 0x11e0, false), {last: true, err: true}}, 1},
+		{"3 beats, the pair fails", 0x11c0, 3, 0x11c0,
+			[]xfer{{err: true}, pair(0x1200, 0, true)}, 2},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := newRaw(t, true)
+			r.read(tc.addr, tc.beats)
+			r.run(6)
+			for _, q := range r.reqs {
+				if q.addr == tc.fail {
+					r.cpl(q, 0, true)
+				} else {
+					r.complete(q)
+				}
+			}
+			if len(r.reqs) != 2 {
+				t.Fatalf("link reads %+v, want two", r.reqs)
+			}
+			r.run(5)
+			r.checkXfers(0, tc.want...)
+			if st := r.m.Stats(); st.ClientErrBeats[0] != tc.errs {
+				t.Errorf("%d error beats counted, want %d", st.ClientErrBeats[0], tc.errs)
+			}
+		})
+	}
+}
