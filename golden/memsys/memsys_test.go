@@ -123,6 +123,25 @@ func TestPorts(t *testing.T) {
 				t.Errorf("%s: %s is not qualified", name, p.Name)
 			}
 		}
+		// engine.read_bytes: the presets' 32 keeps every port narrow; 64
+		// makes the bucket port (client 1), and only it, wide (memory.md §1).
+		for _, rb := range []int{cfg.Engine.ReadBytes, 64} {
+			cfg.Engine.ReadBytes = rb
+			if err := cfg.Validate(); err != nil {
+				t.Fatal(err)
+			}
+			p := DefaultParams(cfg)
+			lay := model.MustLayout(Ports(p))
+			for c := range p.Clients {
+				wide := rb == 64 && c == 1
+				want := map[bool]int{false: 256, true: 512}[wide]
+				x := fmt.Sprintf("c%d_mem_rdata", c)
+				if p.Clients[c].Wide != wide || lay.Ports[lay.MustSlot(x).Port].Width != want {
+					t.Errorf("%s, engine.read_bytes = %d: client %d wide %v, %s %d bits; want %v, %d",
+						name, rb, c, p.Clients[c].Wide, x, lay.Ports[lay.MustSlot(x).Port].Width, wide, want)
+				}
+			}
+		}
 	}
 }
 
@@ -309,8 +328,20 @@ func TestErrorCompletion(t *testing.T) {
 // failed TLP's beats err, a failed swap-in installs nothing, and the data
 // and the final memory are still right.
 func TestErrorCompletionCached(t *testing.T) {
+	for _, wide := range []bool{false, true} {
+		t.Run(fmt.Sprintf("wide=%v", wide), func(t *testing.T) { testErrorCompletionCached(t, wide) })
+	}
+}
+
+// testErrorCompletionCached: with wide ports, an error transfer's two
+// beats both count as error beats, and one of them at least lies in a
+// failed TLP.
+func testErrorCompletionCached(t *testing.T, wide bool) {
 	cfg := preset(t, "sim")
 	p := smallParams(cfg, 0.5)
+	if wide {
+		p = wideParams(cfg, 0.5)
+	}
 	d := newDriver(t, cfg, p, 9, bp{0.2, 0.1, 0.1})
 	d.Gen = randomGen(0.5, 0.3)
 	for _, k := range d.Links {
@@ -342,10 +373,25 @@ func TestErrorCompletionCached(t *testing.T) {
 	if n < 20 || len(d.Errs) == 0 {
 		t.Fatalf("%d failed TLPs, %d error beats", n, len(d.Errs))
 	}
+	type xferKey struct {
+		client int
+		cycle  uint64
+	}
+	xferFailed := map[xferKey]bool{} // an error transfer has a beat in a failed TLP
 	for _, e := range d.Errs {
-		if !failed[e.Addr] {
-			t.Errorf("error beat at %#x for client %d is not in a failed TLP", e.Addr, e.Client)
+		xferFailed[xferKey{e.Client, e.Cycle}] = xferFailed[xferKey{e.Client, e.Cycle}] || failed[e.Addr]
+	}
+	wideErrs := 0
+	for _, e := range d.Errs {
+		if !p.Clients[e.Client].Wide && !failed[e.Addr] || !xferFailed[xferKey{e.Client, e.Cycle}] {
+			t.Errorf("error beat at %#x for client %d (wide %v) is not in a failed TLP", e.Addr, e.Client, p.Clients[e.Client].Wide)
 		}
+		if p.Clients[e.Client].Wide {
+			wideErrs++
+		}
+	}
+	if wide && wideErrs == 0 {
+		t.Error("no error beat on a wide port")
 	}
 }
 
@@ -530,8 +576,17 @@ func TestTimelines(t *testing.T) {
 // Snapshot and Restore: the model replays the same inputs to the same
 // outputs, twice, and a fresh model restored from the snapshot does too.
 func TestSnapshotRestore(t *testing.T) {
+	for _, wide := range []bool{false, true} {
+		t.Run(fmt.Sprintf("wide=%v", wide), func(t *testing.T) { testSnapshotRestore(t, wide) })
+	}
+}
+
+func testSnapshotRestore(t *testing.T, wide bool) {
 	cfg := preset(t, "sim")
 	p := smallParams(cfg, 0.5)
+	if wide {
+		p = wideParams(cfg, 0.5)
+	}
 	d := newDriver(t, cfg, p, 13, bp{0.3, 0.2, 0.2})
 	d.Gen = randomGen(0.6, 0.4)
 	if err := d.Run(3000); err != nil {
@@ -560,9 +615,13 @@ func TestSnapshotRestore(t *testing.T) {
 			}
 		}
 	}
+	stats := d.M.Stats()
 	for round := 0; round < 2; round++ {
 		d.M.Restore(snap)
 		replay(d.M, fmt.Sprintf("round %d", round))
+		if d.M.Stats() != stats {
+			t.Errorf("round %d: the replay's stats %+v differ from the first run's %+v", round, d.M.Stats(), stats)
+		}
 	}
 	m2, err := New(p)
 	if err != nil {
@@ -574,8 +633,17 @@ func TestSnapshotRestore(t *testing.T) {
 
 // Step allocates nothing, and every output keeps to its width.
 func TestStepAllocatesNothing(t *testing.T) {
+	for _, wide := range []bool{false, true} {
+		t.Run(fmt.Sprintf("wide=%v", wide), func(t *testing.T) { testStepAllocatesNothing(t, wide) })
+	}
+}
+
+func testStepAllocatesNothing(t *testing.T, wide bool) {
 	cfg := preset(t, "sim")
 	p := smallParams(cfg, 0.5)
+	if wide {
+		p = wideParams(cfg, 0.5)
+	}
 	d := newDriver(t, cfg, p, 14, bp{0.3, 0.2, 0.2})
 	d.Gen = randomGen(0.8, 0.4)
 	if err := d.Run(2000); err != nil {
@@ -1345,5 +1413,117 @@ func TestWideErrorBeat(t *testing.T) {
 				t.Errorf("%d error beats counted, want %d", st.ClientErrBeats[0], tc.errs)
 			}
 		})
+	}
+}
+
+// wideParams is smallParams with clients 0 and 1 wide and client 2 narrow.
+func wideParams(cfg config.Config, l float64) Params {
+	p := smallParams(cfg, l)
+	p.Clients[0].Wide, p.Clients[1].Wide = true, true
+	return p
+}
+
+// TestRandomTraffic with wide ports beside a narrow one: every transfer
+// checked against the clients' view of memory (two beats of one request,
+// or an odd last beat alone with 0 above), under back-pressure on every
+// port, the read buffers wrapping with requests of every length; after a
+// flush host memory equals the reference.
+func TestRandomTrafficWide(t *testing.T) {
+	cfg := preset(t, "sim")
+	for _, tc := range []struct {
+		l        float64
+		rate, wr float64
+		back     bp
+		seed     uint64
+		cycles   uint64
+	}{
+		{l: 0, rate: 0.5, wr: 0.4, back: bp{0.3, 0.2, 0.1}, seed: 31, cycles: 100000},
+		{l: 0.5, rate: 0.5, wr: 0.4, back: bp{0.3, 0.2, 0.2}, seed: 32, cycles: 100000},
+		{l: 1, rate: 0.5, wr: 0.4, back: bp{0.3, 0.2, 0.2}, seed: 33, cycles: 100000},
+		{l: 0.5, rate: 1, wr: 0.3, back: bp{}, seed: 34, cycles: 100000},
+		{l: 0.75, rate: 1, wr: 0.6, back: bp{0.5, 0.5, 0.5}, seed: 35, cycles: 100000},
+	} {
+		t.Run(fmt.Sprintf("l=%g,rate=%g,seed=%d", tc.l, tc.rate, tc.seed), func(t *testing.T) {
+			p := wideParams(cfg, tc.l)
+			d := newDriver(t, cfg, p, tc.seed, tc.back)
+			d.Gen = randomGen(tc.rate, tc.wr)
+			if err := d.Run(tc.cycles); err != nil {
+				t.Fatal(err)
+			}
+			if err := d.Flush(1 << 20); err != nil {
+				t.Fatal(err)
+			}
+			if diff := d.Host.Diff(d.Shadow, 5); diff != nil {
+				t.Fatalf("after the flush host memory differs from the reference: %v", diff)
+			}
+			st := d.M.Stats()
+			for c := range p.Clients {
+				if d.Done(c) == 0 || d.Outstanding(c) != 0 || st.ClientErrBeats[c] != 0 {
+					t.Errorf("client %d: %d reads done, %d outstanding, %d error beats", c, d.Done(c), d.Outstanding(c), st.ClientErrBeats[c])
+				}
+				// A wide port: between half and all of its beats' count in
+				// transfers (pairs and lone last beats); a narrow one: one each.
+				tr, b := st.ClientTransfers[c], st.ClientBeats[c]
+				if p.Clients[c].Wide && (2*tr < b || tr > b*3/4) || !p.Clients[c].Wide && tr != b {
+					t.Errorf("client %d (wide %v): %d transfers for %d beats", c, p.Clients[c].Wide, tr, b)
+				}
+			}
+			if tc.l > 0 && (st.ReadHits == 0 || st.Installs == 0) {
+				t.Errorf("the cache path was not exercised: %+v", st)
+			}
+			t.Logf("reads %v, transfers %v, beats %v", st.ClientDone[:3], st.ClientTransfers[:3], st.ClientBeats[:3])
+		})
+	}
+}
+
+// The wide port's point (memory.md §12): a client reading 2-beat buckets
+// back to back, all DRAM hits, takes about two beats a cycle through a
+// wide port and at most one through a narrow one.
+func TestWideBeatsPerCycle(t *testing.T) {
+	cfg := preset(t, "sim")
+	const lines = 512 // distinct slots of the 1024-line cache
+	measure := func(wide bool) (perCycle float64, reads uint64) {
+		p := smallParams(cfg, 1)
+		p.Clients = wideClient(wide)
+		d := newDriver(t, cfg, p, 41, bp{})
+		i := 0
+		d.Gen = func(int, *rand.Rand) (Op, bool) {
+			o := Op{Addr: uint64(i%lines) * 64, Beats: 2}
+			i++
+			return o, true
+		}
+		// Warm up: every line read once (installed), then the steady state.
+		for i < 2*lines {
+			if err := d.Step(); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := d.Run(2000); err != nil {
+			t.Fatal(err)
+		}
+		st0 := d.M.Stats()
+		const window = 20000
+		if err := d.Run(window); err != nil {
+			t.Fatal(err)
+		}
+		st := d.M.Stats()
+		beats := st.ClientBeats[0] - st0.ClientBeats[0]
+		if hits := st.ReadHits - st0.ReadHits; hits != st.Lookups-st0.Lookups {
+			t.Errorf("wide %v: %d of %d lookups hit in the window", wide, hits, st.Lookups-st0.Lookups)
+		}
+		if err := d.Drain(1 << 16); err != nil {
+			t.Fatal(err)
+		}
+		return float64(beats) / window, st.ClientDone[0] - st0.ClientDone[0]
+	}
+	narrow, nr := measure(false)
+	wide, wr := measure(true)
+	t.Logf("2-beat reads, all DRAM hits, back to back: narrow %.3f beats/cycle (%d reads in 20000 cycles), wide %.3f beats/cycle (%d reads)",
+		narrow, nr, wide, wr)
+	if narrow > 1 {
+		t.Errorf("narrow port: %.3f beats a cycle, more than one", narrow)
+	}
+	if wide <= 1.0 {
+		t.Errorf("wide port: %.3f beats a cycle, want more than one", wide)
 	}
 }
