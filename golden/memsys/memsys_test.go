@@ -1097,7 +1097,10 @@ func TestWideReads(t *testing.T) {
 					next = next[1:]
 					return o, true
 				}
-				for len(next) > 0 {
+				for i := 0; len(next) > 0; i++ {
+					if i == 1<<16 {
+						t.Fatalf("pass %d: %d reads not accepted after %d cycles", pass, len(next), i)
+					}
 					if err := d.Step(); err != nil {
 						t.Fatal(err)
 					}
@@ -1118,6 +1121,9 @@ func TestWideReads(t *testing.T) {
 				if g.err || g.last != w.last || g.data != w.data {
 					t.Errorf("transfer %d: last %v err %v data %#x, want last %v data %#x", i, g.last, g.err, g.data, w.last, w.data)
 				}
+			}
+			if cs := &d.M.st.cl[0]; cs.rbUsed != 0 || cs.rbHead != cs.rbTail {
+				t.Errorf("after the reads the read buffer has %d entries reserved, head %d, tail %d", cs.rbUsed, cs.rbHead, cs.rbTail)
 			}
 			st := d.M.Stats()
 			beats := uint64(0)
@@ -1493,7 +1499,10 @@ func TestWideBeatsPerCycle(t *testing.T) {
 			return o, true
 		}
 		// Warm up: every line read once (installed), then the steady state.
-		for i < 2*lines {
+		for n := 0; i < 2*lines; n++ {
+			if n == 1<<16 {
+				t.Fatalf("wide %v: %d reads accepted in %d cycles", wide, i, n)
+			}
 			if err := d.Step(); err != nil {
 				t.Fatal(err)
 			}
