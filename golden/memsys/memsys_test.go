@@ -519,14 +519,22 @@ func TestTimelines(t *testing.T) {
 		ops       []Op
 		wantFirst uint64 // cycle of the first read beat on c0_mem_rdata
 		wantLink  uint64 // cycle of the first transfer on a link port
+		wide      bool
 	}{
-		{"read, not cacheable", 0, []Op{{Addr: 0x2000, Beats: 2}}, 105, 3},
-		{"read, cached hit", 1, []Op{{Addr: 0x2000, Beats: 2}}, 42, 0},
-		{"write, not cacheable", 0, []Op{{Write: true, Addr: 0x2000, Beats: 2}}, 0, 4},
+		{"read, not cacheable", 0, []Op{{Addr: 0x2000, Beats: 2}}, 105, 3, false},
+		{"read, cached hit", 1, []Op{{Addr: 0x2000, Beats: 2}}, 42, 0, false},
+		{"write, not cacheable", 0, []Op{{Write: true, Addr: 0x2000, Beats: 2}}, 0, 4, false},
+		// A wide port (§6 step 2): the link's two beats arrive at 103 and
+		// 104, the register loads at 105 when both are there, and the one
+		// transfer is at 106, the cycle of the narrow port's last beat; a
+		// hit writes both beats at 40 and the transfer is at 42, as the
+		// narrow port's first beat.
+		{"read, not cacheable, wide", 0, []Op{{Addr: 0x2000, Beats: 2}}, 106, 3, true},
+		{"read, cached hit, wide", 1, []Op{{Addr: 0x2000, Beats: 2}}, 42, 0, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			p := smallParams(cfg, tc.l)
-			p.Clients = []Client{{Name: "bucket", High: true, SwapIn: true}}
+			p.Clients = wideClient(tc.wide)
 			hc := HostConfigFrom(cfg, p, 1)
 			for l := range hc.Link {
 				hc.Link[l].Latency = []float64{100, 100}
