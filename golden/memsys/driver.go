@@ -23,7 +23,9 @@ type Op struct {
 // this cycle.
 type Gen func(c int, rng *rand.Rand) (op Op, ok bool)
 
-// ErrBeat is a read beat delivered with mem_rdata_err.
+// ErrBeat is a read beat delivered with mem_rdata_err. A wide client's
+// error transfer (docs/microarch.md §1.7: either of its beats failed)
+// gives one ErrBeat for each beat it carries.
 type ErrBeat struct {
 	Client int
 	Addr   uint64 // the beat's host address
@@ -232,28 +234,8 @@ func (d *Driver) Step() error {
 			k.rdOn = false
 		}
 		if d.out[co.rdataValid] != 0 && d.in[co.rdataReady] != 0 {
-			if k.eN == 0 {
-				return fmt.Errorf("cycle %d: client %d: read beat delivered with no read outstanding", d.Cycle, c)
-			}
-			e := &k.exp[k.eHead]
-			k.eHead = (k.eHead + 1) % len(k.exp)
-			k.eN--
-			last, errBeat := d.out[co.rdataLast] != 0, d.out[co.rdataEr] != 0
-			if last != e.last {
-				return fmt.Errorf("cycle %d: client %d: beat at %#x: last = %v, want %v", d.Cycle, c, e.addr, last, e.last)
-			}
-			if errBeat {
-				d.Errs = append(d.Errs, ErrBeat{Client: c, Addr: e.addr, Cycle: d.Cycle})
-			} else if d.Check {
-				got := d.out[co.rdata : co.rdata+4]
-				for w := range got {
-					if got[w] != e.data[w] {
-						return fmt.Errorf("cycle %d: client %d: beat at %#x: data %#x, want %#x", d.Cycle, c, e.addr, got, e.data)
-					}
-				}
-			}
-			if last {
-				k.done++
+			if err := d.receive(c); err != nil {
+				return fmt.Errorf("cycle %d: client %d: %v", d.Cycle, c, err)
 			}
 		}
 	}
@@ -282,6 +264,65 @@ func (d *Driver) Step() error {
 		return fmt.Errorf("cycle %d: %v", d.Cycle, err)
 	}
 	d.Cycle++
+	return nil
+}
+
+// receive checks the read-data transfer client c takes this cycle against
+// the beats it expects: one beat (narrow), or for a wide client
+// (docs/microarch.md §1.7) beats 2k and 2k+1 of one request, beat 2k in
+// bits 255..0, or a request's odd last beat alone with 256 zero bits above
+// it. last must be on the request's final transfer; an error transfer
+// carries data 0 (memory.md §2.1) and counts as an error beat for each beat.
+func (d *Driver) receive(c int) error {
+	k, co := &d.cl[c], &d.M.co[c]
+	wide := d.P.Clients[c].Wide
+	if k.eN == 0 {
+		return fmt.Errorf("read data delivered with no read outstanding")
+	}
+	var e [2]*expBeat
+	n := 1
+	e[0] = &k.exp[k.eHead]
+	if wide && !e[0].last {
+		if k.eN < 2 {
+			return fmt.Errorf("beat at %#x: its request's next beat is not outstanding", e[0].addr)
+		}
+		e[1] = &k.exp[(k.eHead+1)%len(k.exp)]
+		n = 2
+	}
+	k.eHead = (k.eHead + n) % len(k.exp)
+	k.eN -= n
+	wantLast := e[n-1].last
+	last, errBeat := d.out[co.rdataLast] != 0, d.out[co.rdataEr] != 0
+	if last != wantLast {
+		return fmt.Errorf("transfer of the beat at %#x: last = %v, want %v", e[0].addr, last, wantLast)
+	}
+	got := d.out[co.rdata : co.rdata+co.rdataWords]
+	for h := 0; h < co.rdataWords/4; h++ {
+		var want [4]uint64 // an error transfer's data, and above a lone beat: 0
+		what := "data"
+		switch {
+		case errBeat:
+			what = "error transfer: data"
+		case h >= n:
+			what = "one-beat transfer: upper half"
+		case !d.Check:
+			continue
+		default:
+			want = e[h].data
+		}
+		if [4]uint64(got[4*h:4*h+4]) != want {
+			return fmt.Errorf("transfer of the beat at %#x: %s %#x, want %#x in bits %d..%d", e[0].addr, what,
+				got[4*h:4*h+4], want, 256*h+255, 256*h)
+		}
+	}
+	if errBeat {
+		for i := 0; i < n; i++ {
+			d.Errs = append(d.Errs, ErrBeat{Client: c, Addr: e[i].addr, Cycle: d.Cycle})
+		}
+	}
+	if last {
+		k.done++
+	}
 	return nil
 }
 

@@ -123,6 +123,25 @@ func TestPorts(t *testing.T) {
 				t.Errorf("%s: %s is not qualified", name, p.Name)
 			}
 		}
+		// engine.read_bytes: the presets' 32 keeps every port narrow; 64
+		// makes the bucket port (client 1), and only it, wide (memory.md §1).
+		for _, rb := range []int{cfg.Engine.ReadBytes, 64} {
+			cfg.Engine.ReadBytes = rb
+			if err := cfg.Validate(); err != nil {
+				t.Fatal(err)
+			}
+			p := DefaultParams(cfg)
+			lay := model.MustLayout(Ports(p))
+			for c := range p.Clients {
+				wide := rb == 64 && c == 1
+				want := map[bool]int{false: 256, true: 512}[wide]
+				x := fmt.Sprintf("c%d_mem_rdata", c)
+				if p.Clients[c].Wide != wide || lay.Ports[lay.MustSlot(x).Port].Width != want {
+					t.Errorf("%s, engine.read_bytes = %d: client %d wide %v, %s %d bits; want %v, %d",
+						name, rb, c, p.Clients[c].Wide, x, lay.Ports[lay.MustSlot(x).Port].Width, wide, want)
+				}
+			}
+		}
 	}
 }
 
@@ -309,8 +328,20 @@ func TestErrorCompletion(t *testing.T) {
 // failed TLP's beats err, a failed swap-in installs nothing, and the data
 // and the final memory are still right.
 func TestErrorCompletionCached(t *testing.T) {
+	for _, wide := range []bool{false, true} {
+		t.Run(fmt.Sprintf("wide=%v", wide), func(t *testing.T) { testErrorCompletionCached(t, wide) })
+	}
+}
+
+// testErrorCompletionCached: with wide ports, an error transfer's two
+// beats both count as error beats, and one of them at least lies in a
+// failed TLP.
+func testErrorCompletionCached(t *testing.T, wide bool) {
 	cfg := preset(t, "sim")
 	p := smallParams(cfg, 0.5)
+	if wide {
+		p = wideParams(cfg, 0.5)
+	}
 	d := newDriver(t, cfg, p, 9, bp{0.2, 0.1, 0.1})
 	d.Gen = randomGen(0.5, 0.3)
 	for _, k := range d.Links {
@@ -342,10 +373,25 @@ func TestErrorCompletionCached(t *testing.T) {
 	if n < 20 || len(d.Errs) == 0 {
 		t.Fatalf("%d failed TLPs, %d error beats", n, len(d.Errs))
 	}
+	type xferKey struct {
+		client int
+		cycle  uint64
+	}
+	xferFailed := map[xferKey]bool{} // an error transfer has a beat in a failed TLP
 	for _, e := range d.Errs {
-		if !failed[e.Addr] {
-			t.Errorf("error beat at %#x for client %d is not in a failed TLP", e.Addr, e.Client)
+		xferFailed[xferKey{e.Client, e.Cycle}] = xferFailed[xferKey{e.Client, e.Cycle}] || failed[e.Addr]
+	}
+	wideErrs := 0
+	for _, e := range d.Errs {
+		if !p.Clients[e.Client].Wide && !failed[e.Addr] || !xferFailed[xferKey{e.Client, e.Cycle}] {
+			t.Errorf("error beat at %#x for client %d (wide %v) is not in a failed TLP", e.Addr, e.Client, p.Clients[e.Client].Wide)
 		}
+		if p.Clients[e.Client].Wide {
+			wideErrs++
+		}
+	}
+	if wide && wideErrs == 0 {
+		t.Error("no error beat on a wide port")
 	}
 }
 
@@ -473,14 +519,22 @@ func TestTimelines(t *testing.T) {
 		ops       []Op
 		wantFirst uint64 // cycle of the first read beat on c0_mem_rdata
 		wantLink  uint64 // cycle of the first transfer on a link port
+		wide      bool
 	}{
-		{"read, not cacheable", 0, []Op{{Addr: 0x2000, Beats: 2}}, 105, 3},
-		{"read, cached hit", 1, []Op{{Addr: 0x2000, Beats: 2}}, 42, 0},
-		{"write, not cacheable", 0, []Op{{Write: true, Addr: 0x2000, Beats: 2}}, 0, 4},
+		{"read, not cacheable", 0, []Op{{Addr: 0x2000, Beats: 2}}, 105, 3, false},
+		{"read, cached hit", 1, []Op{{Addr: 0x2000, Beats: 2}}, 42, 0, false},
+		{"write, not cacheable", 0, []Op{{Write: true, Addr: 0x2000, Beats: 2}}, 0, 4, false},
+		// A wide port (§6 step 2): the link's two beats arrive at 103 and
+		// 104, the register loads at 105 when both are there, and the one
+		// transfer is at 106, the cycle of the narrow port's last beat; a
+		// hit writes both beats at 40 and the transfer is at 42, as the
+		// narrow port's first beat.
+		{"read, not cacheable, wide", 0, []Op{{Addr: 0x2000, Beats: 2}}, 106, 3, true},
+		{"read, cached hit, wide", 1, []Op{{Addr: 0x2000, Beats: 2}}, 42, 0, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			p := smallParams(cfg, tc.l)
-			p.Clients = []Client{{Name: "bucket", High: true, SwapIn: true}}
+			p.Clients = wideClient(tc.wide)
 			hc := HostConfigFrom(cfg, p, 1)
 			for l := range hc.Link {
 				hc.Link[l].Latency = []float64{100, 100}
@@ -530,8 +584,17 @@ func TestTimelines(t *testing.T) {
 // Snapshot and Restore: the model replays the same inputs to the same
 // outputs, twice, and a fresh model restored from the snapshot does too.
 func TestSnapshotRestore(t *testing.T) {
+	for _, wide := range []bool{false, true} {
+		t.Run(fmt.Sprintf("wide=%v", wide), func(t *testing.T) { testSnapshotRestore(t, wide) })
+	}
+}
+
+func testSnapshotRestore(t *testing.T, wide bool) {
 	cfg := preset(t, "sim")
 	p := smallParams(cfg, 0.5)
+	if wide {
+		p = wideParams(cfg, 0.5)
+	}
 	d := newDriver(t, cfg, p, 13, bp{0.3, 0.2, 0.2})
 	d.Gen = randomGen(0.6, 0.4)
 	if err := d.Run(3000); err != nil {
@@ -560,9 +623,13 @@ func TestSnapshotRestore(t *testing.T) {
 			}
 		}
 	}
+	stats := d.M.Stats()
 	for round := 0; round < 2; round++ {
 		d.M.Restore(snap)
 		replay(d.M, fmt.Sprintf("round %d", round))
+		if d.M.Stats() != stats {
+			t.Errorf("round %d: the replay's stats %+v differ from the first run's %+v", round, d.M.Stats(), stats)
+		}
 	}
 	m2, err := New(p)
 	if err != nil {
@@ -574,8 +641,17 @@ func TestSnapshotRestore(t *testing.T) {
 
 // Step allocates nothing, and every output keeps to its width.
 func TestStepAllocatesNothing(t *testing.T) {
+	for _, wide := range []bool{false, true} {
+		t.Run(fmt.Sprintf("wide=%v", wide), func(t *testing.T) { testStepAllocatesNothing(t, wide) })
+	}
+}
+
+func testStepAllocatesNothing(t *testing.T, wide bool) {
 	cfg := preset(t, "sim")
 	p := smallParams(cfg, 0.5)
+	if wide {
+		p = wideParams(cfg, 0.5)
+	}
 	d := newDriver(t, cfg, p, 14, bp{0.3, 0.2, 0.2})
 	d.Gen = randomGen(0.8, 0.4)
 	if err := d.Run(2000); err != nil {
@@ -941,5 +1017,530 @@ func TestPairOverRead(t *testing.T) {
 				}
 			})
 		}
+	}
+}
+
+// wideClient is a one-port client list whose port has the wide read-data
+// port of docs/microarch.md §1.7.
+func wideClient(wide bool) []Client {
+	return []Client{{Name: "bucket", High: true, SwapIn: true, Wide: wide}}
+}
+
+// xfer is one read-data transfer a client took.
+type xfer struct {
+	cycle     uint64
+	data      [8]uint64 // words 4-7 only on a wide port
+	last, err bool
+}
+
+// recordXfers makes d record client c's transfers in *xs.
+func recordXfers(d *Driver, c int, xs *[]xfer) {
+	d.Observe = func(d *Driver) error {
+		co := &d.M.co[c]
+		if d.Out()[co.rdataValid] != 0 && d.In()[co.rdataReady] != 0 {
+			x := xfer{cycle: d.Cycle, last: d.Out()[co.rdataLast] != 0, err: d.Out()[co.rdataEr] != 0}
+			copy(x.data[:], d.Out()[co.rdata:co.rdata+co.rdataWords])
+			*xs = append(*xs, x)
+		}
+		return nil
+	}
+}
+
+// wantXfers is what a wide port delivers for reads of host memory h
+// (docs/microarch.md §1.7): per request ⌈b/2⌉ transfers, transfer k
+// carrying beats 2k (bits 255..0) and 2k+1, a request's odd last beat
+// alone with 0 above it, last on the request's final transfer.
+func wantXfers(read func(a uint64) [4]uint64, ops []Op) []xfer {
+	var xs []xfer
+	for _, o := range ops {
+		for k := 0; k < (o.Beats+1)/2; k++ {
+			var x xfer
+			lo := read(o.Addr + uint64(64*k))
+			copy(x.data[:4], lo[:])
+			if 2*k+1 < o.Beats {
+				hi := read(o.Addr + uint64(64*k+32))
+				copy(x.data[4:], hi[:])
+			}
+			x.last = k == (o.Beats+1)/2-1
+			xs = append(xs, x)
+		}
+	}
+	return xs
+}
+
+// A wide port's transfers, each checked here independently of the
+// harness's own check: reads of 1, 2, 3 and 16 beats, 64 B aligned or
+// starting in a line's second half (so that a transfer's two beats lie in
+// two lines, two 512 B blocks or two links), nothing cacheable, half,
+// everything (the second pass hits in DRAM); each request gives ⌈b/2⌉
+// transfers, beat 2k in bits 255..0, 0 above an odd last beat, last on
+// the final transfer only.
+func TestWideReads(t *testing.T) {
+	cfg := preset(t, "sim")
+	ops := []Op{
+		{Addr: 0x1000, Beats: 1}, {Addr: 0x1040, Beats: 2}, {Addr: 0x1080, Beats: 3}, {Addr: 0x2000, Beats: 16},
+		{Addr: 0x1120, Beats: 1}, {Addr: 0x1160, Beats: 2}, {Addr: 0x11a0, Beats: 3}, {Addr: 0x2420, Beats: 16},
+		{Addr: 0x31e0, Beats: 2}, {Addr: 0x3fe0, Beats: 3}, {Addr: 0x4000, Beats: 1}, {Addr: 0x4100, Beats: 2},
+	}
+	for _, l := range []float64{0, 0.5, 1} {
+		t.Run(fmt.Sprintf("l=%g", l), func(t *testing.T) {
+			p := smallParams(cfg, l)
+			p.Clients = wideClient(true)
+			if w := model.MustLayout(Ports(p)); w.Ports[w.MustSlot("c0_mem_rdata").Port].Width != 512 {
+				t.Fatal("c0_mem_rdata is not 512 bits wide")
+			}
+			d := newDriver(t, cfg, p, 21, bp{})
+			all := append(append([]Op(nil), ops...), ops...)
+			var got []xfer
+			recordXfers(d, 0, &got)
+			// Twice, the second pass after the first has drained (and its
+			// swap-ins are in DRAM): it hits.
+			for pass := 0; pass < 2; pass++ {
+				next := ops
+				d.Gen = func(int, *rand.Rand) (Op, bool) {
+					if len(next) == 0 {
+						return Op{}, false
+					}
+					o := next[0]
+					next = next[1:]
+					return o, true
+				}
+				for i := 0; len(next) > 0; i++ {
+					if i == 1<<16 {
+						t.Fatalf("pass %d: %d reads not accepted after %d cycles", pass, len(next), i)
+					}
+					if err := d.Step(); err != nil {
+						t.Fatal(err)
+					}
+				}
+				if err := d.Drain(1 << 16); err != nil {
+					t.Fatal(err)
+				}
+				if err := d.Run(100); err != nil {
+					t.Fatal(err)
+				}
+			}
+			want := wantXfers(func(a uint64) [4]uint64 { return d.Shadow.ReadBeat(int64(a)) }, all)
+			if len(got) != len(want) {
+				t.Fatalf("%d transfers, want %d", len(got), len(want))
+			}
+			for i := range want {
+				g, w := got[i], want[i]
+				if g.err || g.last != w.last || g.data != w.data {
+					t.Errorf("transfer %d: last %v err %v data %#x, want last %v data %#x", i, g.last, g.err, g.data, w.last, w.data)
+				}
+			}
+			if cs := &d.M.st.cl[0]; cs.rbUsed != 0 || cs.rbHead != cs.rbTail {
+				t.Errorf("after the reads the read buffer has %d entries reserved, head %d, tail %d", cs.rbUsed, cs.rbHead, cs.rbTail)
+			}
+			st := d.M.Stats()
+			beats := uint64(0)
+			for _, o := range all {
+				beats += uint64(o.Beats)
+			}
+			if st.ClientTransfers[0] != uint64(len(want)) || st.ClientBeats[0] != beats || st.ClientDone[0] != uint64(len(all)) {
+				t.Errorf("stats: %d transfers, %d beats, %d reads; want %d, %d, %d",
+					st.ClientTransfers[0], st.ClientBeats[0], st.ClientDone[0], len(want), beats, len(all))
+			}
+			if l == 0 && st.Lookups != 0 || l == 1 && (st.ReadHits == 0 || st.LinkReads[0]+st.LinkReads[1] == 0) ||
+				l == 0.5 && (st.Lookups == 0 || st.LinkReads[0]+st.LinkReads[1] <= st.ReadMisses) {
+				t.Errorf("l=%g: %d lookups, %d hits, %d misses, link reads %v", l, st.Lookups, st.ReadHits, st.ReadMisses, st.LinkReads)
+			}
+		})
+	}
+}
+
+// rawBench drives the model alone, playing every link by hand: the test
+// decides which completion arrives in which cycle. Nothing is cacheable.
+type rawBench struct {
+	t       *testing.T
+	m       *Model
+	in, out []uint64
+	cycle   uint64
+	reqs    []rawReq // link read requests transferred, in order
+	xfers   []xfer   // client 0's transfers
+}
+
+type rawReq struct {
+	link, tag int
+	addr      uint64
+	beats     int
+}
+
+func newRaw(t *testing.T, wide bool) *rawBench {
+	t.Helper()
+	p := smallParams(preset(t, "sim"), 0)
+	p.Clients = wideClient(wide)
+	m, err := New(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lay := model.MustLayout(m.Ports())
+	r := &rawBench{t: t, m: m, in: make([]uint64, lay.InWords), out: make([]uint64, lay.OutWords)}
+	for l := range m.lo {
+		r.in[m.lo[l].reqReady] = 1
+	}
+	r.in[m.dReqReady] = 1
+	r.in[m.co[0].rdataReady] = 1
+	return r
+}
+
+// rawBeat is the data of the beat at host address a.
+func rawBeat(a uint64) [4]uint64 { return [4]uint64{mix(a), mix(a + 1), mix(a + 2), mix(a + 3)} }
+
+// step runs one cycle with the inputs set, then clears the one-cycle
+// ones (a read request, a completion).
+func (r *rawBench) step() {
+	r.t.Helper()
+	m := r.m
+	if err := m.Step(r.in, r.out); err != nil {
+		r.t.Fatal(err)
+	}
+	co := &m.co[0]
+	if r.out[co.rdataValid] != 0 {
+		x := xfer{cycle: r.cycle, last: r.out[co.rdataLast] != 0, err: r.out[co.rdataEr] != 0}
+		copy(x.data[:], r.out[co.rdata:co.rdata+co.rdataWords])
+		r.xfers = append(r.xfers, x)
+	}
+	for l := range m.lo {
+		lo := &m.lo[l]
+		if r.out[lo.reqValid] != 0 && r.out[lo.reqWrite] == 0 {
+			r.reqs = append(r.reqs, rawReq{link: l, tag: int(r.out[lo.reqTag]), addr: r.out[lo.reqAddr], beats: int(r.out[lo.reqBeats])})
+		}
+		r.in[lo.cplValid] = 0
+	}
+	r.in[co.rdValid] = 0
+	r.cycle++
+}
+
+func (r *rawBench) run(n int) {
+	r.t.Helper()
+	for i := 0; i < n; i++ {
+		r.step()
+	}
+}
+
+// read offers a read request for one cycle (the port is ready: nothing
+// else is outstanding that could fill the buffer).
+func (r *rawBench) read(addr uint64, beats int) {
+	r.t.Helper()
+	co := &r.m.co[0]
+	r.in[co.rdValid], r.in[co.rdAddr], r.in[co.rdBeats] = 1, addr, uint64(beats)
+	r.step()
+}
+
+// req is the link read request that starts at addr.
+func (r *rawBench) req(addr uint64) rawReq {
+	r.t.Helper()
+	for _, q := range r.reqs {
+		if q.addr == addr {
+			return q
+		}
+	}
+	r.t.Fatalf("no link read at %#x (reads %+v)", addr, r.reqs)
+	return rawReq{}
+}
+
+// cpl presents completion beat i of q this cycle (then steps), or its
+// error completion.
+func (r *rawBench) cpl(q rawReq, i int, errCpl bool) {
+	r.t.Helper()
+	lo := &r.m.lo[q.link]
+	r.in[lo.cplValid], r.in[lo.cplTag] = 1, uint64(q.tag)
+	r.in[lo.cplLast], r.in[lo.cplErr] = b2u(errCpl || i == q.beats-1), b2u(errCpl)
+	d := rawBeat(q.addr + uint64(32*i))
+	copy(r.in[lo.cplData:lo.cplData+4], d[:])
+	r.step()
+}
+
+// complete presents all of q's beats, one per cycle.
+func (r *rawBench) complete(q rawReq) {
+	r.t.Helper()
+	for i := 0; i < q.beats; i++ {
+		r.cpl(q, i, false)
+	}
+}
+
+// pair is the transfer of beats at a and b (b = 0: a alone).
+func pair(a, b uint64, last bool) xfer {
+	x := xfer{last: last}
+	lo := rawBeat(a)
+	copy(x.data[:4], lo[:])
+	if b != 0 {
+		hi := rawBeat(b)
+		copy(x.data[4:], hi[:])
+	}
+	return x
+}
+
+// checkXfers compares the transfers since index from with want (cycles
+// not compared).
+func (r *rawBench) checkXfers(from int, want ...xfer) {
+	r.t.Helper()
+	got := r.xfers[from:]
+	if len(got) != len(want) {
+		r.t.Fatalf("%d transfers, want %d: %+v", len(got), len(want), got)
+	}
+	for i := range want {
+		g := got[i]
+		g.cycle = 0
+		if g != want[i] {
+			r.t.Errorf("transfer %d: last %v err %v data %#x; want last %v err %v data %#x",
+				from+i, g.last, g.err, g.data, want[i].last, want[i].err, want[i].data)
+		}
+	}
+}
+
+// A wide transfer waits for its second beat: the two beats of a line that
+// arrive ten cycles apart, and the two beats of a read that crosses a
+// 512 B block (two link reads) completed in either order, go out together
+// two cycles after the second arrives (delivery sees the read buffer as it
+// was at the start of the cycle) and not before. And it never pairs the
+// beats of two requests: a request's odd last beat goes alone, with 0
+// above it, as soon as it is there — it does not wait for the next
+// request's beats, nor take one of them, whichever order they arrive in.
+func TestWideWaitsForSecondBeat(t *testing.T) {
+	t.Run("one line, beats apart", func(t *testing.T) {
+		r := newRaw(t, true)
+		r.read(0x1000, 2)
+		r.run(5)
+		q := r.req(0x1000)
+		r.cpl(q, 0, false)
+		r.run(10)
+		if len(r.xfers) != 0 {
+			t.Fatalf("a transfer before the second beat arrived: %+v", r.xfers)
+		}
+		c := r.cycle
+		r.cpl(q, 1, false)
+		r.run(3)
+		r.checkXfers(0, pair(0x1000, 0x1020, true))
+		if r.xfers[0].cycle != c+2 {
+			t.Errorf("the transfer at cycle %d, second beat at %d: want it 2 cycles later", r.xfers[0].cycle, c)
+		}
+	})
+	for _, secondFirst := range []bool{false, true} {
+		t.Run(fmt.Sprintf("two link reads, second first %v", secondFirst), func(t *testing.T) {
+			r := newRaw(t, true)
+			r.read(0x11e0, 2)
+			r.run(6)
+			a, b := r.req(0x11e0), r.req(0x1200)
+			if secondFirst {
+				a, b = b, a
+			}
+			r.complete(a)
+			r.run(20)
+			if len(r.xfers) != 0 {
+				t.Fatalf("a transfer with one of its two beats: %+v", r.xfers)
+			}
+			c := r.cycle
+			r.complete(b)
+			r.run(3)
+			r.checkXfers(0, pair(0x11e0, 0x1200, true))
+			if r.xfers[0].cycle != c+2 {
+				t.Errorf("the transfer at cycle %d, second beat at %d: want it 2 cycles later", r.xfers[0].cycle, c)
+			}
+		})
+	}
+	t.Run("requests never pair", func(t *testing.T) {
+		r := newRaw(t, true)
+		// A: 1 beat; B: 2; C: 3; D: 1; E: 1, F: 2 — positions 0, 1-2, 3-5,
+		// 6, 7, 8-9 of the read buffer.
+		r.read(0x2000, 1)
+		r.read(0x3000, 2)
+		r.read(0x4000, 3)
+		r.read(0x5000, 1)
+		r.read(0x6000, 1)
+		r.read(0x7000, 2)
+		r.run(10)
+		// A alone, at once: it does not wait for B.
+		c := r.cycle
+		r.complete(r.req(0x2000))
+		r.run(5)
+		r.checkXfers(0, pair(0x2000, 0, true))
+		if r.xfers[0].cycle != c+2 {
+			t.Errorf("A's transfer at cycle %d, its beat at %d: want 2 cycles later", r.xfers[0].cycle, c)
+		}
+		// Then D, E, F and C before B: nothing moves until B's beats, then
+		// B, C's pair, C's last beat alone, D alone, E alone, F, back to back.
+		r.complete(r.req(0x5000))
+		r.complete(r.req(0x6000))
+		r.complete(r.req(0x7000))
+		r.complete(r.req(0x4000))
+		r.run(10)
+		r.checkXfers(1)
+		r.cpl(r.req(0x3000), 0, false)
+		r.run(10)
+		r.checkXfers(1)
+		r.cpl(r.req(0x3000), 1, false)
+		r.run(10)
+		r.checkXfers(1, pair(0x3000, 0x3020, true), pair(0x4000, 0x4020, false), pair(0x4040, 0, true),
+			pair(0x5000, 0, true), pair(0x6000, 0, true), pair(0x7000, 0x7020, true))
+		for i := 2; i < len(r.xfers); i++ {
+			if r.xfers[i].cycle != r.xfers[i-1].cycle+1 {
+				t.Errorf("transfer %d at cycle %d, the one before at %d: want back to back", i, r.xfers[i].cycle, r.xfers[i-1].cycle)
+			}
+		}
+	})
+}
+
+// An error on one beat of a wide transfer marks the transfer err, data 0,
+// even when the other beat came back with data; the request's other
+// transfers are unaffected. The reads cross a 512 B block, so their beats
+// come from two link reads, one of which fails.
+func TestWideErrorBeat(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		addr  uint64
+		beats int
+		fail  uint64 // the link read that fails
+		want  []xfer
+		errs  uint64 // beats counted in error transfers
+	}{
+		{"2 beats, first fails", 0x11e0, 2, 0x11e0, []xfer{{last: true, err: true}}, 2},
+		{"2 beats, second fails", 0x11e0, 2, 0x1200, []xfer{{last: true, err: true}}, 2},
+		{"4 beats, the last pair's second fails", 0x11a0, 4, 0x1200,
+			[]xfer{pair(0x11a0, 0x11c0, false), {last: true, err: true}}, 2},
+		{"4 beats, first three fail", 0x11a0, 4, 0x11a0,
+			[]xfer{{err: true}, {last: true, err: true}}, 4},
+		{"3 beats, the lone last beat fails", 0x11c0, 3, 0x1200,
+			[]xfer{pair(0x11c0, 0x11e0, false), {last: true, err: true}}, 1},
+		{"3 beats, the pair fails", 0x11c0, 3, 0x11c0,
+			[]xfer{{err: true}, pair(0x1200, 0, true)}, 2},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := newRaw(t, true)
+			r.read(tc.addr, tc.beats)
+			r.run(6)
+			for _, q := range r.reqs {
+				if q.addr == tc.fail {
+					r.cpl(q, 0, true)
+				} else {
+					r.complete(q)
+				}
+			}
+			if len(r.reqs) != 2 {
+				t.Fatalf("link reads %+v, want two", r.reqs)
+			}
+			r.run(5)
+			r.checkXfers(0, tc.want...)
+			if st := r.m.Stats(); st.ClientErrBeats[0] != tc.errs {
+				t.Errorf("%d error beats counted, want %d", st.ClientErrBeats[0], tc.errs)
+			}
+		})
+	}
+}
+
+// wideParams is smallParams with clients 0 and 1 wide and client 2 narrow.
+func wideParams(cfg config.Config, l float64) Params {
+	p := smallParams(cfg, l)
+	p.Clients[0].Wide, p.Clients[1].Wide = true, true
+	return p
+}
+
+// TestRandomTraffic with wide ports beside a narrow one: every transfer
+// checked against the clients' view of memory (two beats of one request,
+// or an odd last beat alone with 0 above), under back-pressure on every
+// port, the read buffers wrapping with requests of every length; after a
+// flush host memory equals the reference.
+func TestRandomTrafficWide(t *testing.T) {
+	cfg := preset(t, "sim")
+	for _, tc := range []struct {
+		l        float64
+		rate, wr float64
+		back     bp
+		seed     uint64
+		cycles   uint64
+	}{
+		{l: 0, rate: 0.5, wr: 0.4, back: bp{0.3, 0.2, 0.1}, seed: 31, cycles: 100000},
+		{l: 0.5, rate: 0.5, wr: 0.4, back: bp{0.3, 0.2, 0.2}, seed: 32, cycles: 100000},
+		{l: 1, rate: 0.5, wr: 0.4, back: bp{0.3, 0.2, 0.2}, seed: 33, cycles: 100000},
+		{l: 0.5, rate: 1, wr: 0.3, back: bp{}, seed: 34, cycles: 100000},
+		{l: 0.75, rate: 1, wr: 0.6, back: bp{0.5, 0.5, 0.5}, seed: 35, cycles: 100000},
+	} {
+		t.Run(fmt.Sprintf("l=%g,rate=%g,seed=%d", tc.l, tc.rate, tc.seed), func(t *testing.T) {
+			p := wideParams(cfg, tc.l)
+			d := newDriver(t, cfg, p, tc.seed, tc.back)
+			d.Gen = randomGen(tc.rate, tc.wr)
+			if err := d.Run(tc.cycles); err != nil {
+				t.Fatal(err)
+			}
+			if err := d.Flush(1 << 20); err != nil {
+				t.Fatal(err)
+			}
+			if diff := d.Host.Diff(d.Shadow, 5); diff != nil {
+				t.Fatalf("after the flush host memory differs from the reference: %v", diff)
+			}
+			st := d.M.Stats()
+			for c := range p.Clients {
+				if d.Done(c) == 0 || d.Outstanding(c) != 0 || st.ClientErrBeats[c] != 0 {
+					t.Errorf("client %d: %d reads done, %d outstanding, %d error beats", c, d.Done(c), d.Outstanding(c), st.ClientErrBeats[c])
+				}
+				// A wide port: between half and all of its beats' count in
+				// transfers (pairs and lone last beats); a narrow one: one each.
+				tr, b := st.ClientTransfers[c], st.ClientBeats[c]
+				if p.Clients[c].Wide && (2*tr < b || tr > b*3/4) || !p.Clients[c].Wide && tr != b {
+					t.Errorf("client %d (wide %v): %d transfers for %d beats", c, p.Clients[c].Wide, tr, b)
+				}
+			}
+			if tc.l > 0 && (st.ReadHits == 0 || st.Installs == 0) {
+				t.Errorf("the cache path was not exercised: %+v", st)
+			}
+			t.Logf("reads %v, transfers %v, beats %v", st.ClientDone[:3], st.ClientTransfers[:3], st.ClientBeats[:3])
+		})
+	}
+}
+
+// The wide port's point (memory.md §12): a client reading 2-beat buckets
+// back to back, all DRAM hits, takes about two beats a cycle through a
+// wide port and at most one through a narrow one.
+func TestWideBeatsPerCycle(t *testing.T) {
+	cfg := preset(t, "sim")
+	const lines = 512 // distinct slots of the 1024-line cache
+	measure := func(wide bool) (perCycle float64, reads uint64) {
+		p := smallParams(cfg, 1)
+		p.Clients = wideClient(wide)
+		d := newDriver(t, cfg, p, 41, bp{})
+		i := 0
+		d.Gen = func(int, *rand.Rand) (Op, bool) {
+			o := Op{Addr: uint64(i%lines) * 64, Beats: 2}
+			i++
+			return o, true
+		}
+		// Warm up: every line read once (installed), then the steady state.
+		for n := 0; i < 2*lines; n++ {
+			if n == 1<<16 {
+				t.Fatalf("wide %v: %d reads accepted in %d cycles", wide, i, n)
+			}
+			if err := d.Step(); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := d.Run(2000); err != nil {
+			t.Fatal(err)
+		}
+		st0 := d.M.Stats()
+		const window = 20000
+		if err := d.Run(window); err != nil {
+			t.Fatal(err)
+		}
+		st := d.M.Stats()
+		beats := st.ClientBeats[0] - st0.ClientBeats[0]
+		if hits := st.ReadHits - st0.ReadHits; hits != st.Lookups-st0.Lookups {
+			t.Errorf("wide %v: %d of %d lookups hit in the window", wide, hits, st.Lookups-st0.Lookups)
+		}
+		if err := d.Drain(1 << 16); err != nil {
+			t.Fatal(err)
+		}
+		return float64(beats) / window, st.ClientDone[0] - st0.ClientDone[0]
+	}
+	narrow, nr := measure(false)
+	wide, wr := measure(true)
+	t.Logf("2-beat reads, all DRAM hits, back to back: narrow %.3f beats/cycle (%d reads in 20000 cycles), wide %.3f beats/cycle (%d reads)",
+		narrow, nr, wide, wr)
+	if narrow > 1 {
+		t.Errorf("narrow port: %.3f beats a cycle, more than one", narrow)
+	}
+	if wide <= 1.0 {
+		t.Errorf("wide port: %.3f beats a cycle, want more than one", wide)
 	}
 }

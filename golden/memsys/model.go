@@ -138,9 +138,13 @@ type clientState struct {
 	rbTail uint32
 	rbUsed int
 	used0  int
+	// The output register (memory.md §6.1): od holds 256 bits, or 512 for
+	// a wide client (beat 2k in words 0-3, beat 2k+1 in words 4-7); on is
+	// how many beats it carries, 1 or 2 (model bookkeeping, for Stats).
 	ov     bool
 	ol, oe bool
-	od     [4]uint64
+	on     uint8
+	od     [8]uint64
 }
 
 type linkState struct {
@@ -176,7 +180,8 @@ type Stats struct {
 	PairsOverRead                  uint64 // write pairs formed over a read (§6 step 8)
 	ClientReads, ClientWriteBeats  [8]uint64
 	ClientDone, ClientBeats        [8]uint64 // read requests and beats delivered
-	ClientErrBeats, ClientRdStalls [8]uint64
+	ClientErrBeats, ClientRdStalls [8]uint64 // beats delivered with err (both of a wide error transfer)
+	ClientTransfers                [8]uint64 // read-data transfers (a wide one carries 1 or 2 beats)
 }
 
 type state struct {
@@ -274,6 +279,7 @@ type cOff struct {
 	rdValid, rdReady, rdAddr, rdBeats                 int
 	rdataValid, rdataReady, rdata, rdataLast, rdataEr int
 	wrValid, wrReady, wrAddr, wrData                  int
+	rdataWords                                        int // 4, or 8 for a wide client
 }
 
 type lOff struct {
@@ -330,7 +336,7 @@ func Ports(p Params) []model.Port {
 			in(x+"rd_valid", 1), out(x+"rd_ready", 1, ""),
 			in(x+"rd_addr", a), in(x+"rd_beats", BeatsBits),
 			out(x+"rdata_valid", 1, ""), in(x+"rdata_ready", 1),
-			out(x+"rdata", 256, x+"rdata_valid"), out(x+"rdata_last", 1, x+"rdata_valid"), out(x+"rdata_err", 1, x+"rdata_valid"),
+			out(x+"rdata", p.RdataBits(c), x+"rdata_valid"), out(x+"rdata_last", 1, x+"rdata_valid"), out(x+"rdata_err", 1, x+"rdata_valid"),
 			in(x+"wr_valid", 1), out(x+"wr_ready", 1, ""),
 			in(x+"wr_addr", a), in(x+"wr_data", 256),
 		)
@@ -383,6 +389,7 @@ func New(p Params) (*Model, error) {
 			rdataValid: off(x + "rdata_valid"), rdataReady: off(x + "rdata_ready"), rdata: off(x + "rdata"),
 			rdataLast: off(x + "rdata_last"), rdataEr: off(x + "rdata_err"),
 			wrValid: off(x + "wr_valid"), wrReady: off(x + "wr_ready"), wrAddr: off(x + "wr_addr"), wrData: off(x + "wr_data"),
+			rdataWords: model.Words(p.RdataBits(c)),
 		})
 	}
 	for l := 0; l < m.nl; l++ {
@@ -464,7 +471,7 @@ func (m *Model) Reset() {
 		clear(cs.lf)
 		cs.held, cs.sd = false, 0
 		cs.rbHead, cs.rbTail, cs.rbUsed = 0, 0, 0
-		cs.ov, cs.ol, cs.oe, cs.od = false, false, false, [4]uint64{}
+		cs.ov, cs.ol, cs.oe, cs.on, cs.od = false, false, false, 0, [8]uint64{}
 	}
 	for l := range st.lk {
 		lk := &st.lk[l]
@@ -539,10 +546,10 @@ func (m *Model) drive(out []uint64) {
 		out[o.wrReady] = b2u(m.wrReady(cs))
 		out[o.rdataValid] = b2u(cs.ov)
 		if cs.ov {
-			copy(out[o.rdata:o.rdata+4], cs.od[:])
+			copy(out[o.rdata:o.rdata+o.rdataWords], cs.od[:o.rdataWords])
 			out[o.rdataLast], out[o.rdataEr] = b2u(cs.ol), b2u(cs.oe)
 		} else {
-			clear(out[o.rdata : o.rdata+4])
+			clear(out[o.rdata : o.rdata+o.rdataWords])
 			out[o.rdataLast], out[o.rdataEr] = 0, 0
 		}
 	}
@@ -762,29 +769,66 @@ func (m *Model) Step(in, out []uint64) error {
 	return nil
 }
 
+// deliver is memory.md §6 step 2: the output register takes the beat at
+// the head of the read buffer (a narrow client), or a wide client's next
+// transfer — the head and the entry after it, two beats of one request,
+// or the head alone when it is its request's last beat. Everything is
+// decided on the read buffer as it was at the start of the cycle (§6.3):
+// delivery runs before the resolver and the completions write it.
 func (m *Model) deliver(c int, rdy bool) {
 	cs := &m.st.cl[c]
 	if cs.ov && rdy {
-		m.st.stats.ClientBeats[c]++
+		st := &m.st.stats
+		st.ClientTransfers[c]++
+		st.ClientBeats[c] += uint64(cs.on)
 		if cs.ol {
-			m.st.stats.ClientDone[c]++
+			st.ClientDone[c]++
 		}
 		if cs.oe {
-			m.st.stats.ClientErrBeats[c]++
+			st.ClientErrBeats[c] += uint64(cs.on)
 		}
 	}
 	h := cs.rbHead
-	if (!cs.ov || rdy) && cs.vf[h] {
-		cs.ov, cs.ol, cs.oe = true, cs.lf[h], cs.ef[h]
-		if cs.oe {
-			cs.od = [4]uint64{}
-		} else {
-			cs.od = cs.rb[h]
+	if !cs.ov || rdy {
+		if !m.p.Clients[c].Wide {
+			if cs.vf[h] {
+				cs.ov, cs.ol, cs.oe, cs.on = true, cs.lf[h], cs.ef[h], 1
+				cs.od = [8]uint64{}
+				if !cs.oe {
+					copy(cs.od[:4], cs.rb[h][:])
+				}
+				cs.vf[h] = false
+				cs.rbHead = (h + 1) & m.rbMask
+				cs.rbUsed--
+				return
+			}
+		} else if h2 := (h + 1) & m.rbMask; cs.vf[h] && (cs.lf[h] || cs.vf[h2]) {
+			cs.ov = true
+			cs.od = [8]uint64{}
+			if cs.lf[h] {
+				// One beat, the request's odd last: zeros above it.
+				cs.ol, cs.oe, cs.on = true, cs.ef[h], 1
+				if !cs.oe {
+					copy(cs.od[:4], cs.rb[h][:])
+				}
+				cs.vf[h] = false
+				cs.rbHead = h2
+				cs.rbUsed--
+				return
+			}
+			// Two beats: h in bits 255..0, h' above; err if either failed.
+			cs.ol, cs.oe, cs.on = cs.lf[h2], cs.ef[h] || cs.ef[h2], 2
+			if !cs.oe {
+				copy(cs.od[:4], cs.rb[h][:])
+				copy(cs.od[4:], cs.rb[h2][:])
+			}
+			cs.vf[h], cs.vf[h2] = false, false
+			cs.rbHead = (h + 2) & m.rbMask
+			cs.rbUsed -= 2
+			return
 		}
-		cs.vf[h] = false
-		cs.rbHead = (h + 1) & m.rbMask
-		cs.rbUsed--
-	} else if rdy {
+	}
+	if rdy {
 		cs.ov = false
 	}
 }

@@ -1,6 +1,7 @@
 package memsys
 
 import (
+	"fmt"
 	"slices"
 	"testing"
 )
@@ -8,8 +9,17 @@ import (
 // Outputs, called between two steps, writes exactly what the next Step
 // writes: the outputs depend on the state only.
 func TestOutputsEqualStep(t *testing.T) {
+	for _, wide := range []bool{false, true} {
+		t.Run(fmt.Sprintf("wide=%v", wide), func(t *testing.T) { testOutputsEqualStep(t, wide) })
+	}
+}
+
+func testOutputsEqualStep(t *testing.T, wide bool) {
 	cfg := preset(t, "sim")
 	p := smallParams(cfg, 0.5)
+	if wide {
+		p = wideParams(cfg, 0.5)
+	}
 	d := newDriver(t, cfg, p, 11, bp{0.3, 0.2, 0.2})
 	d.Gen = randomGen(0.6, 0.4)
 	pre := make([]uint64, len(d.Out()))

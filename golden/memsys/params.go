@@ -30,6 +30,10 @@ type Client struct {
 	Name   string
 	High   bool // arbitrated in the high-priority class
 	SwapIn bool // a read miss on a cacheable line installs the line
+	// Wide: mem_rdata is 512 bits and a read-data transfer carries two
+	// beats of one request, 2k and 2k+1 (docs/microarch.md §1.7; the
+	// delivery of memory.md §6 step 2).
+	Wide bool
 }
 
 // DefaultClients are the processor's three client ports (memory.md §1).
@@ -63,12 +67,16 @@ type Params struct {
 }
 
 // DefaultParams derives the parameters from a configuration with the
-// default client list and queue sizes of memory.md §1.
+// default client list and queue sizes of memory.md §1. The bucket port
+// (client 1) is wide iff engine.read_bytes = 64 (memory.md §1's client
+// list; the engine's read port, engine.md §5.3).
 func DefaultParams(cfg config.Config) Params {
 	a := bits.Len64(uint64(cfg.Memory.HostBytes)) - 1
 	c := min(cfg.DRAM.Bytes, cfg.Memory.HostBytes) / 64
+	clients := DefaultClients()
+	clients[1].Wide = cfg.Engine.ReadBytes == 64
 	return Params{
-		Clients:       DefaultClients(),
+		Clients:       clients,
 		Links:         cfg.DMA.Links,
 		Tags:          cfg.DMA.TagsPerLink,
 		AddrBits:      a,
@@ -91,6 +99,15 @@ func ThresholdOf(l float64) uint32 {
 
 // Derived widths and sizes.
 func (p *Params) n() int { return len(p.Clients) }
+
+// RdataBits is the width of client c's mem_rdata: 256, or 512 if wide
+// (memory.md §2.1).
+func (p *Params) RdataBits(c int) int {
+	if p.Clients[c].Wide {
+		return 2 * 8 * BeatBytes
+	}
+	return 8 * BeatBytes
+}
 
 // LineBits is the width of a line address, A − 6.
 func (p *Params) LineBits() int { return p.AddrBits - 6 }
