@@ -111,6 +111,10 @@ type DMAConfig struct {
 	LatencyP99Ns  int `json:"latency_p99_ns"`
 	LatencyMaxNs  int `json:"latency_max_ns"`
 	WriteLatencyN int `json:"write_latency_ns"`
+	// ReadBufferBeats is the memory system's read buffer per client
+	// (memory.md §1, RB): a client has at most this many beats of reads
+	// outstanding, so it bounds a client's reads in flight.
+	ReadBufferBeats int `json:"read_buffer_beats"`
 }
 
 // DRAMConfig describes the on-board DRAM cache and the load dispatcher.
@@ -217,7 +221,7 @@ func paper() Config {
 		DMA: DMAConfig{
 			Links: 2, TagsPerLink: 64, DataBytes: 32, TLPOverhead: 26,
 			LatencyMinNs: 750, LatencyP50Ns: 960, LatencyP99Ns: 1220, LatencyMaxNs: 1350,
-			WriteLatencyN: 500,
+			WriteLatencyN: 500, ReadBufferBeats: 256,
 		},
 		DRAM:    DRAMConfig{Bytes: 4 << 30, CacheFraction: 0.5, LatencyNs: 200, GBPerSec: 12.8},
 		Net:     NetConfig{BytesPerCycle: 28},
@@ -510,6 +514,7 @@ func (c Config) Validate() error {
 		{"engine.read_bytes", c.Engine.ReadBytes, c.Engine.ReadBytes == 32 || c.Engine.ReadBytes == 64, "must be 32 or 64"},
 		{"dma.links", c.DMA.Links, c.DMA.Links >= 1 && c.DMA.Links <= 4, "must be 1..4"},
 		{"dma.tags_per_link", c.DMA.TagsPerLink, isPow2(int64(c.DMA.TagsPerLink)), "must be a power of two"},
+		{"dma.read_buffer_beats", c.DMA.ReadBufferBeats, isPow2(int64(c.DMA.ReadBufferBeats)) && c.DMA.ReadBufferBeats >= 32 && c.DMA.ReadBufferBeats <= 4096, "must be a power of two, 32..4096"},
 		{"dma.data_bytes", c.DMA.DataBytes, isPow2(int64(c.DMA.DataBytes)) && c.DMA.DataBytes <= 64, "must be a power of two, at most 64"},
 		{"dma.latency_min_ns", c.DMA.LatencyMinNs, c.DMA.LatencyMinNs > 0 && c.DMA.LatencyMinNs <= c.DMA.LatencyP50Ns &&
 			c.DMA.LatencyP50Ns <= c.DMA.LatencyP99Ns && c.DMA.LatencyP99Ns <= c.DMA.LatencyMaxNs, "must satisfy 0 < min <= p50 <= p99 <= max"},

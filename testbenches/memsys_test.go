@@ -45,6 +45,36 @@ func TestMemsysCosimRandom(t *testing.T) {
 	noLeftovers(t, bin)
 }
 
+// The engine's port wide (two beats a transfer, docs/microarch.md §1.7;
+// memory.md §6 step 2) and a larger read buffer: the RTL matches the golden
+// model every cycle and the Driver checks every transfer's beats.
+func TestMemsysCosimWide(t *testing.T) {
+	c := preset(t, "sim")
+	c.Engine.ReadBytes = 64
+	c.DMA.ReadBufferBeats = 512
+	bin := buildModel(t, c, "kvd_memsys", nil)
+	stim, err := newMemsysStim(c, 12, requestBudget(t, "KVD_MEMSYS_REQUESTS", 150_000), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := cosim.Run(context.Background(), bin, stim.shadow, stim, cosim.Options{HangCycles: 2_000_000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Divergence != nil {
+		t.Fatalf("divergence at cycle %d: %+v\n%s", res.Divergence.Cycle, res.Divergence.Mismatches, res.Divergence.InFlight)
+	}
+	if !stim.checked {
+		t.Fatalf("the stimulus did not finish: %d requests", stim.Requests())
+	}
+	st := stim.d.M.Stats()
+	if st.ClientTransfers[1] == 0 || st.ClientTransfers[1] >= st.ClientBeats[1] {
+		t.Errorf("client 1: %d transfers for %d beats; a wide port pairs beats", st.ClientTransfers[1], st.ClientBeats[1])
+	}
+	t.Logf("%d client requests, %d cycles, 0 divergences; client 1: %d beats in %d transfers", stim.Requests(), res.Cycles, st.ClientBeats[1], st.ClientTransfers[1])
+	noLeftovers(t, bin)
+}
+
 // One injected DMA error and a link stall: exactly one request gets error
 // beats, every other completes.
 func TestMemsysCosimFaults(t *testing.T) {

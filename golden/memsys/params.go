@@ -83,7 +83,7 @@ func DefaultParams(cfg config.Config) Params {
 		SlotBits:      bits.Len64(uint64(c)) - 1,
 		Threshold:     ThresholdOf(cfg.DRAM.CacheFraction),
 		Seed:          cfg.KeyHash.Seed,
-		RBBeats:       256,
+		RBBeats:       cfg.DMA.ReadBufferBeats,
 		QDepth:        8,
 		RQDepth:       16,
 		LQDepth:       64,

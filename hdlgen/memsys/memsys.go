@@ -51,7 +51,7 @@ type Params struct {
 
 // DefaultParams are memory.md §1's defaults for cfg.
 func DefaultParams(cfg config.Config) Params {
-	return Params{Clients: DefaultClients(cfg), RB: 256, Q: 8, RQ: 16, LQ: 64, K: 128, TO: cfg.NsToCycles(50000)}
+	return Params{Clients: DefaultClients(cfg), RB: cfg.DMA.ReadBufferBeats, Q: 8, RQ: 16, LQ: 64, K: 128, TO: cfg.NsToCycles(50000)}
 }
 
 // Generate builds kvd_memsys for cfg with the default parameters.
