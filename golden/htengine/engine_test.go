@@ -58,7 +58,7 @@ func TestPortsFollowTheDocument(t *testing.T) {
 			{"al_ptr", O, 31, "al_valid"}, {"al_rsp_valid", I, 1, ""}, {"al_rsp_ok", I, 1, ""}, {"al_rsp_ptr", I, 31, ""},
 			{"mem_rd_valid", O, 1, ""}, {"mem_rd_ready", I, 1, ""}, {"mem_rd_addr", O, tc.AW, "mem_rd_valid"},
 			{"mem_rd_beats", O, 5, "mem_rd_valid"}, {"mem_rdata_valid", I, 1, ""}, {"mem_rdata_ready", O, 1, ""},
-			{"mem_rdata", I, 256, ""}, {"mem_rdata_last", I, 1, ""}, {"mem_rdata_err", I, 1, ""},
+			{"mem_rdata", I, 8 * cfg.Engine.ReadBytes, ""}, {"mem_rdata_last", I, 1, ""}, {"mem_rdata_err", I, 1, ""},
 			{"mem_wr_valid", O, 1, ""}, {"mem_wr_ready", I, 1, ""}, {"mem_wr_addr", O, tc.AW, "mem_wr_valid"},
 			{"mem_wr_data", O, 256, "mem_wr_valid"},
 		}
