@@ -155,7 +155,7 @@ func Ports(cfg config.Config) ([]Port, error) {
 		{"al_valid", true, 1}, {"al_ready", false, 1}, {"al_op", true, 1}, {"al_class", true, ClassBits}, {"al_ptr", true, z.P},
 		{"al_rsp_valid", false, 1}, {"al_rsp_ok", false, 1}, {"al_rsp_ptr", false, z.P},
 		{"mem_rd_valid", true, 1}, {"mem_rd_ready", false, 1}, {"mem_rd_addr", true, z.AW}, {"mem_rd_beats", true, BeatsBits},
-		{"mem_rdata_valid", false, 1}, {"mem_rdata_ready", true, 1}, {"mem_rdata", false, BeatBits},
+		{"mem_rdata_valid", false, 1}, {"mem_rdata_ready", true, 1}, {"mem_rdata", false, BeatBits * max(1, cfg.Engine.ReadBytes/32)},
 		{"mem_rdata_last", false, 1}, {"mem_rdata_err", false, 1},
 		{"mem_wr_valid", true, 1}, {"mem_wr_ready", false, 1}, {"mem_wr_addr", true, z.AW}, {"mem_wr_data", true, BeatBits},
 	}, nil

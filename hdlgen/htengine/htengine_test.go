@@ -71,10 +71,10 @@ func TestPortsFollowEngineDoc(t *testing.T) {
 	for _, tc := range []struct {
 		preset                 string
 		K, KL, V, VL, BI, H, P int
-		AW, E, F               int
+		AW, E, F, RD           int
 	}{
-		{"sim", 16, 5, 478, 9, 14, 9, 31, 24, 32, 3},
-		{"paper", 32, 6, 478, 9, 28, 9, 31, 36, 32, 3},
+		{"sim", 16, 5, 478, 9, 14, 9, 31, 24, 32, 3, 256},
+		{"paper", 32, 6, 478, 9, 28, 9, 31, 36, 32, 3, 512}, // the wide read port
 	} {
 		t.Run(tc.preset, func(t *testing.T) {
 			in, out := ir.In, ir.Out
@@ -89,7 +89,7 @@ func TestPortsFollowEngineDoc(t *testing.T) {
 				{"al_valid", out, 1}, {"al_ready", in, 1}, {"al_op", out, 1}, {"al_class", out, 3}, {"al_ptr", out, tc.P},
 				{"al_rsp_valid", in, 1}, {"al_rsp_ok", in, 1}, {"al_rsp_ptr", in, tc.P},
 				{"mem_rd_valid", out, 1}, {"mem_rd_ready", in, 1}, {"mem_rd_addr", out, tc.AW}, {"mem_rd_beats", out, 5},
-				{"mem_rdata_valid", in, 1}, {"mem_rdata_ready", out, 1}, {"mem_rdata", in, 256},
+				{"mem_rdata_valid", in, 1}, {"mem_rdata_ready", out, 1}, {"mem_rdata", in, tc.RD},
 				{"mem_rdata_last", in, 1}, {"mem_rdata_err", in, 1},
 				{"mem_wr_valid", out, 1}, {"mem_wr_ready", in, 1}, {"mem_wr_addr", out, tc.AW}, {"mem_wr_data", out, 256},
 			}
