@@ -788,47 +788,35 @@ func (m *Model) deliver(c int, rdy bool) {
 			st.ClientErrBeats[c] += uint64(cs.on)
 		}
 	}
-	h := cs.rbHead
-	if !cs.ov || rdy {
-		if !m.p.Clients[c].Wide {
-			if cs.vf[h] {
-				cs.ov, cs.ol, cs.oe, cs.on = true, cs.lf[h], cs.ef[h], 1
-				cs.od = [8]uint64{}
-				if !cs.oe {
-					copy(cs.od[:4], cs.rb[h][:])
-				}
-				cs.vf[h] = false
-				cs.rbHead = (h + 1) & m.rbMask
-				cs.rbUsed--
-				return
-			}
-		} else if h2 := (h + 1) & m.rbMask; cs.vf[h] && (cs.lf[h] || cs.vf[h2]) {
-			cs.ov = true
-			cs.od = [8]uint64{}
-			if cs.lf[h] {
-				// One beat, the request's odd last: zeros above it.
-				cs.ol, cs.oe, cs.on = true, cs.ef[h], 1
-				if !cs.oe {
-					copy(cs.od[:4], cs.rb[h][:])
-				}
-				cs.vf[h] = false
-				cs.rbHead = h2
-				cs.rbUsed--
-				return
-			}
-			// Two beats: h in bits 255..0, h' above; err if either failed.
-			cs.ol, cs.oe, cs.on = cs.lf[h2], cs.ef[h] || cs.ef[h2], 2
-			if !cs.oe {
-				copy(cs.od[:4], cs.rb[h][:])
+	// n: the beats the register can take — the head alone (a narrow
+	// client, or a wide one's request ending there: zeros above it), or
+	// the head and the entry after it.
+	h, h2 := cs.rbHead, (cs.rbHead+1)&m.rbMask
+	n := 0
+	switch {
+	case !cs.vf[h]:
+	case !m.p.Clients[c].Wide || cs.lf[h]:
+		n = 1
+	case cs.vf[h2]:
+		n = 2
+	}
+	if (!cs.ov || rdy) && n > 0 {
+		cs.ov, cs.on, cs.od = true, uint8(n), [8]uint64{}
+		cs.ol, cs.oe = cs.lf[h], cs.ef[h]
+		if n == 2 { // h in bits 255..0, h2 above; err if either failed
+			cs.ol, cs.oe = cs.lf[h2], cs.oe || cs.ef[h2]
+			cs.vf[h2] = false
+		}
+		if !cs.oe {
+			copy(cs.od[:4], cs.rb[h][:])
+			if n == 2 {
 				copy(cs.od[4:], cs.rb[h2][:])
 			}
-			cs.vf[h], cs.vf[h2] = false, false
-			cs.rbHead = (h + 2) & m.rbMask
-			cs.rbUsed -= 2
-			return
 		}
-	}
-	if rdy {
+		cs.vf[h] = false
+		cs.rbHead = (h + uint32(n)) & m.rbMask
+		cs.rbUsed -= n
+	} else if rdy {
 		cs.ov = false
 	}
 }

@@ -385,7 +385,7 @@ func (g *gen) build() (*ir.Module, error) {
 		x := fmt.Sprintf("c%d_", c)
 		wide := p.Clients[c].Wide
 		vh := g.wire(x+"v_head", ir.BitAt(s.v, s.head))
-		var lh, h1 ir.Expr = ir.BitAt(s.last, s.head), nil
+		var lh, h1, two ir.Expr = ir.BitAt(s.last, s.head), nil, nil
 		avail := ir.Expr(vh)
 		if wide {
 			lh = g.wire(x+"last_head", lh)
@@ -393,12 +393,9 @@ func (g *gen) build() (*ir.Module, error) {
 			// Two entries at once unless the head ends its request
 			// (memory.md §6 step 2, wide).
 			avail = ir.LAnd(vh, ir.LOr(lh, ir.BitAt(s.v, h1)))
-		}
-		ld := g.wire(x+"deliver", ir.LAnd(ir.LOr(ir.LNot(s.ov), s.rdataReady), avail))
-		var two ir.Expr = k(1, 0)
-		if wide {
 			two = g.wire(x+"deliver_two", ir.LNot(lh))
 		}
+		ld := g.wire(x+"deliver", ir.LAnd(ir.LOr(ir.LNot(s.ov), s.rdataReady), avail))
 		lv := make([]ir.Expr, p.RB)
 		for i := range lv {
 			lv[i] = g.bitsOf(s.lvt, g.LW*i+g.LW-1, g.LW*i)

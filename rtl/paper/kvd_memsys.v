@@ -3032,10 +3032,10 @@ wire          c1_last_head;
 wire [8:0]    c1_rb_head1;
 /* verilator lint_on UNUSEDSIGNAL */
 /* verilator lint_off UNUSEDSIGNAL */
-wire          c1_deliver;
+wire          c1_deliver_two;
 /* verilator lint_on UNUSEDSIGNAL */
 /* verilator lint_off UNUSEDSIGNAL */
-wire          c1_deliver_two;
+wire          c1_deliver;
 /* verilator lint_on UNUSEDSIGNAL */
 /* verilator lint_off UNUSEDSIGNAL */
 wire          c2_v_head;
@@ -8324,8 +8324,8 @@ assign c0_deliver = (!c0_ov_reg || c0_mem_rdata_ready) && c0_v_head;
 assign c1_v_head = c1_rb_v_reg[c1_rb_head_reg];
 assign c1_last_head = c1_rb_last_reg[c1_rb_head_reg];
 assign c1_rb_head1 = c1_rb_head_reg + 9'd1;
-assign c1_deliver = (!c1_ov_reg || c1_mem_rdata_ready) && (c1_v_head && (c1_last_head || c1_rb_v_reg[c1_rb_head1]));
 assign c1_deliver_two = !c1_last_head;
+assign c1_deliver = (!c1_ov_reg || c1_mem_rdata_ready) && (c1_v_head && (c1_last_head || c1_rb_v_reg[c1_rb_head1]));
 assign c2_v_head = c2_rb_v_reg[c2_rb_head_reg];
 assign c2_deliver = (!c2_ov_reg || c2_mem_rdata_ready) && c2_v_head;
 assign pt_flush_flags = {pt127_flags_reg[2], pt126_flags_reg[2], pt125_flags_reg[2], pt124_flags_reg[2], pt123_flags_reg[2], pt122_flags_reg[2], pt121_flags_reg[2], pt120_flags_reg[2], pt119_flags_reg[2], pt118_flags_reg[2], pt117_flags_reg[2], pt116_flags_reg[2], pt115_flags_reg[2], pt114_flags_reg[2], pt113_flags_reg[2], pt112_flags_reg[2], pt111_flags_reg[2], pt110_flags_reg[2], pt109_flags_reg[2], pt108_flags_reg[2], pt107_flags_reg[2], pt106_flags_reg[2], pt105_flags_reg[2], pt104_flags_reg[2], pt103_flags_reg[2], pt102_flags_reg[2], pt101_flags_reg[2], pt100_flags_reg[2], pt99_flags_reg[2], pt98_flags_reg[2], pt97_flags_reg[2], pt96_flags_reg[2], pt95_flags_reg[2], pt94_flags_reg[2], pt93_flags_reg[2], pt92_flags_reg[2], pt91_flags_reg[2], pt90_flags_reg[2], pt89_flags_reg[2], pt88_flags_reg[2], pt87_flags_reg[2], pt86_flags_reg[2], pt85_flags_reg[2], pt84_flags_reg[2], pt83_flags_reg[2], pt82_flags_reg[2], pt81_flags_reg[2], pt80_flags_reg[2], pt79_flags_reg[2], pt78_flags_reg[2], pt77_flags_reg[2], pt76_flags_reg[2], pt75_flags_reg[2], pt74_flags_reg[2], pt73_flags_reg[2], pt72_flags_reg[2], pt71_flags_reg[2], pt70_flags_reg[2], pt69_flags_reg[2], pt68_flags_reg[2], pt67_flags_reg[2], pt66_flags_reg[2], pt65_flags_reg[2], pt64_flags_reg[2], pt63_flags_reg[2], pt62_flags_reg[2], pt61_flags_reg[2], pt60_flags_reg[2], pt59_flags_reg[2], pt58_flags_reg[2], pt57_flags_reg[2], pt56_flags_reg[2], pt55_flags_reg[2], pt54_flags_reg[2], pt53_flags_reg[2], pt52_flags_reg[2], pt51_flags_reg[2], pt50_flags_reg[2], pt49_flags_reg[2], pt48_flags_reg[2], pt47_flags_reg[2], pt46_flags_reg[2], pt45_flags_reg[2], pt44_flags_reg[2], pt43_flags_reg[2], pt42_flags_reg[2], pt41_flags_reg[2], pt40_flags_reg[2], pt39_flags_reg[2], pt38_flags_reg[2], pt37_flags_reg[2], pt36_flags_reg[2], pt35_flags_reg[2], pt34_flags_reg[2], pt33_flags_reg[2], pt32_flags_reg[2], pt31_flags_reg[2], pt30_flags_reg[2], pt29_flags_reg[2], pt28_flags_reg[2], pt27_flags_reg[2], pt26_flags_reg[2], pt25_flags_reg[2], pt24_flags_reg[2], pt23_flags_reg[2], pt22_flags_reg[2], pt21_flags_reg[2], pt20_flags_reg[2], pt19_flags_reg[2], pt18_flags_reg[2], pt17_flags_reg[2], pt16_flags_reg[2], pt15_flags_reg[2], pt14_flags_reg[2], pt13_flags_reg[2], pt12_flags_reg[2], pt11_flags_reg[2], pt10_flags_reg[2], pt9_flags_reg[2], pt8_flags_reg[2], pt7_flags_reg[2], pt6_flags_reg[2], pt5_flags_reg[2], pt4_flags_reg[2], pt3_flags_reg[2], pt2_flags_reg[2], pt1_flags_reg[2], pt0_flags_reg[2]};

@@ -67,6 +67,7 @@ type paperRow struct {
 	SweepValue      string `json:"sweep_value,omitempty"`
 	SweepConfigHash string `json:"sweep_config_hash,omitempty"`
 	latency         []uint64
+	busy            float64 // mean contexts not FREE, from the counters (not the map: no float sum in map order)
 }
 
 // paperBenchMemory shrinks the paper preset's memories (not its timing) so
@@ -209,7 +210,7 @@ design-space scan, e.g. of the engine's contexts, best with --golden.`,
 							PCIePerOp: float64(st.PCIeReads+st.PCIeWrites) / n, DRAMPerOp: float64(st.DRAMReads+st.DRAMWrites) / n,
 							Divergences: divergences, Golden: golden, latency: st.Latency}
 						row.Ratio = row.Mops / row.PaperMops
-						row.EngineContexts, row.EngineReadBusy, row.MemHazardStall = whereTimeGoes(st)
+						row.EngineContexts, row.busy, row.EngineReadBusy, row.MemHazardStall = whereTimeGoes(st)
 						if key != "" {
 							row.SweepValue, row.SweepConfigHash = value, c.Hash()
 						}
@@ -260,13 +261,7 @@ design-space scan, e.g. of the engine's contexts, best with --golden.`,
 				if key != "" {
 					fmt.Fprintf(w, "%-*s ", max(len(key), 5), r.SweepValue)
 				}
-				busy := 0.0
-				for ph, n := range r.EngineContexts {
-					if ph != "FREE" {
-						busy += n
-					}
-				}
-				fmt.Fprintf(w, "%-22s %4d %9.1f %10s %8s  %s\n", r.Workload, r.KVBytes, busy, fmt.Sprintf("%.0f %%", 100*r.EngineReadBusy), fmt.Sprintf("%.1f %%", 100*r.MemHazardStall), topPhases(r.EngineContexts, 3))
+				fmt.Fprintf(w, "%-22s %4d %9.1f %10s %8s  %s\n", r.Workload, r.KVBytes, r.busy, fmt.Sprintf("%.0f %%", 100*r.EngineReadBusy), fmt.Sprintf("%.1f %%", 100*r.MemHazardStall), topPhases(r.EngineContexts, 3))
 			}
 			for _, f := range files {
 				fmt.Fprintf(w, "plot: %s\n", f)
@@ -461,19 +456,24 @@ func sweepPlots(dir, key string, rows []paperRow, c config.Config, golden bool) 
 }
 
 // whereTimeGoes turns a run's golden counters into the row's breakdown.
-func whereTimeGoes(st testbenches.ProcStats) (map[string]float64, float64, float64) {
+// busy is the mean number of contexts in use (in any phase but FREE).
+func whereTimeGoes(st testbenches.ProcStats) (by map[string]float64, busy, readPort, hazard float64) {
 	e := st.Engine
 	if e.Cycles == 0 {
-		return nil, 0, 0
+		return nil, 0, 0, 0
 	}
 	n := float64(e.Cycles)
-	by := map[string]float64{}
+	by = map[string]float64{}
+	var used uint64
 	for p, c := range e.PhaseCycles {
 		if c > 0 {
 			by[htengine.PhaseName(p)] = float64(c) / n
 		}
+		if htengine.PhaseName(p) != "FREE" {
+			used += c
+		}
 	}
-	return by, float64(e.ReadTransfers) / n, float64(st.MemHazardStalls) / n
+	return by, float64(used) / n, float64(e.ReadTransfers) / n, float64(st.MemHazardStalls) / n
 }
 
 // topPhases lists the k phases other than FREE with the most contexts,
