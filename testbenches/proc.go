@@ -144,6 +144,10 @@ type ProcStats struct {
 	// waiting on its pending table (memory.md §4.4).
 	Engine          htengine.Stats
 	MemHazardStalls uint64
+	// Every valid/ready handshake between the blocks (and out of the
+	// processor): the cycles it transferred and the cycles its taker held
+	// it back (golden/top).
+	Streams []top.StreamStats
 }
 
 type procStim struct {
@@ -540,6 +544,7 @@ func (s *procStim) observe(c uint64, out []uint64) error {
 	if s.top != nil {
 		s.st.Engine = s.top.EngineStats()
 		s.st.MemHazardStalls = s.top.Mem.Stats().HazardStalls
+		s.st.Streams = s.top.Streams()
 	}
 	return nil
 }

@@ -253,6 +253,25 @@ type Model struct {
 	rsReqValid, rsReqReady, rsRespValid int
 	cycle                               uint64
 	rsIn, rsMax                         int
+
+	streams []stream // every valid/ready handshake, counted each cycle
+}
+
+// stream is one valid/ready handshake of the processor, seen from the
+// block that takes it (or, for the top's outputs, the block that offers
+// it): where it stalls says which block holds the pipeline back.
+type stream struct {
+	name         string
+	valid, ready *uint64 // the words holding the two bits (bit 0)
+	st           StreamStats
+}
+
+// StreamStats count one handshake's cycles (to the cycle of the copy).
+type StreamStats struct {
+	Name string // instance.port stem, e.g. u_rs.req (u_rs takes req_valid)
+	// Fire: valid and ready (a transfer). Stall: valid, not ready (the
+	// taker holds the offerer back). Cycles without valid are idle.
+	Fire, Stall uint64
 }
 
 // New builds the sub-models for cfg (failing with their errors) and wires
@@ -309,6 +328,7 @@ func New(cfg config.Config) (*Model, error) {
 	if err := m.connect(); err != nil {
 		return nil, err
 	}
+	m.findStreams()
 	rl := m.b[bRS].lay
 	m.rsReqValid, m.rsReqReady, m.rsRespValid = rl.MustSlot("req_valid").Off, rl.MustSlot("req_ready").Off, rl.MustSlot("resp_valid").Off
 	return m, nil
@@ -407,6 +427,9 @@ func (m *Model) Reset() {
 		m.b[i].m.Reset()
 	}
 	m.cycle, m.rsIn, m.rsMax = 0, 0, 0
+	for k := range m.streams {
+		m.streams[k].st = StreamStats{}
+	}
 }
 
 // gather fills block i's input vector from its drivers.
@@ -478,6 +501,16 @@ func (m *Model) Step(in, out []uint64) error {
 				blockInst[i], blockModule[i], m.describeOut(i, b.out), m.describeOut(i, b.probe))
 		}
 	}
+	for k := range m.streams {
+		s := &m.streams[k]
+		if *s.valid&1 != 0 {
+			if *s.ready&1 != 0 {
+				s.st.Fire++
+			} else {
+				s.st.Stall++
+			}
+		}
+	}
 	m.cycle++
 	return nil
 }
@@ -493,6 +526,51 @@ func (m *Model) count() {
 		m.rsIn--
 	}
 	m.rsMax = max(m.rsMax, m.rsIn)
+}
+
+// findStreams lists the handshakes: each block input X_valid beside an
+// output X_ready of the same block (the block takes the stream), and each
+// block output X_valid beside an input X_ready driven by the top (the
+// block offers the stream to the outside). Both vectors are the blocks'
+// own, final in a cycle once Step has checked the cut blocks.
+func (m *Model) findStreams() {
+	for i := range m.b {
+		b := &m.b[i]
+		for _, s := range b.lay.In {
+			name := b.lay.Ports[s.Port].Name
+			stem, ok := strings.CutSuffix(name, "_valid")
+			if !ok || s.Width != 1 {
+				continue
+			}
+			if src, _ := driver(i, name); src == srcZero {
+				continue // a client §5 leaves unconnected
+			}
+			if r, ok := b.lay.Slot(stem + "_ready"); ok && b.lay.Ports[r.Port].Dir == model.Out {
+				m.streams = append(m.streams, stream{name: blockInst[i] + "." + stem, valid: &b.in[s.Off], ready: &b.out[r.Off]})
+			}
+		}
+		for _, s := range b.lay.Out {
+			name := b.lay.Ports[s.Port].Name
+			stem, ok := strings.CutSuffix(name, "_valid")
+			if !ok || s.Width != 1 || !topPort(i, name) {
+				continue
+			}
+			if r, ok := b.lay.Slot(stem + "_ready"); ok && b.lay.Ports[r.Port].Dir == model.In {
+				m.streams = append(m.streams, stream{name: blockInst[i] + "." + stem + " (out)", valid: &b.out[s.Off], ready: &b.in[r.Off]})
+			}
+		}
+	}
+}
+
+// Streams are the counts of every handshake since reset, in a fixed order
+// (blocks as processor.md §5 lists them, then ports as each declares them).
+func (m *Model) Streams() []StreamStats {
+	out := make([]StreamStats, len(m.streams))
+	for i, s := range m.streams {
+		out[i] = s.st
+		out[i].Name = s.name
+	}
+	return out
 }
 
 // describeOut lists the output ports of block i where out differs from
@@ -547,11 +625,15 @@ type snapshot struct {
 	b           [nBlocks]any
 	cycle       uint64
 	rsIn, rsMax int
+	streams     []StreamStats
 }
 
 // Snapshot implements model.Model.
 func (m *Model) Snapshot() any {
-	s := snapshot{cycle: m.cycle, rsIn: m.rsIn, rsMax: m.rsMax}
+	s := snapshot{cycle: m.cycle, rsIn: m.rsIn, rsMax: m.rsMax, streams: make([]StreamStats, len(m.streams))}
+	for k := range m.streams {
+		s.streams[k] = m.streams[k].st
+	}
 	for i := range m.b {
 		s.b[i] = m.b[i].m.Snapshot()
 	}
@@ -568,6 +650,9 @@ func (m *Model) Restore(snap any) {
 		m.b[i].m.Restore(s.b[i])
 	}
 	m.cycle, m.rsIn, m.rsMax = s.cycle, s.rsIn, s.rsMax
+	for k := range m.streams {
+		m.streams[k].st = s.streams[k]
+	}
 }
 
 var _ model.Model = (*Model)(nil)

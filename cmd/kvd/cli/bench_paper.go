@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -62,12 +63,24 @@ type paperRow struct {
 	EngineContexts map[string]float64 `json:"engine_contexts_by_phase"`
 	EngineReadBusy float64            `json:"engine_read_port_busy"`
 	MemHazardStall float64            `json:"mem_hazard_stall"`
+	// Every valid/ready handshake of the processor (golden/top), named by
+	// the block that takes it: the share of cycles it transferred and the
+	// share its taker held it back. The first held-back stream along the
+	// pipeline names the block that binds when the engine does not.
+	Streams []streamRow `json:"streams,omitempty"`
 	// With --sweep: the key's value for this row and the configuration it
 	// made (the top-level config_hash is the configuration swept from).
 	SweepValue      string `json:"sweep_value,omitempty"`
 	SweepConfigHash string `json:"sweep_config_hash,omitempty"`
 	latency         []uint64
 	busy            float64 // mean contexts not FREE, from the counters (not the map: no float sum in map order)
+}
+
+// streamRow is one handshake's shares of the cycles to the last answer.
+type streamRow struct {
+	Name  string  `json:"name"`
+	Fire  float64 `json:"fire"`
+	Stall float64 `json:"stall"`
 }
 
 // paperBenchMemory shrinks the paper preset's memories (not its timing) so
@@ -104,6 +117,14 @@ engine read port's transfers per cycle (its bound is 1), and the share of
 cycles in which the memory system's cache path had a request waiting on its
 pending table (memory.md §4.4). --json gives them per row as
 engine_contexts_by_phase, engine_read_port_busy and mem_hazard_stall.
+
+A third table names the handshakes held back most: every valid/ready pair
+between the blocks (and out of the processor), named by the block that
+takes it, with the share of cycles it was offered and not taken and its
+transfers per cycle. When the engine is not what binds, the first stream
+held back along the pipeline (u_front.rx, u_glue.iss, u_rs.req, u_ht.req)
+names the block that does. --json gives every stream as streams: name,
+fire, stall.
 
 By default the configuration is the paper preset with its memories shrunk
 (` + strings.Join(paperBenchMemory, ", ") + `): the timing of PCIe, DRAM and the
@@ -211,6 +232,7 @@ design-space scan, e.g. of the engine's contexts, best with --golden.`,
 							Divergences: divergences, Golden: golden, latency: st.Latency}
 						row.Ratio = row.Mops / row.PaperMops
 						row.EngineContexts, row.busy, row.EngineReadBusy, row.MemHazardStall = whereTimeGoes(st)
+						row.Streams = streamShares(st)
 						if key != "" {
 							row.SweepValue, row.SweepConfigHash = value, c.Hash()
 						}
@@ -262,6 +284,17 @@ design-space scan, e.g. of the engine's contexts, best with --golden.`,
 					fmt.Fprintf(w, "%-*s ", max(len(key), 5), r.SweepValue)
 				}
 				fmt.Fprintf(w, "%-22s %4d %9.1f %10s %8s  %s\n", r.Workload, r.KVBytes, r.busy, fmt.Sprintf("%.0f %%", 100*r.EngineReadBusy), fmt.Sprintf("%.1f %%", 100*r.MemHazardStall), topPhases(r.EngineContexts, 3))
+			}
+			fmt.Fprintf(w, "\nhandshakes held back most (share of cycles offered and not taken; transfers per cycle in brackets), named by the block that takes them\n")
+			if key != "" {
+				fmt.Fprintf(w, "%-*s ", max(len(key), 5), key)
+			}
+			fmt.Fprintf(w, "%-22s %4s  %s\n", "workload", "KV", "streams")
+			for _, r := range rows {
+				if key != "" {
+					fmt.Fprintf(w, "%-*s ", max(len(key), 5), r.SweepValue)
+				}
+				fmt.Fprintf(w, "%-22s %4d  %s\n", r.Workload, r.KVBytes, mostStalled(r.Streams, 4))
 			}
 			for _, f := range files {
 				fmt.Fprintf(w, "plot: %s\n", f)
@@ -474,6 +507,32 @@ func whereTimeGoes(st testbenches.ProcStats) (by map[string]float64, busy, readP
 		}
 	}
 	return by, float64(used) / n, float64(e.ReadTransfers) / n, float64(st.MemHazardStalls) / n
+}
+
+// streamShares turns golden/top's handshake counts into shares of the
+// cycles to the last answer.
+func streamShares(st testbenches.ProcStats) []streamRow {
+	n := float64(st.Cycles + 1)
+	var rows []streamRow
+	for _, s := range st.Streams {
+		rows = append(rows, streamRow{Name: s.Name, Fire: float64(s.Fire) / n, Stall: float64(s.Stall) / n})
+	}
+	return rows
+}
+
+// mostStalled lists the k streams held back most, most first (ties in
+// golden/top's order, so that the text is the same run to run).
+func mostStalled(rows []streamRow, k int) string {
+	rows = slices.Clone(rows)
+	sort.SliceStable(rows, func(i, j int) bool { return rows[i].Stall > rows[j].Stall })
+	var b strings.Builder
+	for i, r := range rows[:min(k, len(rows))] {
+		if i > 0 {
+			b.WriteString("  ")
+		}
+		fmt.Fprintf(&b, "%s %.0f %% (%.2f)", r.Name, 100*r.Stall, r.Fire)
+	}
+	return b.String()
 }
 
 // topPhases lists the k phases other than FREE with the most contexts,

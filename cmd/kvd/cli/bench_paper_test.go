@@ -115,6 +115,22 @@ func TestBenchPaperSweep(t *testing.T) {
 			t.Errorf("row %d: contexts by phase %v (sum %g, want %g), read port %g", i, r.EngineContexts, sum, want, r.EngineReadBusy)
 		}
 	}
+	// The handshakes: every operation passes the station's request port
+	// once (write-backs start inside it), and nothing waits on the
+	// outside's ready, which the bench holds at 1.
+	for i, r := range got.Rows {
+		names := map[string]streamRow{}
+		for _, s := range r.Streams {
+			names[s.Name] = s
+		}
+		req, ok := names["u_rs.req"]
+		if !ok || math.Abs(req.Fire*float64(r.Cycles)-float64(r.Ops)) > 0.5 {
+			t.Errorf("row %d: u_rs.req %+v over %d cycles, want %d transfers; streams %+v", i, req, r.Cycles, r.Ops, r.Streams)
+		}
+		if tx := names["u_front.tx (out)"]; !(tx.Fire > 0) || tx.Stall != 0 {
+			t.Errorf("row %d: u_front.tx (out) %+v", i, tx)
+		}
+	}
 	if !strings.Contains(out, "engine_contexts_by_phase") {
 		t.Errorf("--json has no engine_contexts_by_phase: %s", out)
 	}
