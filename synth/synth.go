@@ -120,6 +120,28 @@ func Blocks(dir string) ([]string, error) {
 	return names, nil
 }
 
+// Digest names the Verilog of a tree by its bytes: the sha256 of one line
+// per .v file, in name order, "name sha256-of-its-bytes". The gate's table
+// is a property of exactly these bytes; `kvd rtl` prints the same digest
+// of what it writes, so a reader can tell whether docs/synthesis.md
+// measured the RTL at hand (an RTL change need not change the
+// configuration's hash).
+func Digest(dir string) (string, error) {
+	files, err := verilogFiles(dir)
+	if err != nil {
+		return "", err
+	}
+	h := sha256.New()
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			return "", err
+		}
+		fmt.Fprintf(h, "%s %x\n", filepath.Base(f), sha256.Sum256(b))
+	}
+	return hex.EncodeToString(h.Sum(nil))[:16], nil
+}
+
 func verilogFiles(dir string) ([]string, error) {
 	files, err := filepath.Glob(filepath.Join(dir, "*.v"))
 	if err != nil || len(files) == 0 {

@@ -325,3 +325,36 @@ func sorted(xs []string) []string {
 	sort.Strings(out)
 	return out
 }
+
+// The digest is of the .v files' names and bytes: a changed byte or name
+// changes it, other files and the order of writing do not.
+func TestDigest(t *testing.T) {
+	write := func(dir string, files ...string) {
+		for i := 0; i < len(files); i += 2 {
+			if err := os.WriteFile(filepath.Join(dir, files[i]), []byte(files[i+1]), 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	digest := func(dir string) string {
+		d, err := Digest(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return d
+	}
+	a, b, c, d := t.TempDir(), t.TempDir(), t.TempDir(), t.TempDir()
+	write(a, "x.v", "module x; endmodule\n", "y.v", "module y; endmodule\n")
+	write(b, "y.v", "module y; endmodule\n", "x.v", "module x; endmodule\n", "kvd.f", "x.v\ny.v\n")
+	write(c, "x.v", "module x; endmodule \n", "y.v", "module y; endmodule\n")
+	write(d, "x.v", "module x; endmodule\n", "z.v", "module y; endmodule\n")
+	if digest(a) != digest(b) {
+		t.Errorf("same .v files, digests %s and %s", digest(a), digest(b))
+	}
+	if digest(a) == digest(c) || digest(a) == digest(d) {
+		t.Errorf("a changed byte or name kept the digest %s", digest(a))
+	}
+	if _, err := Digest(t.TempDir()); err == nil {
+		t.Error("an empty tree has a digest")
+	}
+}

@@ -104,7 +104,12 @@ block.`,
 				}
 				if doc != "" {
 					command := "kvd handoff --config " + filepath.Base(c.Name) + " --doc " + doc
-					if err := writeSynthDoc(doc, command, "configuration "+c.Name+" (hash "+c.Hash()+")", in.Gate); err != nil {
+					digest, err := synth.Digest(rtl)
+					if err != nil {
+						return err
+					}
+					source := fmt.Sprintf("configuration %s (hash %s; RTL digest %s, as `kvd rtl --config %s` prints it)", c.Name, c.Hash(), digest, filepath.Base(c.Name))
+					if err := writeSynthDoc(doc, command, source, in.Gate); err != nil {
 						return err
 					}
 				}

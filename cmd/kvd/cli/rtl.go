@@ -7,6 +7,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/kvdirect/kvd/hdlgen/design"
+	"github.com/kvdirect/kvd/synth"
 )
 
 func newRTLCmd() *cobra.Command {
@@ -32,7 +33,11 @@ func newRTLCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "wrote %d files to %s (config %s, hash %s)\n", len(files), dir, c.Name, c.Hash())
+			digest, err := synth.Digest(dir)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "wrote %d files to %s (config %s, hash %s; RTL digest %s)\n", len(files), dir, c.Name, c.Hash(), digest)
 			return nil
 		},
 	}

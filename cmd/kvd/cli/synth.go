@@ -81,9 +81,13 @@ deep memories outside block RAM) are reported beside it.`,
 			if err != nil {
 				return err
 			}
-			source := "configuration " + c.Name + " (hash " + c.Hash() + ")"
+			digest, err := synth.Digest(dir)
+			if err != nil {
+				return err
+			}
+			source := fmt.Sprintf("configuration %s (hash %s; RTL digest %s, as `kvd rtl --config %s` prints it)", c.Name, c.Hash(), digest, filepath.Base(c.Name))
 			if rtlDir != "" {
-				source = "the tree " + rtlDir
+				source = fmt.Sprintf("the tree %s (RTL digest %s)", rtlDir, digest)
 			}
 			if doc != "" {
 				args := fmt.Sprintf("kvd synth --config %s", c.Name)
