@@ -19,6 +19,7 @@ import (
 	"github.com/kvdirect/kvd/golden/model"
 	"github.com/kvdirect/kvd/golden/pcie"
 	"github.com/kvdirect/kvd/golden/refstore"
+	"github.com/kvdirect/kvd/golden/rs"
 	"github.com/kvdirect/kvd/golden/slabd"
 	"github.com/kvdirect/kvd/golden/top"
 	"github.com/kvdirect/kvd/testbenches/workload"
@@ -147,7 +148,10 @@ type ProcStats struct {
 	// Every valid/ready handshake between the blocks (and out of the
 	// processor): the cycles it transferred and the cycles its taker held
 	// it back (golden/top).
-	Streams []top.StreamStats
+	Streams []model.Handshake
+	// The cycles the station's arrival stage held a request, by the term
+	// of rs.md §10.1 B that held it.
+	StationWaits rs.Waits
 }
 
 type procStim struct {
@@ -545,6 +549,7 @@ func (s *procStim) observe(c uint64, out []uint64) error {
 		s.st.Engine = s.top.EngineStats()
 		s.st.MemHazardStalls = s.top.Mem.Stats().HazardStalls
 		s.st.Streams = s.top.Streams()
+		s.st.StationWaits = s.top.RS.Waits()
 	}
 	return nil
 }

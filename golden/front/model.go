@@ -150,6 +150,11 @@ type Model struct {
 	lay   *model.Layout
 	b     [nBlocks]blk
 	outs  []conn // kvd_front's outputs: fromBlock's out vector → out
+
+	// the handshakes between the three blocks (decoder → buffer →
+	// encoder), counted each cycle; kvd_front's own ports are the
+	// enclosing composition's to watch
+	streams []model.HandshakeProbe
 }
 
 // New builds the three sub-models for cfg (failing with their errors) and
@@ -184,6 +189,7 @@ func New(cfg config.Config) (*Model, error) {
 	if err := m.connect(); err != nil {
 		return nil, err
 	}
+	m.findStreams()
 	return m, nil
 }
 
@@ -269,6 +275,36 @@ func (m *Model) Reset() {
 	for i := range m.b {
 		m.b[i].m.Reset()
 	}
+	for k := range m.streams {
+		m.streams[k].Fire, m.streams[k].Stall = 0, 0
+	}
+}
+
+// findStreams watches each handshake one block takes from another (the
+// buffer's d_*, the encoder's e_*), on the blocks' final vectors of a
+// cycle.
+func (m *Model) findStreams() {
+	for i := range m.b {
+		b := &m.b[i]
+		m.streams = append(m.streams, model.TakenHandshakes(blockInst[i]+".", b.lay, b.in, b.out, func(valid string) bool {
+			for _, e := range external {
+				if e.block == i && e.name == valid {
+					return false // kvd_front's own port
+				}
+			}
+			return true
+		})...)
+	}
+}
+
+// Streams are the counts of the handshakes between the three blocks since
+// reset, named by the block that takes them (u_rob.d, u_enc.e).
+func (m *Model) Streams() []model.Handshake {
+	out := make([]model.Handshake, len(m.streams))
+	for i, s := range m.streams {
+		out[i] = s.Handshake
+	}
+	return out
 }
 
 // gather fills block i's input vector from its drivers: kvd_front's inputs
@@ -347,6 +383,9 @@ func (m *Model) Step(in, out []uint64) error {
 				blockInst[i], blockModule[i], m.describeOut(i, b.out), m.describeOut(i, b.probe))
 		}
 	}
+	for k := range m.streams {
+		m.streams[k].Count()
+	}
 	return nil
 }
 
@@ -372,14 +411,18 @@ func (m *Model) DescribeState() string {
 		InstDec, m.Dec.DescribeState(), InstRob, m.Rob.DescribeState(), InstEnc, m.Enc.DescribeState())
 }
 
-// snapshot is the three blocks' snapshots (each an independent copy).
-type snapshot [nBlocks]any
+// snapshot is the three blocks' snapshots (each an independent copy) and
+// the handshake counts.
+type snapshot struct {
+	b       [nBlocks]any
+	streams []model.Handshake
+}
 
 // Snapshot implements model.Model.
 func (m *Model) Snapshot() any {
-	var s snapshot
+	s := snapshot{streams: m.Streams()}
 	for i := range m.b {
-		s[i] = m.b[i].m.Snapshot()
+		s.b[i] = m.b[i].m.Snapshot()
 	}
 	return s
 }
@@ -391,7 +434,10 @@ func (m *Model) Restore(snap any) {
 		panic(fmt.Sprintf("front: Restore of a %T, not a front snapshot", snap))
 	}
 	for i := range m.b {
-		m.b[i].m.Restore(s[i])
+		m.b[i].m.Restore(s.b[i])
+	}
+	for k := range m.streams {
+		m.streams[k].Handshake = s.streams[k]
 	}
 }
 

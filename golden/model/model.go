@@ -218,3 +218,55 @@ func Mask(w int) uint64 {
 	}
 	return (1 << uint(w)) - 1
 }
+
+// Handshake counts the cycles of one valid/ready pair since reset: Fire,
+// valid and ready (a transfer); Stall, valid and not ready (the taker held
+// the offerer back). The cycles without valid are idle. Compositions
+// (golden/front, golden/top) count their blocks' handshakes so that a
+// bench can say which block holds the pipeline back.
+type Handshake struct {
+	Name        string
+	Fire, Stall uint64
+}
+
+// HandshakeProbe watches one pair: bit 0 of the words its pointers name,
+// in the port vectors of a composition's blocks.
+type HandshakeProbe struct {
+	Handshake
+	valid, ready *uint64
+}
+
+// NewHandshakeProbe watches the pair whose valid and ready bits are bit 0
+// of *valid and *ready.
+func NewHandshakeProbe(name string, valid, ready *uint64) HandshakeProbe {
+	return HandshakeProbe{Handshake: Handshake{Name: name}, valid: valid, ready: ready}
+}
+
+// Count adds the cycle whose values the vectors hold now.
+func (p *HandshakeProbe) Count() {
+	if *p.valid&1 != 0 {
+		if *p.ready&1 != 0 {
+			p.Fire++
+		} else {
+			p.Stall++
+		}
+	}
+}
+
+// TakenHandshakes lists the pairs a block takes — each 1-bit input X_valid
+// beside an output X_ready — as probes on its port vectors, named
+// prefix+X, but those whose X_valid input watch says not to.
+func TakenHandshakes(prefix string, lay *Layout, in, out []uint64, watch func(validInput string) bool) []HandshakeProbe {
+	var ps []HandshakeProbe
+	for _, s := range lay.In {
+		name := lay.Ports[s.Port].Name
+		stem, ok := strings.CutSuffix(name, "_valid")
+		if !ok || s.Width != 1 || !watch(name) {
+			continue
+		}
+		if r, ok := lay.Slot(stem + "_ready"); ok && lay.Ports[r.Port].Dir == Out && r.Width == 1 {
+			ps = append(ps, NewHandshakeProbe(prefix+stem, &in[s.Off], &out[r.Off]))
+		}
+	}
+	return ps
+}

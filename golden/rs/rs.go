@@ -287,6 +287,19 @@ type state struct {
 	cycle         uint64 // cycles since reset (for messages)
 	busyN, chainN int    // busy slots; chained operations (for DescribeState)
 	stalls        uint64 // cycles the completion side waited on |PQ| = Q (for DescribeState)
+	waits         Waits  // why X waited (§10.1 B), for the processor's bench
+}
+
+// Waits count the cycles in which the arrival stage X held a request that
+// did not go (§10.1 B), by each term that held it; a cycle counts under
+// every term false in it, so the counts may add up to more than Held.
+type Waits struct {
+	Held uint64 // cycles X was valid and did not go
+	NoID uint64 // |free| = 0: every id is in flight (M operations)
+	PQ   uint64 // |PQ| > Q-2: the pipeline is not taking
+	RQ   uint64 // |RQ| > Q-2
+	Walk uint64 // X's slot is being walked
+	Line uint64 // a completion for X's slot is in D1 or D2
 }
 
 func (s *state) clone() state {
@@ -466,6 +479,7 @@ func (m *Model) Reset() {
 	st.rq = [QueueCap]rqEnt{}
 	st.pqHead, st.pqN, st.rqHead, st.rqN = 0, 0, 0, 0
 	st.cycle, st.busyN, st.chainN, st.stalls = 0, 0, 0, 0
+	st.waits = Waits{}
 	m.cq.Reset()
 	m.err = nil
 }
@@ -511,6 +525,33 @@ func (m *Model) xGoes() bool {
 		!(st.d2.valid && m.lineSlot(&st.d2) == st.x.slot)
 }
 
+// countWait adds a cycle in which X did not go to each term of §10.1 B
+// that held it.
+func (m *Model) countWait() {
+	st := &m.st
+	w := &st.waits
+	w.Held++
+	if st.freeN < 1 {
+		w.NoID++
+	}
+	if st.pqN > QueueCap-2 {
+		w.PQ++
+	}
+	if st.rqN > QueueCap-2 {
+		w.RQ++
+	}
+	if st.walkActive && st.x.slot == st.walkSlot {
+		w.Walk++
+	}
+	if (st.d1.valid && m.lineSlot(&st.d1) == st.x.slot) || (st.d2.valid && m.lineSlot(&st.d2) == st.x.slot) {
+		w.Line++
+	}
+}
+
+// Waits are the cycles the arrival stage held a request since reset, by
+// the terms that held it (§10.1 B).
+func (m *Model) Waits() Waits { return m.st.waits }
+
 // ready is req_ready (§9.2, §10.1): !X.valid || X goes this cycle; state
 // only.
 func (m *Model) ready() bool { return !m.st.xValid || m.xGoes() }
@@ -531,6 +572,9 @@ func (m *Model) Step(in, out []uint64) error {
 	// ---- Outputs of this cycle, from the state at its start.
 	goes := m.xGoes()
 	ready := !st.xValid || goes
+	if st.xValid && !goes {
+		m.countWait()
+	}
 	out[m.oReqReady] = b2u(ready)
 	visible := m.pipeVisible()
 	if visible {

@@ -1606,6 +1606,10 @@ func TestV3WalkedSlotRequestWaitsForWalkEnd(t *testing.T) {
 				if acc != 11+L {
 					t.Fatalf("next request accepted at %d, want %d; req_ready = 0 in %v", acc, 11+L, h.notRdy)
 				}
+				// The two cycles count as X held by the walk, and only so.
+				if w := h.m.Waits(); w != (Waits{Held: 2, Walk: 2}) {
+					t.Fatalf("waits %+v, want two cycles held by the walk", w)
+				}
 				if got := respAt(t, h, 5); got != 12+L {
 					t.Fatalf("E answered at %d, want %d", got, 12+L)
 				}
@@ -1622,6 +1626,9 @@ func TestV3WalkedSlotRequestWaitsForWalkEnd(t *testing.T) {
 				// pipeline: on the pipe at 11+L); the next enters X at 9+L.
 				if acc != 9+L {
 					t.Fatalf("next request accepted at %d, want %d; req_ready = 0 in %v", acc, 9+L, h.notRdy)
+				}
+				if w := h.m.Waits(); w != (Waits{}) {
+					t.Fatalf("waits %+v, want none", w)
 				}
 				if got := pipeAt(t, h, 5, false); got != 11+L {
 					t.Fatalf("E on the pipe at %d, want %d", got, 11+L)

@@ -254,24 +254,7 @@ type Model struct {
 	cycle                               uint64
 	rsIn, rsMax                         int
 
-	streams []stream // every valid/ready handshake, counted each cycle
-}
-
-// stream is one valid/ready handshake of the processor, seen from the
-// block that takes it (or, for the top's outputs, the block that offers
-// it): where it stalls says which block holds the pipeline back.
-type stream struct {
-	name         string
-	valid, ready *uint64 // the words holding the two bits (bit 0)
-	st           StreamStats
-}
-
-// StreamStats count one handshake's cycles (to the cycle of the copy).
-type StreamStats struct {
-	Name string // instance.port stem, e.g. u_rs.req (u_rs takes req_valid)
-	// Fire: valid and ready (a transfer). Stall: valid, not ready (the
-	// taker holds the offerer back). Cycles without valid are idle.
-	Fire, Stall uint64
+	streams []model.HandshakeProbe // every valid/ready handshake, counted each cycle
 }
 
 // New builds the sub-models for cfg (failing with their errors) and wires
@@ -428,7 +411,7 @@ func (m *Model) Reset() {
 	}
 	m.cycle, m.rsIn, m.rsMax = 0, 0, 0
 	for k := range m.streams {
-		m.streams[k].st = StreamStats{}
+		m.streams[k].Fire, m.streams[k].Stall = 0, 0
 	}
 }
 
@@ -502,14 +485,7 @@ func (m *Model) Step(in, out []uint64) error {
 		}
 	}
 	for k := range m.streams {
-		s := &m.streams[k]
-		if *s.valid&1 != 0 {
-			if *s.ready&1 != 0 {
-				s.st.Fire++
-			} else {
-				s.st.Stall++
-			}
-		}
+		m.streams[k].Count()
 	}
 	m.cycle++
 	return nil
@@ -528,27 +504,20 @@ func (m *Model) count() {
 	m.rsMax = max(m.rsMax, m.rsIn)
 }
 
-// findStreams lists the handshakes: each block input X_valid beside an
-// output X_ready of the same block (the block takes the stream), and each
-// block output X_valid beside an input X_ready driven by the top (the
-// block offers the stream to the outside). Both vectors are the blocks'
-// own, final in a cycle once Step has checked the cut blocks.
+// findStreams lists the handshakes, each seen from the block that takes
+// it (its input X_valid beside its output X_ready), but those §5 ties off;
+// and those a block offers to the outside (its output X_valid beside an
+// input X_ready driven by the top). Both vectors are the blocks' own,
+// final in a cycle once Step has checked the cut blocks. Where the
+// pipeline is held back is a question of the handshakes, not of any one
+// block's rules: a bench reads the first one held back along it.
 func (m *Model) findStreams() {
 	for i := range m.b {
 		b := &m.b[i]
-		for _, s := range b.lay.In {
-			name := b.lay.Ports[s.Port].Name
-			stem, ok := strings.CutSuffix(name, "_valid")
-			if !ok || s.Width != 1 {
-				continue
-			}
-			if src, _ := driver(i, name); src == srcZero {
-				continue // a client §5 leaves unconnected
-			}
-			if r, ok := b.lay.Slot(stem + "_ready"); ok && b.lay.Ports[r.Port].Dir == model.Out {
-				m.streams = append(m.streams, stream{name: blockInst[i] + "." + stem, valid: &b.in[s.Off], ready: &b.out[r.Off]})
-			}
-		}
+		m.streams = append(m.streams, model.TakenHandshakes(blockInst[i]+".", b.lay, b.in, b.out, func(valid string) bool {
+			src, _ := driver(i, valid)
+			return src != srcZero // a client §5 leaves unconnected
+		})...)
 		for _, s := range b.lay.Out {
 			name := b.lay.Ports[s.Port].Name
 			stem, ok := strings.CutSuffix(name, "_valid")
@@ -556,19 +525,24 @@ func (m *Model) findStreams() {
 				continue
 			}
 			if r, ok := b.lay.Slot(stem + "_ready"); ok && b.lay.Ports[r.Port].Dir == model.In {
-				m.streams = append(m.streams, stream{name: blockInst[i] + "." + stem + " (out)", valid: &b.out[s.Off], ready: &b.in[r.Off]})
+				m.streams = append(m.streams, model.NewHandshakeProbe(blockInst[i]+"."+stem+" (out)", &b.out[s.Off], &b.in[r.Off]))
 			}
 		}
 	}
 }
 
-// Streams are the counts of every handshake since reset, in a fixed order
-// (blocks as processor.md §5 lists them, then ports as each declares them).
-func (m *Model) Streams() []StreamStats {
-	out := make([]StreamStats, len(m.streams))
-	for i, s := range m.streams {
-		out[i] = s.st
-		out[i].Name = s.name
+// Streams are the counts of every handshake since reset, in a fixed order:
+// blocks as processor.md §5 lists them, then ports as each declares them,
+// then the front end's inner ones (golden/front), named u_front.u_rob.d
+// and the like.
+func (m *Model) Streams() []model.Handshake {
+	out := make([]model.Handshake, 0, len(m.streams)+4)
+	for _, s := range m.streams {
+		out = append(out, s.Handshake)
+	}
+	for _, h := range m.Front.Streams() {
+		h.Name = InstFront + "." + h.Name
+		out = append(out, h)
 	}
 	return out
 }
@@ -625,14 +599,14 @@ type snapshot struct {
 	b           [nBlocks]any
 	cycle       uint64
 	rsIn, rsMax int
-	streams     []StreamStats
+	streams     []model.Handshake
 }
 
 // Snapshot implements model.Model.
 func (m *Model) Snapshot() any {
-	s := snapshot{cycle: m.cycle, rsIn: m.rsIn, rsMax: m.rsMax, streams: make([]StreamStats, len(m.streams))}
+	s := snapshot{cycle: m.cycle, rsIn: m.rsIn, rsMax: m.rsMax, streams: make([]model.Handshake, len(m.streams))}
 	for k := range m.streams {
-		s.streams[k] = m.streams[k].st
+		s.streams[k] = m.streams[k].Handshake
 	}
 	for i := range m.b {
 		s.b[i] = m.b[i].m.Snapshot()
@@ -651,7 +625,7 @@ func (m *Model) Restore(snap any) {
 	}
 	m.cycle, m.rsIn, m.rsMax = s.cycle, s.rsIn, s.rsMax
 	for k := range m.streams {
-		m.streams[k].st = s.streams[k]
+		m.streams[k].Handshake = s.streams[k]
 	}
 }
 

@@ -17,6 +17,7 @@ import (
 	"github.com/kvdirect/kvd/plot"
 	"github.com/kvdirect/kvd/testbenches"
 	"github.com/kvdirect/kvd/testbenches/workload"
+	"github.com/kvdirect/kvd/wire"
 )
 
 // paperWorkload is one row of the paper's throughput table (kv-direct.md
@@ -68,6 +69,12 @@ type paperRow struct {
 	// share its taker held it back. The first held-back stream along the
 	// pipeline names the block that binds when the engine does not.
 	Streams []streamRow `json:"streams,omitempty"`
+	// The share of cycles the station's arrival stage held a request
+	// (rs.md §10.1 B), in all ("held") and by each term that held it:
+	// no_id (all M ids in flight), pq, rq (its queues full), walk (its
+	// slot being walked), line (a completion for its slot in D1/D2). A
+	// cycle counts under every term that held it.
+	StationWaits map[string]float64 `json:"station_waits,omitempty"`
 	// With --sweep: the key's value for this row and the configuration it
 	// made (the top-level config_hash is the configuration swept from).
 	SweepValue      string `json:"sweep_value,omitempty"`
@@ -93,6 +100,7 @@ var paperBenchMemory = []string{"memory.index_buckets=32768", "dram.bytes=209715
 func newBenchPaperCmd() *cobra.Command {
 	var cf configFlags
 	var seed, ops uint64
+	var batch int
 	var sizes []int
 	var only []string
 	var jsonOut, golden bool
@@ -152,6 +160,9 @@ design-space scan, e.g. of the engine's contexts, best with --golden.`,
 			if err != nil {
 				return err
 			}
+			if batch < 1 || batch > wire.MaxOps {
+				return fmt.Errorf("--batch %d: want 1..%d operations per request packet", batch, wire.MaxOps)
+			}
 			col := map[int]int{}
 			for i, k := range workload.KVSizes {
 				col[k] = i
@@ -198,10 +209,10 @@ design-space scan, e.g. of the engine's contexts, best with --golden.`,
 				for _, wl := range table {
 					for _, kv := range sizes {
 						start := time.Now()
-						spec := testbenches.ProcSpec{Mix: wl.Mix, Dist: wl.Dist, KVBytes: kv, Util: 0.5, Ops: ops, BatchOps: 32}
+						spec := testbenches.ProcSpec{Mix: wl.Mix, Dist: wl.Dist, KVBytes: kv, Util: 0.5, Ops: ops, BatchOps: batch}
 						o := testbenches.SimOptions{Config: c, Seed: seed, RTLDir: rtl, Log: log, NoWave: true,
 							RunDir: filepath.Join(plots, fmt.Sprintf("run-%s-%d", slug(wl.Name), kv)),
-							Replay: fmt.Sprintf("kvd bench paper --seed %d --ops %d --kv %d --workload %q%s", seed, ops, kv, wl.Name, set)}
+							Replay: fmt.Sprintf("kvd bench paper --seed %d --ops %d --batch %d --kv %d --workload %q%s", seed, ops, batch, kv, wl.Name, set)}
 						var st testbenches.ProcStats
 						divergences := 0
 						if golden {
@@ -233,6 +244,7 @@ design-space scan, e.g. of the engine's contexts, best with --golden.`,
 						row.Ratio = row.Mops / row.PaperMops
 						row.EngineContexts, row.busy, row.EngineReadBusy, row.MemHazardStall = whereTimeGoes(st)
 						row.Streams = streamShares(st)
+						row.StationWaits = stationWaits(st)
 						if key != "" {
 							row.SweepValue, row.SweepConfigHash = value, c.Hash()
 						}
@@ -262,7 +274,7 @@ design-space scan, e.g. of the engine's contexts, best with --golden.`,
 			if golden {
 				how = "golden model alone (--golden)"
 			}
-			fmt.Fprintf(w, "bench paper: config %s (hash %s), seed %d, %d operations per cell, table preloaded to 50 %%, %.0f MHz, %s\n", c.Name, c.Hash(), seed, ops, c.ClockMHz, how)
+			fmt.Fprintf(w, "bench paper: config %s (hash %s), seed %d, %d operations per cell in packets of up to %d, table preloaded to 50 %%, %.0f MHz, %s\n", c.Name, c.Hash(), seed, ops, batch, c.ClockMHz, how)
 			if key != "" {
 				fmt.Fprintf(w, "%-*s ", max(len(key), 5), key)
 			}
@@ -289,12 +301,12 @@ design-space scan, e.g. of the engine's contexts, best with --golden.`,
 			if key != "" {
 				fmt.Fprintf(w, "%-*s ", max(len(key), 5), key)
 			}
-			fmt.Fprintf(w, "%-22s %4s  %s\n", "workload", "KV", "streams")
+			fmt.Fprintf(w, "%-22s %4s  %-28s  %s\n", "workload", "KV", "station held (by term, %)", "streams")
 			for _, r := range rows {
 				if key != "" {
 					fmt.Fprintf(w, "%-*s ", max(len(key), 5), r.SweepValue)
 				}
-				fmt.Fprintf(w, "%-22s %4d  %s\n", r.Workload, r.KVBytes, mostStalled(r.Streams, 4))
+				fmt.Fprintf(w, "%-22s %4d  %-28s  %s\n", r.Workload, r.KVBytes, stationWhy(r.StationWaits), mostStalled(r.Streams, 4))
 			}
 			for _, f := range files {
 				fmt.Fprintf(w, "plot: %s\n", f)
@@ -306,6 +318,7 @@ design-space scan, e.g. of the engine's contexts, best with --golden.`,
 	cmd.Flags().Lookup("config").DefValue = "paper, memories shrunk"
 	cmd.Flags().Uint64Var(&seed, "seed", 1, "stimulus seed")
 	cmd.Flags().Uint64Var(&ops, "ops", 20_000, "operations per cell")
+	cmd.Flags().IntVar(&batch, "batch", 32, "operations per request packet at most (the client's batching; a packet also ends at the response size limit); the decoder spends 3 cycles between packets (decoder.md §6)")
 	cmd.Flags().IntSliceVar(&sizes, "kv", workload.KVSizes, "KV sizes (bytes)")
 	cmd.Flags().StringArrayVar(&only, "workload", nil, "run only these rows (repeatable; default: all six)")
 	cmd.Flags().BoolVar(&jsonOut, "json", false, "print one JSON object")
@@ -518,6 +531,31 @@ func streamShares(st testbenches.ProcStats) []streamRow {
 		rows = append(rows, streamRow{Name: s.Name, Fire: float64(s.Fire) / n, Stall: float64(s.Stall) / n})
 	}
 	return rows
+}
+
+// stationWaits turns the station's wait counts into shares of the cycles
+// to the last answer.
+func stationWaits(st testbenches.ProcStats) map[string]float64 {
+	w, n := st.StationWaits, float64(st.Cycles+1)
+	if w.Held == 0 {
+		return nil
+	}
+	return map[string]float64{"held": float64(w.Held) / n, "no_id": float64(w.NoID) / n, "pq": float64(w.PQ) / n,
+		"rq": float64(w.RQ) / n, "walk": float64(w.Walk) / n, "line": float64(w.Line) / n}
+}
+
+// stationWhy says, for the text table, why the station held requests.
+func stationWhy(w map[string]float64) string {
+	if w["held"] == 0 {
+		return "-"
+	}
+	s := fmt.Sprintf("%.0f %%:", 100*w["held"])
+	for _, k := range []string{"no_id", "pq", "rq", "walk", "line"} {
+		if w[k] >= 0.005 {
+			s += fmt.Sprintf(" %s %.0f", k, 100*w[k])
+		}
+	}
+	return s
 }
 
 // mostStalled lists the k streams held back most, most first (ties in

@@ -130,6 +130,17 @@ func TestBenchPaperSweep(t *testing.T) {
 		if tx := names["u_front.tx (out)"]; !(tx.Fire > 0) || tx.Stall != 0 {
 			t.Errorf("row %d: u_front.tx (out) %+v", i, tx)
 		}
+		// Inside the front end, every operation is one decoder record.
+		if d := names["u_front.u_rob.d"]; math.Abs(d.Fire*float64(r.Cycles)-float64(r.Ops)) > 0.5 {
+			t.Errorf("row %d: u_front.u_rob.d %+v over %d cycles, want %d transfers", i, d, r.Cycles, r.Ops)
+		}
+		// Two or four engine contexts take requests slowly: the engine
+		// holds the station's pipe port back, so the station's queue to
+		// it is full (pq) in nearly every cycle its arrival stage waits.
+		w := r.StationWaits
+		if ht := names["u_ht.req"]; !(ht.Stall > 0.5) || !(w["held"] > 0.5) || !(w["pq"] >= 0.9*w["held"]) || w["no_id"] != 0 {
+			t.Errorf("row %d: u_ht.req %+v, station waits %v: want the engine holding the station back", i, ht, w)
+		}
 	}
 	if !strings.Contains(out, "engine_contexts_by_phase") {
 		t.Errorf("--json has no engine_contexts_by_phase: %s", out)
