@@ -205,6 +205,9 @@ func readTree(dir string) (*tree, error) {
 	return t, nil
 }
 
+// file is the path of module m's file.
+func (t *tree) file(m string) string { return filepath.Join(t.dir, m+".v") }
+
 // below lists m and every module under it, m first, the rest sorted.
 func (t *tree) below(m string) []string {
 	seen := map[string]bool{m: true}
@@ -407,20 +410,30 @@ func Gate(ctx context.Context, dir string, blocks []string, o Options, jobs int,
 			progress(fmt.Sprintf(format, args...))
 		}
 	}
-	type run struct {
-		root, kind string
-		res        *perModule
-		secs       float64
-		err        error
-		work       string
-		started    time.Time
-		running    bool
-	}
-	var runs []*run
-	for _, r := range t.roots(blocks) {
-		runs = append(runs, &run{root: r, kind: "generic"})
+	var runs []*gateRun
+	roots := t.roots(blocks)
+	for _, r := range roots {
+		runs = append(runs, &gateRun{root: r, kind: "generic"})
 		if o.Vendor {
-			runs = append(runs, &run{root: r, kind: "xilinx"}, &run{root: r, kind: "intel"})
+			runs = append(runs, &gateRun{root: r, kind: "xilinx"})
+		}
+	}
+	// Intel's mapping runs module by module, each module's instances of
+	// others left as black boxes: synth_intel_alm's ABC9 on the whole paper
+	// processor grew past 17 GB (it was killed for memory twice, once by
+	// the kernel), where each module alone is a fraction of it. A block's
+	// Intel figures are then its module's and those of the modules under
+	// it, as for the other mappings; -noflatten keeps no optimisation
+	// across a module boundary, so the sum is what one run would count.
+	if o.Vendor {
+		seen := map[string]bool{}
+		for _, r := range roots {
+			for _, m := range t.below(r) {
+				if !seen[m] {
+					seen[m] = true
+					runs = append(runs, &gateRun{root: m, kind: "intel"})
+				}
+			}
 		}
 	}
 	// A whole processor keeps Yosys busy for many minutes per mapping: say
@@ -446,19 +459,26 @@ func Gate(ctx context.Context, dir string, blocks []string, o Options, jobs int,
 			}
 		}
 	}()
-	// The whole processor's vendor mappings take longest (Intel's ABC9
-	// most): started first, they overlap the shorter generic run instead
-	// of one of them following it. (The rows are still filled in runs'
-	// order.)
+	// Longest first, so that the short runs fill in beside the long ones
+	// instead of one long run starting last: a run's length goes with the
+	// Verilog it maps (the whole tree under a generic or Xilinx root, one
+	// module's file for Intel), the vendor mappings before the generic one
+	// at equal size. (The rows are still filled in runs' order.)
 	rank := map[string]int{"intel": 0, "xilinx": 1, "generic": 2}
+	size := func(r *gateRun) int {
+		if r.kind == "intel" {
+			return t.size[r.root]
+		}
+		return t.cost(r.root)
+	}
 	order := make([]int, len(runs))
 	for i := range order {
 		order[i] = i
 	}
 	sort.SliceStable(order, func(a, b int) bool {
 		ra, rb := runs[order[a]], runs[order[b]]
-		if ra.root != rb.root {
-			return order[a] < order[b]
+		if size(ra) != size(rb) {
+			return size(ra) > size(rb)
 		}
 		return rank[ra.kind] < rank[rb.kind]
 	})
@@ -485,7 +505,9 @@ func Gate(ctx context.Context, dir string, blocks []string, o Options, jobs int,
 		r.running = false
 		r.secs = time.Since(r.started).Seconds()
 		mu.Unlock()
-		if r.err == nil {
+		if r.err == nil && r.kind == "intel" {
+			say("%-7s %-20s 1 module  %.0f s%s", r.kind, r.root, r.secs, r.res.from)
+		} else if r.err == nil {
 			say("%-7s %-20s %d modules  %.0f s%s", r.kind, r.root, len(t.below(r.root)), r.secs, r.res.from)
 		} else {
 			say("%-7s %-20s failed after %.0f s: %v", r.kind, r.root, r.secs, r.err)
@@ -501,11 +523,20 @@ func Gate(ctx context.Context, dir string, blocks []string, o Options, jobs int,
 	rows := make([]Result, len(blocks))
 	genericLUTs := make([]int, len(blocks))
 	generic := make([]bool, len(blocks))
+	intelOf := map[string]*gateRun{}
+	for _, r := range runs {
+		if r.kind == "intel" {
+			intelOf[r.root] = r
+		}
+	}
 	for i, b := range blocks {
 		row := Result{Block: b, Mapping: "generic"}
 		done := false
+		if o.Vendor {
+			fillIntelRuns(&row, t, intelOf)
+		}
 		for _, r := range runs {
-			if !contains(t.below(r.root), b) {
+			if r.kind == "intel" || !contains(t.below(r.root), b) {
 				continue
 			}
 			row.Seconds += r.secs
@@ -520,9 +551,6 @@ func Gate(ctx context.Context, dir string, blocks []string, o Options, jobs int,
 			}
 			if r.kind == "xilinx" && row.Mapping != "xilinx" {
 				fillXilinx(&row, t, r.res)
-			}
-			if r.kind == "intel" && row.Intel == nil {
-				fillIntel(&row, t, r.res)
 			}
 		}
 		rows[i] = row
@@ -561,6 +589,18 @@ func Gate(ctx context.Context, dir string, blocks []string, o Options, jobs int,
 		r.Problems = uniq(r.Problems)
 	}
 	return rows, nil
+}
+
+// gateRun is one Yosys run of the gate: a mapping of a root module (and,
+// but for Intel's, the modules under it).
+type gateRun struct {
+	root, kind string
+	res        *perModule
+	secs       float64
+	err        error
+	work       string
+	started    time.Time
+	running    bool
 }
 
 // Block runs the gate on one module of dir.
@@ -652,6 +692,31 @@ func fillXilinx(row *Result, t *tree, p *perModule) {
 				row.Problems = append(row.Problems, fmt.Sprintf("memory %s meant for block RAM became %s", mem.Name, mem.Got))
 			}
 		}
+	}
+}
+
+// fillIntelRuns fills a row's Intel figures from the per-module runs of
+// its module and every module under it; a run that did not complete fails
+// the row, naming the module.
+func fillIntelRuns(row *Result, t *tree, intelOf map[string]*gateRun) {
+	cells := map[string]map[string]int{}
+	for _, m := range t.below(row.Block) {
+		r := intelOf[m]
+		if r == nil {
+			return
+		}
+		row.Seconds += r.secs
+		if r.err != nil {
+			row.Problems = append(row.Problems, fmt.Sprintf("the intel mapping (Yosys on %s) did not complete: %v", m, r.err))
+			continue
+		}
+		if r.res == nil || len(r.res.cells) == 0 {
+			return // the mapping stopped on a memory; the Xilinx run reports it
+		}
+		cells[m] = r.res.cells[m]
+	}
+	if len(cells) == len(t.below(row.Block)) {
+		fillIntel(row, t, &perModule{cells: cells})
 	}
 }
 
@@ -858,11 +923,20 @@ func memDims(path string) map[string][2]int {
 	return dims
 }
 
-// intel maps the run's modules with synth_intel_alm, keeping the hierarchy.
-func intel(ctx context.Context, o Options, t *tree, root, work string) (*perModule, error) {
+// intel maps one module with synth_intel_alm, the modules it instantiates
+// read as black boxes (their own runs count them).
+func intel(ctx context.Context, o Options, t *tree, m, work string) (*perModule, error) {
 	stat := filepath.Join(work, "stat.txt")
-	script := []string{"read_verilog -noautowire " + quote(t.files),
-		"synth_intel_alm -top " + root + " -noflatten -noiopad -noclkbuf", "tee -q -o " + stat + " stat"}
+	script := []string{"read_verilog -noautowire " + quote([]string{t.file(m)})}
+	var kids []string
+	for c := range t.children[m] {
+		kids = append(kids, t.file(c))
+	}
+	if len(kids) > 0 {
+		sort.Strings(kids)
+		script = append(script, "read_verilog -lib "+quote(kids))
+	}
+	script = append(script, "synth_intel_alm -top "+m+" -noflatten -noiopad -noclkbuf", "tee -q -o "+stat+" stat")
 	log, from, err := o.cachedYosys(ctx, t, work, script)
 	p := newPerModule()
 	p.from = from
@@ -870,7 +944,7 @@ func intel(ctx context.Context, o Options, t *tree, root, work string) (*perModu
 		return p, nil // the Xilinx run reports it
 	}
 	if err != nil {
-		return nil, fmt.Errorf("synth_intel_alm %s: %v", root, err)
+		return nil, fmt.Errorf("synth_intel_alm %s: %v", m, err)
 	}
 	p.cells = parseStat(stat)
 	return p, nil

@@ -358,3 +358,62 @@ func TestDigest(t *testing.T) {
 		t.Error("an empty tree has a digest")
 	}
 }
+
+// Intel's mapping runs module by module (the whole paper processor does
+// not fit in memory as one run); a block's figures are then the sum over
+// its module and those under it, which must be what one hierarchical run
+// of synth_intel_alm counts.
+func TestIntelPerModuleSumsToOneRun(t *testing.T) {
+	dir := t.TempDir()
+	files := map[string]string{
+		"cnt.v": "module cnt(input wire clk, input wire en, output reg [7:0] q);\n" +
+			"  always @(posedge clk) if (en) q <= q + 8'd1;\nendmodule\n",
+		"mix.v": "module mix(input wire clk, input wire [7:0] a, input wire [7:0] b, output reg [7:0] y);\n" +
+			"  always @(posedge clk) y <= (a ^ {b[3:0], b[7:4]}) + (a & b);\nendmodule\n",
+		"tiny_top.v": "module tiny_top(input wire clk, input wire en, input wire [7:0] b, output reg [7:0] y);\n" +
+			"  wire [7:0] q, m;\n" +
+			"  cnt u_cnt (.clk(clk), .en(en), .q(q));\n" +
+			"  mix u_mix (.clk(clk), .a(q), .b(b), .y(m));\n" +
+			"  always @(posedge clk) y <= m | q;\nendmodule\n",
+	}
+	for name, text := range files {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var runs []string
+	rows, err := Gate(context.Background(), dir, []string{"tiny_top", "mix"}, Options{Vendor: true}, 2, func(s string) {
+		if f := strings.Fields(s); len(f) > 1 && f[0] == "intel" {
+			runs = append(runs, f[1])
+		}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff([]string{"cnt", "mix", "tiny_top"}, sorted(runs)); diff != "" {
+		t.Errorf("Intel runs (-want +got):\n%s", diff)
+	}
+	top, mix := rows[0], rows[1]
+	if top.Intel == nil || mix.Intel == nil || !top.OK() {
+		t.Fatalf("rows: %+v", rows)
+	}
+	// One hierarchical run of the whole tree, counted the same way.
+	tr, err := readTree(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	work := t.TempDir()
+	stat := filepath.Join(work, "stat.txt")
+	if _, err := yosysScript(context.Background(), time.Minute, work, []string{"read_verilog -noautowire " + quote(tr.files),
+		"synth_intel_alm -top tiny_top -noflatten -noiopad -noclkbuf", "tee -q -o " + stat + " stat"}); err != nil {
+		t.Fatal(err)
+	}
+	whole := Result{Block: "tiny_top"}
+	fillIntel(&whole, tr, &perModule{cells: parseStat(stat)})
+	if diff := cmp.Diff(whole.Intel, top.Intel); diff != "" {
+		t.Errorf("per-module Intel figures differ from one run's (-one run +per module):\n%s", diff)
+	}
+	if !(mix.Intel.ALUTs > 0 && top.Intel.ALUTs > mix.Intel.ALUTs && top.Intel.FFs >= 24) {
+		t.Errorf("tiny_top %+v, mix %+v", top.Intel, mix.Intel)
+	}
+}

@@ -34,7 +34,9 @@ func newSynthCmd() *cobra.Command {
 each block with Yosys: a generic 6-LUT mapping gives the longest
 register-to-register path in LUT levels (the timing proxy; goal: at most 6),
 synth_xilinx gives LUTs, flip-flops, block RAMs, DSPs and where each memory
-went, and synth_intel_alm the same on Intel's ALMs. The gate fails on
+went, and synth_intel_alm the same on Intel's ALMs (one module at a time,
+the modules it instantiates read as black boxes: the whole paper processor
+in one Intel run needs more than 17 GB). The gate fails on
 latches, multiply-driven nets, combinational loops, or a memory meant for
 block RAM that was not inferred as one; the goals a block misses (depth,
 deep memories outside block RAM) are reported beside it.`,
