@@ -94,6 +94,9 @@ type Options struct {
 	ClockMHz float64
 	// MaxLUTLevels is the logic-depth goal (0: none).
 	MaxLUTLevels int
+	// Only, if not empty, restricts the gate to these mappings ("generic",
+	// "xilinx", "intel"): the others are neither run nor reported.
+	Only []string
 	// Cache, if not empty, is a directory where each finished Yosys run
 	// is kept and from which an identical run is taken (runcache.go).
 	Cache string
@@ -410,11 +413,24 @@ func Gate(ctx context.Context, dir string, blocks []string, o Options, jobs int,
 			progress(fmt.Sprintf(format, args...))
 		}
 	}
+	want := func(kind string) bool {
+		if len(o.Only) > 0 {
+			return contains(o.Only, kind)
+		}
+		return kind == "generic" || o.Vendor
+	}
+	for _, k := range o.Only {
+		if k != "generic" && k != "xilinx" && k != "intel" {
+			return nil, fmt.Errorf("synth: no mapping %q (generic, xilinx, intel)", k)
+		}
+	}
 	var runs []*gateRun
 	roots := t.roots(blocks)
 	for _, r := range roots {
-		runs = append(runs, &gateRun{root: r, kind: "generic"})
-		if o.Vendor {
+		if want("generic") {
+			runs = append(runs, &gateRun{root: r, kind: "generic"})
+		}
+		if want("xilinx") {
 			runs = append(runs, &gateRun{root: r, kind: "xilinx"})
 		}
 	}
@@ -425,7 +441,7 @@ func Gate(ctx context.Context, dir string, blocks []string, o Options, jobs int,
 	// Intel figures are then its module's and those of the modules under
 	// it, as for the other mappings; -noflatten keeps no optimisation
 	// across a module boundary, so the sum is what one run would count.
-	if o.Vendor {
+	if want("intel") {
 		seen := map[string]bool{}
 		for _, r := range roots {
 			for _, m := range t.below(r) {
@@ -530,9 +546,9 @@ func Gate(ctx context.Context, dir string, blocks []string, o Options, jobs int,
 		}
 	}
 	for i, b := range blocks {
-		row := Result{Block: b, Mapping: "generic"}
+		row := Result{Block: b}
 		done := false
-		if o.Vendor {
+		if want("intel") {
 			fillIntelRuns(&row, t, intelOf)
 		}
 		for _, r := range runs {
@@ -546,6 +562,9 @@ func Gate(ctx context.Context, dir string, blocks []string, o Options, jobs int,
 			}
 			if r.kind == "generic" && !done {
 				generic[i] = true
+				if row.Mapping == "" {
+					row.Mapping = "generic"
+				}
 				fillGeneric(&row, t, r.res)
 				genericLUTs[i], done = row.LUTs, true
 			}

@@ -417,3 +417,29 @@ func TestIntelPerModuleSumsToOneRun(t *testing.T) {
 		t.Errorf("tiny_top %+v, mix %+v", top.Intel, mix.Intel)
 	}
 }
+
+// Only runs the named mappings and reports only theirs.
+func TestOnlyRunsTheNamedMappings(t *testing.T) {
+	c, _ := config.Preset("sim")
+	dir := t.TempDir()
+	if _, err := design.Write(c, dir); err != nil {
+		t.Fatal(err)
+	}
+	var kinds []string
+	rows, err := Gate(context.Background(), dir, []string{"kvd_keyhash"}, Options{Only: []string{"intel"}}, 1, func(s string) {
+		kinds = append(kinds, strings.Fields(s)[0])
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := rows[0]
+	if diff := cmp.Diff([]string{"intel"}, kinds); diff != "" {
+		t.Errorf("runs (-want +got):\n%s", diff)
+	}
+	if r.Intel == nil || r.Intel.ALUTs == 0 || r.Mapping != "" || r.LUTs != 0 || r.LUTLevels != 0 || !r.OK() {
+		t.Errorf("row: %+v", r)
+	}
+	if _, err := Gate(context.Background(), dir, []string{"kvd_keyhash"}, Options{Only: []string{"altera"}}, 1, nil); err == nil || !strings.Contains(err.Error(), `"altera"`) {
+		t.Errorf("an unknown mapping: %v", err)
+	}
+}

@@ -26,6 +26,7 @@ func newSynthCmd() *cobra.Command {
 	var blocks []string
 	var jsonOut, noVendor, ice40, noCache bool
 	var doc, rtlDir string
+	var only []string
 	var jobs int
 	cmd := &cobra.Command{
 		Use:   "synth",
@@ -78,7 +79,7 @@ deep memories outside block RAM) are reported beside it.`,
 				}
 				names = blocks
 			}
-			o := synth.Options{Vendor: !noVendor, ICE40: ice40, ClockMHz: c.ClockMHz, MaxLUTLevels: MaxLUTLevels}
+			o := synth.Options{Vendor: !noVendor, ICE40: ice40, ClockMHz: c.ClockMHz, MaxLUTLevels: MaxLUTLevels, Only: only}
 			rows, err := runGate(cmd, dir, names, o, jobs, noCache)
 			if err != nil {
 				return err
@@ -117,6 +118,7 @@ deep memories outside block RAM) are reported beside it.`,
 	cmd.Flags().StringSliceVar(&blocks, "block", nil, "only these blocks (default: every block)")
 	cmd.Flags().StringVar(&rtlDir, "rtl", "", "gate this tree of .v files (e.g. a hand-edited one) instead of generating the configuration")
 	cmd.Flags().BoolVar(&jsonOut, "json", false, "print one JSON object with a row per block")
+	cmd.Flags().StringSliceVar(&only, "only", nil, "run only these mappings (generic, xilinx, intel), e.g. to fill the gate's cache for a handoff one mapping at a time")
 	cmd.Flags().BoolVar(&noVendor, "no-vendor", false, "skip the Xilinx and Intel mappings (no BRAM/DSP counts, no block-RAM check; faster)")
 	cmd.Flags().BoolVar(&ice40, "ice40", false, "also place and route each block that fits an iCE40 HX8K with nextpnr for a post-route Fmax")
 	cmd.Flags().StringVar(&doc, "doc", "", "also write the tables as Markdown to this file (e.g. docs/synthesis.md)")
