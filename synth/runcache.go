@@ -3,9 +3,11 @@ package synth
 import (
 	"context"
 	"crypto/sha256"
+	"embed"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -30,6 +32,8 @@ type runRecord struct {
 	Kept    string            `json:"kept"`
 	Files   map[string]string `json:"files"`
 	Seconds float64           `json:"seconds"` // how long it took when it ran
+	// recorded: found in the repository's runs/, not in the cache
+	recorded bool
 }
 
 var yosysVersion = sync.OnceValue(func() string { return toolchain.VersionOf(context.Background(), "yosys", "-V") })
@@ -56,15 +60,43 @@ func (t *tree) runKey(work string, script []string, extra string) string {
 
 func (o Options) cachePath(key string) string { return filepath.Join(o.Cache, key+".json") }
 
-// load returns a cached run, if there is one.
+// recorded holds runs kept in the repository (runs/, see its README): the
+// paper preset's processor takes Yosys hours on a 2-core machine, and a
+// fresh machine has no cache. A record is found by the same key as a
+// cached run — the script, every RTL file's bytes, the tool versions — so
+// it answers only for exactly the RTL and the Yosys that made it.
+//
+//go:embed runs
+var embedded embed.FS
+
+// recorded is where load looks after the cache: embedded's runs/ (a
+// variable so that a test can put a directory of its own there).
+var recorded fs.FS = mustSub(embedded, "runs")
+
+func mustSub(f fs.FS, dir string) fs.FS {
+	sub, err := fs.Sub(f, dir)
+	if err != nil {
+		panic(err)
+	}
+	return sub
+}
+
+// load returns a cached run, if there is one: from the cache directory,
+// else from the runs recorded in the repository (o.Cache == "" turns both
+// off).
 func (o Options) load(key string) (runRecord, bool) {
 	var r runRecord
 	if o.Cache == "" {
 		return r, false
 	}
 	b, err := os.ReadFile(o.cachePath(key))
+	if err != nil {
+		if b, err = fs.ReadFile(recorded, key+".json"); err == nil {
+			r.recorded = true
+		}
+	}
 	if err != nil || json.Unmarshal(b, &r) != nil {
-		return r, false
+		return runRecord{}, false
 	}
 	return r, true
 }
@@ -90,6 +122,22 @@ func (o Options) store(key string, r runRecord) error {
 	return os.Rename(tmp, o.cachePath(key))
 }
 
+// record writes a run the gate used, found or run, into o.Record (the
+// repository's synth/runs, when refreshing it).
+func (o Options) record(key string, r runRecord) error {
+	if o.Record == "" {
+		return nil
+	}
+	b, err := json.MarshalIndent(r, "", "\t")
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(o.Record, 0o755); err != nil {
+		return err
+	}
+	return os.WriteFile(filepath.Join(o.Record, key+".json"), append(b, '\n'), 0o644)
+}
+
 // cachedYosys runs script as yosysScript does, or, when an identical run
 // is cached, puts that run's files back in work and returns its log lines.
 // Only runs that finished are kept: a timeout or a Yosys error is run again
@@ -102,7 +150,7 @@ func (o Options) cachedYosys(ctx context.Context, t *tree, work string, script [
 				return "", from, err
 			}
 		}
-		return r.Kept, cacheNote{hit: true, secs: r.Seconds}, nil
+		return r.Kept, cacheNote{hit: true, recorded: r.recorded, secs: r.Seconds, storeErr: o.record(key, r)}, nil
 	}
 	start := time.Now()
 	kept, err = yosysScript(ctx, o.Timeout, work, script)
@@ -126,18 +174,26 @@ func (o Options) cachedYosys(ctx context.Context, t *tree, work string, script [
 	if err := o.store(key, r); err != nil {
 		from.storeErr = err
 	}
+	if err := o.record(key, r); err != nil {
+		from.storeErr = err
+	}
 	return kept, from, nil
 }
 
 // cacheNote says where a run's result came from, for the progress line.
 type cacheNote struct {
 	hit      bool
+	recorded bool    // the hit is a record of synth/runs
 	secs     float64 // a hit's original run time
 	storeErr error
 }
 
 func (c cacheNote) String() string {
 	switch {
+	case c.hit && c.storeErr != nil:
+		return fmt.Sprintf("  (cached, but not recorded: %v)", c.storeErr)
+	case c.hit && c.recorded:
+		return fmt.Sprintf("  (recorded in synth/runs: an identical run took %.0f s)", c.secs)
 	case c.hit:
 		return fmt.Sprintf("  (cached: an identical run took %.0f s)", c.secs)
 	case c.storeErr != nil:

@@ -97,6 +97,9 @@ type Options struct {
 	// Only, if not empty, restricts the gate to these mappings ("generic",
 	// "xilinx", "intel"): the others are neither run nor reported.
 	Only []string
+	// Record, if not empty, is a directory into which each run the gate
+	// uses, found or run, is written as a record (to refresh synth/runs).
+	Record string
 	// Cache, if not empty, is a directory where each finished Yosys run
 	// is kept and from which an identical run is taken (runcache.go).
 	Cache string
@@ -1050,6 +1053,7 @@ func ice40(ctx context.Context, o Options, t *tree, top string) (float64, string
 		r.Seconds = time.Since(start).Seconds()
 		o.store(key, r) // a failure to keep it only costs the next run time
 	}
+	o.record(key, r) // nor does a failure to record it
 	m := fmaxRE.FindAllStringSubmatch(r.Kept, -1)
 	if len(m) == 0 {
 		return 0, "does not fit an iCE40 HX8K"

@@ -443,3 +443,49 @@ func TestOnlyRunsTheNamedMappings(t *testing.T) {
 		t.Errorf("an unknown mapping: %v", err)
 	}
 }
+
+// --record-runs writes the runs a gate used; a machine with an empty cache
+// takes them from the records (synth/runs) and gives the same row, and
+// says so; a changed byte of the tree misses them.
+func TestRecordedRunsStandInForTheCache(t *testing.T) {
+	c, _ := config.Preset("sim")
+	dir := t.TempDir()
+	if _, err := design.Write(c, dir); err != nil {
+		t.Fatal(err)
+	}
+	records := t.TempDir()
+	gate := func(o Options) (Result, []string) {
+		t.Helper()
+		var notes []string
+		rows, err := Gate(context.Background(), dir, []string{"kvd_keyhash"}, o, 1, func(s string) { notes = append(notes, s) })
+		if err != nil {
+			t.Fatal(err)
+		}
+		rows[0].Seconds = 0
+		return rows[0], notes
+	}
+	fresh, _ := gate(Options{Cache: t.TempDir(), Vendor: true, Record: records})
+	files, _ := filepath.Glob(filepath.Join(records, "*.json"))
+	if len(files) != 3 { // generic, xilinx, intel
+		t.Fatalf("records %v, want the three runs", files)
+	}
+	saved := recorded
+	defer func() { recorded = saved }()
+	recorded = os.DirFS(records)
+	again, notes := gate(Options{Cache: t.TempDir(), Vendor: true})
+	if diff := cmp.Diff(fresh, again); diff != "" {
+		t.Errorf("the recorded runs' row differs (-fresh +recorded):\n%s", diff)
+	}
+	if n := strings.Count(strings.Join(notes, "\n"), "recorded in synth/runs"); n != 3 {
+		t.Errorf("%d runs said they were recorded: %q", n, notes)
+	}
+	if _, notes := gate(Options{Vendor: true}); strings.Contains(strings.Join(notes, "\n"), "recorded") {
+		t.Errorf("with no cache (--no-gate-cache) a record was taken: %q", notes)
+	}
+	path := filepath.Join(dir, "kvd_keyhash.v")
+	b, _ := os.ReadFile(path)
+	os.WriteFile(path, append(b, "// one more byte\n"...), 0o644)
+	if _, notes := gate(Options{Cache: t.TempDir(), Vendor: true}); strings.Contains(strings.Join(notes, "\n"), "recorded") {
+		t.Errorf("a changed tree took a record: %q", notes)
+	}
+}

@@ -23,7 +23,7 @@ import (
 
 func newHandoffCmd() *cobra.Command {
 	var cf configFlags
-	var out, doc, regressMatch string
+	var out, doc, regressMatch, recordRuns string
 	var noGate, noRegress, jsonOut, noCache bool
 	var jobs int
 	var gateTimeout time.Duration
@@ -97,7 +97,7 @@ block.`,
 				if err != nil {
 					return err
 				}
-				o := synth.Options{Vendor: true, ICE40: true, ClockMHz: c.ClockMHz, MaxLUTLevels: MaxLUTLevels, Timeout: gateTimeout}
+				o := synth.Options{Vendor: true, ICE40: true, ClockMHz: c.ClockMHz, MaxLUTLevels: MaxLUTLevels, Timeout: gateTimeout, Record: recordRuns}
 				in.Gate, err = runGate(cmd, rtl, names, o, jobs, noCache)
 				if err != nil {
 					return err
@@ -167,6 +167,7 @@ block.`,
 	cmd.Flags().StringVar(&regressMatch, "regress-match", "", "run only the regression entries whose names match this regexp (the manifest lists those that ran)")
 	cmd.Flags().IntVar(&jobs, "jobs", runtime.NumCPU(), "blocks the gate synthesises at once")
 	cmd.Flags().DurationVar(&gateTimeout, "gate-timeout", 4*time.Hour, "bound on one Yosys run (the paper preset's processor takes Yosys over 90 minutes per mapping on 2 cores)")
+	cmd.Flags().StringVar(&recordRuns, "record-runs", "", "also write every Yosys run the gate used into this directory (synth/runs: the records kvd takes when the cache has nothing)")
 	cmd.Flags().BoolVar(&noCache, "no-gate-cache", false, "run Yosys even when an identical run's gate table is cached")
 	cmd.Flags().BoolVar(&jsonOut, "json", false, "print one JSON object: the gate's rows, the bundle's path and hash")
 	return cmd
