@@ -59,7 +59,9 @@ synth: setup build
 # FuseSoC core, SDC/XDC, Vivado and Quartus scripts, and a manifest with the
 # lint, regression and synthesis-gate results of this exact RTL; rewrites
 # docs/synthesis.md. Reproducible: two runs give the same bytes. Slow: the
-# gate synthesises every block three ways (see docs/synthesis.md for times).
+# gate synthesises every block three ways — hours for the paper processor on
+# 2 cores — unless synth/runs records this exact RTL's runs (see its README;
+# --record-runs refreshes them).
 handoff: setup build
 	$(KVD) handoff --out build/handoff --doc docs/synthesis.md
 
