@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"math/bits"
 	"os"
+	"reflect"
 	"sort"
 	"strconv"
 	"strings"
@@ -80,6 +81,11 @@ type RSConfig struct {
 	Slots       int  `json:"slots"`
 	MaxInflight int  `json:"max_inflight"`
 	Forwarding  bool `json:"forwarding"`
+	// IdleCache lets an idle slot answer GETs from the value it cached
+	// (docs/microarch/rs.md §11, v4a). Omitted from the JSON when false so
+	// that every configuration written before it keeps its hash, and with
+	// it the committed RTL's bytes and the recorded synthesis runs.
+	IdleCache bool `json:"idle_cache,omitempty"`
 }
 
 // ROBConfig is the reorder buffer between the packet decoder and the
@@ -364,6 +370,9 @@ func (c *Config) Set(assign string) error {
 	}
 	leaf := path[len(path)-1]
 	old, ok := node[leaf]
+	if !ok && hasOmittedKey(path) {
+		old, ok = nil, true
+	}
 	if !ok {
 		return fmt.Errorf("--set %s: unknown key (known at this level: %s)", key, keysOf(node))
 	}
@@ -403,6 +412,35 @@ func (c *Config) Set(assign string) error {
 	}
 	*c = nc
 	return nil
+}
+
+// hasOmittedKey reports whether path names a field that the JSON form
+// leaves out at its zero value (",omitempty"), so that --set can still
+// name it.
+func hasOmittedKey(path []string) bool {
+	t := reflect.TypeOf(Config{})
+	for i, p := range path {
+		if t.Kind() != reflect.Struct {
+			return false
+		}
+		found := false
+		for j := 0; j < t.NumField(); j++ {
+			f := t.Field(j)
+			name, opts, _ := strings.Cut(f.Tag.Get("json"), ",")
+			if name != p {
+				continue
+			}
+			if i == len(path)-1 {
+				return strings.Contains(opts, "omitempty")
+			}
+			t, found = f.Type, true
+			break
+		}
+		if !found {
+			return false
+		}
+	}
+	return false
 }
 
 func simplifyJSONError(err error) error {
@@ -513,6 +551,7 @@ func (c Config) Validate() error {
 		{"memory.host_bytes", c.Memory.HostBytes, c.HeapBase() < c.Memory.HostBytes, "leaves no room for the slab heap after the index and the slab rings"},
 		{"rs.slots", c.RS.Slots, isPow2(int64(c.RS.Slots)) && c.RS.Slots >= 2, "must be a power of two, at least 2"},
 		{"rs.max_inflight", c.RS.MaxInflight, c.RS.MaxInflight >= 1 && c.RS.MaxInflight <= 4096, "must be 1..4096"},
+		{"rs.idle_cache", c.RS.IdleCache, !c.RS.IdleCache || c.RS.Forwarding, "needs rs.forwarding (without it no slot caches a value)"},
 		{"rob.entries", c.ROB.Entries, c.ROB.Entries >= 1 && c.ROB.Entries <= 4096, "must be 1..4096"},
 		{"engine.contexts", c.Engine.Contexts, c.Engine.Contexts >= 2 && c.Engine.Contexts <= 256, "must be 2..256"},
 		{"engine.read_bytes", c.Engine.ReadBytes, c.Engine.ReadBytes == 32 || c.Engine.ReadBytes == 64, "must be 32 or 64"},

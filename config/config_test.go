@@ -41,6 +41,26 @@ func TestSetKeepsEveryOtherValueExactly(t *testing.T) {
 	}
 }
 
+// rs.idle_cache is left out of the JSON when false, so that adding it kept
+// every existing configuration's hash (and the committed RTL's header);
+// --set must still reach it, and turning it on must change the hash.
+func TestOmittedKeyCanBeSet(t *testing.T) {
+	c, _ := Preset("paper")
+	before := c.Hash()
+	if strings.Contains(string(c.JSON()), "idle_cache") {
+		t.Fatalf("idle_cache written when false:\n%s", c.JSON())
+	}
+	if err := c.Set("rs.idle_cache=true"); err != nil {
+		t.Fatal(err)
+	}
+	if !c.RS.IdleCache || c.Hash() == before {
+		t.Fatalf("idle_cache %v, hash %s (was %s)", c.RS.IdleCache, c.Hash(), before)
+	}
+	if err := c.Set("rs.forwarding=false"); err == nil || !strings.Contains(err.Error(), "rs.idle_cache = true: needs rs.forwarding") {
+		t.Fatalf("forwarding off with idle_cache on: %v", err)
+	}
+}
+
 func TestSetList(t *testing.T) {
 	c, _ := Preset("sim")
 	if err := c.Set("slab.classes=32,64,128,256,512,1024"); err != nil {
@@ -64,6 +84,8 @@ func TestRulesNameKeyValueAndRule(t *testing.T) {
 		{"nope=1", "unknown key"},
 		{"rs.slots=x", "want a value of type int"},
 		{"rs=1", "is a group of keys"},
+		{"rs.idle_cache=1", "want a value of type bool"},
+		{"rs.nope=true", "unknown key"},
 	}
 	for _, tc := range cases {
 		c, _ := Preset("paper")
