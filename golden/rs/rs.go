@@ -23,6 +23,9 @@
 // pipeline in slot order), 4-bit wire status codes, a value length with the
 // value's first 8 bytes (only short values, vlen ≤ 8, are cached and
 // served), an opaque aux, and pipe_ready back-pressure.
+//
+// With Params.IC (rs.idle_cache, §11, v4a) an idle slot keeps its cache and
+// answers GETs of the cached key from it; with IC off the model is v3.1.
 package rs
 
 import (
@@ -122,6 +125,7 @@ type Params struct {
 	F   int  // function-id width: bits to hold 0..N (lambda.md §2.4)
 	A   int  // aux width, a generator parameter (default BI + H)
 	FWD bool // forwarding
+	IC  bool // idle slots keep their cache for GETs (rs.idle_cache, §11)
 }
 
 // DefaultAux is the processor's aux width for cfg: BI + H, the key's bucket
@@ -147,6 +151,7 @@ func ParamsOf(cfg config.Config) Params {
 		F:   lambda.FidBits(n),
 		A:   DefaultAux(cfg),
 		FWD: cfg.RS.Forwarding,
+		IC:  cfg.RS.IdleCache,
 	}
 }
 
@@ -288,6 +293,7 @@ type state struct {
 	busyN, chainN int    // busy slots; chained operations (for DescribeState)
 	stalls        uint64 // cycles the completion side waited on |PQ| = Q (for DescribeState)
 	waits         Waits  // why X waited (§10.1 B), for the processor's bench
+	idleHits      uint64 // GETs answered from an idle slot's cache (§11)
 }
 
 // Waits count the cycles in which the arrival stage X held a request that
@@ -392,6 +398,10 @@ func NewWithAux(cfg config.Config, eval Evaluator, a int) (*Model, error) {
 		return nil, fmt.Errorf("rs: atomic.scalar_bits = %d, want 1..64", p.W)
 	case p.A < 1 || p.A > 64:
 		return nil, fmt.Errorf("rs: aux width A = %d, want 1..64", p.A)
+	case p.IC && !p.FWD:
+		// §11: without forwarding nothing sets cv, so IC would mean nothing;
+		// the configuration check refuses it too.
+		return nil, fmt.Errorf("rs: rs.idle_cache needs rs.forwarding")
 	case p.I > 31 || p.KL > 64 || p.S > 31 || p.VL > 63 || p.F > 8:
 		return nil, fmt.Errorf("rs: widths I=%d KL=%d S=%d VL=%d F=%d out of range", p.I, p.KL, p.S, p.VL, p.F)
 	}
@@ -480,6 +490,7 @@ func (m *Model) Reset() {
 	st.pqHead, st.pqN, st.rqHead, st.rqN = 0, 0, 0, 0
 	st.cycle, st.busyN, st.chainN, st.stalls = 0, 0, 0, 0
 	st.waits = Waits{}
+	st.idleHits = 0
 	m.cq.Reset()
 	m.err = nil
 }
@@ -551,6 +562,10 @@ func (m *Model) countWait() {
 // Waits are the cycles the arrival stage held a request since reset, by
 // the terms that held it (§10.1 B).
 func (m *Model) Waits() Waits { return m.st.waits }
+
+// IdleHits is the number of GETs answered from an idle slot's cache since
+// reset (§11; always 0 without IC): how often v4a saved a round trip.
+func (m *Model) IdleHits() uint64 { return m.st.idleHits }
 
 // ready is req_ready (§9.2, §10.1): !X.valid || X goes this cycle; state
 // only.
@@ -960,7 +975,13 @@ func (m *Model) end(s int32) {
 		if sl.busy {
 			st.busyN--
 		}
-		sl.busy, sl.cv = false, false
+		sl.busy = false
+		// §11: the cache outlives the slot's last operation. It is clean
+		// (a dirty one took END's first case), so it equals memory, and
+		// every later operation of its key comes through this slot.
+		if !m.p.IC {
+			sl.cv = false
+		}
 	}
 }
 
@@ -1106,7 +1127,15 @@ func (m *Model) arrive() {
 	x := st.x
 	s := x.slot
 	sl := &st.slots[s]
-	if m.p.FWD && sl.cv && sl.n == 0 && sl.cklen == x.klen && keyEq(st.xkey, m.key(st.ckey, int(s))) && servable(x.op, x.vlen) {
+	// §11: an idle slot answers only GETs. Anything else would dirty its
+	// cache, and a dirty cache must keep its slot busy until the write-back
+	// completes. (Without IC an idle slot never has cv, so the term changes
+	// nothing there.)
+	if m.p.FWD && sl.cv && sl.n == 0 && sl.cklen == x.klen && keyEq(st.xkey, m.key(st.ckey, int(s))) && servable(x.op, x.vlen) &&
+		(sl.busy || x.op == OpGet) {
+		if !sl.busy {
+			st.idleHits++
+		}
 		status, rl, rv := m.exec(s, x.op, x.fid, x.vlen, x.value, x.delta, x.cmp, x.swap)
 		m.respond(x.tag, status, rl, rv)
 		return
@@ -1121,6 +1150,8 @@ func (m *Model) arrive() {
 	copy(m.key(st.okey, int(i)), st.xkey)
 	if !sl.busy {
 		m.pushOp(i)
+		// §11: an idle slot may still hold a valid cache; from here the
+		// key may change in the pipeline, and the completion sets it again.
 		sl.busy, sl.wb, sl.cv = true, false, false
 		st.busyN++
 		return
@@ -1139,15 +1170,18 @@ func (m *Model) arrive() {
 func (m *Model) DescribeState() string {
 	st := &m.st
 	var b strings.Builder
-	var wb, cached, dirty, pipeOps, pipeWB, cqPending, longest int
+	var wb, cached, idleCached, dirty, pipeOps, pipeWB, cqPending, longest int
 	longestSlot := -1
 	for s := range st.slots {
 		sl := &st.slots[s]
 		if sl.wb {
 			wb++
 		}
-		if sl.cv {
+		switch {
+		case sl.cv && sl.busy:
 			cached++
+		case sl.cv:
+			idleCached++ // §11 only
 		}
 		if sl.dirty {
 			dirty++
@@ -1200,6 +1234,9 @@ func (m *Model) DescribeState() string {
 	}
 	if st.stalls > 0 {
 		fmt.Fprintf(&b, "; %d cycles waited on a full PQ so far", st.stalls)
+	}
+	if m.p.IC {
+		fmt.Fprintf(&b, "; idle slots cached %d, GETs answered by them %d", idleCached, st.idleHits)
 	}
 	fmt.Fprintf(&b, "; req_ready %d", b2u(m.ready()))
 	// A few busy slots in detail.

@@ -1923,6 +1923,446 @@ func TestKeyBehindAHotKeyIsServed(t *testing.T) {
 }
 
 // ---------------------------------------------------------------------------
+// v4a (rs.md §11, rs.idle_cache): idle slots keep their cache for GETs. One
+// test per rule, with the cycles of §9 / §10 for what is not served; each
+// runs IC off too where that tells the rule from its absence.
+
+// icCfg is the sim preset with forwarding and rs.idle_cache = ic.
+func icCfg(t testing.TB, ic bool) config.Config {
+	t.Helper()
+	c := simCfg(t, true)
+	c.RS.IdleCache = ic
+	return c
+}
+
+// §11: IC comes from rs.idle_cache, needs forwarding (without it nothing
+// sets cv), and adds no port.
+func TestV4aParams(t *testing.T) {
+	if p := ParamsOf(icCfg(t, true)); !p.IC || !p.FWD {
+		t.Fatalf("ParamsOf with rs.idle_cache: IC %v FWD %v", p.IC, p.FWD)
+	}
+	if ParamsOf(icCfg(t, false)).IC {
+		t.Fatal("IC without rs.idle_cache")
+	}
+	if !reflect.DeepEqual(Ports(icCfg(t, true)), Ports(icCfg(t, false))) {
+		t.Fatal("rs.idle_cache changes the ports")
+	}
+	c := icCfg(t, true)
+	c.RS.Forwarding = false
+	if _, err := New(c, testEvaluator{}); err == nil {
+		t.Fatal("rs.idle_cache without rs.forwarding accepted")
+	}
+}
+
+// §11 END and B's first case: a slot whose last operation completes goes
+// idle and keeps its cache (cv stays 1 with IC), and a GET of the cached
+// key accepted at c is answered from it: it acts from X at c+1 and its
+// response is seen at c+2, with no pipeline operation and no id (the next
+// request that does go to the pipeline gets the id the GET would have
+// taken). Without IC it goes to the pipeline (pipe_* at c+3, the response
+// at c+8+L). A long value leaves cv = 0 at COMPLETE, so it is not served
+// from an idle slot either.
+func TestV4aIdleSlotAnswersGet(t *testing.T) {
+	const L = 4
+	for _, tc := range []struct {
+		name   string
+		mem    *val                  // the key's value before the first operation
+		first  func(h *harness) *req // tag 1
+		resp   event                 // its response (status, vlen, value), at 8+L
+		pipes  int                   // the pipeline operations it causes (an ATOMIC: its GET and write-back)
+		get    event                 // the later GET's response
+		served bool                  // with IC, the GET is answered from the idle cache
+	}{
+		{"GET", &val{5, 42}, func(h *harness) *req { return h.newReq(OpGet, "hello", 0, 1) },
+			event{status: StatusOK, vlen: 5, value: 42}, 1, event{status: StatusOK, vlen: 5, value: 42}, true},
+		{"GET not found", nil, func(h *harness) *req { return h.newReq(OpGet, "hello", 0, 1) },
+			event{status: StatusNotFound}, 1, event{status: StatusNotFound}, true},
+		{"PUT", nil, func(h *harness) *req { return h.newPut("hello", 5, 42, 1) },
+			event{status: StatusOK}, 1, event{status: StatusOK, vlen: 5, value: 42}, true},
+		{"DELETE", &val{5, 42}, func(h *harness) *req { return h.newReq(OpDelete, "hello", 0, 1) },
+			event{status: StatusOK}, 1, event{status: StatusNotFound}, true},
+		{"ATOMIC", &val{8, 10}, func(h *harness) *req { return h.newReq(OpAtomic, "hello", 5, 1) },
+			event{status: StatusOK, vlen: 8, value: 10}, 2, event{status: StatusOK, vlen: 8, value: 15}, true},
+		{"GET of a long value", &val{20, 0xabc}, func(h *harness) *req { return h.newReq(OpGet, "hello", 0, 1) },
+			event{status: StatusOK, vlen: 20, value: 0xabc}, 1, event{status: StatusOK, vlen: 20, value: 0xabc}, false},
+	} {
+		for _, ic := range []bool{true, false} {
+			t.Run(fmt.Sprintf("%s/ic=%v", tc.name, ic), func(t *testing.T) {
+				h := newHarness(t, icCfg(t, ic), 60)
+				h.latency = func() int { return L }
+				h.slot["hello"] = 3
+				if tc.mem != nil {
+					h.mem["hello"] = *tc.mem
+				}
+				c := newChecker(t, h)
+				first := tc.first(h)
+				c.accept(first)
+				if !h.step(first) { // cycle 0
+					t.Fatal("first operation not accepted")
+				}
+				h.runUntil(40) // an ATOMIC's write-back completes at 9+2L, acted on at 13+2L
+				sl := &h.m.st.slots[3]
+				if !h.idle() || sl.busy || sl.cv != (ic && tc.served) {
+					t.Fatalf("cycle %d: busy %v cv %v, want an idle slot with cv %v: %s", h.cyc, sl.busy, sl.cv, ic && tc.served, h.m.DescribeState())
+				}
+				if len(h.pipes) != tc.pipes || len(h.resps) != 1 {
+					t.Fatalf("first operation: pipe %+v responses %+v", h.pipes, h.resps)
+				}
+				want := tc.resp
+				want.cycle, want.tag = 8+L, 1
+				if h.resps[0] != want {
+					t.Fatalf("first response %+v, want %+v", h.resps[0], want)
+				}
+				get := h.newReq(OpGet, "hello", 0, 2)
+				put := h.newReq(OpPut, "hello", 9, 3)
+				c.accept(get)
+				if !h.step(get) { // cycle 40
+					t.Fatal("GET not accepted")
+				}
+				h.runUntil(60)
+				c.accept(put)
+				if !h.step(put) { // cycle 60
+					t.Fatal("PUT not accepted")
+				}
+				h.drain(100)
+				if c.checked != 3 {
+					t.Fatalf("%d responses checked", c.checked)
+				}
+				wantGet := tc.get
+				wantGet.tag = 2
+				// The PUT takes id 1 when the GET took none (0 went to the
+				// back of the free FIFO), id 2 when the GET took 1.
+				putID := uint64(1)
+				var wantPipes []event
+				if ic && tc.served {
+					wantGet.cycle = 42
+				} else {
+					wantGet.cycle = 48 + L
+					wantPipes = append(wantPipes, event{cycle: 43, id: 1, tag: 2, op: OpGet, klen: 5, key: "hello", aux: get.aux})
+					putID = 2
+				}
+				wantPipes = append(wantPipes, event{cycle: 63, id: putID, tag: 3, op: OpPut, klen: 5, vlen: 8, value: 9, key: "hello", aux: put.aux})
+				if h.resps[1] != wantGet {
+					t.Fatalf("GET response %+v, want %+v", h.resps[1], wantGet)
+				}
+				if got := h.pipes[tc.pipes:]; !reflect.DeepEqual(got, wantPipes) {
+					t.Fatalf("pipe after the first operation %+v\nwant %+v", got, wantPipes)
+				}
+				hits := uint64(0)
+				if ic && tc.served {
+					hits = 1
+				}
+				if h.m.IdleHits() != hits {
+					t.Fatalf("IdleHits %d, want %d", h.m.IdleHits(), hits)
+				}
+			})
+		}
+	}
+}
+
+// §11 B: an idle slot answers only GETs. A PUT, an ATOMIC or a DELETE of
+// the cached key goes to the pipeline (accepted at 20: pipe_* at 23, its
+// response at 28+L), and its push clears cv: a GET of the key accepted at
+// 21 finds the slot busy and uncached, joins the chain, and is served by
+// the walk the operation's COMPLETE starts (response at 29+L) with the
+// value that operation left, not the one cached before it. The slot then
+// goes idle cached again, and a GET is answered from it.
+func TestV4aIdleSlotSendsOtherOpsToPipeline(t *testing.T) {
+	const L = 4
+	for _, tc := range []struct {
+		name   string
+		op     int
+		arg    uint64 // a PUT's value, an ATOMIC's delta (fetch-add)
+		pipeOp uint64
+		resp   event // the operation's response
+		get    event // the GET's behind it, and the last GET's
+		wb     bool  // it leaves a write-back
+	}{
+		{"PUT", OpPut, 7, OpPut, event{status: StatusOK}, event{status: StatusOK, vlen: 8, value: 7}, false},
+		{"ATOMIC", OpAtomic, 1, OpGet, event{status: StatusOK, vlen: 8, value: 100}, event{status: StatusOK, vlen: 8, value: 101}, true},
+		{"DELETE", OpDelete, 0, OpDelete, event{status: StatusOK}, event{status: StatusNotFound}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHarness(t, icCfg(t, true), 61)
+			h.latency = func() int { return L }
+			h.slot["k"] = 5
+			h.mem["k"] = val{8, 100}
+			c := newChecker(t, h)
+			g1 := h.newReq(OpGet, "k", 0, 1)
+			c.accept(g1)
+			h.step(g1)
+			h.runUntil(20)
+			if sl := &h.m.st.slots[5]; sl.busy || !sl.cv {
+				t.Fatalf("cycle %d: want slot 5 idle and cached: %s", h.cyc, h.m.DescribeState())
+			}
+			u := h.newReq(tc.op, "k", tc.arg, 2)
+			g := h.newReq(OpGet, "k", 0, 3)
+			c.accept(u)
+			c.accept(g)
+			if !h.step(u) || !h.step(g) { // cycles 20, 21
+				t.Fatal("not accepted")
+			}
+			h.step(nil) // 22: g acts from X
+			if sl := &h.m.st.slots[5]; !sl.busy || sl.cv || sl.n != 1 {
+				t.Fatalf("cycle %d: busy %v cv %v len %d, want the operation pushed, cv cleared and the GET chained", h.cyc, sl.busy, sl.cv, sl.n)
+			}
+			h.drain(200)
+			if c.checked != 3 {
+				t.Fatalf("%d responses checked", c.checked)
+			}
+			wantTags := []int{1, 2}
+			if tc.wb {
+				wantTags = append(wantTags, -1)
+			}
+			if got := pipeTags(h.pipes); !reflect.DeepEqual(got, wantTags) {
+				t.Fatalf("pipe ops %v, want %v", got, wantTags)
+			}
+			if e := h.pipes[1]; e.cycle != 23 || e.id != 1 || e.op != tc.pipeOp {
+				t.Fatalf("operation on the pipe %+v, want cycle 23, id 1, op %d", e, tc.pipeOp)
+			}
+			wantResp := tc.resp
+			wantResp.cycle, wantResp.tag = 28+L, 2
+			wantGet := tc.get
+			wantGet.cycle, wantGet.tag = 29+L, 3
+			if !reflect.DeepEqual(h.resps[1:], []event{wantResp, wantGet}) {
+				t.Fatalf("responses %+v\nwant %+v, %+v", h.resps[1:], wantResp, wantGet)
+			}
+			// Idle again, cached with what the operation left.
+			at := h.cyc
+			last := h.newReq(OpGet, "k", 0, 4)
+			c.accept(last)
+			h.step(last)
+			h.runUntil(at + 5)
+			wantGet.cycle, wantGet.tag = at+2, 4
+			if len(h.pipes) != len(wantTags) || h.resps[3] != wantGet {
+				t.Fatalf("last GET: response %+v, want %+v; pipe %+v", h.resps[3], wantGet, h.pipes)
+			}
+		})
+	}
+}
+
+// §11 B: the idle cache serves only its own key. GETs of another key of
+// the same slot, and of the cached key's zero-extended neighbour (same
+// bytes, other klen), go to the pipeline (accepted at c: pipe_* at c+3) and
+// each completion caches its own key; the cached key is then served again
+// only once its own GET has re-cached it.
+func TestV4aIdleSlotOtherKeyGoesToPipeline(t *testing.T) {
+	const L = 4
+	h := newHarness(t, icCfg(t, true), 62)
+	h.latency = func() int { return L }
+	h.slot["k"], h.slot["j"], h.slot["k\x00"] = 5, 5, 5
+	h.mem["k"], h.mem["j"], h.mem["k\x00"] = val{8, 1}, val{8, 2}, val{8, 3}
+	c := newChecker(t, h)
+	keys := []string{"k", "j", "k\x00", "k", "k"}
+	var rs []*req
+	for i, k := range keys {
+		r := h.newReq(OpGet, k, 0, uint16(i+1))
+		rs = append(rs, r)
+		c.accept(r)
+		h.runUntil(20 * i)
+		if !h.step(r) {
+			t.Fatalf("tag %d not accepted", i+1)
+		}
+	}
+	h.drain(100)
+	if c.checked != len(keys) {
+		t.Fatalf("%d responses checked", c.checked)
+	}
+	// The first four each find another key cached (none, k, j, k\0); the
+	// last finds k, cached by the fourth.
+	if got, want := pipeTags(h.pipes), []int{1, 2, 3, 4}; !reflect.DeepEqual(got, want) {
+		t.Fatalf("pipe ops %v, want %v", got, want)
+	}
+	for i, e := range h.pipes {
+		if e.cycle != 20*i+3 {
+			t.Fatalf("tag %d on the pipe at %d, want %d", e.tag, e.cycle, 20*i+3)
+		}
+	}
+	for i, e := range h.resps {
+		want := 20*i + 8 + L
+		if i == 4 {
+			want = 20*i + 2
+		}
+		if e.cycle != want {
+			t.Fatalf("tag %d answered at %d, want %d (all %+v)", e.tag, e.cycle, want, h.resps)
+		}
+	}
+	if h.m.IdleHits() != 1 {
+		t.Fatalf("IdleHits %d, want 1", h.m.IdleHits())
+	}
+}
+
+// §11.2: a PUT served from a busy slot's cache (an ATOMIC's write-back in
+// flight, cv = 1) dirties it; END then sends a second write-back, and only
+// its completion lets the slot go idle (at 19+3L), cached. A GET after that
+// is answered from the idle cache with the PUT's value (IC off: through the
+// pipeline, c+3).
+func TestV4aIdleAfterWriteBackOfServedPut(t *testing.T) {
+	const L = 10
+	for _, ic := range []bool{true, false} {
+		t.Run(fmt.Sprintf("ic=%v", ic), func(t *testing.T) {
+			h := newHarness(t, icCfg(t, ic), 63)
+			h.latency = func() int { return L }
+			h.slot["k"] = 5
+			h.mem["k"] = val{8, 100}
+			c := newChecker(t, h)
+			cacheWithWriteBackInFlight(t, h, c, "k") // fetch-add 1: 101, the write-back on the pipe at 9+L
+			p := h.newReq(OpPut, "k", 55, 2)
+			c.accept(p)
+			if !h.step(p) {
+				t.Fatal("PUT not accepted")
+			}
+			h.runUntil(19 + 3*L)
+			sl := &h.m.st.slots[5]
+			if !sl.busy || !sl.wb {
+				t.Fatalf("cycle %d: the second write-back is not in flight: %s", h.cyc, h.m.DescribeState())
+			}
+			h.step(nil) // 19+3L: its COMPLETE
+			if sl.busy || sl.dirty || sl.cv != ic {
+				t.Fatalf("cycle %d: busy %v dirty %v cv %v, want idle, clean, cv %v", h.cyc, sl.busy, sl.dirty, sl.cv, ic)
+			}
+			wbs := []event{
+				{cycle: 9 + L, id: uint64(h.p.M + 5), op: OpPut, klen: 1, vlen: 8, value: 101, key: "k", wb: true},
+				{cycle: 15 + 2*L, id: uint64(h.p.M + 5), op: OpPut, klen: 1, vlen: 8, value: 55, key: "k", wb: true},
+			}
+			for i, w := range wbs {
+				w.aux = h.pipes[1+i].aux // the ATOMIC's, checked by the harness
+				if h.pipes[1+i] != w {
+					t.Fatalf("write-back %d: %+v, want %+v", i, h.pipes[1+i], w)
+				}
+			}
+			h.runUntil(30 + 3*L)
+			g := h.newReq(OpGet, "k", 0, 3)
+			c.accept(g)
+			h.step(g)
+			h.drain(100)
+			if c.checked != 3 {
+				t.Fatalf("%d responses checked", c.checked)
+			}
+			want := event{cycle: 32 + 3*L, tag: 3, status: StatusOK, vlen: 8, value: 55}
+			wantPipes := 3
+			if !ic {
+				want.cycle = 38 + 4*L
+				wantPipes = 4
+			}
+			if h.resps[2] != want || len(h.pipes) != wantPipes {
+				t.Fatalf("GET response %+v, want %+v; pipe %+v", h.resps[2], want, h.pipes)
+			}
+		})
+	}
+}
+
+// §11.2: an operation's error completion clears cv (§5 A.2), so the idle
+// slot it leaves sends the next GET to the pipeline: a failed GET leaves
+// nothing cached, and a failed PUT on an idle cached slot does not leave
+// its value (or the old one) to be served. A failed write-back is not an
+// operation's completion: it sets dirty, the slot stays busy until the
+// write-back is redone, and then goes idle with its cache, which memory
+// equals again.
+func TestV4aErrorClearsIdleCache(t *testing.T) {
+	const L = 4
+	t.Run("failed GET", func(t *testing.T) {
+		h := newHarness(t, icCfg(t, true), 64)
+		h.latency = func() int { return L }
+		h.slot["e"] = 6
+		h.mem["e"] = val{8, 100}
+		h.force = func(e event) uint64 {
+			if e.tag == 1 {
+				return StatusMemError
+			}
+			return 0
+		}
+		c := newChecker(t, h)
+		rs := []*req{h.newReq(OpGet, "e", 0, 1), h.newReq(OpGet, "e", 0, 2), h.newReq(OpGet, "e", 0, 3)}
+		for i, r := range rs {
+			c.accept(r)
+			h.runUntil(20 * i)
+			h.step(r)
+		}
+		h.drain(100)
+		want := []event{
+			{cycle: 8 + L, tag: 1, status: StatusMemError},
+			{cycle: 28 + L, tag: 2, status: StatusOK, vlen: 8, value: 100}, // through the pipeline
+			{cycle: 42, tag: 3, status: StatusOK, vlen: 8, value: 100},     // cached by tag 2
+		}
+		if c.checked != 3 || !reflect.DeepEqual(h.resps, want) {
+			t.Fatalf("responses %+v\nwant %+v", h.resps, want)
+		}
+		if got := pipeTags(h.pipes); !reflect.DeepEqual(got, []int{1, 2}) {
+			t.Fatalf("pipe ops %v", got)
+		}
+	})
+	t.Run("failed PUT", func(t *testing.T) {
+		h := newHarness(t, icCfg(t, true), 65)
+		h.latency = func() int { return L }
+		h.slot["e"] = 6
+		h.mem["e"] = val{8, 100}
+		h.force = func(e event) uint64 {
+			if e.tag == 2 {
+				return StatusNoMemory
+			}
+			return 0
+		}
+		c := newChecker(t, h)
+		rs := []*req{h.newReq(OpGet, "e", 0, 1), h.newReq(OpPut, "e", 7, 2), h.newReq(OpGet, "e", 0, 3), h.newReq(OpGet, "e", 0, 4)}
+		for i, r := range rs {
+			c.accept(r)
+			h.runUntil(20 * i)
+			h.step(r)
+		}
+		h.drain(100)
+		want := []event{
+			{cycle: 8 + L, tag: 1, status: StatusOK, vlen: 8, value: 100},
+			{cycle: 28 + L, tag: 2, status: StatusNoMemory},
+			{cycle: 48 + L, tag: 3, status: StatusOK, vlen: 8, value: 100}, // through the pipeline
+			{cycle: 62, tag: 4, status: StatusOK, vlen: 8, value: 100},     // cached by tag 3
+		}
+		if c.checked != 4 || !reflect.DeepEqual(h.resps, want) {
+			t.Fatalf("responses %+v\nwant %+v", h.resps, want)
+		}
+		if got := pipeTags(h.pipes); !reflect.DeepEqual(got, []int{1, 2, 3}) {
+			t.Fatalf("pipe ops %v", got)
+		}
+	})
+	t.Run("failed write-back", func(t *testing.T) {
+		h := newHarness(t, icCfg(t, true), 66)
+		h.latency = func() int { return L }
+		h.slot["e"] = 6
+		h.mem["e"] = val{8, 10}
+		failed := false
+		h.force = func(e event) uint64 {
+			if e.wb && !failed {
+				failed = true
+				return StatusMemError
+			}
+			return 0
+		}
+		c := newChecker(t, h)
+		a := h.newReq(OpAtomic, "e", 5, 1)
+		c.accept(a)
+		h.step(a)
+		// The write-back fails (on the pipe at 9+L, acted on at 13+2L), is
+		// redone (on the pipe at 15+2L) and its completion, acted on at
+		// 19+3L, leaves the slot idle.
+		h.runUntil(40)
+		g := h.newReq(OpGet, "e", 0, 2)
+		c.accept(g)
+		h.step(g)
+		h.drain(100)
+		want := []event{
+			{cycle: 8 + L, tag: 1, status: StatusOK, vlen: 8, value: 10},
+			{cycle: 42, tag: 2, status: StatusOK, vlen: 8, value: 15},
+		}
+		if c.checked != 2 || !reflect.DeepEqual(h.resps, want) {
+			t.Fatalf("responses %+v\nwant %+v", h.resps, want)
+		}
+		if got := pipeTags(h.pipes); !reflect.DeepEqual(got, []int{1, -1, -1}) || h.pipes[2].cycle != 15+2*L || h.mem["e"] != (val{8, 15}) {
+			t.Fatalf("pipe %+v, memory %+v", h.pipes, h.mem["e"])
+		}
+	})
+}
+
+// ---------------------------------------------------------------------------
 // Random mixes against the sequential reference.
 
 type mixCfg struct {
@@ -1985,7 +2425,7 @@ func TestRandomAgainstReference(t *testing.T) {
 	}
 }
 
-func runMix(t *testing.T, mc mixCfg, seed uint64, cycles int) {
+func runMix(t *testing.T, mc mixCfg, seed uint64, cycles int) *harness {
 	cfg := mc.cfg(t)
 	h := newHarness(t, cfg, seed)
 	h.log = false
@@ -2098,6 +2538,64 @@ func runMix(t *testing.T, mc mixCfg, seed uint64, cycles int) {
 	}
 	if mc.pready > 0 && mc.pready < 0.2 && h.m.st.stalls == 0 {
 		t.Errorf("pipe_ready %.2f: the completion side never waited on a full PQ", mc.pready)
+	}
+	return h
+}
+
+// §11 against the reference: TestRandomAgainstReference's forwarding mixes
+// (half the requests on one hot key, errors, out-of-order completions,
+// back-pressure, long values and vector operations) with IC on, three
+// seeds each. A run that never answered a GET from an idle slot would not
+// test §11, so each must have.
+func TestV4aRandomAgainstReference(t *testing.T) {
+	ic := func(f func(t testing.TB) config.Config) func(t testing.TB) config.Config {
+		return func(t testing.TB) config.Config {
+			c := f(t)
+			c.RS.IdleCache = true
+			return c
+		}
+	}
+	sim := ic(func(t testing.TB) config.Config { return simCfg(t, true) })
+	small := ic(func(t testing.TB) config.Config {
+		c := simCfg(t, true)
+		c.RS.Slots, c.RS.MaxInflight = 2, 4
+		return c
+	})
+	narrow := ic(func(t testing.TB) config.Config {
+		c := simCfg(t, true)
+		c.Atomic.ScalarBits = 8
+		c.Key.MaxKeyBytes = 3
+		c.Key.MaxValueBytes = 12
+		return c
+	})
+	paper := ic(func(t testing.TB) config.Config { c, _ := config.Preset("paper"); return c })
+	cases := []mixCfg{
+		{"sim", sim, 12, 2, 0, 0, false, 30, false, 0},
+		{"sim-ooo", sim, 12, 2, 0, 0, true, 30, false, 0},
+		{"sim-errors", sim, 12, 2, 0.05, 0.2, true, 30, false, 0},
+		{"R2M4", small, 6, 2, 0.02, 0.1, true, 12, false, 0},
+		{"narrow-W8-K3", narrow, 8, 3, 0.02, 0.1, true, 20, false, 0},
+		{"paper", paper, 16, 4, 0.02, 0.05, true, 40, false, 0},
+		{"v2-sim-errors", sim, 12, 2, 0.05, 0.2, true, 30, true, 0},
+		// Fewer operations reach the pipeline than without IC: a lower
+		// pipe_ready than TestRandomAgainstReference's still fills PQ.
+		{"v2-sim-pready-low", sim, 40, 4, 0.02, 0.1, true, 10, true, 0.1},
+		{"v2-R2M4-pready", small, 6, 2, 0.02, 0.1, true, 12, true, 0.5},
+		{"v2-paper-pready", paper, 16, 4, 0.02, 0.05, true, 40, true, 0.7},
+	}
+	for ci, mc := range cases {
+		for seed := range uint64(3) {
+			t.Run(fmt.Sprintf("%s/seed=%d", mc.name, seed), func(t *testing.T) {
+				h := runMix(t, mc, 100+10*uint64(ci)+seed, 20000)
+				if !h.p.IC {
+					t.Fatal("rs.idle_cache did not reach the model")
+				}
+				t.Logf("%d GETs answered by idle slots", h.m.IdleHits())
+				if h.m.IdleHits() == 0 {
+					t.Fatal("no GET answered from an idle slot: the run did not exercise §11")
+				}
+			})
+		}
 	}
 }
 
