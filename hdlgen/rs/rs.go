@@ -2,7 +2,8 @@
 // docs/microarch/rs.md (v3.1: §9 as amended by §10): per-slot chains of
 // dependent operations, a cache of the latest short value of each in-flight
 // key, and forwarding at one per clock, with the wide per-slot state in block
-// RAM.
+// RAM. With rs.idle_cache it is v4a (§11): an idle slot keeps its cache and
+// answers GETs from it.
 package rs
 
 import (
@@ -82,6 +83,10 @@ type gen struct {
 	M, R, S, I, K, KL, W, VL, F, A, N, idW, lnW int
 	fwd                                         bool
 	op, okp, kp, vp, pq, rs                     *ir.Record
+	// ic is rs.md §11 (v4a). Every change it makes to the module is behind a
+	// Go-side test, so that with it off the Verilog keeps v3.1's bytes, and
+	// with them the committed RTL and its recorded synthesis runs.
+	ic bool
 }
 
 // wire declares a wire driven by e.
@@ -105,6 +110,12 @@ func (g *gen) build() (*ir.Module, error) {
 	g.idW = max(1, bits.Len(uint(g.M-1)))
 	g.lnW = width(g.M)
 	g.fwd = cfg.RS.Forwarding
+	g.ic = cfg.RS.IdleCache
+	if g.ic && !g.fwd {
+		// The configuration check refuses it too; a caller that builds a
+		// Config by hand must not get a module that claims §11 and is v3.1.
+		return nil, fmt.Errorf("rs: rs.idle_cache needs rs.forwarding (rs.md §11)")
+	}
 	if _, err := lambda.Uses(cfg); err != nil {
 		return nil, err
 	}
@@ -164,8 +175,12 @@ func (g *gen) build() (*ir.Module, error) {
 	if !g.fwd {
 		fwd = "off"
 	}
+	version := "v3.1"
+	if g.ic {
+		version = "v4a"
+	}
 	m.Doc = ir.Doc{
-		Title: fmt.Sprintf("Reservation station (rs.md v3.1): %d slots, %d operations in flight, forwarding %s, %d-bit aux", g.R, g.M, fwd, g.A),
+		Title: fmt.Sprintf("Reservation station (rs.md %s): %d slots, %d operations in flight, forwarding %s, %d-bit aux", version, g.R, g.M, fwd, g.A),
 		Purpose: []string{
 			"At most one operation per slot in the main pipeline; the others wait in",
 			"per-slot chains. The latest short value (vlen <= 8) of the completed key",
@@ -197,6 +212,12 @@ func (g *gen) build() (*ir.Module, error) {
 			"comes the cycle after the completion that starts it. With pipe_ready",
 			"held at 1 the completion side never waits.",
 		},
+	}
+	if g.ic {
+		m.Doc.Purpose = append(m.Doc.Purpose,
+			"An idle slot keeps its cache (a slot goes idle only once its cache equals",
+			"memory) and answers GETs on its key from it; any other operation on an",
+			"idle slot goes to the pipeline and invalidates the cache (rs.md §11).")
 	}
 	return g.body()
 }
@@ -555,7 +576,11 @@ func (g *gen) body() (*ir.Module, error) {
 					b.Set(fCv, ir.C(1, 0))
 				}, func(b *ir.Block) {
 					b.Set(fBusy, ir.C(1, 0))
-					b.Set(fCv, ir.C(1, 0))
+					if g.ic {
+						b.Note("the cache stays valid: the slot goes idle only with dirty = 0, so it equals memory (rs.md §11)")
+					} else {
+						b.Set(fCv, ir.C(1, 0))
+					}
 				})
 			})
 		}, nil)
@@ -707,9 +732,24 @@ func (g *gen) body() (*ir.Module, error) {
 	bLnz := g.wire("b_lnz", ir.BitAt(lnzF, xSlot))
 	bDirty := g.wire("b_dirty", ir.BitAt(dirtyF, xSlot))
 	ax := g.exec("xe", xOp, bv("cfound"), bv("cvlen"), bv("cval"))
-	bLocal := g.wire("b_local", ir.AndAll(fwdC, bCv, ir.LNot(bLnz),
-		ir.Eq(g.op.Get(xOp, "key"), bk("ckey")), ir.Eq(g.op.Get(xOp, "klen"), bk("cklen")), g.servable(xOp)))
+	localTerms := []ir.Expr{fwdC, bCv, ir.LNot(bLnz),
+		ir.Eq(g.op.Get(xOp, "key"), bk("ckey")), ir.Eq(g.op.Get(xOp, "klen"), bk("cklen")), g.servable(xOp)}
+	if g.ic {
+		// An idle slot's cache may be valid (rs.md §11), but only a GET can
+		// be served from it: anything else would dirty it, and a dirty cache
+		// must keep its slot busy until its write-back completes. busy and cv
+		// are read from the flip-flops as the cycle starts, which is X's slot
+		// after the completion side's action (§9.2 B): the walk and D2 rules
+		// keep that side off X's slot in any cycle X goes, so no bypass is
+		// needed, and an END of an earlier cycle is in the flip-flops.
+		bGet := g.wire("b_get", ir.Eq(g.op.Get(xOp, "op"), g.c(OpBits, opGet)))
+		localTerms = append(localTerms, ir.LOr(bBusy, bGet))
+	}
+	bLocal := g.wire("b_local", ir.AndAll(localTerms...))
 	bLocal.Comment = "X is served from its slot's cache"
+	if g.ic {
+		bLocal.Comment = "X is served from its slot's cache (an idle slot's only for a GET, rs.md §11)"
+	}
 	bIssue := g.wire("b_issue", ir.LAnd(ir.LNot(bLocal), ir.LNot(bBusy)))
 	bChain := g.wire("b_chain", ir.LAnd(ir.LNot(bLocal), bBusy))
 	bAlloc := g.wire("b_alloc", ir.LAnd(xGo, ir.LNot(bLocal)))
@@ -831,6 +871,10 @@ func (g *gen) body() (*ir.Module, error) {
 			}, nil)
 			b.If(bIssue, func(b *ir.Block) {
 				b.Set(ir.BitAt(busyNext, xSlot), ir.C(1, 1))
+				if g.ic {
+					b.Note("the key may change in the pipeline from now on; its completion sets the cache again (rs.md §11)")
+					b.Set(ir.BitAt(cvNext, xSlot), ir.C(1, 0))
+				}
 			}, nil)
 			b.If(bChain, func(b *ir.Block) {
 				b.Set(ir.BitAt(lnzNext, xSlot), ir.C(1, 1))
