@@ -14,6 +14,7 @@ import (
 	"github.com/kvdirect/kvd/golden/keyhash"
 	"github.com/kvdirect/kvd/golden/lambda"
 	"github.com/kvdirect/kvd/golden/model"
+	"github.com/kvdirect/kvd/golden/rs"
 )
 
 // rsStub is the station shadow behind the ports of rs.md §2: a stand-in
@@ -702,6 +703,75 @@ func TestRSMatchesTheShadowCosim(t *testing.T) {
 				t.Errorf("%d drains", stim.drains)
 			}
 			t.Logf("%d cycles, %d responses checked, %d drains; points %v", res.Cycles, stim.responses, stim.drains, stim.Points())
+		})
+	}
+}
+
+// rs.md §11 (v4a, rs.idle_cache): the RTL against golden/rs, both built
+// from §11 by different engineers, on every scenario; each run must take
+// the idle-cache path, and the same RTL against v3.1's golden model must
+// diverge, so that the agreement is about the new rule and not a run that
+// never reaches it.
+func TestRSIdleCacheCosim(t *testing.T) {
+	type run struct {
+		scenario, preset string
+		cycles           uint64
+	}
+	var runs []run
+	for _, sc := range rsScenarios {
+		runs = append(runs, run{sc.name, "sim", 150_000})
+	}
+	runs = append(runs, run{"rs_mixed", "paper", 60_000})
+	bins := map[string]string{}
+	for _, r := range runs {
+		t.Run(r.scenario+"/"+r.preset, func(t *testing.T) {
+			c := rsConfig(t, r.preset, true)
+			if err := c.Set("rs.idle_cache=true"); err != nil {
+				t.Fatal(err)
+			}
+			if bins[r.preset] == "" {
+				bins[r.preset] = buildModel(t, c, "kvd_rs", nil)
+			}
+			m, err := newRSGolden(c)
+			if err != nil {
+				t.Fatal(err)
+			}
+			stim, err := newRSStim(c, m, rsScenarioParams(t, r.scenario, c), 4)
+			if err != nil {
+				t.Fatal(err)
+			}
+			res, err := cosim.Run(context.Background(), bins[r.preset], m, stim, cosim.Options{Cycles: r.cycles, HangCycles: 200_000})
+			if err != nil {
+				t.Fatalf("%v\n%s", err, stim.Describe(stim.lastObserved))
+			}
+			if res.Divergence != nil {
+				t.Fatalf("divergence at cycle %d: %+v\n%s\n%s", res.Divergence.Cycle, res.Divergence.Mismatches, res.Divergence.InFlight, stim.Describe(res.Divergence.Cycle))
+			}
+			hits := m.(*rs.Model).IdleHits()
+			if hits == 0 {
+				t.Fatalf("%d cycles and no GET answered by an idle slot: the run does not test §11", res.Cycles)
+			}
+			t.Logf("%d cycles, %d responses checked, %d idle-slot hits; points %v", res.Cycles, stim.responses, hits, stim.Points())
+
+			if r.scenario != "rs_zipf" {
+				return
+			}
+			off := rsConfig(t, r.preset, true)
+			v31, err := newRSGolden(off)
+			if err != nil {
+				t.Fatal(err)
+			}
+			stim, err = newRSStim(off, v31, rsScenarioParams(t, r.scenario, off), 4)
+			if err != nil {
+				t.Fatal(err)
+			}
+			res, err = cosim.Run(context.Background(), bins[r.preset], v31, stim, cosim.Options{Cycles: r.cycles, HangCycles: 200_000})
+			if err == nil && res.Divergence == nil {
+				t.Fatalf("the v4a RTL agrees with v3.1's golden model for %d cycles", res.Cycles)
+			}
+			if res != nil && res.Divergence != nil {
+				t.Logf("against v3.1's golden model: diverges at cycle %d, as it should", res.Divergence.Cycle)
+			}
 		})
 	}
 }
