@@ -118,7 +118,10 @@ func TestBrokenTreeIsReportedAndShrunk(t *testing.T) {
 
 func runRecords(t *testing.T, e Entry, recs [][]uint64, rtl string) bool {
 	t.Helper()
-	c, _ := config.Load(e.Config)
+	c, err := e.LoadConfig()
+	if err != nil {
+		t.Fatal(err)
+	}
 	dir := rtl
 	if dir == "" {
 		dir = filepath.Join(t.TempDir(), "rtl")
@@ -165,5 +168,38 @@ func TestShardsCoverTheCatalogueOnceAndMerge(t *testing.T) {
 	ignore := cmpopts.IgnoreFields(Result{}, "Seconds", "RunDir")
 	if d := cmp.Diff(want, got, ignore, cmpopts.IgnoreFields(Summary{}, "Seconds")); d != "" {
 		t.Errorf("merged shards differ from one full run (-full +merged):\n%s", d)
+	}
+}
+
+// An entry that overrides keys runs, and replays, with them: the replay
+// command a failure prints must rebuild the same configuration.
+func TestEntriesWithOverridesReplayWithThem(t *testing.T) {
+	entries, err := Catalogue(Quick)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, e := range entries {
+		if len(e.Set) == 0 {
+			continue
+		}
+		n++
+		c, err := e.LoadConfig()
+		if err != nil {
+			t.Fatal(err)
+		}
+		plain, _ := config.Load(e.Config)
+		if !c.RS.IdleCache || c.Hash() == plain.Hash() {
+			t.Errorf("%s: idle_cache %v, hash %s (preset %s)", e.Name, c.RS.IdleCache, c.Hash(), plain.Hash())
+		}
+		if cmd := replayCommand(e, ""); !strings.Contains(cmd, "--set rs.idle_cache=true") {
+			t.Errorf("%s: replay %q drops the override", e.Name, cmd)
+		}
+		if e.configKey() == plain.Name || e.configKey() == e.Config {
+			t.Errorf("%s: shares its RTL tree key %q with the preset", e.Name, e.configKey())
+		}
+	}
+	if n == 0 {
+		t.Fatal("no entry overrides a key")
 	}
 }

@@ -91,7 +91,7 @@ func Run(ctx context.Context, entries []Entry, o Options) (*Summary, error) {
 		go func(i int) {
 			defer wg.Done()
 			defer func() { <-sem }()
-			r := runEntry(ctx, entries[i], rtl[entries[i].Config], o)
+			r := runEntry(ctx, entries[i], rtl[entries[i].configKey()], o)
 			mu.Lock()
 			results[i] = r
 			done++
@@ -118,7 +118,7 @@ func Run(ctx context.Context, entries []Entry, o Options) (*Summary, error) {
 			if r.Passed || r.Divergence == nil || (r.Kind != "random" && r.Kind != "xsens") {
 				continue
 			}
-			path, err := shrink(ctx, r, rtl[r.Config], o)
+			path, err := shrink(ctx, r, rtl[r.configKey()], o)
 			if err != nil {
 				r.Error += "; shrinking failed: " + err.Error()
 				continue
@@ -139,14 +139,14 @@ func Run(ctx context.Context, entries []Entry, o Options) (*Summary, error) {
 func prepareRTL(entries []Entry, o Options) (map[string]string, error) {
 	dirs := map[string]string{}
 	for _, e := range entries {
-		if _, ok := dirs[e.Config]; ok {
+		if _, ok := dirs[e.configKey()]; ok {
 			continue
 		}
 		if o.RTLDir != "" {
-			dirs[e.Config] = o.RTLDir
+			dirs[e.configKey()] = o.RTLDir
 			continue
 		}
-		c, err := config.Load(e.Config)
+		c, err := e.LoadConfig()
 		if err != nil {
 			return nil, err
 		}
@@ -154,13 +154,17 @@ func prepareRTL(entries []Entry, o Options) (map[string]string, error) {
 		if _, err := design.Write(c, dir); err != nil {
 			return nil, err
 		}
-		dirs[e.Config] = dir
+		dirs[e.configKey()] = dir
 	}
 	return dirs, nil
 }
 
 func replayCommand(e Entry, rtlDir string) string {
-	parts := []string{"kvd", "sim", e.Scenario, "--config", e.Config, "--seed", fmt.Sprint(e.Seed), "--cycles", fmt.Sprint(e.Cycles)}
+	parts := []string{"kvd", "sim", e.Scenario, "--config", e.Config}
+	for _, kv := range e.Set {
+		parts = append(parts, "--set", kv)
+	}
+	parts = append(parts, "--seed", fmt.Sprint(e.Seed), "--cycles", fmt.Sprint(e.Cycles))
 	if e.XSeed > 0 {
 		parts = append(parts, "--xseed", fmt.Sprint(e.XSeed))
 	}
@@ -182,7 +186,7 @@ func XSeedArgs(x int) []string {
 
 // runEntryRecords runs one entry on explicit input records (shrunk cases).
 func runEntryRecords(ctx context.Context, e Entry, recs [][]uint64, rtl, out string) Result {
-	c, err := config.Load(e.Config)
+	c, err := e.LoadConfig()
 	if err != nil {
 		return Result{Entry: e, Error: err.Error()}
 	}
@@ -206,7 +210,7 @@ func runEntry(ctx context.Context, e Entry, rtl string, o Options) Result {
 		userRTL = o.RTLDir
 	}
 	r := Result{Entry: e, RunDir: runDir, Replay: replayCommand(e, userRTL)}
-	c, err := config.Load(e.Config)
+	c, err := e.LoadConfig()
 	if err != nil {
 		r.Error = err.Error()
 		return r
@@ -308,7 +312,7 @@ func labelResetBugs(results []Result) {
 	plain := map[string]bool{}
 	for _, r := range results {
 		if r.Kind == "random" {
-			plain[fmt.Sprintf("%s/%s/%d", r.Scenario, r.Config, r.Seed)] = r.Passed
+			plain[fmt.Sprintf("%s/%s/%d", r.Scenario, r.configKey(), r.Seed)] = r.Passed
 		}
 	}
 	for i := range results {
@@ -316,7 +320,7 @@ func labelResetBugs(results []Result) {
 		if r.Kind != "xsens" || r.Passed {
 			continue
 		}
-		if passed, ok := plain[fmt.Sprintf("%s/%s/%d", r.Scenario, r.Config, r.Seed)]; ok && !passed {
+		if passed, ok := plain[fmt.Sprintf("%s/%s/%d", r.Scenario, r.configKey(), r.Seed)]; ok && !passed {
 			r.Error = strings.Replace(r.Error, fmt.Sprintf("reset bug (X-sensitivity, +verilator+seed+%d)", r.XSeed),
 				fmt.Sprintf("divergence with randomised initial state (+verilator+seed+%d) and without it, so not a reset bug,", r.XSeed), 1)
 		}

@@ -9,7 +9,6 @@ import (
 	"path/filepath"
 	"strings"
 
-	"github.com/kvdirect/kvd/config"
 	"github.com/kvdirect/kvd/golden/model"
 	"github.com/kvdirect/kvd/testbenches"
 )
@@ -18,7 +17,7 @@ import (
 // (Zeller's ddmin over cycles) and writes the smallest sequence that still
 // diverges as a directed case. It returns the file's path.
 func shrink(ctx context.Context, r *Result, rtl string, o Options) (string, error) {
-	c, err := config.Load(r.Config)
+	c, err := r.LoadConfig()
 	if err != nil {
 		return "", err
 	}
@@ -70,7 +69,7 @@ func shrink(ctx context.Context, r *Result, rtl string, o Options) (string, erro
 	}
 	min := ddmin(recs, fails)
 	d := Directed{
-		Scenario: r.Scenario, Config: r.Config, ConfigHash: c.Hash(),
+		Scenario: r.Scenario, Config: r.Config, Set: r.Set, ConfigHash: c.Hash(),
 		Description: fmt.Sprintf("shrunk from %s (%s): %d cycles to %d in %d runs", r.Name, r.Error, len(recs), len(min), runs),
 	}
 	var slots []model.Slot

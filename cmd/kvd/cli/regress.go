@@ -67,7 +67,7 @@ func newRegressCmd() *cobra.Command {
 			}
 			if list {
 				for _, e := range entries {
-					fmt.Fprintf(w, "%-40s %-8s config %-6s seed %-3d %d cycles\n", e.Name, e.Kind, e.Config, e.Seed, e.Cycles)
+					fmt.Fprintf(w, "%-40s %-8s config %-6s seed %-3d %d cycles\n", e.Name, e.Kind, e.ConfigLabel(), e.Seed, e.Cycles)
 				}
 				return nil
 			}
