@@ -57,6 +57,9 @@ func BenchOOO(ctx context.Context, cfg config.Config, o OOOOptions) ([]OOORow, e
 	cfgs, bins := map[bool]config.Config{}, map[bool]string{}
 	for _, fwd := range []bool{true, false} {
 		c := cfg
+		// The baseline has no cache at all: rs.idle_cache (§11) keeps one,
+		// and needs forwarding.
+		c.RS.IdleCache = c.RS.IdleCache && fwd
 		if err := c.Set(fmt.Sprintf("rs.forwarding=%v", fwd)); err != nil {
 			return nil, err
 		}
