@@ -178,6 +178,7 @@ type tree struct {
 	dir      string
 	files    []string
 	sums     map[string]string // file -> sha256 of its bytes
+	bodySums map[string]string // file -> bodySum of its bytes (the run keys')
 	modules  []string
 	children map[string]map[string]int // module -> child module -> instances
 	size     map[string]int            // bytes of the module's own file
@@ -188,7 +189,7 @@ func readTree(dir string) (*tree, error) {
 	if err != nil {
 		return nil, err
 	}
-	t := &tree{dir: dir, files: files, sums: map[string]string{}, children: map[string]map[string]int{}, size: map[string]int{}}
+	t := &tree{dir: dir, files: files, sums: map[string]string{}, bodySums: map[string]string{}, children: map[string]map[string]int{}, size: map[string]int{}}
 	text := map[string][]byte{}
 	for _, f := range files {
 		m := strings.TrimSuffix(filepath.Base(f), ".v")
@@ -199,6 +200,7 @@ func readTree(dir string) (*tree, error) {
 		t.size[m] = len(text[m])
 		sum := sha256.Sum256(text[m])
 		t.sums[f] = hex.EncodeToString(sum[:])
+		t.bodySums[f] = bodySum(text[m])
 	}
 	for _, m := range t.modules {
 		t.children[m] = map[string]int{}
@@ -1027,7 +1029,17 @@ func ice40(ctx context.Context, o Options, t *tree, top string) (float64, string
 	}
 	defer os.RemoveAll(work)
 	js := filepath.Join(work, "ice40.json")
-	script := []string{"read_verilog -noautowire " + quote(t.files), "setattr -unset ram_style m:*", "synth_ice40 -top " + top + " -json " + js}
+	// Only the block's own files: a change elsewhere in the processor does
+	// not make its placement run again (runKey counts the files a script
+	// reads). The run that read every file is the same netlist, and is
+	// found through its old key.
+	var files []string
+	for _, m := range t.below(top) {
+		files = append(files, t.file(m))
+	}
+	sort.Strings(files)
+	script := []string{"read_verilog -noautowire " + quote(files), "setattr -unset ram_style m:*", "synth_ice40 -top " + top + " -json " + js}
+	legacyScript := append([]string{"read_verilog -noautowire " + quote(t.files)}, script[1:]...)
 	clock := o.ClockMHz
 	if clock <= 0 {
 		clock = 180
@@ -1036,8 +1048,12 @@ func ice40(ctx context.Context, o Options, t *tree, top string) (float64, string
 		"--freq", strconv.FormatFloat(clock, 'f', 1, 64), "--timing-allow-fail", "--seed", "1"}
 	// The run is kept with its place-and-route: the Fmax reports are all
 	// the gate reads of it.
-	key := t.runKey(work, script, "nextpnr-ice40 "+nextpnrVersion()+" "+strings.Join(args, " "))
-	r, ok := o.load(key)
+	extra := "nextpnr-ice40 " + nextpnrVersion() + " " + strings.Join(args, " ")
+	key := t.runKey(work, script, extra)
+	r, ok := o.load(key, t.legacyKey(work, legacyScript, extra))
+	if ok && r.key != key && !r.recorded {
+		o.store(key, r) // found under its old key: keep it under the new one
+	}
 	if !ok {
 		start := time.Now()
 		if _, err := yosysScript(ctx, o.Timeout, work, script); err != nil {
