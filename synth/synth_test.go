@@ -543,7 +543,9 @@ func TestRunKeysCountOnlyWhatARunReads(t *testing.T) {
 	if readsRS < 2 || readsRS == len(before.modules) {
 		t.Fatalf("%d of %d modules read kvd_rs: the test does not separate the two cases", readsRS, len(before.modules))
 	}
-	whole := func(tr *tree) []string { return []string{"read_verilog -noautowire " + quote(tr.files), "synth -top kvd_top"} }
+	whole := func(tr *tree) []string {
+		return []string{"read_verilog -noautowire " + quote(tr.files), "synth -top kvd_top"}
+	}
 	if before.runKey("/w", whole(before), "") == after.runKey("/w", whole(after), "") {
 		t.Error("a run that reads every file kept its key")
 	}
