@@ -109,6 +109,24 @@ type Options struct {
 // more is not placed (it cannot fit, and nextpnr would only say so slowly).
 const ice40LUTs = 7680
 
+// ice40RAMBits is an HX8K's block RAM: 32 blocks of 4 Kb. A block whose
+// memories meant for block RAM hold more cannot fit either, and is not
+// placed: synth_ice40 would build the rest in logic cells, for hours (the
+// paper's kvd_slab, 317 Kb of stacks, ran over 35 minutes without ending).
+const ice40RAMBits = 32 * 4096
+
+// blockRAMBits sums the bits of r's memories that are meant for, or got,
+// block RAM.
+func blockRAMBits(r Result) int {
+	n := 0
+	for _, m := range r.Memories {
+		if m.Want == "block" || m.Got == "block" {
+			n += m.Depth * m.Width
+		}
+	}
+	return n
+}
+
 // deepMemory is the depth above which a memory should be block RAM
 // (issue 10: every FIFO deeper than 32).
 const deepMemory = 32
@@ -588,6 +606,10 @@ func Gate(ctx context.Context, dir string, blocks []string, o Options, jobs int,
 			}
 			if genericLUTs[i] > ice40LUTs {
 				r.ICE40Note = fmt.Sprintf("not placed: %d LUTs, an HX8K has %d", genericLUTs[i], ice40LUTs)
+				return
+			}
+			if bits := blockRAMBits(*r); bits > ice40RAMBits {
+				r.ICE40Note = fmt.Sprintf("not placed: %d bits of block RAM, an HX8K has %d", bits, ice40RAMBits)
 				return
 			}
 			start := time.Now()

@@ -3,6 +3,7 @@ package synth
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -594,5 +595,33 @@ func TestRunsUnderTheOldKeyAreFound(t *testing.T) {
 	}
 	if _, ok := (Options{}).load("new", "old"); ok {
 		t.Error("found with the cache off")
+	}
+}
+
+// A block whose memories meant for block RAM outgrow an HX8K's 128 Kb is
+// not placed, whatever its LUTs: synth_ice40 would build them from logic
+// cells for hours. One that fits is placed.
+func TestICE40SkipsBlocksPastItsBlockRAM(t *testing.T) {
+	dir := t.TempDir()
+	for name, depth := range map[string]int{"bigram": 4096, "smallram": 256} {
+		os.WriteFile(filepath.Join(dir, name+".v"), []byte(fmt.Sprintf(`module %s(input wire clk, input wire we, input wire [11:0] a, input wire [63:0] d, output reg [63:0] q);
+(* ram_style = "block" *) reg [63:0] m [0:%d];
+always @(posedge clk) begin
+  if (we) m[a] <= d;
+  q <= m[a];
+end
+endmodule
+`, name, depth-1)), 0o644)
+	}
+	for name, placed := range map[string]bool{"bigram": false, "smallram": true} {
+		r, err := Block(context.Background(), dir, name, Options{Vendor: true, ICE40: true, Only: []string{"generic", "xilinx"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		skipped := strings.Contains(r.ICE40Note, "bits of block RAM, an HX8K has 131072")
+		if skipped == placed || (placed && r.ICE40MHz == 0) {
+			t.Errorf("%s: placed %v, fmax %.1f, note %q; want placed %v", name, !skipped, r.ICE40MHz, r.ICE40Note, placed)
+		}
+		t.Logf("%s: %d bits of block RAM: %.1f MHz %s", name, blockRAMBits(r), r.ICE40MHz, r.ICE40Note)
 	}
 }
