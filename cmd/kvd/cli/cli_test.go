@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/kvdirect/kvd/config"
 	"github.com/kvdirect/kvd/synth"
 	"github.com/kvdirect/kvd/testbenches/regress"
 )
@@ -364,5 +365,27 @@ func TestGateCacheReusesOnlyIdenticalRuns(t *testing.T) {
 	}
 	if _, reused := gate(); reused {
 		t.Error("a changed RTL tree reused the old table")
+	}
+}
+
+// The handoff's regression runs on the bundle's RTL, so it takes only the
+// entries of the bundle's configuration as it is: one that overrides a key
+// (rs_hot/idle_cache/s1) would run another design's golden model on it.
+func TestHandoffRegressionTakesNoOverriddenEntry(t *testing.T) {
+	c, err := config.Preset("sim")
+	if err != nil {
+		t.Fatal(err)
+	}
+	entries, err := regressEntries(c, "^rs_hot/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(entries) == 0 {
+		t.Fatal("no rs_hot entry selected")
+	}
+	for _, e := range entries {
+		if len(e.Set) > 0 || strings.Contains(e.Name, "idle_cache") {
+			t.Errorf("%s (set %v) taken for the sim bundle", e.Name, e.Set)
+		}
 	}
 }
