@@ -60,30 +60,30 @@ var nextpnrVersion = sync.OnceValue(func() string {
 // changes nothing Yosys makes, and the banner keeps its line, so source
 // line numbers in what a run keeps do not move either.
 func (t *tree) runKey(work string, script []string, extra string) string {
-	h := sha256.New()
-	s := extra + "\n" + strings.Join(script, "\n")
-	s = strings.ReplaceAll(s, work, "@WORK")
-	s = strings.ReplaceAll(s, t.dir, "@RTL")
-	fmt.Fprintf(h, "kvd yosys run 2\n%s\n%s\n", yosysVersion(), s)
-	for _, f := range t.files {
-		if strings.Contains(s, "@RTL/"+filepath.Base(f)+`"`) {
-			fmt.Fprintf(h, "file %s %s\n", filepath.Base(f), t.bodySums[f])
-		}
-	}
-	return hex.EncodeToString(h.Sum(nil))
+	return t.keyV(2, work, script, extra)
 }
 
-// legacyKey is runKey as it was before run 2: every file's whole bytes,
-// read or not. Cache entries and records made then are still found
+// legacyKey is runKey as it was before (version 1): every file's whole
+// bytes, read or not. Cache entries and records made then are still found
 // through it (load), and stored again under the new key.
 func (t *tree) legacyKey(work string, script []string, extra string) string {
+	return t.keyV(1, work, script, extra)
+}
+
+func (t *tree) keyV(version int, work string, script []string, extra string) string {
 	h := sha256.New()
 	s := extra + "\n" + strings.Join(script, "\n")
 	s = strings.ReplaceAll(s, work, "@WORK")
 	s = strings.ReplaceAll(s, t.dir, "@RTL")
-	fmt.Fprintf(h, "kvd yosys run 1\n%s\n%s\n", yosysVersion(), s)
+	fmt.Fprintf(h, "kvd yosys run %d\n%s\n%s\n", version, yosysVersion(), s)
 	for _, f := range t.files {
-		fmt.Fprintf(h, "file %s %s\n", filepath.Base(f), t.sums[f])
+		name := filepath.Base(f)
+		switch {
+		case version == 1:
+			fmt.Fprintf(h, "file %s %s\n", name, t.sums[f])
+		case strings.Contains(s, "@RTL/"+name+`"`):
+			fmt.Fprintf(h, "file %s %s\n", name, t.bodySums[f])
+		}
 	}
 	return hex.EncodeToString(h.Sum(nil))
 }
