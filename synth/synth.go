@@ -41,6 +41,9 @@ type Result struct {
 	// Intel is synth_intel_alm's count (Cyclone V cells, the ALM family
 	// Yosys maps to; the paper's Stratix V is one too).
 	Intel *Intel `json:"intel,omitempty"`
+	// IntelNote says why there are no Intel figures, when the mapping was
+	// not run on a module of the block (tree.noIntel).
+	IntelNote string `json:"intel_note,omitempty"`
 	// Memories lists every inferred memory and where the Xilinx mapping
 	// put it.
 	Memories []Memory `json:"memories,omitempty"`
@@ -200,6 +203,9 @@ type tree struct {
 	modules  []string
 	children map[string]map[string]int // module -> child module -> instances
 	size     map[string]int            // bytes of the module's own file
+	// tdp: per module, its memories meant for block RAM that are written
+	// at two or more addresses (true dual-port)
+	tdp map[string][]string
 }
 
 func readTree(dir string) (*tree, error) {
@@ -207,7 +213,7 @@ func readTree(dir string) (*tree, error) {
 	if err != nil {
 		return nil, err
 	}
-	t := &tree{dir: dir, files: files, sums: map[string]string{}, bodySums: map[string]string{}, children: map[string]map[string]int{}, size: map[string]int{}}
+	t := &tree{dir: dir, files: files, sums: map[string]string{}, bodySums: map[string]string{}, children: map[string]map[string]int{}, size: map[string]int{}, tdp: map[string][]string{}}
 	text := map[string][]byte{}
 	for _, f := range files {
 		m := strings.TrimSuffix(filepath.Base(f), ".v")
@@ -221,6 +227,7 @@ func readTree(dir string) (*tree, error) {
 		t.bodySums[f] = bodySum(text[m])
 	}
 	for _, m := range t.modules {
+		t.tdp[m] = trueDualPort(text[m])
 		t.children[m] = map[string]int{}
 		for _, c := range instRE.FindAllSubmatch(text[m], -1) {
 			if _, ok := t.size[string(c[1])]; ok && string(c[1]) != m {
@@ -229,6 +236,54 @@ func readTree(dir string) (*tree, error) {
 		}
 	}
 	return t, nil
+}
+
+var (
+	blockMemRE = regexp.MustCompile(`\(\* ram_style = "block" \*\)\s*reg\s+(?:\[[^\]]+\]\s*)?(\w+)\s*\[[^\]]+\]\s*;`)
+	memWriteRE = regexp.MustCompile(`\b(\w+)\[([^\]]+)\]\s*<=`)
+)
+
+// trueDualPort lists the memories of a module's Verilog that are meant
+// for block RAM and written at two or more addresses, in the generators'
+// style (a memory word is written only by "name[addr] <= ...").
+func trueDualPort(text []byte) []string {
+	block := map[string]bool{}
+	for _, m := range blockMemRE.FindAllSubmatch(text, -1) {
+		block[string(m[1])] = true
+	}
+	addrs := map[string]map[string]bool{}
+	for _, m := range memWriteRE.FindAllSubmatch(text, -1) {
+		name := string(m[1])
+		if !block[name] {
+			continue
+		}
+		if addrs[name] == nil {
+			addrs[name] = map[string]bool{}
+		}
+		addrs[name][strings.TrimSpace(string(m[2]))] = true
+	}
+	var out []string
+	for name, a := range addrs {
+		if len(a) >= 2 {
+			out = append(out, name)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// noIntel says why module m gets no Intel run, or "": Yosys's Intel flow
+// maps only simple dual-port memories to M10K (a known limit of its memory
+// mapper, YosysHQ/yosys#1748), so a true dual-port block RAM becomes
+// flip-flops and multiplexers — the paper's kvd_slab, 317 Kb of stacks,
+// grew past 13 GB in 40 minutes — and the figures would describe a design
+// nobody would build: Quartus maps the memory to M10K in true dual-port
+// mode, as synth_xilinx maps it to RAMB18.
+func (t *tree) noIntel(m string) string {
+	if len(t.tdp[m]) == 0 {
+		return ""
+	}
+	return fmt.Sprintf("not mapped: %s has true dual-port block RAM (%s), which Yosys's Intel flow builds from logic", m, strings.Join(t.tdp[m], ", "))
 }
 
 // file is the path of module m's file.
@@ -468,7 +523,7 @@ func Gate(ctx context.Context, dir string, blocks []string, o Options, jobs int,
 		seen := map[string]bool{}
 		for _, r := range roots {
 			for _, m := range t.below(r) {
-				if !seen[m] {
+				if !seen[m] && t.noIntel(m) == "" {
 					seen[m] = true
 					runs = append(runs, &gateRun{root: m, kind: "intel"})
 				}
@@ -747,6 +802,12 @@ func fillXilinx(row *Result, t *tree, p *perModule) {
 func fillIntelRuns(row *Result, t *tree, intelOf map[string]*gateRun) {
 	cells := map[string]map[string]int{}
 	for _, m := range t.below(row.Block) {
+		if note := t.noIntel(m); note != "" {
+			if row.IntelNote == "" {
+				row.IntelNote = note
+			}
+			continue
+		}
 		r := intelOf[m]
 		if r == nil {
 			return
@@ -761,7 +822,7 @@ func fillIntelRuns(row *Result, t *tree, intelOf map[string]*gateRun) {
 		}
 		cells[m] = r.res.cells[m]
 	}
-	if len(cells) == len(t.below(row.Block)) {
+	if len(cells) == len(t.below(row.Block)) && row.IntelNote == "" {
 		fillIntel(row, t, &perModule{cells: cells})
 	}
 }
@@ -1240,6 +1301,9 @@ func Table(rs []Result, maxLevels int) string {
 			fmax = r.ICE40Note
 		}
 		in := "-"
+		if r.IntelNote != "" {
+			in = r.IntelNote
+		}
 		if r.Intel != nil {
 			in = fmt.Sprintf("%d / %d / %d / %d", r.Intel.ALUTs, r.Intel.FFs, r.Intel.M10Ks, r.Intel.DSPs)
 		}

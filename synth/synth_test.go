@@ -625,3 +625,73 @@ endmodule
 		t.Logf("%s: %d bits of block RAM: %.1f MHz %s", name, blockRAMBits(r), r.ICE40MHz, r.ICE40Note)
 	}
 }
+
+// Yosys's Intel flow builds a true dual-port block RAM from logic, for
+// hours; such a module is not mapped, and the block, and every block
+// containing it, says why instead of giving figures. Other modules are
+// still mapped.
+func TestIntelSkipsTrueDualPortBlockRAM(t *testing.T) {
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "tdp.v"), []byte(`module tdp(input wire clk, input wire wa, input wire wb, input wire [9:0] aa, input wire [9:0] ab, input wire [15:0] d, output reg [15:0] qa, output reg [15:0] qb);
+(* ram_style = "block" *)
+reg [15:0] m [0:1023];
+always @(posedge clk) begin
+  if (wa) m[aa] <= d;
+  qa <= m[aa];
+end
+always @(posedge clk) begin
+  if (wb) m[ab] <= d;
+  qb <= m[ab];
+end
+endmodule
+`), 0o644)
+	os.WriteFile(filepath.Join(dir, "sdp.v"), []byte(`module sdp(input wire clk, input wire we, input wire [9:0] wa, input wire [9:0] ra, input wire [15:0] d, output reg [15:0] q);
+(* ram_style = "block" *)
+reg [15:0] m [0:1023];
+always @(posedge clk) begin
+  if (we) m[wa] <= d;
+  q <= m[ra];
+end
+endmodule
+`), 0o644)
+	os.WriteFile(filepath.Join(dir, "both.v"), []byte(`module both(input wire clk, input wire w, input wire [9:0] a, input wire [15:0] d, output wire [15:0] q1, output wire [15:0] q2, output wire [15:0] q3);
+tdp u_t (.clk(clk), .wa(w), .wb(~w), .aa(a), .ab(~a), .d(d), .qa(q1), .qb(q2));
+sdp u_s (.clk(clk), .we(w), .wa(a), .ra(~a), .d(d), .q(q3));
+endmodule
+`), 0o644)
+	rows, err := Gate(context.Background(), dir, []string{"both", "sdp", "tdp"}, Options{Vendor: true, Only: []string{"intel"}}, 1, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range rows {
+		skipped := strings.Contains(r.IntelNote, "tdp has true dual-port block RAM (m)")
+		if want := r.Block != "sdp"; skipped != want || (r.Intel != nil) == want {
+			t.Errorf("%s: note %q, figures %+v; want skipped %v", r.Block, r.IntelNote, r.Intel, want)
+		}
+		if !strings.Contains(Table([]Result{r}, 6), "| "+r.Block+" |") {
+			t.Errorf("%s missing from its table", r.Block)
+		}
+	}
+	if rows[1].Intel == nil || rows[1].Intel.M10Ks == 0 {
+		t.Errorf("sdp: %+v, want its memory in M10K", rows[1].Intel)
+	}
+}
+
+// On the committed paper RTL only kvd_slab's stacks are true dual-port
+// block RAM; the station's two-writer queues are registers.
+func TestTrueDualPortOnThePaperRTL(t *testing.T) {
+	tr, err := readTree("../rtl/paper")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range tr.modules {
+		got := tr.tdp[m]
+		if m == "kvd_slab" {
+			if len(got) != 8 || got[0] != "stack_bank0" {
+				t.Errorf("kvd_slab: %v, want its 8 stack banks", got)
+			}
+		} else if len(got) > 0 {
+			t.Errorf("%s: %v", m, got)
+		}
+	}
+}
