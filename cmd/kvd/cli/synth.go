@@ -37,7 +37,10 @@ register-to-register path in LUT levels (the timing proxy; goal: at most 6),
 synth_xilinx gives LUTs, flip-flops, block RAMs, DSPs and where each memory
 went, and synth_intel_alm the same on Intel's ALMs (one module at a time,
 the modules it instantiates read as black boxes: the whole paper processor
-in one Intel run needs more than 17 GB). The gate fails on
+in one Intel run needs more than 17 GB; a module with true dual-port block
+RAM is not mapped, since Yosys's Intel flow would build it from logic, and
+the Intel column says so). Blocks are placed and routed on an iCE40 HX8K
+when their LUTs and block RAM fit one. The gate fails on
 latches, multiply-driven nets, combinational loops, or a memory meant for
 block RAM that was not inferred as one; the goals a block misses (depth,
 deep memories outside block RAM) are reported beside it.`,
