@@ -41,8 +41,9 @@ type Result struct {
 	// Intel is synth_intel_alm's count (Cyclone V cells, the ALM family
 	// Yosys maps to; the paper's Stratix V is one too).
 	Intel *Intel `json:"intel,omitempty"`
-	// IntelNote says why there are no Intel figures, when the mapping was
-	// not run on a module of the block (tree.noIntel).
+	// IntelNote says why a module of the block was not mapped
+	// (tree.noIntel): there are then no figures when it is the block's own
+	// module, and the figures leave it out ("without m: ...") otherwise.
 	IntelNote string `json:"intel_note,omitempty"`
 	// Memories lists every inferred memory and where the Xilinx mapping
 	// put it.
@@ -798,13 +799,16 @@ func fillXilinx(row *Result, t *tree, p *perModule) {
 
 // fillIntelRuns fills a row's Intel figures from the per-module runs of
 // its module and every module under it; a run that did not complete fails
-// the row, naming the module.
+// the row, naming the module. Modules that are not mapped (noIntel) count
+// nothing, and the row says which were left out.
 func fillIntelRuns(row *Result, t *tree, intelOf map[string]*gateRun) {
 	cells := map[string]map[string]int{}
+	var without []string
 	for _, m := range t.below(row.Block) {
-		if note := t.noIntel(m); note != "" {
+		if t.noIntel(m) != "" {
+			without = append(without, m)
 			if row.IntelNote == "" {
-				row.IntelNote = note
+				row.IntelNote = t.noIntel(m)
 			}
 			continue
 		}
@@ -822,8 +826,12 @@ func fillIntelRuns(row *Result, t *tree, intelOf map[string]*gateRun) {
 		}
 		cells[m] = r.res.cells[m]
 	}
-	if len(cells) == len(t.below(row.Block)) && row.IntelNote == "" {
-		fillIntel(row, t, &perModule{cells: cells})
+	if len(cells) == 0 || len(cells)+len(without) != len(t.below(row.Block)) {
+		return
+	}
+	fillIntel(row, t, &perModule{cells: cells})
+	if len(without) > 0 {
+		row.IntelNote = fmt.Sprintf("without %s: %s", strings.Join(without, ", "), row.IntelNote)
 	}
 }
 
@@ -1306,6 +1314,9 @@ func Table(rs []Result, maxLevels int) string {
 		}
 		if r.Intel != nil {
 			in = fmt.Sprintf("%d / %d / %d / %d", r.Intel.ALUTs, r.Intel.FFs, r.Intel.M10Ks, r.Intel.DSPs)
+			if r.IntelNote != "" {
+				in += " (" + r.IntelNote + ")"
+			}
 		}
 		fmt.Fprintf(&b, "| %s | %d | %d | %d | %d | %s | %s | %s | %s |\n", r.Block, r.LUTs, r.FFs, r.BRAMs, r.DSPs, lv, in, fmax, check)
 	}

@@ -627,9 +627,9 @@ endmodule
 }
 
 // Yosys's Intel flow builds a true dual-port block RAM from logic, for
-// hours; such a module is not mapped, and the block, and every block
-// containing it, says why instead of giving figures. Other modules are
-// still mapped.
+// hours; such a module is not mapped and its block says why, and a block
+// containing it counts the modules that were mapped and names the one it
+// left out.
 func TestIntelSkipsTrueDualPortBlockRAM(t *testing.T) {
 	dir := t.TempDir()
 	os.WriteFile(filepath.Join(dir, "tdp.v"), []byte(`module tdp(input wire clk, input wire wa, input wire wb, input wire [9:0] aa, input wire [9:0] ab, input wire [15:0] d, output reg [15:0] qa, output reg [15:0] qb);
@@ -665,7 +665,7 @@ endmodule
 	}
 	for _, r := range rows {
 		skipped := strings.Contains(r.IntelNote, "tdp has true dual-port block RAM (m)")
-		if want := r.Block != "sdp"; skipped != want || (r.Intel != nil) == want {
+		if want := r.Block != "sdp"; skipped != want || (r.Intel == nil) != (r.Block == "tdp") {
 			t.Errorf("%s: note %q, figures %+v; want skipped %v", r.Block, r.IntelNote, r.Intel, want)
 		}
 		if !strings.Contains(Table([]Result{r}, 6), "| "+r.Block+" |") {
@@ -674,6 +674,12 @@ endmodule
 	}
 	if rows[1].Intel == nil || rows[1].Intel.M10Ks == 0 {
 		t.Errorf("sdp: %+v, want its memory in M10K", rows[1].Intel)
+	}
+	// The container counts what was mapped, sdp's, and says what it left out.
+	// (both's own inverters add ALUTs; tdp's memory, 16 Kb, would add M10Ks.)
+	if rows[0].Intel == nil || rows[0].Intel.M10Ks != rows[1].Intel.M10Ks || rows[0].Intel.ALUTs < rows[1].Intel.ALUTs ||
+		!strings.HasPrefix(rows[0].IntelNote, "without tdp: ") {
+		t.Errorf("both: %+v, note %q; want sdp's figures %+v without tdp", rows[0].Intel, rows[0].IntelNote, rows[1].Intel)
 	}
 }
 
