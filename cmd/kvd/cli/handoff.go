@@ -45,9 +45,6 @@ block.`,
   make handoff`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if !cmd.Flags().Changed("config") {
-				cf.config = "paper"
-			}
 			c, err := cf.load()
 			if err != nil {
 				return err
@@ -160,6 +157,9 @@ block.`,
 		},
 	}
 	cf.register(cmd)
+	// The handoff's subject is the paper processor; --help says so.
+	cf.config = "paper"
+	cmd.Flags().Lookup("config").DefValue = "paper"
 	cmd.Flags().StringVar(&out, "out", "build/handoff", "directory for the bundle and its archive")
 	cmd.Flags().StringVar(&doc, "doc", "", "also write the gate's table to this file (make handoff: docs/synthesis.md)")
 	cmd.Flags().BoolVar(&noGate, "no-gate", false, "skip the synthesis gate")
