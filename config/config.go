@@ -82,7 +82,7 @@ type RSConfig struct {
 	MaxInflight int  `json:"max_inflight"`
 	Forwarding  bool `json:"forwarding"`
 	// IdleCache lets an idle slot answer GETs from the value it cached
-	// (docs/microarch/rs.md §11, v4a). Omitted from the JSON when false so
+	// (docs/microarch/rs.md §11, v4a); without Forwarding it has no effect. Omitted from the JSON when false so
 	// that every configuration written before it keeps its hash, and with
 	// it the committed RTL's bytes and the recorded synthesis runs.
 	IdleCache bool `json:"idle_cache,omitempty"`
@@ -551,7 +551,6 @@ func (c Config) Validate() error {
 		{"memory.host_bytes", c.Memory.HostBytes, c.HeapBase() < c.Memory.HostBytes, "leaves no room for the slab heap after the index and the slab rings"},
 		{"rs.slots", c.RS.Slots, isPow2(int64(c.RS.Slots)) && c.RS.Slots >= 2, "must be a power of two, at least 2"},
 		{"rs.max_inflight", c.RS.MaxInflight, c.RS.MaxInflight >= 1 && c.RS.MaxInflight <= 4096, "must be 1..4096"},
-		{"rs.idle_cache", c.RS.IdleCache, !c.RS.IdleCache || c.RS.Forwarding, "needs rs.forwarding (without it no slot caches a value)"},
 		{"rob.entries", c.ROB.Entries, c.ROB.Entries >= 1 && c.ROB.Entries <= 4096, "must be 1..4096"},
 		{"engine.contexts", c.Engine.Contexts, c.Engine.Contexts >= 2 && c.Engine.Contexts <= 256, "must be 2..256"},
 		{"engine.read_bytes", c.Engine.ReadBytes, c.Engine.ReadBytes == 32 || c.Engine.ReadBytes == 64, "must be 32 or 64"},

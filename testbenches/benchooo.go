@@ -57,8 +57,9 @@ func BenchOOO(ctx context.Context, cfg config.Config, o OOOOptions) ([]OOORow, e
 	cfgs, bins := map[bool]config.Config{}, map[bool]string{}
 	for _, fwd := range []bool{true, false} {
 		c := cfg
-		// The baseline has no cache at all: rs.idle_cache (§11) keeps one,
-		// and needs forwarding.
+		// The baseline has no cache at all (rs.idle_cache, §11, has no
+		// effect without forwarding; clearing it keeps the row's config
+		// hash that of the station it measures).
 		c.RS.IdleCache = c.RS.IdleCache && fwd
 		if err := c.Set(fmt.Sprintf("rs.forwarding=%v", fwd)); err != nil {
 			return nil, err

@@ -151,7 +151,7 @@ func ParamsOf(cfg config.Config) Params {
 		F:   lambda.FidBits(n),
 		A:   DefaultAux(cfg),
 		FWD: cfg.RS.Forwarding,
-		IC:  cfg.RS.IdleCache,
+		IC:  cfg.RS.IdleCache && cfg.RS.Forwarding, // §11: no effect without forwarding
 	}
 }
 
@@ -398,10 +398,6 @@ func NewWithAux(cfg config.Config, eval Evaluator, a int) (*Model, error) {
 		return nil, fmt.Errorf("rs: atomic.scalar_bits = %d, want 1..64", p.W)
 	case p.A < 1 || p.A > 64:
 		return nil, fmt.Errorf("rs: aux width A = %d, want 1..64", p.A)
-	case p.IC && !p.FWD:
-		// §11: without forwarding nothing sets cv, so IC would mean nothing;
-		// the configuration check refuses it too.
-		return nil, fmt.Errorf("rs: rs.idle_cache needs rs.forwarding")
 	case p.I > 31 || p.KL > 64 || p.S > 31 || p.VL > 63 || p.F > 8:
 		return nil, fmt.Errorf("rs: widths I=%d KL=%d S=%d VL=%d F=%d out of range", p.I, p.KL, p.S, p.VL, p.F)
 	}

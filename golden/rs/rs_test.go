@@ -1935,8 +1935,8 @@ func icCfg(t testing.TB, ic bool) config.Config {
 	return c
 }
 
-// §11: IC comes from rs.idle_cache, needs forwarding (without it nothing
-// sets cv), and adds no port.
+// §11: IC comes from rs.idle_cache, has no effect without forwarding
+// (nothing sets cv then), and adds no port.
 func TestV4aParams(t *testing.T) {
 	if p := ParamsOf(icCfg(t, true)); !p.IC || !p.FWD {
 		t.Fatalf("ParamsOf with rs.idle_cache: IC %v FWD %v", p.IC, p.FWD)
@@ -1949,8 +1949,11 @@ func TestV4aParams(t *testing.T) {
 	}
 	c := icCfg(t, true)
 	c.RS.Forwarding = false
-	if _, err := New(c, testEvaluator{}); err == nil {
-		t.Fatal("rs.idle_cache without rs.forwarding accepted")
+	if p := ParamsOf(c); p.IC || p.FWD {
+		t.Fatalf("rs.idle_cache without forwarding: IC %v FWD %v", p.IC, p.FWD)
+	}
+	if _, err := New(c, testEvaluator{}); err != nil {
+		t.Fatalf("rs.idle_cache without forwarding refused: %v", err)
 	}
 }
 

@@ -110,12 +110,9 @@ func (g *gen) build() (*ir.Module, error) {
 	g.idW = max(1, bits.Len(uint(g.M-1)))
 	g.lnW = width(g.M)
 	g.fwd = cfg.RS.Forwarding
-	g.ic = cfg.RS.IdleCache
-	if g.ic && !g.fwd {
-		// The configuration check refuses it too; a caller that builds a
-		// Config by hand must not get a module that claims §11 and is v3.1.
-		return nil, fmt.Errorf("rs: rs.idle_cache needs rs.forwarding (rs.md §11)")
-	}
+	// §11: without forwarding nothing sets cv, so there is no idle cache
+	// to keep, and the module is v3.1's.
+	g.ic = cfg.RS.IdleCache && g.fwd
 	if _, err := lambda.Uses(cfg); err != nil {
 		return nil, err
 	}
