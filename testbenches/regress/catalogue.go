@@ -111,12 +111,10 @@ func (e Entry) LoadConfig() (config.Config, error) {
 	return c, nil
 }
 
-// ConfigLabel is the configuration as a listing shows it: the preset and
-// its overrides.
-func (e Entry) ConfigLabel() string { return e.configKey() }
-
-// configKey names the entry's configuration among the others of a run.
-func (e Entry) configKey() string {
+// ConfigLabel names the entry's configuration among the others of a run
+// (the preset and its overrides), as listings show it and as the run's
+// RTL trees are keyed.
+func (e Entry) ConfigLabel() string {
 	return strings.Join(append([]string{e.Config}, e.Set...), " ")
 }
 

@@ -195,8 +195,8 @@ func TestEntriesWithOverridesReplayWithThem(t *testing.T) {
 		if cmd := replayCommand(e, ""); !strings.Contains(cmd, "--set rs.idle_cache=true") {
 			t.Errorf("%s: replay %q drops the override", e.Name, cmd)
 		}
-		if e.configKey() == plain.Name || e.configKey() == e.Config {
-			t.Errorf("%s: shares its RTL tree key %q with the preset", e.Name, e.configKey())
+		if e.ConfigLabel() == plain.Name || e.ConfigLabel() == e.Config {
+			t.Errorf("%s: shares its RTL tree key %q with the preset", e.Name, e.ConfigLabel())
 		}
 	}
 	if n == 0 {

@@ -91,7 +91,7 @@ func Run(ctx context.Context, entries []Entry, o Options) (*Summary, error) {
 		go func(i int) {
 			defer wg.Done()
 			defer func() { <-sem }()
-			r := runEntry(ctx, entries[i], rtl[entries[i].configKey()], o)
+			r := runEntry(ctx, entries[i], rtl[entries[i].ConfigLabel()], o)
 			mu.Lock()
 			results[i] = r
 			done++
@@ -118,7 +118,7 @@ func Run(ctx context.Context, entries []Entry, o Options) (*Summary, error) {
 			if r.Passed || r.Divergence == nil || (r.Kind != "random" && r.Kind != "xsens") {
 				continue
 			}
-			path, err := shrink(ctx, r, rtl[r.configKey()], o)
+			path, err := shrink(ctx, r, rtl[r.ConfigLabel()], o)
 			if err != nil {
 				r.Error += "; shrinking failed: " + err.Error()
 				continue
@@ -139,11 +139,11 @@ func Run(ctx context.Context, entries []Entry, o Options) (*Summary, error) {
 func prepareRTL(entries []Entry, o Options) (map[string]string, error) {
 	dirs := map[string]string{}
 	for _, e := range entries {
-		if _, ok := dirs[e.configKey()]; ok {
+		if _, ok := dirs[e.ConfigLabel()]; ok {
 			continue
 		}
 		if o.RTLDir != "" {
-			dirs[e.configKey()] = o.RTLDir
+			dirs[e.ConfigLabel()] = o.RTLDir
 			continue
 		}
 		c, err := e.LoadConfig()
@@ -154,7 +154,7 @@ func prepareRTL(entries []Entry, o Options) (map[string]string, error) {
 		if _, err := design.Write(c, dir); err != nil {
 			return nil, err
 		}
-		dirs[e.configKey()] = dir
+		dirs[e.ConfigLabel()] = dir
 	}
 	return dirs, nil
 }
@@ -312,7 +312,7 @@ func labelResetBugs(results []Result) {
 	plain := map[string]bool{}
 	for _, r := range results {
 		if r.Kind == "random" {
-			plain[fmt.Sprintf("%s/%s/%d", r.Scenario, r.configKey(), r.Seed)] = r.Passed
+			plain[fmt.Sprintf("%s/%s/%d", r.Scenario, r.ConfigLabel(), r.Seed)] = r.Passed
 		}
 	}
 	for i := range results {
@@ -320,7 +320,7 @@ func labelResetBugs(results []Result) {
 		if r.Kind != "xsens" || r.Passed {
 			continue
 		}
-		if passed, ok := plain[fmt.Sprintf("%s/%s/%d", r.Scenario, r.configKey(), r.Seed)]; ok && !passed {
+		if passed, ok := plain[fmt.Sprintf("%s/%s/%d", r.Scenario, r.ConfigLabel(), r.Seed)]; ok && !passed {
 			r.Error = strings.Replace(r.Error, fmt.Sprintf("reset bug (X-sensitivity, +verilator+seed+%d)", r.XSeed),
 				fmt.Sprintf("divergence with randomised initial state (+verilator+seed+%d) and without it, so not a reset bug,", r.XSeed), 1)
 		}
